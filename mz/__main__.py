@@ -1,0 +1,3 @@
+from mz.cli import main
+
+main()

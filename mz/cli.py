@@ -1,0 +1,34 @@
+"""The `mz` command: one entry point for the edge agent, the hub, simulators and tools.
+
+Each package owns its own Typer sub-app and imports its heavy dependencies inside the
+command functions, so `mz edge run` works on a Pi that has only the `edge` extra.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from edge.cli import app as edge_app
+from hub.admin_cli import app as admin_app
+from hub.cli import app as hub_app
+from mz.eval_cli import eval_app, train_app
+from simulators.cli import demo_command, sim_app
+
+app = typer.Typer(
+    name="mz",
+    help="Mobiele Zorg monitoring: edge agent, hub, simulators and tools.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(edge_app, name="edge", help="The dwelling's edge agent (runs on the Raspberry Pi).")
+app.add_typer(hub_app, name="hub", help="The central hub: ingest, alarms, console.")
+app.add_typer(admin_app, name="admin", help="Manage dwellings, contacts and operators.")
+app.add_typer(sim_app, name="sim", help="Simulators: dwellings, devices, residents.")
+app.add_typer(eval_app, name="eval", help="Evaluate detectors on recorded datasets.")
+app.add_typer(train_app, name="train", help="Train detector parameters (reproducible).")
+app.command("demo")(demo_command)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,32 @@
+"""Errors raised by the pure sensor-side code: the wire contract and the codecs."""
+
+from __future__ import annotations
+
+
+class SensorsError(Exception):
+    """Base class for every error raised by the `sensors` package."""
+
+    retryable = False
+
+
+class ContractError(SensorsError):
+    """A message or topic does not satisfy wire contract v1.
+
+    `reason` is a short, stable code suitable for counting rejections per reason
+    (`bad_topic`, `too_large`, `bad_json`, `non_finite`, `unknown_version`, `schema`,
+    `dwelling_mismatch`, `type_mismatch`).
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class DecodeError(SensorsError):
+    """A device frame (BLE advertisement, GATT notification, serial line) is malformed."""
+
+    def __init__(self, device_kind: str, detail: str) -> None:
+        super().__init__(f"{device_kind}: {detail}")
+        self.device_kind = device_kind
+        self.detail = detail
