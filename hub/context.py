@@ -1,0 +1,69 @@
+"""What the hub's parts share at run time, and the interfaces the console relies on.
+
+Built once in `hub.app` and passed down; no module-level state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from alerts.model import Contact
+
+
+@dataclass(frozen=True, slots=True)
+class Dwelling:
+    id: str  # pseudonymous id, the one on MQTT
+    label: str  # what operators see, e.g. "Unit 3, Tuinstraat" (hub registry only)
+    address: str = ""
+    language: str = "nl"
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    username: str
+    role: str  # "operator" or "admin"
+    display_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SensorState:
+    sensor: str
+    kind: str
+    state: str
+    last_seen: float | None
+    battery: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DwellingHealth:
+    dwelling: str
+    online: bool
+    last_seen: float | None  # last message of any kind (hub receive time)
+    since: float | None  # when `online` last changed
+    uptime_s: float | None = None
+    spool_depth: int | None = None
+    spool_dropped: int | None = None
+    sensors: tuple[SensorState, ...] = field(default_factory=tuple)
+
+
+class Registry(Protocol):
+    """Dwellings, contacts (mantelzorgers) and console operators."""
+
+    def dwellings(self) -> list[Dwelling]: ...
+    def dwelling(self, dwelling_id: str) -> Dwelling | None: ...
+    def contacts_for(self, dwelling_id: str) -> list[Contact]: ...
+    def verify_operator(self, username: str, password: str) -> Operator | None: ...
+
+
+class Presence(Protocol):
+    """Online/offline and health per dwelling, from status messages and heartbeats."""
+
+    def board(self) -> list[DwellingHealth]: ...
+
+
+class IngestStats(Protocol):
+    def counters(self) -> Mapping[str, int]:
+        """Counts: `accepted.<channel>`, `duplicate`, `rejected.<reason>`."""
+        ...
