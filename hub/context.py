@@ -67,3 +67,25 @@ class IngestStats(Protocol):
     def counters(self) -> Mapping[str, int]:
         """Counts: `accepted.<channel>`, `duplicate`, `rejected.<reason>`."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSettings:
+    """What the console (hub.api) needs from the hub's settings."""
+
+    secret_key: str  # signs session cookies and acknowledgement links
+    public_url: str  # base of links in mails, e.g. "http://127.0.0.1:8080"
+    language: str = "nl"
+    ack_link_ttl_s: float = 24 * 3600.0
+    demo: bool = False  # the demo shows its login on the login page
+
+
+@dataclass(frozen=True, slots=True)
+class HubContext:
+    """Everything the console and API read or act on. `alarms` is an alerts.service.AlarmService."""
+
+    console: ConsoleSettings
+    registry: Registry
+    presence: Presence
+    ingest_stats: IngestStats
+    alarms: object  # alerts.service.AlarmService (typed as object to keep this module import-light)
