@@ -19,7 +19,6 @@ pseudonymous ids; the hub's registry alone links them to people.
 from __future__ import annotations
 
 import json
-import math
 import re
 import uuid
 from dataclasses import dataclass
@@ -42,7 +41,9 @@ _ID_RE: Final = re.compile(ID_PATTERN)
 PseudoId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
 # Free-form details: flat key -> scalar, so nothing nested or identifying sneaks in.
-Detail = dict[Annotated[str, StringConstraints(max_length=64)], float | int | bool | ShortText | None]
+Detail = dict[
+    Annotated[str, StringConstraints(max_length=64)], float | int | bool | ShortText | None
+]
 
 
 class Channel(StrEnum):
@@ -187,7 +188,9 @@ def is_pseudo_id(value: str) -> bool:
 def topic_for(dwelling: str, channel: Channel, command: str | None = None) -> str:
     if not is_pseudo_id(dwelling):
         raise ContractError("bad_topic", f"not a pseudonymous dwelling id: {dwelling!r}")
-    if channel is Channel.CMD and (command is None or not re.match(r"^[a-z][a-z0-9_]{0,39}$", command)):
+    if channel is Channel.CMD and (
+        command is None or not re.match(r"^[a-z][a-z0-9_]{0,39}$", command)
+    ):
         raise ContractError("bad_topic", f"bad command name: {command!r}")
     return str(Topic(dwelling, channel, command if channel is Channel.CMD else None))
 
@@ -267,7 +270,3 @@ def decode(topic: str, payload: bytes | bytearray | str) -> tuple[Topic, Message
     if isinstance(msg, Command) and msg.name != parsed.command:
         raise ContractError("type_mismatch", f"command {msg.name!r} on topic {topic!r}")
     return parsed, msg  # type: ignore[return-value]
-
-
-def finite(value: float) -> bool:
-    return math.isfinite(value)

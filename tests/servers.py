@@ -22,13 +22,15 @@ from pathlib import Path
 import pytest
 
 HUB_USER = "hub"
-HUB_PASSWORD = "hub-test-pw"  # noqa: S105 - test-only credential for a loopback broker
+HUB_PASSWORD = "hub-test-pw"
 
 
 def require_binary(name: str, package: str) -> str:
-    path = shutil.which(name) or (f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None)
+    path = shutil.which(name) or (
+        f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None
+    )
     if path is None:
-        msg = f"{name} not found: install the Debian package '{package}' (make test does this as root)"
+        msg = f"{name} not found: install the Debian package {package!r} (make test does)"
         if os.environ.get("CI") == "true":
             pytest.fail(msg)
         pytest.skip(msg)
@@ -88,7 +90,13 @@ class Mosquitto:
         pwfile.write_text("")
         for user, pw in self.users.items():
             subprocess.run(
-                [shutil.which("mosquitto_passwd") or "mosquitto_passwd", "-b", str(pwfile), user, pw],
+                [
+                    shutil.which("mosquitto_passwd") or "mosquitto_passwd",
+                    "-b",
+                    str(pwfile),
+                    user,
+                    pw,
+                ],
                 check=True,
                 capture_output=True,
             )
@@ -109,15 +117,14 @@ class Mosquitto:
             f"persistence_location {self.workdir}/\n"
             f"log_dest file {self.workdir}/mosquitto.log\n"
             "per_listener_settings false\n"
-            "max_queued_messages 100000\n"
-            + ("user root\n" if os.geteuid() == 0 else "")
+            "max_queued_messages 100000\n" + ("user root\n" if os.geteuid() == 0 else "")
         )
         pwfile.chmod(0o600)
         return conf
 
     def start(self) -> None:
         conf = self._write_config()
-        self.proc = subprocess.Popen(  # noqa: S603
+        self.proc = subprocess.Popen(
             [self.binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         wait_for_port(self.port)
@@ -155,7 +162,7 @@ class SmtpSink:
     port: int
     messages: list[Message] = field(default_factory=list)
 
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         self.messages.append(message_from_bytes(envelope.content))  # type: ignore[attr-defined]
         return "250 Message accepted for delivery"
 

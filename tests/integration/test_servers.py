@@ -7,9 +7,13 @@ from tests.servers import HUB_PASSWORD, HUB_USER, Mosquitto
 
 async def test_dwelling_cannot_publish_under_another_dwelling(mosquitto: Mosquitto) -> None:
     """The broker's ACL, not the hub, decides who may publish where."""
-    async with aiomqtt.Client("127.0.0.1", mosquitto.port, username=HUB_USER, password=HUB_PASSWORD) as hub:
+    async with aiomqtt.Client(
+        "127.0.0.1", mosquitto.port, username=HUB_USER, password=HUB_PASSWORD
+    ) as hub:
         await hub.subscribe("mz/v1/#", qos=1)
-        async with aiomqtt.Client("127.0.0.1", mosquitto.port, username="dw-001", password="pw-dw-001") as dw:
+        async with aiomqtt.Client(
+            "127.0.0.1", mosquitto.port, username="dw-001", password="pw-dw-001"
+        ) as dw:
             await dw.publish("mz/v1/dw-002/alarms", b"spoof", qos=1)
             await dw.publish("mz/v1/dw-001/alarms", b"own", qos=1)
         async for msg in hub.messages:

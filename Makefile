@@ -1,0 +1,50 @@
+# The README names two commands: `make demo` (the whole system, locally) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+RUN_STAMP := $(VENV)/.run-installed
+DEV_STAMP := $(VENV)/.dev-installed
+
+.PHONY: demo test lint format bench system-deps clean help
+
+help:
+	@echo "make demo   - run the whole system locally (broker, hub, console, mail sink, 3 dwellings)"
+	@echo "make test   - install what the tests need and run them (unit, integration, e2e)"
+	@echo "make lint   - ruff and mypy --strict"
+	@echo "make bench  - run the benchmarks and print figures"
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade "pip>=25.1"
+
+$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q -e '.[all]'
+	@touch $@
+
+$(DEV_STAMP): pyproject.toml $(RUN_STAMP)
+	$(BIN)/pip install -q -e '.[all]' --group dev
+	@touch $@
+
+demo: $(RUN_STAMP)
+	$(BIN)/mz demo
+
+system-deps:
+	bash scripts/system-deps.sh
+
+test: $(DEV_STAMP) system-deps lint
+	$(BIN)/pytest
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+format: $(DEV_STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(RUN_STAMP)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .demo
