@@ -1,0 +1,98 @@
+"""A simulated mantelzorger: reads each alarm mail and opens its acknowledgement link.
+
+It behaves like a person with a phone: after a short delay it opens the link (GET shows a
+confirmation page, as real mail scanners may prefetch links) and presses the button (POST).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from urllib.parse import urljoin
+
+import httpx
+
+from simulators.mail_sink import Mail
+
+log = logging.getLogger(__name__)
+
+ACK_LINK = re.compile(r"https?://\S+/ack/[A-Za-z0-9._~:-]+")
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.fields: dict[str, str] = {}
+        self._in_form = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form" and a.get("method", "get").lower() == "post" and self.action is None:
+            self.action = a.get("action", "")
+            self._in_form = True
+        elif tag == "input" and self._in_form and a.get("name"):
+            self.fields[a["name"]] = a.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._in_form = False
+
+
+def find_ack_link(text: str) -> str | None:
+    match = ACK_LINK.search(text)
+    return match.group(0).rstrip(".,)>") if match else None
+
+
+@dataclass(slots=True)
+class SimulatedMantelzorger:
+    """Acknowledges every alarm mail after `delay_s` (± `jitter_s`), via the mail's link."""
+
+    delay_s: float = 8.0
+    jitter_s: float = 4.0
+    seed: int = 7
+    acknowledged: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def on_mail(self, mail: Mail) -> None:
+        link = find_ack_link(mail.text)
+        if link is None:
+            return
+        delay = max(0.5, self.delay_s + self._rng.uniform(-self.jitter_s, self.jitter_s))
+        task = asyncio.get_running_loop().create_task(self._acknowledge(link, delay))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _acknowledge(self, link: str, delay: float) -> None:
+        await asyncio.sleep(delay)  # the person reads the mail and decides
+        try:
+            async with httpx.AsyncClient(timeout=10, follow_redirects=True) as http:
+                page = await http.get(link)
+                page.raise_for_status()
+                form = _FormParser()
+                form.feed(page.text)
+                if form.action is None:
+                    log.info("mantelzorger: %s shows no form (already handled?)", link)
+                    return
+                target = urljoin(str(page.url), form.action or str(page.url))
+                done = await http.post(target, data=form.fields)
+                done.raise_for_status()
+            self.acknowledged.append(link)
+            log.info("mantelzorger: acknowledged via %s", link)
+        except httpx.HTTPError as exc:
+            self.failures.append(f"{link}: {exc}")
+            log.warning("mantelzorger: could not acknowledge via %s: %s", link, exc)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
