@@ -1,7 +1,257 @@
-"""`mz admin ...` commands: dwellings, contacts, operators."""
+"""`mz admin ...` commands: dwellings, contacts, operators.
+
+They work on the hub's registry file directly (SQLite, WAL), also while the hub runs.
+Passwords never go on the command line: a prompt with confirmation, or --password-stdin.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
 
+if TYPE_CHECKING:
+    from hub.registry import SqliteRegistry
+
 app = typer.Typer(no_args_is_help=True)
+dwelling_app = typer.Typer(no_args_is_help=True, help="Dwellings (pseudonymous ids).")
+contact_app = typer.Typer(no_args_is_help=True, help="Contacts (mantelzorgers) per dwelling.")
+operator_app = typer.Typer(no_args_is_help=True, help="Console operators and admins.")
+app.add_typer(dwelling_app, name="dwelling")
+app.add_typer(contact_app, name="contact")
+app.add_typer(operator_app, name="operator")
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="The hub's TOML file (its data directory is used)."),
+]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="The hub's data directory (instead of --config)."),
+]
+DEFAULT_CONFIG = Path("/etc/mz/hub.toml")
+
+
+def _fail(message: str) -> typer.Exit:
+    print(f"mz admin: {message}", file=sys.stderr)
+    return typer.Exit(2)
+
+
+def _data_dir(config: Path | None, data_dir: Path | None) -> Path:
+    from hub.config import load_settings
+    from hub.errors import ConfigError
+
+    if data_dir is not None:
+        return data_dir
+    path = config or DEFAULT_CONFIG
+    try:
+        return load_settings(path).data.dir
+    except ConfigError as exc:
+        raise _fail(f"{exc} (or pass --data-dir)") from None
+
+
+def _registry(config: Path | None, data_dir: Path | None) -> SqliteRegistry:
+    from hub.app import REGISTRY_DB
+    from hub.registry import SqliteRegistry
+
+    return SqliteRegistry(_data_dir(config, data_dir) / REGISTRY_DB)
+
+
+def _open_alarms(data_dir: Path, dwelling: str) -> int:
+    """Open alarms of `dwelling` in the alarm service's store (none if it has none yet)."""
+    from hub.app import ALARMS_DB
+
+    path = data_dir / ALARMS_DB
+    if not path.exists():
+        return 0
+    from alerts.store import AlarmStore
+
+    store = AlarmStore(path)
+    try:
+        return sum(1 for a in store.open_alarms() if a.dwelling == dwelling)
+    finally:
+        store.close()
+
+
+# -- dwellings -------------------------------------------------------------------
+
+
+@dwelling_app.command("add")
+def dwelling_add(
+    dwelling_id: Annotated[str, typer.Argument(help="Pseudonymous id, e.g. dw-017.")],
+    label: Annotated[str, typer.Option(help="What operators see, e.g. 'Unit 3, Tuinstraat'.")],
+    address: Annotated[str, typer.Option(help="Street address (registry only).")] = "",
+    language: Annotated[str, typer.Option(help="nl or en.")] = "nl",
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Register a dwelling."""
+    from hub.context import Dwelling
+    from hub.errors import RegistryError
+
+    reg = _registry(config, data_dir)
+    try:
+        reg.add_dwelling(Dwelling(dwelling_id, label, address, language))
+    except RegistryError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        reg.close()
+    print(f"added dwelling {dwelling_id}")
+
+
+@dwelling_app.command("list")
+def dwelling_list(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """List dwellings."""
+    reg = _registry(config, data_dir)
+    try:
+        for d in reg.dwellings():
+            print(f"{d.id}\t{d.label}\t{d.address}\t{d.language}")
+    finally:
+        reg.close()
+
+
+@dwelling_app.command("remove")
+def dwelling_remove(
+    dwelling_id: str,
+    force: Annotated[bool, typer.Option("--force", help="Remove even with open alarms.")] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Remove a dwelling and its contacts (refused while it has open alarms)."""
+    from hub.errors import RegistryError
+
+    directory = _data_dir(config, data_dir)
+    reg = _registry(None, directory)
+    try:
+        reg.remove_dwelling(
+            dwelling_id, open_alarms=_open_alarms(directory, dwelling_id), force=force
+        )
+    except RegistryError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        reg.close()
+    print(f"removed dwelling {dwelling_id}")
+
+
+# -- contacts --------------------------------------------------------------------
+
+
+@contact_app.command("add")
+def contact_add(
+    dwelling: Annotated[str, typer.Option(help="The dwelling's id.")],
+    name: Annotated[str, typer.Option(help="The contact's name.")],
+    email: Annotated[str | None, typer.Option(help="E-mail address for alarms.")] = None,
+    language: Annotated[str, typer.Option(help="nl or en.")] = "nl",
+    priority: Annotated[int, typer.Option(help="1 is asked first.")] = 1,
+    contact_id: Annotated[str | None, typer.Option("--id", help="Default: generated.")] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Add a contact (mantelzorger) to a dwelling."""
+    import secrets
+
+    from alerts.model import Contact
+    from hub.errors import RegistryError
+
+    cid = contact_id or f"c-{secrets.token_hex(4)}"
+    reg = _registry(config, data_dir)
+    try:
+        reg.add_contact(Contact(cid, dwelling, name, email, language, priority))
+    except RegistryError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        reg.close()
+    print(f"added contact {cid}")
+
+
+@contact_app.command("list")
+def contact_list(
+    dwelling: Annotated[str | None, typer.Option(help="Only this dwelling.")] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """List contacts."""
+    reg = _registry(config, data_dir)
+    try:
+        contacts = reg.contacts_for(dwelling) if dwelling else reg.contacts()
+        for c in contacts:
+            print(f"{c.id}\t{c.dwelling}\t{c.name}\t{c.email or ''}\t{c.language}\t{c.priority}")
+    finally:
+        reg.close()
+
+
+@contact_app.command("remove")
+def contact_remove(contact_id: str, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Remove a contact."""
+    from hub.errors import RegistryError
+
+    reg = _registry(config, data_dir)
+    try:
+        reg.remove_contact(contact_id)
+    except RegistryError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        reg.close()
+    print(f"removed contact {contact_id}")
+
+
+# -- operators -------------------------------------------------------------------
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@operator_app.command("add")
+def operator_add(
+    username: str,
+    role: Annotated[str, typer.Option(help="operator or admin.")] = "operator",
+    display_name: Annotated[str, typer.Option(help="Shown in the console.")] = "",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Add a console operator; the password is prompted for (twice) or read from stdin."""
+    from hub.context import Operator
+    from hub.errors import RegistryError
+
+    reg = _registry(config, data_dir)
+    try:
+        reg.add_operator(Operator(username, role, display_name), _read_password(password_stdin))
+    except RegistryError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        reg.close()
+    print(f"added {role} {username}")
+
+
+@operator_app.command("list")
+def operator_list(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """List operators (never their password hashes)."""
+    reg = _registry(config, data_dir)
+    try:
+        for o in reg.operators():
+            print(f"{o.username}\t{o.role}\t{o.display_name}")
+    finally:
+        reg.close()
+
+
+@operator_app.command("remove")
+def operator_remove(username: str, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Remove an operator."""
+    from hub.errors import RegistryError
+
+    reg = _registry(config, data_dir)
+    try:
+        reg.remove_operator(username)
+    except RegistryError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        reg.close()
+    print(f"removed operator {username}")

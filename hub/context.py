@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from alerts.model import Contact
+from hub.storage.base import TimeSeriesStore
+from sensors.contract import AlarmMessage, Severity
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,8 @@ class ConsoleSettings:
     language: str = "nl"
     ack_link_ttl_s: float = 24 * 3600.0
     demo: bool = False  # the demo shows its login on the login page
+    # Shown on the login page when `demo` is set, e.g. "Log in as demo / <password>".
+    demo_login_hint: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +93,20 @@ class HubContext:
     presence: Presence
     ingest_stats: IngestStats
     alarms: object  # alerts.service.AlarmService (typed as object to keep this module import-light)
+    # Added by the hub: readings and events history; None where no store is wired.
+    timeseries: TimeSeriesStore | None = None
+
+
+class AlarmSink(Protocol):
+    """What ingest and presence need from alerts.service.AlarmService (all idempotent)."""
+
+    async def on_edge_alarm(self, msg: AlarmMessage, received_at: float) -> None: ...
+    async def raise_technical(
+        self,
+        dwelling: str,
+        key: str,
+        severity: Severity,
+        detail: dict[str, float | int | bool | str | None],
+        now: float,
+    ) -> None: ...
+    async def clear_technical(self, dwelling: str, key: str, now: float) -> None: ...

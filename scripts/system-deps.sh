@@ -10,6 +10,7 @@ command -v mosquitto_passwd >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 [[ -e /usr/share/zoneinfo/Europe/Amsterdam ]] || need+=(tzdata)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 
 if ((${#need[@]} == 0)); then
   exit 0

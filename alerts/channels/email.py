@@ -1,0 +1,70 @@
+"""E-mail over SMTP through apprise. apprise is synchronous: each send runs in a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from urllib.parse import quote
+
+import apprise
+
+# apprise's e-mail plugin imports the stdlib `imghdr` (deprecated since 3.11, gone in
+# 3.13) lazily, inside the first send's worker thread. Import it here once, with that one
+# warning silenced, so the plugin finds it cached and nothing warns at alarm time.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="'imghdr' is deprecated", category=DeprecationWarning)
+    import imghdr  # noqa: F401
+
+from alerts.channels import Notification
+from alerts.errors import ChannelError
+from alerts.model import Contact
+
+log = logging.getLogger(__name__)
+
+
+class EmailChannel:
+    """Sends a notification as a plain-text mail to the contact's address.
+
+    `base_url` is an apprise mailto URL without a recipient, e.g.
+    ``mailto://127.0.0.1:8025?from=alarm@mz.local&mode=insecure``; the contact's address
+    is appended as ``&to=``. It may carry SMTP credentials: it is never logged.
+    """
+
+    name = "email"
+
+    def __init__(self, base_url: str) -> None:
+        if not base_url.startswith(("mailto://", "mailtos://")):
+            raise ValueError("EmailChannel needs an apprise mailto:// or mailtos:// URL")
+        self._base_url = base_url
+
+    def accepts(self, contact: Contact) -> bool:
+        return bool(contact.email)
+
+    def _url_for(self, email: str) -> str:
+        sep = "&" if "?" in self._base_url else "?"
+        return f"{self._base_url}{sep}to={quote(email, safe='@')}"
+
+    def _send_sync(self, notification: Notification) -> bool:
+        email = notification.contact.email
+        if not email:
+            raise ChannelError(
+                self.name, f"contact {notification.contact.id} has no e-mail", retryable=False
+            )
+        ap = apprise.Apprise()
+        if not ap.add(self._url_for(email)):
+            # A URL apprise cannot parse will not get better by retrying.
+            raise ChannelError(self.name, "apprise rejected the mailto URL", retryable=False)
+        return bool(
+            ap.notify(
+                title=notification.subject,
+                body=notification.body,
+                body_format=apprise.NotifyFormat.TEXT,
+            )
+        )
+
+    async def send(self, notification: Notification) -> None:
+        ok = await asyncio.to_thread(self._send_sync, notification)
+        if not ok:
+            # apprise logs the SMTP reason itself and reports only success or failure.
+            raise ChannelError(self.name, f"SMTP delivery failed for alarm {notification.alarm_id}")

@@ -1,0 +1,397 @@
+"""Durable alarm state in SQLite (WAL): alarms, their audit log, and the notification outbox.
+
+Every change is one short transaction. Read-modify-write steps run under
+`BEGIN IMMEDIATE`, so several hub processes sharing the file serialise on the write
+lock instead of overwriting each other. The outbox row is the unit of "sent at most
+once": see docs/alerts.md, "Durability".
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from alerts.errors import UnknownAlarmError
+from alerts.lifecycle import Step
+from alerts.model import AlarmKind, AlarmRecord, AlarmState, Severity
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS alarms (
+    id TEXT PRIMARY KEY,
+    dwelling TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    state TEXT NOT NULL,
+    source TEXT NOT NULL,
+    raised_at REAL NOT NULL,
+    received_at REAL NOT NULL,
+    notified_at REAL,
+    acknowledged_at REAL,
+    acknowledged_by TEXT,
+    resolved_at REAL,
+    resolved_by TEXT,
+    note TEXT NOT NULL DEFAULT '',
+    sensor TEXT,
+    detail TEXT NOT NULL DEFAULT '{}',
+    notifications_sent INTEGER NOT NULL DEFAULT 0,
+    tech_key TEXT
+);
+CREATE INDEX IF NOT EXISTS alarms_state ON alarms(state, received_at);
+CREATE INDEX IF NOT EXISTS alarms_received ON alarms(received_at);
+-- One open technical alarm per (dwelling, key), also across hub processes.
+CREATE UNIQUE INDEX IF NOT EXISTS alarms_open_technical ON alarms(dwelling, tech_key)
+    WHERE tech_key IS NOT NULL AND state != 'resolved';
+
+CREATE TABLE IF NOT EXISTS alarm_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    alarm_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    what TEXT NOT NULL,
+    by TEXT,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS alarm_log_alarm ON alarm_log(alarm_id, seq);
+
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    alarm_id TEXT NOT NULL,
+    contact_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    round INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    next_attempt_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    claimed_by TEXT,
+    claimed_at REAL,
+    finished_at REAL,
+    error TEXT NOT NULL DEFAULT '',
+    -- The idempotency key: a round is queued once per contact and channel, whichever
+    -- process (or restart) computes it first.
+    UNIQUE (alarm_id, contact_id, channel, round)
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(status, next_attempt_at);
+"""
+
+_ALARM_COLUMNS = (
+    "id, dwelling, kind, severity, state, source, raised_at, received_at, notified_at, "
+    "acknowledged_at, acknowledged_by, resolved_at, resolved_by, note, sensor, detail, "
+    "notifications_sent"
+)
+_UNACKED = (AlarmState.RAISED.value, AlarmState.NOTIFIED.value)
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"  # to be sent (at or after next_attempt_at)
+    SENDING = "sending"  # claimed by a process that is sending it now
+    SENT = "sent"  # the channel took it
+    FAILED = "failed"  # gave up: permanent error or too many attempts
+    SKIPPED = "skipped"  # the alarm was acknowledged or resolved before it went out
+    UNKNOWN = "unknown"  # the sender died mid-send: maybe sent, never resent
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    alarm_id: str
+    contact_id: str
+    channel: str
+    round: int
+    status: OutboxStatus
+    created_at: float
+    attempts: int
+    claimed_by: str | None
+    claimed_at: float | None
+    error: str
+
+
+def _row_to_alarm(row: sqlite3.Row) -> AlarmRecord:
+    return AlarmRecord(
+        id=row["id"],
+        dwelling=row["dwelling"],
+        kind=AlarmKind(row["kind"]),
+        severity=Severity(row["severity"]),
+        state=AlarmState(row["state"]),
+        source=row["source"],
+        raised_at=row["raised_at"],
+        received_at=row["received_at"],
+        notified_at=row["notified_at"],
+        acknowledged_at=row["acknowledged_at"],
+        acknowledged_by=row["acknowledged_by"],
+        resolved_at=row["resolved_at"],
+        resolved_by=row["resolved_by"],
+        note=row["note"],
+        sensor=row["sensor"],
+        detail=json.loads(row["detail"]),
+        notifications_sent=row["notifications_sent"],
+    )
+
+
+def _alarm_params(rec: AlarmRecord) -> tuple[Any, ...]:
+    return (
+        rec.id,
+        rec.dwelling,
+        rec.kind.value,
+        rec.severity.value,
+        rec.state.value,
+        rec.source,
+        rec.raised_at,
+        rec.received_at,
+        rec.notified_at,
+        rec.acknowledged_at,
+        rec.acknowledged_by,
+        rec.resolved_at,
+        rec.resolved_by,
+        rec.note,
+        rec.sensor,
+        json.dumps(rec.detail, separators=(",", ":")),
+        rec.notifications_sent,
+    )
+
+
+def _row_to_outbox(row: sqlite3.Row) -> OutboxRow:
+    return OutboxRow(
+        id=row["id"],
+        alarm_id=row["alarm_id"],
+        contact_id=row["contact_id"],
+        channel=row["channel"],
+        round=row["round"],
+        status=OutboxStatus(row["status"]),
+        created_at=row["created_at"],
+        attempts=row["attempts"],
+        claimed_by=row["claimed_by"],
+        claimed_at=row["claimed_at"],
+        error=row["error"],
+    )
+
+
+class AlarmStore:
+    """Synchronous; the service calls it from a worker thread. One connection, one lock."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN ourselves, so every transaction is explicit.
+        self._db = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=10.0
+        )
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed alarm survives a power cut, not only a process crash.
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._db.execute(sql, params))
+
+    # -- alarms ---------------------------------------------------------------------------
+
+    def insert_alarm(
+        self, rec: AlarmRecord, *, tech_key: str | None = None, by: str | None = None
+    ) -> bool:
+        """Store a new alarm; False (and nothing changed) if its id, or an open technical
+        alarm with the same (dwelling, tech_key), is already there."""
+        with self._tx() as db:
+            try:
+                cur = db.execute(
+                    f"INSERT OR IGNORE INTO alarms ({_ALARM_COLUMNS}, tech_key) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (*_alarm_params(rec), tech_key),
+                )
+            except sqlite3.IntegrityError:
+                return False  # the partial unique index: already an open technical alarm
+            if cur.rowcount == 0:
+                return False
+            db.execute(
+                "INSERT INTO alarm_log (alarm_id, at, what, by, note) VALUES (?,?,?,?,?)",
+                (rec.id, rec.received_at, rec.state.value, by or rec.source, ""),
+            )
+            return True
+
+    def get(self, alarm_id: str) -> AlarmRecord | None:
+        rows = self._query(f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE id = ?", (alarm_id,))
+        return _row_to_alarm(rows[0]) if rows else None
+
+    def update(
+        self,
+        alarm_id: str,
+        step: Callable[[AlarmRecord], Step],
+        *,
+        at: float,
+        by: str | None,
+        note: str = "",
+    ) -> Step:
+        """Apply a pure lifecycle step atomically; log it when it changed something."""
+        with self._tx() as db:
+            rows = list(
+                db.execute(f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE id = ?", (alarm_id,))
+            )
+            if not rows:
+                raise UnknownAlarmError(alarm_id)
+            result = step(_row_to_alarm(rows[0]))
+            if result.changed:
+                r = result.record
+                db.execute(
+                    "UPDATE alarms SET state=?, notified_at=?, acknowledged_at=?, "
+                    "acknowledged_by=?, resolved_at=?, resolved_by=?, note=?, notifications_sent=? "
+                    "WHERE id=?",
+                    (
+                        r.state.value,
+                        r.notified_at,
+                        r.acknowledged_at,
+                        r.acknowledged_by,
+                        r.resolved_at,
+                        r.resolved_by,
+                        r.note,
+                        r.notifications_sent,
+                        r.id,
+                    ),
+                )
+                db.execute(
+                    "INSERT INTO alarm_log (alarm_id, at, what, by, note) VALUES (?,?,?,?,?)",
+                    (alarm_id, at, result.what, by, note),
+                )
+            return result
+
+    def open_technical(self, dwelling: str, key: str) -> AlarmRecord | None:
+        rows = self._query(
+            f"SELECT {_ALARM_COLUMNS} FROM alarms "
+            "WHERE dwelling=? AND tech_key=? AND state != 'resolved'",
+            (dwelling, key),
+        )
+        return _row_to_alarm(rows[0]) if rows else None
+
+    def open_alarms(self) -> list[AlarmRecord]:
+        rows = self._query(
+            f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE state != 'resolved' "
+            "ORDER BY received_at DESC, id"
+        )
+        return [_row_to_alarm(r) for r in rows]
+
+    def unacknowledged(self) -> list[AlarmRecord]:
+        rows = self._query(
+            f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE state IN (?, ?)",
+            _UNACKED,
+        )
+        return [_row_to_alarm(r) for r in rows]
+
+    def recent(self, limit: int) -> list[AlarmRecord]:
+        rows = self._query(
+            f"SELECT {_ALARM_COLUMNS} FROM alarms ORDER BY received_at DESC, id LIMIT ?",
+            (limit,),
+        )
+        return [_row_to_alarm(r) for r in rows]
+
+    def all_since(self, since: float) -> list[AlarmRecord]:
+        rows = self._query(
+            f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE received_at >= ?",
+            (since,),
+        )
+        return [_row_to_alarm(r) for r in rows]
+
+    def log(self, alarm_id: str) -> list[tuple[float, str, str | None, str]]:
+        rows = self._query(
+            "SELECT at, what, by, note FROM alarm_log WHERE alarm_id=? ORDER BY seq", (alarm_id,)
+        )
+        return [(r["at"], r["what"], r["by"], r["note"]) for r in rows]
+
+    # -- outbox ---------------------------------------------------------------------------
+
+    def enqueue(
+        self, alarm_id: str, contact_id: str, channel: str, round_: int, now: float
+    ) -> bool:
+        """Queue one notification; False if this (alarm, contact, channel, round) exists."""
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO outbox (alarm_id, contact_id, channel, round, status, "
+                "created_at, next_attempt_at) VALUES (?,?,?,?,?,?,?)",
+                (alarm_id, contact_id, channel, round_, OutboxStatus.PENDING.value, now, now),
+            )
+            return cur.rowcount > 0
+
+    def has_round(self, alarm_id: str, round_: int) -> bool:
+        rows = self._query(
+            "SELECT 1 FROM outbox WHERE alarm_id=? AND round=? LIMIT 1", (alarm_id, round_)
+        )
+        return bool(rows)
+
+    def claim(self, worker: str, now: float) -> OutboxRow | None:
+        """Take the oldest due pending row. The `status='pending'` guard in the UPDATE makes
+        the claim exclusive even if another process picked the same row."""
+        with self._tx() as db:
+            rows = list(
+                db.execute(
+                    "UPDATE outbox SET status='sending', claimed_by=?, claimed_at=?, "
+                    "attempts=attempts+1 WHERE id = (SELECT id FROM outbox "
+                    "WHERE status='pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id "
+                    "LIMIT 1) AND status='pending' RETURNING *",
+                    (worker, now, now),
+                )
+            )
+            return _row_to_outbox(rows[0]) if rows else None
+
+    def finish(self, row_id: int, status: OutboxStatus, now: float, error: str = "") -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE outbox SET status=?, finished_at=?, error=? "
+                "WHERE id=? AND status='sending'",
+                (status.value, now, error[:500], row_id),
+            )
+
+    def retry_later(self, row_id: int, at: float, error: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE outbox SET status='pending', next_attempt_at=?, error=?, claimed_by=NULL "
+                "WHERE id=? AND status='sending'",
+                (at, error[:500], row_id),
+            )
+
+    def expire_leases(self, older_than: float, now: float) -> list[OutboxRow]:
+        """Rows claimed before `older_than` and still 'sending': their sender died. Mark them
+        'unknown' (never resend: the mail may have gone out) and return them."""
+        with self._tx() as db:
+            rows = list(
+                db.execute(
+                    "UPDATE outbox SET status='unknown', finished_at=?, "
+                    "error='sender stopped mid-send; not resent' "
+                    "WHERE status='sending' AND claimed_at < ? RETURNING *",
+                    (now, older_than),
+                )
+            )
+            return [_row_to_outbox(r) for r in rows]
+
+    def outbox(self, alarm_id: str | None = None) -> list[OutboxRow]:
+        if alarm_id is None:
+            rows = self._query("SELECT * FROM outbox ORDER BY id")
+        else:
+            rows = self._query("SELECT * FROM outbox WHERE alarm_id=? ORDER BY id", (alarm_id,))
+        return [_row_to_outbox(r) for r in rows]
+
+    def outbox_counts(self) -> dict[str, int]:
+        rows = self._query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
+        return {r["status"]: r["n"] for r in rows}

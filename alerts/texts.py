@@ -1,0 +1,175 @@
+"""Message texts for mantelzorgers (and labels the console shares), Dutch and English.
+
+Pure: rendering takes every value as an argument. Dutch is the default; a contact's
+`language` picks English.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from alerts.model import AlarmKind, AlarmRecord, AlarmState, Severity
+
+LANGUAGES: Final = ("nl", "en")
+
+KIND_LABELS: Final[dict[str, dict[AlarmKind, str]]] = {
+    "nl": {
+        AlarmKind.PERSONAL: "persoonlijk alarm",
+        AlarmKind.FALL: "val",
+        AlarmKind.LONG_LIE: "langdurig liggen na een val",
+        AlarmKind.INACTIVITY: "ongewone inactiviteit",
+        AlarmKind.VITALS: "verslechterende vitale functies",
+        AlarmKind.TECHNICAL: "technische storing",
+    },
+    "en": {
+        AlarmKind.PERSONAL: "personal alarm",
+        AlarmKind.FALL: "fall",
+        AlarmKind.LONG_LIE: "long lie after a fall",
+        AlarmKind.INACTIVITY: "unusual inactivity",
+        AlarmKind.VITALS: "deteriorating vital signs",
+        AlarmKind.TECHNICAL: "technical fault",
+    },
+}
+
+SEVERITY_LABELS: Final[dict[str, dict[Severity, str]]] = {
+    "nl": {
+        Severity.LOW: "laag",
+        Severity.MEDIUM: "middel",
+        Severity.HIGH: "hoog",
+        Severity.CRITICAL: "kritiek",
+    },
+    "en": {
+        Severity.LOW: "low",
+        Severity.MEDIUM: "medium",
+        Severity.HIGH: "high",
+        Severity.CRITICAL: "critical",
+    },
+}
+
+STATE_LABELS: Final[dict[str, dict[AlarmState, str]]] = {
+    "nl": {
+        AlarmState.RAISED: "nieuw",
+        AlarmState.NOTIFIED: "gemeld",
+        AlarmState.ACKNOWLEDGED: "bevestigd",
+        AlarmState.RESOLVED: "afgehandeld",
+    },
+    "en": {
+        AlarmState.RAISED: "new",
+        AlarmState.NOTIFIED: "notified",
+        AlarmState.ACKNOWLEDGED: "acknowledged",
+        AlarmState.RESOLVED: "resolved",
+    },
+}
+
+# Technical alarms the hub raises itself, by key (hub.presence uses "offline").
+TECHNICAL_LABELS: Final[dict[str, dict[str, str]]] = {
+    "nl": {
+        "offline": "woning offline",
+        "sensor_silent": "sensor stil",
+        "battery_low": "batterij bijna leeg",
+    },
+    "en": {
+        "offline": "dwelling offline",
+        "sensor_silent": "sensor silent",
+        "battery_low": "battery low",
+    },
+}
+
+_MAIL: Final[dict[str, dict[str, str]]] = {
+    "nl": {
+        "subject_alarm": "ALARM: {kind} — {dwelling}",
+        "subject_technical": "Storing: {kind} — {dwelling}",
+        "subject_repeat": "HERHALING {round}: ",
+        "greeting": "Beste {name},",
+        "what": "In {dwelling} is een {kind} gemeld (urgentie: {severity}).",
+        "when": "Tijdstip: {when}",
+        "detail": "Details: {detail}",
+        "repeat": "Niemand heeft dit alarm nog bevestigd. Dit is herinnering {round}.",
+        "ack": "Neemt u dit alarm aan? Bevestig het via deze link:",
+        "ack_expiry": "De link is geldig tot {until}.",
+        "footer": "Dit bericht is automatisch verstuurd door Mobiele Zorg monitoring.\n"
+        "Bel bij direct gevaar 112.",
+    },
+    "en": {
+        "subject_alarm": "ALARM: {kind} — {dwelling}",
+        "subject_technical": "Fault: {kind} — {dwelling}",
+        "subject_repeat": "REMINDER {round}: ",
+        "greeting": "Dear {name},",
+        "what": "A {kind} was reported in {dwelling} (urgency: {severity}).",
+        "when": "Time: {when}",
+        "detail": "Details: {detail}",
+        "repeat": "Nobody has acknowledged this alarm yet. This is reminder {round}.",
+        "ack": "Will you take this alarm on? Acknowledge it with this link:",
+        "ack_expiry": "The link is valid until {until}.",
+        "footer": "This message was sent automatically by Mobiele Zorg monitoring.\n"
+        "In immediate danger, call 112.",
+    },
+}
+
+
+def language(lang: str | None, default: str = "nl") -> str:
+    if lang in LANGUAGES:
+        return lang
+    return default if default in LANGUAGES else "nl"
+
+
+def local_time(ts: float, tz: str, lang: str) -> str:
+    """`ts` (UNIX seconds) as a local date and time, e.g. '25-11-2026 14:03:07 CET'."""
+    dt = datetime.fromtimestamp(ts, UTC).astimezone(ZoneInfo(tz))
+    fmt = "%d-%m-%Y %H:%M:%S %Z" if lang == "nl" else "%Y-%m-%d %H:%M:%S %Z"
+    return dt.strftime(fmt)
+
+
+def kind_label(alarm: AlarmRecord, lang: str) -> str:
+    lang = language(lang)
+    if alarm.kind is AlarmKind.TECHNICAL:
+        key = str(alarm.detail.get("key", ""))
+        if key in TECHNICAL_LABELS[lang]:
+            return TECHNICAL_LABELS[lang][key]
+    return KIND_LABELS[lang][alarm.kind]
+
+
+def render_mail(
+    alarm: AlarmRecord,
+    *,
+    lang: str,
+    contact_name: str,
+    dwelling_label: str,
+    ack_url: str,
+    ack_expires_at: float,
+    round_: int,
+    tz: str,
+) -> tuple[str, str]:
+    """Subject and plain-text body of one notification mail."""
+    lang = language(lang)
+    t = _MAIL[lang]
+    kind = kind_label(alarm, lang)
+    subject_key = "subject_technical" if alarm.kind is AlarmKind.TECHNICAL else "subject_alarm"
+    subject = t[subject_key].format(kind=kind, dwelling=dwelling_label)
+    if round_ > 0:
+        subject = t["subject_repeat"].format(round=round_) + subject
+    lines = [
+        t["greeting"].format(name=contact_name),
+        "",
+        t["what"].format(
+            dwelling=dwelling_label, kind=kind, severity=SEVERITY_LABELS[lang][alarm.severity]
+        ),
+        t["when"].format(when=local_time(alarm.raised_at, tz, lang)),
+    ]
+    shown = {k: v for k, v in alarm.detail.items() if k != "key" and v is not None}
+    if shown:
+        lines.append(t["detail"].format(detail=", ".join(f"{k}={v}" for k, v in shown.items())))
+    if round_ > 0:
+        lines += ["", t["repeat"].format(round=round_)]
+    lines += [
+        "",
+        t["ack"],
+        ack_url,
+        t["ack_expiry"].format(until=local_time(ack_expires_at, tz, lang)),
+        "",
+        "-- ",
+        t["footer"],
+    ]
+    return subject, "\n".join(lines) + "\n"

@@ -1,0 +1,76 @@
+"""What every console route shares: the hub context, the alarm service, templates, time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+
+from alerts.model import AlarmChange, AlarmRecord, Contact
+from alerts.settings import AlertSettings
+from alerts.tokens import AckClaim
+from hub.api.texts import UI
+from hub.context import HubContext
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+
+class ConsoleAlarms(Protocol):
+    """The part of alerts.service.AlarmService the console uses."""
+
+    settings: AlertSettings
+
+    def get(self, alarm_id: str) -> AlarmRecord | None: ...
+    def open_alarms(self) -> list[AlarmRecord]: ...
+    def recent(self, limit: int = 50) -> list[AlarmRecord]: ...
+    def stats(self) -> Any: ...
+    def contact(self, dwelling: str, contact_id: str) -> Contact | None: ...
+    def verify_ack_token(self, token: str, alarm_id: str | None = None) -> AckClaim: ...
+    def add_listener(self, cb: Callable[[AlarmChange], None]) -> None: ...
+    def remove_listener(self, cb: Callable[[AlarmChange], None]) -> None: ...
+    async def acknowledge(self, alarm_id: str, by: str, note: str, now: float) -> AlarmRecord: ...
+    async def resolve(self, alarm_id: str, by: str, note: str, now: float) -> AlarmRecord: ...
+    async def acknowledge_link(self, token: str, note: str) -> AlarmRecord: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Console:
+    ctx: HubContext
+    alarms: ConsoleAlarms
+    templates: Jinja2Templates
+    clock: Callable[[], float]
+    tz: str
+    board_refresh_s: float
+
+    def lang(self, request: Request) -> str:
+        """?lang= (remembered in the session), else the session's, else the setting."""
+        asked = request.query_params.get("lang")
+        if asked in UI:
+            if "session" in request.scope:
+                request.session["lang"] = asked
+            return asked
+        if "session" in request.scope:
+            kept = request.session.get("lang")
+            if kept in UI:
+                return str(kept)
+        return self.ctx.console.language if self.ctx.console.language in UI else "nl"
+
+    def label(self, dwelling: str) -> str:
+        d = self.ctx.registry.dwelling(dwelling)
+        return d.label if d is not None else dwelling
+
+
+def make_templates() -> Jinja2Templates:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return Jinja2Templates(env=env)

@@ -1,0 +1,326 @@
+"""Server-rendered pages: login, the live console, the board, and acknowledgement links."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter
+from sse_starlette import EventSourceResponse
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from alerts.errors import (
+    InvalidTransitionError,
+    TokenError,
+    TokenExpiredError,
+    UnknownAlarmError,
+)
+from alerts.lifecycle import UNACKNOWLEDGED
+from alerts.model import AlarmState
+from alerts.texts import language
+from hub.api.auth import (
+    csrf_ok,
+    csrf_token,
+    origin_ok,
+    safe_next,
+    session_operator,
+    start_session,
+    verify,
+)
+from hub.api.console import Console
+from hub.api.live import LiveHub
+from hub.api.present import alarm_view, board_view, date_time, summary
+from hub.api.texts import RELATIVE, UI
+
+log = logging.getLogger(__name__)
+
+RECENT_LIMIT = 25  # resolved alarms shown under the open ones
+NOTE_MAX = 2000
+# The token is in the URL: keep it out of caches and out of Referer headers to other
+# sites. Not "no-referrer": Chromium then sends "Origin: null" with the form's POST,
+# which the origin check must refuse.
+ACK_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin"}
+
+
+def router(console: Console, live: LiveHub) -> APIRouter:
+    r = APIRouter(include_in_schema=False)
+    ctx = console.ctx
+    alarms = console.alarms
+    templates = console.templates
+
+    def base(request: Request, lang: str) -> dict[str, Any]:
+        return {
+            "t": UI[lang],
+            "lang": lang,
+            "other_lang": "en" if lang == "nl" else "nl",
+            "operator": session_operator(request),
+            "csrf": csrf_token(request),
+            "relative_json": json.dumps(RELATIVE[lang]),
+            "demo": ctx.console.demo,
+            "demo_hint": ctx.console.demo_login_hint if ctx.console.demo else "",
+        }
+
+    def lists(lang: str) -> dict[str, Any]:
+        now = console.clock()
+        open_ = alarms.open_alarms()
+        recent = [
+            a for a in alarms.recent(RECENT_LIMIT + len(open_)) if a.state is AlarmState.RESOLVED
+        ]
+        return {
+            "open_alarms": [
+                alarm_view(a, console.label(a.dwelling), lang, console.tz, now) for a in open_
+            ],
+            "recent_alarms": [
+                alarm_view(a, console.label(a.dwelling), lang, console.tz, now)
+                for a in recent[:RECENT_LIMIT]
+            ],
+            "summary": summary(open_, lang),
+        }
+
+    def board(lang: str) -> dict[str, Any]:
+        return {
+            "board": board_view(
+                ctx.registry.dwellings(),
+                ctx.presence.board(),
+                alarms.open_alarms(),
+                lang,
+                console.clock(),
+            )
+        }
+
+    def render(name: str, values: dict[str, Any]) -> str:
+        return templates.get_template(name).render(values)
+
+    def login_redirect(request: Request) -> RedirectResponse:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
+
+    # -- login ----------------------------------------------------------------------------
+
+    @r.get("/login")
+    async def login_page(request: Request, next: str = "/") -> Response:
+        lang = console.lang(request)
+        if session_operator(request) is not None:
+            return RedirectResponse(safe_next(next), status_code=303)
+        return templates.TemplateResponse(
+            request, "login.html", {**base(request, lang), "next": safe_next(next), "error": ""}
+        )
+
+    @r.post("/login")
+    async def login(request: Request) -> Response:
+        lang = console.lang(request)
+        form = await request.form()
+        username = str(form.get("username", ""))[:128]
+        password = str(form.get("password", ""))[:1024]
+        target = safe_next(str(form.get("next", "/")))
+        error = ""
+        if not origin_ok(request, ctx.console.public_url) or not csrf_ok(
+            request, str(form.get("csrf", ""))
+        ):
+            error = UI[lang]["error_csrf"]
+        else:
+            op = await verify(ctx.registry, username, password)
+            if op is not None:
+                start_session(request, op)
+                log.info("operator %s logged in to the console", op.username)
+                return RedirectResponse(target, status_code=303)
+            error = UI[lang]["login_failed"]
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {**base(request, lang), "next": target, "error": error, "username": username},
+            status_code=401 if error == UI[lang]["login_failed"] else 403,
+        )
+
+    @r.post("/logout")
+    async def logout(request: Request) -> Response:
+        form = await request.form()
+        if origin_ok(request, ctx.console.public_url) and csrf_ok(
+            request, str(form.get("csrf", ""))
+        ):
+            lang = request.session.get("lang")
+            request.session.clear()
+            if lang:
+                request.session["lang"] = lang
+        return RedirectResponse("/login", status_code=303)
+
+    # -- console ----------------------------------------------------------------------------
+
+    @r.get("/")
+    async def console_page(request: Request) -> Response:
+        if session_operator(request) is None:
+            return login_redirect(request)
+        lang = console.lang(request)
+        values = {**base(request, lang), **lists(lang), **board(lang), "page": "alarms"}
+        return templates.TemplateResponse(request, "console.html", values)
+
+    @r.get("/dwellings")
+    async def dwellings_page(request: Request) -> Response:
+        if session_operator(request) is None:
+            return login_redirect(request)
+        lang = console.lang(request)
+        values = {**base(request, lang), **lists(lang), **board(lang), "page": "dwellings"}
+        return templates.TemplateResponse(request, "dwellings.html", values)
+
+    @r.post("/alarms/{alarm_id}/{action}")
+    async def alarm_form(request: Request, alarm_id: str, action: str) -> Response:
+        """The no-JavaScript path; console.js uses the JSON API instead."""
+        op = session_operator(request)
+        if op is None:
+            return login_redirect(request)
+        form = await request.form()
+        if not origin_ok(request, ctx.console.public_url) or not csrf_ok(
+            request, str(form.get("csrf", ""))
+        ):
+            return Response(UI[console.lang(request)]["error_csrf"], status_code=403)
+        note = str(form.get("note", ""))[:NOTE_MAX]
+        try:
+            if action == "ack":
+                await alarms.acknowledge(alarm_id, op.username, note, console.clock())
+            elif action == "resolve":
+                await alarms.resolve(alarm_id, op.username, note, console.clock())
+            else:
+                return Response("unknown action", status_code=404)
+        except UnknownAlarmError:
+            return Response("unknown alarm", status_code=404)
+        except InvalidTransitionError as exc:
+            return Response(str(exc), status_code=409)
+        return RedirectResponse("/", status_code=303)
+
+    @r.get("/events")
+    async def events(request: Request) -> Response:
+        if session_operator(request) is None:
+            return Response("login required", status_code=401)
+        lang = console.lang(request)
+        csrf = csrf_token(request)
+        queue = live.subscribe()
+
+        async def stream() -> AsyncIterator[dict[str, str]]:
+            sent_lists: object = None
+            sent_board: object = None
+            try:
+                while True:
+                    values = lists(lang)
+                    # Only what the cards show; relative times tick in the browser.
+                    sig = [
+                        (v.rec.id, v.version)
+                        for v in values["open_alarms"] + values["recent_alarms"]
+                    ]
+                    if sig != sent_lists:
+                        sent_lists = sig
+                        common = {**values, "t": UI[lang], "csrf": csrf, "lang": lang}
+                        data = {
+                            "open": render("_open.html", common),
+                            "recent": render("_recent.html", common),
+                            "summary": render("_summary.html", common),
+                            "open_count": values["summary"].open,
+                        }
+                        yield {"event": "alarms", "data": json.dumps(data)}
+                    b = board(lang)
+                    if b["board"] != sent_board:
+                        sent_board = b["board"]
+                        html = render("_board.html", {**b, "t": UI[lang], "lang": lang})
+                        yield {"event": "board", "data": json.dumps({"html": html})}
+                    try:
+                        change = await asyncio.wait_for(
+                            queue.get(), timeout=console.board_refresh_s
+                        )
+                    except TimeoutError:
+                        continue
+                    if change is None:
+                        return  # the app is shutting down
+                    while not queue.empty():  # a burst of changes: render once
+                        if queue.get_nowait() is None:
+                            return
+            finally:
+                live.unsubscribe(queue)
+
+        return EventSourceResponse(stream(), ping=15, headers={"Cache-Control": "no-store"})
+
+    # -- acknowledgement links (no login: the signed token is the authority) ---------------
+
+    def ack_page(request: Request, token: str, status: int, **values: Any) -> Response:
+        lang = values.pop("lang", None) or console.lang(request)
+        return templates.TemplateResponse(
+            request,
+            "ack.html",
+            {"t": UI[lang], "lang": lang, "token": token, "message": "", "form": False, **values},
+            status_code=status,
+            headers=ACK_HEADERS,
+        )
+
+    def ack_state(request: Request, token: str) -> Response | tuple[Any, str]:
+        """The alarm and page language for `token`, or the error page to show."""
+        try:
+            claim = alarms.verify_ack_token(token)
+        except TokenExpiredError:
+            return ack_page(request, token, 410, message=UI[console.lang(request)]["ack_expired"])
+        except TokenError:
+            return ack_page(request, token, 400, message=UI[console.lang(request)]["ack_invalid"])
+        rec = alarms.get(claim.alarm_id)
+        if rec is None:
+            return ack_page(request, token, 404, message=UI[console.lang(request)]["ack_unknown"])
+        contact = alarms.contact(rec.dwelling, claim.contact_id)
+        lang = language(contact.language if contact else None, console.lang(request))
+        return rec, lang
+
+    def alarm_facts(rec: Any, lang: str) -> dict[str, Any]:
+        view = alarm_view(rec, console.label(rec.dwelling), lang, console.tz, console.clock())
+        return {"alarm": view, "when": date_time(rec.raised_at, console.tz)}
+
+    @r.get("/ack/{token}")
+    async def ack_link_page(request: Request, token: str) -> Response:
+        # GET never changes anything: mail scanners open links to check them.
+        found = ack_state(request, token)
+        if isinstance(found, Response):
+            return found
+        rec, lang = found
+        t = UI[lang]
+        if rec.state in UNACKNOWLEDGED:
+            return ack_page(request, token, 200, lang=lang, form=True, **alarm_facts(rec, lang))
+        if rec.state is AlarmState.ACKNOWLEDGED:
+            msg = t["ack_already"].format(
+                by=rec.acknowledged_by or "?", when=date_time(rec.acknowledged_at, console.tz)
+            )
+        else:
+            msg = t["ack_resolved"]
+        return ack_page(request, token, 200, lang=lang, message=msg, **alarm_facts(rec, lang))
+
+    @r.post("/ack/{token}")
+    async def ack_link(request: Request, token: str) -> Response:
+        if not origin_ok(request, ctx.console.public_url):
+            return Response("cross-site request refused", status_code=403)
+        found = ack_state(request, token)
+        if isinstance(found, Response):
+            return found
+        rec, lang = found
+        t = UI[lang]
+        form = await request.form()
+        note = str(form.get("note", ""))[:NOTE_MAX]
+        before = rec.state
+        try:
+            rec = await alarms.acknowledge_link(token, note)
+        except InvalidTransitionError:
+            return ack_page(
+                request, token, 409, lang=lang, message=t["ack_resolved"], **alarm_facts(rec, lang)
+            )
+        except TokenExpiredError:
+            return ack_page(request, token, 410, lang=lang, message=t["ack_expired"])
+        except TokenError:
+            return ack_page(request, token, 400, lang=lang, message=t["ack_invalid"])
+        if before is AlarmState.ACKNOWLEDGED:
+            msg = t["ack_already"].format(
+                by=rec.acknowledged_by or "?", when=date_time(rec.acknowledged_at, console.tz)
+            )
+        else:
+            msg = t["ack_done"]
+        return ack_page(
+            request, token, 200, lang=lang, message=msg, done=True, **alarm_facts(rec, lang)
+        )
+
+    return r

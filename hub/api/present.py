@@ -1,0 +1,158 @@
+"""Alarms and dwellings as the console shows them: pure view models, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from alerts.model import OPEN_STATES, AlarmRecord, AlarmState, Severity
+from alerts.texts import SEVERITY_LABELS, STATE_LABELS, kind_label
+from hub.api.texts import relative
+from hub.context import Dwelling, DwellingHealth, SensorState
+
+# Most urgent first, for the summary bar.
+SEVERITY_ORDER = (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW)
+
+
+def clock_time(ts: float | None, tz: str) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, UTC).astimezone(ZoneInfo(tz)).strftime("%H:%M:%S")
+
+
+def date_time(ts: float | None, tz: str) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, UTC).astimezone(ZoneInfo(tz)).strftime("%d-%m-%Y %H:%M:%S")
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmView:
+    rec: AlarmRecord
+    label: str  # the dwelling's label
+    kind: str
+    severity: str
+    state: str
+    is_open: bool
+    acknowledged: bool
+    version: str  # changes whenever what the card shows changes
+    received: str
+    received_rel: str
+    notified: str
+    acknowledged_at: str
+    resolved_at: str
+    detail: str
+
+
+def alarm_view(rec: AlarmRecord, label: str, lang: str, tz: str, now: float) -> AlarmView:
+    detail = ", ".join(f"{k}: {v}" for k, v in rec.detail.items() if k != "key" and v is not None)
+    return AlarmView(
+        rec=rec,
+        label=label,
+        kind=kind_label(rec, lang),
+        severity=SEVERITY_LABELS[lang][rec.severity],
+        state=STATE_LABELS[lang][rec.state],
+        is_open=rec.state in OPEN_STATES,
+        acknowledged=rec.state is AlarmState.ACKNOWLEDGED,
+        version=f"{rec.state.value}.{rec.notifications_sent}.{len(rec.note)}",
+        received=clock_time(rec.received_at, tz),
+        received_rel=relative(now - rec.received_at, lang),
+        notified=clock_time(rec.notified_at, tz),
+        acknowledged_at=clock_time(rec.acknowledged_at, tz),
+        resolved_at=clock_time(rec.resolved_at, tz),
+        detail=detail,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    open: int
+    by_severity: tuple[tuple[str, str, int], ...]  # (severity value, label, count) if > 0
+    unacknowledged: int
+
+
+def summary(open_alarms: list[AlarmRecord], lang: str) -> Summary:
+    counts = {s: 0 for s in SEVERITY_ORDER}
+    for a in open_alarms:
+        counts[a.severity] += 1
+    return Summary(
+        open=len(open_alarms),
+        by_severity=tuple(
+            (s.value, SEVERITY_LABELS[lang][s], n) for s, n in counts.items() if n > 0
+        ),
+        unacknowledged=sum(1 for a in open_alarms if a.state is not AlarmState.ACKNOWLEDGED),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SensorView:
+    sensor: str
+    kind: str
+    state: str
+    battery: str
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DwellingView:
+    id: str
+    label: str
+    online: bool
+    last_seen: str
+    last_seen_ts: float | None
+    spool_depth: int | None
+    uptime: str
+    sensors: tuple[SensorView, ...]
+    open_alarms: int
+
+
+def _uptime(seconds: float | None, lang: str) -> str:
+    if seconds is None:
+        return ""
+    hour = "u" if lang == "nl" else "h"
+    s = int(seconds)
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} {hour} {s % 3600 // 60} min"
+    return f"{s // 86400} d {s % 86400 // 3600} {hour}"
+
+
+def _sensor(s: SensorState) -> SensorView:
+    battery = f"{s.battery:.0f}%" if s.battery is not None else ""
+    return SensorView(s.sensor, s.kind, s.state, battery, s.state == "ok")
+
+
+def board_view(
+    dwellings: list[Dwelling],
+    health: list[DwellingHealth],
+    open_alarms: list[AlarmRecord],
+    lang: str,
+    now: float,
+) -> list[DwellingView]:
+    """Every registered dwelling (and any unregistered one that reports), offline first."""
+    by_id = {h.dwelling: h for h in health}
+    labels = {d.id: d.label for d in dwellings}
+    ids = list(labels) + [h.dwelling for h in health if h.dwelling not in labels]
+    alarms: dict[str, int] = {}
+    for a in open_alarms:
+        alarms[a.dwelling] = alarms.get(a.dwelling, 0) + 1
+    views = []
+    for dw in ids:
+        h = by_id.get(dw)
+        views.append(
+            DwellingView(
+                id=dw,
+                label=labels.get(dw, dw),
+                online=bool(h and h.online),
+                last_seen=relative(now - h.last_seen, lang) if h and h.last_seen else "",
+                last_seen_ts=h.last_seen if h else None,
+                spool_depth=h.spool_depth if h else None,
+                uptime=_uptime(h.uptime_s, lang) if h and h.online else "",
+                sensors=tuple(_sensor(s) for s in h.sensors) if h else (),
+                open_alarms=alarms.get(dw, 0),
+            )
+        )
+    # Offline first: that is what an operator must notice; then by label.
+    return sorted(views, key=lambda v: (v.online, v.label))

@@ -1,0 +1,107 @@
+// Live console: Server-Sent Events from /events patch the alarm lists in place,
+// relative times tick, and acknowledge/resolve go through the JSON API.
+"use strict";
+(function () {
+  const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+  const rel = JSON.parse(document.body.dataset.relative || "{}");
+  const conn = document.getElementById("conn");
+  const baseTitle = document.title;
+
+  function relative(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    if (s < 5) return rel.now;
+    if (s < 60) return rel.s.replace("{n}", s);
+    if (s < 3600) return rel.m.replace("{n}", Math.floor(s / 60));
+    if (s < 86400) return rel.h.replace("{n}", Math.floor(s / 3600));
+    return rel.d.replace("{n}", Math.floor(s / 86400));
+  }
+  function tick() {
+    const now = Date.now() / 1000;
+    document.querySelectorAll("time.rel[data-ts]").forEach((el) => {
+      el.textContent = relative(now - parseFloat(el.dataset.ts));
+    });
+  }
+
+  // Replace a list's children by the server's, keeping unchanged cards (and what the
+  // operator is typing in a card's note field) so nothing flickers or gets lost.
+  function patchList(container, html, markNew) {
+    if (!container) return;
+    const tpl = document.createElement("template");
+    tpl.innerHTML = html;
+    const next = [];
+    for (const node of Array.from(tpl.content.children)) {
+      const old = node.id ? document.getElementById(node.id) : null;
+      if (old && old.dataset.v === node.dataset.v) {
+        next.push(old);
+        continue;
+      }
+      if (old) {
+        const typed = old.querySelector('input[name="note"]');
+        const field = node.querySelector('input[name="note"]');
+        if (typed && field) field.value = typed.value;
+      } else if (markNew && node.classList.contains("alarm")) {
+        node.classList.add("fresh");
+      }
+      next.push(node);
+    }
+    container.replaceChildren(...next);
+  }
+
+  let first = true;
+  function connect() {
+    const es = new EventSource("/events");
+    es.onopen = () => { conn.textContent = conn.dataset.live; conn.classList.add("live"); };
+    es.onerror = () => { conn.textContent = conn.dataset.lost; conn.classList.remove("live"); };
+    es.addEventListener("alarms", (ev) => {
+      const d = JSON.parse(ev.data);
+      patchList(document.getElementById("open-list"), d.open, !first);
+      patchList(document.getElementById("recent-list"), d.recent, false);
+      const summary = document.getElementById("summary");
+      if (summary) summary.innerHTML = d.summary;
+      document.title = d.open_count ? `(${d.open_count}) ${baseTitle}` : baseTitle;
+      first = false;
+      tick();
+    });
+    es.addEventListener("board", (ev) => {
+      const board = document.getElementById("board");
+      if (board) board.innerHTML = JSON.parse(ev.data).html;
+      tick();
+    });
+  }
+
+  // Acknowledge / resolve without leaving the page; the form posts normally without JS.
+  document.addEventListener("submit", async (ev) => {
+    const form = ev.target;
+    if (!form.classList || !form.classList.contains("act")) return;
+    ev.preventDefault();
+    const action = ev.submitter && ev.submitter.value === "resolve" ? "resolve" : "ack";
+    const note = form.querySelector('input[name="note"]').value;
+    form.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+    try {
+      const resp = await fetch(`/api/v1/alarms/${encodeURIComponent(form.dataset.id)}/${action}`, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "X-Requested-With": "mz-console" },
+        body: JSON.stringify({ note }),
+      });
+      if (resp.status === 401) { window.location = "/login"; return; }
+      if (!resp.ok) {
+        const body = await resp.json().catch(() => ({}));
+        window.alert(body.detail || resp.statusText);
+        return;
+      }
+      // The live update may already have replaced this card: clear the note wherever it is.
+      const card = document.getElementById(`alarm-${form.dataset.id}`);
+      for (const f of [form, card]) {
+        const field = f && f.querySelector('input[name="note"]');
+        if (field) field.value = "";
+      }
+    } finally {
+      form.querySelectorAll("button").forEach((b) => { b.disabled = false; });
+    }
+  });
+
+  tick();
+  setInterval(tick, 10000);
+  connect();
+})();

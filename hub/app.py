@@ -1,0 +1,304 @@
+"""The hub process: builds every part from the settings and supervises them.
+
+    hub = build_hub(settings)            # opens the stores; hub.context for the console
+    await hub.run(stop, ready)           # ingest, presence, alarm delivery, console
+    await hub.close()                    # after reading any figures
+
+or in one go `await run_hub(settings, stop, ready)`. The demo runs a hub in-process
+this way; `mz hub run` adds signal handling and logging around it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from hub.config import HubSettings
+from hub.context import AlarmSink, ConsoleSettings, HubContext
+from hub.dedup import Deduplicator
+from hub.errors import ConfigError
+from hub.ingest import Ingest, IngestCounters, check_tls
+from hub.presence import PresenceMonitor, PresenceStore, PresenceTracker
+from hub.registry import SqliteRegistry
+from hub.storage.sqlite import SqliteTimeSeriesStore
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from alerts.model import AlarmRecord
+    from alerts.service import AlarmStats
+
+log = logging.getLogger(__name__)
+
+DEDUP_PRUNE_EVERY_S: Final = 3600.0
+RESTART_MAX_S: Final = 30.0
+
+# The hub's SQLite files, all under data.dir.
+REGISTRY_DB: Final = "registry.sqlite"
+ALARMS_DB: Final = "alarms.sqlite"
+DEDUP_DB: Final = "dedup.sqlite"
+TIMESERIES_DB: Final = "timeseries.sqlite"
+PRESENCE_DB: Final = "presence.sqlite"
+
+
+class AlarmBackend(AlarmSink, Protocol):
+    """alerts.service.AlarmService as the hub drives it."""
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+    def close(self) -> None: ...
+    def recent(self, limit: int = 50) -> list[AlarmRecord]: ...
+    def get(self, alarm_id: str) -> AlarmRecord | None: ...
+    def stats(self) -> AlarmStats: ...
+
+
+@dataclass(slots=True)
+class Hub:
+    """Every part of a running hub; built by `build_hub`, driven by `run`."""
+
+    settings: HubSettings
+    context: HubContext
+    registry: SqliteRegistry
+    store: SqliteTimeSeriesStore
+    dedup: Deduplicator
+    presence: PresenceMonitor
+    ingest: Ingest
+    alarms: AlarmBackend
+    clock: Callable[[], float]
+    console_port: int | None = None  # the port actually bound (console.port may be 0)
+    _closed: bool = field(default=False, repr=False)
+
+    @property
+    def stats(self) -> IngestCounters:
+        """Ingest counters: `accepted.<channel>`, `duplicate`, `rejected.<reason>`, ..."""
+        return self.ingest.stats
+
+    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        """Run until `stop` is set; `ready` is set once subscribed and serving."""
+        parts: dict[str, Callable[[], Awaitable[None]]] = {
+            "ingest": lambda: self.ingest.run(stop),
+            "presence": lambda: self.presence.run(stop, self.settings.presence.check_interval_s),
+            "alarms": lambda: self.alarms.run(stop),
+            "maintenance": lambda: self._maintenance(stop),
+        }
+        server: uvicorn.Server | None = None
+        sock: socket.socket | None = None
+        if self.settings.console.enabled:
+            server, sock = self._console_server()
+            self.console_port = int(sock.getsockname()[1])
+            parts["console"] = functools.partial(server.serve, sockets=[sock])
+        tasks = [
+            asyncio.create_task(_supervise(name, part, stop), name=f"hub-{name}")
+            for name, part in parts.items()
+        ]
+        try:
+            await self._wait_ready(stop, server)
+            if ready is not None and not stop.is_set():
+                ready.set()
+            log.info("hub running (console port %s)", self.console_port)
+            await stop.wait()
+        finally:
+            stop.set()
+            if server is not None:
+                server.should_exit = True
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            for r in results:
+                if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError):
+                    log.warning("hub part ended with %r", r)
+            if sock is not None:
+                sock.close()
+            # The stores stay open so that the caller can still read figures (the demo's
+            # summary); `close()` ends them.
+            log.info("hub stopped")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self.store.close()
+        self.dedup.close()
+        self.presence.close()
+        self.alarms.close()
+        self.registry.close()
+
+    async def _wait_ready(self, stop: asyncio.Event, server: uvicorn.Server | None) -> None:
+        stopping = asyncio.ensure_future(stop.wait())
+        connected = asyncio.ensure_future(self.ingest.connected.wait())
+        try:
+            await asyncio.wait({stopping, connected}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            connected.cancel()
+        while server is not None and not server.started and not stop.is_set():
+            # uvicorn offers no event for "listening"; it flips `started`.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(stopping), timeout=0.02)
+        stopping.cancel()
+
+    def _console_server(self) -> tuple[uvicorn.Server, socket.socket]:
+        import uvicorn
+
+        try:
+            from hub.api.app import create_app  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as exc:
+            raise ConfigError(f"console enabled but hub.api is unavailable: {exc}") from exc
+
+        class _Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                # The hub owns SIGTERM/SIGINT and sets `stop`; uvicorn's own handlers
+                # would re-raise the signal after serving and kill the process.
+                yield
+
+        c = self.settings.console
+        config = uvicorn.Config(
+            create_app(self.context, clock=self.clock),
+            host=c.host,
+            port=c.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+        # Bound here, not by uvicorn: a port in use is then a clear ConfigError instead
+        # of uvicorn's sys.exit(1) from inside a task.
+        family = socket.AF_INET6 if ":" in c.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((c.host, c.port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(f"console cannot listen on {c.host}:{c.port}: {exc}") from exc
+        return _Server(config), sock
+
+    async def _maintenance(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            removed = self.dedup.prune(self.clock())
+            if removed:
+                log.info(
+                    "forgot %d message ids older than %.0f days",
+                    removed,
+                    self.settings.data.dedup_days,
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=DEDUP_PRUNE_EVERY_S)
+
+
+async def _supervise(name: str, part: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
+    """Run `part` until `stop`; restart it with jittered backoff if it fails."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            await part()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("%s failed; restarting in %.1f s", name, delay, exc_info=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay * random.uniform(0.5, 1.5))
+        delay = min(delay * 2, RESTART_MAX_S)
+
+
+def build_hub(
+    settings: HubSettings,
+    *,
+    alarms: AlarmBackend | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Hub:
+    """Open the stores and wire the parts together. Refuses unsafe settings.
+
+    `alarms` replaces the real alerts.service.AlarmService (tests pass a fake).
+    """
+    settings.require_secrets()
+    check_tls(settings.broker)
+    data = settings.data
+    data.dir.mkdir(parents=True, exist_ok=True)
+    sync = data.synchronous
+    registry = SqliteRegistry(data.dir / REGISTRY_DB, synchronous=sync)
+    store = SqliteTimeSeriesStore(data.dir / TIMESERIES_DB, synchronous=sync)
+    dedup = Deduplicator(data.dir / DEDUP_DB, keep_days=data.dedup_days, synchronous=sync)
+    if alarms is None:
+        alarms = build_alarm_service(settings, registry, clock)
+    tracker = PresenceTracker(
+        heartbeat_factor=settings.presence.heartbeat_factor, started_at=clock()
+    )
+    presence = PresenceMonitor(
+        tracker,
+        PresenceStore(data.dir / PRESENCE_DB, synchronous=sync),
+        alarms,
+        registry,
+        clock=clock,
+    )
+    counters = IngestCounters()
+    ingest = Ingest(
+        settings.broker,
+        registry=registry,
+        store=store,
+        dedup=dedup,
+        presence=presence,
+        alarms=alarms,
+        clock=clock,
+        counters=counters,
+    )
+    c = settings.console
+    context = HubContext(
+        console=ConsoleSettings(
+            secret_key=settings.console_secret,
+            public_url=c.public_url,
+            language=settings.language,
+            ack_link_ttl_s=c.ack_link_ttl_s,
+            demo=c.demo,
+        ),
+        registry=registry,
+        presence=presence,
+        ingest_stats=counters,
+        alarms=alarms,
+        timeseries=store,
+    )
+    return Hub(settings, context, registry, store, dedup, presence, ingest, alarms, clock)
+
+
+def build_alarm_service(
+    settings: HubSettings, registry: SqliteRegistry, clock: Callable[[], float]
+) -> AlarmBackend:
+    """The real alarm service from `alerts`, with the e-mail channel when mail is set."""
+    from alerts.channels.email import EmailChannel
+    from alerts.service import AlarmService
+    from alerts.settings import AlertSettings
+
+    channels: list[Any] = []
+    if settings.mail.url is not None:
+        channels.append(EmailChannel(settings.mail.url.get_secret_value()))
+    else:
+        log.warning("no [mail] url configured: alarms will not be mailed to mantelzorgers")
+    alert_settings = AlertSettings(
+        public_url=settings.console.public_url,
+        secret_key=settings.console_secret,
+        ack_link_ttl_s=settings.console.ack_link_ttl_s,
+        renotify_interval_s=settings.mail.renotify_s,
+        language=settings.language,
+    )
+    service: AlarmBackend = AlarmService(
+        Path(settings.data.dir / ALARMS_DB), channels, registry, alert_settings, clock
+    )
+    return service
+
+
+async def run_hub(
+    settings: HubSettings, stop: asyncio.Event, ready: asyncio.Event | None = None
+) -> Hub:
+    """Build a hub, run it until `stop` is set, close it; returns it for its counters."""
+    hub = build_hub(settings)
+    try:
+        await hub.run(stop, ready)
+    finally:
+        await hub.close()
+    return hub

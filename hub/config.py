@@ -1,0 +1,170 @@
+"""The hub's settings: one TOML file, overridden by `MZ_HUB_...` environment variables.
+
+Nested keys use a double underscore in the environment: `MZ_HUB_BROKER__PASSWORD`
+overrides `[broker] password`. Built once in the CLI (or by the demo) and passed down.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from hub.errors import ConfigError
+
+# Values that mean "nobody configured this yet"; the hub refuses to start with them.
+# Contained anywhere (the example config's "change-me"), or the whole value.
+_PLACEHOLDER_PARTS = ("change-me", "changeme", "change_me", "placeholder")
+_PLACEHOLDER_VALUES = ("secret", "password", "example", "xxx", "todo", "test")
+MIN_SECRET_KEY_LEN = 16
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BrokerSettings(_Section):
+    url: str = "mqtt://127.0.0.1:1883"  # mqtt:// (plain) or mqtts:// (TLS)
+    username: str = "hub"
+    password: SecretStr | None = None
+    client_id: str = "mz-hub-1"  # stable: the broker keeps the persistent session under it
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    shared_subscriptions: bool = True  # false for brokers without `$share` (amqtt)
+    share_group: str = "mz-hub"
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)  # MQTT 5 only
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    ca_file: Path | None = None  # CA that signed the broker's certificate (mqtts://)
+    cert_file: Path | None = None  # client certificate, if the broker asks for one
+    key_file: Path | None = None
+    tls_insecure: bool = False  # skip hostname check: tests with self-signed certs only
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError("must look like mqtt://host:1883 or mqtts://host:8883")
+        return value
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "mqtts"
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or (8883 if self.tls else 1883)
+
+
+class DataSettings(_Section):
+    dir: Path = Path("/var/lib/mz-hub")  # registry, alarms, dedup, time series (SQLite)
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL"  # FULL: survive power loss too
+    dedup_days: float = Field(default=7.0, gt=0)  # keep seen message ids this long
+
+
+class ConsoleSection(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port (tests)
+    public_url: str = "http://127.0.0.1:8080"
+    secret_key: SecretStr | None = None
+    ack_link_ttl_s: float = Field(default=24 * 3600.0, gt=0)
+    demo: bool = False
+
+
+class PresenceSettings(_Section):
+    # Offline after heartbeat_s x factor without any message (heartbeat_s from the status).
+    heartbeat_factor: float = Field(default=3.0, ge=1.0)
+    check_interval_s: float = Field(default=1.0, gt=0)
+
+
+class MailSettings(_Section):
+    # apprise mailto URL without `to` (added per contact); may hold an SMTP password.
+    url: SecretStr | None = None
+    renotify_s: float = Field(default=300.0, gt=0)
+
+
+class HubSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MZ_HUB_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    broker: BrokerSettings = BrokerSettings()
+    data: DataSettings = DataSettings()
+    console: ConsoleSection = ConsoleSection()
+    presence: PresenceSettings = PresenceSettings()
+    mail: MailSettings = MailSettings()
+    language: Literal["nl", "en"] = "nl"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init kwargs (see load_settings); the environment wins
+        # over it, so an operator can override one value without editing the file.
+        return (env_settings, init_settings)
+
+    def require_secrets(self) -> None:
+        """Raise ConfigError (one line) unless every secret is set and not a placeholder."""
+        # Also needed with the console disabled: it signs the acknowledgement links in mails.
+        key = self.console.secret_key
+        if key is None:
+            raise ConfigError("console.secret_key is not set (MZ_HUB_CONSOLE__SECRET_KEY)")
+        _refuse_placeholder("console.secret_key", key.get_secret_value())
+        if len(key.get_secret_value()) < MIN_SECRET_KEY_LEN:
+            raise ConfigError(f"console.secret_key is shorter than {MIN_SECRET_KEY_LEN} characters")
+        if self.broker.password is None:
+            raise ConfigError("broker.password is not set (MZ_HUB_BROKER__PASSWORD)")
+        _refuse_placeholder("broker.password", self.broker.password.get_secret_value())
+        if self.mail.url is not None:
+            _refuse_placeholder("mail.url", self.mail.url.get_secret_value())
+
+    @property
+    def console_secret(self) -> str:
+        return "" if self.console.secret_key is None else self.console.secret_key.get_secret_value()
+
+
+def _refuse_placeholder(name: str, value: str) -> None:
+    lowered = value.strip().lower()
+    if (
+        not lowered
+        or lowered in _PLACEHOLDER_VALUES
+        or any(p in lowered for p in _PLACEHOLDER_PARTS)
+    ):
+        raise ConfigError(f"{name} is empty or a placeholder; set a real secret")
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> HubSettings:
+    """Settings from `path` (TOML) plus environment overrides; ConfigError on any problem."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {path}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    data.update(overrides)
+    try:
+        return HubSettings(**data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "(top level)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"bad setting {where}: {first.get('msg')}{more}") from exc

@@ -1,0 +1,44 @@
+"""Errors raised by the hub. Supervisors look at `retryable` to decide whether to retry."""
+
+from __future__ import annotations
+
+
+class HubError(Exception):
+    """Base class for every error raised by the `hub` package."""
+
+    retryable = False
+
+
+class ConfigError(HubError):
+    """The hub's configuration is missing, malformed or unsafe (e.g. a placeholder secret)."""
+
+
+class StorageError(HubError):
+    """A store (SQLite, later InfluxDB) could not complete a read or write.
+
+    Retryable: a locked or briefly unavailable store usually recovers, and the broker
+    redelivers the unacknowledged message after a reconnect.
+    """
+
+    retryable = True
+
+
+class RegistryError(HubError):
+    """A registry operation cannot be done as asked."""
+
+
+class NotFound(RegistryError):
+    def __init__(self, what: str, key: str) -> None:
+        super().__init__(f"{what} not found: {key}")
+        self.what = what
+        self.key = key
+
+
+class Conflict(RegistryError):
+    """The operation would break an invariant (duplicate id, dwelling with open alarms)."""
+
+
+class BrokerUnavailable(HubError):
+    """The MQTT broker refused or dropped the connection; reconnecting may help."""
+
+    retryable = True

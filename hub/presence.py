@@ -1,0 +1,319 @@
+"""Is each dwelling online? From its retained status / last will and a heartbeat timeout.
+
+`PresenceTracker` is the pure state machine: `observe(...)` for every valid message,
+`advance(now)` as time passes; both return the transitions. `PresenceMonitor` is the
+thin shell around it: it turns transitions into technical alarms ("offline" raised
+when a dwelling goes offline, cleared when it returns), persists the state so a hub
+restart does not forget it, and serves the console's board.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from hub.context import AlarmSink, DwellingHealth, Registry, SensorState
+from hub.db import Synchronous, connect, transaction
+from hub.errors import StorageError
+from sensors.contract import Severity, Status
+
+log = logging.getLogger(__name__)
+
+OFFLINE_KEY: Final = "offline"  # the technical alarm's key per dwelling
+DEFAULT_HEARTBEAT_S: Final = 30.0  # until a dwelling's status says otherwise
+
+# status_offline: the last will, or the edge's own offline status on a clean stop.
+Reason = Literal["status", "status_offline", "message", "heartbeat_timeout"]
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    dwelling: str
+    online: bool
+    at: float
+    reason: Reason
+    last_seen: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DwellingState:
+    dwelling: str
+    online: bool
+    since: float | None  # when `online` last changed
+    last_seen: float | None  # last message (hub receive time; source time if retained)
+    deadline_base: float | None  # the heartbeat timeout counts from here
+    heartbeat_s: float = DEFAULT_HEARTBEAT_S
+    status_id: str | None = None  # message id of the last status applied
+    uptime_s: float | None = None
+    spool_depth: int | None = None
+    spool_dropped: int | None = None
+    sensors: tuple[SensorState, ...] = ()
+
+
+class PresenceTracker:
+    """Pure: no clock, no I/O. Time comes in as arguments."""
+
+    def __init__(self, *, heartbeat_factor: float, started_at: float) -> None:
+        self._factor = heartbeat_factor
+        self._started_at = started_at
+        self._states: dict[str, DwellingState] = {}
+
+    def restore(self, states: Iterable[DwellingState]) -> None:
+        """Take over persisted states; an online dwelling gets a full timeout window
+        from `started_at`, since the hub heard nothing while it was down."""
+        for s in states:
+            base = None if s.deadline_base is None else max(s.deadline_base, self._started_at)
+            self._states[s.dwelling] = replace(s, deadline_base=base)
+
+    def observe(
+        self, dwelling: str, now: float, *, status: Status | None = None, retained: bool = False
+    ) -> list[Transition]:
+        prev = self._states.get(dwelling)
+        state = prev or DwellingState(dwelling, False, None, None, None)
+        heard = now
+        if retained and status is not None:
+            # A retained status proves nothing about now: it may be hours old. It counts
+            # from its own time, but never from before the hub started.
+            heard = max(min(status.ts, now), self._started_at)
+        last_seen = heard if state.last_seen is None else max(state.last_seen, heard)
+        base = heard if state.deadline_base is None else max(state.deadline_base, heard)
+        state = replace(state, last_seen=last_seen, deadline_base=base)
+
+        goes_online: bool | None = True
+        reason: Reason = "message"
+        if status is not None:
+            if retained and status.id == state.status_id:
+                # The retained copy of the status already applied, sent again on
+                # (re)subscribing: what happened since (a heartbeat timeout) stands.
+                goes_online = None
+            else:
+                # Otherwise the newest status wins: live ones arrive in publish order, and
+                # a retained one is the newest on its topic. Not compared by `ts`: the
+                # last will is made when the edge connects, so it is older than the
+                # heartbeats before it fires.
+                state = replace(
+                    state,
+                    status_id=status.id,
+                    heartbeat_s=status.heartbeat_s,
+                    uptime_s=status.uptime_s,
+                    spool_depth=status.spool_depth,
+                    spool_dropped=status.spool_dropped,
+                    sensors=tuple(
+                        SensorState(s.sensor, s.kind, s.state, s.last_seen, s.battery)
+                        for s in status.sensors
+                    ),
+                )
+                goes_online = status.online
+                reason = "status" if status.online else "status_offline"
+
+        transitions: list[Transition] = []
+        # A dwelling heard of for the first time always yields a transition, so the
+        # (idempotent) alarm side is brought in line with what the hub now knows.
+        if goes_online is not None and (prev is None or goes_online != state.online):
+            state = replace(state, online=goes_online, since=now)
+            transitions.append(Transition(dwelling, goes_online, now, reason, last_seen))
+        self._states[dwelling] = state
+        return transitions
+
+    def advance(self, now: float) -> list[Transition]:
+        transitions: list[Transition] = []
+        for dwelling, s in list(self._states.items()):
+            if not s.online or s.deadline_base is None:
+                continue
+            if now - s.deadline_base > s.heartbeat_s * self._factor:
+                self._states[dwelling] = replace(s, online=False, since=now)
+                transitions.append(
+                    Transition(dwelling, False, now, "heartbeat_timeout", s.last_seen)
+                )
+        return transitions
+
+    def state(self, dwelling: str) -> DwellingState | None:
+        return self._states.get(dwelling)
+
+    def states(self) -> list[DwellingState]:
+        return list(self._states.values())
+
+    def forget(self, dwelling: str) -> None:
+        self._states.pop(dwelling, None)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS presence (
+    dwelling TEXT PRIMARY KEY,
+    state    TEXT NOT NULL
+);
+"""
+
+
+class PresenceStore:
+    """Last-known presence per dwelling, as JSON rows (read once at start-up)."""
+
+    def __init__(self, path: Path, *, synchronous: Synchronous = "NORMAL") -> None:
+        self._conn = connect(path, synchronous=synchronous)
+        self._conn.executescript(_SCHEMA)
+
+    def load(self) -> list[DwellingState]:
+        out = []
+        for dwelling, raw in self._conn.execute("SELECT dwelling, state FROM presence"):
+            d = json.loads(raw)
+            d["sensors"] = tuple(SensorState(**s) for s in d.get("sensors", ()))
+            out.append(DwellingState(dwelling=dwelling, **d))
+        return out
+
+    def save(self, states: Iterable[DwellingState]) -> None:
+        rows = []
+        for s in states:
+            d: dict[str, Any] = {
+                "online": s.online,
+                "since": s.since,
+                "last_seen": s.last_seen,
+                "deadline_base": s.deadline_base,
+                "heartbeat_s": s.heartbeat_s,
+                "status_id": s.status_id,
+                "uptime_s": s.uptime_s,
+                "spool_depth": s.spool_depth,
+                "spool_dropped": s.spool_dropped,
+                "sensors": [
+                    {
+                        "sensor": x.sensor,
+                        "kind": x.kind,
+                        "state": x.state,
+                        "last_seen": x.last_seen,
+                        "battery": x.battery,
+                    }
+                    for x in s.sensors
+                ],
+            }
+            rows.append((s.dwelling, json.dumps(d)))
+        try:
+            with transaction(self._conn):
+                self._conn.executemany("INSERT OR REPLACE INTO presence VALUES (?, ?)", rows)
+        except sqlite3.Error as exc:
+            raise StorageError(f"saving presence: {exc}") from exc
+
+    def delete(self, dwellings: Iterable[str]) -> None:
+        try:
+            with transaction(self._conn):
+                self._conn.executemany(
+                    "DELETE FROM presence WHERE dwelling = ?", [(d,) for d in dwellings]
+                )
+        except sqlite3.Error as exc:
+            raise StorageError(f"deleting presence: {exc}") from exc
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class PresenceMonitor:
+    """Implements hub.context.Presence; raises and clears the "offline" technical alarm."""
+
+    def __init__(
+        self,
+        tracker: PresenceTracker,
+        store: PresenceStore,
+        alarms: AlarmSink,
+        registry: Registry,
+        *,
+        clock: Callable[[], float],
+    ) -> None:
+        self._tracker = tracker
+        self._store = store
+        self._alarms = alarms
+        self._registry = registry
+        self._clock = clock
+        # board() is called from the console, possibly from a worker thread.
+        self._lock = threading.Lock()
+        with self._lock:
+            self._tracker.restore(store.load())
+
+    async def observe(
+        self, dwelling: str, now: float, status: Status | None, retained: bool
+    ) -> None:
+        with self._lock:
+            transitions = self._tracker.observe(dwelling, now, status=status, retained=retained)
+            state = self._tracker.state(dwelling)
+        await self._apply(transitions)
+        # Health from a status is worth keeping across restarts; a plain reading is not
+        # (the timeout restarts from the hub's start anyway), so it costs no write.
+        if (transitions or status is not None) and state is not None:
+            self._store.save([state])
+
+    async def tick(self, now: float) -> list[Transition]:
+        with self._lock:
+            transitions = self._tracker.advance(now)
+        # A dwelling removed from the registry (`mz admin dwelling remove`) falls silent
+        # as a matter of course: forget it rather than raise an alarm nobody can act on.
+        gone = {t.dwelling for t in transitions if self._registry.dwelling(t.dwelling) is None}
+        if gone:
+            with self._lock:
+                for dwelling in gone:
+                    self._tracker.forget(dwelling)
+            self._store.delete(gone)
+            transitions = [t for t in transitions if t.dwelling not in gone]
+        with self._lock:
+            changed = [s for t in transitions if (s := self._tracker.state(t.dwelling))]
+        await self._apply(transitions)
+        if changed:
+            self._store.save(changed)
+        return transitions
+
+    async def run(self, stop: asyncio.Event, interval_s: float) -> None:
+        while not stop.is_set():
+            await self.tick(self._clock())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+
+    async def _apply(self, transitions: list[Transition]) -> None:
+        # The alarm call comes before the state is saved: after a crash in between, the
+        # transition is derived again and the (idempotent) alarm call repeated.
+        for t in transitions:
+            if t.online:
+                log.info("dwelling %s online (%s)", t.dwelling, t.reason)
+                await self._alarms.clear_technical(t.dwelling, OFFLINE_KEY, t.at)
+            else:
+                log.warning("dwelling %s offline (%s)", t.dwelling, t.reason)
+                detail: dict[str, float | int | bool | str | None] = {
+                    "reason": t.reason,
+                    "last_seen": t.last_seen,
+                }
+                await self._alarms.raise_technical(
+                    t.dwelling, OFFLINE_KEY, Severity.MEDIUM, detail, t.at
+                )
+
+    def board(self) -> list[DwellingHealth]:
+        with self._lock:
+            states = {s.dwelling: s for s in self._tracker.states()}
+        out = []
+        for d in self._registry.dwellings():
+            s = states.get(d.id)
+            if s is None:
+                out.append(DwellingHealth(d.id, online=False, last_seen=None, since=None))
+                continue
+            out.append(
+                DwellingHealth(
+                    dwelling=d.id,
+                    online=s.online,
+                    last_seen=s.last_seen,
+                    since=s.since,
+                    uptime_s=s.uptime_s,
+                    spool_depth=s.spool_depth,
+                    spool_dropped=s.spool_dropped,
+                    sensors=s.sensors,
+                )
+            )
+        return out
+
+    def state(self, dwelling: str) -> DwellingState | None:
+        with self._lock:
+            return self._tracker.state(dwelling)
+
+    def close(self) -> None:
+        self._store.close()

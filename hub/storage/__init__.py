@@ -1,0 +1,1 @@
+"""Time-series storage: one protocol, an embedded SQLite store (default), InfluxDB later."""

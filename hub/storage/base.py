@@ -1,0 +1,60 @@
+"""What ingest and the console need from a time-series store.
+
+Async so that a network store (InfluxDB) slots in without changing its callers.
+Writes are idempotent: writing the same point (dwelling, sensor, quantity, t) twice
+leaves one point, so a redelivered batch is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    dwelling: str
+    sensor: str
+    quantity: str
+    t: float  # UNIX seconds, UTC, time of measurement at the source
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    id: str  # the message id
+    dwelling: str
+    kind: str
+    ts: float  # made at the source
+    received_at: float
+    sensor: str | None = None
+    detail: Mapping[str, float | int | bool | str | None] = field(default_factory=dict)
+
+
+class TimeSeriesStore(Protocol):
+    async def write_points(self, points: Sequence[Point]) -> None:
+        """Store `points` durably before returning (idempotent per point key)."""
+        ...
+
+    async def write_event(self, event: StoredEvent) -> None:
+        """Store a detector event (idempotent per event id)."""
+        ...
+
+    async def series(
+        self, dwelling: str, sensor: str, quantity: str, start: float, end: float
+    ) -> list[Point]:
+        """Points with start <= t < end, oldest first."""
+        ...
+
+    async def latest(self, dwelling: str) -> list[Point]:
+        """The newest point of each (sensor, quantity) of a dwelling."""
+        ...
+
+    async def events(
+        self, dwelling: str, start: float, end: float, limit: int = 1000
+    ) -> list[StoredEvent]:
+        """Events with start <= ts < end, newest first."""
+        ...
+
+    async def close(self) -> None: ...

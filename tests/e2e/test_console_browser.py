@@ -1,0 +1,173 @@
+"""The console in real headless Chromium: log in, an alarm arrives live (SSE), acknowledge it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from alerts.model import AlarmKind, AlarmState, Severity
+from alerts.service import AlarmService
+from hub.api.app import create_app
+from sensors.contract import AlarmMessage, new_id
+from tests.integration.console_fakes import OPERATOR, build
+from tests.servers import free_port, wait_until
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = Path(os.environ.get("MZ_CONSOLE_SCREENSHOT", "/tmp/console.png"))
+
+
+def require_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        msg = f"{CHROMIUM} not found: install the Debian package 'chromium'"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # leave pytest's signal handlers alone
+
+
+@dataclass
+class Running:
+    url: str
+    alarms: AlarmService
+
+
+class WallClock:
+    def __call__(self) -> float:
+        return time.time()
+
+
+@pytest.fixture
+async def console(tmp_path: Path) -> AsyncIterator[Running]:
+    require_chromium()
+    clock = WallClock()
+    ctx, alarms = build(tmp_path, clock)  # type: ignore[arg-type]
+    port = free_port()
+    server = _Server(
+        uvicorn.Config(
+            create_app(ctx, clock=clock, board_refresh_s=1.0),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=3,
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    await wait_until(lambda: server.started, timeout=10)
+    try:
+        yield Running(f"http://127.0.0.1:{port}", alarms)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)
+        alarms.close()
+
+
+async def edge_alarm(
+    alarms: AlarmService, dwelling: str, kind: AlarmKind, severity: Severity
+) -> str:
+    now = time.time()
+    msg = AlarmMessage(
+        id=new_id(),
+        dwelling=dwelling,
+        ts=now - 0.4,
+        action="raise",
+        alarm_id=new_id(),
+        kind=kind,
+        severity=severity,
+        sensor="pendant-1" if kind is AlarmKind.PERSONAL else None,
+    )
+    await alarms.on_edge_alarm(msg, received_at=now)
+    return msg.alarm_id
+
+
+async def test_login_live_alarm_and_acknowledge(console: Running) -> None:
+    from playwright.async_api import async_playwright
+
+    alarms = console.alarms
+    # Some history so the page (and the screenshot) shows every state.
+    old = await edge_alarm(alarms, "dw-002", AlarmKind.INACTIVITY, Severity.MEDIUM)
+    await alarms.resolve(old, "jan", "bewoner was op bezoek bij familie", time.time())
+    acked = await edge_alarm(alarms, "dw-001", AlarmKind.VITALS, Severity.MEDIUM)
+    await alarms.acknowledge(acked, "Anna de Vries (mantelzorger)", "ik ga langs", time.time())
+    await alarms.raise_technical(
+        "dw-002", "offline", Severity.LOW, {"last_seen_s": 340}, time.time()
+    )
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1440, "height": 900})
+            await page.goto(f"{console.url}/")
+            assert "/login" in page.url
+            await page.fill('input[name="username"]', OPERATOR[0])
+            await page.fill('input[name="password"]', OPERATOR[1])
+            await page.click('button[type="submit"]')
+            await page.wait_for_url(f"{console.url}/")
+            await page.wait_for_selector("#conn.live")  # the SSE stream is open
+            await page.evaluate("window.__sameDocument = true")
+
+            alarm_id = await edge_alarm(alarms, "dw-001", AlarmKind.PERSONAL, Severity.HIGH)
+            card = page.locator(f"#open-list #alarm-{alarm_id}")
+            await card.wait_for(state="visible", timeout=10_000)
+            assert await page.evaluate("window.__sameDocument") is True  # no reload happened
+            assert "persoonlijk alarm" in (await card.inner_text()).lower()
+            assert (await page.title()).startswith("(3)")
+            await page.screenshot(path=str(SCREENSHOT), full_page=False)
+
+            await card.locator('input[name="note"]').fill("Anna is onderweg, ik bel haar terug")
+            await card.locator("button.ack").click()
+            await page.locator(f"#alarm-{alarm_id}.st-acknowledged").wait_for(timeout=10_000)
+            rec = alarms.get(alarm_id)
+            assert rec is not None and rec.state is AlarmState.ACKNOWLEDGED
+            assert (
+                rec.acknowledged_by == "jan" and rec.note == "Anna is onderweg, ik bel haar terug"
+            )
+            assert await page.evaluate("window.__sameDocument") is True
+
+            await page.locator(f"#alarm-{alarm_id} button.resolve").click()
+            await page.locator(f"#recent-list #alarm-{alarm_id}").wait_for(timeout=10_000)
+            await page.screenshot(path=str(SCREENSHOT.with_name("console-after.png")))
+            await page.goto(f"{console.url}/dwellings")
+            await page.screenshot(path=str(SCREENSHOT.with_name("console-dwellings.png")))
+
+            # The mantelzorger's side: the mailed link opens a page; the button acknowledges.
+            link_alarm = await edge_alarm(alarms, "dw-001", AlarmKind.FALL, Severity.CRITICAL)
+            mantelzorger = await browser.new_page(viewport={"width": 420, "height": 760})
+            link = alarms.ack_url(link_alarm, "c-anna", time.time())
+            await mantelzorger.goto(console.url + link[link.index("/ack/") :])
+            await mantelzorger.screenshot(path=str(SCREENSHOT.with_name("console-ack.png")))
+            await mantelzorger.click('button[type="submit"]')
+            await mantelzorger.locator(".message.ok").wait_for()
+            await page.goto(f"{console.url}/")
+            await page.locator(f"#alarm-{link_alarm}.st-acknowledged").wait_for()
+            await page.click(".logout button")
+            await page.wait_for_url("**/login")
+            await page.screenshot(path=str(SCREENSHOT.with_name("console-login.png")))
+        finally:
+            await browser.close()

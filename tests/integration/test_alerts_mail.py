@@ -1,0 +1,329 @@
+"""Alarm -> real SMTP (aiosmtpd) through apprise: delivery, ack link, re-notify, restart."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from alerts.channels.email import EmailChannel
+from alerts.model import AlarmChange, AlarmKind, AlarmState, Contact, Severity
+from alerts.service import AlarmService, AlertSettings
+from alerts.store import AlarmStore, OutboxStatus
+from sensors.contract import AlarmMessage, new_id
+from tests.integration.alarm_fakes import (
+    FakeClock,
+    FakeDirectory,
+    ack_link,
+    mail_subject,
+    mail_text,
+)
+from tests.servers import SmtpSink, wait_until
+
+pytestmark = pytest.mark.integration
+
+DW = "dw-001"
+SECRET = "test-secret-key-0123456789"
+
+
+def directory() -> FakeDirectory:
+    return FakeDirectory(
+        contacts={
+            DW: [Contact("c-anna", DW, "Anna de Vries", "anna@example.org", "nl")],
+            "dw-002": [Contact("c-bob", "dw-002", "Bob Smith", "bob@example.org", "en")],
+        },
+        labels={DW: "Unit 3, Tuinstraat", "dw-002": "Unit 7, Kerkpad"},
+    )
+
+
+def settings(**kw: object) -> AlertSettings:
+    base: dict[str, object] = {
+        "public_url": "http://127.0.0.1:9",
+        "secret_key": SECRET,
+        "renotify_interval_s": 30.0,
+        "poll_interval_s": 0.02,
+        "retry_backoff_s": 0.05,
+    }
+    base.update(kw)
+    return AlertSettings(**base)  # type: ignore[arg-type]
+
+
+def raise_msg(
+    dwelling: str = DW, kind: AlarmKind = AlarmKind.PERSONAL, alarm_id: str | None = None
+) -> AlarmMessage:
+    return AlarmMessage(
+        id=new_id(),
+        dwelling=dwelling,
+        ts=1_764_000_000.0,
+        action="raise",
+        alarm_id=alarm_id or new_id(),
+        kind=kind,
+        severity=Severity.HIGH,
+        sensor="pendant-1",
+    )
+
+
+@asynccontextmanager
+async def running(
+    db: Path, smtp: SmtpSink, clock: FakeClock, **kw: object
+) -> AsyncIterator[AlarmService]:
+    base_url = f"mailto://127.0.0.1:{smtp.port}?from=alarm@mz.local&mode=insecure"
+    svc = AlarmService(db, [EmailChannel(base_url)], directory(), settings(**kw), clock)
+    stop = asyncio.Event()
+    task = asyncio.create_task(svc.run(stop))
+    try:
+        yield svc
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        svc.close()
+
+
+async def test_alarm_is_mailed_in_dutch_with_a_working_ack_link(
+    tmp_path: Path, smtp: SmtpSink
+) -> None:
+    clock = FakeClock()
+    changes: list[AlarmChange] = []
+    async with running(tmp_path / "alarms.db", smtp, clock) as svc:
+        svc.add_listener(changes.append)
+        msg = raise_msg()
+        await svc.on_edge_alarm(msg, received_at=clock())
+        await wait_until(lambda: len(smtp.messages) == 1)
+        mail = smtp.messages[0]
+        assert mail["To"] == "anna@example.org"
+        assert mail_subject(mail) == "ALARM: persoonlijk alarm — Unit 3, Tuinstraat"
+        text = mail_text(mail)
+        assert "Beste Anna de Vries" in text
+        assert "24-11-2025 17:00:00 CET" in text  # Europe/Amsterdam, not UTC
+        await wait_until(lambda: [c.what for c in changes] == ["raised", "notified"])
+        assert changes[-1].alarm.state is AlarmState.NOTIFIED
+
+        token = ack_link(mail).rsplit("/", 1)[1]
+        rec = await svc.acknowledge_link(token, "ik ga kijken")
+        assert rec.state is AlarmState.ACKNOWLEDGED
+        assert rec.acknowledged_by == "Anna de Vries (mantelzorger)"
+        assert [c.what for c in changes] == ["raised", "notified", "acknowledged"]
+        stats = svc.stats()
+        assert (stats.total, stats.open, stats.by_state["acknowledged"]) == (1, 1, 1)
+        assert stats.received_to_notified.count == 1 and stats.received_to_acknowledged.count == 1
+        assert stats.notifications == {"sent": 1}
+
+        # Acknowledged: no re-notification when the interval passes.
+        clock.advance(31)
+        await svc.tick()
+        assert len(smtp.messages) == 1
+
+
+async def test_english_contact_gets_english_mail(tmp_path: Path, smtp: SmtpSink) -> None:
+    clock = FakeClock()
+    async with running(tmp_path / "alarms.db", smtp, clock) as svc:
+        await svc.on_edge_alarm(raise_msg("dw-002", AlarmKind.FALL), received_at=clock())
+        await wait_until(lambda: len(smtp.messages) == 1)
+        assert mail_subject(smtp.messages[0]) == "ALARM: fall — Unit 7, Kerkpad"
+        assert "Dear Bob Smith" in mail_text(smtp.messages[0])
+
+
+async def test_unacknowledged_alarm_is_renotified_after_the_interval(
+    tmp_path: Path, smtp: SmtpSink
+) -> None:
+    clock = FakeClock()
+    async with running(tmp_path / "alarms.db", smtp, clock) as svc:
+        msg = raise_msg()
+        await svc.on_edge_alarm(msg, received_at=clock())
+        await wait_until(lambda: len(smtp.messages) == 1)
+        clock.advance(29)
+        await svc.tick()
+        assert len(smtp.messages) == 1  # not yet due
+        clock.advance(2)
+        await wait_until(lambda: len(smtp.messages) == 2)
+        assert mail_subject(smtp.messages[1]).startswith("HERHALING 1: ALARM:")
+        # The SMTP server has the mail a moment before the service records it as sent.
+        await wait_until(lambda: svc.get(msg.alarm_id).notifications_sent == 2)  # type: ignore[union-attr]
+
+        # Cancel from the edge resolves it and stops re-notification.
+        cancel = msg.model_copy(update={"id": new_id(), "action": "cancel"})
+        await svc.on_edge_alarm(cancel, received_at=clock())
+        rec = svc.get(msg.alarm_id)
+        assert rec is not None and rec.state is AlarmState.RESOLVED and rec.resolved_by == "edge"
+        clock.advance(60)
+        await svc.tick()
+        assert len(smtp.messages) == 2
+
+
+async def test_restart_on_the_same_db_sends_no_duplicate_and_keeps_the_alarm(
+    tmp_path: Path, smtp: SmtpSink
+) -> None:
+    db = tmp_path / "alarms.db"
+    clock = FakeClock()
+    msg = raise_msg()
+    async with running(db, smtp, clock) as svc:
+        await svc.on_edge_alarm(msg, received_at=clock())
+        await wait_until(lambda: len(smtp.messages) == 1)
+    clock.advance(5)
+    async with running(db, smtp, clock) as svc:
+        # The redelivered MQTT message after the restart must not raise it again.
+        await svc.on_edge_alarm(msg, received_at=clock())
+        await svc.tick()
+        assert len(smtp.messages) == 1
+        assert [a.id for a in svc.open_alarms()] == [msg.alarm_id]
+        # ...and the schedule carries on where it was: round 1 at received_at + 30 s.
+        clock.advance(26)
+        await wait_until(lambda: len(smtp.messages) == 2)
+
+
+async def test_a_send_interrupted_by_a_crash_is_marked_unknown_not_resent(
+    tmp_path: Path, smtp: SmtpSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "alarms.db"
+    clock = FakeClock()
+    msg = raise_msg()
+    # A hub that claimed the notification and died before marking it sent (SIGKILL):
+    # the same thing as claiming it by hand and never finishing.
+    crashed = AlarmService(db, [EmailChannel(smtp.apprise_url())], directory(), settings(), clock)
+    await crashed.on_edge_alarm(msg, received_at=clock())
+    await crashed._schedule(clock())
+    row = crashed.store.claim("dead-worker", clock())
+    assert row is not None
+    crashed.close()
+
+    clock.advance(200)  # past sending_lease_s (120 s)
+    async with running(db, smtp, clock, renotify_interval_s=1000.0) as svc:
+        await svc.tick()
+        assert [r.status for r in svc.store.outbox(msg.alarm_id)] == [OutboxStatus.UNKNOWN]
+        assert smtp.messages == []
+        assert "left 'sending' by dead-worker" in caplog.text
+        rec = svc.get(msg.alarm_id)
+        assert rec is not None and rec.state is AlarmState.RAISED
+
+
+async def test_technical_alarm_is_mailed_once_per_key_and_cleared(
+    tmp_path: Path, smtp: SmtpSink
+) -> None:
+    clock = FakeClock()
+    async with running(tmp_path / "alarms.db", smtp, clock) as svc:
+        await svc.raise_technical(DW, "offline", Severity.LOW, {"last_seen_s": 95}, clock())
+        await svc.raise_technical(DW, "offline", Severity.LOW, {"last_seen_s": 96}, clock())
+        await wait_until(lambda: len(smtp.messages) == 1)
+        assert mail_subject(smtp.messages[0]) == "Storing: woning offline — Unit 3, Tuinstraat"
+        assert len(svc.open_alarms()) == 1
+        await svc.clear_technical(DW, "offline", clock())
+        assert svc.open_alarms() == []
+
+
+async def test_severity_without_mail_is_not_mailed(tmp_path: Path, smtp: SmtpSink) -> None:
+    clock = FakeClock()
+    only_high: Callable[[], frozenset[Severity]] = lambda: frozenset({Severity.HIGH})  # noqa: E731
+    async with running(tmp_path / "alarms.db", smtp, clock, notify_severities=only_high()) as svc:
+        await svc.raise_technical(DW, "offline", Severity.LOW, {}, clock())
+        await svc.tick()
+        assert smtp.messages == []
+        assert len(svc.open_alarms()) == 1
+
+
+async def test_smtp_down_is_retried_then_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.servers import free_port
+
+    clock = FakeClock()
+    dead = SmtpSink(port=free_port())  # nobody listens there
+    async with running(
+        tmp_path / "alarms.db", dead, clock, max_attempts=2, retry_backoff_s=1.0
+    ) as svc:
+        msg = raise_msg()
+        await svc.on_edge_alarm(msg, received_at=clock())
+        await wait_until(
+            lambda: (
+                [(r.status, r.attempts) for r in svc.store.outbox(msg.alarm_id)]
+                == [(OutboxStatus.PENDING, 1)]
+            )
+        )
+        clock.advance(1.5)  # past the 1 s backoff
+        await wait_until(
+            lambda: (
+                [(r.status, r.attempts) for r in svc.store.outbox(msg.alarm_id)]
+                == [(OutboxStatus.FAILED, 2)]
+            )
+        )
+    assert any(r.levelname == "ERROR" and "NOT delivered" in r.getMessage() for r in caplog.records)
+
+
+def _start_hub_process(db: Path, mail_url: str, alarm_id: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.alarm_fakes", str(db), mail_url, alarm_id],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _statuses(db: Path, alarm_id: str) -> list[OutboxStatus]:
+    if not db.exists():
+        return []
+    store = AlarmStore(db)
+    try:
+        return [r.status for r in store.outbox(alarm_id)]
+    finally:
+        store.close()
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    if proc.stderr is not None:
+        proc.stderr.close()
+
+
+async def test_sigkill_after_sending_no_duplicate_and_alarm_kept(
+    tmp_path: Path, smtp: SmtpSink
+) -> None:
+    db = tmp_path / "alarms.db"
+    alarm_id = new_id()
+    base_url = f"mailto://127.0.0.1:{smtp.port}?from=alarm@mz.local&mode=insecure"
+    proc = _start_hub_process(db, base_url, alarm_id)
+    try:
+        await wait_until(lambda: len(smtp.messages) == 1, timeout=30)
+        await wait_until(lambda: _statuses(db, alarm_id) == [OutboxStatus.SENT], timeout=10)
+    finally:
+        _kill(proc)
+    clock = FakeClock(time.time() + 60)
+    async with running(db, smtp, clock, renotify_interval_s=3600.0) as svc:
+        await svc.tick()
+        assert len(smtp.messages) == 1
+        assert [a.id for a in svc.open_alarms()] == [alarm_id]
+        rec = svc.get(alarm_id)
+        assert rec is not None and rec.state is AlarmState.NOTIFIED
+
+
+async def test_sigkill_mid_send_is_not_resent(
+    tmp_path: Path, smtp: SmtpSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "alarms.db"
+    alarm_id = new_id()
+    # An SMTP server that accepts the connection and never says hello: the send hangs.
+    with socket.socket() as stalled:
+        stalled.bind(("127.0.0.1", 0))
+        stalled.listen(8)
+        port = stalled.getsockname()[1]
+        proc = _start_hub_process(
+            db, f"mailto://127.0.0.1:{port}?from=a@mz.local&mode=insecure", alarm_id
+        )
+        try:
+            await wait_until(lambda: _statuses(db, alarm_id) == [OutboxStatus.SENDING], timeout=30)
+        finally:
+            _kill(proc)
+    clock = FakeClock(time.time() + 200)  # past sending_lease_s
+    async with running(db, smtp, clock, renotify_interval_s=3600.0) as svc:
+        await svc.tick()
+        assert [r.status for r in svc.store.outbox(alarm_id)] == [OutboxStatus.UNKNOWN]
+        assert smtp.messages == []
+        assert [a.id for a in svc.open_alarms()] == [alarm_id]
+    assert "marked unknown and not resent" in caplog.text

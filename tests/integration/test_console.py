@@ -1,0 +1,291 @@
+"""The console over httpx's ASGI transport: login, API, CSRF, acknowledgement links."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from alerts.model import AlarmKind, AlarmState, Severity
+from alerts.service import AlarmService
+from hub.api.app import create_app
+from sensors.contract import AlarmMessage, new_id
+from tests.integration.alarm_fakes import FakeClock
+from tests.integration.console_fakes import OPERATOR, build
+
+pytestmark = pytest.mark.integration
+
+BASE = "http://testserver"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def setup(
+    tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[tuple[httpx.AsyncClient, AlarmService]]:
+    ctx, alarms = build(tmp_path, clock)
+    app = create_app(ctx, clock=clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        yield client, alarms
+    alarms.close()
+
+
+async def raise_alarm(alarms: AlarmService, clock: FakeClock, dwelling: str = "dw-001") -> str:
+    msg = AlarmMessage(
+        id=new_id(),
+        dwelling=dwelling,
+        ts=clock() - 1,
+        action="raise",
+        alarm_id=new_id(),
+        kind=AlarmKind.FALL,
+        severity=Severity.HIGH,
+    )
+    await alarms.on_edge_alarm(msg, received_at=clock())
+    return msg.alarm_id
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf"[^>]*value="([^"]+)"', html) or re.search(
+        r'name="csrf-token" content="([^"]+)"', html
+    )
+    assert found, html
+    return found.group(1)
+
+
+async def login(
+    client: httpx.AsyncClient, user: str = OPERATOR[0], password: str = OPERATOR[1]
+) -> httpx.Response:
+    page = await client.get("/login")
+    return await client.post(
+        "/login",
+        data={"username": user, "password": password, "csrf": csrf_of(page.text), "next": "/"},
+    )
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+async def test_login_is_required(setup: tuple[httpx.AsyncClient, AlarmService]) -> None:
+    client, _ = setup
+    r = await client.get("/")
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=/"
+    r = await client.get("/api/v1/alarms")
+    assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Basic")
+    assert (await client.get("/events")).status_code == 401
+    assert (await client.get("/dwellings")).status_code == 303
+    health = await client.get("/api/v1/health")
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+
+
+async def test_wrong_password_and_wrong_role_are_rejected(
+    setup: tuple[httpx.AsyncClient, AlarmService],
+) -> None:
+    client, _ = setup
+    r = await login(client, OPERATOR[0], "fout")
+    assert r.status_code == 401 and "Onjuiste gebruikersnaam of wachtwoord" in r.text
+    r = await login(client, "resident", "pw-resident-1")  # a known user without the role
+    assert r.status_code == 401
+    assert (await client.get("/")).status_code == 303
+    assert (
+        await client.get("/api/v1/alarms", headers=basic(OPERATOR[0], "fout"))
+    ).status_code == 401
+
+
+async def test_login_form_needs_its_csrf_token(
+    setup: tuple[httpx.AsyncClient, AlarmService],
+) -> None:
+    client, _ = setup
+    r = await client.post("/login", data={"username": OPERATOR[0], "password": OPERATOR[1]})
+    assert r.status_code == 403
+    assert (await client.get("/")).status_code == 303
+
+
+async def test_login_shows_the_console_and_logout_ends_it(
+    setup: tuple[httpx.AsyncClient, AlarmService], clock: FakeClock
+) -> None:
+    client, alarms = setup
+    await raise_alarm(alarms, clock)
+    r = await login(client)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    page = await client.get("/")
+    assert page.status_code == 200
+    assert "Open alarmen" in page.text and "Unit 3, Tuinstraat" in page.text and "val" in page.text
+    assert "Jan Jansen" in page.text
+    assert "content-security-policy" in page.headers
+    english = await client.get("/?lang=en")
+    assert "Open alarms" in english.text
+    assert "Open alarms" in (await client.get("/")).text  # remembered in the session
+    board = await client.get("/dwellings")
+    assert "Unit 1, Dorpsweg" in board.text and "bed-1" in board.text
+    r = await client.post("/logout", data={"csrf": csrf_of(page.text)})
+    assert r.status_code == 303
+    assert (await client.get("/")).status_code == 303
+
+
+async def test_ack_and_resolve_through_the_api(
+    setup: tuple[httpx.AsyncClient, AlarmService], clock: FakeClock
+) -> None:
+    client, alarms = setup
+    alarm_id = await raise_alarm(alarms, clock)
+    await login(client)
+    token = csrf_of((await client.get("/")).text)
+
+    r = await client.post(f"/api/v1/alarms/{alarm_id}/ack", json={"note": "ik bel"})
+    assert r.status_code == 403  # the session alone is not enough: CSRF token missing
+    r = await client.post(
+        f"/api/v1/alarms/{alarm_id}/ack", json={"note": "ik bel"}, headers={"X-CSRF-Token": token}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["state"] == "acknowledged" and body["acknowledged_by"] == "jan"
+    assert body["dwelling_label"] == "Unit 3, Tuinstraat" and body["note"] == "ik bel"
+
+    listed = (await client.get("/api/v1/alarms")).json()
+    assert [a["id"] for a in listed] == [alarm_id]
+    clock.advance(60)
+    r = await client.post(
+        f"/api/v1/alarms/{alarm_id}/resolve",
+        json={"note": "loos alarm"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert r.json()["state"] == "resolved" and r.json()["note"] == "ik bel\nloos alarm"
+    assert (await client.get("/api/v1/alarms")).json() == []
+    assert [a["id"] for a in (await client.get("/api/v1/alarms?state=all")).json()] == [alarm_id]
+    r = await client.post(
+        f"/api/v1/alarms/{alarm_id}/ack", json={}, headers={"X-CSRF-Token": token}
+    )
+    assert r.status_code == 409
+    r = await client.post(
+        "/api/v1/alarms/nope-nope-nope/ack", json={}, headers={"X-CSRF-Token": token}
+    )
+    assert r.status_code == 404
+
+
+async def test_basic_auth_for_scripts_and_cross_site_refused(
+    setup: tuple[httpx.AsyncClient, AlarmService], clock: FakeClock
+) -> None:
+    client, alarms = setup
+    alarm_id = await raise_alarm(alarms, clock)
+    auth = basic(*OPERATOR)
+    assert (await client.get(f"/api/v1/alarms/{alarm_id}", headers=auth)).json()[
+        "state"
+    ] == "raised"
+    evil = {**auth, "Origin": "https://evil.example"}
+    assert (
+        await client.post(f"/api/v1/alarms/{alarm_id}/ack", json={}, headers=evil)
+    ).status_code == 403
+    r = await client.post(f"/api/v1/alarms/{alarm_id}/ack", json={"note": "script"}, headers=auth)
+    assert r.status_code == 200 and r.json()["state"] == "acknowledged"
+
+
+async def test_form_post_without_javascript(
+    setup: tuple[httpx.AsyncClient, AlarmService], clock: FakeClock
+) -> None:
+    client, alarms = setup
+    alarm_id = await raise_alarm(alarms, clock)
+    await login(client)
+    token = csrf_of((await client.get("/")).text)
+    r = await client.post(f"/alarms/{alarm_id}/resolve", data={"note": "x", "csrf": "wrong"})
+    assert r.status_code == 403
+    r = await client.post(f"/alarms/{alarm_id}/resolve", data={"note": "klaar", "csrf": token})
+    assert r.status_code == 303
+    rec = alarms.get(alarm_id)
+    assert rec is not None and rec.state is AlarmState.RESOLVED and rec.resolved_by == "jan"
+
+
+async def test_dwellings_and_stats(
+    setup: tuple[httpx.AsyncClient, AlarmService], clock: FakeClock
+) -> None:
+    client, alarms = setup
+    await raise_alarm(alarms, clock, "dw-002")
+    auth = basic(*OPERATOR)
+    board = {d["id"]: d for d in (await client.get("/api/v1/dwellings", headers=auth)).json()}
+    assert set(board) == {"dw-001", "dw-002", "dw-003"}
+    assert board["dw-001"]["online"] and not board["dw-002"]["online"]
+    assert board["dw-002"]["open_alarms"] == 1 and board["dw-002"]["spool_depth"] == 17
+    assert board["dw-003"]["last_seen"] is None
+    stats = (await client.get("/api/v1/stats", headers=auth)).json()
+    assert stats["rejected"] == {"schema": 2, "dwelling_mismatch": 1}
+    assert stats["ingest"]["accepted.alarms"] == 3
+    assert stats["alarms"]["open"] == 1 and stats["alarms"]["by_kind"] == {"fall": 1}
+
+
+async def test_ack_link_get_shows_a_page_and_post_acknowledges(
+    setup: tuple[httpx.AsyncClient, AlarmService], clock: FakeClock
+) -> None:
+    client, alarms = setup
+    alarm_id = await raise_alarm(alarms, clock)
+    url = alarms.ack_url(alarm_id, "c-anna", clock())
+    assert url.startswith(f"{BASE}/ack/")
+    page = await client.get(url)
+    assert page.status_code == 200
+    assert "Ik neem dit alarm aan" in page.text and "Unit 3, Tuinstraat" in page.text
+    assert (
+        page.headers["cache-control"] == "no-store"
+        and page.headers["referrer-policy"] == "same-origin"
+    )
+    rec = alarms.get(alarm_id)
+    assert (
+        rec is not None and rec.state is AlarmState.RAISED
+    )  # a GET (mail scanner) changes nothing
+
+    done = await client.post(url, data={"note": "ik kom eraan"})
+    assert done.status_code == 200 and "Het alarm is bevestigd" in done.text
+    rec = alarms.get(alarm_id)
+    assert rec is not None and rec.state is AlarmState.ACKNOWLEDGED
+    assert rec.acknowledged_by == "Anna de Vries (mantelzorger)" and rec.note == "ik kom eraan"
+
+    again = await client.post(url, data={})
+    assert again.status_code == 200 and "al bevestigd door Anna de Vries" in again.text
+    assert "al bevestigd" in (await client.get(url)).text
+
+
+async def test_ack_link_in_english_for_an_english_contact(
+    setup: tuple[httpx.AsyncClient, AlarmService], clock: FakeClock
+) -> None:
+    client, alarms = setup
+    alarm_id = await raise_alarm(alarms, clock, "dw-002")
+    page = await client.get(alarms.ack_url(alarm_id, "c-bob", clock()))
+    assert "I am taking this alarm on" in page.text
+
+
+async def test_expired_and_tampered_ack_links_are_refused(
+    setup: tuple[httpx.AsyncClient, AlarmService], clock: FakeClock
+) -> None:
+    client, alarms = setup
+    alarm_id = await raise_alarm(alarms, clock)
+    url = alarms.ack_url(alarm_id, "c-anna", clock())
+    clock.advance(3601)  # ack_link_ttl_s is 3600 in these tests
+    r = await client.get(url)
+    assert r.status_code == 410 and "verlopen" in r.text
+    assert (await client.post(url, data={})).status_code == 410
+    rec = alarms.get(alarm_id)
+    assert rec is not None and rec.state is AlarmState.RAISED
+
+    fresh = alarms.ack_url(alarm_id, "c-anna", clock())
+    tampered = fresh[:-3] + ("AAA" if not fresh.endswith("AAA") else "BBB")
+    r = await client.post(tampered, data={})
+    assert r.status_code == 400 and "ongeldig" in r.text
+    r = await client.post(fresh, data={}, headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403
+    rec = alarms.get(alarm_id)
+    assert rec is not None and rec.state is AlarmState.RAISED
+
+
+async def test_demo_login_hint(tmp_path: Path, clock: FakeClock) -> None:
+    ctx, alarms = build(tmp_path, clock, demo=True, hint="gebruiker demo, wachtwoord abc-123")
+    app = create_app(ctx, clock=clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        assert "gebruiker demo, wachtwoord abc-123" in (await client.get("/login")).text
+    alarms.close()

@@ -1,0 +1,212 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.context import Dwelling, Presence
+from hub.presence import (
+    OFFLINE_KEY,
+    PresenceMonitor,
+    PresenceStore,
+    PresenceTracker,
+    Transition,
+)
+from hub.registry import SqliteRegistry
+from sensors.contract import AlarmMessage, SensorHealth, Severity, Status
+
+
+def status(ts: float, online: bool = True, heartbeat_s: float = 10.0, **kw: Any) -> Status:
+    return Status(
+        id=f"status-{int(ts * 1000):08d}",
+        dwelling="dw-001",
+        ts=ts,
+        online=online,
+        heartbeat_s=heartbeat_s,
+        **kw,
+    )
+
+
+def tracker(started_at: float = 0.0) -> PresenceTracker:
+    return PresenceTracker(heartbeat_factor=3.0, started_at=started_at)
+
+
+def test_status_online_then_heartbeat_timeout() -> None:
+    t = tracker()
+    assert t.observe("dw-001", 100.0, status=status(100.0)) == [
+        Transition("dw-001", True, 100.0, "status", 100.0)
+    ]
+    t.observe("dw-001", 110.0)  # a reading keeps it alive
+    assert t.advance(139.9) == []  # 3 x 10 s after the last message
+    [tr] = t.advance(140.1)
+    assert (tr.online, tr.reason, tr.last_seen) == (False, "heartbeat_timeout", 110.0)
+    assert t.advance(200.0) == []  # only once
+
+
+def test_last_will_goes_offline_at_once_and_a_message_brings_it_back() -> None:
+    t = tracker()
+    t.observe("dw-001", 100.0, status=status(100.0))
+    [tr] = t.observe("dw-001", 105.0, status=status(104.0, online=False))
+    assert (tr.online, tr.reason) == (False, "status_offline")
+    assert t.advance(1000.0) == []  # offline does not time out again
+    [back] = t.observe("dw-001", 1001.0, status=status(1000.0))
+    assert back.online and back.reason == "status"
+
+
+def test_heartbeat_comes_from_the_status() -> None:
+    t = tracker()
+    t.observe("dw-001", 0.0, status=status(0.0, heartbeat_s=60.0))
+    assert t.advance(179.0) == []
+    assert len(t.advance(181.0)) == 1
+
+
+def test_a_last_will_made_before_the_last_heartbeat_still_goes_offline() -> None:
+    """The edge builds its will when it connects: its ts is older than later heartbeats."""
+    t = tracker()
+    will = status(100.0, online=False)
+    t.observe("dw-001", 100.0, status=status(100.0))
+    t.observe("dw-001", 110.0, status=status(110.0))
+    [tr] = t.observe("dw-001", 115.0, status=will)
+    assert (tr.online, tr.reason) == (False, "status_offline")
+
+
+def test_the_retained_copy_of_the_applied_status_changes_nothing() -> None:
+    t = tracker()
+    last = status(100.0)
+    t.observe("dw-001", 100.0, status=last)
+    assert len(t.advance(200.0)) == 1  # timed out: the broker has not noticed yet
+    # hub resubscribes (reconnect or restart): the same retained status comes again
+    assert t.observe("dw-001", 201.0, status=last, retained=True) == []
+    assert t.state("dw-001").online is False  # type: ignore[union-attr]
+    # a retained status not applied yet (the will, once the broker notices) is applied
+    will = status(90.0, online=False)
+    assert t.observe("dw-001", 202.0, status=will, retained=True) == []  # offline already
+    assert t.state("dw-001").status_id == will.id  # type: ignore[union-attr]
+
+
+def test_a_will_that_fired_while_the_hub_was_away_comes_from_the_retained_copy() -> None:
+    t = tracker()
+    t.observe("dw-001", 100.0, status=status(100.0))
+    t2 = tracker(started_at=500.0)
+    t2.restore(t.states())
+    [tr] = t2.observe("dw-001", 500.1, status=status(95.0, online=False), retained=True)
+    assert (tr.online, tr.reason) == (False, "status_offline")
+
+
+def test_retained_status_counts_from_its_own_time_but_not_before_hub_start() -> None:
+    # Hub started at 1000; a retained "online" from 900 gives a full window from 1000.
+    t = tracker(started_at=1000.0)
+    [tr] = t.observe("dw-001", 1000.5, status=status(900.0), retained=True)
+    assert tr.online
+    assert t.advance(1029.0) == []
+    assert len(t.advance(1031.0)) == 1
+
+
+def test_first_offline_status_is_a_transition() -> None:
+    """Re-derived from the retained last will after a hub restart with no saved state."""
+    t = tracker()
+    [tr] = t.observe("dw-001", 5.0, status=status(1.0, online=False), retained=True)
+    assert not tr.online
+
+
+def test_restore_gives_a_fresh_window_from_start() -> None:
+    t = tracker()
+    t.observe("dw-001", 100.0, status=status(100.0))
+    saved = t.states()
+    t2 = tracker(started_at=5000.0)
+    t2.restore(saved)
+    assert t2.advance(5029.0) == []
+    assert len(t2.advance(5031.0)) == 1
+
+
+class RecordingAlarms:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str]] = []
+
+    async def on_edge_alarm(self, msg: AlarmMessage, received_at: float) -> None:
+        self.calls.append(("edge", msg.dwelling, msg.alarm_id))
+
+    async def raise_technical(
+        self,
+        dwelling: str,
+        key: str,
+        severity: Severity,
+        detail: dict[str, float | int | bool | str | None],
+        now: float,
+    ) -> None:
+        assert severity is Severity.MEDIUM
+        self.calls.append(("raise", dwelling, key))
+
+    async def clear_technical(self, dwelling: str, key: str, now: float) -> None:
+        self.calls.append(("clear", dwelling, key))
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[SqliteRegistry]:
+    r = SqliteRegistry(tmp_path / "registry.sqlite")
+    r.add_dwelling(Dwelling("dw-001", "Unit 1"))
+    r.add_dwelling(Dwelling("dw-002", "Unit 2"))
+    yield r
+    r.close()
+
+
+def _monitor(
+    tmp_path: Path, registry: SqliteRegistry, alarms: RecordingAlarms, start: float
+) -> PresenceMonitor:
+    return PresenceMonitor(
+        tracker(started_at=start),
+        PresenceStore(tmp_path / "presence.sqlite"),
+        alarms,
+        registry,
+        clock=lambda: start,
+    )
+
+
+async def test_monitor_raises_and_clears_the_offline_alarm_and_remembers(
+    tmp_path: Path, registry: SqliteRegistry
+) -> None:
+    alarms = RecordingAlarms()
+    m = _monitor(tmp_path, registry, alarms, 0.0)
+    sensor = SensorHealth(sensor="hr-1", kind="heart_rate", state="ok", battery=80.0)
+    await m.observe("dw-001", 1.0, status(1.0, spool_depth=3, sensors=[sensor]), False)
+    await m.tick(100.0)
+    assert alarms.calls == [("clear", "dw-001", OFFLINE_KEY), ("raise", "dw-001", OFFLINE_KEY)]
+
+    board = {h.dwelling: h for h in m.board()}
+    assert set(board) == {"dw-001", "dw-002"}
+    assert board["dw-001"].online is False and board["dw-001"].spool_depth == 3
+    assert board["dw-001"].sensors[0].battery == 80.0
+    assert board["dw-002"].last_seen is None
+
+    # A restarted hub remembers it was offline: no new alarm, and comes back on a message.
+    alarms2 = RecordingAlarms()
+    m2 = _monitor(tmp_path, registry, alarms2, 200.0)
+    await m2.tick(500.0)
+    assert alarms2.calls == []
+    assert m2.state("dw-001").online is False  # type: ignore[union-attr]
+    await m2.observe("dw-001", 501.0, None, False)
+    assert alarms2.calls == [("clear", "dw-001", OFFLINE_KEY)]
+    m.close()
+    m2.close()
+
+
+def test_monitor_satisfies_the_console_protocol(tmp_path: Path, registry: SqliteRegistry) -> None:
+    m = _monitor(tmp_path, registry, RecordingAlarms(), 0.0)
+    p: Presence = m
+    assert len(p.board()) == 2
+    m.close()
+
+
+async def test_a_removed_dwelling_going_silent_raises_nothing(
+    tmp_path: Path, registry: SqliteRegistry
+) -> None:
+    alarms = RecordingAlarms()
+    m = _monitor(tmp_path, registry, alarms, 0.0)
+    await m.observe("dw-002", 1.0, status(1.0), False)
+    registry.remove_dwelling("dw-002")
+    assert await m.tick(1000.0) == []
+    assert alarms.calls == [("clear", "dw-002", OFFLINE_KEY)]
+    assert m.state("dw-002") is None
+    m.close()
