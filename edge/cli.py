@@ -2,6 +2,72 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(no_args_is_help=True)
+
+ConfigPath = Annotated[
+    Path, typer.Option("--config", "-c", help="TOML settings file (env MZ_EDGE_... overrides).")
+]
+DEFAULT_CONFIG = Path("/etc/mz-edge/edge.toml")
+
+
+def _load(config: Path) -> object:
+    from edge.config import load_settings
+    from edge.errors import ConfigError
+
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        # One line, no traceback: this is for the installer reading the journal.
+        typer.echo(f"mz edge: invalid configuration: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("check-config")
+def check_config(config: ConfigPath = DEFAULT_CONFIG) -> None:
+    """Validate the settings file and print a summary (secrets masked)."""
+    from edge.config import EdgeSettings
+
+    settings = _load(config)
+    assert isinstance(settings, EdgeSettings)
+    typer.echo(
+        f"ok: dwelling {settings.dwelling}, broker {settings.broker_url} "
+        f"(user {settings.mqtt_username}, tls {'on' if settings.tls else 'off'}), "
+        f"{len(settings.devices)} devices, spool {settings.spool.path}"
+    )
+
+
+@app.command("run")
+def run(
+    config: ConfigPath = DEFAULT_CONFIG,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="DEBUG, INFO, WARNING, ERROR.")
+    ] = "INFO",
+) -> None:
+    """Run the edge agent until SIGTERM/SIGINT (then flush the spool and exit 0)."""
+    import asyncio
+    import logging
+
+    from edge.app import EdgeAgent, run_until_signalled
+    from edge.config import EdgeSettings
+    from edge.errors import SpoolError
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = _load(config)
+    assert isinstance(settings, EdgeSettings)
+
+    async def main() -> None:
+        agent = EdgeAgent(settings)
+        await run_until_signalled(agent)
+
+    try:
+        asyncio.run(main())
+    except SpoolError as exc:
+        typer.echo(f"mz edge: {exc}", err=True)
+        raise typer.Exit(1) from None

@@ -12,7 +12,8 @@ from edge.cli import app as edge_app
 from hub.admin_cli import app as admin_app
 from hub.cli import app as hub_app
 from mz.eval_cli import eval_app, train_app
-from simulators.cli import demo_command, sim_app
+from simulators.cli import sim_app
+from simulators.demo_cli import demo_command
 
 app = typer.Typer(
     name="mz",

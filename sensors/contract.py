@@ -32,7 +32,8 @@ from sensors.errors import ContractError
 SCHEMA_VERSION: Final = 1
 PREFIX: Final = "mz/v1"
 MAX_PAYLOAD_BYTES: Final = 256 * 1024
-MAX_READINGS_PER_BATCH: Final = 5000
+# A reading encodes to ~110 bytes of JSON: 2000 stay well under MAX_PAYLOAD_BYTES.
+MAX_READINGS_PER_BATCH: Final = 2000
 
 # A pseudonymous id: lower-case letters, digits, '-' and '_'; never MQTT wildcards or '/'.
 ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{1,63}$"

@@ -227,7 +227,7 @@ def test_oversize_message_refused_at_encode() -> None:
         id=new_id(),
         dwelling="dw-001",
         ts=1.0,
-        readings=[Reading(sensor="s-1", quantity="q" * 39, t=1.0, value=1.0)] * 5000,
+        readings=[Reading(sensor="s" * 64, quantity="q" * 40, t=1.0, value=1.0)] * 2000,
     )
     with pytest.raises(ContractError) as info:
         encode(big)

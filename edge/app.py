@@ -1,0 +1,238 @@
+"""The edge agent: supervises drivers, runs the pipeline, spools and publishes.
+
+    settings -> EdgeAgent(settings) -> await agent.run()   (agent.stop() from SIGTERM)
+
+Shutdown (SIGTERM from systemd, or `stop()`): drivers stop, the pending readings become
+a last batch in the spool, the publisher gets `shutdown_flush_s` to drain the spool,
+says online=False, and the spool is closed; whatever was not acknowledged stays on disk
+and is sent after the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from edge.backoff import Backoff
+from edge.config import EdgeSettings
+from edge.detection import Detector
+from edge.drivers import Driver
+from edge.health import HealthTracker
+from edge.outbox import Outbox
+from edge.pipeline import LineDecoder, Pipeline
+from edge.spool import Spool
+from edge.transport import Publisher
+from sensors import contract
+from sensors.readings import Frame
+
+log = logging.getLogger(__name__)
+
+AGENT_VERSION = "0.1.0"
+# A driver that ran this long before failing was healthy: start its backoff afresh.
+_HEALTHY_RUN_S = 60.0
+
+
+def default_drivers(settings: EdgeSettings) -> list[Driver]:
+    """The real drivers for the configured devices: one BLE scanner, one per serial port."""
+    from edge.drivers.ble import BleScanner
+    from edge.drivers.serial import SerialLineDriver
+
+    drivers: list[Driver] = []
+    ble = {d.address: d.id for d in settings.devices if d.transport == "ble" and d.address}
+    if ble:
+        drivers.append(BleScanner(ble))
+    for d in settings.devices:
+        if d.transport == "serial" and d.port:
+            drivers.append(SerialLineDriver(d.id, d.port, baudrate=d.baudrate))
+    return drivers
+
+
+@dataclass(frozen=True, slots=True)
+class AgentState:
+    """A snapshot for status pages and test assertions."""
+
+    connected: bool
+    connects: int
+    spool_depth: int
+    spool_dropped: int
+    published: int
+    alarms_raised: int
+    readings: int
+    batches: int
+    decode_errors: int
+    driver_restarts: dict[str, int]
+    sensors: Sequence[contract.SensorHealth]
+
+
+class EdgeAgent:
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        *,
+        drivers: Sequence[Driver] | None = None,
+        detectors: Sequence[Detector] = (),
+        line_decoders: dict[str, LineDecoder] | None = None,
+        broker_host: str | None = None,
+        broker_port: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.started = clock()
+        self._started_mono = time.monotonic()
+        self.drivers = list(drivers) if drivers is not None else default_drivers(settings)
+        self.spool = Spool(
+            settings.spool.path,
+            max_messages=settings.spool.max_messages,
+            max_bytes=settings.spool.max_bytes,
+        )
+        self.outbox = Outbox(self.spool)
+        self.health = HealthTracker(
+            ((d.id, d.kind, settings.silence_for(d)) for d in settings.devices), self.started
+        )
+        self.pipeline = Pipeline(
+            settings, self.outbox, self.health, detectors=detectors, line_decoders=line_decoders
+        )
+        self.publisher = Publisher(
+            settings,
+            self.outbox,
+            self.make_status,
+            on_command=self._on_command,
+            host=broker_host,
+            port=broker_port,
+        )
+        self.driver_restarts: Counter[str] = Counter()
+        self._stop = asyncio.Event()
+        self._stopped = asyncio.Event()
+
+    # -- state ----------------------------------------------------------------------
+
+    def make_status(self, online: bool) -> contract.Status:
+        now = self.clock()
+        return contract.Status(
+            id=contract.new_id(),
+            dwelling=self.settings.dwelling,
+            ts=now,
+            online=online,
+            uptime_s=max(0.0, time.monotonic() - self._started_mono),
+            spool_depth=self.spool.depth,
+            spool_dropped=self.spool.dropped,
+            heartbeat_s=self.settings.heartbeat_s,
+            sensors=list(self.health.snapshot(now))[:256],
+            agent_version=AGENT_VERSION,
+        )
+
+    @property
+    def state(self) -> AgentState:
+        p, t = self.pipeline.stats, self.publisher.stats
+        return AgentState(
+            connected=t.connected,
+            connects=t.connects,
+            spool_depth=self.spool.depth,
+            spool_dropped=self.spool.dropped,
+            published=t.published,
+            alarms_raised=len(p.alarms),
+            readings=p.readings,
+            batches=p.batches,
+            decode_errors=sum(p.decode_errors.values()),
+            driver_restarts=dict(self.driver_restarts),
+            sensors=self.health.snapshot(self.clock()),
+        )
+
+    # -- running --------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask `run()` to flush and return (safe to call from a signal handler)."""
+        self._stop.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    def _on_frame(self, frame: Frame) -> None:
+        self.pipeline.handle(frame)
+
+    def _on_command(self, cmd: contract.Command) -> None:
+        # Commands (test alarm, silence, configuration) are the hub's next step; for now
+        # they are acknowledged in the log so an operator sees they arrived.
+        log.info("command %s received (args %s): not implemented yet", cmd.name, cmd.args)
+
+    async def run(self) -> None:
+        log.info(
+            "edge agent for %s: %d devices, %d drivers, spool %s (%d queued)",
+            self.settings.dwelling,
+            len(self.settings.devices),
+            len(self.drivers),
+            self.settings.spool.path,
+            self.spool.depth,
+        )
+        try:
+            async with asyncio.TaskGroup() as tg:
+                publisher = tg.create_task(self.publisher.run(), name="publisher")
+                workers = [
+                    tg.create_task(self._supervise(d), name=f"driver:{d.name}")
+                    for d in self.drivers
+                ]
+                workers.append(tg.create_task(self._ticker(), name="ticker"))
+                await self._stop.wait()
+                log.info(
+                    "stopping: flushing the spool (up to %.1f s)", self.settings.shutdown_flush_s
+                )
+                for w in workers:
+                    w.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+                self.pipeline.flush_batch(self.clock())
+                drained = await self.publisher.flush(self.settings.shutdown_flush_s)
+                if not drained:
+                    log.warning("stopped with %d messages still spooled on disk", self.spool.depth)
+                await self.publisher.say_goodbye()
+                publisher.cancel()
+        finally:
+            self.spool.close()
+            self._stopped.set()
+            log.info("edge agent stopped")
+
+    async def _ticker(self) -> None:
+        period = self.settings.batch_s
+        next_t = time.monotonic()
+        while True:
+            next_t += period
+            await asyncio.sleep(max(0.0, next_t - time.monotonic()))
+            self.pipeline.tick(self.clock())
+
+    async def _supervise(self, driver: Driver) -> None:
+        s = self.settings
+        backoff = Backoff(s.driver_backoff_min_s, s.driver_backoff_max_s)
+        while True:
+            began = time.monotonic()
+            # "failed" covers the backoff wait; once running, silence tracking takes over.
+            self.health.set_failed(driver.sensors, False)
+            try:
+                await driver.run(self._on_frame)
+                log.warning("driver %s returned; restarting it", driver.name)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the supervisor is the one place that catches broadly
+                log.warning("driver %s failed: %s", driver.name, exc)
+            self.health.set_failed(driver.sensors, True)
+            self.driver_restarts[driver.name] += 1
+            if time.monotonic() - began > _HEALTHY_RUN_S:
+                backoff.reset()
+            delay = backoff.next()
+            log.info("restarting driver %s in %.1f s", driver.name, delay)
+            await asyncio.sleep(delay)
+
+
+async def run_until_signalled(agent: EdgeAgent) -> None:
+    """Run `agent`, stopping it cleanly on SIGTERM or SIGINT."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, agent.stop)
+    await agent.run()

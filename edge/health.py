@@ -1,0 +1,82 @@
+"""Per-device health for the status message: ok, silent (no frame for `silence_s`), failed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from sensors.contract import SensorHealth
+
+State = Literal["ok", "silent", "failed", "starting"]
+
+
+@dataclass(slots=True)
+class _Device:
+    id: str
+    kind: str
+    silence_s: float
+    last_seen: float | None = None
+    battery: float | None = None
+    failed: bool = False
+    silent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    sensor: str
+    state: State
+    t: float
+
+
+class HealthTracker:
+    """Pure: times come in as arguments."""
+
+    def __init__(self, devices: Iterable[tuple[str, str, float]], started: float) -> None:
+        self._devices = {d: _Device(d, k, s) for d, k, s in devices}
+        self._started = started
+
+    def seen(self, sensor: str, t: float, battery: float | None = None) -> None:
+        dev = self._devices.get(sensor)
+        if dev is None:
+            return
+        dev.last_seen = t if dev.last_seen is None else max(dev.last_seen, t)
+        dev.failed = False  # a frame proves the transport works again
+        if battery is not None:
+            dev.battery = battery
+
+    def set_failed(self, sensors: Iterable[str], failed: bool) -> None:
+        for s in sensors:
+            if s in self._devices:
+                self._devices[s].failed = failed
+
+    def state(self, sensor: str, now: float) -> State:
+        dev = self._devices[sensor]
+        if dev.failed:
+            return "failed"
+        ref = dev.last_seen if dev.last_seen is not None else self._started
+        if now - ref > dev.silence_s:
+            return "silent"
+        return "ok" if dev.last_seen is not None else "starting"
+
+    def transitions(self, now: float) -> list[Transition]:
+        """Devices that went silent or came back since the last call."""
+        out: list[Transition] = []
+        for dev in self._devices.values():
+            silent = self.state(dev.id, now) == "silent"
+            if silent != dev.silent:
+                dev.silent = silent
+                out.append(Transition(dev.id, "silent" if silent else "ok", now))
+        return out
+
+    def snapshot(self, now: float) -> Sequence[SensorHealth]:
+        return [
+            SensorHealth(
+                sensor=d.id,
+                kind=d.kind,
+                state=self.state(d.id, now),
+                last_seen=d.last_seen,
+                battery=d.battery,
+            )
+            for d in self._devices.values()
+        ]

@@ -1,0 +1,255 @@
+"""Frames in, wire messages out: decode, batch readings, run detectors, raise alarms.
+
+No I/O of its own except handing finished messages to the outbox (which spools them);
+time comes in as arguments. The agent calls `handle(frame)` for every driver frame and
+`tick(now)` every `batch_s`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from edge.config import DeviceConfig, EdgeSettings
+from edge.detection import Detector, Finding
+from edge.health import HealthTracker
+from edge.outbox import Outbox
+from sensors import contract
+from sensors.codecs.bthome import BTHomeDecoder
+from sensors.errors import ContractError, DecodeError
+from sensors.readings import (
+    Advertisement,
+    ButtonEvent,
+    ButtonPress,
+    DecodedFrame,
+    Frame,
+    Reading,
+    SerialLine,
+)
+
+log = logging.getLogger(__name__)
+
+# A serial device's line format is the codec's business; register one per device kind.
+LineDecoder = Callable[[str, SerialLine], DecodedFrame]
+
+# Every press raises: a frightened resident may press long or twice. A hold's release
+# only ends the hold that already raised.
+_RAISING_PRESSES = frozenset(ButtonPress) - {ButtonPress.HOLD_RELEASE}
+
+# The contract's bound keeps a full batch under its payload limit.
+_MAX_BATCH = contract.MAX_READINGS_PER_BATCH
+
+
+@dataclass(frozen=True, slots=True)
+class RaisedAlarm:
+    alarm_id: str
+    kind: contract.AlarmKind
+    sensor: str | None
+    t: float
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    frames: int = 0
+    readings: int = 0
+    batches: int = 0
+    unknown_source: int = 0
+    decode_errors: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+    alarms: list[RaisedAlarm] = field(default_factory=list)
+    events: int = 0
+
+
+class Pipeline:
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        outbox: Outbox,
+        health: HealthTracker,
+        *,
+        detectors: Sequence[Detector] = (),
+        line_decoders: dict[str, LineDecoder] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.dwelling = settings.dwelling
+        self.outbox = outbox
+        self.health = health
+        self.detectors = list(detectors)
+        self.stats = PipelineStats()
+        self._line_decoders = line_decoders or {}
+        self._by_address: dict[str, DeviceConfig] = {
+            d.address: d for d in settings.devices if d.transport == "ble" and d.address
+        }
+        self._by_port: dict[str, DeviceConfig] = {
+            d.port: d for d in settings.devices if d.transport == "serial" and d.port
+        }
+        self._bthome = {d.id: BTHomeDecoder(d.id) for d in self._by_address.values()}
+        self._pending: list[contract.Reading] = []
+
+    # -- frames ---------------------------------------------------------------------
+
+    def handle(self, frame: Frame) -> None:
+        """Decode one driver frame; a bad frame is counted, logged and dropped."""
+        self.stats.frames += 1
+        try:
+            decoded = self._decode(frame)
+        except DecodeError as exc:
+            n = self.stats.decode_errors[exc.device_kind] = (
+                self.stats.decode_errors[exc.device_kind] + 1
+            )
+            # A broken device can send dozens of frames a second: log the 1st, 1000th, ...
+            if n % 1000 == 1:
+                log.warning("dropped undecodable frame (%d so far): %s", n, exc)
+            return
+        if decoded is None:
+            return
+        self.health.seen(decoded.sensor, decoded.t, decoded.battery)
+        self._add_readings(decoded.readings)
+        for det in self.detectors:
+            self._findings(det.update(decoded.readings, decoded.t))
+        for button in decoded.buttons:
+            self._button(button)
+
+    def _decode(self, frame: Frame) -> DecodedFrame | None:
+        if isinstance(frame, Advertisement):
+            device = self._by_address.get(frame.address.upper())
+            if device is None:
+                self.stats.unknown_source += 1  # a neighbour's sensor: not ours, ignore
+                return None
+            decoded = self._bthome[device.id].decode(frame)
+            if decoded is None:
+                self.stats.duplicates += 1
+            return decoded
+        device = self._by_port.get(frame.port)
+        if device is None:
+            self.stats.unknown_source += 1
+            return None
+        decoder = self._line_decoders.get(device.kind)
+        if decoder is None:
+            raise DecodeError(device.kind, f"no line decoder registered for kind {device.kind!r}")
+        return decoder(device.id, frame)
+
+    def _add_readings(self, readings: Sequence[Reading]) -> None:
+        for r in readings:
+            if r.t < 0 or not math.isfinite(r.value):  # the wire contract refuses them
+                self.stats.decode_errors["non_finite"] += 1
+                continue
+            self._pending.append(
+                contract.Reading(sensor=r.sensor, quantity=r.quantity, t=r.t, value=r.value)
+            )
+        self.stats.readings += len(readings)
+
+    # -- alarms and events ------------------------------------------------------------
+
+    def _button(self, ev: ButtonEvent) -> None:
+        device = next((d for d in self.settings.devices if d.id == ev.sensor), None)
+        if device is not None and device.kind == "pendant" and ev.press in _RAISING_PRESSES:
+            log.info("pendant %s: %s -> personal alarm", ev.sensor, ev.press.value)
+            self.raise_alarm(
+                contract.AlarmKind.PERSONAL,
+                contract.Severity.HIGH,
+                t=ev.t,
+                sensor=ev.sensor,
+                detail={"press": ev.press.value},
+            )
+        else:
+            self._event("button", ev.t, ev.sensor, {"press": ev.press.value})
+
+    def raise_alarm(
+        self,
+        kind: contract.AlarmKind,
+        severity: contract.Severity,
+        *,
+        t: float,
+        sensor: str | None = None,
+        detail: dict[str, float | int | bool | str | None] | None = None,
+        alarm_id: str | None = None,
+        cancel: bool = False,
+    ) -> str:
+        aid = alarm_id or contract.new_id()
+        msg = contract.AlarmMessage(
+            id=contract.new_id(),
+            dwelling=self.dwelling,
+            ts=t,
+            action="cancel" if cancel else "raise",
+            alarm_id=aid,
+            kind=kind,
+            severity=severity,
+            sensor=sensor,
+            detail=detail or {},
+        )
+        # Spooled (fsynced) before anything tries to publish it.
+        self.outbox.put(msg)
+        if not cancel:
+            self.stats.alarms.append(RaisedAlarm(aid, kind, sensor, t))
+        return aid
+
+    def _event(
+        self,
+        kind: str,
+        t: float,
+        sensor: str | None,
+        detail: dict[str, float | int | bool | str | None],
+    ) -> None:
+        self.outbox.put(
+            contract.Event(
+                id=contract.new_id(),
+                dwelling=self.dwelling,
+                ts=t,
+                kind=kind,
+                sensor=sensor,
+                detail=detail,
+            )
+        )
+        self.stats.events += 1
+
+    def _findings(self, findings: Sequence[Finding]) -> None:
+        for f in findings:
+            self._event(f.kind, f.t, f.sensor, dict(f.detail))
+            if f.alarm is not None:
+                self.raise_alarm(
+                    f.alarm,
+                    f.severity,
+                    t=f.t,
+                    sensor=f.sensor,
+                    detail=dict(f.detail),
+                    alarm_id=f.alarm_id,
+                    cancel=f.cancel,
+                )
+
+    # -- time -------------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """Every `batch_s`: ship the pending readings, advance detectors, watch silence."""
+        self.flush_batch(now)
+        for det in self.detectors:
+            self._findings(det.advance(now))
+        for tr in self.health.transitions(now):
+            kind = "sensor_silent" if tr.state == "silent" else "sensor_back"
+            log.info("device %s: %s", tr.sensor, kind)
+            self._event(kind, now, tr.sensor, {})
+
+    def flush_batch(self, now: float) -> None:
+        pending, self._pending = self._pending, []
+        step = _MAX_BATCH
+        for i in range(0, len(pending), step):
+            self._put_batch(pending[i : i + step], now)
+
+    def _put_batch(self, readings: list[contract.Reading], now: float) -> None:
+        batch = contract.ReadingsBatch(
+            id=contract.new_id(), dwelling=self.dwelling, ts=now, readings=readings
+        )
+        try:
+            self.outbox.put(batch)
+        except ContractError as exc:
+            # Long sensor ids can push a full batch past the payload limit: halve it.
+            if exc.reason != "too_large" or len(readings) < 2:
+                raise
+            half = len(readings) // 2
+            self._put_batch(readings[:half], now)
+            self._put_batch(readings[half:], now)
+            return
+        self.stats.batches += 1

@@ -1,0 +1,77 @@
+"""Typed in-process values shared by drivers, codecs, the edge pipeline and simulators.
+
+Frozen slotted dataclasses: cheap, hashable, and no library type (bleak, pyserial) leaks
+past a driver. Times are UNIX seconds (UTC) as read by the driver at reception, because
+that is what the wire contract carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class Advertisement:
+    """One BLE advertisement as the radio saw it (what the BLE driver yields)."""
+
+    address: str  # "AA:BB:CC:DD:EE:FF", upper case
+    service_data: Mapping[str, bytes]  # by full 128-bit service UUID, lower case
+    rssi: int  # dBm
+    t: float  # reception time, UNIX seconds
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SerialLine:
+    """One line read from a serial device, without its line terminator."""
+
+    port: str
+    line: bytes
+    t: float
+
+
+Frame = Advertisement | SerialLine
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One measured value of one sensor at one moment (the wire's Reading, in process)."""
+
+    sensor: str
+    quantity: str
+    t: float
+    value: float
+
+
+class ButtonPress(StrEnum):
+    """What a button did; the names of the BTHome v2 button events (object 0x3A)."""
+
+    PRESS = "press"
+    DOUBLE_PRESS = "double_press"
+    TRIPLE_PRESS = "triple_press"
+    LONG_PRESS = "long_press"
+    LONG_DOUBLE_PRESS = "long_double_press"
+    LONG_TRIPLE_PRESS = "long_triple_press"
+    HOLD_PRESS = "hold_press"
+    HOLD_RELEASE = "hold_release"
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonEvent:
+    sensor: str
+    press: ButtonPress
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedFrame:
+    """Everything one device frame said: readings, button events, battery level."""
+
+    sensor: str
+    t: float
+    readings: tuple[Reading, ...] = ()
+    buttons: tuple[ButtonEvent, ...] = ()
+    battery: float | None = None  # percent, when the frame carried it
+    packet_id: int | None = None

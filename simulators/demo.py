@@ -1,0 +1,297 @@
+"""`mz demo`: the whole system on one machine, with nothing installed by hand.
+
+An embedded MQTT broker (amqtt on 127.0.0.1, unless a broker URL is given), the hub on
+SQLite with its console, a local mail sink that shows delivered mails, three simulated
+dwellings running the real edge agent through scripted scenarios, and a simulated
+mantelzorger who opens the acknowledgement link of each alarm mail. Secrets are made
+fresh at every start; the console login is printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import shutil
+import signal
+import time
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alerts.model import AlarmRecord, Contact
+from hub.app import Hub, build_hub
+from hub.config import load_settings
+from hub.context import Dwelling, Operator
+from simulators.broker import HUB_USER, EmbeddedBroker
+from simulators.dwelling import SimulatedDwelling, dwelling_settings
+from simulators.mail_sink import MailSink, inbox_app
+from simulators.mantelzorger import SimulatedMantelzorger
+from simulators.scenario import load_scenario
+
+log = logging.getLogger(__name__)
+
+# Who lives where: the registry links pseudonymous dwelling ids to people. Names stay
+# in the hub's registry; MQTT and the time series carry only the ids.
+DEMO_HOMES = (
+    ("dw-001", "Unit 1 — Tuinstraat 12, Utrecht", "Anna de Vries", "anna.devries"),
+    ("dw-002", "Unit 2 — Kerklaan 3, Zeist", "Pieter Bakker", "pieter.bakker"),
+    ("dw-003", "Unit 3 — Dorpsweg 41, Houten", "Fatima El Amrani", "fatima.elamrani"),
+)
+DEMO_OPERATOR = "demo"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoConfig:
+    data_dir: Path = Path(".demo")
+    console_port: int = 8080
+    inbox_port: int = 8025
+    smtp_port: int = 2525
+    broker_port: int = 18830
+    broker_url: str | None = None  # an external broker instead of the embedded one
+    broker_credentials: dict[str, str] | None = None  # user -> password, external broker
+    shared_subscriptions: bool = False
+    renotify_s: float = 30.0
+    ack_delay_s: float = 12.0
+    duration_s: float = 0.0  # 0: until interrupted
+
+
+@dataclass(slots=True)
+class DemoSummary:
+    started_at: float
+    duration_s: float
+    alarms: list[AlarmRecord]
+    mails: int
+    acknowledged_by_link: int
+    ingest: dict[str, int]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        rows = []
+        for a in self.alarms:
+            rows.append(
+                {
+                    "id": a.id,
+                    "dwelling": a.dwelling,
+                    "kind": a.kind.value,
+                    "severity": a.severity.value,
+                    "state": a.state.value,
+                    "raised_s": round(a.raised_at - self.started_at, 1),
+                    "notify_latency_s": _delta(a.received_at, a.notified_at),
+                    "ack_latency_s": _delta(a.received_at, a.acknowledged_at),
+                    "notifications": a.notifications_sent,
+                }
+            )
+        delivered = sum(1 for a in self.alarms if a.notified_at is not None)
+        acknowledged = sum(1 for a in self.alarms if a.acknowledged_at is not None)
+        return {
+            "duration_s": round(self.duration_s, 1),
+            "alarms_raised": len(self.alarms),
+            "alarms_delivered": delivered,
+            "alarms_acknowledged": acknowledged,
+            "mails_delivered": self.mails,
+            "acknowledged_by_link": self.acknowledged_by_link,
+            "alarms": rows,
+            "ingest": self.ingest,
+            "latency": self.stats,
+        }
+
+
+def _delta(start: float, end: float | None) -> float | None:
+    return None if end is None else round(end - start, 2)
+
+
+def _scenario_path(dwelling: str) -> Path:
+    ref = resources.files("simulators") / "scenarios" / "demo" / f"{dwelling}.toml"
+    return Path(str(ref))
+
+
+def _quiet_server(app: Any, port: int) -> Any:
+    """A uvicorn server that leaves signal handling to the demo."""
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+
+
+def _seed(hub: Hub, operator_password: str) -> None:
+    registry = hub.registry
+    for dwelling_id, label, resident_contact, mail in DEMO_HOMES:
+        registry.add_dwelling(Dwelling(id=dwelling_id, label=label, language="nl"))
+        registry.add_contact(
+            Contact(
+                id=f"c-{dwelling_id}",
+                dwelling=dwelling_id,
+                name=f"Mantelzorger van {label.split(' — ')[0]} ({resident_contact})",
+                email=f"{mail}@mantelzorg.demo",
+                language="nl",
+            )
+        )
+    registry.add_operator(
+        Operator(username=DEMO_OPERATOR, role="operator", display_name="Demo-operator"),
+        operator_password,
+    )
+
+
+def load_credentials(path: Path) -> dict[str, str]:
+    """user -> password for an external broker: `hub = "..."`, `dw-001 = "..."` (TOML)."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return {str(k): str(v) for k, v in data.items()}
+
+
+async def run_demo(cfg: DemoConfig, stop: asyncio.Event | None = None) -> DemoSummary:
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if cfg.data_dir.exists():
+        shutil.rmtree(cfg.data_dir)
+    cfg.data_dir.mkdir(parents=True)
+
+    dwellings = [d for d, *_ in DEMO_HOMES]
+    if cfg.broker_url is None:
+        passwords = {user: secrets.token_urlsafe(18) for user in (HUB_USER, *dwellings)}
+        embedded = EmbeddedBroker(cfg.broker_port, passwords)
+        broker: EmbeddedBroker | None = embedded
+        broker_url = embedded.url
+        shared = False  # amqtt has no shared subscriptions
+    else:
+        passwords = dict(cfg.broker_credentials or {})
+        missing = [u for u in (HUB_USER, *dwellings) if u not in passwords]
+        if missing:
+            raise ValueError(f"broker credentials lack {', '.join(missing)}")
+        broker, broker_url, shared = None, cfg.broker_url, cfg.shared_subscriptions
+    operator_password = secrets.token_urlsafe(9)
+    public_url = f"http://127.0.0.1:{cfg.console_port}"
+
+    settings = load_settings(
+        None,
+        broker={
+            "url": broker_url,
+            "username": HUB_USER,
+            "password": passwords[HUB_USER],
+            "client_id": "mz-demo-hub",
+            "shared_subscriptions": shared,
+        },
+        data={"dir": str(cfg.data_dir / "hub")},
+        console={
+            "port": cfg.console_port,
+            "public_url": public_url,
+            "secret_key": secrets.token_urlsafe(32),
+            "demo": True,
+        },
+        mail={
+            "url": f"mailto://127.0.0.1:{cfg.smtp_port}?from=alarm@mobielezorg.demo&mode=insecure",
+            "renotify_s": cfg.renotify_s,
+        },
+    )
+
+    from aiosmtpd.controller import Controller
+
+    sink = MailSink(clock=time.time)
+    sink.bind_loop(loop)
+    mantelzorger = SimulatedMantelzorger(delay_s=cfg.ack_delay_s)
+    sink.listeners.append(mantelzorger.on_mail)
+    smtp = Controller(sink, hostname="127.0.0.1", port=cfg.smtp_port)
+    inbox = _quiet_server(inbox_app(sink), cfg.inbox_port)
+
+    started_at = time.time()
+    tasks: list[asyncio.Task[Any]] = []
+    sims: list[SimulatedDwelling] = []
+    hub: Hub | None = None
+    hub_stop = asyncio.Event()
+    try:
+        if broker is not None:
+            await broker.start()
+        smtp.start()
+        tasks.append(asyncio.create_task(inbox.serve(), name="demo-inbox"))
+        (cfg.data_dir / "hub").mkdir()
+        hub = build_hub(settings)
+        _seed(hub, operator_password)
+        ready = asyncio.Event()
+        hub_task = asyncio.create_task(hub.run(hub_stop, ready), name="demo-hub")
+        tasks.append(hub_task)
+        waiters = {asyncio.ensure_future(ready.wait()), asyncio.ensure_future(stop.wait())}
+        await asyncio.wait({hub_task, *waiters}, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+        if hub_task.done():
+            hub_task.result()  # raises the hub's start-up error
+        if stop.is_set():
+            raise asyncio.CancelledError
+        for dwelling_id in dwellings:
+            scenario = load_scenario(_scenario_path(dwelling_id))
+            edge = dwelling_settings(
+                scenario,
+                dwelling=dwelling_id,
+                password=passwords[dwelling_id],
+                broker_url=broker_url,
+                spool_path=cfg.data_dir / dwelling_id / "spool.sqlite",
+            )
+            (cfg.data_dir / dwelling_id).mkdir()
+            sim = SimulatedDwelling(edge, scenario)
+            sims.append(sim)
+            tasks.append(asyncio.create_task(sim.run(), name=f"demo-{dwelling_id}"))
+        _banner(cfg, public_url, operator_password, broker_url)
+        if cfg.duration_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=cfg.duration_s)
+        else:
+            await stop.wait()
+    except asyncio.CancelledError:
+        pass
+    finally:
+        for sim in sims:
+            sim.stop()
+        await mantelzorger.close()
+        hub_stop.set()
+        inbox.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        smtp.stop()
+        if broker is not None:
+            await broker.stop()
+
+    assert hub is not None
+    try:
+        alarms = sorted(hub.alarms.recent(limit=10_000), key=lambda a: a.raised_at)
+        stats = hub.alarms.stats().as_dict()
+        summary = DemoSummary(
+            started_at=started_at,
+            duration_s=time.time() - started_at,
+            alarms=alarms,
+            mails=len(sink.mails),
+            acknowledged_by_link=len(mantelzorger.acknowledged),
+            ingest=dict(hub.stats.counters()),
+            stats={k: v for k, v in stats.items() if k.startswith(("received_", "notified_"))},
+        )
+    finally:
+        await hub.close()
+    return summary
+
+
+def _banner(cfg: DemoConfig, public_url: str, password: str, broker_url: str) -> None:
+    lines = [
+        "",
+        "Mobiele Zorg demo is running",
+        f"  console      {public_url}   login: {DEMO_OPERATOR} / {password}",
+        f"  mail inbox   http://127.0.0.1:{cfg.inbox_port}   (SMTP on 127.0.0.1:{cfg.smtp_port})",
+        f"  broker       {broker_url}",
+        f"  dwellings    {', '.join(d for d, *_ in DEMO_HOMES)}"
+        " (scenarios in simulators/scenarios/demo/)",
+        "  " + (f"runs {cfg.duration_s:.0f} s" if cfg.duration_s > 0 else "Ctrl-C stops it"),
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)

@@ -1,0 +1,177 @@
+"""Scenario files: what happens in a simulated dwelling, and when (TOML).
+
+    name = "pendant-press"
+    speed = 1.0              # scenario seconds per real second (10: ten times faster)
+    duration_s = 90          # optional: the run ends here (else it runs until stopped)
+
+    [agent]                  # optional overrides of the edge agent's settings
+    heartbeat_s = 10
+    silence_s = 60
+
+    [[devices]]
+    id = "pendant-1"
+    kind = "pendant"          # pendant | bthome (a room sensor: temperature, humidity, motion)
+    address = "A4:C1:38:00:00:01"   # optional; derived from the id when absent
+    interval_s = 30           # keep-alive (pendant) or measurement interval (bthome)
+    battery = 90
+
+    [[events]]
+    at = 42                   # scenario seconds from the start
+    action = "press"          # press | stop | start | battery | network_down | network_up
+                              # | radio_fail
+    device = "pendant-1"
+    press = "press"           # press | double_press | long_press | ... (BTHome button events)
+
+    [[events]]
+    at = 60
+    action = "network_down"
+    mode = "blackhole"        # blackhole: packets vanish (TCP stalls); reset: connections refused
+    for_s = 120               # optional: restore automatically after this long
+
+Pure: parsing and validation only; errors name the file and the offending entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from edge.config import EdgeSettings
+from sensors.contract import is_pseudo_id
+from sensors.readings import ButtonPress
+
+
+class ScenarioError(Exception):
+    """A scenario file cannot be read or does not make sense."""
+
+    retryable = False
+
+    def __init__(self, source: str, detail: str) -> None:
+        super().__init__(f"{source}: {detail}")
+        self.source = source
+        self.detail = detail
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SimDevice(_Strict):
+    id: str
+    kind: Literal["pendant", "bthome"]
+    address: str | None = None
+    interval_s: Annotated[float, Field(gt=0)] = 30.0
+    battery: Annotated[int, Field(ge=0, le=100)] = 90
+    repeats: Annotated[int, Field(ge=1, le=10)] = 3  # copies of each advertisement
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if not is_pseudo_id(self.id):
+            raise ValueError(f"device id {self.id!r} is not a pseudonymous id")
+        return self
+
+    @property
+    def mac(self) -> str:
+        """The configured address, or a stable locally administered one from the id."""
+        if self.address:
+            return self.address.upper()
+        digest = hashlib.sha256(self.id.encode()).digest()[:5]
+        return ":".join(f"{b:02X}" for b in (0xC2, *digest))  # 0xC2: local, unicast
+
+
+class SimEvent(_Strict):
+    at: Annotated[float, Field(ge=0)]
+    action: Literal["press", "stop", "start", "battery", "network_down", "network_up", "radio_fail"]
+    device: str | None = None
+    press: ButtonPress = ButtonPress.PRESS
+    level: Annotated[int, Field(ge=0, le=100)] | None = None  # for "battery"
+    mode: Literal["blackhole", "reset"] = "blackhole"  # for "network_down"
+    for_s: Annotated[float, Field(gt=0)] | None = None  # for "network_down"
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        needs_device = self.action in ("press", "stop", "start", "battery")
+        if needs_device and self.device is None:
+            raise ValueError(f"action {self.action!r} needs a device")
+        if not needs_device and self.device is not None:
+            raise ValueError(f"action {self.action!r} takes no device")
+        if self.action == "battery" and self.level is None:
+            raise ValueError("action 'battery' needs level")
+        return self
+
+
+class Scenario(_Strict):
+    name: str = "scenario"
+    description: str = ""
+    speed: Annotated[float, Field(gt=0, le=1000)] = 1.0
+    duration_s: Annotated[float, Field(gt=0)] | None = None
+    agent: dict[str, Any] = Field(default_factory=dict)
+    devices: Annotated[list[SimDevice], Field(min_length=1)]
+    events: list[SimEvent] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        ids = [d.id for d in self.devices]
+        if len(set(ids)) != len(ids):
+            raise ValueError("device ids must be unique")
+        macs = [d.mac for d in self.devices]
+        if len(set(macs)) != len(macs):
+            raise ValueError("device addresses must be unique")
+        for i, ev in enumerate(self.events):
+            if ev.device is not None and ev.device not in ids:
+                raise ValueError(
+                    f"events[{i}] ({ev.action} at {ev.at} s): unknown device {ev.device!r}"
+                )
+            if ev.action == "press":
+                kind = next(d.kind for d in self.devices if d.id == ev.device)
+                if kind != "pendant":
+                    raise ValueError(
+                        f"events[{i}]: only a pendant has a button, {ev.device!r} is {kind}"
+                    )
+            if self.duration_s is not None and ev.at > self.duration_s:
+                raise ValueError(f"events[{i}] at {ev.at} s is after duration_s {self.duration_s}")
+        forbidden = {"dwelling", "password", "broker_url", "devices", "spool"} & self.agent.keys()
+        if forbidden:
+            raise ValueError(f"[agent] may not set {sorted(forbidden)}: they come from the caller")
+        unknown = self.agent.keys() - EdgeSettings.model_fields.keys()
+        if unknown:
+            raise ValueError(f"[agent]: unknown agent setting(s) {sorted(unknown)}")
+        return self
+
+    @property
+    def timeline(self) -> list[SimEvent]:
+        """Events in time order (stable for equal times: file order)."""
+        return sorted(self.events, key=lambda e: e.at)
+
+
+def _one_line(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err.get("loc", ())) or "scenario"
+    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {msg}{more}"
+
+
+def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(source, f"not valid TOML: {exc}") from exc
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(source, _one_line(exc)) from exc
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ScenarioError(str(path), "file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(str(path), f"cannot read: {exc}") from exc
+    return parse_scenario(text, str(path))
