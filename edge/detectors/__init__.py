@@ -1,0 +1,1 @@
+"""Pure, streaming detectors run by the edge agent (NumPy only; no I/O, no clock)."""

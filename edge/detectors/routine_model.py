@@ -1,0 +1,310 @@
+"""A dwelling's learned daily routine: what is usual for *this* resident.
+
+Learned from the dwelling's own history, one `DayRecord` per "routine day" (noon to
+noon, so that a night and the morning after it fall in the same record). The model
+keeps a rolling window of recent day records and derives its thresholds from them;
+it serializes to/from JSON so it survives restarts and can be copied to the hub.
+
+Pure: no I/O, no clock. Thresholds are robust statistics over days (quantiles, not
+means), scaled by care-plan factors and clipped to care-plan limits, so that one odd
+day neither triggers nor silences the detector.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+MODEL_VERSION: Final = 1
+MINUTES_PER_DAY: Final = 24 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class RoutineConfig:
+    """Care-plan settings. Times of day are minutes after local midnight."""
+
+    bucket_min: int = 30  # time-of-day resolution of the learned quiet gaps
+    day_boundary_min: int = 12 * 60  # a routine day runs noon to noon
+    history_days: int = 28  # rolling learning window
+    min_learned_days: int = 5  # below this: cold start, care-plan defaults
+    min_activations_per_day: int = 10  # fewer: a day away or a sensor outage, not learned
+    # Cold-start defaults (conservative: few false alarms, still a safety net).
+    default_quiet_day_s: float = 4 * 3600.0
+    default_quiet_night_s: float = 11 * 3600.0
+    default_up_by_min: int = 10 * 60
+    default_night_start_min: int = 23 * 60
+    default_night_end_min: int = 7 * 60
+    default_out_of_bed_s: float = 60 * 60.0
+    # No activity far longer than usual: threshold = factor * quantile + margin, clipped.
+    quiet_quantile: float = 0.9
+    quiet_factor: float = 1.2
+    quiet_margin_s: float = 30 * 60.0
+    quiet_min_s: float = 90 * 60.0
+    quiet_max_s: float = 12 * 3600.0
+    quiet_smooth_buckets: int = 1  # take the max over +- this many neighbouring buckets
+    # Not up by the usual time plus a margin.
+    up_window_start_min: int = 4 * 60  # activity after this counts as getting up
+    up_confirm_s: float = 30 * 60.0  # back in bed within this long: not up after all
+    up_quantile: float = 0.9
+    up_margin_min: int = 45
+    up_deadline_min_min: int = 6 * 60
+    up_deadline_max_min: int = 11 * 60 + 30
+    # Night window (learned sleep onset .. usual getting-up), clipped.
+    night_start_earliest_min: int = 20 * 60
+    night_start_latest_min: int = 2 * 60  # past midnight
+    bedtime_slack_s: float = 2 * 3600.0  # silent since this long before the night: asleep
+    # Out of bed at night and not back.
+    out_of_bed_quantile: float = 0.9
+    out_of_bed_factor: float = 2.0
+    out_of_bed_min_s: float = 20 * 60.0
+    out_of_bed_max_s: float = 90 * 60.0
+    out_of_bed_quiet_s: float = 10 * 60.0  # and no sign of life for this long
+    out_of_bed_min_exits: int = 3  # to judge whether returns to bed can be sensed
+    out_of_bed_min_return_frac: float = 0.7
+    bed_debounce_s: float = 90.0  # a mat must stay empty this long to be an exit
+    mat_occupancy_min_s: float = 60.0  # median on-time above this: a presence mat
+    # Front door at night with no sign of the resident inside afterwards.
+    night_door_s: float = 15 * 60.0
+    away_after_door_s: float = 10 * 60.0  # door, then nothing inside: resident went out
+    # Technical: silent and stuck sensors.
+    sensor_expected_frac: float = 0.6  # active on this share of learned days
+    sensor_silent_s: float = 36 * 3600.0
+    stuck_motion_s: float = 2 * 3600.0  # a PIR "on" this long lost its off report
+    stuck_mat_s: float = 16 * 3600.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RoutineConfig:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True, slots=True)
+class DayRecord:
+    """What one routine day (noon to noon) looked like."""
+
+    day: str  # ISO date of the morning in this record
+    activations: int
+    home_night: bool  # at home through the night (else no up time, no night exits)
+    up_min: float | None  # first getting-up activity after the up window start
+    sleep_min: float | None  # sleep onset, minutes after midnight (may be < 0: before)
+    quiet_s: tuple[float, ...]  # per bucket: the longest silence in progress, -1 unseen
+    night_exits_s: tuple[float, ...]  # durations of night bed exits that returned
+    night_exits_unreturned: int
+    sensors: tuple[str, ...]  # sensors that activated this day
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> DayRecord:
+        return cls(
+            day=str(d["day"]),
+            activations=int(d["activations"]),
+            home_night=bool(d["home_night"]),
+            up_min=None if d["up_min"] is None else float(d["up_min"]),
+            sleep_min=None if d["sleep_min"] is None else float(d["sleep_min"]),
+            quiet_s=tuple(float(x) for x in d["quiet_s"]),
+            night_exits_s=tuple(float(x) for x in d["night_exits_s"]),
+            night_exits_unreturned=int(d["night_exits_unreturned"]),
+            sensors=tuple(str(s) for s in d["sensors"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Everything the detector needs, derived from the day records (or the defaults)."""
+
+    learned: bool
+    days: int
+    quiet_s: tuple[float, ...]  # per bucket
+    up_by_min: float
+    night_start_min: float  # may be negative (before midnight) or > 0
+    night_end_min: float
+    out_of_bed_s: float
+    out_of_bed_enabled: bool
+    # Sensors active on most learned days, each with how long a silence is abnormal.
+    silent_after_s: tuple[tuple[str, float], ...]
+
+
+def _cold_quiet(cfg: RoutineConfig) -> tuple[float, ...]:
+    n = MINUTES_PER_DAY // cfg.bucket_min
+    out = []
+    for b in range(n):
+        m = b * cfg.bucket_min
+        night = m >= cfg.default_night_start_min or m < cfg.default_night_end_min
+        out.append(cfg.default_quiet_night_s if night else cfg.default_quiet_day_s)
+    return tuple(out)
+
+
+def _signed_minutes(m: float) -> float:
+    """Map a time of day to -12h..+12h around midnight (for night-time averages)."""
+    return m - MINUTES_PER_DAY if m >= MINUTES_PER_DAY / 2 else m
+
+
+@dataclass(slots=True)
+class RoutineModel:
+    """Rolling window of day records; thresholds recomputed on each new day."""
+
+    config: RoutineConfig = field(default_factory=RoutineConfig)
+    days: list[DayRecord] = field(default_factory=list)
+    thresholds: Thresholds = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.thresholds = self._derive()
+
+    def add_day(self, record: DayRecord) -> None:
+        if record.activations < self.config.min_activations_per_day:
+            logger.debug("day %s not learned: %d activations", record.day, record.activations)
+            return
+        self.days.append(record)
+        del self.days[: -self.config.history_days]
+        self.thresholds = self._derive()
+
+    def _derive(self) -> Thresholds:
+        cfg = self.config
+        n_buckets = MINUTES_PER_DAY // cfg.bucket_min
+        days = self.days
+        if len(days) < cfg.min_learned_days:
+            return Thresholds(
+                learned=False,
+                days=len(days),
+                quiet_s=_cold_quiet(cfg),
+                up_by_min=cfg.default_up_by_min,
+                night_start_min=_signed_minutes(cfg.default_night_start_min),
+                night_end_min=cfg.default_night_end_min,
+                out_of_bed_s=cfg.default_out_of_bed_s,
+                out_of_bed_enabled=True,
+                silent_after_s=(),
+            )
+        # Quiet gaps: per bucket, a high quantile over days of the longest silence in
+        # progress then, smoothed over neighbouring buckets (a routine shifts a little).
+        q = np.full((len(days), n_buckets), np.nan)
+        for i, d in enumerate(days):
+            row = np.asarray(d.quiet_s, dtype=float)
+            q[i] = np.where(row < 0, np.nan, row)
+        per_bucket = np.full(n_buckets, np.nan)
+        for b in range(n_buckets):
+            col = q[:, b]
+            col = col[~np.isnan(col)]
+            if col.size:
+                per_bucket[b] = float(np.quantile(col, cfg.quiet_quantile))
+        k = cfg.quiet_smooth_buckets
+        cold = _cold_quiet(cfg)
+        learned_q: list[float | None] = []
+        for b in range(n_buckets):
+            idx = [(b + j) % n_buckets for j in range(-k, k + 1)]
+            vals = per_bucket[idx]
+            vals = vals[~np.isnan(vals)]
+            if not vals.size:
+                learned_q.append(None)
+                continue
+            thr = cfg.quiet_factor * float(vals.max()) + cfg.quiet_margin_s
+            learned_q.append(min(max(thr, cfg.quiet_min_s), cfg.quiet_max_s))
+        # An hour never seen at home while learning (at work on weekdays, say) borrows
+        # what is usual for this resident in the daytime, not a fixed default.
+        day_seen = [
+            v
+            for b, v in enumerate(learned_q)
+            if v is not None and 7 * 60 <= b * cfg.bucket_min < 22 * 60
+        ]
+        day_typical = float(np.median(day_seen)) if day_seen else None
+        quiet: list[float] = []
+        for b, v in enumerate(learned_q):
+            m = b * cfg.bucket_min
+            if v is not None:
+                quiet.append(v)
+            elif day_typical is not None and 7 * 60 <= m < 22 * 60:
+                quiet.append(day_typical)
+            else:
+                quiet.append(cold[b])
+
+        ups = [d.up_min for d in days if d.home_night and d.up_min is not None]
+        if len(ups) >= cfg.min_learned_days // 2 + 1:
+            up_q = float(np.quantile(ups, cfg.up_quantile))
+            up_by = min(
+                max(up_q + cfg.up_margin_min, cfg.up_deadline_min_min), cfg.up_deadline_max_min
+            )
+            night_end = float(np.median(ups))
+        else:
+            up_by, night_end = cfg.default_up_by_min, cfg.default_night_end_min
+        sleeps = [d.sleep_min for d in days if d.home_night and d.sleep_min is not None]
+        if sleeps:
+            night_start = float(np.median(sleeps))
+            lo = _signed_minutes(cfg.night_start_earliest_min)
+            night_start = min(max(night_start, lo), float(cfg.night_start_latest_min))
+        else:
+            night_start = _signed_minutes(cfg.default_night_start_min)
+
+        exits = [x for d in days for x in d.night_exits_s]
+        unreturned = sum(d.night_exits_unreturned for d in days)
+        total = len(exits) + unreturned
+        # A home where returns to bed cannot be sensed (no bed mat, bedroom door left
+        # open) would alarm on every night-time toilet visit: the rule switches off.
+        enabled = total < cfg.out_of_bed_min_exits or (
+            len(exits) / total >= cfg.out_of_bed_min_return_frac
+        )
+        if len(exits) >= cfg.out_of_bed_min_exits:
+            oob = cfg.out_of_bed_factor * float(np.quantile(exits, cfg.out_of_bed_quantile))
+            oob = min(max(oob, cfg.out_of_bed_min_s), cfg.out_of_bed_max_s)
+        else:
+            oob = cfg.default_out_of_bed_s
+
+        # A sensor is expected if it was active on most learned days; it is silent when
+        # quiet for longer than both the care-plan minimum and 1.5x its longest learned
+        # run of days without activity (a dishwasher is not used every day).
+        silent: list[tuple[str, float]] = []
+        names = sorted({s for d in days for s in d.sensors})
+        for s in names:
+            present = [s in d.sensors for d in days]
+            if sum(present) / len(days) < cfg.sensor_expected_frac:
+                continue
+            # Only runs that ended count: a silence still going on at the end of the
+            # learning window is the fault we are looking for, not a habit.
+            run = longest = 0
+            for p in present:
+                if p:
+                    longest = max(longest, run)
+                    run = 0
+                else:
+                    run += 1
+            silent.append((s, max(cfg.sensor_silent_s, 1.5 * (longest + 1) * 86400.0)))
+        return Thresholds(
+            learned=True,
+            days=len(days),
+            quiet_s=tuple(quiet),
+            up_by_min=up_by,
+            night_start_min=night_start,
+            night_end_min=night_end,
+            out_of_bed_s=oob,
+            out_of_bed_enabled=enabled,
+            silent_after_s=tuple(silent),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "version": MODEL_VERSION,
+                "config": self.config.to_json(),
+                "days": [d.to_json() for d in self.days],
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str, config: RoutineConfig | None = None) -> RoutineModel:
+        """Restore a model; `config` (the current care plan) overrides the stored one."""
+        data = json.loads(text)
+        if data.get("version") != MODEL_VERSION:
+            raise ValueError(f"routine model version {data.get('version')!r} unsupported")
+        cfg = config or RoutineConfig.from_json(data["config"])
+        days = [DayRecord.from_json(d) for d in data["days"]]
+        return cls(config=cfg, days=days[-cfg.history_days :])

@@ -1,0 +1,490 @@
+"""Replay recorded homes through the routine detector: false alarms and injected incidents.
+
+Format: /work/shared/datasets/homes/ (`<id>.events.csv.gz`, optional `<id>.meta.json`
+and `<id>.activities.csv.gz`). Method (see docs/early-warning.md):
+
+1. Trim to the meta's `usable_window` if it has one.
+2. Replay the first `learn_days` days through the detector (it learns; alarms there are
+   not counted), then replay the rest untouched: every resident alarm there is false
+   (nothing happened to these residents), reported per week of replayed time.
+3. Inject incidents with a fixed seed, each replayed from a snapshot of the detector
+   taken during the clean replay (so the detector has exactly the state it would have
+   had), dropping every event after T; every sensor keeps its state at T:
+   - daytime collapses: T uniform 08:00-21:00 on replayed days, outside annotated
+     absences; detected if any resident alarm is raised within 3 h after T;
+   - not getting up: T between 03:00 and that morning's real getting-up time;
+   - out of bed and not back: T just after a night-time (01:00-05:00) bed-mat exit or
+     bedroom-door / bathroom activation;
+   - front door at night: T just after a night-time (22:00-06:00) front-door opening.
+
+The thresholds are learned per home from its own first days; nothing here is tuned to
+the replayed days.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import gzip
+import json
+import logging
+import random
+import re
+import statistics
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from edge.detectors.routine import (
+    RESIDENT_RULES,
+    AmbientEvent,
+    FindingKind,
+    RoutineDetector,
+    RoutineFinding,
+    SensorKind,
+)
+from edge.detectors.routine_model import RoutineConfig, RoutineModel
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TZ: Final = "Europe/Amsterdam"
+SNAPSHOT_EVERY_S: Final = 3 * 3600.0
+ABSENCE_LABEL: Final = re.compile(r"leav", re.IGNORECASE)
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+class DatasetError(Exception):
+    """A home's files are missing or malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    id: str
+    tz: str
+    events: tuple[AmbientEvent, ...]
+    absences: tuple[tuple[float, float], ...]
+    window: tuple[float, float] | None
+
+
+@dataclass(frozen=True, slots=True)
+class EvalOptions:
+    learn_days: float = 7.0
+    collapses: int = 60
+    not_up_per_day: int = 3
+    max_night_incidents: int = 60
+    seed: int = 20260101
+    collapse_horizon_s: float = 3 * 3600.0
+    not_up_horizon_s: float = 9 * 3600.0
+    out_of_bed_horizon_s: float = 3 * 3600.0
+    night_door_horizon_s: float = 1 * 3600.0
+    config: RoutineConfig = field(default_factory=RoutineConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleResult:
+    n: int
+    detected: int
+    median_delay_min: float | None
+    by_rule: tuple[tuple[str, int], ...]
+    delays_min: tuple[float, ...] = ()
+
+    @property
+    def rate(self) -> float | None:
+        return None if self.n == 0 else self.detected / self.n
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "detected": self.detected,
+            "rate": None if self.rate is None else round(self.rate, 4),
+            "median_delay_min": self.median_delay_min,
+            "detected_by": dict(self.by_rule),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HomeResult:
+    home: str
+    days: float  # replayed (not learning) days
+    learned_days: int
+    false_alarms: int
+    false_alarms_by_rule: tuple[tuple[str, int], ...]
+    false_alarms_in_absence: int
+    technical: tuple[tuple[str, int], ...]
+    collapse: RuleResult
+    not_up: RuleResult
+    out_of_bed: RuleResult
+    night_door: RuleResult
+    out_of_bed_rule_enabled: bool
+
+    @property
+    def false_alarms_per_week(self) -> float:
+        return self.false_alarms / (self.days / 7.0) if self.days > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "home": self.home,
+            "days": round(self.days, 2),
+            "learned_days": self.learned_days,
+            "false_alarms": self.false_alarms,
+            "false_alarms_per_week": round(self.false_alarms_per_week, 3),
+            "false_alarms_by_rule": dict(self.false_alarms_by_rule),
+            "false_alarms_in_annotated_absence": self.false_alarms_in_absence,
+            "technical_findings": dict(self.technical),
+            "detection_rate": _r(self.collapse.rate),
+            "median_delay_min": self.collapse.median_delay_min,
+            "collapses": self.collapse.to_json(),
+            "not_up_rate": _r(self.not_up.rate),
+            "out_of_bed_rate": _r(self.out_of_bed.rate),
+            "night_door_rate": _r(self.night_door.rate),
+            "night_rules": {
+                FindingKind.NOT_UP.value: self.not_up.to_json(),
+                FindingKind.OUT_OF_BED.value: self.out_of_bed.to_json(),
+                FindingKind.NIGHT_DOOR.value: self.night_door.to_json(),
+            },
+            "out_of_bed_rule_enabled": self.out_of_bed_rule_enabled,
+        }
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
+# ------------------------------------------------------------------------ loading
+def _open_text(path: Path) -> Iterator[str]:
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt", newline="", encoding="utf-8") as f:
+            yield from f
+    else:
+        with path.open(newline="", encoding="utf-8") as f:
+            yield from f
+
+
+def _tz_from_meta(meta: dict[str, Any]) -> str:
+    m = re.search(r"\b([A-Z][A-Za-z]+/[A-Za-z_]+)\b", str(meta.get("timezone", "")))
+    return m.group(1) if m else DEFAULT_TZ
+
+
+def _posix(naive: str, tz: ZoneInfo) -> float:
+    return datetime.fromisoformat(naive).replace(tzinfo=tz).timestamp()
+
+
+def find_homes(path: Path) -> list[Path]:
+    """The events files under `path` (a folder of homes, or one events file)."""
+    if path.is_dir():
+        files = sorted(path.glob("*.events.csv.gz")) + sorted(path.glob("*.events.csv"))
+        if not files:
+            raise DatasetError(f"no *.events.csv[.gz] in {path}")
+        return files
+    if not path.exists():
+        raise DatasetError(f"{path} does not exist")
+    return [path]
+
+
+def load_home(events_path: Path, tz_override: str | None = None) -> Home:
+    name = events_path.name
+    home_id = name.split(".events.")[0] if ".events." in name else events_path.stem
+    folder = events_path.parent
+    meta: dict[str, Any] = {}
+    meta_path = folder / f"{home_id}.meta.json"
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text("utf-8"))
+    tz_name = tz_override or _tz_from_meta(meta)
+    tz = ZoneInfo(tz_name)
+    events: list[AmbientEvent] = []
+    try:
+        for row in csv.DictReader(_open_text(events_path)):
+            try:
+                kind = SensorKind(row["sensor_kind"])
+            except ValueError:
+                kind = SensorKind.OTHER
+            events.append(
+                AmbientEvent(
+                    t=_posix(row["timestamp_iso"], tz),
+                    sensor=row["sensor_id"],
+                    kind=kind,
+                    room=row["room"],
+                    value=int(row["value"]),
+                )
+            )
+    except (KeyError, ValueError, OSError) as exc:
+        raise DatasetError(f"{events_path}: {exc}") from exc
+    events.sort(key=lambda e: e.t)
+    absences: list[tuple[float, float]] = []
+    for act in (folder / f"{home_id}.activities.csv.gz", folder / f"{home_id}.activities.csv"):
+        if act.exists():
+            for row in csv.DictReader(_open_text(act)):
+                if ABSENCE_LABEL.search(row.get("activity", "")):
+                    absences.append((_posix(row["start_iso"], tz), _posix(row["end_iso"], tz)))
+            break
+    window = None
+    uw = meta.get("usable_window")
+    if isinstance(uw, dict) and "from" in uw and "to" in uw:
+        window = (_posix(uw["from"], tz), _posix(uw["to"], tz))
+    return Home(home_id, tz_name, tuple(events), tuple(absences), window)
+
+
+# ------------------------------------------------------------------------ replay
+@dataclass(slots=True)
+class _Baseline:
+    findings: list[RoutineFinding]
+    snapshots: list[tuple[float, int, RoutineDetector]]  # (time, next event index, state)
+    learned_days: int
+    out_of_bed_enabled: bool
+
+
+def _replay_clean(
+    events: tuple[AmbientEvent, ...],
+    start: float,
+    learn_end: float,
+    end: float,
+    tz: str,
+    cfg: RoutineConfig,
+    progress: Progress | None,
+) -> _Baseline:
+    det = RoutineDetector(RoutineModel(cfg), tz, start)
+    findings: list[RoutineFinding] = []
+    snapshots: list[tuple[float, int, RoutineDetector]] = []
+    next_snap = learn_end
+    learned = 0
+    n = len(events)
+    for i, ev in enumerate(events):
+        while ev.t >= next_snap and next_snap <= end:
+            fs = det.advance(next_snap)
+            if next_snap > learn_end:
+                findings.extend(fs)
+            else:
+                learned = det.model.thresholds.days
+            snapshots.append((next_snap, i, copy.deepcopy(det)))
+            next_snap += SNAPSHOT_EVERY_S
+        fs = det.update([ev])
+        if ev.t >= learn_end:
+            findings.extend(fs)
+        if progress is not None and i % 2000 == 0:
+            progress("replay", i, n)
+    findings.extend(det.advance(end))
+    oob = det.bedroom_sensing and det.model.thresholds.out_of_bed_enabled
+    return _Baseline(findings, snapshots, learned, oob)
+
+
+def _inject(
+    base: _Baseline, events: tuple[AmbientEvent, ...], t_cut: float, horizon_s: float
+) -> RoutineFinding | None:
+    """Replay with every event after `t_cut` dropped; first resident alarm after it."""
+    snap = None
+    for s in base.snapshots:
+        if s[0] <= t_cut:
+            snap = s
+        else:
+            break
+    if snap is None:
+        return None
+    _, idx, state = snap
+    det = copy.deepcopy(state)
+    batch = []
+    while idx < len(events) and events[idx].t <= t_cut:
+        batch.append(events[idx])
+        idx += 1
+    det.update(batch)
+    det.advance(t_cut)
+    for f in det.advance(t_cut + horizon_s):
+        if f.action == "raise" and f.kind in RESIDENT_RULES and f.t > t_cut:
+            return f
+    return None
+
+
+def _summarise(results: list[tuple[float, RoutineFinding | None]]) -> RuleResult:
+    delays = [(f.t - t) / 60.0 for t, f in results if f is not None]
+    by: dict[str, int] = {}
+    for _, f in results:
+        if f is not None:
+            by[f.kind.value] = by.get(f.kind.value, 0) + 1
+    return RuleResult(
+        n=len(results),
+        detected=len(delays),
+        median_delay_min=round(statistics.median(delays), 1) if delays else None,
+        by_rule=tuple(sorted(by.items())),
+        delays_min=tuple(delays),
+    )
+
+
+def _local_days(start: float, end: float, tz: ZoneInfo) -> list[date]:
+    d = datetime.fromtimestamp(start, tz).date()
+    last = datetime.fromtimestamp(end, tz).date()
+    out = []
+    while d <= last:
+        out.append(d)
+        d += timedelta(days=1)
+    return out
+
+
+def _at(d: date, hour: float, tz: ZoneInfo) -> float:
+    return datetime(d.year, d.month, d.day, tzinfo=tz).timestamp() + hour * 3600.0
+
+
+def _in_any(t: float, spans: tuple[tuple[float, float], ...]) -> bool:
+    return any(a <= t <= b for a, b in spans)
+
+
+def evaluate_home(home: Home, opts: EvalOptions, progress: Progress | None = None) -> HomeResult:
+    events = home.events
+    if home.window is not None:
+        lo, hi = home.window
+        events = tuple(e for e in events if lo <= e.t < hi)
+    if not events:
+        raise DatasetError(f"{home.id}: no events (in the usable window)")
+    tz = ZoneInfo(home.tz)
+    start = home.window[0] if home.window else events[0].t
+    end = home.window[1] if home.window else events[-1].t
+    learn_end = start + opts.learn_days * 86400.0
+    if learn_end >= end:
+        raise DatasetError(f"{home.id}: shorter than the {opts.learn_days} learning days")
+    base = _replay_clean(events, start, learn_end, end, home.tz, opts.config, progress)
+    resident = [f for f in base.findings if f.action == "raise" and f.kind in RESIDENT_RULES]
+    by_rule: dict[str, int] = {}
+    for f in resident:
+        by_rule[f.kind.value] = by_rule.get(f.kind.value, 0) + 1
+    tech: dict[str, int] = {}
+    for f in base.findings:
+        if f.kind not in RESIDENT_RULES:
+            tech[f.kind.value] = tech.get(f.kind.value, 0) + 1
+    in_absence = sum(1 for f in resident if _in_any(f.t, home.absences))
+
+    rng = random.Random(opts.seed)
+    replay_days = [d for d in _local_days(learn_end, end, tz)]
+    last_event_t = events[-1].t
+
+    # Daytime collapses: T uniform 08:00-21:00 on replayed days, resident not away.
+    collapses: list[tuple[float, RoutineFinding | None]] = []
+    tries = 0
+    while len(collapses) < opts.collapses and tries < opts.collapses * 50:
+        tries += 1
+        d = rng.choice(replay_days)
+        t = _at(d, rng.uniform(8.0, 21.0), tz)
+        if not (learn_end <= t <= last_event_t) or _in_any(t, home.absences):
+            continue
+        collapses.append((t, _inject(base, events, t, opts.collapse_horizon_s)))
+        if progress is not None:
+            progress("collapses", len(collapses), opts.collapses)
+
+    # Not getting up: T between 03:00 and that morning's first getting-up activity.
+    not_up: list[tuple[float, RoutineFinding | None]] = []
+    for d in replay_days:
+        lo_t, hi_t = _at(d, 3.0, tz), _at(d, 12.0, tz)
+        if lo_t < learn_end or _in_any(lo_t, home.absences):
+            continue
+        first_up = next(
+            (
+                e.t
+                for e in events
+                if lo_t + 3600.0 <= e.t < hi_t
+                and e.value == 1
+                and e.room not in ("bedroom", "bathroom")
+            ),
+            None,
+        )
+        if first_up is None:
+            continue
+        for _ in range(opts.not_up_per_day):
+            t = rng.uniform(lo_t, first_up - 60.0)
+            not_up.append((t, _inject(base, events, t, opts.not_up_horizon_s)))
+
+    # Out of bed at night (02:00-05:00): just after the resident leaves the bedroom,
+    # i.e. an occupancy mat emptied after >= 10 min in bed, or the first activation
+    # outside the bedroom (bathroom, toilet door, ...) after activity in the bedroom.
+    # (A mat that only pulses when the sleeper turns says nothing about leaving.)
+    oob_candidates = []
+    prev_room = ""
+    on_since: dict[str, float] = {}
+    for e in events:
+        if e.kind is SensorKind.BED and e.value == 1:
+            on_since[e.sensor] = e.t
+        if e.t >= learn_end and not _in_any(e.t, home.absences):
+            h = datetime.fromtimestamp(e.t, tz).hour
+            if 2 <= h < 5:
+                since = on_since.get(e.sensor)
+                bed_exit = (
+                    e.kind is SensorKind.BED
+                    and e.value == 0
+                    and since is not None
+                    and e.t - since >= 600.0
+                )
+                left_room = e.value == 1 and e.room != "bedroom" and prev_room == "bedroom"
+                if bed_exit or left_room:
+                    oob_candidates.append(e.t + 1.0)
+        if e.value == 1:
+            prev_room = e.room
+    oob_candidates = _thin(oob_candidates, 10 * 60.0)
+    if len(oob_candidates) > opts.max_night_incidents:
+        oob_candidates = sorted(rng.sample(oob_candidates, opts.max_night_incidents))
+    out_of_bed = [(t, _inject(base, events, t, opts.out_of_bed_horizon_s)) for t in oob_candidates]
+
+    # Front door at night.
+    door_candidates = []
+    for e in events:
+        if e.t < learn_end or e.value != 1 or e.kind is not SensorKind.DOOR:
+            continue
+        if e.room != "entrance":
+            continue
+        h = datetime.fromtimestamp(e.t, tz).hour
+        if h >= 22 or h < 6:
+            door_candidates.append(e.t + 1.0)
+    door_candidates = _thin(door_candidates, 10 * 60.0)
+    night_door = [(t, _inject(base, events, t, opts.night_door_horizon_s)) for t in door_candidates]
+
+    return HomeResult(
+        home=home.id,
+        days=(end - learn_end) / 86400.0,
+        learned_days=base.learned_days,
+        false_alarms=len(resident),
+        false_alarms_by_rule=tuple(sorted(by_rule.items())),
+        false_alarms_in_absence=in_absence,
+        technical=tuple(sorted(tech.items())),
+        collapse=_summarise(collapses),
+        not_up=_summarise(not_up),
+        out_of_bed=_summarise(out_of_bed),
+        night_door=_summarise(night_door),
+        out_of_bed_rule_enabled=base.out_of_bed_enabled,
+    )
+
+
+def _thin(ts: list[float], min_gap: float) -> list[float]:
+    """Keep one candidate per burst (a door opened and closed gives two activations)."""
+    out: list[float] = []
+    for t in ts:
+        if not out or t - out[-1] >= min_gap:
+            out.append(t)
+    return out
+
+
+def pooled(results: list[HomeResult]) -> dict[str, Any]:
+    """Top-level figures over all homes (alarms over all replayed weeks, pooled rates)."""
+    days = sum(r.days for r in results)
+    alarms = sum(r.false_alarms for r in results)
+
+    def pool(attr: str) -> tuple[float | None, int]:
+        n = sum(getattr(r, attr).n for r in results)
+        d = sum(getattr(r, attr).detected for r in results)
+        return (None if n == 0 else round(d / n, 4)), n
+
+    rate, n = pool("collapse")
+    delays = [x for r in results for x in r.collapse.delays_min]
+    out: dict[str, Any] = {
+        "false_alarms_per_week": round(alarms / (days / 7.0), 3) if days else 0.0,
+        "detection_rate": rate,
+        "median_delay_min": round(statistics.median(delays), 1) if delays else None,
+        "days": round(days, 2),
+        "collapses": n,
+    }
+    for key, attr in (
+        ("not_up_rate", "not_up"),
+        ("out_of_bed_rate", "out_of_bed"),
+        ("night_door_rate", "night_door"),
+    ):
+        out[key] = pool(attr)[0]
+    out["homes"] = [r.to_json() for r in results]
+    return out
