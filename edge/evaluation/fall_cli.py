@@ -1,9 +1,186 @@
-"""Placeholder: commands are registered here."""
+"""`mz eval fall` and `mz train fall`: evaluate and train the wearable fall detector."""
 
 from __future__ import annotations
 
+import json
+import logging
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+logger = logging.getLogger(__name__)
+
+DATASETS = Path("/work/shared/datasets")
+BY_CHOICES = ("subject", "code", "age_group", "position")
+
+
+@contextmanager
+def _progress(total: int, label: str, enabled: bool = True) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr (stdout stays clean for --json)."""
+    if not enabled:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as prog:
+        task = prog.add_task(label, total=total)
+        yield lambda n: prog.advance(task, n)
+
+
+def _fmt(v: Any, pct: bool = True) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if pct:
+        return f"{100.0 * float(v):.2f} %"
+    return f"{float(v):.3g}"
+
+
+def _print_summary(title: str, s: dict[str, Any]) -> None:
+    typer.echo(f"{title}")
+    typer.echo(
+        f"  recordings {s['recordings']}  falls {s['falls']}  ADLs {s['adls']}"
+        f"  ({s['adl_hours']:.2f} ADL h)"
+    )
+    typer.echo(
+        f"  sensitivity {_fmt(s['sensitivity'])}  specificity {_fmt(s['specificity'])}"
+        f"  accuracy {_fmt(s['accuracy'])}"
+    )
+    typer.echo(
+        f"  false alarms {s['false_alarms']} = {_fmt(s['false_alarms_per_hour'], False)}"
+        f" per ADL hour ({s['false_alarms_self_cancelled']} withdrawn by getting up)"
+    )
+    typer.echo(
+        f"  delay after the impact: median {_fmt(s['delay_median_s'], False)} s,"
+        f" p95 {_fmt(s['delay_p95_s'], False)} s"
+    )
+    if "us_per_sample" in s and s["us_per_sample"] is not None:
+        typer.echo(
+            f"  cost {s['us_per_sample']:.2f} us/sample"
+            f" ({1e6 / s['us_per_sample']:,.0f} samples/s per core)"
+        )
+    for w in s.get("worst", []):
+        typer.echo(
+            f"    worst: {w['code']:<10} {w['label']:<4} {w['wrong']}/{w['of']}"
+            f"  {w['activity'][:60]}"
+        )
+    for col, groups in s.get("by", {}).items():
+        typer.echo(f"  by {col}:")
+        for k, g in groups.items():
+            typer.echo(
+                f"    {k:<28} n={g['recordings']:<5} sens {_fmt(g['sensitivity'])}"
+                f"  spec {_fmt(g['specificity'])}  FA/h {_fmt(g['false_alarms_per_hour'], False)}"
+            )
+
+
+def eval_fall(
+    dataset: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="Dataset .npz (shared format).")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Break down by subject|code|age_group|position.")
+    ] = None,
+    resample: Annotated[
+        float,
+        typer.Option("--resample", help="Block-average down to this rate first (Hz); 0: off."),
+    ] = 0.0,
+    position: Annotated[
+        str | None, typer.Option("--position", help="Only recordings worn here (WAIST, ...).")
+    ] = None,
+    params_file: Annotated[
+        Path | None, typer.Option("--params", help="Params JSON (default: the shipped one).")
+    ] = None,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")
+    ] = True,
+) -> None:
+    """Stream every recording through the edge's fall detector and score it."""
+    import numpy as np
+
+    from edge.detectors.fall import load_params
+    from edge.evaluation.fall_eval import downsample, load_dataset, run_recordings, summarize
+
+    if by is not None and by not in BY_CHOICES:
+        raise typer.BadParameter(f"--by must be one of {', '.join(BY_CHOICES)}")
+    params = load_params(None if params_file is None else str(params_file))
+    recs = load_dataset(dataset)
+    if position:
+        recs = [r for r in recs if r.position.upper() == position.upper()]
+    if resample > 0:
+        rng = np.random.default_rng(12345)
+        recs = [downsample(r, resample, rng) for r in recs]
+    with _progress(len(recs), "eval fall", progress) as tick:
+        res = run_recordings(recs, params, tick)
+    summary = summarize(recs, res, by)
+    summary["dataset"] = str(dataset)
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        _print_summary(f"fall detector on {dataset.name}", summary)
+
+
+def train_fall(
+    sisfall: Annotated[Path, typer.Option("--sisfall", help="SisFall dev .npz.")] = DATASETS
+    / "sisfall-dev.npz",
+    umafall: Annotated[
+        Path | None, typer.Option("--umafall", help="UMAFall dev .npz (used if present).")
+    ] = DATASETS / "umafall-dev.npz",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Params JSON to write (default: the package's).")
+    ] = None,
+    cv: Annotated[
+        bool, typer.Option("--cv/--no-cv", help="Also run leave-one-subject-out CV.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the CV results as JSON.")] = False,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")
+    ] = True,
+) -> None:
+    """Train the fall model on the dev data (deterministic) and report leave-subjects-out CV."""
+    from edge.detectors import fall as fall_mod
+    from edge.detectors.fall import FallParams
+    from edge.evaluation.fall_train import fit_summary, loso_cv, train_all
+
+    paths = [sisfall] + ([umafall] if umafall is not None and umafall.exists() else [])
+    from edge.evaluation.fall_eval import load_dataset
+
+    recs = [r for p in paths for r in load_dataset(p)]
+    with _progress(len(recs) * 2, "collect candidates", progress) as tick:
+        params, data = train_all(FallParams(), recs, tick)
+    doc: dict[str, Any] = {
+        "about": "Fall detector params: trained by `mz train fall` (see docs/falls.md).",
+        "datasets": [p.name for p in paths],
+        "training": fit_summary(data),
+        "params": params.to_json(),
+    }
+    if cv:
+        with _progress(len(recs) * 3, "leave-one-subject-out CV", progress) as tick:
+            table = loso_cv(FallParams(), recs, data, tick)
+        doc["cv_leave_one_subject_out"] = table
+        if not as_json:
+            for name, s in table.items():
+                _print_summary(f"LOSO CV: {name}", s)
+    target = out or Path(fall_mod.__file__).with_name(fall_mod.PARAMS_FILE)
+    target.write_text(json.dumps(doc, indent=1) + "\n", "utf-8")
+    if as_json:
+        typer.echo(json.dumps(doc.get("cv_leave_one_subject_out", {})))
+    else:
+        typer.echo(f"wrote {target}")
 
 
 def register(eval_app: typer.Typer, train_app: typer.Typer) -> None:
     """Add this module's commands to `mz eval` and `mz train`."""
+    eval_app.command("fall")(eval_fall)
+    train_app.command("fall")(train_fall)

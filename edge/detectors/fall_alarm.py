@@ -1,0 +1,153 @@
+"""Edge alarm policy for falls (pure; time comes in as arguments).
+
+Turns the fall detector's events and the pendant's cancel button into decisions:
+
+* a ``fall_confirmed`` opens a *cancel window* (default 30 s). The button or the
+  detector's ``fall_cancelled`` (the person got up) within it ends the incident with a
+  ``cancel`` decision and nothing is raised.
+* when the window runs out: ``raise_fall_alarm``.
+* no recovery within `long_lie_s` of the impact (default 5 min): ``raise_long_lie``, a
+  higher severity (the person could not get up; the alarm centre should act now).
+* after the alarm is raised, the button still cancels it (``cancel``, reason ``button``:
+  the resident says they are fine, as with any social-alarm pendant); getting up only
+  stops the long-lie escalation (``recovered``) - a raised fall alarm is not withdrawn
+  silently, a person who fell should still be checked on.
+
+Why 5 minutes: the clinical "long lie" (>= 1 h on the floor) is what causes harm
+(pressure injury, rhabdomyolysis, hypothermia), so escalation must come long before it;
+people who can get up unaided mostly do so within a minute or two, while the mantelzorger
+gets the plain fall alarm at 30 s. Five minutes without getting up is then a strong sign
+that help is needed and still leaves the alarm centre ample margin before harm sets in.
+Configurable per dwelling.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from edge.detectors.fall import FallEvent, FallEventKind
+
+logger = logging.getLogger(__name__)
+
+
+class DecisionKind(StrEnum):
+    RAISE_FALL_ALARM = "raise_fall_alarm"
+    RAISE_LONG_LIE = "raise_long_lie"
+    CANCEL = "cancel"
+    RECOVERED = "recovered"  # got up after the alarm: long-lie escalation stopped
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    HIGH = "high"  # fall alarm: mantelzorger first, escalation by the hub's timers
+    CRITICAL = "critical"  # long lie: alarm centre at once
+
+
+@dataclass(frozen=True, slots=True)
+class FallAlarmConfig:
+    cancel_window_s: float = 30.0  # time the resident has to cancel before the alarm goes
+    long_lie_s: float = 300.0  # no recovery this long after the impact: long lie
+
+    def __post_init__(self) -> None:
+        if self.cancel_window_s < 0 or self.long_lie_s < self.cancel_window_s:
+            raise ValueError("need 0 <= cancel_window_s <= long_lie_s")
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmDecision:
+    kind: DecisionKind
+    time: float  # s, the time the decision takes effect (same clock as the detector)
+    impact_time: float  # s, the impact of the incident
+    severity: Severity
+    reason: str  # "cancel_window_elapsed", "button", "got_up", "no_recovery", ...
+    peak_g: float
+
+
+class _State(StrEnum):
+    IDLE = "idle"
+    PENDING = "pending"  # confirmed, cancel window running
+    ALARMED = "alarmed"  # fall alarm raised, long-lie timer running
+    DONE = "done"  # long lie raised, or got up after the alarm: button or next fall
+
+
+@dataclass
+class FallAlarmPolicy:
+    """One per wearer. Feed `on_events`, `cancel_pressed` and `advance` in time order."""
+
+    config: FallAlarmConfig = field(default_factory=FallAlarmConfig)
+
+    def __post_init__(self) -> None:
+        self._state = _State.IDLE
+        self._impact = 0.0
+        self._confirmed_at = 0.0
+        self._peak = 0.0
+
+    @property
+    def state(self) -> str:
+        return self._state.value
+
+    def on_events(self, events: Iterable[FallEvent]) -> list[AlarmDecision]:
+        out: list[AlarmDecision] = []
+        for ev in events:
+            out.extend(self.advance(ev.time))
+            if ev.kind is FallEventKind.FALL_CONFIRMED:
+                if self._state in (_State.IDLE, _State.DONE):
+                    self._state = _State.PENDING
+                    self._impact = ev.impact_time
+                    self._confirmed_at = ev.time
+                    self._peak = ev.peak_g
+                    # The window may already be over if events arrive late.
+                    out.extend(self.advance(ev.time))
+                # else: same incident still open (a second impact while on the floor).
+            elif ev.kind is FallEventKind.FALL_CANCELLED:
+                out.extend(self._got_up(ev.time))
+        return out
+
+    def cancel_pressed(self, t: float) -> list[AlarmDecision]:
+        """The pendant's cancel button was pressed at `t` (s)."""
+        out = self.advance(t)
+        if self._state is not _State.IDLE:
+            # Before the alarm: nothing is raised. After it: the resident says they are
+            # fine, which withdraws the raised fall / long-lie alarm.
+            out.append(self._decision(DecisionKind.CANCEL, t, Severity.INFO, "button"))
+            self._state = _State.IDLE
+        return out
+
+    def advance(self, t: float) -> list[AlarmDecision]:
+        """Let time pass to `t` (s): raises the alarms whose timers ran out."""
+        out: list[AlarmDecision] = []
+        c = self.config
+        if self._state is _State.PENDING and t >= self._confirmed_at + c.cancel_window_s:
+            when = self._confirmed_at + c.cancel_window_s
+            out.append(
+                self._decision(
+                    DecisionKind.RAISE_FALL_ALARM, when, Severity.HIGH, "cancel_window_elapsed"
+                )
+            )
+            self._state = _State.ALARMED
+        if self._state is _State.ALARMED and t >= self._impact + c.long_lie_s:
+            when = max(self._impact + c.long_lie_s, self._confirmed_at + c.cancel_window_s)
+            out.append(
+                self._decision(DecisionKind.RAISE_LONG_LIE, when, Severity.CRITICAL, "no_recovery")
+            )
+            self._state = _State.DONE
+        return out
+
+    # ------------------------------------------------------------------ internals
+    def _got_up(self, t: float) -> list[AlarmDecision]:
+        if self._state is _State.PENDING:
+            self._state = _State.IDLE
+            return [self._decision(DecisionKind.CANCEL, t, Severity.INFO, "got_up")]
+        if self._state is _State.ALARMED:
+            self._state = _State.DONE
+            return [self._decision(DecisionKind.RECOVERED, t, Severity.INFO, "got_up")]
+        return []
+
+    def _decision(
+        self, kind: DecisionKind, t: float, severity: Severity, reason: str
+    ) -> AlarmDecision:
+        logger.info("fall alarm policy: %s at %.1f s (%s)", kind.value, t, reason)
+        return AlarmDecision(kind, t, self._impact, severity, reason, self._peak)

@@ -1,0 +1,297 @@
+"""Train the fall detector's small logistic model (numpy only, deterministic).
+
+1. Every recording is streamed through the real `FallDetector` (with an untrained model)
+   and the features of every candidate impact it evaluates are logged, so training sees
+   exactly what the edge computes.
+2. Labels: in a fall recording the candidate nearest to the largest-|a| sample (within
+   `MATCH_S`) is the fall; its other candidates (walking before, moving on the mat after)
+   are left out. Every candidate in an ADL recording is a non-fall.
+3. Augmentation: SisFall (200 Hz) is also used block-averaged to 20 and 25 Hz with
+   timestamp jitter, so the same model works for the ~20 Hz BLE wearable.
+4. L2-regularised logistic regression by Newton's method on standardised features of the
+   candidates that pass the detector's physical gate, class weights balanced; a fixed
+   decision threshold (`THRESHOLD_LOGIT`).
+5. Evaluation is leave-one-subject-out: each person is scored by a model trained
+   without them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.detectors.fall import FEATURES, CandidateFeatures, FallDetector, FallParams
+from edge.evaluation.fall_eval import (
+    Recording,
+    RecordingResult,
+    downsample,
+    run_recordings,
+    stream,
+    summarize,
+)
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+MATCH_S = 1.5  # a candidate this close to the largest |a| of a fall recording is the fall
+L2 = 1.0  # ridge penalty on standardised weights (features are few and correlated)
+# Decision threshold on the class-balanced model's logit. Fixed, not fitted: choosing it
+# from the training ADLs' top scores made it hinge on one or two extreme recordings (the
+# LOSO results swung by 0.5 % with the augmentation seed). A sweep of fixed values in
+# leave-subjects-out CV (docs/falls.md) showed the knee between -1 (specificity first)
+# and -2; -1 keeps SisFall specificity >= 99.7 % with sensitivity >= 99 %.
+THRESHOLD_LOGIT = -1.0
+# Input slower than FallParams.slow_rate_hz (the ~20 Hz BLE wearable): falls score lower
+# (impacts smeared); the same sweep put the knee there one logit lower.
+THRESHOLD_LOGIT_SLOW = -2.0
+SEED = 20261125
+AUGMENT_RATES = (20.0, 25.0)  # fast recordings are also trained on at these rates, Hz
+CV_RATES = (20.0, 25.0)  # SisFall is also scored block-averaged to these rates, Hz
+SLOW_DEVICE_WEIGHT = 5.0  # weight of ~20 Hz BLE wearable candidates (few, and the product)
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateSet:
+    """Features of every candidate: X [m, k], the recording index [m], label [m]."""
+
+    x: FloatArray
+    rec: IntArray
+    y: IntArray  # 1 fall impact, 0 ADL candidate
+    gate: npt.NDArray[np.bool_]  # passed the detector's physical gate
+
+    def take(self, sel: npt.NDArray[np.bool_]) -> CandidateSet:
+        return CandidateSet(self.x[sel], self.rec[sel], self.y[sel], self.gate[sel])
+
+
+def collect(
+    recs: Sequence[Recording],
+    params: FallParams,
+    progress: Callable[[int], None] | None = None,
+) -> CandidateSet:
+    xs: list[FloatArray] = []
+    ri: list[int] = []
+    ys: list[int] = []
+    gs: list[bool] = []
+    untrained = replace(params, bias=-50.0, weights=(0.0,) * len(FEATURES))
+    for i, r in enumerate(recs):
+        got: list[tuple[FloatArray, float, bool]] = []
+
+        def sink(
+            cf: CandidateFeatures,
+            t_peak: float,
+            peak: float,
+            got: list[tuple[FloatArray, float, bool]] = got,
+        ) -> None:
+            f = cf.features if cf.features is not None else np.full(len(FEATURES), np.nan)
+            got.append((f, t_peak, cf.gate))
+
+        stream(FallDetector(untrained, feature_sink=sink), r.t, r.accel)
+        if r.label == 1:
+            if not got:
+                continue
+            m2 = np.einsum("ij,ij->i", r.accel, r.accel)
+            t_max = float(r.t[int(np.nanargmax(m2))])
+            d = [abs(tp - t_max) for _, tp, _ in got]
+            j = int(np.argmin(d))
+            if d[j] <= MATCH_S:
+                xs.append(got[j][0])
+                ri.append(i)
+                ys.append(1)
+                gs.append(got[j][2])
+        else:
+            for f, _, g in got:
+                xs.append(f)
+                ri.append(i)
+                ys.append(0)
+                gs.append(g)
+        if progress is not None:
+            progress(1)
+    k = len(FEATURES)
+    return CandidateSet(
+        x=np.array(xs).reshape(-1, k),
+        rec=np.array(ri, dtype=np.int64),
+        y=np.array(ys, dtype=np.int64),
+        gate=np.array(gs, dtype=np.bool_),
+    )
+
+
+def augment(recs: Sequence[Recording], rates: Sequence[float] = AUGMENT_RATES) -> list[Recording]:
+    """The recordings plus jittered versions at `rates` of those more than 1.5 x faster."""
+    rng = np.random.default_rng(SEED)
+    out = list(recs)
+    for hz in rates:
+        out += [downsample(r, hz, rng) for r in recs if r.fs > 1.5 * hz]
+    return out
+
+
+def fit_logistic(
+    x: FloatArray, y: IntArray, l2: float = L2, sample_weight: FloatArray | None = None
+) -> tuple[FloatArray, FloatArray, FloatArray, float]:
+    """Returns (mean, scale, weights, bias) of a class-balanced ridge logistic model."""
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    z = (x - mean) / scale
+    n, k = z.shape
+    zb = np.hstack([z, np.ones((n, 1))])
+    pos = max(1, int(y.sum()))
+    neg = max(1, n - pos)
+    sw = np.where(y == 1, n / (2.0 * pos), n / (2.0 * neg))
+    if sample_weight is not None:
+        sw = sw * sample_weight
+    w = np.zeros(k + 1)
+    reg = np.full(k + 1, l2)
+    reg[-1] = 0.0  # no penalty on the bias
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-np.clip(zb @ w, -50, 50)))
+        g = zb.T @ (sw * (p - y)) + reg * w
+        h = (zb * (sw * p * (1 - p))[:, None]).T @ zb + np.diag(reg + 1e-9)
+        step = np.linalg.solve(h, g)
+        w -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    return mean, scale, w[:-1], float(w[-1])
+
+
+def train_params(
+    base: FallParams, cs: CandidateSet, weight: FloatArray | None = None
+) -> FallParams:
+    """Fit the model on the gated candidates of `cs` and return params that use it."""
+    g = cs.gate
+    sub = cs.take(g)
+    mean, scale, w, b = fit_logistic(
+        sub.x, sub.y, sample_weight=None if weight is None else weight[g]
+    )
+    return replace(
+        base,
+        feature_mean=tuple(float(v) for v in mean),
+        feature_scale=tuple(float(v) for v in scale),
+        weights=tuple(float(v) for v in w),
+        bias=b,
+        threshold=1.0 / (1.0 + math.exp(-THRESHOLD_LOGIT)),
+        threshold_slow=1.0 / (1.0 + math.exp(-THRESHOLD_LOGIT_SLOW)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingData:
+    """Recordings used for training (wrist excluded) and their candidates."""
+
+    recs: list[Recording]
+    cs: CandidateSet
+    weight: FloatArray  # per candidate
+
+
+def training_data(
+    recs: Sequence[Recording],
+    params: FallParams,
+    progress: Callable[[int], None] | None = None,
+) -> TrainingData:
+    """Waist/chest recordings plus 20 and 25 Hz versions of the fast ones, and candidates.
+
+    Wrist recordings are left out: the product is worn at the waist or chest and arm
+    gestures are a different problem. Recordings of slow (BLE, ~20 Hz) devices weigh
+    `SLOW_DEVICE_WEIGHT` times more: few of them, and they are what the product uses.
+    """
+    body = [r for r in recs if r.position.upper() != "WRIST"]
+    full = augment(body)
+    cs = collect(full, params, progress)
+    slow = np.array([r.fs < 50.0 and r.source != "SisFall" for r in full], dtype=np.bool_)
+    weight = np.where(slow[cs.rec], SLOW_DEVICE_WEIGHT, 1.0) if cs.rec.size else np.ones(0)
+    return TrainingData(full, cs, weight)
+
+
+def subject_folds(subjects: Sequence[str], k: int | None = None) -> list[list[str]]:
+    """Deterministic subject folds (sorted names dealt round-robin); None: one per subject."""
+    uniq = sorted(set(subjects))
+    k = len(uniq) if k is None else max(1, min(k, len(uniq)))
+    return [uniq[i::k] for i in range(k)]
+
+
+def fold_params(base: FallParams, data: TrainingData, held_out: Sequence[str]) -> FallParams:
+    """Params trained without the people in `held_out`."""
+    subj = np.array([data.recs[i].subject for i in data.cs.rec], dtype=object)
+    keep = ~np.isin(subj, list(held_out))
+    return train_params(base, data.cs.take(keep), data.weight[keep])
+
+
+def train_all(
+    base: FallParams,
+    recs: Sequence[Recording],
+    progress: Callable[[int], None] | None = None,
+) -> tuple[FallParams, TrainingData]:
+    """The shipped model: trained on every dev person (waist and chest)."""
+    data = training_data(recs, base, progress)
+    return train_params(base, data.cs, data.weight), data
+
+
+def fit_summary(data: TrainingData) -> dict[str, Any]:
+    cs = data.cs
+    return {
+        "recordings": len(data.recs),
+        "candidates": int(cs.y.size),
+        "fall_candidates": int(cs.y.sum()),
+        "gated_candidates": int(cs.gate.sum()),
+        "gated_fall_candidates": int((cs.gate & (cs.y == 1)).sum()),
+        "features": list(FEATURES),
+        "l2": L2,
+        "threshold_logit": THRESHOLD_LOGIT,
+        "threshold_logit_slow": THRESHOLD_LOGIT_SLOW,
+        "augment_rates_hz": list(AUGMENT_RATES),
+        "slow_device_weight": SLOW_DEVICE_WEIGHT,
+        "seed": SEED,
+    }
+
+
+def _set_name(r: Recording, rate: float | None) -> str:
+    if r.source == "SisFall":
+        return "SisFall 200 Hz" if rate is None else f"SisFall {rate:.0f} Hz"
+    pos = r.position.lower()
+    return f"{r.source} {pos}" + (" (not trained on)" if pos == "wrist" else "")
+
+
+def loso_cv(
+    base: FallParams,
+    recs: Sequence[Recording],
+    data: TrainingData,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Leave-one-subject-out: each person is scored by a model trained without them.
+
+    SisFall recordings are scored as recorded (200 Hz) and block-averaged to 20 and 25 Hz
+    with jitter (another seed than training). Returns summaries per evaluation set.
+    """
+    by_subject: dict[str, list[Recording]] = defaultdict(list)
+    for r in recs:
+        by_subject[r.subject].append(r)
+    groups: dict[str, tuple[list[Recording], list[RecordingResult]]] = defaultdict(lambda: ([], []))
+    rng = np.random.default_rng(SEED + 1)
+    for subject in sorted(by_subject):
+        params = fold_params(base, data, [subject])
+        own = by_subject[subject]
+        batches: list[tuple[list[Recording], float | None]] = [(own, None)]
+        for rate in CV_RATES:
+            batches.append(([downsample(r, rate, rng) for r in own if r.fs > 1.5 * rate], rate))
+        for batch, batch_rate in batches:
+            if not batch:
+                continue
+            res = run_recordings(batch, params, progress)
+            for r, rr in zip(batch, res, strict=True):
+                names = [_set_name(r, batch_rate)]
+                if r.source == "SisFall":
+                    names.append(f"{names[0]} {r.age_group}")
+                for name in names:
+                    g_recs, g_res = groups[name]
+                    g_res.append(replace(rr, rec_index=len(g_recs)))
+                    g_recs.append(r)
+        logger.info("fold %s done", subject)
+    return {name: summarize(gr, gs) for name, (gr, gs) in sorted(groups.items())}

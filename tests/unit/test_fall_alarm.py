@@ -1,0 +1,124 @@
+"""The edge fall-alarm policy with injected time."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge.detectors.fall import FallEvent, FallEventKind
+from edge.detectors.fall_alarm import (
+    AlarmDecision,
+    DecisionKind,
+    FallAlarmConfig,
+    FallAlarmPolicy,
+    Severity,
+)
+
+
+def confirmed(t: float, impact: float | None = None) -> FallEvent:
+    return FallEvent(FallEventKind.FALL_CONFIRMED, t, t - 5.0 if impact is None else impact, 4.2)
+
+
+def got_up(t: float) -> FallEvent:
+    return FallEvent(FallEventKind.FALL_CANCELLED, t, 0.0, 4.2)
+
+
+def kinds(ds: list[AlarmDecision]) -> list[DecisionKind]:
+    return [d.kind for d in ds]
+
+
+def test_defaults() -> None:
+    c = FallAlarmConfig()
+    assert c.cancel_window_s == 30.0
+    assert c.long_lie_s == 300.0
+
+
+def test_fall_alarm_after_cancel_window_then_long_lie() -> None:
+    p = FallAlarmPolicy()
+    assert p.on_events([confirmed(105.0, impact=100.0)]) == []
+    assert p.advance(134.9) == []
+    raised = p.advance(135.0)
+    assert kinds(raised) == [DecisionKind.RAISE_FALL_ALARM]
+    assert raised[0].time == 135.0
+    assert raised[0].severity is Severity.HIGH
+    assert raised[0].impact_time == 100.0
+    assert p.advance(399.0) == []
+    ll = p.advance(1000.0)
+    assert kinds(ll) == [DecisionKind.RAISE_LONG_LIE]
+    assert ll[0].time == 400.0  # impact + 5 min, even though time jumped past it
+    assert ll[0].severity is Severity.CRITICAL
+    assert p.advance(5000.0) == []
+
+
+def test_late_advance_raises_both_in_order() -> None:
+    p = FallAlarmPolicy()
+    p.on_events([confirmed(10.0)])
+    out = p.advance(10_000.0)
+    assert kinds(out) == [DecisionKind.RAISE_FALL_ALARM, DecisionKind.RAISE_LONG_LIE]
+    assert out[0].time < out[1].time
+
+
+def test_button_in_cancel_window_cancels_quietly() -> None:
+    p = FallAlarmPolicy()
+    p.on_events([confirmed(10.0)])
+    out = p.cancel_pressed(25.0)
+    assert kinds(out) == [DecisionKind.CANCEL]
+    assert out[0].reason == "button"
+    assert p.advance(1000.0) == []
+
+
+def test_getting_up_in_cancel_window_cancels() -> None:
+    p = FallAlarmPolicy()
+    p.on_events([confirmed(10.0)])
+    out = p.on_events([got_up(30.0)])
+    assert kinds(out) == [DecisionKind.CANCEL]
+    assert out[0].reason == "got_up"
+    assert p.advance(1000.0) == []
+
+
+def test_getting_up_after_alarm_stops_long_lie_but_keeps_alarm() -> None:
+    p = FallAlarmPolicy()
+    p.on_events([confirmed(10.0)])
+    assert kinds(p.advance(41.0)) == [DecisionKind.RAISE_FALL_ALARM]
+    out = p.on_events([got_up(100.0)])
+    assert kinds(out) == [DecisionKind.RECOVERED]
+    assert p.advance(10_000.0) == []
+    # the resident can still withdraw the raised alarm with the button
+    assert kinds(p.cancel_pressed(10_001.0)) == [DecisionKind.CANCEL]
+
+
+def test_button_after_alarm_cancels_it() -> None:
+    p = FallAlarmPolicy()
+    p.on_events([confirmed(10.0)])
+    p.advance(60.0)
+    assert kinds(p.cancel_pressed(61.0)) == [DecisionKind.CANCEL]
+    assert p.advance(10_000.0) == []
+
+
+def test_button_without_incident_does_nothing() -> None:
+    assert FallAlarmPolicy().cancel_pressed(5.0) == []
+
+
+def test_second_confirmation_is_the_same_incident() -> None:
+    p = FallAlarmPolicy()
+    p.on_events([confirmed(10.0)])
+    p.on_events([confirmed(20.0)])
+    out = p.advance(100.0)
+    assert kinds(out) == [DecisionKind.RAISE_FALL_ALARM]
+    assert out[0].time == 40.0
+
+
+def test_new_fall_after_recovery_is_a_new_incident() -> None:
+    p = FallAlarmPolicy()
+    p.on_events([confirmed(10.0)])
+    p.on_events([got_up(20.0)])
+    p.on_events([confirmed(500.0)])
+    assert kinds(p.advance(531.0)) == [DecisionKind.RAISE_FALL_ALARM]
+
+
+def test_configurable_and_validated() -> None:
+    p = FallAlarmPolicy(FallAlarmConfig(cancel_window_s=0.0, long_lie_s=60.0))
+    out = p.on_events([confirmed(10.0, impact=5.0)])
+    assert kinds(out) == [DecisionKind.RAISE_FALL_ALARM]
+    assert kinds(p.advance(65.0)) == [DecisionKind.RAISE_LONG_LIE]
+    with pytest.raises(ValueError):
+        FallAlarmConfig(cancel_window_s=60.0, long_lie_s=30.0)

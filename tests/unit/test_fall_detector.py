@@ -1,0 +1,264 @@
+"""The streaming fall detector on synthetic signals: the edge cases a BLE wearable brings."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from edge.detectors.fall import (
+    FallDetector,
+    FallEvent,
+    FallEventKind,
+    FallParams,
+    candidate_features,
+    load_params,
+)
+
+Arr = npt.NDArray[np.float64]
+UP = np.array([0.0, -1.0, 0.0])  # SisFall-like: standing reads (0, -1, 0) g
+LYING = np.array([0.0, 0.0, 1.0])  # 90 degrees away
+
+
+def synth(
+    fs: float = 200.0,
+    *,
+    fall_at: float | None = 8.0,
+    duration: float = 20.0,
+    impact_g: float = 4.0,
+    walk: bool = True,
+    get_up_at: float | None = None,
+    seed: int = 0,
+    jitter: float = 0.0,
+) -> tuple[Arr, Arr]:
+    """Walking upright, then (optionally) a fall: 0.4 s of free fall, an impact, lying still.
+
+    Gravity is along -y while upright and along +z when lying; 10 mg of sensor noise.
+    """
+    rng = np.random.default_rng(seed)
+    n = int(duration * fs)
+    t = np.arange(n) / fs
+    if jitter:
+        t = t + rng.uniform(-jitter, jitter, n) / fs
+        t = np.sort(t)
+    acc = np.tile(UP, (n, 1))
+    if walk:
+        acc[:, 1] += 0.25 * np.sin(2 * np.pi * 1.8 * t)
+        acc[:, 0] += 0.1 * np.sin(2 * np.pi * 0.9 * t)
+    if fall_at is not None:
+        ff = (t >= fall_at - 0.4) & (t < fall_at)
+        acc[ff] = UP * 0.2  # free fall: |a| drops to 0.2 g
+        imp = (t >= fall_at) & (t < fall_at + 0.06)
+        acc[imp] = LYING * impact_g + UP * 0.5
+        down = t >= fall_at + 0.06
+        if get_up_at is not None:
+            down &= t < get_up_at
+        acc[down] = LYING
+        if get_up_at is not None:
+            up = t >= get_up_at
+            acc[up] = UP + 0.25 * np.outer(np.sin(2 * np.pi * 1.8 * t[up]), [0.0, 1.0, 0.0])
+    acc = acc + rng.normal(0.0, 0.01, acc.shape)
+    return t, acc
+
+
+def stream(det: FallDetector, t: Arr, acc: Arr, chunk: int = 50) -> list[FallEvent]:
+    out: list[FallEvent] = []
+    for i in range(0, t.size, chunk):
+        out += det.update(t[i : i + chunk], acc[i : i + chunk])
+    return out
+
+
+def kinds(events: list[FallEvent], kind: FallEventKind) -> list[FallEvent]:
+    return [e for e in events if e.kind is kind]
+
+
+def rotation(seed: int) -> Arr:
+    q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
+    return q
+
+
+@pytest.fixture(scope="module")
+def params() -> FallParams:
+    return load_params()
+
+
+def test_shipped_params_are_trained(params: FallParams) -> None:
+    assert any(w != 0.0 for w in params.weights)
+    assert 0.0 < params.threshold < 1.0
+
+
+@pytest.mark.parametrize("fs", [200.0, 100.0, 50.0, 25.0, 20.0])
+def test_fall_is_confirmed_once_at_any_rate(params: FallParams, fs: float) -> None:
+    t, a = synth(fs)
+    ev = stream(FallDetector(params), t, a)
+    conf = kinds(ev, FallEventKind.FALL_CONFIRMED)
+    assert len(conf) == 1
+    c = conf[0]
+    assert abs(c.impact_time - 8.0) < 0.1
+    # decided once post_s of data after the impact has arrived (chunk granularity)
+    assert 8.0 + params.post_s <= c.time <= 8.0 + params.post_s + 50 / fs + 0.01
+    assert c.peak_g > 3.0
+    assert 80.0 < c.orientation_change_deg < 100.0
+    assert kinds(ev, FallEventKind.IMPACT_SUSPECTED)
+
+
+def test_walking_and_jogging_do_not_confirm(params: FallParams) -> None:
+    t, a = synth(200.0, fall_at=None, duration=60.0)
+    assert stream(FallDetector(params), t, a) == []
+    # jogging: 2.5 g bounces every step; no fall, no alarm
+    tj = np.arange(0, 60, 1 / 200.0)
+    aj = np.tile(UP, (tj.size, 1))
+    aj[:, 1] += -1.5 * np.maximum(0.0, np.sin(2 * np.pi * 2.7 * tj)) ** 4 + 0.3
+    ev = stream(FallDetector(params), tj, aj)
+    assert kinds(ev, FallEventKind.FALL_CONFIRMED) == []
+
+
+def test_lying_down_slowly_is_not_a_fall(params: FallParams) -> None:
+    fs = 50.0
+    t = np.arange(0, 20, 1 / fs)
+    # turn from upright to lying over 3 s, no free fall, no impact
+    w = np.clip((t - 6.0) / 3.0, 0.0, 1.0)[:, None] * (math.pi / 2)
+    a = np.cos(w) * UP + np.sin(w) * LYING
+    a = a + np.random.default_rng(1).normal(0, 0.01, a.shape)
+    assert stream(FallDetector(params), t, a) == []
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_any_mounting_orientation(params: FallParams, seed: int) -> None:
+    t, a = synth(100.0)
+    ev = stream(FallDetector(params), t, a @ rotation(seed).T)
+    assert len(kinds(ev, FallEventKind.FALL_CONFIRMED)) == 1
+
+
+def test_same_events_whatever_the_chunking(params: FallParams) -> None:
+    t, a = synth(100.0, get_up_at=16.0, duration=25.0)
+    ref = stream(FallDetector(params), t, a, chunk=50)
+    conf = kinds(ref, FallEventKind.FALL_CONFIRMED)
+    assert len(conf) == 1
+    for chunk in (1, 7, 333, t.size):
+        ev = stream(FallDetector(params), t, a, chunk=chunk)
+        assert [(e.kind, round(e.impact_time, 6)) for e in ev] == [
+            (e.kind, round(e.impact_time, 6)) for e in ref
+        ]
+        got = kinds(ev, FallEventKind.FALL_CONFIRMED)[0]
+        assert got.score == pytest.approx(conf[0].score)
+
+
+def test_getting_up_cancels(params: FallParams) -> None:
+    t, a = synth(100.0, get_up_at=16.0, duration=25.0)
+    ev = stream(FallDetector(params), t, a)
+    assert [e.kind for e in ev if e.kind is not FallEventKind.IMPACT_SUSPECTED] == [
+        FallEventKind.FALL_CONFIRMED,
+        FallEventKind.FALL_CANCELLED,
+    ]
+    cancel = ev[-1]
+    assert 16.0 + params.recover_s <= cancel.time <= 16.0 + params.recover_s + 0.6
+
+
+def test_jitter_20hz(params: FallParams) -> None:
+    t, a = synth(20.0, jitter=0.4, seed=5)
+    assert len(kinds(stream(FallDetector(params), t, a), FallEventKind.FALL_CONFIRMED)) == 1
+
+
+def test_gap_after_impact_is_bridged(params: FallParams) -> None:
+    t, a = synth(20.0)
+    keep = (t < 8.5) | (t > 10.0)  # 1.5 s of lost BLE frames right after the impact
+    ev = stream(FallDetector(params), t[keep], a[keep])
+    assert len(kinds(ev, FallEventKind.FALL_CONFIRMED)) == 1
+
+
+def test_nan_rows_are_dropped(params: FallParams) -> None:
+    t, a = synth(50.0)
+    a[::7] = np.nan
+    a[3, 1] = np.inf
+    t2 = t.copy()
+    t2[11] = np.nan
+    det = FallDetector(params)
+    ev = stream(det, t2, a)
+    assert len(kinds(ev, FallEventKind.FALL_CONFIRMED)) == 1
+    assert det.samples_dropped == len(range(0, t.size, 7)) + 2
+
+
+def test_duplicate_and_out_of_order_timestamps(params: FallParams) -> None:
+    t, a = synth(50.0)
+    # every chunk re-sends its last 5 samples (a BLE retransmission) and a few go back
+    det = FallDetector(params)
+    out: list[FallEvent] = []
+    for i in range(0, t.size, 40):
+        lo = max(0, i - 5)
+        out += det.update(t[lo : i + 40], a[lo : i + 40])
+    tt = np.array([1.0, 1.0, 0.5, 2.0])
+    assert det.update(tt, np.ones((4, 3))) == []
+    assert len(kinds(out, FallEventKind.FALL_CONFIRMED)) == 1
+    assert det.samples_dropped >= 5 * (t.size // 40 - 1)
+
+
+def test_saturated_impact(params: FallParams) -> None:
+    t, a = synth(200.0, impact_g=30.0)
+    a = np.clip(a, -16.0, 16.0)  # the ADXL345 at +-16 g
+    ev = stream(FallDetector(params), t, a)
+    conf = kinds(ev, FallEventKind.FALL_CONFIRMED)
+    assert len(conf) == 1
+    assert conf[0].peak_g <= 16.0 * math.sqrt(3) + 1e-9
+
+
+def test_silence_right_after_impact_decides_nothing(params: FallParams) -> None:
+    t, a = synth(50.0)
+    keep = t < 8.6  # the wearable dies 0.6 s after the impact
+    det = FallDetector(params)
+    ev = stream(det, t[keep], a[keep])
+    ev += det.advance(30.0)
+    assert kinds(ev, FallEventKind.FALL_CONFIRMED) == []
+    assert det.advance(60.0) == []  # nothing left pending
+
+
+def test_silence_after_lying_still_is_decided_by_advance(params: FallParams) -> None:
+    t, a = synth(50.0)
+    keep = t < 11.0  # 3 s of lying still, then the link drops
+    det = FallDetector(params)
+    ev = stream(det, t[keep], a[keep])
+    assert kinds(ev, FallEventKind.FALL_CONFIRMED) == []  # not due yet
+    assert det.advance(12.0) == []  # still not due (impact + post_s = 13 s)
+    late = det.advance(100.0)
+    conf = kinds(late, FallEventKind.FALL_CONFIRMED)
+    assert len(conf) == 1
+    assert conf[0].time == pytest.approx(8.0 + params.post_s, abs=0.05)
+
+
+def test_bad_input_shapes() -> None:
+    det = FallDetector()
+    assert det.update(np.zeros(0), np.zeros((0, 3))) == []
+    with pytest.raises(ValueError):
+        det.update(np.zeros(3), np.zeros((2, 3)))
+
+
+def test_features_are_rate_independent(params: FallParams) -> None:
+    fa = []
+    for fs in (200.0, 20.0):
+        t, a = synth(fs, walk=False)
+        cf = candidate_features(t, a, 8.0, params)
+        assert cf is not None and cf.gate and cf.features is not None
+        fa.append(cf.features)
+    # angle and stillness agree closely; impact-shape features within a loose band
+    assert fa[0][2] == pytest.approx(fa[1][2], abs=0.05)
+    assert np.all(np.abs(fa[0] - fa[1]) < 1.5)
+
+
+def test_long_stream_keeps_memory_bounded(params: FallParams) -> None:
+    t, a = synth(200.0, fall_at=None, duration=120.0)
+    det = FallDetector(params)
+    stream(det, t, a)
+    assert det._t.shape[0] <= 4096  # history_s of 200 Hz fits; no unbounded growth
+
+
+def test_clock_reset_starts_afresh(params: FallParams) -> None:
+    det = FallDetector(params)
+    t, a = synth(50.0, fall_at=None, duration=200.0)
+    stream(det, t, a)
+    # the wearable rebooted: its clock starts at 0 again, and then someone falls
+    t2, a2 = synth(50.0)
+    ev = stream(det, t2, a2)
+    assert det.clock_resets == 1
+    assert len(kinds(ev, FallEventKind.FALL_CONFIRMED)) == 1

@@ -1,0 +1,95 @@
+"""Training pieces: deterministic, numpy-only, and consistent with the detector."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import numpy as np
+
+from edge.detectors.fall import FEATURES, FallParams
+from edge.evaluation.fall_eval import Recording
+from edge.evaluation.fall_train import (
+    CandidateSet,
+    augment,
+    collect,
+    fit_logistic,
+    subject_folds,
+    train_params,
+)
+from tests.unit.test_fall_detector import synth
+
+
+def rec(fall: bool, subject: str, seed: int, fs: float = 100.0) -> Recording:
+    t, a = synth(fs, fall_at=7.0 if fall else None, duration=14.0, seed=seed)
+    return Recording(
+        t=t,
+        accel=a,
+        fs=fs,
+        label=int(fall),
+        code="F01" if fall else "D01",
+        activity="",
+        subject=subject,
+        age_group="young",
+        position="WAIST",
+        source="SisFall",
+        filename=f"{subject}-{seed}",
+    )
+
+
+def test_fit_logistic_separates_and_is_deterministic() -> None:
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(0, 1, (200, 3)), rng.normal(3, 1, (50, 3))])
+    y = np.r_[np.zeros(200), np.ones(50)].astype(np.int64)
+    m1 = fit_logistic(x, y)
+    m2 = fit_logistic(x, y)
+    np.testing.assert_array_equal(m1[2], m2[2])
+    mean, scale, w, b = m1
+    logit = ((x - mean) / scale) @ w + b
+    assert ((logit > 0) == (y == 1)).mean() > 0.95
+
+
+def test_collect_labels_the_impact_and_trains() -> None:
+    recs = [rec(True, "S1", 1), rec(False, "S1", 2), rec(True, "S2", 3), rec(False, "S2", 4)]
+    cs = collect(recs, FallParams())
+    assert cs.y.sum() == 2  # one labelled impact per fall recording
+    assert cs.gate[cs.y == 1].all()
+    # jogging-free walking yields no candidates at all
+    assert set(cs.rec[cs.y == 0].tolist()) <= {1, 3}
+    p = train_params(FallParams(), cs)
+    assert len(p.weights) == len(FEATURES)
+    assert 0.0 < p.threshold < 1.0 and 0.0 < p.threshold_slow <= p.threshold
+
+
+def test_augment_is_deterministic() -> None:
+    recs = [rec(True, "S1", 1, fs=200.0)]
+    a1, a2 = augment(recs), augment(recs)
+    assert [r.fs for r in a1] == [200.0, 20.0, 25.0]
+    for r1, r2 in zip(a1, a2, strict=True):
+        np.testing.assert_array_equal(r1.t, r2.t)
+
+
+def test_subject_folds() -> None:
+    assert subject_folds(["b", "a", "c", "a"]) == [["a"], ["b"], ["c"]]
+    assert subject_folds(["b", "a", "c", "d"], 2) == [["a", "c"], ["b", "d"]]
+
+
+def test_candidate_set_take() -> None:
+    cs = CandidateSet(
+        np.zeros((3, len(FEATURES))),
+        np.array([0, 1, 2]),
+        np.array([0, 1, 0]),
+        np.array([True, False, True]),
+    )
+    sub = cs.take(cs.gate)
+    assert sub.rec.tolist() == [0, 2]
+
+
+def test_shipped_params_file_documents_its_training() -> None:
+    doc = json.loads(
+        resources.files("edge.detectors").joinpath("fall_params.json").read_text("utf-8")
+    )
+    assert doc["training"]["features"] == list(FEATURES)
+    assert "cv_leave_one_subject_out" in doc
+    p = FallParams.from_json(doc["params"])
+    assert p.history_s >= p.pre_s + p.post_s + p.peak_search_s
