@@ -77,6 +77,80 @@ TECHNICAL_LABELS: Final[dict[str, dict[str, str]]] = {
     },
 }
 
+# Alarm details (`AlarmRecord.detail`) as the console shows them: labels per key, and
+# labels for the values of keys whose values are codes. An empty key label shows the
+# value alone ("knop ingedrukt" says it all). Formatting lives in hub.api.present.
+DETAIL_LABELS: Final[dict[str, dict[str, str]]] = {
+    "nl": {
+        "reason": "reden",
+        "press": "",
+        "last_seen": "laatst gezien",
+        "since": "sinds",
+        "for_s": "duur",
+        "threshold_s": "drempel",
+        "up_by_min": "verwacht op uiterlijk",
+        "learned": "geleerd patroon",
+        "quantity": "meetwaarde",
+        "score": "score",
+    },
+    "en": {
+        "reason": "reason",
+        "press": "",
+        "last_seen": "last seen",
+        "since": "since",
+        "for_s": "duration",
+        "threshold_s": "threshold",
+        "up_by_min": "expected up by",
+        "learned": "learned pattern",
+        "quantity": "quantity",
+        "score": "score",
+    },
+}
+
+DETAIL_VALUES: Final[dict[str, dict[str, dict[str, str]]]] = {
+    "nl": {
+        "reason": {
+            "heartbeat_timeout": "geen hartslag meer ontvangen",
+            "status_offline": "woning meldde zich af",
+            "status": "statusbericht",
+            "message": "bericht ontvangen",
+            "future": "tijdstip ligt in de toekomst",
+        },
+        # BTHome button events (sensors.readings.ButtonPress).
+        "press": {
+            "press": "knop ingedrukt",
+            "double_press": "dubbel ingedrukt",
+            "triple_press": "driemaal ingedrukt",
+            "long_press": "lang ingedrukt",
+            "long_double_press": "dubbel lang ingedrukt",
+            "long_triple_press": "driemaal lang ingedrukt",
+            "hold_press": "knop vastgehouden",
+            "hold_release": "knop losgelaten",
+        },
+    },
+    "en": {
+        "reason": {
+            "heartbeat_timeout": "no heartbeat received",
+            "status_offline": "dwelling signed off",
+            "status": "status message",
+            "message": "message received",
+            "future": "time lies in the future",
+        },
+        "press": {
+            "press": "button pressed",
+            "double_press": "pressed twice",
+            "triple_press": "pressed three times",
+            "long_press": "long press",
+            "long_double_press": "long press, twice",
+            "long_triple_press": "long press, three times",
+            "hold_press": "button held",
+            "hold_release": "button released",
+        },
+    },
+}
+
+YES_NO: Final[dict[str, tuple[str, str]]] = {"nl": ("ja", "nee"), "en": ("yes", "no")}
+
 _MAIL: Final[dict[str, dict[str, str]]] = {
     "nl": {
         "subject_alarm": "ALARM: {kind} — {dwelling}",

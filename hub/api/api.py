@@ -4,6 +4,7 @@ No `from __future__ import annotations` here: FastAPI reads the route signatures
 time, and `Op` is local to `router()`.
 """
 
+import math
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
@@ -13,7 +14,14 @@ from starlette.requests import Request
 
 from alerts.errors import InvalidTransitionError, UnknownAlarmError
 from alerts.model import AlarmRecord
-from hub.api.auth import basic_operator, csrf_ok, origin_ok, session_operator
+from hub.api.auth import (
+    Throttled,
+    basic_credentials,
+    csrf_ok,
+    origin_ok,
+    session_operator,
+    throttled_verify,
+)
 from hub.api.console import Console
 from hub.api.present import board_view
 from hub.context import Operator
@@ -84,8 +92,24 @@ def router(console: Console) -> APIRouter:
     async def operator(request: Request) -> Operator:
         op = session_operator(request)
         via_session = op is not None
-        if op is None:
-            op = await basic_operator(request, ctx.registry)
+        creds = basic_credentials(request) if op is None else None
+        if creds is not None:
+            # Basic is a login too: the same throttle as the login form, or it is a way round.
+            found = await throttled_verify(
+                ctx.registry,
+                console.throttle,
+                console.login_keys(request, creds[0]),
+                *creds,
+                console.clock,
+            )
+            if isinstance(found, Throttled):
+                wait = math.ceil(found.wait_s)
+                raise HTTPException(
+                    429,
+                    f"too many failed logins; try again in {wait} s",
+                    headers={"Retry-After": str(wait)},
+                )
+            op = found
         if op is None:
             # The console's own fetches say so: no Basic prompt in the browser for them.
             console_js = request.headers.get("x-requested-with") == "mz-console"

@@ -4,6 +4,7 @@ Pages (session login, Dutch by default, `?lang=en`): `/` alarms + dwelling board
 over SSE (`/events`); `/dwellings` the board alone; `/login`, `/logout`.
 JSON API under `/api/v1/` (session cookie or HTTP Basic); `/api/v1/health` is open.
 Acknowledgement links `/ack/{token}` need no login: the signed token is the authority.
+See docs/console.md (pages, API, CSRF, login throttling, live updates, language).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from starlette.responses import Response
 from hub.api import api, pages
 from hub.api.console import STATIC, Console, ConsoleAlarms, make_templates
 from hub.api.live import LiveHub
+from hub.api.throttle import LoginThrottle, ThrottlePolicy
 from hub.context import HubContext
 
 log = logging.getLogger(__name__)
@@ -42,9 +44,16 @@ SECURITY_HEADERS = {
 
 
 def create_app(
-    ctx: HubContext, *, clock: Callable[[], float] = time.time, board_refresh_s: float = 5.0
+    ctx: HubContext,
+    *,
+    clock: Callable[[], float] = time.time,
+    board_refresh_s: float = 5.0,
+    login_policy: ThrottlePolicy | None = None,
 ) -> FastAPI:
-    """The console for `ctx`; `ctx.alarms` is an alerts.service.AlarmService."""
+    """The console for `ctx`; `ctx.alarms` is an alerts.service.AlarmService.
+
+    `clock` is read for alarm actions and login throttling (tests pass a fake one).
+    """
     if len(ctx.console.secret_key) < 16:
         raise ValueError("ConsoleSettings.secret_key must have at least 16 characters")
     alarms = cast(ConsoleAlarms, ctx.alarms)
@@ -55,6 +64,7 @@ def create_app(
         clock=clock,
         tz=alarms.settings.timezone,
         board_refresh_s=board_refresh_s,
+        throttle=LoginThrottle(login_policy),
     )
     live = LiveHub()
 

@@ -14,11 +14,14 @@ import binascii
 import hmac
 import logging
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from hub.api.throttle import LoginThrottle
 from hub.context import Operator, Registry
 
 log = logging.getLogger(__name__)
@@ -52,7 +55,46 @@ async def verify(registry: Registry, username: str, password: str) -> Operator |
     return op
 
 
-async def basic_operator(request: Request, registry: Registry) -> Operator | None:
+@dataclass(frozen=True, slots=True)
+class Throttled:
+    """Refused without checking the password: too many failures; try after `wait_s`."""
+
+    wait_s: float
+
+
+async def throttled_verify(
+    registry: Registry,
+    throttle: LoginThrottle,
+    keys: tuple[str, str],
+    username: str,
+    password: str,
+    clock: Callable[[], float],
+) -> Operator | Throttled | None:
+    """`verify` behind the login throttle; `keys` are (username key, client IP key)."""
+    wait = throttle.begin(keys, clock())
+    if wait > 0:
+        return Throttled(wait)
+    try:
+        op = await verify(registry, username, password)
+    except BaseException:
+        throttle.abandon(keys)
+        raise
+    if op is not None:
+        throttle.succeeded(keys, clear=keys[0])
+        return op
+    locked = throttle.failed(keys, clock())
+    if locked > 0:
+        log.warning(
+            "console logins for user %r or from %s refused for %.0f s after repeated failures",
+            username[:64],
+            keys[1].removeprefix("ip:"),
+            locked,
+        )
+    return None
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    """(username, password) from an `Authorization: Basic` header, if there is a valid one."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value:
@@ -63,7 +105,7 @@ async def basic_operator(request: Request, registry: Registry) -> Operator | Non
         return None
     if not sep:
         return None
-    return await verify(registry, username, password)
+    return username[:128], password[:1024]
 
 
 def csrf_token(request: Request) -> str:

@@ -15,6 +15,7 @@ from alerts.model import AlarmChange, AlarmRecord, Contact
 from alerts.settings import AlertSettings
 from alerts.tokens import AckClaim
 from hub.api.texts import UI
+from hub.api.throttle import LoginThrottle, ip_key, user_key
 from hub.context import HubContext
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -47,6 +48,7 @@ class Console:
     clock: Callable[[], float]
     tz: str
     board_refresh_s: float
+    throttle: LoginThrottle  # failed logins, per username and client IP, this process only
 
     def lang(self, request: Request) -> str:
         """?lang= (remembered in the session), else the session's, else the setting."""
@@ -60,6 +62,11 @@ class Console:
             if kept in UI:
                 return str(kept)
         return self.ctx.console.language if self.ctx.console.language in UI else "nl"
+
+    def login_keys(self, request: Request, username: str) -> tuple[str, str]:
+        """What failed logins are counted against: the username and the client's address."""
+        host = request.client.host if request.client else "unknown"
+        return user_key(username), ip_key(host)
 
     def label(self, dwelling: str) -> str:
         d = self.ctx.registry.dwelling(dwelling)

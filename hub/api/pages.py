@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -24,22 +25,24 @@ from alerts.lifecycle import UNACKNOWLEDGED
 from alerts.model import AlarmState
 from alerts.texts import language
 from hub.api.auth import (
+    Throttled,
     csrf_ok,
     csrf_token,
     origin_ok,
     safe_next,
     session_operator,
     start_session,
-    verify,
+    throttled_verify,
 )
 from hub.api.console import Console
 from hub.api.live import LiveHub
-from hub.api.present import alarm_view, board_view, date_time, summary
+from hub.api.present import alarm_view, board_view, date_time, duration, summary
 from hub.api.texts import RELATIVE, UI
 
 log = logging.getLogger(__name__)
 
-RECENT_LIMIT = 25  # resolved alarms shown under the open ones
+RECENT_LIMIT = 25  # resolved alarms shown under the open ones, last resolved first
+RECENT_SCAN = 500  # newest alarms (by receive time) searched for them
 NOTE_MAX = 2000
 # The token is in the URL: keep it out of caches and out of Referer headers to other
 # sites. Not "no-referrer": Chromium then sends "Origin: null" with the form's POST,
@@ -68,9 +71,13 @@ def router(console: Console, live: LiveHub) -> APIRouter:
     def lists(lang: str) -> dict[str, Any]:
         now = console.clock()
         open_ = alarms.open_alarms()
-        recent = [
-            a for a in alarms.recent(RECENT_LIMIT + len(open_)) if a.state is AlarmState.RESOLVED
-        ]
+        # recent() is ordered by receive time; an alarm open for long and resolved just now
+        # must still show (first): look further back and order by resolution.
+        recent = sorted(
+            (a for a in alarms.recent(RECENT_SCAN) if a.state is AlarmState.RESOLVED),
+            key=lambda a: a.resolved_at or 0.0,
+            reverse=True,
+        )
         return {
             "open_alarms": [
                 alarm_view(a, console.label(a.dwelling), lang, console.tz, now) for a in open_
@@ -118,23 +125,39 @@ def router(console: Console, live: LiveHub) -> APIRouter:
         username = str(form.get("username", ""))[:128]
         password = str(form.get("password", ""))[:1024]
         target = safe_next(str(form.get("next", "/")))
-        error = ""
+        status = 403
+        headers: dict[str, str] = {}
         if not origin_ok(request, ctx.console.public_url) or not csrf_ok(
             request, str(form.get("csrf", ""))
         ):
             error = UI[lang]["error_csrf"]
         else:
-            op = await verify(ctx.registry, username, password)
-            if op is not None:
-                start_session(request, op)
-                log.info("operator %s logged in to the console", op.username)
+            found = await throttled_verify(
+                ctx.registry,
+                console.throttle,
+                console.login_keys(request, username),
+                username,
+                password,
+                console.clock,
+            )
+            if isinstance(found, Throttled):
+                wait = math.ceil(found.wait_s)
+                error = UI[lang]["login_throttled"].format(wait=duration(wait, lang))
+                status = 429
+                headers["Retry-After"] = str(wait)
+            elif found is not None:
+                start_session(request, found)
+                log.info("operator %s logged in to the console", found.username)
                 return RedirectResponse(target, status_code=303)
-            error = UI[lang]["login_failed"]
+            else:
+                error = UI[lang]["login_failed"]
+                status = 401
         return templates.TemplateResponse(
             request,
             "login.html",
             {**base(request, lang), "next": target, "error": error, "username": username},
-            status_code=401 if error == UI[lang]["login_failed"] else 403,
+            status_code=status,
+            headers=headers,
         )
 
     @r.post("/logout")

@@ -15,6 +15,8 @@ UI: Final[dict[str, dict[str, str]]] = {
         "sign_in": "Inloggen",
         "logout": "Uitloggen",
         "login_failed": "Onjuiste gebruikersnaam of wachtwoord.",
+        "login_throttled": "Te veel mislukte inlogpogingen. Probeer het over {wait} opnieuw. "
+        "Wachtwoord kwijt? Neem contact op met de beheerder.",
         "demo": "Demo-omgeving",
         "nav_alarms": "Alarmen",
         "nav_dwellings": "Woningen",
@@ -69,6 +71,8 @@ UI: Final[dict[str, dict[str, str]]] = {
         "sign_in": "Sign in",
         "logout": "Sign out",
         "login_failed": "Wrong username or password.",
+        "login_throttled": "Too many failed sign-in attempts. Try again in {wait}. "
+        "Forgot your password? Contact the administrator.",
         "demo": "Demo environment",
         "nav_alarms": "Alarms",
         "nav_dwellings": "Dwellings",
@@ -113,6 +117,12 @@ UI: Final[dict[str, dict[str, str]]] = {
         "error_csrf": "The form has expired. Please reload the page.",
         "when": "Time",
     },
+}
+
+# Sensor states from the edge's status message (sensors.contract: ok, silent, failed, starting).
+SENSOR_STATES: Final[dict[str, dict[str, str]]] = {
+    "nl": {"ok": "ok", "silent": "stil", "failed": "defect", "starting": "start op"},
+    "en": {"ok": "ok", "silent": "silent", "failed": "failed", "starting": "starting"},
 }
 
 # Relative times, also used by console.js (passed in a data attribute).

@@ -101,6 +101,7 @@ async def edge_alarm(
         kind=kind,
         severity=severity,
         sensor="pendant-1" if kind is AlarmKind.PERSONAL else None,
+        detail={"press": "double_press"} if kind is AlarmKind.PERSONAL else {},
     )
     await alarms.on_edge_alarm(msg, received_at=now)
     return msg.alarm_id
@@ -116,7 +117,11 @@ async def test_login_live_alarm_and_acknowledge(console: Running) -> None:
     acked = await edge_alarm(alarms, "dw-001", AlarmKind.VITALS, Severity.MEDIUM)
     await alarms.acknowledge(acked, "Anna de Vries (mantelzorger)", "ik ga langs", time.time())
     await alarms.raise_technical(
-        "dw-002", "offline", Severity.LOW, {"last_seen_s": 340}, time.time()
+        "dw-002",
+        "offline",
+        Severity.LOW,
+        {"reason": "heartbeat_timeout", "last_seen": time.time() - 340.4693081},
+        time.time(),
     )
 
     async with async_playwright() as pw:
@@ -136,7 +141,11 @@ async def test_login_live_alarm_and_acknowledge(console: Running) -> None:
             card = page.locator(f"#open-list #alarm-{alarm_id}")
             await card.wait_for(state="visible", timeout=10_000)
             assert await page.evaluate("window.__sameDocument") is True  # no reload happened
-            assert "persoonlijk alarm" in (await card.inner_text()).lower()
+            text = await card.inner_text()
+            assert "persoonlijk alarm" in text.lower() and "dubbel ingedrukt" in text
+            offline = await page.locator("#open-list .alarm.st-raised.sev-low").inner_text()
+            assert "reden: geen hartslag meer ontvangen" in offline
+            assert "heartbeat_timeout" not in offline and "last_seen" not in offline
             assert (await page.title()).startswith("(3)")
             await page.screenshot(path=str(SCREENSHOT), full_page=False)
 
@@ -151,7 +160,27 @@ async def test_login_live_alarm_and_acknowledge(console: Running) -> None:
             assert await page.evaluate("window.__sameDocument") is True
 
             await page.locator(f"#alarm-{alarm_id} button.resolve").click()
-            await page.locator(f"#recent-list #alarm-{alarm_id}").wait_for(timeout=10_000)
+            resolved = page.locator(f"#recent-list #alarm-{alarm_id}")
+            await resolved.wait_for(timeout=10_000)
+            await page.locator(f"#open-list #alarm-{alarm_id}").wait_for(
+                state="detached", timeout=10_000
+            )
+            # Live, without a reload: the last resolved on top, no buttons left on it.
+            assert await page.evaluate("window.__sameDocument") is True
+            first = page.locator("#recent-list .alarm").first
+            assert await first.get_attribute("id") == f"alarm-{alarm_id}"
+            assert await resolved.locator("form.act").count() == 0
+            assert "afgehandeld door jan" in await resolved.inner_text()
+            assert (await page.title()).startswith("(2)")
+
+            # Resolved by someone else (another operator, a script): it moves here too.
+            await alarms.resolve(acked, "piet", "", time.time())
+            moved = page.locator(f"#recent-list #alarm-{acked}")
+            await moved.wait_for(timeout=10_000)
+            assert await page.locator("#recent-list .alarm").first.get_attribute("id") == (
+                f"alarm-{acked}"
+            )
+            assert await page.evaluate("window.__sameDocument") is True
             await page.screenshot(path=str(SCREENSHOT.with_name("console-after.png")))
             await page.goto(f"{console.url}/dwellings")
             await page.screenshot(path=str(SCREENSHOT.with_name("console-dwellings.png")))

@@ -289,3 +289,138 @@ async def test_demo_login_hint(tmp_path: Path, clock: FakeClock) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
         assert "gebruiker demo, wachtwoord abc-123" in (await client.get("/login")).text
     alarms.close()
+
+
+async def test_login_throttle_after_five_failures(
+    setup: tuple[httpx.AsyncClient, AlarmService], clock: FakeClock
+) -> None:
+    client, _ = setup
+    for _ in range(5):
+        assert (await login(client, OPERATOR[0], "fout")).status_code == 401
+    # Now even the right password is refused, without being checked, for 30 s.
+    r = await login(client)
+    assert r.status_code == 429 and r.headers["retry-after"] == "30"
+    assert "Te veel mislukte inlogpogingen. Probeer het over 30 s opnieuw." in r.text
+    assert (await client.get("/")).status_code == 303
+    clock.advance(10)
+    r = await login(client)
+    assert r.status_code == 429 and "over 20 s" in r.text
+    en = await client.get("/login?lang=en")
+    assert "Sign in" in en.text
+    r = await client.post(
+        "/login",
+        data={"username": OPERATOR[0], "password": OPERATOR[1], "csrf": csrf_of(en.text)},
+    )
+    assert r.status_code == 429 and "Too many failed sign-in attempts. Try again in 20 s" in r.text
+
+    clock.advance(20)
+    r = await login(client)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert (await client.get("/")).status_code == 200
+
+
+async def test_login_success_clears_the_username_and_the_lock_grows(
+    setup: tuple[httpx.AsyncClient, AlarmService], clock: FakeClock
+) -> None:
+    client, _ = setup
+    for _ in range(4):
+        assert (await login(client, OPERATOR[0], "fout")).status_code == 401
+    assert (await login(client)).status_code == 303
+    page = await client.get("/")
+    await client.post("/logout", data={"csrf": csrf_of(page.text)})
+    # The username starts over; the client address still has its four failures.
+    assert (await login(client, OPERATOR[0], "fout")).status_code == 401
+    r = await login(client)
+    assert r.status_code == 429 and r.headers["retry-after"] == "30"
+    clock.advance(30)
+    assert (await login(client, OPERATOR[0], "fout")).status_code == 401
+    r = await login(client)
+    assert r.status_code == 429 and r.headers["retry-after"] == "60"  # doubled
+
+
+async def test_one_client_guessing_many_usernames_is_throttled(
+    setup: tuple[httpx.AsyncClient, AlarmService], clock: FakeClock
+) -> None:
+    client, _ = setup
+    for name in ["anna", "bob", "carla", "dirk", "eva"]:
+        assert (await login(client, name, "fout")).status_code == 401
+    assert (await login(client)).status_code == 429
+    # HTTP Basic goes through the same throttle, or it would be the way round it.
+    r = await client.get("/api/v1/alarms", headers=basic(*OPERATOR))
+    assert r.status_code == 429 and r.headers["retry-after"] == "30"
+    clock.advance(30)
+    r = await client.get("/api/v1/alarms", headers=basic(*OPERATOR))
+    assert r.status_code == 200
+
+
+async def test_basic_auth_failures_are_throttled(
+    setup: tuple[httpx.AsyncClient, AlarmService], clock: FakeClock
+) -> None:
+    client, _ = setup
+    wrong = basic(OPERATOR[0], "fout")
+    for _ in range(5):
+        assert (await client.get("/api/v1/alarms", headers=wrong)).status_code == 401
+    r = await client.get("/api/v1/alarms", headers=basic(*OPERATOR))
+    assert r.status_code == 429 and "too many failed logins" in r.json()["detail"]
+    assert (await login(client)).status_code == 429  # the form is locked too
+
+
+async def test_recently_resolved_lists_the_last_resolved_first(
+    setup: tuple[httpx.AsyncClient, AlarmService], clock: FakeClock
+) -> None:
+    client, alarms = setup
+    old = await raise_alarm(alarms, clock, "dw-002")  # open for long, many alarms since
+    for _ in range(30):
+        clock.advance(60)
+        newer = await raise_alarm(alarms, clock)
+        await alarms.resolve(newer, "jan", "", clock())
+    clock.advance(60)
+    await alarms.resolve(old, "jan", "eindelijk", clock())
+    await login(client)
+    page = (await client.get("/")).text
+    recent = page[page.index('id="recent-list"') :]
+    ids = re.findall(r'id="alarm-([^"]+)"', recent)
+    assert len(ids) == 25 and ids[0] == old
+    assert "afgehandeld door jan" in recent
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+async def test_alarm_details_are_shown_in_the_operators_language(
+    setup: tuple[httpx.AsyncClient, AlarmService], clock: FakeClock
+) -> None:
+    client, alarms = setup
+    clock.t = 1795580962.0  # 25-11-2026 05:29:22 in Amsterdam
+    await alarms.raise_technical(
+        "dw-002",
+        "offline",
+        Severity.MEDIUM,
+        {"reason": "heartbeat_timeout", "last_seen": clock() - 340.4693081},
+        clock(),
+    )
+    press = AlarmMessage(
+        id=new_id(),
+        dwelling="dw-001",
+        ts=clock(),
+        action="raise",
+        alarm_id=new_id(),
+        kind=AlarmKind.PERSONAL,
+        severity=Severity.HIGH,
+        sensor="pendant-1",
+        detail={"press": "long_press", "rssi_ratio": 0.123456789},
+    )
+    await alarms.on_edge_alarm(press, received_at=clock())
+    await login(client)
+    nl = text_of((await client.get("/")).text)
+    assert "reden: geen hartslag meer ontvangen" in nl
+    assert "laatst gezien: 05:23:41" in nl
+    assert "lang ingedrukt" in nl and "rssi_ratio: 0,12" in nl
+    assert "heartbeat_timeout" not in nl and "1795580" not in nl and "long_press" not in nl
+    en = text_of((await client.get("/?lang=en")).text)
+    assert "reason: no heartbeat received" in en and "last seen: 05:23:41" in en
+    assert "long press" in en and "rssi_ratio: 0.12" in en
+    # The API keeps the raw values: scripts want codes, not prose.
+    listed = (await client.get("/api/v1/alarms")).json()
+    assert {a["detail"].get("press") for a in listed} == {"long_press", None}

@@ -1,0 +1,140 @@
+"""hub.api.present: alarm details, durations and numbers as the operator reads them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from alerts.model import AlarmKind, AlarmRecord, AlarmState, Severity
+from hub.api.present import DetailItem, alarm_view, details, duration, moment, number
+
+TZ = "Europe/Amsterdam"
+AMS = ZoneInfo(TZ)
+# 25-11-2026 14:00:00 in Amsterdam (CET, UTC+1).
+NOW = datetime(2026, 11, 25, 14, 0, 0, tzinfo=AMS).timestamp()
+
+
+def items(
+    detail: dict[str, float | int | bool | str | None], lang: str = "nl"
+) -> list[tuple[str, str]]:
+    return [(d.label, d.value) for d in details(detail, lang, TZ, NOW)]
+
+
+def test_offline_after_heartbeat_timeout_in_dutch_and_english() -> None:
+    last_seen = NOW - 340.4693081
+    detail: dict[str, float | int | bool | str | None] = {
+        "reason": "heartbeat_timeout",
+        "last_seen": last_seen,
+        "key": "offline",
+    }
+    assert items(detail) == [
+        ("reden", "geen hartslag meer ontvangen"),
+        ("laatst gezien", "13:54:19"),
+    ]
+    assert items(detail, "en") == [
+        ("reason", "no heartbeat received"),
+        ("last seen", "13:54:19"),
+    ]
+    assert items({"reason": "status_offline"}) == [("reden", "woning meldde zich af")]
+    assert items({"reason": "status_offline"}, "en") == [("reason", "dwelling signed off")]
+
+
+@pytest.mark.parametrize(
+    ("press", "nl", "en"),
+    [
+        ("press", "knop ingedrukt", "button pressed"),
+        ("double_press", "dubbel ingedrukt", "pressed twice"),
+        ("long_press", "lang ingedrukt", "long press"),
+    ],
+)
+def test_press_kinds_are_shown_as_what_happened(press: str, nl: str, en: str) -> None:
+    assert items({"press": press}) == [("", nl)]
+    assert items({"press": press}, "en") == [("", en)]
+
+
+def test_an_unknown_press_or_reason_code_is_shown_as_is() -> None:
+    assert items({"press": "quadruple_press", "reason": "solar_flare"}) == [
+        ("", "quadruple_press"),
+        ("reden", "solar_flare"),
+    ]
+
+
+def test_timestamps_are_local_time_with_the_date_when_not_today() -> None:
+    summer = datetime(2026, 7, 1, 9, 5, 7, tzinfo=AMS).timestamp()  # CEST, UTC+2
+    assert moment(summer, TZ, NOW) == "01-07-2026 09:05:07"
+    assert moment(NOW - 60, TZ, NOW) == "13:59:00"
+    # *_at keys, `since`, and an unknown key holding an epoch-like number are moments too.
+    assert items({"since": NOW - 3600, "checked_at": NOW, "whenever": NOW + 0.25}) == [
+        ("sinds", "13:00:00"),
+        ("checked_at", "14:00:00"),
+        ("whenever", "14:00:00"),
+    ]
+
+
+def test_durations() -> None:
+    assert duration(340, "nl") == "5 min 40 s"
+    assert duration(340.4693081, "en") == "5 min 40 s"
+    assert duration(300, "nl") == "5 min"
+    assert duration(45, "nl") == "45 s"
+    assert duration(2.5, "nl") == "2,5 s"
+    assert duration(2.5, "en") == "2.5 s"
+    assert duration(0, "nl") == "0 s"
+    assert duration(7500, "nl") == "2 u 5 min"
+    assert duration(7500, "en") == "2 h 5 min"
+    assert duration(3 * 86400 + 4 * 3600 + 59, "nl") == "3 d 4 u"
+    assert duration(-90, "en") == "-1 min 30 s"
+    assert items({"for_s": 5400, "threshold_s": 340.4693081}) == [
+        ("duur", "1 u 30 min"),
+        ("drempel", "5 min 40 s"),
+    ]
+    assert items({"last_seen_s": 340}, "en") == [("last_seen_s", "5 min 40 s")]
+    assert items({"grace_min": 90}, "en") == [("grace_min", "1 h 30 min")]
+
+
+def test_unknown_keys_are_shown_with_sensibly_rounded_numbers() -> None:
+    assert items({"ratio": 0.123456789, "temp": 36.6499999, "steps": 1234.5678, "n": 7}) == [
+        ("ratio", "0,12"),
+        ("temp", "36,6"),
+        ("steps", "1235"),
+        ("n", "7"),
+    ]
+    assert items({"ratio": 0.5, "temp": 36.0}, "en") == [("ratio", "0.5"), ("temp", "36")]
+    assert number(float("nan"), "nl") == "nan"
+    assert number(-0.001, "en") == "0"
+
+
+def test_bools_none_key_and_long_text() -> None:
+    assert items({"learned": True, "x": False, "gone": None, "key": "offline"}, "en") == [
+        ("learned pattern", "yes"),
+        ("x", "no"),
+    ]
+    assert items({"learned": False}) == [("geleerd patroon", "nee")]
+    (shown,) = details({"note": "a" * 500}, "nl", TZ, NOW)
+    assert len(shown.value) == 200 and shown.value.endswith("…")
+
+
+def test_up_by_is_a_minute_of_the_day() -> None:
+    assert items({"up_by_min": 600}) == [("verwacht op uiterlijk", "10:00")]
+    assert items({"up_by_min": 570.0}, "en") == [("expected up by", "09:30")]
+
+
+def test_alarm_view_carries_the_details() -> None:
+    rec = AlarmRecord(
+        id="a1",
+        dwelling="dw-002",
+        kind=AlarmKind.TECHNICAL,
+        severity=Severity.MEDIUM,
+        state=AlarmState.RAISED,
+        source="hub",
+        raised_at=NOW,
+        received_at=NOW,
+        detail={"reason": "heartbeat_timeout", "last_seen": 1795580962.4693081, "key": "offline"},
+    )
+    view = alarm_view(rec, "Unit 7, Kerkpad", "nl", TZ, NOW + 10)
+    assert view.kind == "woning offline"
+    assert view.details == (
+        DetailItem("reden", "geen hartslag meer ontvangen"),
+        DetailItem("laatst gezien", "05:29:22"),  # the same day: time only,
+    )
