@@ -32,9 +32,10 @@ from alerts.model import (
     Contact,
     Severity,
 )
+from alerts.present import render_mail
 from alerts.settings import AlertSettings
 from alerts.store import AlarmStore, OutboxRow, OutboxStatus
-from alerts.texts import language, render_mail
+from alerts.texts import language
 from alerts.tokens import AckClaim, AckTokens
 from sensors.contract import AlarmMessage
 

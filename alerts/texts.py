@@ -151,7 +151,7 @@ DETAIL_VALUES: Final[dict[str, dict[str, dict[str, str]]]] = {
 
 YES_NO: Final[dict[str, tuple[str, str]]] = {"nl": ("ja", "nee"), "en": ("yes", "no")}
 
-_MAIL: Final[dict[str, dict[str, str]]] = {
+MAIL_TEXTS: Final[dict[str, dict[str, str]]] = {
     "nl": {
         "subject_alarm": "ALARM: {kind} — {dwelling}",
         "subject_technical": "Storing: {kind} — {dwelling}",
@@ -203,47 +203,3 @@ def kind_label(alarm: AlarmRecord, lang: str) -> str:
         if key in TECHNICAL_LABELS[lang]:
             return TECHNICAL_LABELS[lang][key]
     return KIND_LABELS[lang][alarm.kind]
-
-
-def render_mail(
-    alarm: AlarmRecord,
-    *,
-    lang: str,
-    contact_name: str,
-    dwelling_label: str,
-    ack_url: str,
-    ack_expires_at: float,
-    round_: int,
-    tz: str,
-) -> tuple[str, str]:
-    """Subject and plain-text body of one notification mail."""
-    lang = language(lang)
-    t = _MAIL[lang]
-    kind = kind_label(alarm, lang)
-    subject_key = "subject_technical" if alarm.kind is AlarmKind.TECHNICAL else "subject_alarm"
-    subject = t[subject_key].format(kind=kind, dwelling=dwelling_label)
-    if round_ > 0:
-        subject = t["subject_repeat"].format(round=round_) + subject
-    lines = [
-        t["greeting"].format(name=contact_name),
-        "",
-        t["what"].format(
-            dwelling=dwelling_label, kind=kind, severity=SEVERITY_LABELS[lang][alarm.severity]
-        ),
-        t["when"].format(when=local_time(alarm.raised_at, tz, lang)),
-    ]
-    shown = {k: v for k, v in alarm.detail.items() if k != "key" and v is not None}
-    if shown:
-        lines.append(t["detail"].format(detail=", ".join(f"{k}={v}" for k, v in shown.items())))
-    if round_ > 0:
-        lines += ["", t["repeat"].format(round=round_)]
-    lines += [
-        "",
-        t["ack"],
-        ack_url,
-        t["ack_expiry"].format(until=local_time(ack_expires_at, tz, lang)),
-        "",
-        "-- ",
-        t["footer"],
-    ]
-    return subject, "\n".join(lines) + "\n"

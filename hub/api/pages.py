@@ -23,6 +23,7 @@ from alerts.errors import (
 )
 from alerts.lifecycle import UNACKNOWLEDGED
 from alerts.model import AlarmState
+from alerts.present import date_time, duration
 from alerts.texts import language
 from hub.api.auth import (
     Throttled,
@@ -36,7 +37,7 @@ from hub.api.auth import (
 )
 from hub.api.console import Console
 from hub.api.live import LiveHub
-from hub.api.present import alarm_view, board_view, date_time, duration, summary
+from hub.api.present import alarm_view, board_view, summary
 from hub.api.texts import RELATIVE, UI
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from alerts.model import AlarmKind, AlarmRecord, AlarmState, Severity
-from hub.api.present import DetailItem, alarm_view, details, duration, moment, number
+from alerts.present import DetailItem, details, duration, moment, number
+from hub.api.present import alarm_view
 
 TZ = "Europe/Amsterdam"
 AMS = ZoneInfo(TZ)
