@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,19 @@ class DwellingACLPlugin(BaseTopicPlugin):  # type: ignore[misc]
         return ok
 
 
+class _SnapshotIterDict(dict[str, Any]):
+    """amqtt 0.12.1 iterates its subscription table across awaits (`_run_broadcast`,
+    session resume); a subscribe arriving meanwhile raised "dictionary changed size during
+    iteration" and the message being broadcast was dropped (seen in the demo). Iterating
+    over a snapshot makes those loops safe."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(super().keys()))
+
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        return list(super().items())
+
+
 @dataclass(slots=True)
 class EmbeddedBroker:
     """amqtt bound to 127.0.0.1 (its own default is 0.0.0.0) with our auth and ACL."""
@@ -97,6 +111,7 @@ class EmbeddedBroker:
 
     async def start(self) -> None:
         self._broker = Broker(self.config())
+        self._broker._subscriptions = _SnapshotIterDict()
         await self._broker.start()
         log.info("embedded MQTT broker on 127.0.0.1:%d", self.port)
 

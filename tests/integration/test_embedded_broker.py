@@ -43,3 +43,53 @@ async def test_spoofed_topic_dropped_and_offline_hub_session_queued(broker: Embe
         async for msg in hub.messages:
             assert (str(msg.topic), msg.payload) == ("mz/v1/dw-001/alarms", b"own")
             break
+
+
+async def test_no_message_lost_while_other_clients_subscribe() -> None:
+    """amqtt 0.12 iterates its subscription table across awaits; a subscribe arriving
+    meanwhile used to drop the message being broadcast (the demo's dwellings connect
+    while others publish). Every message must still arrive."""
+
+    n = 500
+    users = {f"dw-{i:03d}": f"pw-{i}" for i in range(2, 22)}
+    broker = EmbeddedBroker(port=free_port(), users={"hub": "hub-pw", "dw-001": "pw-1", **users})
+    await broker.start()
+    got: list[bytes] = []
+    try:
+        await _churn_and_count(broker, users, n, got)
+    finally:
+        await broker.stop()
+    assert sorted(int(p) for p in got) == list(range(n))
+
+
+async def _churn_and_count(
+    broker: EmbeddedBroker, users: dict[str, str], n: int, got: list[bytes]
+) -> None:
+    import asyncio
+
+    # A second hub worker that is away: the broker queues for its persistent session,
+    # awaiting inside its broadcast loop, which is when a concurrent subscribe bit.
+    async with _client(broker, "hub", "hub-pw", identifier="hub-away", clean_session=False) as c:
+        await c.subscribe("mz/v1/+/readings", qos=1)
+    async with _client(broker, "hub", "hub-pw") as hub:
+        await hub.subscribe("mz/v1/+/readings", qos=1)
+
+        async def churn(user: str, pw: str) -> None:
+            for k in range(5):
+                async with _client(broker, user, pw) as c:
+                    await c.subscribe(f"mz/v1/{user}/cmd/c{k}", qos=1)
+
+        async def produce() -> None:
+            async with _client(broker, "dw-001", "pw-1") as dw:
+                for i in range(n):
+                    await dw.publish("mz/v1/dw-001/readings", str(i).encode(), qos=1)
+
+        async def consume() -> None:
+            async for msg in hub.messages:
+                got.append(bytes(msg.payload))
+                if len(got) == n:
+                    return
+
+        consumer = asyncio.create_task(consume())
+        await asyncio.gather(produce(), *(churn(u, p) for u, p in users.items()))
+        await asyncio.wait_for(consumer, 20)
