@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/bench_fall.py [--dataset PATH] [--seconds 600]
 
-Streams real recordings (SisFall, 200 Hz, and the same block-averaged to 20 Hz) when the
-dataset is there, else a synthetic walk with a fall every 30 s, and prints figures.
+Streams real recordings (SisFall, 200 Hz, the same block-averaged to 20 Hz, and as a 20 Hz
+BLE link delivers them: jitter, stalls, bursts) when the dataset is there, and a synthetic
+walk with a fall every 30 s, and prints figures.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.detectors.fall import FallDetector, load_params
-from edge.evaluation.fall_eval import CHUNK, downsample, load_dataset
+from edge.evaluation.fall_eval import CHUNK, ble_link, downsample, load_dataset
 
 DATASET = Path("/work/shared/datasets/sisfall-dev.npz")
 
@@ -60,6 +61,7 @@ def main() -> None:
         for name, rs in (
             ("SisFall 200 Hz", chosen),
             ("SisFall 20 Hz", [downsample(r, 20.0, rng) for r in chosen]),
+            ("SisFall 20 Hz BLE link", [ble_link(r, 20.0, rng) for r in chosen]),
         ):
             # One long stream (recordings back to back, 1 h apart) so that detector
             # construction is not counted.

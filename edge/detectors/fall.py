@@ -31,6 +31,12 @@ How it works (why this shape):
    is cut at the last sample; with less than `min_post_s` of settled data after the
    impact nothing is confirmed (no invented stillness: a stream that stops mid-stride
    must not read as a person lying still).
+5. Timestamps that are BLE arrival times: after a link stall the buffered samples arrive
+   in a burst; a window with a stall is re-timed first (`retime_bursts`).
+6. Per wearer, the gravity direction while walking is learnt (fixed 2 s blocks, cheap
+   sums). Once known, a candidate whose pre-impact posture was already far from it (the
+   person was lying: rolling over in bed) is not confirmed unless its impact or descent
+   is fall-like (out of bed). Without a walk seen, this rule does nothing.
 
 No I/O (except `load_params`, called once at start-up), no clock reads, deterministic.
 """
@@ -122,6 +128,19 @@ class FallParams:
     # samples and falls score lower; a lower threshold there (set by training).
     threshold_slow: float = 0.5
     slow_rate_hz: float = 50.0
+    # Per-wearer upright reference ("lying-to-lying" rule). The detector learns the
+    # gravity direction of this wearer while walking (fixed `upright_block_s` blocks with
+    # step-like |a| variation around a steady direction, `upright_min_blocks` of them).
+    # A candidate whose pre-impact posture is already `lying_angle_deg` or more away from
+    # it (the person was lying: rolling over in bed) is not a fall, unless the impact or
+    # the descent is fall-like (out of bed onto the floor): smoothed peak >=
+    # `lying_keep_g` or velocity <= -`lying_keep_v`. No reference yet: no effect.
+    upright_block_s: float = 2.0  # 0 disables the rule
+    upright_min_blocks: float = 3.0
+    upright_alpha: float = 0.2  # weight of a new walking block (re-mounting is re-learnt)
+    lying_angle_deg: float = 60.0
+    lying_keep_g: float = 3.0
+    lying_keep_v: float = 1.5
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -174,6 +193,7 @@ class CandidateFeatures:
     features: FloatArray | None  # order `FEATURES`; None when the gate failed (not needed)
     angle_rad: float  # pre-impact gravity vs the settled posture
     quiet_g: float  # RMS movement in the quietest second after the impact
+    pre_g: tuple[float, float, float] = (0.0, 0.0, 0.0)  # pre-impact mean vector, g
 
 
 def _vec_angle(a: FloatArray, b: FloatArray) -> float:
@@ -185,6 +205,56 @@ def _vec_angle(a: FloatArray, b: FloatArray) -> float:
         return 0.0
     c = (ax * bx + ay * by + az * bz) / (na * nb)
     return math.acos(min(1.0, max(-1.0, c)))
+
+
+#: Walking-like upright block: SD of |a|^2 (g^2) between these. A criterion on the
+#: vector's total variance instead learnt a lying "upright" from moving on the mat after a
+#: fall (SisFall F11) and sitting ones (D07): |a| must vary, not only its direction.
+WALK_SD = (0.1, 1.5)
+#: A stall of the BLE link: no sample for this long (s) and this many nominal intervals.
+STALL_S = 0.2
+STALL_INTERVALS = 4.0
+BURST_FRACTION = 0.5  # intervals below this share of the nominal one are a burst
+
+
+def retime_bursts(t: FloatArray) -> FloatArray:
+    """Undo the time compression of buffered BLE samples (arrival times, as in UMAFall).
+
+    After a link stall the device delivers the samples it buffered in a burst a few ms
+    apart, then live samples at the usual pace. Taken at face value, seconds of movement
+    would be squeezed into a fraction of a second (an impact's descent and free fall
+    would vanish). The burst's samples are put back at the nominal interval, counted
+    backwards from the last one (which arrived live), never before the sample preceding
+    the stall (if they do not fit they are spread evenly over the stall). Lost samples (no
+    burst after the stall) stay a gap. Returns `t` itself when there is nothing to do.
+    """
+    n = t.shape[0]
+    if n < 4:
+        return t
+    d = np.diff(t)
+    if float(d.max()) <= STALL_S:
+        return t
+    dt = float(np.median(d))
+    if dt <= 0.0:
+        return t
+    gaps = np.flatnonzero((d > STALL_S) & (d > STALL_INTERVALS * dt))
+    out = t.copy()
+    short = d < BURST_FRACTION * dt
+    for i in gaps.tolist():
+        e = i + 1  # first sample after the stall
+        while e < n - 1 and short[e]:
+            e += 1
+        k = e - i  # samples i+1..e arrived in the burst (e: the live one)
+        if k < 2:
+            continue
+        t_end = float(t[e])
+        start = t_end - (k - 1) * dt
+        j = np.arange(i + 1, e + 1)
+        if start > float(t[i]):
+            out[j] = t_end - (e - j) * dt
+        else:
+            out[j] = float(t[i]) + (j - i) * (t_end - float(t[i])) / k
+    return out
 
 
 def candidate_features(
@@ -275,6 +345,7 @@ def candidate_features(
     a_vec = v[min(nb - 1, k0 + 3 * q) : min(nb, k0 + 5 * q)].mean(axis=0)
     turn_before = min(1.5, _vec_angle(b_vec, g0) / total)
     turn_after = min(1.5, _vec_angle(a_vec, g2) / total)
+    gx, gy, gz = g0.tolist()
     feats = np.array(
         [
             math.log(max(peak, 1e-3)),
@@ -287,7 +358,7 @@ def candidate_features(
             turn_after,
         ]
     )
-    return CandidateFeatures(True, feats, angle_end, quiet)
+    return CandidateFeatures(True, feats, angle_end, quiet, (gx, gy, gz))
 
 
 def score_features(feats: FloatArray, p: FallParams) -> float:
@@ -326,6 +397,7 @@ class FallDetector:
         self.samples_seen = 0
         self.samples_dropped = 0
         self.clock_resets = 0
+        self.lying_vetoes = 0  # candidates the lying-to-lying rule turned down
         self._reset()
 
     def _reset(self) -> None:
@@ -337,6 +409,11 @@ class FallDetector:
         self._pending: list[_Candidate] = []
         self._open: _Candidate | None = None
         self._confirmed: _Confirmed | None = None
+        # upright reference: unit gravity direction while walking, and its evidence
+        self._up: tuple[float, float, float] | None = None
+        self._up_blocks = 0
+        self._blk: int | None = None  # open upright block (index of upright_block_s)
+        self._blk_prev: tuple[float, float, float] | None = None  # last walking block
 
     # ------------------------------------------------------------------ input
     def update(self, t: npt.ArrayLike, acc: npt.ArrayLike) -> list[FallEvent]:
@@ -379,6 +456,8 @@ class FallDetector:
         self._last_t = float(tt[-1])
         m2 = np.einsum("ij,ij->i", aa, aa)
         events: list[FallEvent] = []
+        if self.params.upright_block_s > 0.0:
+            self._track_upright()
         self._track_candidates(tt, m2, events)
         self._decide(self._last_t, self._last_t, events)
         if self._confirmed is not None:
@@ -400,6 +479,8 @@ class FallDetector:
         if self._n + n > cap:
             # Drop what is older than the history horizon; grow if the rate is very high.
             cutoff = float(t[-1]) - self.params.history_s
+            if self._blk is not None:  # the open upright block is summed when it closes
+                cutoff = min(cutoff, self._blk * self.params.upright_block_s)
             first = int(np.searchsorted(self._t[: self._n], cutoff))
             keep = self._n - first
             if keep + n > cap:
@@ -416,6 +497,84 @@ class FallDetector:
         self._t[self._n : self._n + n] = t
         self._a[self._n : self._n + n] = a
         self._n += n
+
+    @property
+    def upright(self) -> tuple[float, float, float] | None:
+        """The learnt upright gravity direction (unit vector), None until enough walking."""
+        if self._up is None or self._up_blocks < self.params.upright_min_blocks:
+            return None
+        return self._up
+
+    def _track_upright(self) -> None:
+        """Close the upright blocks that the latest samples ended (fixed time blocks, so
+        independent of chunking). A block is summed once, from the sample buffer, when it
+        closes: per chunk this costs one comparison (the buffer keeps the open block)."""
+        blk = self.params.upright_block_s
+        k_last = math.floor(self._last_t / blk)
+        if self._blk is None:
+            self._blk = math.floor(float(self._t[0]) / blk) if self._n else k_last
+        if k_last == self._blk:
+            return
+        t = self._t[: self._n]
+        lo = int(np.searchsorted(t, self._blk * blk))
+        hi = int(np.searchsorted(t, k_last * blk))
+        self._blk = k_last
+        if hi <= lo:
+            return
+        while lo < hi:  # usually one or two blocks
+            end = min(hi, int(np.searchsorted(t, (math.floor(float(t[lo]) / blk) + 1) * blk)))
+            self._close_upright_block(self._a[lo:end])
+            lo = end
+
+    def _close_upright_block(self, a: FloatArray) -> None:
+        """A walking-like block: enough samples, moving like steps (not still, not violent)
+        around a steady direction; two in a row update the upright estimate."""
+        n = a.shape[0]
+        blk = self.params.upright_block_s
+        prev, self._blk_prev = self._blk_prev, None
+        if n < 8.0 * blk:  # < 8 Hz worth of samples: a gap, tells nothing
+            return
+        m2 = np.einsum("ij,ij->i", a, a)
+        mx, my, mz = (a.sum(axis=0) / n).tolist()
+        mu = float(m2.sum()) / n  # mean |a|^2
+        sd = math.sqrt(max(0.0, float(np.dot(m2, m2)) / n - mu * mu))  # SD of |a|^2
+        norm2 = mx * mx + my * my + mz * mz  # |mean a|^2
+        # |a|^2 must vary like steps (a vector that only turns, as when rolling over,
+        # keeps |a| = 1 g), and the direction must stay steady (|mean a|^2 near mean |a|^2).
+        if not (0.7 <= norm2 <= 1.5 and WALK_SD[0] <= sd <= WALK_SD[1] and norm2 >= 0.8 * mu):
+            return
+        norm = math.sqrt(norm2)
+        u = (mx / norm, my / norm, mz / norm)
+        self._blk_prev = u
+        if prev is None or u[0] * prev[0] + u[1] * prev[1] + u[2] * prev[2] < 0.94:
+            return  # steady over two blocks (within ~20 deg), not turning over
+        if self._up is None:
+            self._up = u
+        else:
+            w = self.params.upright_alpha
+            vx = (1.0 - w) * self._up[0] + w * u[0]
+            vy = (1.0 - w) * self._up[1] + w * u[1]
+            vz = (1.0 - w) * self._up[2] + w * u[2]
+            vn = math.sqrt(vx * vx + vy * vy + vz * vz)
+            if vn < 1e-6:
+                self._up = u
+            else:
+                self._up = (vx / vn, vy / vn, vz / vn)
+        self._up_blocks += 1
+
+    def _was_lying(self, cf: CandidateFeatures) -> bool:
+        """The lying-to-lying rule: the pre-impact posture was already far from this
+        wearer's upright, and nothing fall-like (a hard impact or a descent) happened."""
+        up = self.upright
+        if up is None or cf.features is None:
+            return False
+        p = self.params
+        ang = _vec_angle(np.asarray(cf.pre_g), np.asarray(up))
+        if ang < math.radians(p.lying_angle_deg):
+            return False
+        peak = math.exp(float(cf.features[0]))
+        velocity = float(cf.features[5])
+        return peak < p.lying_keep_g and velocity > -p.lying_keep_v
 
     def _track_candidates(self, t: FloatArray, m2: FloatArray, events: list[FallEvent]) -> None:
         ps = self.params.peak_search_s
@@ -491,7 +650,19 @@ class FallDetector:
             hi = c.t_peak + p.post_s
             lo_i = int(np.searchsorted(t, c.t_peak - p.pre_s))
             hi_i = int(np.searchsorted(t, hi, side="right"))
-            cf = candidate_features(t[lo_i:hi_i], a[lo_i:hi_i], c.t_peak, p)
+            tw = t[lo_i:hi_i]
+            t_peak = c.t_peak
+            if tw.shape[0] > 1 and float(np.max(np.diff(tw))) > STALL_S:
+                # A link stall in the window: buffered samples may have arrived in a
+                # burst. Re-time them (from further back: they move earlier) first.
+                lo_i = int(np.searchsorted(t, c.t_peak - p.pre_s - p.post_s))
+                tw = retime_bursts(t[lo_i:hi_i])
+                k = int(np.searchsorted(t[lo_i:hi_i], c.t_peak))
+                t_peak = float(tw[min(k, tw.shape[0] - 1)])
+                tw_lo = int(np.searchsorted(tw, t_peak - p.pre_s))
+                lo_i += tw_lo
+                tw = tw[tw_lo:]
+            cf = candidate_features(tw, a[lo_i:hi_i], t_peak, p)
             if cf is None:
                 # The stream stopped right after the impact: no basis for a decision. The
                 # impact_suspected event (if any) stands; the alarm policy may act on it.
@@ -504,11 +675,15 @@ class FallDetector:
                 continue  # failed the physical gate
             if self._confirmed is not None:
                 continue  # one incident until the person is up again (more impacts on the floor)
-            prob = score_features(cf.features, p)
             n_win = hi_i - lo_i
             span = float(t[hi_i - 1] - t[lo_i]) if n_win > 1 else 0.0
             slow = span > 0.0 and (n_win - 1) / span < p.slow_rate_hz
+            prob = score_features(cf.features, p)
             if prob < (p.threshold_slow if slow else p.threshold):
+                continue
+            if self._was_lying(cf):
+                logger.info("candidate at %.2f s: was lying already (roll-over)", c.t_peak)
+                self.lying_vetoes += 1
                 continue
             # Decision time: when the data allowed it. With samples that is the latest
             # sample; after silence (advance) it is the window end or the last sample.

@@ -96,6 +96,19 @@ def eval_fall(
         float,
         typer.Option("--resample", help="Block-average down to this rate first (Hz); 0: off."),
     ] = 0.0,
+    ble: Annotated[
+        float,
+        typer.Option(
+            "--ble", help="Degrade like a BLE wearable at this rate (Hz): jitter, stalls; 0: off."
+        ),
+    ] = 0.0,
+    continuous: Annotated[
+        bool,
+        typer.Option(
+            "--continuous",
+            help="Continuous wear: stream each wearer's own walk (D01 / Walking) first.",
+        ),
+    ] = False,
     position: Annotated[
         str | None, typer.Option("--position", help="Only recordings worn here (WAIST, ...).")
     ] = None,
@@ -110,7 +123,15 @@ def eval_fall(
     import numpy as np
 
     from edge.detectors.fall import load_params
-    from edge.evaluation.fall_eval import downsample, load_dataset, run_recordings, summarize
+    from edge.evaluation.fall_eval import (
+        Recording,
+        ble_link,
+        downsample,
+        load_dataset,
+        run_recordings,
+        summarize,
+        warmups,
+    )
 
     if by is not None and by not in BY_CHOICES:
         raise typer.BadParameter(f"--by must be one of {', '.join(BY_CHOICES)}")
@@ -118,11 +139,23 @@ def eval_fall(
     recs = load_dataset(dataset)
     if position:
         recs = [r for r in recs if r.position.upper() == position.upper()]
+    walks = warmups(recs) if continuous else {}
+    rate = ble if ble > 0 else resample
     if resample > 0:
         rng = np.random.default_rng(12345)
         recs = [downsample(r, resample, rng) for r in recs]
+    if ble > 0:
+        rng = np.random.default_rng(12346)
+        recs = [ble_link(r, ble, rng) if r.fs > 1.5 * ble else r for r in recs]
+
+    def walk(r: Recording) -> Recording | None:
+        w = walks.get((r.subject, r.position.upper()))
+        if w is not None and rate > 0 and w.fs > 1.5 * rate:
+            w = ble_link(w, rate, np.random.default_rng(1)) if ble > 0 else downsample(w, rate)
+        return w
+
     with _progress(len(recs), "eval fall", progress) as tick:
-        res = run_recordings(recs, params, tick)
+        res = run_recordings(recs, params, tick, walk if continuous else None)
     summary = summarize(recs, res, by)
     summary["dataset"] = str(dataset)
     if as_json:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
 from edge.detectors.fall import (
+    CandidateFeatures,
     FallDetector,
     FallEvent,
     FallEventKind,
     FallParams,
     candidate_features,
     load_params,
+    retime_bursts,
 )
 
 Arr = npt.NDArray[np.float64]
@@ -262,3 +265,122 @@ def test_clock_reset_starts_afresh(params: FallParams) -> None:
     ev = stream(det, t2, a2)
     assert det.clock_resets == 1
     assert len(kinds(ev, FallEventKind.FALL_CONFIRMED)) == 1
+
+
+# ------------------------------------------------------- BLE link stalls and bursts
+def test_retime_bursts_restores_buffered_samples() -> None:
+    t = np.arange(0.0, 10.0, 0.05)
+    clean = t.copy()
+    arr = t.copy()
+    stall = (t >= 4.0) & (t < 6.0)  # link stalls 2 s; the device buffers 40 samples
+    arr[stall] = 6.0 + 0.004 * np.arange(1, stall.sum() + 1)  # ... and sends them in a burst
+    arr = np.maximum.accumulate(arr)
+    arr[1:] = np.maximum(arr[1:], arr[:-1] + 1e-4)
+    fixed = retime_bursts(arr)
+    assert np.all(np.diff(fixed) > 0)
+    # the burst's samples are back within a sample interval of their real times
+    assert np.max(np.abs(fixed - clean)[t < 5.8]) < 0.06 + 0.17  # 0.17 s: burst length
+    assert np.median(np.abs(fixed - clean)) < 1e-9
+    lost = np.r_[t[t < 4.0], t[t >= 6.0]]  # lost samples: a gap stays a gap
+    np.testing.assert_array_equal(retime_bursts(lost), lost)
+    assert retime_bursts(t) is t  # nothing to do: no copy
+
+
+def test_fall_inside_a_buffered_stall(params: FallParams) -> None:
+    """The link stalls over the fall; the wearable's buffer arrives in a burst later."""
+    t, a = synth(20.0, walk=False)
+    arr = t.copy()
+    stall = (t >= 7.0) & (t < 9.5)
+    arr[stall] = 9.5 + 0.003 * np.arange(1, stall.sum() + 1)
+    arr = np.maximum.accumulate(arr)
+    arr[1:] = np.maximum(arr[1:], arr[:-1] + 1e-4)
+    ev = stream(FallDetector(params), arr, a)
+    assert len(kinds(ev, FallEventKind.FALL_CONFIRMED)) == 1
+    # the features are measured on the re-timed signal: like the clean one (taken at
+    # face value, the burst squeezes the impact to 1.35 g and the descent to -0.4 m/s)
+    ref = candidate_features(t, a, 8.0, params)
+    got: list[CandidateFeatures] = []
+    det = FallDetector(params, feature_sink=lambda cf, tp, pk: got.append(cf))
+    stream(det, arr, a)
+    assert ref is not None and ref.features is not None
+    assert len(got) == 1 and got[0].features is not None
+    f = got[0].features
+    assert abs(f[0] - ref.features[0]) < 0.05  # log peak
+    assert f[5] < -2.5  # velocity: the descent is there again (clean: -3.6 m/s)
+
+
+# ------------------------------------------- per-wearer upright, lying-to-lying rule
+def lying_then_roll(fs: float, walk_s: float, bump_g: float, seed: int = 0) -> tuple[Arr, Arr]:
+    """Walk `walk_s` s upright, lie down on the back (gravity along +z), lie still, then
+    roll onto the side (gravity along +x) with a bump of `bump_g`, and lie still."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(0.0, walk_s + 40.0, 1.0 / fs)
+    a = np.tile(UP, (t.size, 1))
+    walking = t < walk_s
+    a[walking, 1] += 0.25 * np.sin(2 * np.pi * 1.8 * t[walking])
+    a[walking, 0] += 0.1 * np.sin(2 * np.pi * 0.9 * t[walking])
+    lie = t >= walk_s + 5.0  # lay down (slowly: no candidate) 5 s after the walk
+    w = np.clip((t - walk_s - 2.0) / 3.0, 0.0, 1.0)[:, None] * (math.pi / 2)
+    a[~walking] = (np.cos(w) * UP + np.sin(w) * LYING)[~walking]
+    roll = walk_s + 25.0
+    w2 = np.clip((t - roll + 0.6) / 0.6, 0.0, 1.0)[:, None] * (math.pi / 2)
+    side = np.array([1.0, 0.0, 0.0])
+    a[lie] = (np.cos(w2) * LYING + np.sin(w2) * side)[lie]
+    bump = (t >= roll) & (t < roll + 0.1)
+    a[bump] = side * bump_g
+    return t, a + rng.normal(0.0, 0.01, a.shape)
+
+
+def test_upright_is_learnt_while_walking(params: FallParams) -> None:
+    t, a = synth(50.0, fall_at=None, duration=30.0)
+    det = FallDetector(params)
+    stream(det, t, a @ rotation(4).T)
+    up = det.upright
+    assert up is not None
+    assert _angle(np.array(up), UP @ rotation(4).T) < math.radians(10.0)
+    # lying still or sitting teaches nothing
+    det2 = FallDetector(params)
+    stream(det2, t, np.tile(LYING, (t.size, 1)) + np.random.default_rng(0).normal(0, 0.01, a.shape))
+    assert det2.upright is None
+    # chunking does not matter
+    det3 = FallDetector(params)
+    stream(det3, t, a @ rotation(4).T, chunk=7)
+    assert det3.upright == pytest.approx(up)
+
+
+def _angle(u: Arr, v: Arr) -> float:
+    return math.acos(float(np.clip(u @ v / np.linalg.norm(u) / np.linalg.norm(v), -1, 1)))
+
+
+@pytest.mark.parametrize("fs", [200.0, 20.0])
+def test_rolling_over_in_bed_is_not_a_fall_once_upright_is_known(
+    params: FallParams, fs: float
+) -> None:
+    # A model that would confirm anything that passes the gate: only the rule can stop it.
+    eager = replace(params, threshold=1e-9, threshold_slow=1e-9)
+    t, a = lying_then_roll(fs, walk_s=20.0, bump_g=2.2)
+    det = FallDetector(eager)
+    assert kinds(stream(det, t, a), FallEventKind.FALL_CONFIRMED) == []
+    assert det.lying_vetoes == 1
+    # without a walk first (no upright reference) the rule cannot act
+    keep = t >= 20.0
+    cold = FallDetector(eager)
+    assert len(kinds(stream(cold, t[keep], a[keep]), FallEventKind.FALL_CONFIRMED)) == 1
+    assert cold.lying_vetoes == 0
+
+
+def test_hard_fall_from_lying_still_counts(params: FallParams) -> None:
+    """Out of bed onto the floor: a hard impact overrides the lying-to-lying rule."""
+    eager = replace(params, threshold=1e-9, threshold_slow=1e-9)
+    t, a = lying_then_roll(50.0, walk_s=20.0, bump_g=5.0)
+    det = FallDetector(eager)
+    assert len(kinds(stream(det, t, a), FallEventKind.FALL_CONFIRMED)) == 1
+    assert det.lying_vetoes == 0
+
+
+def test_rule_can_be_disabled(params: FallParams) -> None:
+    eager = replace(params, threshold=1e-9, threshold_slow=1e-9, upright_block_s=0.0)
+    t, a = lying_then_roll(50.0, walk_s=20.0, bump_g=2.2)
+    det = FallDetector(eager)
+    assert len(kinds(stream(det, t, a), FallEventKind.FALL_CONFIRMED)) == 1
+    assert det.upright is None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from importlib import resources
 
 import numpy as np
 
 from edge.detectors.fall import FEATURES, FallParams
-from edge.evaluation.fall_eval import Recording
+from edge.evaluation.fall_eval import Recording, ble_link, warmups
 from edge.evaluation.fall_train import (
     CandidateSet,
     augment,
@@ -64,7 +65,8 @@ def test_collect_labels_the_impact_and_trains() -> None:
 def test_augment_is_deterministic() -> None:
     recs = [rec(True, "S1", 1, fs=200.0)]
     a1, a2 = augment(recs), augment(recs)
-    assert [r.fs for r in a1] == [200.0, 20.0, 25.0]
+    assert [r.fs for r in a1] == [200.0, 20.0, 25.0, 20.0]  # the last: BLE link
+    assert [r.fs for r in augment(recs, ble_rate=None)] == [200.0, 20.0, 25.0]
     for r1, r2 in zip(a1, a2, strict=True):
         np.testing.assert_array_equal(r1.t, r2.t)
 
@@ -93,3 +95,30 @@ def test_shipped_params_file_documents_its_training() -> None:
     assert "cv_leave_one_subject_out" in doc
     p = FallParams.from_json(doc["params"])
     assert p.history_s >= p.pre_s + p.post_s + p.peak_search_s
+
+
+def test_ble_link_is_a_realistic_20hz_stream() -> None:
+    r = rec(True, "S1", 1, fs=200.0)
+    b1 = ble_link(r, 20.0, np.random.default_rng(3))
+    b2 = ble_link(r, 20.0, np.random.default_rng(3))
+    np.testing.assert_array_equal(b1.t, b2.t)  # deterministic for a seed
+    assert b1.fs == 20.0
+    assert np.all(np.diff(b1.t) > 0)
+    counts = b1.accel * 2048.0
+    np.testing.assert_allclose(counts, np.round(counts), atol=1e-6)  # +-16 g, 2048 counts/g
+    d = np.diff(b1.t)
+    assert 0.04 < float(np.median(d)) < 0.06
+    # late samples: some intervals near 2 x 50 ms followed by a short one, as on the BLE link
+    many = [ble_link(r, 20.0, np.random.default_rng(s)) for s in range(20)]
+    dd = np.concatenate([np.diff(m.t) for m in many])
+    assert 0.02 < float(np.mean(dd > 0.08)) < 0.15
+    assert float(np.mean(dd < 0.02)) > 0.02
+
+
+def test_warmups_pick_each_wearers_walk() -> None:
+    walk = replace(rec(False, "S1", 5), code="D01", filename="a")
+    other = replace(rec(False, "S1", 6), code="D01", filename="b")
+    sitting = replace(rec(False, "S2", 2), code="D07")
+    w = warmups([other, walk, rec(True, "S1", 1), sitting])
+    assert set(w) == {("S1", "WAIST")}
+    assert w[("S1", "WAIST")].filename == "a"  # the first walk by file name
