@@ -111,6 +111,8 @@ class _DayAcc:
     home_night_known: bool = False
     up_t: float | None = None
     quiet: list[float] = field(default_factory=list)
+    awake_quiet: list[float] = field(default_factory=list)
+    sleep_quiet: list[float] = field(default_factory=list)
     sleep_gap: float = 0.0
     sleep_start: float | None = None
     exits: list[float] = field(default_factory=list)
@@ -120,6 +122,8 @@ class _DayAcc:
 
     def __post_init__(self) -> None:
         self.quiet = [-1.0] * self.n_buckets
+        self.awake_quiet = [-1.0] * self.n_buckets
+        self.sleep_quiet = [-1.0] * self.n_buckets
 
 
 class RoutineDetector:
@@ -228,29 +232,49 @@ class RoutineDetector:
     def _up_by(self) -> float:
         return self._at(self.acc.morning, self.model.thresholds.up_by_min)
 
-    def _inactivity_due(self) -> float | None:
-        """First moment the silence since the last activation exceeds the threshold of
-        the time-of-day bucket it is in (walks bucket by bucket; thresholds vary)."""
-        if self.last_act_t is None or self.away or self.inactivity_raised:
-            return None
-        quiet = self.model.thresholds.quiet_s
-        bucket_s = self.cfg.bucket_min * 60.0
-        tau = max(self.last_act_t, self.now)
+    def _asleep_gap(self, p: float) -> bool:
+        """Whether a silence that began at `p` began asleep: around bedtime or in the
+        night, before getting up. The same test files a silence under the asleep or the
+        awake thresholds when learning and when watching."""
         night_start, night_end = self._night()
         slack = self.cfg.bedtime_slack_s
-        if night_start - slack <= self.last_act_t < night_end and self.acc.up_t is None:
-            # Silent since bedtime (give or take) and not up yet: asleep, and the morning
-            # is the not-up rule's job; this rule resumes at its deadline as a backstop.
-            tau = max(tau, self._up_by())
+        return night_start - slack <= p < night_end and self.acc.up_t is None
+
+    def _walk(self, tau: float, last: float, quiet: tuple[float, ...]) -> float | None:
+        """First moment from `tau` on that the silence since `last` exceeds the
+        threshold of the time-of-day bucket it is in (walks bucket by bucket)."""
+        bucket_s = self.cfg.bucket_min * 60.0
         for _ in range(3 * len(quiet)):
             m = self._minute(tau)
             b = int(m // self.cfg.bucket_min) % len(quiet)
             end = tau + (bucket_s - (m * 60.0) % bucket_s)
-            cand = max(tau, self.last_act_t + quiet[b])
+            cand = max(tau, last + quiet[b])
             if cand < end:
                 return cand
             tau = end
         return None
+
+    def _inactivity_due(self) -> float | None:
+        """When the silence since the last activation becomes far longer than usual.
+
+        A silence that began awake is held against the awake thresholds. One that began
+        asleep (not up yet) is the not-up rule's job at the up-by time, after which the
+        awake thresholds resume as a backstop; where the home has learned how long it
+        is silent while asleep (a movement mat or bedroom PIR splits the night), a
+        silence far longer than that alarms before the up-by time too."""
+        if self.last_act_t is None or self.away or self.inactivity_raised:
+            return None
+        th = self.model.thresholds
+        last = self.last_act_t
+        tau = max(last, self.now)
+        if not self._asleep_gap(last):
+            return self._walk(tau, last, th.quiet_s)
+        due = self._walk(max(tau, self._up_by()), last, th.quiet_s)
+        if th.sleep_quiet_s and self.bedroom_sensing:
+            asleep = self._walk(tau, last, th.sleep_quiet_s)
+            if asleep is not None and (due is None or asleep < due):
+                due = asleep
+        return due
 
     def _exit_due(self) -> float | None:
         th = self.model.thresholds
@@ -374,6 +398,8 @@ class RoutineDetector:
             night_exits_s=tuple(acc.exits),
             night_exits_unreturned=acc.unreturned,
             sensors=tuple(sorted(acc.sensors)),
+            awake_quiet_s=tuple(acc.awake_quiet),
+            sleep_quiet_s=tuple(acc.sleep_quiet),
         )
         self.model.add_day(rec)
         self.acc = self._new_acc(t)
@@ -388,6 +414,7 @@ class RoutineDetector:
         if self.away_in_gap:
             return
         acc = self.acc
+        asleep = self._asleep_gap(p)
         bucket_s = self.cfg.bucket_min * 60.0
         tau = max(p, acc.start)
         while tau < t:
@@ -395,6 +422,8 @@ class RoutineDetector:
             b = int(m // self.cfg.bucket_min) % acc.n_buckets
             end = min(t, tau + (bucket_s - (m * 60.0) % bucket_s))
             acc.quiet[b] = max(acc.quiet[b], end - p)
+            kind = acc.sleep_quiet if asleep else acc.awake_quiet
+            kind[b] = max(kind[b], end - p)
             if end <= tau:  # pragma: no cover - guards a zero step on odd clocks
                 break
             tau = end

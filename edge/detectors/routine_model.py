@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
@@ -41,13 +42,25 @@ class RoutineConfig:
     default_night_start_min: int = 23 * 60
     default_night_end_min: int = 7 * 60
     default_out_of_bed_s: float = 60 * 60.0
-    # No activity far longer than usual: threshold = factor * quantile + margin, clipped.
+    # No activity far longer than usual, per time-of-day slot (bucket +- neighbours):
+    # threshold = factor * q + spread_z * spread + margin, clipped, where q is a high
+    # quantile over days of the slot's longest silence in progress and spread its robust
+    # scale (1.4826 x MAD); both shrunk toward this home's pooled value over all slots of
+    # the same kind (awake by day / asleep) with `quiet_prior_n` pseudo-days, so a slot
+    # seen on few days borrows what is usual for this home. Awake and asleep silences
+    # are learned apart (a sleep-in morning does not inflate the daytime threshold).
     quiet_quantile: float = 0.9
-    quiet_factor: float = 1.2
+    quiet_factor: float = 1.0
+    quiet_spread_z: float = 1.0
     quiet_margin_s: float = 30 * 60.0
+    quiet_prior_n: float = 3.0
     quiet_min_s: float = 90 * 60.0
     quiet_max_s: float = 12 * 3600.0
-    quiet_smooth_buckets: int = 1  # take the max over +- this many neighbouring buckets
+    quiet_smooth_buckets: int = 1  # a slot pools +- this many neighbouring buckets
+    # Awake thresholds 07:00-22:00 are capped here: an alarm later than 3 h after the
+    # last activation can never be a timely one (a collapse is to be found within 3 h).
+    quiet_day_cap_s: float | None = 3 * 3600.0
+    sleep_quiet: bool = True  # in bed before getting up: learned asleep silences apply
     # Not up by the usual time plus a margin.
     up_window_start_min: int = 4 * 60  # activity after this counts as getting up
     up_confirm_s: float = 30 * 60.0  # back in bed within this long: not up after all
@@ -100,6 +113,11 @@ class DayRecord:
     night_exits_s: tuple[float, ...]  # durations of night bed exits that returned
     night_exits_unreturned: int
     sensors: tuple[str, ...]  # sensors that activated this day
+    # The same as quiet_s, split by the kind of silence: one that began while asleep
+    # (around bedtime, before getting up) or one that began while awake. Empty in
+    # records written before the split (then quiet_s stands for the awake silences).
+    awake_quiet_s: tuple[float, ...] = ()
+    sleep_quiet_s: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,6 +134,8 @@ class DayRecord:
             night_exits_s=tuple(float(x) for x in d["night_exits_s"]),
             night_exits_unreturned=int(d["night_exits_unreturned"]),
             sensors=tuple(str(s) for s in d["sensors"]),
+            awake_quiet_s=tuple(float(x) for x in d.get("awake_quiet_s", ())),
+            sleep_quiet_s=tuple(float(x) for x in d.get("sleep_quiet_s", ())),
         )
 
 
@@ -133,6 +153,9 @@ class Thresholds:
     out_of_bed_enabled: bool
     # Sensors active on most learned days, each with how long a silence is abnormal.
     silent_after_s: tuple[tuple[str, float], ...]
+    # Per bucket: how long a silence that began asleep (before getting up) may last;
+    # empty when not learned (then only the not-up rule watches the sleeper).
+    sleep_quiet_s: tuple[float, ...] = ()
 
 
 def _cold_quiet(cfg: RoutineConfig) -> tuple[float, ...]:
@@ -143,6 +166,54 @@ def _cold_quiet(cfg: RoutineConfig) -> tuple[float, ...]:
         night = m >= cfg.default_night_start_min or m < cfg.default_night_end_min
         out.append(cfg.default_quiet_night_s if night else cfg.default_quiet_day_s)
     return tuple(out)
+
+
+def _slot_thresholds(
+    cfg: RoutineConfig, rows: list[tuple[float, ...]], daytime: bool
+) -> list[float | None]:
+    """Per bucket: factor * q + spread_z * spread + margin (clipped), where q is the
+    `quiet_quantile` over days of the slot's longest silence in progress (the slot is
+    the bucket and its +- `quiet_smooth_buckets` neighbours: a routine shifts a little)
+    and spread is 1.4826 x its MAD. Both are shrunk toward this home's pooled value over
+    all slots (daytime 07:00-22:00 for awake silences, all slots for sleep) with
+    `quiet_prior_n` pseudo-days. None for a slot outside the pool never observed."""
+    n_buckets = MINUTES_PER_DAY // cfg.bucket_min
+    q = np.full((len(rows), n_buckets), np.nan)
+    for i, row in enumerate(rows):
+        r = np.asarray(row, dtype=float)
+        if r.size == n_buckets:
+            q[i] = np.where(r < 0, np.nan, r)
+    k = cfg.quiet_smooth_buckets
+    slot_obs: list[np.ndarray] = []
+    for b in range(n_buckets):
+        idx = [(b + j) % n_buckets for j in range(-k, k + 1)]
+        win = q[:, idx]
+        seen = ~np.all(np.isnan(win), axis=1)
+        slot_obs.append(np.nanmax(win[seen], axis=1) if seen.any() else np.empty(0))
+    in_pool = [(not daytime) or 7 * 60 <= b * cfg.bucket_min < 22 * 60 for b in range(n_buckets)]
+    pool_vals = [x for b in range(n_buckets) if in_pool[b] for x in slot_obs[b]]
+    if not pool_vals:
+        return [None] * n_buckets
+    pool = np.asarray(pool_vals)
+    q_pool, s_pool = _q_spread(pool, cfg.quiet_quantile)
+    out: list[float | None] = []
+    n0 = cfg.quiet_prior_n
+    for b, obs in enumerate(slot_obs):
+        n = float(obs.size)
+        if n == 0 and not in_pool[b]:
+            out.append(None)
+            continue
+        q_b, s_b = _q_spread(obs, cfg.quiet_quantile) if n else (0.0, 0.0)
+        qq = (n * q_b + n0 * q_pool) / (n + n0)
+        ss = (n * s_b + n0 * s_pool) / (n + n0)
+        thr = cfg.quiet_factor * qq + cfg.quiet_spread_z * ss + cfg.quiet_margin_s
+        out.append(min(max(thr, cfg.quiet_min_s), cfg.quiet_max_s))
+    return out
+
+
+def _q_spread(x: np.ndarray, quantile: float) -> tuple[float, float]:
+    med = float(np.median(x))
+    return float(np.quantile(x, quantile)), 1.4826 * float(np.median(np.abs(x - med)))
 
 
 def _signed_minutes(m: float) -> float:
@@ -171,7 +242,6 @@ class RoutineModel:
 
     def _derive(self) -> Thresholds:
         cfg = self.config
-        n_buckets = MINUTES_PER_DAY // cfg.bucket_min
         days = self.days
         if len(days) < cfg.min_learned_days:
             return Thresholds(
@@ -185,47 +255,25 @@ class RoutineModel:
                 out_of_bed_enabled=True,
                 silent_after_s=(),
             )
-        # Quiet gaps: per bucket, a high quantile over days of the longest silence in
-        # progress then, smoothed over neighbouring buckets (a routine shifts a little).
-        q = np.full((len(days), n_buckets), np.nan)
-        for i, d in enumerate(days):
-            row = np.asarray(d.quiet_s, dtype=float)
-            q[i] = np.where(row < 0, np.nan, row)
-        per_bucket = np.full(n_buckets, np.nan)
-        for b in range(n_buckets):
-            col = q[:, b]
-            col = col[~np.isnan(col)]
-            if col.size:
-                per_bucket[b] = float(np.quantile(col, cfg.quiet_quantile))
-        k = cfg.quiet_smooth_buckets
         cold = _cold_quiet(cfg)
-        learned_q: list[float | None] = []
-        for b in range(n_buckets):
-            idx = [(b + j) % n_buckets for j in range(-k, k + 1)]
-            vals = per_bucket[idx]
-            vals = vals[~np.isnan(vals)]
-            if not vals.size:
-                learned_q.append(None)
-                continue
-            thr = cfg.quiet_factor * float(vals.max()) + cfg.quiet_margin_s
-            learned_q.append(min(max(thr, cfg.quiet_min_s), cfg.quiet_max_s))
-        # An hour never seen at home while learning (at work on weekdays, say) borrows
-        # what is usual for this resident in the daytime, not a fixed default.
-        day_seen = [
-            v
-            for b, v in enumerate(learned_q)
-            if v is not None and 7 * 60 <= b * cfg.bucket_min < 22 * 60
+        awake_rows = [d.awake_quiet_s if d.awake_quiet_s else d.quiet_s for d in days]
+        quiet = [
+            cold[b] if v is None else v
+            for b, v in enumerate(_slot_thresholds(cfg, awake_rows, daytime=True))
         ]
-        day_typical = float(np.median(day_seen)) if day_seen else None
-        quiet: list[float] = []
-        for b, v in enumerate(learned_q):
-            m = b * cfg.bucket_min
-            if v is not None:
-                quiet.append(v)
-            elif day_typical is not None and 7 * 60 <= m < 22 * 60:
-                quiet.append(day_typical)
-            else:
-                quiet.append(cold[b])
+        if cfg.quiet_day_cap_s is not None:
+            cap = max(cfg.quiet_day_cap_s, cfg.quiet_min_s)
+            quiet = [
+                min(v, cap) if 7 * 60 <= b * cfg.bucket_min < 22 * 60 else v
+                for b, v in enumerate(quiet)
+            ]
+        sleep_rows = [d.sleep_quiet_s for d in days if d.sleep_quiet_s]
+        sleep_quiet: tuple[float, ...] = ()
+        if cfg.sleep_quiet and len(sleep_rows) >= cfg.min_learned_days:
+            sq = _slot_thresholds(cfg, sleep_rows, daytime=False)
+            # A slot never seen asleep: no sleep threshold there (the not-up rule and
+            # the awake thresholds after the up-by time still apply).
+            sleep_quiet = tuple(math.inf if v is None else v for v in sq)
 
         ups = [d.up_min for d in days if d.home_night and d.up_min is not None]
         if len(ups) >= cfg.min_learned_days // 2 + 1:
@@ -287,6 +335,7 @@ class RoutineModel:
             out_of_bed_s=oob,
             out_of_bed_enabled=enabled,
             silent_after_s=tuple(silent),
+            sleep_quiet_s=sleep_quiet,
         )
 
     def to_json(self) -> str:

@@ -41,6 +41,20 @@ def eval_routine(
     tz: Annotated[
         str | None, typer.Option("--tz", help="Time zone (default: from the meta file).")
     ] = None,
+    seeds: Annotated[
+        int,
+        typer.Option(
+            "--seeds", help="Also inject the collapses with this many further seeds (spread)."
+        ),
+    ] = 10,
+    loho: Annotated[
+        bool,
+        typer.Option(
+            "--loho",
+            help="Leave one home out: tune the quiet-gap setting on each home, "
+            "report it on the others (a folder of >= 2 homes; slow).",
+        ),
+    ] = False,
 ) -> None:
     """Replay recorded homes through the routine detector: false alarms, detections."""
     from rich.console import Console
@@ -51,45 +65,70 @@ def eval_routine(
         EvalOptions,
         evaluate_home,
         find_homes,
+        leave_one_home_out,
         load_home,
         pooled,
     )
 
     err = Console(stderr=True)
-    opts = EvalOptions(learn_days=learn_days, collapses=collapses, seed=seed)
+    opts = EvalOptions(
+        learn_days=learn_days, collapses=collapses, seed=seed, spread_seeds=max(seeds, 0)
+    )
     try:
         files = find_homes(path)
+        if loho and len(files) < 2:
+            raise DatasetError("--loho needs a folder with at least two homes")
         results = []
+        homes = []
         with Progress(console=err, transient=True) as progress:
             for f in files:
                 task = progress.add_task(f"{f.name}: load", total=None)
                 home = load_home(f, tz)
+                homes.append(home)
                 results.append(evaluate_home(home, opts, _reporter(progress, task, home.id)))
+                progress.remove_task(task)
+            summary = pooled(results)
+            if loho:
+                task = progress.add_task("leave one home out", total=None)
+                summary["leave_one_home_out"] = leave_one_home_out(
+                    homes, opts, progress=_reporter(progress, task, "all")
+                )
                 progress.remove_task(task)
     except DatasetError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    summary = pooled(results)
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return
     out = typer.echo
     for h in summary["homes"]:
         out(f"{h['home']}: {h['days']} days replayed after {h['learned_days']} learned days")
+        lo, hi = h["false_alarms_per_week_ci95"]
         out(
             f"  false inactivity alarms/week {h['false_alarms_per_week']} "
-            f"({h['false_alarms_by_rule']}); technical {h['technical_findings']}"
+            f"(95 % CI {lo}-{hi}; {h['false_alarms_by_rule']}); "
+            f"technical {h['technical_findings']}"
         )
         c = h["collapses"]
+        ci = c["rate_ci95"] or [None, None]
         out(
             f"  daytime collapses: {c['detected']}/{c['n']} detected within 3 h "
-            f"(rate {h['detection_rate']}), median delay {h['median_delay_min']} min"
+            f"(rate {h['detection_rate']}, 95 % CI {ci[0]}-{ci[1]}, on {len(c['by_day'])} "
+            f"days), median delay {h['median_delay_min']} min"
         )
+        spread = h["collapse_seed_spread"]
+        if spread:
+            out(
+                f"  over {len(spread['seeds'])} further seeds: rate {spread['min']}-"
+                f"{spread['max']} (mean {spread['mean']})"
+            )
         for name, r in h["night_rules"].items():
             out(
                 f"  {name}: {r['detected']}/{r['n']} (rate {r['rate']}), "
                 f"median delay {r['median_delay_min']} min, by {r['detected_by']}"
             )
+    for c in summary.get("leave_one_home_out", {}).get("choices", []):
+        out(f"tuned on {c['tuned_on']}: {c['setting']!r} ({c['tuned']}); held out: {c['held_out']}")
     out(
         f"all: {summary['false_alarms_per_week']} false alarms/week, "
         f"detection rate {summary['detection_rate']}, median delay "

@@ -28,11 +28,12 @@ import csv
 import gzip
 import json
 import logging
+import math
 import random
 import re
 import statistics
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -82,6 +83,9 @@ class EvalOptions:
     out_of_bed_horizon_s: float = 3 * 3600.0
     night_door_horizon_s: float = 1 * 3600.0
     config: RoutineConfig = field(default_factory=RoutineConfig)
+    # Also inject the daytime collapses with this many further seeds (seed+1 ..) and
+    # report the spread of the detection rate (the clean replay is seed-independent).
+    spread_seeds: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,18 +95,24 @@ class RuleResult:
     median_delay_min: float | None
     by_rule: tuple[tuple[str, int], ...]
     delays_min: tuple[float, ...] = ()
+    # Per local day of T: (day, incidents, detected). Incidents on one day share that
+    # day's behaviour, so the effective sample size is nearer the number of days.
+    by_day: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def rate(self) -> float | None:
         return None if self.n == 0 else self.detected / self.n
 
     def to_json(self) -> dict[str, Any]:
+        lo, hi = wilson(self.detected, self.n)
         return {
             "n": self.n,
             "detected": self.detected,
             "rate": None if self.rate is None else round(self.rate, 4),
+            "rate_ci95": None if self.n == 0 else [round(lo, 4), round(hi, 4)],
             "median_delay_min": self.median_delay_min,
             "detected_by": dict(self.by_rule),
+            "by_day": {d: [n, k] for d, n, k in self.by_day},
         }
 
 
@@ -120,10 +130,30 @@ class HomeResult:
     out_of_bed: RuleResult
     night_door: RuleResult
     out_of_bed_rule_enabled: bool
+    # Detection rate of the daytime collapses per extra seed (EvalOptions.spread_seeds).
+    collapse_by_seed: tuple[tuple[int, float], ...] = ()
 
     @property
     def false_alarms_per_week(self) -> float:
         return self.false_alarms / (self.days / 7.0) if self.days > 0 else 0.0
+
+    def false_alarms_per_week_ci95(self) -> tuple[float, float]:
+        """Exact (Garwood) Poisson 95 % interval of the false alarms per week."""
+        lo, hi = poisson_ci(self.false_alarms)
+        weeks = self.days / 7.0
+        return (lo / weeks, hi / weeks) if weeks > 0 else (0.0, math.inf)
+
+    def seed_spread(self) -> dict[str, Any] | None:
+        if not self.collapse_by_seed:
+            return None
+        rates = [r for _, r in self.collapse_by_seed]
+        return {
+            "seeds": [s for s, _ in self.collapse_by_seed],
+            "rates": [round(r, 4) for r in rates],
+            "min": round(min(rates), 4),
+            "mean": round(statistics.mean(rates), 4),
+            "max": round(max(rates), 4),
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -132,12 +162,14 @@ class HomeResult:
             "learned_days": self.learned_days,
             "false_alarms": self.false_alarms,
             "false_alarms_per_week": round(self.false_alarms_per_week, 3),
+            "false_alarms_per_week_ci95": [round(x, 3) for x in self.false_alarms_per_week_ci95()],
             "false_alarms_by_rule": dict(self.false_alarms_by_rule),
             "false_alarms_in_annotated_absence": self.false_alarms_in_absence,
             "technical_findings": dict(self.technical),
             "detection_rate": _r(self.collapse.rate),
             "median_delay_min": self.collapse.median_delay_min,
             "collapses": self.collapse.to_json(),
+            "collapse_seed_spread": self.seed_spread(),
             "not_up_rate": _r(self.not_up.rate),
             "out_of_bed_rate": _r(self.out_of_bed.rate),
             "night_door_rate": _r(self.night_door.rate),
@@ -152,6 +184,44 @@ class HomeResult:
 
 def _r(x: float | None) -> float | None:
     return None if x is None else round(x, 4)
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a proportion k/n (treats incidents as independent,
+    which incidents sharing a day are not: read it as a lower bound on uncertainty)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, mid - half), min(1.0, mid + half)
+
+
+def _poisson_cdf(k: int, mu: float) -> float:
+    term = total = math.exp(-mu)
+    for i in range(1, k + 1):
+        term *= mu / i
+        total += term
+    return total
+
+
+def poisson_ci(k: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Exact (Garwood) interval of a Poisson mean from k observed counts (bisection)."""
+
+    def solve(f: Callable[[float], bool]) -> float:
+        lo, hi = 0.0, 10.0 * (k + 5)
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            if f(mid):
+                lo = mid
+            else:
+                hi = mid
+        return (lo + hi) / 2
+
+    upper = solve(lambda mu: _poisson_cdf(k, mu) > alpha / 2)
+    lower = 0.0 if k == 0 else solve(lambda mu: 1 - _poisson_cdf(k - 1, mu) < alpha / 2)
+    return lower, upper
 
 
 # ------------------------------------------------------------------------ loading
@@ -297,18 +367,27 @@ def _inject(
     return None
 
 
-def _summarise(results: list[tuple[float, RoutineFinding | None]]) -> RuleResult:
+def _summarise(
+    results: list[tuple[float, RoutineFinding | None]], tz: ZoneInfo | None = None
+) -> RuleResult:
     delays = [(f.t - t) / 60.0 for t, f in results if f is not None]
     by: dict[str, int] = {}
     for _, f in results:
         if f is not None:
             by[f.kind.value] = by.get(f.kind.value, 0) + 1
+    days: dict[str, list[int]] = {}
+    if tz is not None:
+        for t, f in results:
+            nk = days.setdefault(datetime.fromtimestamp(t, tz).date().isoformat(), [0, 0])
+            nk[0] += 1
+            nk[1] += f is not None
     return RuleResult(
         n=len(results),
         detected=len(delays),
         median_delay_min=round(statistics.median(delays), 1) if delays else None,
         by_rule=tuple(sorted(by.items())),
         delays_min=tuple(delays),
+        by_day=tuple((d, nk[0], nk[1]) for d, nk in sorted(days.items())),
     )
 
 
@@ -358,18 +437,28 @@ def evaluate_home(home: Home, opts: EvalOptions, progress: Progress | None = Non
     replay_days = [d for d in _local_days(learn_end, end, tz)]
     last_event_t = events[-1].t
 
-    # Daytime collapses: T uniform 08:00-21:00 on replayed days, resident not away.
-    collapses: list[tuple[float, RoutineFinding | None]] = []
-    tries = 0
-    while len(collapses) < opts.collapses and tries < opts.collapses * 50:
-        tries += 1
-        d = rng.choice(replay_days)
-        t = _at(d, rng.uniform(8.0, 21.0), tz)
-        if not (learn_end <= t <= last_event_t) or _in_any(t, home.absences):
-            continue
-        collapses.append((t, _inject(base, events, t, opts.collapse_horizon_s)))
+    def inject_collapses(r: random.Random, report: Progress | None) -> RuleResult:
+        """Daytime collapses: T uniform 08:00-21:00 on replayed days, not away."""
+        out: list[tuple[float, RoutineFinding | None]] = []
+        tries = 0
+        while len(out) < opts.collapses and tries < opts.collapses * 50:
+            tries += 1
+            d = r.choice(replay_days)
+            t = _at(d, r.uniform(8.0, 21.0), tz)
+            if not (learn_end <= t <= last_event_t) or _in_any(t, home.absences):
+                continue
+            out.append((t, _inject(base, events, t, opts.collapse_horizon_s)))
+            if report is not None:
+                report("collapses", len(out), opts.collapses)
+        return _summarise(out, tz)
+
+    collapse = inject_collapses(rng, progress)
+    by_seed: list[tuple[int, float]] = []
+    for k in range(1, opts.spread_seeds + 1):
+        extra = inject_collapses(random.Random(opts.seed + k), None)
+        by_seed.append((opts.seed + k, extra.rate or 0.0))
         if progress is not None:
-            progress("collapses", len(collapses), opts.collapses)
+            progress("seeds", k, opts.spread_seeds)
 
     # Not getting up: T between 03:00 and that morning's first getting-up activity.
     not_up: list[tuple[float, RoutineFinding | None]] = []
@@ -444,11 +533,12 @@ def evaluate_home(home: Home, opts: EvalOptions, progress: Progress | None = Non
         false_alarms_by_rule=tuple(sorted(by_rule.items())),
         false_alarms_in_absence=in_absence,
         technical=tuple(sorted(tech.items())),
-        collapse=_summarise(collapses),
+        collapse=collapse,
         not_up=_summarise(not_up),
         out_of_bed=_summarise(out_of_bed),
         night_door=_summarise(night_door),
         out_of_bed_rule_enabled=base.out_of_bed_enabled,
+        collapse_by_seed=tuple(by_seed),
     )
 
 
@@ -472,9 +562,14 @@ def pooled(results: list[HomeResult]) -> dict[str, Any]:
         return (None if n == 0 else round(d / n, 4)), n
 
     rate, n = pool("collapse")
+    weeks = days / 7.0
+    lo, hi = poisson_ci(alarms)
     delays = [x for r in results for x in r.collapse.delays_min]
     out: dict[str, Any] = {
-        "false_alarms_per_week": round(alarms / (days / 7.0), 3) if days else 0.0,
+        "false_alarms_per_week": round(alarms / weeks, 3) if days else 0.0,
+        "false_alarms_per_week_ci95": [round(lo / weeks, 3), round(hi / weeks, 3)]
+        if days
+        else None,
         "detection_rate": rate,
         "median_delay_min": round(statistics.median(delays), 1) if delays else None,
         "days": round(days, 2),
@@ -488,3 +583,68 @@ def pooled(results: list[HomeResult]) -> dict[str, Any]:
         out[key] = pool(attr)[0]
     out["homes"] = [r.to_json() for r in results]
     return out
+
+
+# ------------------------------------------------------------------ leave one home out
+# Candidate settings of the quiet-gap rule. A setting is chosen on one home (the tuning
+# home) and reported on the others, so no reported figure is in-sample for its choice.
+LOHO_GRID: Final[tuple[tuple[str, dict[str, Any]], ...]] = (
+    ("default", {}),
+    ("quantile 0.75", {"quiet_quantile": 0.75}),
+    ("spread z 0", {"quiet_spread_z": 0.0}),
+    ("spread z 2", {"quiet_spread_z": 2.0}),
+    ("margin 0", {"quiet_margin_s": 0.0}),
+    ("margin 60 min", {"quiet_margin_s": 3600.0}),
+    ("no day cap", {"quiet_day_cap_s": None}),
+    ("day cap 2 h", {"quiet_day_cap_s": 2 * 3600.0}),
+    ("day cap 2.5 h", {"quiet_day_cap_s": 2.5 * 3600.0}),
+    ("day cap 4 h", {"quiet_day_cap_s": 4 * 3600.0}),
+)
+
+
+def _score(r: HomeResult, fa_target: float) -> tuple[bool, float, float]:
+    """Tuning objective (bigger is better): meet the false-alarm target and then detect
+    most; if no setting meets it, fewest false alarms first, then detect most."""
+    rate = r.collapse.rate or 0.0
+    if r.false_alarms_per_week <= fa_target:
+        return (True, rate, -r.false_alarms)
+    return (False, -r.false_alarms, rate)
+
+
+def leave_one_home_out(
+    homes: list[Home],
+    opts: EvalOptions,
+    grid: tuple[tuple[str, dict[str, Any]], ...] = LOHO_GRID,
+    fa_target: float = 1.0,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Each home in turn is the tuning home: the grid setting that scores best there
+    (`_score`) is reported on every other home."""
+    runs: dict[str, dict[str, HomeResult]] = {}
+    for i, (name, overrides) in enumerate(grid):
+        o = replace(opts, config=replace(opts.config, **overrides), spread_seeds=0)
+        runs[name] = {h.id: evaluate_home(h, o) for h in homes}
+        if progress is not None:
+            progress("leave one home out", i + 1, len(grid))
+
+    def brief(r: HomeResult) -> dict[str, Any]:
+        return {
+            "false_alarms_per_week": round(r.false_alarms_per_week, 3),
+            "detection_rate": _r(r.collapse.rate),
+        }
+
+    choices = []
+    for tune in homes:
+        best = max(grid, key=lambda g: _score(runs[g[0]][tune.id], fa_target))[0]
+        choices.append(
+            {
+                "tuned_on": tune.id,
+                "setting": best,
+                "tuned": brief(runs[best][tune.id]),
+                "held_out": {h.id: brief(runs[best][h.id]) for h in homes if h.id != tune.id},
+            }
+        )
+    return {
+        "grid": {name: {h: brief(r) for h, r in per.items()} for name, per in runs.items()},
+        "choices": choices,
+    }

@@ -8,6 +8,7 @@ import json
 import os
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,8 +21,11 @@ from edge.evaluation.routine_eval import (
     EvalOptions,
     evaluate_home,
     find_homes,
+    leave_one_home_out,
     load_home,
+    poisson_ci,
     pooled,
+    wilson,
 )
 from simulators.residents import routine
 
@@ -74,20 +78,61 @@ def test_evaluate_a_simulated_home(tmp_path: Path) -> None:
 
 def test_results_are_reproducible_with_the_seed(tmp_path: Path) -> None:
     home = load_home(write_home(tmp_path))
-    a = evaluate_home(home, EvalOptions(collapses=50, seed=5)).to_json()
-    b = evaluate_home(home, EvalOptions(collapses=50, seed=5)).to_json()
+    a = evaluate_home(home, EvalOptions(collapses=20, seed=5)).to_json()
+    b = evaluate_home(home, EvalOptions(collapses=20, seed=5)).to_json()
     assert a == b
 
 
 def test_cli_json_for_a_folder(tmp_path: Path) -> None:
     write_home(tmp_path, "sim_a")
     write_home(tmp_path, "sim_b")
-    result = CliRunner().invoke(app(), ["routine", str(tmp_path), "--json", "--collapses", "50"])
+    args = ["routine", str(tmp_path), "--json", "--collapses", "50", "--seeds", "0"]
+    result = CliRunner().invoke(app(), args)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data.keys() >= KEYS
     assert [h["home"] for h in data["homes"]] == ["sim_a", "sim_b"]
     assert data["collapses"] == 100
+
+
+def test_confidence_intervals() -> None:
+    lo, hi = poisson_ci(2)  # Garwood: 0.242 .. 7.225
+    assert lo == pytest.approx(0.2422, abs=1e-3)
+    assert hi == pytest.approx(7.2247, abs=1e-3)
+    lo, hi = poisson_ci(0)
+    assert lo == 0.0
+    assert hi == pytest.approx(3.689, abs=1e-3)
+    lo, hi = wilson(54, 60)
+    assert lo < 0.9 < hi and hi - lo > 0.1  # 60 collapses: +- several points
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_seed_spread_and_per_day_counts(tmp_path: Path) -> None:
+    home = load_home(write_home(tmp_path))
+    r = evaluate_home(home, EvalOptions(collapses=10, spread_seeds=2))
+    out = r.to_json()
+    spread = out["collapse_seed_spread"]
+    assert spread["seeds"] == [20260102, 20260103]
+    assert spread["min"] <= spread["mean"] <= spread["max"]
+    assert sum(n for n, _ in out["collapses"]["by_day"].values()) == 10
+    lo, hi = out["false_alarms_per_week_ci95"]
+    assert lo <= out["false_alarms_per_week"] <= hi
+    # the extra seeds do not change the main figures
+    assert evaluate_home(home, EvalOptions(collapses=10)).collapse == r.collapse
+
+
+def test_leave_one_home_out_reports_each_choice_on_the_other_home(tmp_path: Path) -> None:
+    homes = [load_home(write_home(tmp_path, h)) for h in ("sim_a", "sim_b")]
+    grid: tuple[tuple[str, dict[str, Any]], ...] = (
+        ("default", {}),
+        ("margin 0", {"quiet_margin_s": 0.0}),
+    )
+    res = leave_one_home_out(homes, EvalOptions(collapses=10), grid=grid)
+    assert set(res["grid"]) == {"default", "margin 0"}
+    assert [c["tuned_on"] for c in res["choices"]] == ["sim_a", "sim_b"]
+    for c in res["choices"]:
+        assert c["setting"] in res["grid"]
+        assert list(c["held_out"]) == [h.id for h in homes if h.id != c["tuned_on"]]
 
 
 def test_cli_reports_a_bad_path(tmp_path: Path) -> None:
@@ -120,5 +165,5 @@ def test_real_home_kasteren_a() -> None:
     assert r.days > 20
     assert r.collapse.n == 50
     assert summary["false_alarms_per_week"] <= 2.0
-    assert summary["detection_rate"] >= 0.8
+    assert summary["detection_rate"] >= 0.85  # 0.95 with 60 collapses (docs)
     assert not r.out_of_bed_rule_enabled  # no bed mat, no bedroom PIR: cannot see returns

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -119,6 +121,80 @@ def test_model_round_trips_through_json() -> None:
         RoutineModel.from_json('{"version": 99, "config": {}, "days": []}')
 
 
+def test_old_records_without_the_awake_asleep_split_still_load() -> None:
+    m = learned_model()
+    data = json.loads(m.to_json())
+    for d in data["days"]:
+        del d["awake_quiet_s"], d["sleep_quiet_s"]
+    back = RoutineModel.from_json(json.dumps(data))
+    assert back.thresholds.quiet_s == m.thresholds.quiet_s  # quiet_s stands in for awake
+
+
+def _day(i: int, awake: dict[int, float], sleep_h: float = 8.0) -> DayRecord:
+    """A learned day with the awake silences given per bucket (others 30 min)."""
+    aw = tuple(awake.get(b, 0.5) * 3600.0 if 14 <= b < 46 else -1.0 for b in range(48))
+    sl = tuple(sleep_h * 3600.0 if (b < 14 or b >= 46) else -1.0 for b in range(48))
+    return replace(record(i), quiet_s=aw, awake_quiet_s=aw, sleep_quiet_s=sl)
+
+
+def test_a_variable_slot_gets_a_longer_threshold_than_a_steady_one() -> None:
+    cfg = RoutineConfig(quiet_smooth_buckets=0)
+    m = RoutineModel(cfg)
+    for i in range(10):  # 12:00 always 1.5 h; 16:00 anywhere between 0.5 and 1.5 h
+        m.add_day(_day(i, {24: 1.5, 32: 0.5 + (i % 5) / 4}))
+    th = m.thresholds.quiet_s
+    assert th[32] > th[24]  # same 90th percentile, but 16:00 is the less predictable
+    assert th[20] < th[24]  # a quiet 10:00 keeps a short threshold
+
+
+def test_a_slot_seen_on_few_days_borrows_from_this_homes_pool() -> None:
+    cfg = RoutineConfig(quiet_smooth_buckets=0)
+    m = RoutineModel(cfg)
+    for i in range(10):  # 15:00 seen at home on one day only, silent for 6 h then
+        days = _day(i, {30: 6.0} if i == 0 else {})
+        if i:
+            days = replace(
+                days,
+                awake_quiet_s=tuple(
+                    -1.0 if b == 30 else x for b, x in enumerate(days.awake_quiet_s)
+                ),
+            )
+        m.add_day(days)
+    th = m.thresholds.quiet_s
+    assert th[28] < th[30] < 6.0 * 3600.0 + cfg.quiet_margin_s  # shrunk toward the pool
+    never = RoutineModel(cfg)
+    for i in range(10):
+        d = _day(i, {})
+        never.add_day(
+            replace(
+                d,
+                awake_quiet_s=tuple(-1.0 if b == 30 else x for b, x in enumerate(d.awake_quiet_s)),
+            )
+        )
+    assert never.thresholds.quiet_s[30] == pytest.approx(never.thresholds.quiet_s[28])
+
+
+def test_sleeping_in_does_not_stretch_the_awake_morning_threshold() -> None:
+    m = RoutineModel()
+    for i in range(10):  # asleep 23:00 .. 07:00, and until 10:00 every other day
+        d = _day(i, {})
+        if i % 2:
+            sl = tuple(x if b != 18 else 10 * 3600.0 for b, x in enumerate(d.sleep_quiet_s))
+            aw = tuple(x if b != 18 else -1.0 for b, x in enumerate(d.awake_quiet_s))
+            d = replace(d, sleep_quiet_s=sl, awake_quiet_s=aw)
+        m.add_day(d)
+    th = m.thresholds
+    assert th.quiet_s[18] < 2 * 3600.0  # 09:00, awake: short
+    assert th.sleep_quiet_s[18] > 8 * 3600.0  # 09:00, still asleep: most of the night
+
+
+def test_a_day_cap_bounds_daytime_thresholds_only() -> None:
+    m = learned_model(RoutineConfig(quiet_day_cap_s=5000.0), quiet_day_h=5.0)
+    th = m.thresholds.quiet_s
+    assert th[24] == 5400.0  # capped, but never below the care-plan minimum
+    assert th[2] > 5400.0  # 01:00: the cap is for the daytime
+
+
 def test_a_day_with_too_few_activations_is_not_learned() -> None:
     m = learned_model()
     empty = DayRecord("2026-03-05", 3, False, None, None, (-1.0,) * 48, (), 0, ())
@@ -185,6 +261,33 @@ def test_out_of_order_events_are_dropped_and_counted() -> None:
     det.update(pulse(at(7.0), "pir_kitchen"))
     assert det.events_dropped == 2
     assert det.last_act_t == at(8.0)
+
+
+def test_asleep_silence_far_longer_than_learned_alarms_before_the_up_by_time() -> None:
+    """Where a bedroom PIR or movement mat splits the night, the home learns how long
+    it is silent while asleep; a silence far longer than that alarms before up-by."""
+    m = RoutineModel()
+    for i in range(10):
+        m.add_day(_day(i, {}, sleep_h=1.0))  # something in the bedroom at least hourly
+    limit = m.thresholds.sleep_quiet_s[4]
+    assert limit < 3 * 3600.0
+    det = detector(at(22.0, DAY - timedelta(days=1)), m)
+    det.update(pulse(at(23.0, DAY - timedelta(days=1)), "pir_bedroom"))
+    det.update(pulse(at(1.0), "pir_bedroom"))  # then nothing
+    alarms = raised(det.advance(at(7.0)))
+    assert [a.kind for a in alarms] == [FindingKind.INACTIVITY]
+    assert alarms[0].t < at(1.0) + 3 * 3600.0 < at(m.thresholds.up_by_min / 60)
+
+
+def test_without_bedroom_sensing_a_sleeper_is_left_to_the_not_up_rule() -> None:
+    m = RoutineModel()
+    for i in range(10):
+        m.add_day(_day(i, {}, sleep_h=1.0))
+    det = detector(at(22.0, DAY - timedelta(days=1)), m)
+    det.update(pulse(at(23.0, DAY - timedelta(days=1)), "pir_bathroom"))
+    assert not det.bedroom_sensing  # a silent night says nothing here
+    alarms = raised(det.advance(at(12.0)))
+    assert [a.kind for a in alarms] == [FindingKind.NOT_UP]
 
 
 # ------------------------------------------------------------------ not up
