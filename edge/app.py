@@ -16,7 +16,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from edge.backoff import Backoff
 from edge.config import EdgeSettings
@@ -38,18 +38,41 @@ _HEALTHY_RUN_S = 60.0
 
 
 def default_drivers(settings: EdgeSettings) -> list[Driver]:
-    """The real drivers for the configured devices: one BLE scanner, one per serial port."""
+    """The real drivers for the configured devices: one BLE scanner for the BTHome devices,
+    one GATT connection per wearable, one driver per serial port."""
     from edge.drivers.ble import BleScanner
+    from edge.drivers.gatt import ACCEL_CHARACTERISTIC, GattWearable
     from edge.drivers.serial import SerialLineDriver
 
     drivers: list[Driver] = []
-    ble = {d.address: d.id for d in settings.devices if d.transport == "ble" and d.address}
+    ble = {
+        d.address: d.id
+        for d in settings.devices
+        if d.transport == "ble" and d.address and d.kind != "wearable"
+    }
     if ble:
         drivers.append(BleScanner(ble))
+    for d in settings.devices:
+        if d.kind == "wearable" and d.transport == "ble" and d.address:
+            drivers.append(GattWearable(d.id, d.address, d.characteristic or ACCEL_CHARACTERISTIC))
     for d in settings.devices:
         if d.transport == "serial" and d.port:
             drivers.append(SerialLineDriver(d.id, d.port, baudrate=d.baudrate))
     return drivers
+
+
+def default_detectors(settings: EdgeSettings, start_t: float) -> list[Detector]:
+    """The detectors the configured devices call for: the routine/inactivity detector
+    when ambient sensors have a role, NEWS2 when vital-signs devices are configured (the
+    fall chain is per wearable, inside the pipeline)."""
+    from edge.routine_adapter import RoutineAdapter
+    from edge.vitals_adapter import VitalsAdapter
+
+    found: list[Detector | None] = [
+        RoutineAdapter.from_settings(settings, start_t),
+        VitalsAdapter.from_settings(settings),
+    ]
+    return [d for d in found if d is not None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +90,8 @@ class AgentState:
     decode_errors: int
     driver_restarts: dict[str, int]
     sensors: Sequence[contract.SensorHealth]
+    # per wearable: the fall policy's state (idle, pending, alarmed, done)
+    fall: dict[str, str] = field(default_factory=dict)
 
 
 class EdgeAgent:
@@ -75,7 +100,7 @@ class EdgeAgent:
         settings: EdgeSettings,
         *,
         drivers: Sequence[Driver] | None = None,
-        detectors: Sequence[Detector] = (),
+        detectors: Sequence[Detector] | None = None,
         line_decoders: dict[str, LineDecoder] | None = None,
         broker_host: str | None = None,
         broker_port: int | None = None,
@@ -95,6 +120,8 @@ class EdgeAgent:
         self.health = HealthTracker(
             ((d.id, d.kind, settings.silence_for(d)) for d in settings.devices), self.started
         )
+        if detectors is None:
+            detectors = default_detectors(settings, self.started)
         self.pipeline = Pipeline(
             settings, self.outbox, self.health, detectors=detectors, line_decoders=line_decoders
         )
@@ -142,6 +169,7 @@ class EdgeAgent:
             decode_errors=sum(p.decode_errors.values()),
             driver_restarts=dict(self.driver_restarts),
             sensors=self.health.snapshot(self.clock()),
+            fall={k: m.state for k, m in self.pipeline.fall_monitors.items()},
         )
 
     # -- running --------------------------------------------------------------------

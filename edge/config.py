@@ -12,8 +12,17 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Self
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,6 +33,7 @@ from edge.errors import ConfigError
 from sensors.contract import is_pseudo_id
 
 _MAC_RE: Final = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+_UUID_RE: Final = re.compile(r"^[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}$")
 # Values that mean "somebody forgot to set the secret" (compared case-insensitively).
 _PLACEHOLDERS: Final = frozenset(
     {"", "changeme", "change-me", "change_me", "secret", "password", "xxx", "todo", "placeholder"}
@@ -44,12 +54,24 @@ class DeviceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str
-    kind: Literal["pendant", "bthome", "wearable"]
+    # vitals: a serial gateway of spot-check devices (`sensors.codecs.vitals_line`)
+    kind: Literal["pendant", "bthome", "wearable", "vitals"]
     transport: Literal["ble", "serial"] = "ble"
     address: str | None = None  # BLE MAC, for transport "ble"
     port: str | None = None  # serial device or pyserial URL, for transport "serial"
     baudrate: Annotated[int, Field(gt=0)] = 115200
     silence_s: Annotated[float, Field(gt=0)] | None = None  # overrides the agent default
+    # wearable only: where it is worn (the fall detector assumes no axis, so this is for
+    # the hub's records and the installer's checklist) and the accelerometer
+    # characteristic it notifies (`edge.drivers.gatt.ACCEL_CHARACTERISTIC` by default).
+    mount: Literal["waist", "chest", "wrist", "pendant"] | None = None
+    characteristic: str | None = None
+    # What the device's readings mean to the detectors: an ambient sensor for the routine
+    # detector (motion: a PIR; door: a door/window contact; bed/chair: an occupancy mat)
+    # in `room` ("entrance" is the front door's room), or a vital-signs spot-check device
+    # (thermometer, scale, ...: its readings go to NEWS2, not to the room climate).
+    role: Literal["motion", "door", "bed", "chair", "vitals"] | None = None
+    room: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -60,8 +82,38 @@ class DeviceConfig(BaseModel):
             object.__setattr__(self, "address", self.address.upper())
         elif not self.port:
             raise ValueError(f"device {self.id}: transport 'serial' needs port")
+        if self.kind == "vitals" and self.transport != "serial":
+            raise ValueError(f"device {self.id}: a vitals gateway is a serial device")
         if self.kind in ("pendant", "bthome") and self.transport != "ble":
             raise ValueError(f"device {self.id}: a {self.kind} is a BTHome BLE device")
+        if self.kind != "wearable" and (self.mount or self.characteristic):
+            raise ValueError(f"device {self.id}: mount/characteristic are for a wearable")
+        if self.role in ("motion", "door", "bed", "chair") and self.room is None:
+            raise ValueError(f"device {self.id}: an ambient sensor ({self.role}) needs room")
+        if self.characteristic is not None:
+            if not _UUID_RE.match(self.characteristic):
+                raise ValueError(f"device {self.id}: characteristic must be a 128-bit UUID")
+            object.__setattr__(self, "characteristic", self.characteristic.lower())
+        return self
+
+
+class FallSettings(BaseModel):
+    """The fall alarm policy (`edge.detectors.fall_alarm`); see docs/falls.md."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The resident's time to say "ik ben oke" (long press) before the alarm goes out.
+    cancel_window_s: Annotated[float, Field(ge=0)] = 30.0
+    # No recovery this long after the impact: long lie (critical).
+    long_lie_s: Annotated[float, Field(gt=0)] = 300.0
+    # The detector is advanced to `now - link_grace_s` on the agent's tick, so samples
+    # still in flight over BLE are not cut off from a decision.
+    link_grace_s: Annotated[float, Field(ge=0, le=10)] = 1.0
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.long_lie_s < self.cancel_window_s:
+            raise ValueError("fall.long_lie_s must be >= fall.cancel_window_s")
         return self
 
 
@@ -104,6 +156,14 @@ class EdgeSettings(BaseSettings):
     driver_backoff_max_s: Annotated[float, Field(gt=0)] = 120.0
     shutdown_flush_s: Annotated[float, Field(ge=0)] = 5.0
     spool: SpoolSettings = Field(default_factory=SpoolSettings)
+    fall: FallSettings = Field(default_factory=FallSettings)
+    # The dwelling's time zone: the routine detector reads times of day in it.
+    timezone: str = "Europe/Amsterdam"
+    # The routine detector's learned state (JSON); default: routine.json beside the spool.
+    routine_state: Path | None = None
+    # NEWS2 care plan: SpO2 scale 2 only when prescribed; supplemental oxygen or air.
+    news2_scale: Literal[1, 2] = 1
+    on_oxygen: bool = False
     devices: list[DeviceConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -120,6 +180,10 @@ class EdgeSettings(BaseSettings):
         addrs = [d.address for d in self.devices if d.address]
         if len(addrs) != len(set(addrs)):
             raise ValueError("device addresses must be unique")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {self.timezone!r}") from exc
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("reconnect_min_s > reconnect_max_s")
         return self
@@ -144,6 +208,10 @@ class EdgeSettings(BaseSettings):
     @property
     def mqtt_client_id(self) -> str:
         return self.client_id or f"{self.dwelling}-edge"
+
+    @property
+    def routine_state_path(self) -> Path:
+        return self.routine_state or self.spool.path.parent / "routine.json"
 
     def silence_for(self, device: DeviceConfig) -> float:
         return device.silence_s if device.silence_s is not None else self.silence_s

@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 
 from edge.config import DeviceConfig, EdgeSettings
 from edge.detection import Detector, Finding
+from edge.detectors.fall_alarm import FallAlarmConfig
+from edge.fall_monitor import FallMonitor
 from edge.health import HealthTracker
 from edge.outbox import Outbox
 from sensors import contract
 from sensors.codecs.bthome import BTHomeDecoder
+from sensors.codecs.vitals_line import decode_line as decode_vitals_line
 from sensors.errors import ContractError, DecodeError
 from sensors.readings import (
     Advertisement,
@@ -26,6 +29,7 @@ from sensors.readings import (
     ButtonPress,
     DecodedFrame,
     Frame,
+    Notification,
     Reading,
     SerialLine,
 )
@@ -79,9 +83,22 @@ class Pipeline:
         self.health = health
         self.detectors = list(detectors)
         self.stats = PipelineStats()
-        self._line_decoders = line_decoders or {}
+        # Shipped line formats; the caller may add or replace (tests, other gateways).
+        self._line_decoders: dict[str, LineDecoder] = {"vitals": decode_vitals_line}
+        self._line_decoders.update(line_decoders or {})
+        ble = [d for d in settings.devices if d.transport == "ble" and d.address]
         self._by_address: dict[str, DeviceConfig] = {
-            d.address: d for d in settings.devices if d.transport == "ble" and d.address
+            d.address: d for d in ble if d.kind != "wearable" and d.address
+        }
+        # Wearables talk over their own GATT connection (notifications), not BTHome.
+        self._wearable_by_address: dict[str, DeviceConfig] = {
+            d.address: d for d in ble if d.kind == "wearable" and d.address
+        }
+        fall = settings.fall
+        policy = FallAlarmConfig(cancel_window_s=fall.cancel_window_s, long_lie_s=fall.long_lie_s)
+        self.fall_monitors: dict[str, FallMonitor] = {
+            d.id: FallMonitor(d.id, policy, link_grace_s=fall.link_grace_s)
+            for d in self._wearable_by_address.values()
         }
         self._by_port: dict[str, DeviceConfig] = {
             d.port: d for d in settings.devices if d.transport == "serial" and d.port
@@ -94,15 +111,13 @@ class Pipeline:
     def handle(self, frame: Frame) -> None:
         """Decode one driver frame; a bad frame is counted, logged and dropped."""
         self.stats.frames += 1
+        if isinstance(frame, Notification):
+            self._notification(frame)
+            return
         try:
             decoded = self._decode(frame)
         except DecodeError as exc:
-            n = self.stats.decode_errors[exc.device_kind] = (
-                self.stats.decode_errors[exc.device_kind] + 1
-            )
-            # A broken device can send dozens of frames a second: log the 1st, 1000th, ...
-            if n % 1000 == 1:
-                log.warning("dropped undecodable frame (%d so far): %s", n, exc)
+            self._decode_error(exc)
             return
         if decoded is None:
             return
@@ -113,7 +128,32 @@ class Pipeline:
         for button in decoded.buttons:
             self._button(button)
 
+    def _decode_error(self, exc: DecodeError) -> None:
+        n = self.stats.decode_errors[exc.device_kind] = (
+            self.stats.decode_errors[exc.device_kind] + 1
+        )
+        # A broken device can send dozens of frames a second: log the 1st, 1001st, ...
+        if n % 1000 == 1:
+            log.warning("dropped undecodable frame (%d so far): %s", n, exc)
+
+    def _notification(self, frame: Notification) -> None:
+        """A wearable's accelerometer burst: into its fall monitor, never raw to the hub."""
+        device = self._wearable_by_address.get(frame.address.upper())
+        if device is None:
+            self.stats.unknown_source += 1
+            return
+        try:
+            out = self.fall_monitors[device.id].on_notification(frame.data, frame.t)
+        except DecodeError as exc:
+            self._decode_error(exc)
+            return
+        self.health.seen(device.id, frame.t)
+        self._add_readings(out.readings)
+        self._findings(out.findings)
+
     def _decode(self, frame: Frame) -> DecodedFrame | None:
+        if isinstance(frame, Notification):  # handled before decoding (see handle)
+            return None
         if isinstance(frame, Advertisement):
             device = self._by_address.get(frame.address.upper())
             if device is None:
@@ -146,7 +186,18 @@ class Pipeline:
 
     def _button(self, ev: ButtonEvent) -> None:
         device = next((d for d in self.settings.devices if d.id == ev.sensor), None)
-        if device is not None and device.kind == "pendant" and ev.press in _RAISING_PRESSES:
+        is_pendant = device is not None and device.kind == "pendant"
+        if is_pendant and ev.press is ButtonPress.LONG_PRESS:
+            # "Ik ben oke": a long press while a fall is pending or raised cancels it and
+            # raises nothing. Any other press still means "help" (docs/edge.md, falls).
+            incidents = [m for m in self.fall_monitors.values() if m.in_incident]
+            if incidents:
+                log.info("pendant %s: long press -> fall cancelled by the resident", ev.sensor)
+                self._event("button", ev.t, ev.sensor, {"press": ev.press.value})
+                for monitor in incidents:
+                    self._findings(monitor.cancel_pressed(ev.t))
+                return
+        if is_pendant and ev.press in _RAISING_PRESSES:
             log.info("pendant %s: %s -> personal alarm", ev.sensor, ev.press.value)
             self.raise_alarm(
                 contract.AlarmKind.PERSONAL,
@@ -227,6 +278,8 @@ class Pipeline:
         self.flush_batch(now)
         for det in self.detectors:
             self._findings(det.advance(now))
+        for monitor in self.fall_monitors.values():
+            self._findings(monitor.advance(now))
         for tr in self.health.transitions(now):
             kind = "sensor_silent" if tr.state == "silent" else "sensor_back"
             log.info("device %s: %s", tr.sensor, kind)

@@ -32,7 +32,20 @@ class SerialLine:
     t: float
 
 
-Frame = Advertisement | SerialLine
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One GATT notification from a connected BLE device (what the GATT driver yields).
+
+    `data` is the characteristic value as sent; the codec of the device's kind decodes it.
+    """
+
+    address: str  # "AA:BB:CC:DD:EE:FF", upper case
+    characteristic: str  # 128-bit UUID, lower case
+    data: bytes
+    t: float  # reception time, UNIX seconds
+
+
+Frame = Advertisement | SerialLine | Notification
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,14 +9,20 @@
 
 The devices emit real BTHome v2 bytes into `SimulatedRadio`, which implements the same
 `Driver` protocol as the BLE scanner, so everything from the BTHome decoder onwards is
-the production code path. The agent reaches the broker through a `TcpProxy` that the
-scenario can cut. Several dwellings can run in one process (the demo does).
+the production code path. A wearable streams real accelerometer notification bytes
+(dataset recordings on cue, idle wear in between) through its own `SimulatedGattLink`,
+which stands in for `edge.drivers.gatt.GattWearable` the same way; ambient BTHome
+sensors and a serial vitals gateway (`SimulatedSerialPort`) can be driven by the
+scenario or by a simulated resident (`simulators.resident_sim`). The agent reaches the
+broker through a `TcpProxy` that the scenario can cut. Several dwellings can run in one
+process (the demo does).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -27,11 +33,16 @@ from typing import Any
 from edge.app import AgentState, EdgeAgent
 from edge.config import DeviceConfig, EdgeSettings
 from edge.drivers import Emit
+from edge.drivers.gatt import ACCEL_CHARACTERISTIC
 from edge.errors import DriverError
-from sensors.readings import Advertisement, ButtonPress
+from sensors.readings import Advertisement, ButtonPress, Notification, SerialLine
+from simulators.datasets import dataset_path, select_recording
+from simulators.devices.ambient import SimulatedAmbientSensor, SimulatedVitalsGateway
 from simulators.devices.pendant import SimulatedPendant, SimulatedRoomSensor
+from simulators.devices.wearable import ReplayRecording
+from simulators.devices.wearable_stream import StreamingWearable
 from simulators.netem import Mode, TcpProxy
-from simulators.scenario import Scenario, ScenarioError, SimEvent
+from simulators.scenario import ReplaySpec, Scenario, ScenarioError, SimDevice, SimEvent
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +90,93 @@ class SimulatedRadio:
             self.running = False
 
 
+class SimulatedGattLink:
+    """Stands in for `edge.drivers.gatt.GattWearable`: one wearable's notifications."""
+
+    def __init__(self, sensor: str, address: str) -> None:
+        self._sensor = sensor
+        self.address = address.upper()
+        self._queue: asyncio.Queue[Notification | object] = asyncio.Queue()
+        self.connected = False
+        self.lost = 0  # notifications sent while not connected
+
+    @property
+    def name(self) -> str:
+        return f"gatt:{self.address}"
+
+    @property
+    def sensors(self) -> tuple[str, ...]:
+        return (self._sensor,)
+
+    def notify(self, frames: list[bytes], t: float) -> None:
+        if not self.connected:
+            self.lost += len(frames)
+            return
+        for data in frames:
+            self._queue.put_nowait(Notification(self.address, ACCEL_CHARACTERISTIC, data, t))
+
+    def disconnect(self) -> None:
+        """The link drops (out of range): the running driver fails and is reconnected."""
+        self._queue.put_nowait(_FAIL)
+
+    async def run(self, emit: Emit) -> None:
+        self.connected = True
+        try:
+            while True:
+                item = await self._queue.get()
+                if item is _FAIL:
+                    raise DriverError(self.name, "simulated wearable disconnected")
+                assert isinstance(item, Notification)
+                emit(item)
+        finally:
+            self.connected = False
+
+
+# A spot-check gateway is heard of once or twice a day: not "silent" after minutes.
+_VITALS_SILENCE_S = 36 * 3600.0
+
+
+def _device_config(d: SimDevice) -> dict[str, Any]:
+    """The agent's device entry for a simulated device."""
+    if d.kind == "vitals":
+        return {
+            "id": d.id,
+            "kind": "vitals",
+            "transport": "serial",
+            "port": f"sim://{d.id}",
+            "silence_s": _VITALS_SILENCE_S,
+        }
+    out: dict[str, Any] = {"id": d.id, "transport": "ble", "address": d.mac}
+    if d.kind == "ambient":
+        return out | {"kind": "bthome", "role": d.role, "room": d.room}
+    return out | {"kind": d.kind} | ({"mount": d.mount} if d.mount else {})
+
+
+class SimulatedSerialPort:
+    """Stands in for `edge.drivers.serial.SerialLineDriver`: lines from a simulated device."""
+
+    def __init__(self, sensor: str, port: str) -> None:
+        self._sensor = sensor
+        self.port = port
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    @property
+    def name(self) -> str:
+        return f"serial:{self.port}"
+
+    @property
+    def sensors(self) -> tuple[str, ...]:
+        return (self._sensor,)
+
+    def write(self, line: bytes) -> None:
+        self._queue.put_nowait(line)
+
+    async def run(self, emit: Emit) -> None:
+        while True:
+            line = await self._queue.get()
+            emit(SerialLine(self.port, line, time.time()))
+
+
 def dwelling_settings(
     scenario: Scenario,
     *,
@@ -96,10 +194,7 @@ def dwelling_settings(
         "password": password,
         "broker_url": broker_url,
         "spool": {"path": str(spool_path)},
-        "devices": [
-            {"id": d.id, "kind": d.kind, "transport": "ble", "address": d.mac}
-            for d in scenario.devices
-        ],
+        "devices": [_device_config(d) for d in scenario.devices],
         **scenario.agent,
         **overrides,
     }
@@ -123,6 +218,8 @@ class SimulatedDwelling:
     ) -> None:
         ble: dict[str, DeviceConfig] = {d.id: d for d in config.devices if d.transport == "ble"}
         for d in scenario.devices:
+            if d.kind == "vitals":
+                continue  # a serial device
             if d.id not in ble or ble[d.id].address != d.mac:
                 raise ScenarioError(
                     scenario.name, f"device {d.id} ({d.mac}) is not in the agent's BLE devices"
@@ -130,10 +227,32 @@ class SimulatedDwelling:
         self.config = config
         self.scenario = scenario
         self.clock = clock
-        self.radio = SimulatedRadio(tuple(d.id for d in scenario.devices))
-        self.devices: dict[str, SimulatedPendant | SimulatedRoomSensor] = {}
+        self.radio = SimulatedRadio(
+            tuple(d.id for d in scenario.devices if d.kind not in ("wearable", "vitals"))
+        )
+        self.devices: dict[
+            str, SimulatedPendant | SimulatedRoomSensor | SimulatedAmbientSensor
+        ] = {}
+        self.gateways: dict[str, SimulatedVitalsGateway] = {}
+        self.ports: dict[str, SimulatedSerialPort] = {}
+        self.wearables: dict[str, StreamingWearable] = {}
+        self.links: dict[str, SimulatedGattLink] = {}
+        self._datasets: dict[str, Path | None] = {}
+        self._recordings: dict[tuple[str, ReplaySpec], ReplayRecording] = {}
         for i, d in enumerate(scenario.devices):
-            if d.kind == "pendant":
+            if d.kind == "wearable":
+                self.wearables[d.id] = StreamingWearable(d.id, d.mac, seed=i)
+                self.links[d.id] = SimulatedGattLink(d.id, d.mac)
+                self._datasets[d.id] = self._find_dataset(d)
+            elif d.kind == "vitals":
+                self.gateways[d.id] = SimulatedVitalsGateway(d.id)
+                self.ports[d.id] = SimulatedSerialPort(d.id, f"sim://{d.id}")
+            elif d.kind == "ambient":
+                assert d.role is not None
+                self.devices[d.id] = SimulatedAmbientSensor(
+                    d.id, d.mac, d.role, battery=d.battery, repeats=d.repeats
+                )
+            elif d.kind == "pendant":
                 self.devices[d.id] = SimulatedPendant(
                     d.id, d.mac, battery=d.battery, repeats=d.repeats
                 )
@@ -171,6 +290,87 @@ class SimulatedDwelling:
             raise ValueError(f"{device} has no button")
         self.radio.transmit(pendant.press(self.clock(), press))
 
+    def replay(self, device: str, spec: ReplaySpec) -> bool:
+        """Start a dataset recording on `device` now; False when it cannot (logged)."""
+        rec = self._recordings.get((device, spec))
+        if rec is None:
+            if self._datasets[device] is not None:
+                rec = self._load(device, spec)  # not in the scenario: load it now (blocks)
+            if rec is None:
+                log.warning("%s: %s has no recording to replay: skipped", self.dwelling, device)
+                return False
+        log.info(
+            "%s: %s replays %s %s (%s, %.0f s)",
+            self.dwelling,
+            device,
+            rec.code,
+            rec.subject,
+            rec.activity or "no description",
+            float(rec.t[-1]) if rec.t.size else 0.0,
+        )
+        self.wearables[device].play(rec, self.clock())
+        return True
+
+    def _load(self, device: str, spec: ReplaySpec) -> ReplayRecording | None:
+        path = self._datasets[device]
+        if path is None:
+            return None
+        try:
+            return select_recording(
+                path,
+                code=spec.code,
+                subject=spec.subject,
+                trial=spec.trial,
+                label=spec.label,
+                index=spec.index,
+                start_s=spec.start_s,
+            )
+        except (LookupError, OSError, ValueError) as exc:
+            log.error("%s: %s cannot replay %s: %s", self.dwelling, device, spec, exc)
+            return None
+
+    def _preload(self) -> dict[tuple[str, ReplaySpec], ReplayRecording]:
+        """Every recording the scenario plays, read before the run (a 36 MB .npz takes a
+        second to decompress: not something to do on the event loop mid-scenario)."""
+        wanted: list[tuple[str | None, ReplaySpec | None]] = [
+            (d.id, d.replay) for d in self.scenario.devices if d.replay is not None
+        ]
+        wanted += [(e.device, e.replay) for e in self.scenario.events if e.replay is not None]
+        out: dict[tuple[str, ReplaySpec], ReplayRecording] = {}
+        for device, spec in wanted:
+            assert device is not None and spec is not None
+            rec = self._load(device, spec)
+            if rec is not None:
+                out[(device, spec)] = rec
+        return out
+
+    def _find_dataset(self, d: SimDevice) -> Path | None:
+        path = dataset_path(d.dataset)
+        if not path.is_file():
+            # The demo must run without the (unshipped) dataset: the wearable streams idle.
+            log.warning(
+                "%s: dataset %s not found (set MZ_DATASETS to its folder): %s streams idle,"
+                " no recorded falls or activities will play",
+                self.dwelling,
+                path,
+                d.id,
+            )
+            return None
+        return path
+
+    def set_sensor(self, device: str, on: bool) -> None:
+        """An ambient sensor's state changes now (someone moves, a door opens)."""
+        sensor = self.devices[device]
+        if not isinstance(sensor, SimulatedAmbientSensor):
+            raise ValueError(f"{device} is not an ambient sensor")
+        if device not in self._silenced:
+            self.radio.transmit(sensor.set(self.clock(), on))
+
+    def measure(self, device: str, values: dict[str, float], status: int = 0) -> None:
+        """One spot check through a vitals gateway now."""
+        if device not in self._silenced:
+            self.ports[device].write(self.gateways[device].measure(values, status))
+
     def stop_device(self, device: str) -> None:
         self._silenced.add(device)
 
@@ -189,10 +389,15 @@ class SimulatedDwelling:
     # -- running ----------------------------------------------------------------------
 
     async def run(self) -> None:
+        if self.wearables:
+            self._recordings = await asyncio.to_thread(self._preload)
+        resident: list[tuple[float, Callable[[], None]]] = []
+        if self.scenario.resident is not None:
+            resident = await asyncio.to_thread(self._resident_plan, self.clock())
         await self.proxy.start()
         self.agent = EdgeAgent(
             self.config,
-            drivers=[self.radio],
+            drivers=[self.radio, *self.links.values(), *self.ports.values()],
             broker_host=self.proxy.listen_host,
             broker_port=self.proxy.port,
             clock=self.clock,
@@ -205,7 +410,13 @@ class SimulatedDwelling:
                     tg.create_task(self._device_loop(dev_id), name=f"device:{dev_id}")
                     for dev_id in self.devices
                 ]
+                others.extend(
+                    tg.create_task(self._wearable_loop(dev_id), name=f"wearable:{dev_id}")
+                    for dev_id in self.wearables
+                )
                 others.append(tg.create_task(self._timeline(), name="timeline"))
+                if resident:
+                    others.append(tg.create_task(self._play(resident), name="resident"))
                 self.started.set()
                 ends = [asyncio.ensure_future(self._stop.wait()), agent_task]
                 if self.scenario.duration_s is not None:
@@ -232,6 +443,46 @@ class SimulatedDwelling:
                 self.radio.transmit(device.tick(self.clock()))
             await asyncio.sleep(self._interval[dev_id])
 
+    async def _wearable_loop(self, dev_id: str) -> None:
+        wearable, link = self.wearables[dev_id], self.links[dev_id]
+        spec = next(d.replay for d in self.scenario.devices if d.id == dev_id)
+        if spec is not None:
+            self.replay(dev_id, spec)
+        while True:
+            now = self.clock()
+            frames = wearable.frames_until(now)
+            if dev_id not in self._silenced:
+                link.notify(frames, now)
+            # 20 ms: a BLE connection interval's worth, so notifications arrive in
+            # realistic bursts (recordings play in real time whatever the speed).
+            await asyncio.sleep(0.02)
+
+    def _resident_plan(self, start: float) -> list[tuple[float, Callable[[], None]]]:
+        """The simulated resident's sensor changes and spot checks, from `start` on, as
+        (scenario seconds, action); pre-learns their routine first if asked."""
+        spec = self.scenario.resident
+        assert spec is not None
+        from simulators.resident_sim import plan_resident, prelearn
+
+        if spec.learned_days:
+            prelearn(self.config, spec, start)
+        out: list[tuple[float, Callable[[], None]]] = []
+        horizon = self.scenario.duration_s or 2 * 86400.0
+        for at, device, value in plan_resident(self.config, spec, start, horizon):
+            if isinstance(value, bool):
+                out.append((at, functools.partial(self.set_sensor, device, value)))
+            else:
+                out.append((at, functools.partial(self.measure, device, *value)))
+        return out
+
+    async def _play(self, plan: list[tuple[float, Callable[[], None]]]) -> None:
+        speed = self.scenario.speed
+        for at, act in plan:
+            delay = at / speed - (time.monotonic() - self._t0)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            act()
+
     async def _timeline(self) -> None:
         speed = self.scenario.speed
         for ev in self.scenario.timeline:
@@ -255,7 +506,17 @@ class SimulatedDwelling:
                 self.start_device(ev.device)
             case "battery":
                 assert ev.device is not None and ev.level is not None
-                self.devices[ev.device].battery = ev.level
+                if ev.device in self.devices:  # a wearable reports no battery (yet)
+                    self.devices[ev.device].battery = ev.level
+            case "replay":
+                assert ev.device is not None and ev.replay is not None
+                self.replay(ev.device, ev.replay)
+            case "set":
+                assert ev.device is not None and ev.value is not None
+                self.set_sensor(ev.device, bool(ev.value))
+            case "measure":
+                assert ev.device is not None and ev.values is not None
+                self.measure(ev.device, ev.values)
             case "network_down":
                 self.network_down(ev.mode)
                 if ev.for_s is not None:

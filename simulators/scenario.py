@@ -9,6 +9,31 @@
     silence_s = 60
 
     [[devices]]
+    id = "wearable-1"
+    kind = "wearable"         # a BLE accelerometer (own GATT connection), streaming all day
+    mount = "waist"           # optional: waist | chest | wrist | pendant
+    dataset = "sisfall-dev.npz"  # default; a file in $MZ_DATASETS (else ../shared/datasets)
+    replay = { code = "D07", subject = "SA01", trial = 1 }   # optional: played at t = 0
+
+    [[devices]]
+    id = "pir-living"
+    kind = "ambient"          # a BTHome binary sensor for the routine detector
+    role = "motion"           # motion (PIR) | door (contact) | bed | chair (occupancy mats)
+    room = "living"           # bedroom, bathroom, kitchen, living, entrance (front door), ...
+    interval_s = 600          # keep-alive; state changes are sent at once
+
+    [[devices]]
+    id = "vitals-1"
+    kind = "vitals"           # the serial gateway of the BP cuff, oximeter, thermometer, scale
+
+    [resident]                # optional: a simulated resident drives the ambient sensors
+    seed = 1                  # and the vitals gateway (simulators/residents/)
+    sensors = { pir_living = "pir-living", bed_mat = "bed-1", front_door = "door-1" }
+    vitals = "vitals-1"       # optional: morning spot checks through this gateway
+    learned_days = 14         # optional: pre-learn this many days of routine before the
+                              # start (written to the agent's routine state file)
+
+    [[devices]]
     id = "pendant-1"
     kind = "pendant"          # pendant | bthome (a room sensor: temperature, humidity, motion)
     address = "A4:C1:38:00:00:01"   # optional; derived from the id when absent
@@ -18,7 +43,7 @@
     [[events]]
     at = 42                   # scenario seconds from the start
     action = "press"          # press | stop | start | battery | network_down | network_up
-                              # | radio_fail
+                              # | radio_fail | replay | set | measure
     device = "pendant-1"
     press = "press"           # press | double_press | long_press | ... (BTHome button events)
 
@@ -27,6 +52,26 @@
     action = "network_down"
     mode = "blackhole"        # blackhole: packets vanish (TCP stalls); reset: connections refused
     for_s = 120               # optional: restore automatically after this long
+
+    [[events]]
+    at = 60
+    action = "replay"         # a wearable starts a dataset recording (always in real time)
+    device = "wearable-1"
+    replay = { code = "F01", subject = "SA01", trial = 1 }
+    # replay keys (all optional filters): code, subject, trial, label (1 fall, 0 ADL),
+    # index (the index-th match, default 0), start_s (skip the recording's first seconds)
+
+    [[events]]
+    at = 70
+    action = "set"            # an ambient sensor's state: value = 1 (on/open/occupied) or 0
+    device = "door-1"
+    value = 1
+
+    [[events]]
+    at = 80
+    action = "measure"        # one spot check through a vitals gateway
+    device = "vitals-1"
+    values = { sbp = 88, hr = 131 }
 
 Pure: parsing and validation only; errors name the file and the offending entry.
 """
@@ -60,18 +105,51 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ReplaySpec(_Strict):
+    """Which dataset recording a wearable plays (filters; the index-th match)."""
+
+    code: str | None = None  # "F01" ... "F15" falls, "D01" ... "D19" daily activities
+    subject: str | None = None  # "SA01", "SE06", ...
+    trial: Annotated[int, Field(ge=1)] | None = None
+    label: Literal[0, 1] | None = None
+    index: int = 0
+    start_s: Annotated[float, Field(ge=0)] = 0.0  # skip this much of the recording
+
+
+class SimResident(_Strict):
+    """A simulated resident (`simulators.residents`) living in the dwelling."""
+
+    seed: int = 0
+    # generator sensor name (simulators.residents.routine.SENSORS) -> scenario device id;
+    # the generator's other sensors are not installed in this dwelling
+    sensors: dict[str, str] = Field(default_factory=dict)
+    vitals: str | None = None  # the vitals gateway device for the morning spot checks
+    learned_days: Annotated[int, Field(ge=0, le=60)] = 0
+
+
 class SimDevice(_Strict):
     id: str
-    kind: Literal["pendant", "bthome"]
+    kind: Literal["pendant", "bthome", "wearable", "ambient", "vitals"]
     address: str | None = None
     interval_s: Annotated[float, Field(gt=0)] = 30.0
     battery: Annotated[int, Field(ge=0, le=100)] = 90
     repeats: Annotated[int, Field(ge=1, le=10)] = 3  # copies of each advertisement
+    # wearable only
+    mount: Literal["waist", "chest", "wrist", "pendant"] | None = None
+    dataset: str = "sisfall-dev.npz"
+    replay: ReplaySpec | None = None  # played at t = 0
+    # ambient only
+    role: Literal["motion", "door", "bed", "chair"] | None = None
+    room: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Self:
         if not is_pseudo_id(self.id):
             raise ValueError(f"device id {self.id!r} is not a pseudonymous id")
+        if self.kind != "wearable" and (self.replay is not None or self.mount is not None):
+            raise ValueError(f"device {self.id}: replay/mount are for a wearable")
+        if (self.kind == "ambient") != (self.role is not None and self.room is not None):
+            raise ValueError(f"device {self.id}: role and room go with (only) kind 'ambient'")
         return self
 
     @property
@@ -85,8 +163,22 @@ class SimDevice(_Strict):
 
 class SimEvent(_Strict):
     at: Annotated[float, Field(ge=0)]
-    action: Literal["press", "stop", "start", "battery", "network_down", "network_up", "radio_fail"]
+    action: Literal[
+        "press",
+        "stop",
+        "start",
+        "battery",
+        "network_down",
+        "network_up",
+        "radio_fail",
+        "replay",
+        "set",
+        "measure",
+    ]
     device: str | None = None
+    replay: ReplaySpec | None = None  # for "replay"
+    value: Literal[0, 1] | None = None  # for "set"
+    values: dict[str, float] | None = None  # for "measure"
     press: ButtonPress = ButtonPress.PRESS
     level: Annotated[int, Field(ge=0, le=100)] | None = None  # for "battery"
     mode: Literal["blackhole", "reset"] = "blackhole"  # for "network_down"
@@ -94,13 +186,27 @@ class SimEvent(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        needs_device = self.action in ("press", "stop", "start", "battery")
+        needs_device = self.action in (
+            "press",
+            "stop",
+            "start",
+            "battery",
+            "replay",
+            "set",
+            "measure",
+        )
         if needs_device and self.device is None:
             raise ValueError(f"action {self.action!r} needs a device")
         if not needs_device and self.device is not None:
             raise ValueError(f"action {self.action!r} takes no device")
         if self.action == "battery" and self.level is None:
             raise ValueError("action 'battery' needs level")
+        if (self.action == "replay") != (self.replay is not None):
+            raise ValueError("replay = {...} goes with (and only with) action 'replay'")
+        if (self.action == "set") != (self.value is not None):
+            raise ValueError("value goes with (and only with) action 'set'")
+        if (self.action == "measure") != bool(self.values):
+            raise ValueError("values = {...} goes with (and only with) action 'measure'")
         return self
 
 
@@ -112,6 +218,7 @@ class Scenario(_Strict):
     agent: dict[str, Any] = Field(default_factory=dict)
     devices: Annotated[list[SimDevice], Field(min_length=1)]
     events: list[SimEvent] = Field(default_factory=list)
+    resident: SimResident | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -132,8 +239,24 @@ class Scenario(_Strict):
                     raise ValueError(
                         f"events[{i}]: only a pendant has a button, {ev.device!r} is {kind}"
                     )
+            wants = {"replay": "wearable", "set": "ambient", "measure": "vitals"}.get(ev.action)
+            if wants is not None:
+                kind = next(d.kind for d in self.devices if d.id == ev.device)
+                if kind != wants:
+                    raise ValueError(
+                        f"events[{i}]: {ev.action} needs a {wants} device, {ev.device!r} is {kind}"
+                    )
             if self.duration_s is not None and ev.at > self.duration_s:
                 raise ValueError(f"events[{i}] at {ev.at} s is after duration_s {self.duration_s}")
+        if self.resident is not None:
+            kinds = {d.id: d.kind for d in self.devices}
+            for name, dev in self.resident.sensors.items():
+                if kinds.get(dev) != "ambient":
+                    raise ValueError(f"resident.sensors.{name}: {dev!r} is not an ambient device")
+            if self.resident.vitals is not None and kinds.get(self.resident.vitals) != "vitals":
+                raise ValueError(
+                    f"resident.vitals: {self.resident.vitals!r} is not a vitals device"
+                )
         forbidden = {"dwelling", "password", "broker_url", "devices", "spool"} & self.agent.keys()
         if forbidden:
             raise ValueError(f"[agent] may not set {sorted(forbidden)}: they come from the caller")

@@ -33,7 +33,12 @@ OBJ_BATTERY: Final = 0x01  # uint8, %
 OBJ_TEMPERATURE: Final = 0x02  # sint16, 0.01 degC
 OBJ_HUMIDITY: Final = 0x03  # uint16, 0.01 %
 OBJ_ILLUMINANCE: Final = 0x05  # uint24, 0.01 lux
+OBJ_MASS: Final = 0x06  # uint16, 0.01 kg (a bathroom scale)
+OBJ_OPENING: Final = 0x11  # uint8, 0 closed / 1 open (a door or window contact)
+OBJ_DOOR: Final = 0x1A  # uint8, 0 closed / 1 open
 OBJ_MOTION: Final = 0x21  # uint8, 0/1
+OBJ_OCCUPANCY: Final = 0x23  # uint8, 0 clear / 1 detected (a bed or chair mat)
+OBJ_WINDOW: Final = 0x2D  # uint8, 0 closed / 1 open
 OBJ_BUTTON: Final = 0x3A  # uint8 event
 
 _BUTTON_CODE: Final[dict[ButtonPress, int]] = {
@@ -54,6 +59,11 @@ _QUANTITY_BY_KEY: Final[dict[str, str]] = {
     "humidity": "humidity",
     "illuminance": "illuminance",
     "motion": "motion",
+    "mass": "weight",  # kg
+    "opening": "opening",
+    "door": "door",
+    "window": "window",
+    "occupancy": "occupancy",
 }
 
 # BTHome recommends treating an equal packet id within a few seconds as a repeat; the
@@ -73,6 +83,12 @@ class BTHomePayload:
     motion: bool | None = None
     button: ButtonPress | None = None
     trigger_based: bool = False
+    # Added later: keyword-only in practice (positional callers know the fields above).
+    mass: float | None = None  # kg
+    opening: bool | None = None
+    door: bool | None = None
+    occupancy: bool | None = None
+    window: bool | None = None
 
 
 def encode_service_data(payload: BTHomePayload) -> bytes:
@@ -93,8 +109,18 @@ def encode_service_data(payload: BTHomePayload) -> bytes:
         if payload.illuminance is not None:
             lux = round(payload.illuminance * 100)
             out += bytes([OBJ_ILLUMINANCE]) + lux.to_bytes(3, "little")
+        if payload.mass is not None:
+            out += struct.pack("<BH", OBJ_MASS, round(payload.mass * 100))
+        if payload.opening is not None:
+            out += struct.pack("<BB", OBJ_OPENING, int(payload.opening))
+        if payload.door is not None:
+            out += struct.pack("<BB", OBJ_DOOR, int(payload.door))
         if payload.motion is not None:
             out += struct.pack("<BB", OBJ_MOTION, int(payload.motion))
+        if payload.occupancy is not None:
+            out += struct.pack("<BB", OBJ_OCCUPANCY, int(payload.occupancy))
+        if payload.window is not None:
+            out += struct.pack("<BB", OBJ_WINDOW, int(payload.window))
         if payload.button is not None:
             out += struct.pack("<BB", OBJ_BUTTON, _BUTTON_CODE[payload.button])
     except (struct.error, OverflowError) as exc:

@@ -102,3 +102,11 @@ def test_eval_rejects_bad_by(tmp_path: Path) -> None:
     write_dataset(path, with_t_ms=False)
     res = CliRunner().invoke(app, ["eval", "fall", str(path), "--by", "colour"])
     assert res.exit_code != 0
+
+
+def test_eval_ble_link_and_continuous_wear(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.npz"
+    write_dataset(path, with_t_ms=False)  # 100 Hz; the ADLs are walks (D01): warm-ups
+    out = run(str(path), "--json", "--no-progress", "--ble", "20", "--continuous")
+    assert out["recordings"] == 4
+    assert out["sensitivity"] == 1.0 and out["specificity"] == 1.0

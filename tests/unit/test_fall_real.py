@@ -6,6 +6,7 @@ file is a failure (the CI machine must have them).
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from edge.detectors.fall import FallDetector, FallEventKind, load_params
-from edge.evaluation.fall_eval import Recording, downsample, load_dataset, stream
+from edge.evaluation.fall_eval import Recording, downsample, load_dataset, stream, warmups
 from sensors.codecs.wearable import DeviceClock, decode_frame
 from simulators.devices.wearable import ReplayRecording, WearableReplay
 
@@ -96,3 +97,24 @@ def test_umafall_waist_chest_through_the_wearable_codec(umafall: list[Recording]
             )
         hits += n > 0
     assert hits >= len(falls) - 1
+
+
+def test_upright_from_a_walk_and_lying_before_a_roll_over(sisfall: list[Recording]) -> None:
+    """The lying-to-lying rule's premise on real data: a minute of the wearer's own walk
+    gives an upright near SisFall's (0, -1, 0) g, and D14 (on the back, roll to the side)
+    starts far from it, while falls start near it."""
+    walk = warmups(sisfall)[("SA02", "WAIST")]
+    det = FallDetector(load_params())
+    stream(det, walk.t, walk.accel)
+    up = det.upright
+    assert up is not None
+    assert float(np.dot(up, (0.0, -1.0, 0.0))) > math.cos(math.radians(30.0))
+
+    def start_angle(r: Recording) -> float:
+        g = r.accel[: int(2 * r.fs)].mean(axis=0)
+        return math.degrees(math.acos(float(np.dot(g, up) / np.linalg.norm(g))))
+
+    d14 = [r for r in sisfall if r.subject == "SA02" and r.code == "D14"]
+    falls = pick(sisfall, "SA02", FALLS)
+    assert d14 and min(start_angle(r) for r in d14) > 60.0
+    assert max(start_angle(r) for r in falls) < 45.0

@@ -1,0 +1,251 @@
+"""The routine/inactivity detector in the agent: ambient readings in, findings out.
+
+    adapter = RoutineAdapter.from_settings(settings, start_t=now)   # loads the learned state
+    adapter.update(readings, t); adapter.advance(now)                # the `Detector` protocol
+
+- **Readings -> `AmbientEvent`s.** Only devices with an ambient `role` (motion, door,
+  bed, chair) and a `room` count, and only their binary quantities (BTHome motion,
+  opening/door/window, occupancy). A BTHome sensor repeats its state in every
+  advertisement; the detector treats a repeated 1 as no new evidence, so the adapter
+  passes only changes (and the first value) - a PIR that re-reports "motion" while the
+  resident moves about is still seen through the 0 -> 1 edges it sends.
+- **Findings.** Resident rules (inactivity, not up, out of bed at night, front door at
+  night) become `AlarmMessage`s of the detector's kind and severity, raised once and
+  cancelled with the same alarm id when the resident is seen again. Technical findings
+  (`sensor_silent`, `sensor_stuck`) are events only (`detail.source = "routine"`): a
+  silent sensor is a technical matter, never an inactivity alarm.
+- **Learned state survives restarts.** `RoutineModel` JSON is written atomically (temp
+  file, fsync, rename) at every routine-day boundary (the detector's daily refresh) and
+  read at start. A corrupt or incompatible file is set aside (`.bad`) and learning starts
+  over from the care-plan defaults: better than not watching at all.
+- **The hub keeps a copy** of the essentials: a `routine_profile` event per day with flat
+  numbers (usual wake time, usual bedtime, days learned, the up-by deadline).
+
+The file write is the only I/O, once a day; everything else is the pure detector.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import statistics
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from edge.config import EdgeSettings
+from edge.detection import DetailValue, Finding
+from edge.detectors.routine import AmbientEvent, RoutineDetector, RoutineFinding, SensorKind
+from edge.detectors.routine_model import RoutineConfig, RoutineModel
+from sensors.contract import AlarmKind, Severity, new_id
+from sensors.readings import Reading
+
+log = logging.getLogger(__name__)
+
+# Reading quantities (BTHome binary sensors) that are ambient evidence.
+AMBIENT_QUANTITIES: Final = frozenset({"motion", "opening", "door", "window", "occupancy"})
+KIND_BY_ROLE: Final = {
+    "motion": SensorKind.MOTION,
+    "door": SensorKind.DOOR,
+    "bed": SensorKind.BED,
+    "chair": SensorKind.CHAIR,
+}
+_TECHNICAL: Final = frozenset({"sensor_silent", "sensor_stuck"})
+
+
+@dataclass(frozen=True, slots=True)
+class AmbientSensor:
+    kind: SensorKind
+    room: str
+
+
+def load_model(path: Path, config: RoutineConfig | None = None) -> RoutineModel:
+    """The learned model from `path`, or a fresh one (cold start) if there is none."""
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        log.info("routine: no learned state at %s: cold start (care-plan defaults)", path)
+        return RoutineModel(config or RoutineConfig())
+    try:
+        model = RoutineModel.from_json(text, config)
+    except (ValueError, KeyError, TypeError) as exc:
+        bad = path.with_suffix(path.suffix + ".bad")
+        with contextlib.suppress(OSError):
+            path.replace(bad)
+        log.error(
+            "routine: learned state %s unreadable (%s); kept as %s, starting over", path, exc, bad
+        )
+        return RoutineModel(config or RoutineConfig())
+    log.info("routine: %d learned days loaded from %s", len(model.days), path)
+    return model
+
+
+def save_model(path: Path, model: RoutineModel) -> None:
+    """Atomic: a crash leaves the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(model.to_json())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def profile(model: RoutineModel) -> dict[str, DetailValue]:
+    """Flat numbers for the hub's copy (minutes after local midnight; bedtime may be < 0,
+    i.e. before midnight)."""
+    ups = [d.up_min for d in model.days if d.up_min is not None]
+    sleeps = [d.sleep_min for d in model.days if d.sleep_min is not None]
+    th = model.thresholds
+    return {
+        "days_learned": len(model.days),
+        "learned": th.learned,
+        "wake_min": round(statistics.median(ups), 1) if ups else None,
+        "bedtime_min": round(statistics.median(sleeps), 1) if sleeps else None,
+        "up_by_min": round(th.up_by_min, 1),
+        "out_of_bed_limit_s": round(th.out_of_bed_s, 1),
+    }
+
+
+class RoutineAdapter:
+    """`edge.detection.Detector` around `RoutineDetector`, with persistence."""
+
+    def __init__(
+        self,
+        sensors: Mapping[str, AmbientSensor],
+        *,
+        tz: str,
+        start_t: float,
+        state_path: Path | None,
+        model: RoutineModel | None = None,
+    ) -> None:
+        self.sensors = dict(sensors)
+        self.tz = tz
+        self.state_path = state_path
+        if model is None:
+            model = load_model(state_path) if state_path is not None else RoutineModel()
+        self.model = model
+        self.detector = RoutineDetector(model, tz, start_t)
+        self._value: dict[str, int] = {}
+        # (rule, sensor) -> (alarm id, kind, severity) of the alarms raised and not cancelled
+        self._open: dict[tuple[str, str | None], tuple[str, AlarmKind, Severity]] = {}
+        self._next_refresh = self._boundary_after(start_t)
+        self.saves = 0
+
+    @classmethod
+    def from_settings(cls, settings: EdgeSettings, start_t: float) -> RoutineAdapter | None:
+        sensors = {
+            d.id: AmbientSensor(KIND_BY_ROLE[d.role], d.room)
+            for d in settings.devices
+            if d.role in KIND_BY_ROLE and d.room is not None
+        }
+        if not sensors:
+            return None
+        return cls(
+            sensors,
+            tz=settings.timezone,
+            start_t=start_t,
+            state_path=settings.routine_state_path,
+        )
+
+    @property
+    def name(self) -> str:
+        return "routine"
+
+    # -- the Detector protocol ----------------------------------------------------------
+
+    def update(self, readings: Sequence[Reading], t: float) -> Sequence[Finding]:
+        events: list[AmbientEvent] = []
+        for r in readings:
+            sensor = self.sensors.get(r.sensor)
+            if sensor is None or r.quantity not in AMBIENT_QUANTITIES:
+                continue
+            value = int(r.value >= 0.5)
+            if self._value.get(r.sensor) == value:
+                continue  # a repeated state: no new evidence
+            self._value[r.sensor] = value
+            events.append(AmbientEvent(r.t, r.sensor, sensor.kind, sensor.room, value))
+        if not events:
+            return []
+        return self._findings(self.detector.update(events))
+
+    def advance(self, t: float) -> Sequence[Finding]:
+        out = self._findings(self.detector.advance(t))
+        if t >= self._next_refresh:
+            # The detector adds the finished routine day to the model at this boundary.
+            self._next_refresh = self._boundary_after(t)
+            out.extend(self.refreshed(t))
+        return out
+
+    # -- daily refresh ------------------------------------------------------------------
+
+    def refreshed(self, t: float) -> list[Finding]:
+        """Persist the model and tell the hub its essentials."""
+        if self.state_path is not None:
+            try:
+                save_model(self.state_path, self.model)
+                self.saves += 1
+            except OSError as exc:
+                # Not fatal: the detector keeps its state in memory; tomorrow tries again.
+                log.error("routine: cannot save learned state to %s: %s", self.state_path, exc)
+        return [Finding("routine_profile", t, None, profile(self.model))]
+
+    def _boundary_after(self, t: float) -> float:
+        tz = ZoneInfo(self.tz)
+        local = datetime.fromtimestamp(t, tz)
+        minute = self.model.config.day_boundary_min
+        b = local.replace(hour=minute // 60, minute=minute % 60, second=0, microsecond=0)
+        if b.timestamp() <= t:
+            b = (b + timedelta(days=1)).replace(hour=minute // 60, minute=minute % 60)
+        # A minute's margin: the detector closes its day when time reaches the boundary.
+        return b.timestamp() + 60.0
+
+    # -- findings -----------------------------------------------------------------------
+
+    def _findings(self, found: Sequence[RoutineFinding]) -> list[Finding]:
+        out: list[Finding] = []
+        for f in found:
+            detail: dict[str, DetailValue] = {
+                k: (v if not isinstance(v, float) or math.isfinite(v) else None)
+                for k, v in f.detail[:30]
+            }
+            kind = f.kind.value
+            if kind in _TECHNICAL or f.alarm_kind is AlarmKind.TECHNICAL:
+                out.append(Finding(kind, f.t, f.sensor, {**detail, "source": "routine"}))
+                continue
+            key = (kind, f.sensor)
+            if f.action == "raise":
+                aid = self._open.setdefault(key, (new_id(), f.alarm_kind, f.severity))[0]
+                out.append(
+                    Finding(kind, f.t, f.sensor, detail, f.alarm_kind, f.severity, alarm_id=aid)
+                )
+            else:
+                # The detector cancels when the resident is seen again; its cancel names
+                # one rule, but being seen ends every resident alarm that is open (a
+                # not-up alarm included).
+                opened, self._open = self._open, {}
+                for (rule, sensor), (aid, alarm_kind, severity) in opened.items():
+                    out.append(
+                        Finding(
+                            f"{rule}_cancelled",
+                            f.t,
+                            sensor,
+                            detail,
+                            alarm_kind,
+                            severity,
+                            alarm_id=aid,
+                            cancel=True,
+                        )
+                    )
+        return out

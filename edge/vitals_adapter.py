@@ -1,0 +1,136 @@
+"""The vital-signs pipeline (NEWS2) in the agent: spot-check readings in, findings out.
+
+Only devices configured with `role = "vitals"` feed it: the same BTHome `temperature`
+object is body temperature from a thermometer but room climate from a room sensor, and
+room air must never be scored as a fever. Their readings also go to the hub as ordinary
+readings (the console's trends); here they are mapped onto the pipeline's quantities:
+
+| reading quantity | from | NEWS2 quantity |
+|---|---|---|
+| `temperature` | BTHome thermometer (object 0x02/0x45), degC | temp |
+| `weight` | BTHome scale (object 0x06 mass), kg | weight (trends only) |
+| `hr`, `spo2` | pulse oximeter (serial line `sensors.codecs.vitals_line`) | hr, spo2 |
+| `sbp`, `dbp` | blood-pressure cuff (same line format), mmHg | sbp, dbp |
+| `status` | device status bits of the same frame (non-zero: invalid) | - |
+
+Findings: `news2_band_changed` events (flat numbers: score, band, partial, missing),
+`vitals` alarms raised with the pipeline's severity (>= 5 or a single 3: high; >= 7:
+critical), escalated with a new alarm when the severity rises, cancelled when it drops
+to none; invalid readings as `reading_invalid` events.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Final
+
+from edge.config import EdgeSettings
+from edge.detection import DetailValue, Finding
+from edge.detectors.news2 import SpO2Scale
+from edge.detectors.vitals import (
+    Quantity,
+    VitalReading,
+    VitalsConfig,
+    VitalsFinding,
+    VitalsFindingKind,
+    VitalsPipeline,
+)
+from sensors.contract import new_id
+from sensors.readings import Reading
+
+log = logging.getLogger(__name__)
+
+_QUANTITY: Final[dict[str, Quantity]] = {
+    "temperature": Quantity.TEMP,
+    "weight": Quantity.WEIGHT,
+    "hr": Quantity.HR,
+    "spo2": Quantity.SPO2,
+    "sbp": Quantity.SBP,
+    "dbp": Quantity.DBP,
+    "rr": Quantity.RR,
+}
+
+
+class VitalsAdapter:
+    """`edge.detection.Detector` around `VitalsPipeline`."""
+
+    def __init__(self, sensors: frozenset[str], config: VitalsConfig | None = None) -> None:
+        self.sensors = sensors
+        self.pipeline = VitalsPipeline(config)
+        self._alarms: list[str] = []  # ids of the vitals alarms open now
+
+    @classmethod
+    def from_settings(cls, settings: EdgeSettings) -> VitalsAdapter | None:
+        sensors = frozenset(
+            d.id for d in settings.devices if d.role == "vitals" or d.kind == "vitals"
+        )
+        if not sensors:
+            return None
+        scale = SpO2Scale.SCALE_2 if settings.news2_scale == 2 else SpO2Scale.SCALE_1
+        return cls(sensors, VitalsConfig(scale=scale, on_oxygen=settings.on_oxygen))
+
+    @property
+    def name(self) -> str:
+        return "vitals"
+
+    def update(self, readings: Sequence[Reading], t: float) -> Sequence[Finding]:
+        mine = [r for r in readings if r.sensor in self.sensors]
+        if not mine:
+            return []
+        # A frame's status reading flags every measurement of that frame.
+        status = next((int(r.value) for r in mine if r.quantity == "status"), 0)
+        vitals = [
+            VitalReading(r.t, _QUANTITY[r.quantity], r.value, sensor=r.sensor, status=status)
+            for r in mine
+            if r.quantity in _QUANTITY
+        ]
+        return self._findings(self.pipeline.update(vitals)) if vitals else []
+
+    def advance(self, t: float) -> Sequence[Finding]:
+        return self._findings(self.pipeline.advance(t))
+
+    def _findings(self, found: Sequence[VitalsFinding]) -> list[Finding]:
+        out: list[Finding] = []
+        for f in found:
+            detail: dict[str, DetailValue] = dict(f.detail[:20])
+            if f.news2 is not None:
+                n = f.news2
+                detail |= {
+                    "score": n.score,
+                    "band": n.band.value,
+                    "red_flag": n.red_flag,
+                    "partial": n.partial,
+                    "missing": ",".join(p.value for p in n.missing)[:200],
+                }
+                detail |= {f"sub_{p.value}": s for p, s in n.subscores}
+            if f.previous_band is not None:
+                detail["previous_band"] = f.previous_band.value
+            if f.kind is VitalsFindingKind.ALARM and f.severity is not None:
+                if f.action == "raise":
+                    # Escalation is a new alarm (the hub routes by severity at raise time).
+                    aid = new_id()
+                    self._alarms.append(aid)
+                    out.append(
+                        Finding(
+                            "vitals_alarm", f.t, f.sensor, detail, f.alarm_kind, f.severity, aid
+                        )
+                    )
+                elif f.action == "cancel":
+                    opened, self._alarms = self._alarms, []
+                    out.extend(
+                        Finding(
+                            "vitals_alarm_cancelled",
+                            f.t,
+                            f.sensor,
+                            detail,
+                            f.alarm_kind,
+                            f.severity,
+                            aid,
+                            cancel=True,
+                        )
+                        for aid in opened
+                    )
+            else:
+                out.append(Finding(f.kind.value, f.t, f.sensor, detail))
+        return out

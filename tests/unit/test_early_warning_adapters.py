@@ -1,0 +1,274 @@
+"""The early-warning adapters (pure parts): ambient readings -> routine detector -> findings
+with a persisted model; vital-sign readings -> NEWS2 -> findings; the gateway line codec;
+the scenario keys that drive them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from edge.config import load_settings
+from edge.detection import Finding
+from edge.detectors.routine import SensorKind
+from edge.routine_adapter import AmbientSensor, RoutineAdapter, load_model, save_model
+from edge.vitals_adapter import VitalsAdapter
+from sensors import contract
+from sensors.codecs.vitals_line import decode_line, encode_line
+from sensors.errors import DecodeError
+from sensors.readings import Reading, SerialLine
+from simulators.residents import routine as routine_gen
+from simulators.scenario import ScenarioError, parse_scenario
+
+TZ = "Europe/Amsterdam"
+QUANTITY = {SensorKind.MOTION: "motion", SensorKind.DOOR: "opening", SensorKind.BED: "occupancy"}
+SENSORS = {
+    name: AmbientSensor(kind, room)
+    for name, (kind, room) in routine_gen.SENSORS.items()
+    if kind in QUANTITY
+}
+
+
+def at(day: date, hour: float) -> float:
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(TZ)).timestamp() + hour * 3600
+
+
+def live(adapter: RoutineAdapter, start: date, days: int, until: float) -> list[Finding]:
+    """Feed the generated resident's readings up to `until`, advancing every 10 min."""
+    out: list[Finding] = []
+    events = [
+        e
+        for e in routine_gen.generate(start, days, seed=7, tz=TZ)
+        if e.sensor in SENSORS and e.t < until
+    ]
+    tick = events[0].t
+    for e in events:
+        while tick + 600 < e.t:
+            tick += 600
+            out.extend(adapter.advance(tick))
+        kind = SENSORS[e.sensor].kind
+        out.extend(adapter.update([Reading(e.sensor, QUANTITY[kind], e.t, e.value)], e.t))
+    return out
+
+
+def test_learns_persists_and_alarms_on_inactivity(tmp_path: Path) -> None:
+    state = tmp_path / "routine.json"
+    start = date(2024, 3, 4)
+    t0 = at(start, 0) - 6 * 3600
+    adapter = RoutineAdapter(SENSORS, tz=TZ, start_t=t0, state_path=state)
+    # 8 ordinary days, then the resident collapses at 10:30 on day 9.
+    collapse = at(date(2024, 3, 12), 10.5)
+    found = live(adapter, start, 9, collapse)
+    profiles = [f for f in found if f.kind == "routine_profile"]
+    assert len(profiles) >= 7  # one a day, at the noon boundary
+    last = profiles[-1].detail
+    assert last["days_learned"] == len(adapter.model.days) >= 6
+    assert 6 * 60 < float(last["wake_min"] or 0) < 10 * 60  # the generator's ~07:15-08:00
+    assert adapter.saves == len(profiles)
+    # The state survives a restart: a new adapter loads what was written.
+    assert len(load_model(state).days) == len(adapter.model.days)
+    assert not list(tmp_path.glob("*.tmp"))  # atomic write left no temp file
+    # Silence after the collapse: an inactivity alarm within the day.
+    alarms: list[Finding] = []
+    t = collapse
+    while not alarms and t < collapse + 12 * 3600:
+        t += 300
+        alarms = [f for f in adapter.advance(t) if f.alarm is not None]
+    (alarm,) = alarms
+    assert alarm.alarm is contract.AlarmKind.INACTIVITY and not alarm.cancel
+    assert alarm.alarm_id is not None
+    # Seen again: the same alarm is cancelled.
+    (cancel,) = [
+        f
+        for f in adapter.update([Reading("pir_living", "motion", t + 60, 1.0)], t + 60)
+        if f.alarm is not None
+    ]
+    assert cancel.cancel and cancel.alarm_id == alarm.alarm_id
+    # A repeated state is no new evidence (and no second cancel).
+    assert adapter.update([Reading("pir_living", "motion", t + 61, 1.0)], t + 61) == []
+
+
+def test_unreadable_state_is_set_aside(tmp_path: Path) -> None:
+    state = tmp_path / "routine.json"
+    state.write_text("{not json")
+    model = load_model(state)
+    assert model.days == []
+    assert (tmp_path / "routine.json.bad").exists()
+    save_model(state, model)
+    assert load_model(state).days == []
+
+
+def test_room_climate_is_not_ambient_evidence() -> None:
+    adapter = RoutineAdapter(SENSORS, tz=TZ, start_t=0.0, state_path=None)
+    assert adapter.update([Reading("room-1", "motion", 10.0, 1.0)], 10.0) == []
+    assert adapter.update([Reading("pir_living", "temperature", 10.0, 21.0)], 10.0) == []
+
+
+def settings(**extra: object) -> object:
+    return load_settings(
+        None,
+        dwelling="dw-001",
+        password="pw",
+        broker_url="mqtt://127.0.0.1",
+        devices=[
+            {"id": "room-1", "kind": "bthome", "address": "A4:C1:38:00:00:02"},
+            {
+                "id": "thermo-1",
+                "kind": "bthome",
+                "address": "A4:C1:38:00:00:03",
+                "role": "vitals",
+            },
+            {"id": "vitals-1", "kind": "vitals", "transport": "serial", "port": "/dev/ttyUSB0"},
+            {
+                "id": "pir-1",
+                "kind": "bthome",
+                "address": "A4:C1:38:00:00:04",
+                "role": "motion",
+                "room": "living",
+            },
+        ],
+        **extra,
+    )
+
+
+def test_vitals_band_change_and_alarm_with_routing_severity() -> None:
+    adapter = VitalsAdapter.from_settings(settings())  # type: ignore[arg-type]
+    assert adapter is not None and adapter.sensors == {"thermo-1", "vitals-1"}
+    t = 1_700_000_000.0
+    # Room temperature is not body temperature.
+    assert adapter.update([Reading("room-1", "temperature", t, 39.5)], t) == []
+    found = list(adapter.update([Reading("vitals-1", "sbp", t, 88.0)], t))  # a 3: red flag
+    band = [f for f in found if f.kind == "news2_band_changed"][-1]
+    assert band.detail["partial"] is True and band.detail["sub_sbp"] == 3
+    (alarm,) = [f for f in found if f.alarm is not None]
+    assert (alarm.alarm, alarm.severity) == (contract.AlarmKind.VITALS, contract.Severity.HIGH)
+    found = list(
+        adapter.update(
+            [
+                Reading("vitals-1", "hr", t + 60, 135.0),
+                Reading("thermo-1", "temperature", t + 60, 39.5),
+            ],
+            t + 60,
+        )
+    )
+    escalated = [f for f in found if f.alarm is not None]
+    assert escalated[-1].severity is contract.Severity.CRITICAL  # aggregate >= 7
+    # A reading with device status bits set is excluded and reported.
+    found = list(
+        adapter.update(
+            [Reading("vitals-1", "spo2", t + 90, 80.0), Reading("vitals-1", "status", t + 90, 4.0)],
+            t + 90,
+        )
+    )
+    assert [f.kind for f in found] == ["reading_invalid"]
+
+
+def test_default_detectors_follow_the_configured_roles(tmp_path: Path) -> None:
+    from edge.app import default_detectors
+
+    s = settings(spool={"path": str(tmp_path / "spool.sqlite")})
+    names = [d.name for d in default_detectors(s, 1_700_000_000.0)]  # type: ignore[arg-type]
+    assert names == ["routine", "vitals"]
+    assert s.routine_state_path == tmp_path / "routine.json"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("values", "quantities"),
+    [
+        ({"sbp": 128.0, "dbp": 82.0, "hr": 71.0}, ["sbp", "dbp", "hr", "status"]),
+        ({"spo2": 96.0, "hr": 70.0}, ["spo2", "hr", "status"]),
+        ({"temperature": 36.85}, ["temperature", "status"]),
+        ({"weight": 74.3}, ["weight", "status"]),
+    ],
+)
+def test_vitals_line_round_trip(values: dict[str, float], quantities: list[str]) -> None:
+    device = {"sbp": "bp", "spo2": "ox", "temperature": "th", "weight": "sc"}[next(iter(values))]
+    line = encode_line(device, {**values, "status": 0})
+    frame = decode_line("vitals-1", SerialLine("/dev/ttyUSB0", line, 5.0))
+    assert [r.quantity for r in frame.readings] == quantities
+    assert {r.quantity: r.value for r in frame.readings} == {**values, "status": 0.0}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"",
+        b"$MZV,1,bp,sbp=128*00",  # checksum
+        b"MZV,1,bp,sbp=128*1C",  # no $
+        b"$MZV,2,bp,sbp=128*" + f"{0:02X}".encode(),
+        b"$GPGGA,1*5A",
+    ],
+)
+def test_vitals_line_rejects_garbage(line: bytes) -> None:
+    with pytest.raises(DecodeError):
+        decode_line("vitals-1", SerialLine("p", line, 0.0))
+
+
+def test_vitals_line_rejects_bad_fields() -> None:
+    good = encode_line("bp", {"sbp": 120.0})
+    body = good[1 : good.index(b"*")].replace(b"sbp=120", b"sbp=nan")
+    cs = 0
+    for b in body:
+        cs ^= b
+    with pytest.raises(DecodeError):
+        decode_line("v", SerialLine("p", b"$" + body + b"*" + f"{cs:02X}".encode(), 0.0))
+
+
+WEARABLE_SCENARIO = """
+[[devices]]
+id = "wearable-1"
+kind = "wearable"
+mount = "waist"
+replay = { code = "D07", subject = "SA01", trial = 1 }
+[[devices]]
+id = "door-1"
+kind = "ambient"
+role = "door"
+room = "entrance"
+[[devices]]
+id = "vitals-1"
+kind = "vitals"
+[resident]
+sensors = { front_door = "door-1" }
+vitals = "vitals-1"
+[[events]]
+at = 60
+action = "replay"
+device = "wearable-1"
+replay = { code = "F01", index = 2, start_s = 3 }
+[[events]]
+at = 61
+action = "set"
+device = "door-1"
+value = 1
+[[events]]
+at = 62
+action = "measure"
+device = "vitals-1"
+values = { sbp = 120 }
+"""
+
+
+def test_scenario_keys_for_wearable_ambient_vitals_resident() -> None:
+    sc = parse_scenario(WEARABLE_SCENARIO)
+    replay = sc.events[0].replay
+    assert replay is not None and (replay.code, replay.index, replay.start_s) == ("F01", 2, 3.0)
+    assert sc.devices[0].replay is not None and sc.devices[0].replay.trial == 1
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ('action = "replay"', "replay = {...}"),
+        ('device = "door-1"\naction = "replay"\nreplay = {code = "F01"}', "needs a wearable"),
+        ('device = "wearable-1"\naction = "set"\nvalue = 1', "needs a ambient"),
+    ],
+)
+def test_scenario_refuses_mismatched_actions(bad: str, message: str) -> None:
+    text = WEARABLE_SCENARIO + f"\n[[events]]\nat = 70\n{bad}\n"
+    if "device" not in bad:
+        text = text.replace('action = "replay"\n\n', 'action = "replay"\ndevice = "wearable-1"\n')
+    with pytest.raises(ScenarioError, match=message.replace("{", r"\{").replace(".", r"\.")):
+        parse_scenario(text.replace("at = 70\naction", 'at = 70\ndevice = "wearable-1"\naction', 1))
