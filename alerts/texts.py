@@ -92,6 +92,8 @@ DETAIL_LABELS: Final[dict[str, dict[str, str]]] = {
         "learned": "geleerd patroon",
         "quantity": "meetwaarde",
         "score": "score",
+        "impact_t": "klap om",
+        "peak_g": "piekversnelling (g)",
     },
     "en": {
         "reason": "reason",
@@ -104,6 +106,8 @@ DETAIL_LABELS: Final[dict[str, dict[str, str]]] = {
         "learned": "learned pattern",
         "quantity": "quantity",
         "score": "score",
+        "impact_t": "impact at",
+        "peak_g": "peak acceleration (g)",
     },
 }
 
@@ -115,6 +119,10 @@ DETAIL_VALUES: Final[dict[str, dict[str, dict[str, str]]]] = {
             "status": "statusbericht",
             "message": "bericht ontvangen",
             "future": "tijdstip ligt in de toekomst",
+            "cancel_window_elapsed": "niet geannuleerd binnen de wachttijd",
+            "no_recovery": "niet opgestaan na de val",
+            "got_up": "weer opgestaan",
+            "button": "geannuleerd met de knop",
         },
         # BTHome button events (sensors.readings.ButtonPress).
         "press": {
@@ -135,6 +143,10 @@ DETAIL_VALUES: Final[dict[str, dict[str, dict[str, str]]]] = {
             "status": "status message",
             "message": "message received",
             "future": "time lies in the future",
+            "cancel_window_elapsed": "not cancelled within the waiting time",
+            "no_recovery": "did not get up after the fall",
+            "got_up": "got up again",
+            "button": "cancelled with the button",
         },
         "press": {
             "press": "button pressed",

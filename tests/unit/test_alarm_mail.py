@@ -54,3 +54,29 @@ def test_english_mail_for_an_english_contact() -> None:
     _, en = render("en")
     assert en != nl
     assert "http://hub/ack/tok" in en and "http://hub/ack/tok" in nl
+
+
+def test_fall_details_are_readable() -> None:
+    fall = AlarmRecord(
+        id="b" * 32,
+        dwelling="dw-002",
+        kind=AlarmKind.FALL,
+        severity=Severity.HIGH,
+        state=AlarmState.RAISED,
+        source="edge",
+        raised_at=RAISED,
+        received_at=RAISED,
+        detail={"reason": "cancel_window_elapsed", "impact_t": RAISED - 35.0, "peak_g": 13.81},
+    )
+    _, body = render_mail(
+        fall,
+        lang="nl",
+        contact_name="Piet",
+        dwelling_label="Unit 2",
+        ack_url="http://hub/ack/t",
+        ack_expires_at=RAISED + 86400,
+        round_=0,
+        tz="Europe/Amsterdam",
+    )
+    assert "niet geannuleerd binnen de wachttijd" in body
+    assert "klap om: 05:28:47" in body and "piekversnelling (g): 13,8" in body
