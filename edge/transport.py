@@ -68,6 +68,7 @@ class Publisher:
         self.settings = settings
         self.outbox = outbox
         self.status = status
+        self._connection_id: str | None = None
         self.on_command = on_command
         # host/port overrides: the simulator routes the agent through its netem proxy.
         self.host = host or settings.host
@@ -80,11 +81,15 @@ class Publisher:
     def broker(self) -> str:
         return f"{self.host}:{self.port}"
 
+    def _status(self, online: bool) -> contract.Status:
+        return self.status(online).model_copy(update={"session": self._connection_id})
+
     def _make_client(self) -> aiomqtt.Client:
         import aiomqtt
 
         s = self.settings
-        will_topic, will_payload = contract.encode(self.status(False))
+        self._connection_id = contract.new_id()  # this connection's statuses and will share it
+        will_topic, will_payload = contract.encode(self._status(False))
         tls_context: ssl.SSLContext | None = None
         if s.tls:
             tls_context = ssl.create_default_context(
@@ -167,7 +172,7 @@ class Publisher:
                 self._client = None
 
     async def _publish_status(self, client: aiomqtt.Client, *, online: bool) -> None:
-        topic, payload = contract.encode(self.status(online))
+        topic, payload = contract.encode(self._status(online))
         await client.publish(
             topic, payload, qos=1, retain=True, timeout=self.settings.ack_timeout_s
         )

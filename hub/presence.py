@@ -52,6 +52,7 @@ class DwellingState:
     deadline_base: float | None  # the heartbeat timeout counts from here
     heartbeat_s: float = DEFAULT_HEARTBEAT_S
     status_id: str | None = None  # message id of the last status applied
+    online_session: str | None = None  # connection id of the last online status
     uptime_s: float | None = None
     spool_depth: int | None = None
     spool_dropped: int | None = None
@@ -94,6 +95,15 @@ class PresenceTracker:
                 # The retained copy of the status already applied, sent again on
                 # (re)subscribing: what happened since (a heartbeat timeout) stands.
                 goes_online = None
+            elif (
+                not status.online
+                and status.session is not None
+                and state.online_session is not None
+                and status.session != state.online_session
+            ):
+                # The last will of a connection the edge has since replaced (the broker
+                # notices the dead link only after the new one is up): it is old news.
+                goes_online = None
             else:
                 # Otherwise the newest status wins: live ones arrive in publish order, and
                 # a retained one is the newest on its topic. Not compared by `ts`: the
@@ -113,6 +123,8 @@ class PresenceTracker:
                 )
                 goes_online = status.online
                 reason = "status" if status.online else "status_offline"
+                if status.online:
+                    state = replace(state, online_session=status.session)
 
         transitions: list[Transition] = []
         # A dwelling heard of for the first time always yields a transition, so the
@@ -178,6 +190,7 @@ class PresenceStore:
                 "deadline_base": s.deadline_base,
                 "heartbeat_s": s.heartbeat_s,
                 "status_id": s.status_id,
+                "online_session": s.online_session,
                 "uptime_s": s.uptime_s,
                 "spool_depth": s.spool_depth,
                 "spool_dropped": s.spool_dropped,

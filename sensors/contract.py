@@ -144,6 +144,9 @@ class Status(_Message):
     heartbeat_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     sensors: Annotated[list[SensorHealth], Field(max_length=256)] = Field(default_factory=list)
     agent_version: ShortText = ""
+    # One id per MQTT connection, in its statuses and its last will: a will that the broker
+    # publishes late for a connection already replaced must not mark the dwelling offline.
+    session: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")] | None = None
 
 
 class Command(_Message):

@@ -72,6 +72,32 @@ def test_a_last_will_made_before_the_last_heartbeat_still_goes_offline() -> None
     assert (tr.online, tr.reason) == (False, "status_offline")
 
 
+def test_the_late_will_of_a_replaced_connection_is_ignored() -> None:
+    """Network back: the edge reconnects (session B) before the broker gives up on the
+    dead link (session A) and publishes A's will. The dwelling stays online; B's own will
+    still takes it offline."""
+    t = tracker()
+    t.observe("dw-001", 100.0, status=status(100.0, session="session-a"))
+    [off] = t.advance(131.0)  # link dead: heartbeat timeout
+    assert not off.online
+    [on] = t.observe("dw-001", 200.0, status=status(200.0, session="session-b"))
+    assert on.online
+    assert t.observe("dw-001", 201.0, status=status(99.0, online=False, session="session-a")) == []
+    assert t.advance(225.0) == []  # still online, within its heartbeat window
+    [gone] = t.observe("dw-001", 226.0, status=status(199.0, online=False, session="session-b"))
+    assert (gone.online, gone.reason) == (False, "status_offline")
+
+
+def test_the_connection_session_survives_a_hub_restart(tmp_path: Path) -> None:
+    store = PresenceStore(tmp_path / "presence.sqlite")
+    t = tracker()
+    t.observe("dw-001", 100.0, status=status(100.0, session="session-b"))
+    store.save(t.states())
+    [saved] = store.load()
+    assert saved.online_session == "session-b"
+    store.close()
+
+
 def test_the_retained_copy_of_the_applied_status_changes_nothing() -> None:
     t = tracker()
     last = status(100.0)
