@@ -15,6 +15,7 @@ import logging
 import secrets
 import shutil
 import signal
+import sys
 import time
 import tomllib
 from collections.abc import Iterator
@@ -58,6 +59,7 @@ class DemoConfig:
     renotify_s: float = 30.0
     ack_delay_s: float = 12.0
     duration_s: float = 0.0  # 0: until interrupted
+    banner_to_stderr: bool = False  # keep stdout for the JSON summary
 
 
 @dataclass(slots=True)
@@ -287,7 +289,7 @@ def _banner(cfg: DemoConfig, public_url: str, password: str, broker_url: str) ->
         "  " + (f"runs {cfg.duration_s:.0f} s" if cfg.duration_s > 0 else "Ctrl-C stops it"),
         "",
     ]
-    print("\n".join(lines), flush=True)
+    print("\n".join(lines), flush=True, file=sys.stderr if cfg.banner_to_stderr else sys.stdout)
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

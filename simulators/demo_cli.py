@@ -87,6 +87,7 @@ def demo_command(
         shared_subscriptions=shared,
         renotify_s=renotify,
         duration_s=duration,
+        banner_to_stderr=as_json,
     )
 
     async def main() -> Any:

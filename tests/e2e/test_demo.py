@@ -1,0 +1,54 @@
+"""`mz demo --for N --json`, as a user runs it: the pendant alarm of dw-001 (at 25 s) is
+raised, mailed and acknowledged through the mail's link by the simulated mantelzorger."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.servers import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def test_demo_runs_for_a_while_and_reports_the_alarm_handled(tmp_path: Path) -> None:
+    ports = [str(free_port()) for _ in range(4)]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mz",
+            "demo",
+            "--for",
+            "45",
+            "--json",
+            "--port",
+            ports[0],
+            "--inbox-port",
+            ports[1],
+            "--smtp-port",
+            ports[2],
+            "--broker-port",
+            ports[3],
+            "--data-dir",
+            str(tmp_path / "demo"),
+        ],
+        cwd=Path(__file__).parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "login: demo /" in proc.stderr  # the banner, kept off stdout with --json
+    summary = json.loads(proc.stdout)
+    personal = [a for a in summary["alarms"] if a["kind"] == "personal"]
+    assert [a["dwelling"] for a in personal] == ["dw-001"]
+    assert personal[0]["state"] == "acknowledged"
+    assert personal[0]["notify_latency_s"] is not None and personal[0]["notify_latency_s"] < 5
+    assert summary["acknowledged_by_link"] >= 1
+    assert summary["ingest"].get("accepted.readings", 0) > 0
