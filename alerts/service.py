@@ -275,30 +275,30 @@ class AlarmService:
 
     async def acknowledge(self, alarm_id: str, by: str, note: str, now: float) -> AlarmRecord:
         """Somebody takes the alarm on; stops re-notification. Idempotent."""
-        step = await self._io(
-            self._store.update,
-            alarm_id,
-            lambda r: lifecycle.acknowledge(r, by, note, now),
-            at=now,
-            by=by,
-            note=note,
-        )
-        if step.changed:
-            log.info("alarm %s acknowledged by %s", alarm_id, by)
-            self._emit(step.record, step.what)
-        return step.record
+        return await self._act(alarm_id, lifecycle.acknowledge, "acknowledged", by, note, now)
 
     async def resolve(self, alarm_id: str, by: str, note: str, now: float) -> AlarmRecord:
+        return await self._act(alarm_id, lifecycle.resolve, "resolved", by, note, now)
+
+    async def _act(
+        self,
+        alarm_id: str,
+        transition: Callable[[AlarmRecord, str, str, float], lifecycle.Step],
+        verb: str,
+        by: str,
+        note: str,
+        now: float,
+    ) -> AlarmRecord:
         step = await self._io(
             self._store.update,
             alarm_id,
-            lambda r: lifecycle.resolve(r, by, note, now),
+            lambda r: transition(r, by, note, now),
             at=now,
             by=by,
             note=note,
         )
         if step.changed:
-            log.info("alarm %s resolved by %s", alarm_id, by)
+            log.info("alarm %s %s by %s", alarm_id, verb, by)
             self._emit(step.record, step.what)
         return step.record
 
