@@ -23,14 +23,11 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic_settings import SettingsConfigDict
 
 from edge.errors import ConfigError
 from sensors.contract import is_pseudo_id
+from sensors.settings import FileSettings
 
 _MAC_RE: Final = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 _UUID_RE: Final = re.compile(r"^[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}$")
@@ -126,7 +123,7 @@ class SpoolSettings(BaseModel):
     max_bytes: Annotated[int, Field(ge=10_000)] = 256 * 1024 * 1024
 
 
-class EdgeSettings(BaseSettings):
+class EdgeSettings(FileSettings):
     """Everything `mz edge run` needs; see docs/edge.md for the reference table."""
 
     model_config = SettingsConfigDict(
@@ -215,18 +212,6 @@ class EdgeSettings(BaseSettings):
 
     def silence_for(self, device: DeviceConfig) -> float:
         return device.silence_s if device.silence_s is not None else self.silence_s
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment beats the file (init kwargs carry the parsed TOML).
-        return (env_settings, init_settings)
 
 
 def _one_line(exc: ValidationError) -> str:

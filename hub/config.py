@@ -12,9 +12,10 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from hub.errors import ConfigError
+from sensors.settings import FileSettings
 
 # Values that mean "nobody configured this yet"; the hub refuses to start with them.
 # Contained anywhere (the example config's "change-me"), or the whole value.
@@ -92,7 +93,7 @@ class MailSettings(_Section):
     renotify_s: float = Field(default=300.0, gt=0)
 
 
-class HubSettings(BaseSettings):
+class HubSettings(FileSettings):
     model_config = SettingsConfigDict(
         env_prefix="MZ_HUB_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
@@ -104,19 +105,6 @@ class HubSettings(BaseSettings):
     mail: MailSettings = MailSettings()
     language: Literal["nl", "en"] = "nl"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The TOML file arrives as init kwargs (see load_settings); the environment wins
-        # over it, so an operator can override one value without editing the file.
-        return (env_settings, init_settings)
 
     def require_secrets(self) -> None:
         """Raise ConfigError (one line) unless every secret is set and not a placeholder."""
