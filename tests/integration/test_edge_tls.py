@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from tests.servers import (
     HUB_USER,
     Mosquitto,
     free_port,
+    make_test_certs,
     require_binary,
     wait_for_port,
     wait_until,
@@ -28,75 +28,19 @@ from tests.servers import (
 pytestmark = pytest.mark.integration
 
 
-def make_certs(d: Path) -> None:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl not found: install the Debian package 'openssl'")
-
-    def run(*args: str) -> None:
-        subprocess.run([openssl, *args], check=True, capture_output=True, cwd=d)
-
-    run(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=mz-test-ca",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    )
-    run(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    )
-    (d / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    run(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "server.pem",
-    )
-
-
 @pytest.fixture
 def tls_broker(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     binary = require_binary("mosquitto", "mosquitto")
     d = tmp_path / "tls"
     d.mkdir()
-    make_certs(d)
+    ca = make_test_certs(d)
     broker = Mosquitto(binary=binary, workdir=d, port=free_port())
     broker.add_user(HUB_USER, HUB_PASSWORD)
     broker.add_user("dw-004", "pw-dw-004")
     conf = broker._write_config()  # users, ACL, persistence as in production
     tls_port = free_port()
     conf.write_text(
-        conf.read_text()
-        + f"listener {tls_port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\n"
+        conf.read_text() + f"listener {tls_port} 127.0.0.1\ncafile {ca}\ncertfile {d}/server.crt\n"
         f"keyfile {d}/server.key\n"
     )
     proc = subprocess.Popen(
@@ -104,7 +48,7 @@ def tls_broker(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     )
     try:
         wait_for_port(tls_port)
-        yield tls_port, d / "ca.pem"
+        yield tls_port, ca
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -51,7 +51,7 @@ from tests.servers import (
     HUB_USER,
     Mosquitto,
     free_port,
-    require_binary,
+    make_test_certs,
     wait_for_port,
     wait_until,
 )
@@ -431,47 +431,6 @@ async def test_the_hub_serves_the_console_on_its_port(mosquitto: Mosquitto, data
             assert (await http.get("/api/v1/dwellings")).status_code != 200  # needs a login
 
 
-def _make_certs(d: Path) -> None:
-    openssl = require_binary("openssl", "openssl")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-
-    def run(*args: str) -> None:
-        subprocess.run([openssl, *args], cwd=d, check=True, capture_output=True)
-
-    run(
-        "req",
-        "-x509",
-        *ec,
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=mz-test-ca",
-    )
-    run("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
-    (d / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    run(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-    )
-
-
 async def test_shipped_broker_config_tls_and_acl(
     mosquitto: Mosquitto, data_dir: Path, tmp_path: Path
 ) -> None:
@@ -480,7 +439,7 @@ async def test_shipped_broker_config_tls_and_acl(
     deploy = Path(__file__).parents[2] / "deploy" / "mosquitto"
     d = tmp_path / "shipped"
     d.mkdir()
-    _make_certs(d)
+    make_test_certs(d)
     mosquitto.stop()  # reuse its password file (hub, dw-001..dw-005) under the shipped config
     plain, tls = free_port(), free_port()
     conf = (
