@@ -43,6 +43,7 @@ def default_drivers(settings: EdgeSettings) -> list[Driver]:
     from edge.drivers.ble import BleScanner
     from edge.drivers.gatt import ACCEL_CHARACTERISTIC, GattWearable
     from edge.drivers.serial import SerialLineDriver
+    from sensors.codecs.ble_health import CHARACTERISTICS
 
     drivers: list[Driver] = []
     ble = {
@@ -54,7 +55,9 @@ def default_drivers(settings: EdgeSettings) -> list[Driver]:
         drivers.append(BleScanner(ble))
     for d in settings.devices:
         if d.kind == "wearable" and d.transport == "ble" and d.address:
-            drivers.append(GattWearable(d.id, d.address, d.characteristic or ACCEL_CHARACTERISTIC))
+            accel = (d.characteristic or ACCEL_CHARACTERISTIC) if d.accelerometer else None
+            health = [CHARACTERISTICS[h] for h in d.health]
+            drivers.append(GattWearable(d.id, d.address, accel, health=health))
     for d in settings.devices:
         if d.transport == "serial" and d.port:
             drivers.append(SerialLineDriver(d.id, d.port, baudrate=d.baudrate))
@@ -63,14 +66,16 @@ def default_drivers(settings: EdgeSettings) -> list[Driver]:
 
 def default_detectors(settings: EdgeSettings, start_t: float) -> list[Detector]:
     """The detectors the configured devices call for: the routine/inactivity detector
-    when ambient sensors have a role, NEWS2 when vital-signs devices are configured (the
-    fall chain is per wearable, inside the pipeline)."""
+    when ambient sensors have a role, NEWS2 and the personal trends when vital-signs
+    devices are configured (the fall chain is per wearable, inside the pipeline)."""
     from edge.routine_adapter import RoutineAdapter
+    from edge.trends_adapter import TrendsAdapter
     from edge.vitals_adapter import VitalsAdapter
 
     found: list[Detector | None] = [
         RoutineAdapter.from_settings(settings, start_t),
         VitalsAdapter.from_settings(settings),
+        TrendsAdapter.from_settings(settings),
     ]
     return [d for d in found if d is not None]
 

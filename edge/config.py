@@ -63,6 +63,14 @@ class DeviceConfig(BaseModel):
     # characteristic it notifies (`edge.drivers.gatt.ACCEL_CHARACTERISTIC` by default).
     mount: Literal["waist", "chest", "wrist", "pendant"] | None = None
     characteristic: str | None = None
+    # wearable only: whether it notifies our accelerometer frames (-> the fall chain; a
+    # health band without one says false), and the Bluetooth SIG health characteristics
+    # it notifies on the same connection (`sensors.codecs.ble_health`): "heart_rate"
+    # (Heart Rate Measurement 0x2A37) and/or "plx_continuous" (PLX Continuous
+    # Measurement 0x2A5F). Their `hr` / `spo2` readings go to the hub, and with
+    # role "vitals" also to NEWS2 (as continuous data) and the personal trends.
+    accelerometer: bool = True
+    health: list[Literal["heart_rate", "plx_continuous"]] = Field(default_factory=list)
     # What the device's readings mean to the detectors: an ambient sensor for the routine
     # detector (motion: a PIR; door: a door/window contact; bed/chair: an occupancy mat)
     # in `room` ("entrance" is the front door's room), or a vital-signs spot-check device
@@ -83,8 +91,29 @@ class DeviceConfig(BaseModel):
             raise ValueError(f"device {self.id}: a vitals gateway is a serial device")
         if self.kind in ("pendant", "bthome") and self.transport != "ble":
             raise ValueError(f"device {self.id}: a {self.kind} is a BTHome BLE device")
-        if self.kind != "wearable" and (self.mount or self.characteristic):
-            raise ValueError(f"device {self.id}: mount/characteristic are for a wearable")
+        if self.kind != "wearable" and (
+            self.mount or self.characteristic or self.health or not self.accelerometer
+        ):
+            raise ValueError(
+                f"device {self.id}: mount/characteristic/accelerometer/health are for a wearable"
+            )
+        if len(set(self.health)) != len(self.health):
+            raise ValueError(f"device {self.id}: health lists a characteristic twice")
+        if self.kind == "wearable" and not self.accelerometer:
+            if self.characteristic is not None:
+                raise ValueError(
+                    f"device {self.id}: characteristic is the accelerometer's, but"
+                    " accelerometer = false"
+                )
+            if not self.health:
+                raise ValueError(
+                    f"device {self.id}: a wearable without accelerometer needs health"
+                    " characteristics (heart_rate, plx_continuous)"
+                )
+        if self.kind == "wearable" and self.role == "vitals" and not self.health:
+            raise ValueError(
+                f'device {self.id}: a vitals wearable needs health = ["heart_rate", ...]'
+            )
         if self.role in ("motion", "door", "bed", "chair") and self.room is None:
             raise ValueError(f"device {self.id}: an ambient sensor ({self.role}) needs room")
         if self.characteristic is not None:
@@ -111,6 +140,42 @@ class FallSettings(BaseModel):
     def _check(self) -> Self:
         if self.long_lie_s < self.cancel_window_s:
             raise ValueError("fall.long_lie_s must be >= fall.cancel_window_s")
+        return self
+
+
+class TrendRuleSettings(BaseModel):
+    """One care-plan trend rule (`edge.detectors.trends.TrendRule`); see docs/early-warning.md."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    metric: Literal["resting_hr", "spo2", "temp", "weight"]
+    # above_baseline / below_baseline: by `delta` on `days` days running; rise_within:
+    # `delta` above the lowest of the previous `days` days; robust_z: |z| >= `delta`.
+    kind: Literal["above_baseline", "below_baseline", "rise_within", "robust_z"]
+    delta: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    days: Annotated[int, Field(ge=1, le=28)]
+    severity: Literal["low", "medium", "high", "critical"] = "medium"
+
+
+class TrendsSettings(BaseModel):
+    """Personal trends (`edge.detectors.trends`): the baseline and the care plan's rules."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    baseline_days: Annotated[int, Field(ge=3, le=90)] = 14
+    min_baseline_days: Annotated[int, Field(ge=2, le=90)] = 7
+    # None: the defaults (`edge.detectors.trends.DEFAULT_RULES`); a list replaces them all
+    # (an empty list: no trend alarms for this resident).
+    rules: list[TrendRuleSettings] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.min_baseline_days > self.baseline_days:
+            raise ValueError("trends.min_baseline_days must be <= trends.baseline_days")
+        names = [r.name for r in self.rules or ()]
+        if len(names) != len(set(names)):
+            raise ValueError("trends.rules: rule names must be unique")
         return self
 
 
@@ -158,6 +223,10 @@ class EdgeSettings(FileSettings):
     timezone: str = "Europe/Amsterdam"
     # The routine detector's learned state (JSON); default: routine.json beside the spool.
     routine_state: Path | None = None
+    # The personal-trends detector's daily values (JSON); default: trends.json beside the
+    # routine state.
+    trends_state: Path | None = None
+    trends: TrendsSettings = Field(default_factory=TrendsSettings)
     # NEWS2 care plan: SpO2 scale 2 only when prescribed; supplemental oxygen or air.
     news2_scale: Literal[1, 2] = 1
     on_oxygen: bool = False
@@ -209,6 +278,10 @@ class EdgeSettings(FileSettings):
     @property
     def routine_state_path(self) -> Path:
         return self.routine_state or self.spool.path.parent / "routine.json"
+
+    @property
+    def trends_state_path(self) -> Path:
+        return self.trends_state or self.routine_state_path.parent / "trends.json"
 
     def silence_for(self, device: DeviceConfig) -> float:
         return device.silence_s if device.silence_s is not None else self.silence_s

@@ -20,6 +20,8 @@ from edge.fall_monitor import FallMonitor
 from edge.health import HealthTracker
 from edge.outbox import Outbox
 from sensors import contract
+from sensors.codecs.ble_health import CHARACTERISTICS as HEALTH_CHARACTERISTICS
+from sensors.codecs.ble_health import health_readings
 from sensors.codecs.bthome import BTHomeDecoder
 from sensors.codecs.vitals_line import decode_line as decode_vitals_line
 from sensors.errors import ContractError, DecodeError
@@ -63,6 +65,7 @@ class PipelineStats:
     unknown_source: int = 0
     decode_errors: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
+    unusable_readings: int = 0  # health frames flagged unusable (kept from the hub)
     alarms: list[RaisedAlarm] = field(default_factory=list)
     events: int = 0
 
@@ -98,6 +101,12 @@ class Pipeline:
         policy = FallAlarmConfig(cancel_window_s=fall.cancel_window_s, long_lie_s=fall.long_lie_s)
         self.fall_monitors: dict[str, FallMonitor] = {
             d.id: FallMonitor(d.id, policy, link_grace_s=fall.link_grace_s)
+            for d in self._wearable_by_address.values()
+            if d.accelerometer
+        }
+        # A wearable's Bluetooth SIG health characteristics (heart rate, pulse oximetry).
+        self._health_chars: dict[str, frozenset[str]] = {
+            d.id: frozenset(HEALTH_CHARACTERISTICS[h] for h in d.health)
             for d in self._wearable_by_address.values()
         }
         self._by_port: dict[str, DeviceConfig] = {
@@ -137,19 +146,48 @@ class Pipeline:
             log.warning("dropped undecodable frame (%d so far): %s", n, exc)
 
     def _notification(self, frame: Notification) -> None:
-        """A wearable's accelerometer burst: into its fall monitor, never raw to the hub."""
+        """A wearable's notification: a health characteristic's through its codec to the hub
+        and the detectors; an accelerometer burst into its fall monitor, never raw to the
+        hub."""
         device = self._wearable_by_address.get(frame.address.upper())
         if device is None:
             self.stats.unknown_source += 1
             return
+        if frame.characteristic.lower() in self._health_chars[device.id]:
+            self._health_notification(device, frame)
+            return
+        monitor = self.fall_monitors.get(device.id)
+        if monitor is None:  # not a characteristic this device was configured with
+            self.stats.unknown_source += 1
+            return
         try:
-            out = self.fall_monitors[device.id].on_notification(frame.data, frame.t)
+            out = monitor.on_notification(frame.data, frame.t)
         except DecodeError as exc:
             self._decode_error(exc)
             return
         self.health.seen(device.id, frame.t)
         self._add_readings(out.readings)
         self._findings(out.findings)
+
+    def _health_notification(self, device: DeviceConfig, frame: Notification) -> None:
+        """Heart rate / SpO2: usable values to the hub as readings; every decoded reading,
+        with the frame's `status` (non-zero: unusable), to the detectors, which decide
+        whether the device is a vitals source."""
+        try:
+            decoded = health_readings(device.id, frame.characteristic.lower(), frame.data, frame.t)
+        except DecodeError as exc:
+            self._decode_error(exc)
+            return
+        self.health.seen(device.id, decoded.t)
+        status = next((r.value for r in decoded.readings if r.quantity == "status"), 0.0)
+        if status == 0:
+            self._add_readings([r for r in decoded.readings if r.quantity != "status"])
+        else:
+            # Flagged (no skin contact, special value, device status): never a chart point;
+            # the vitals detector reports it.
+            self.stats.unusable_readings += 1
+        for det in self.detectors:
+            self._findings(det.update(decoded.readings, decoded.t))
 
     def _decode(self, frame: Frame) -> DecodedFrame | None:
         if isinstance(frame, Notification):  # handled before decoding (see handle)

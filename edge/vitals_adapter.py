@@ -11,7 +11,15 @@ readings (the console's trends); here they are mapped onto the pipeline's quanti
 | `weight` | BTHome scale (object 0x06 mass), kg | weight (trends only) |
 | `hr`, `spo2` | pulse oximeter (serial line `sensors.codecs.vitals_line`) | hr, spo2 |
 | `sbp`, `dbp` | blood-pressure cuff (same line format), mmHg | sbp, dbp |
+| `hr`, `spo2` | wearable: GATT Heart Rate, PLX Continuous (`ble_health`) | hr, spo2 (windowed) |
 | `status` | device status bits of the same frame (non-zero: invalid) | - |
+
+A wearable with `role = "vitals"` is a continuous source: its readings go into the
+pipeline as `Source.CONTINUOUS` (a windowed median), the others as spot checks. A
+continuous source repeats an unusable reading every second while, say, the band is off
+the wrist, so its `reading_invalid` is reported when a run of them starts: the first of a
+sensor, quantity and reason after `INVALID_GAP_S` without one. (Not "until a usable
+reading": a strap's good heart rate and an oximeter's flagged pulse rate may alternate.)
 
 Findings: `news2_band_changed` events (flat numbers: score, band, partial, missing),
 `vitals` alarms raised with the pipeline's severity (>= 5 or a single 3: high; >= 7:
@@ -30,6 +38,7 @@ from edge.detection import DetailValue, Finding
 from edge.detectors.news2 import SpO2Scale
 from edge.detectors.vitals import (
     Quantity,
+    Source,
     VitalReading,
     VitalsConfig,
     VitalsFinding,
@@ -41,7 +50,9 @@ from sensors.readings import Reading
 
 log = logging.getLogger(__name__)
 
-_QUANTITY: Final[dict[str, Quantity]] = {
+INVALID_GAP_S: Final = 300.0  # continuous: a new run of unusable readings after this long
+
+QUANTITY: Final[dict[str, Quantity]] = {
     "temperature": Quantity.TEMP,
     "weight": Quantity.WEIGHT,
     "hr": Quantity.HR,
@@ -52,40 +63,97 @@ _QUANTITY: Final[dict[str, Quantity]] = {
 }
 
 
+def vitals_sources(settings: EdgeSettings) -> tuple[frozenset[str], frozenset[str]]:
+    """(every vital-signs device, the continuous ones among them: vitals wearables)."""
+    vitals = [d for d in settings.devices if d.role == "vitals" or d.kind == "vitals"]
+    return frozenset(d.id for d in vitals), frozenset(d.id for d in vitals if d.kind == "wearable")
+
+
+def vital_readings(
+    readings: Sequence[Reading], sensors: frozenset[str], continuous: frozenset[str]
+) -> list[VitalReading]:
+    """The vital-sign readings of `sensors` in one device frame; a frame's `status`
+    reading flags every measurement of that frame."""
+    mine = [r for r in readings if r.sensor in sensors]
+    if not mine:
+        return []
+    status = next((int(r.value) for r in mine if r.quantity == "status"), 0)
+    return [
+        VitalReading(
+            r.t,
+            QUANTITY[r.quantity],
+            r.value,
+            Source.CONTINUOUS if r.sensor in continuous else Source.SPOT,
+            sensor=r.sensor,
+            status=status,
+        )
+        for r in mine
+        if r.quantity in QUANTITY
+    ]
+
+
 class VitalsAdapter:
     """`edge.detection.Detector` around `VitalsPipeline`."""
 
-    def __init__(self, sensors: frozenset[str], config: VitalsConfig | None = None) -> None:
+    def __init__(
+        self,
+        sensors: frozenset[str],
+        config: VitalsConfig | None = None,
+        *,
+        continuous: frozenset[str] = frozenset(),
+    ) -> None:
         self.sensors = sensors
+        self.continuous = continuous
         self.pipeline = VitalsPipeline(config)
         self._alarms: list[str] = []  # ids of the vitals alarms open now
+        # (sensor, quantity) -> (reason, time) of the last unusable continuous reading
+        self._invalid_run: dict[tuple[str, str], tuple[str, float]] = {}
+        self.invalid_suppressed = 0
 
     @classmethod
     def from_settings(cls, settings: EdgeSettings) -> VitalsAdapter | None:
-        sensors = frozenset(
-            d.id for d in settings.devices if d.role == "vitals" or d.kind == "vitals"
-        )
+        sensors, continuous = vitals_sources(settings)
         if not sensors:
             return None
         scale = SpO2Scale.SCALE_2 if settings.news2_scale == 2 else SpO2Scale.SCALE_1
-        return cls(sensors, VitalsConfig(scale=scale, on_oxygen=settings.on_oxygen))
+        return cls(
+            sensors,
+            VitalsConfig(scale=scale, on_oxygen=settings.on_oxygen),
+            continuous=continuous,
+        )
 
     @property
     def name(self) -> str:
         return "vitals"
 
     def update(self, readings: Sequence[Reading], t: float) -> Sequence[Finding]:
-        mine = [r for r in readings if r.sensor in self.sensors]
-        if not mine:
+        vitals = vital_readings(readings, self.sensors, self.continuous)
+        if not vitals:
             return []
-        # A frame's status reading flags every measurement of that frame.
-        status = next((int(r.value) for r in mine if r.quantity == "status"), 0)
-        vitals = [
-            VitalReading(r.t, _QUANTITY[r.quantity], r.value, sensor=r.sensor, status=status)
-            for r in mine
-            if r.quantity in _QUANTITY
-        ]
-        return self._findings(self.pipeline.update(vitals)) if vitals else []
+        found: list[VitalsFinding] = []
+        for v in vitals:
+            if v.source is Source.CONTINUOUS:
+                found.extend(self._continuous(v))
+            else:
+                found.extend(self.pipeline.update([v]))
+        return self._findings(found)
+
+    def _continuous(self, v: VitalReading) -> list[VitalsFinding]:
+        """One continuous reading; its `reading_invalid` only when a run begins."""
+        key = (v.sensor, v.quantity.value)
+        out: list[VitalsFinding] = []
+        for f in self.pipeline.update([v]):
+            if f.kind is not VitalsFindingKind.READING_INVALID:
+                out.append(f)
+                continue
+            reason = str(dict(f.detail).get("reason", ""))
+            last = self._invalid_run.get(key)
+            self._invalid_run[key] = (reason, v.t)
+            if last is not None and last[0] == reason and 0 <= v.t - last[1] <= INVALID_GAP_S:
+                self.invalid_suppressed += 1
+                continue
+            out.append(f)
+        return out
 
     def advance(self, t: float) -> Sequence[Finding]:
         return self._findings(self.pipeline.advance(t))

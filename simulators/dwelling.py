@@ -11,7 +11,8 @@ The devices emit real BTHome v2 bytes into `SimulatedRadio`, which implements th
 `Driver` protocol as the BLE scanner, so everything from the BTHome decoder onwards is
 the production code path. A wearable streams real accelerometer notification bytes
 (dataset recordings on cue, idle wear in between) through its own `SimulatedGattLink`,
-which stands in for `edge.drivers.gatt.GattWearable` the same way; ambient BTHome
+which stands in for `edge.drivers.gatt.GattWearable` the same way (so does a health
+band's, notifying Bluetooth SIG heart-rate and pulse-oximetry bytes); ambient BTHome
 sensors and a serial vitals gateway (`SimulatedSerialPort`) can be driven by the
 scenario or by a simulated resident (`simulators.resident_sim`). The agent reaches the
 broker through a `TcpProxy` that the scenario can cut. Several dwellings can run in one
@@ -32,16 +33,19 @@ from typing import Any
 
 from edge.app import AgentState, EdgeAgent
 from edge.config import DeviceConfig, EdgeSettings
+from edge.detectors.vitals import Quantity
 from edge.drivers import Emit
 from edge.drivers.gatt import ACCEL_CHARACTERISTIC
 from edge.errors import DriverError
 from sensors.readings import Advertisement, ButtonPress, Notification, SerialLine
 from simulators.datasets import dataset_path, select_recording
 from simulators.devices.ambient import SimulatedAmbientSensor, SimulatedVitalsGateway
+from simulators.devices.health_band import HEALTH_CHARACTERISTICS, SimulatedHealthBand
 from simulators.devices.pendant import SimulatedPendant, SimulatedRoomSensor
 from simulators.devices.wearable import ReplayRecording
 from simulators.devices.wearable_stream import StreamingWearable
 from simulators.netem import Mode, TcpProxy
+from simulators.residents.vitals import ContinuousVitals, Drift, VitalsParams
 from simulators.scenario import ReplaySpec, Scenario, ScenarioError, SimDevice, SimEvent
 
 log = logging.getLogger(__name__)
@@ -108,12 +112,14 @@ class SimulatedGattLink:
     def sensors(self) -> tuple[str, ...]:
         return (self._sensor,)
 
-    def notify(self, frames: list[bytes], t: float) -> None:
+    def notify(
+        self, frames: list[bytes], t: float, characteristic: str = ACCEL_CHARACTERISTIC
+    ) -> None:
         if not self.connected:
             self.lost += len(frames)
             return
         for data in frames:
-            self._queue.put_nowait(Notification(self.address, ACCEL_CHARACTERISTIC, data, t))
+            self._queue.put_nowait(Notification(self.address, characteristic, data, t))
 
     def disconnect(self) -> None:
         """The link drops (out of range): the running driver fails and is reconnected."""
@@ -147,6 +153,14 @@ def _device_config(d: SimDevice) -> dict[str, Any]:
             "silence_s": _VITALS_SILENCE_S,
         }
     out: dict[str, Any] = {"id": d.id, "transport": "ble", "address": d.mac}
+    if d.kind == "health_band":
+        # A wearable without our accelerometer: its heart rate and SpO2 go to NEWS2.
+        return out | {
+            "kind": "wearable",
+            "accelerometer": False,
+            "health": list(d.health or HEALTH_CHARACTERISTICS),
+            "role": "vitals",
+        }
     if d.kind == "ambient":
         return out | {"kind": "bthome", "role": d.role, "room": d.room}
     return out | {"kind": d.kind} | ({"mount": d.mount} if d.mount else {})
@@ -175,6 +189,20 @@ class SimulatedSerialPort:
         while True:
             line = await self._queue.get()
             emit(SerialLine(self.port, line, time.time()))
+
+
+def _health_band(d: SimDevice, start: float) -> SimulatedHealthBand:
+    """A scenario's health band, its signal's drifts counted from `start`."""
+    sig = d.signal
+    params = VitalsParams()
+    if sig is not None:
+        drifts = tuple(
+            Drift(Quantity(x.quantity), x.per_day, x.from_day, x.to_day) for x in sig.drifts
+        )
+        params = VitalsParams(hr_rest=sig.hr_rest, spo2=sig.spo2, drifts=drifts)
+    seed = sig.seed if sig is not None else 0
+    signal = ContinuousVitals(start, seed=seed, params=params)
+    return SimulatedHealthBand(d.id, d.mac, signal, health=d.health or HEALTH_CHARACTERISTICS)
 
 
 def dwelling_settings(
@@ -228,7 +256,11 @@ class SimulatedDwelling:
         self.scenario = scenario
         self.clock = clock
         self.radio = SimulatedRadio(
-            tuple(d.id for d in scenario.devices if d.kind not in ("wearable", "vitals"))
+            tuple(
+                d.id
+                for d in scenario.devices
+                if d.kind not in ("wearable", "vitals", "health_band")
+            )
         )
         self.devices: dict[
             str, SimulatedPendant | SimulatedRoomSensor | SimulatedAmbientSensor
@@ -237,6 +269,7 @@ class SimulatedDwelling:
         self.ports: dict[str, SimulatedSerialPort] = {}
         self.wearables: dict[str, StreamingWearable] = {}
         self.links: dict[str, SimulatedGattLink] = {}
+        self.bands: dict[str, SimulatedHealthBand] = {}
         self._datasets: dict[str, Path | None] = {}
         self._recordings: dict[tuple[str, ReplaySpec], ReplayRecording] = {}
         for i, d in enumerate(scenario.devices):
@@ -244,6 +277,9 @@ class SimulatedDwelling:
                 self.wearables[d.id] = StreamingWearable(d.id, d.mac, seed=i)
                 self.links[d.id] = SimulatedGattLink(d.id, d.mac)
                 self._datasets[d.id] = self._find_dataset(d)
+            elif d.kind == "health_band":
+                self.bands[d.id] = _health_band(d, clock())
+                self.links[d.id] = SimulatedGattLink(d.id, d.mac)
             elif d.kind == "vitals":
                 self.gateways[d.id] = SimulatedVitalsGateway(d.id)
                 self.ports[d.id] = SimulatedSerialPort(d.id, f"sim://{d.id}")
@@ -371,6 +407,13 @@ class SimulatedDwelling:
         if device not in self._silenced:
             self.ports[device].write(self.gateways[device].measure(values, status))
 
+    def set_vitals(self, device: str, values: dict[str, float]) -> None:
+        """What a health band sees from now on: `hr` / `spo2` levels, `worn` (0 or 1)."""
+        worn = values.get("worn")
+        self.bands[device].set(
+            hr=values.get("hr"), spo2=values.get("spo2"), worn=None if worn is None else worn >= 0.5
+        )
+
     def stop_device(self, device: str) -> None:
         self._silenced.add(device)
 
@@ -414,6 +457,10 @@ class SimulatedDwelling:
                     tg.create_task(self._wearable_loop(dev_id), name=f"wearable:{dev_id}")
                     for dev_id in self.wearables
                 )
+                others.extend(
+                    tg.create_task(self._band_loop(dev_id), name=f"band:{dev_id}")
+                    for dev_id in self.bands
+                )
                 others.append(tg.create_task(self._timeline(), name="timeline"))
                 if resident:
                     others.append(tg.create_task(self._play(resident), name="resident"))
@@ -456,6 +503,15 @@ class SimulatedDwelling:
             # 20 ms: a BLE connection interval's worth, so notifications arrive in
             # realistic bursts (recordings play in real time whatever the speed).
             await asyncio.sleep(0.02)
+
+    async def _band_loop(self, dev_id: str) -> None:
+        band, link = self.bands[dev_id], self.links[dev_id]
+        while True:
+            now = self.clock()
+            if dev_id not in self._silenced:
+                for characteristic, data in band.notifications(now):
+                    link.notify([data], now, characteristic)
+            await asyncio.sleep(self._interval[dev_id])
 
     def _resident_plan(self, start: float) -> list[tuple[float, Callable[[], None]]]:
         """The simulated resident's sensor changes and spot checks, from `start` on, as
@@ -517,6 +573,9 @@ class SimulatedDwelling:
             case "measure":
                 assert ev.device is not None and ev.values is not None
                 self.measure(ev.device, ev.values)
+            case "vitals":
+                assert ev.device is not None and ev.values is not None
+                self.set_vitals(ev.device, ev.values)
             case "network_down":
                 self.network_down(ev.mode)
                 if ev.for_s is not None:

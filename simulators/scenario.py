@@ -34,6 +34,14 @@
                               # start (written to the agent's routine state file)
 
     [[devices]]
+    id = "band-1"
+    kind = "health_band"      # heart rate + pulse oximetry over GATT (Bluetooth SIG formats);
+    interval_s = 5            # the agent gets a vitals wearable (NEWS2, personal trends)
+    health = ["heart_rate", "plx_continuous"]   # optional: the characteristics it has
+    signal = { hr_rest = 66, spo2 = 97, seed = 1, drifts = [
+        { quantity = "hr", per_day = 4.0, from_day = 2 } ] }   # optional
+
+    [[devices]]
     id = "pendant-1"
     kind = "pendant"          # pendant | bthome (a room sensor: temperature, humidity, motion)
     address = "A4:C1:38:00:00:01"   # optional; derived from the id when absent
@@ -43,7 +51,7 @@
     [[events]]
     at = 42                   # scenario seconds from the start
     action = "press"          # press | stop | start | battery | network_down | network_up
-                              # | radio_fail | replay | set | measure
+                              # | radio_fail | replay | set | measure | vitals
     device = "pendant-1"
     press = "press"           # press | double_press | long_press | ... (BTHome button events)
 
@@ -72,6 +80,12 @@
     action = "measure"        # one spot check through a vitals gateway
     device = "vitals-1"
     values = { sbp = 88, hr = 131 }
+
+    [[events]]
+    at = 90
+    action = "vitals"         # a health band from now on: the resident's levels (hr, spo2)
+    device = "band-1"         # and whether it is worn (worn = 0: off the wrist)
+    values = { hr = 128, spo2 = 90 }
 
 Pure: parsing and validation only; errors name the file and the offending entry.
 """
@@ -127,9 +141,27 @@ class SimResident(_Strict):
     learned_days: Annotated[int, Field(ge=0, le=60)] = 0
 
 
+class SimDrift(_Strict):
+    """A slow linear change of a health band's level (`simulators.residents.vitals.Drift`)."""
+
+    quantity: Literal["hr", "spo2"]
+    per_day: Annotated[float, Field(allow_inf_nan=False)]  # units per day
+    from_day: Annotated[int, Field(ge=0)] = 0  # days after the start
+    to_day: Annotated[int, Field(ge=0)] | None = None  # stops changing after this day
+
+
+class BandSignal(_Strict):
+    """The resident's vital signs a health band sees (`ContinuousVitals`)."""
+
+    hr_rest: Annotated[float, Field(ge=30, le=200)] = 68.0
+    spo2: Annotated[float, Field(ge=60, le=100)] = 96.0
+    seed: int = 0
+    drifts: list[SimDrift] = Field(default_factory=list)
+
+
 class SimDevice(_Strict):
     id: str
-    kind: Literal["pendant", "bthome", "wearable", "ambient", "vitals"]
+    kind: Literal["pendant", "bthome", "wearable", "ambient", "vitals", "health_band"]
     address: str | None = None
     interval_s: Annotated[float, Field(gt=0)] = 30.0
     battery: Annotated[int, Field(ge=0, le=100)] = 90
@@ -141,6 +173,9 @@ class SimDevice(_Strict):
     # ambient only
     role: Literal["motion", "door", "bed", "chair"] | None = None
     room: str | None = None
+    # health_band only
+    health: list[Literal["heart_rate", "plx_continuous"]] | None = None  # default: both
+    signal: BandSignal | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -150,6 +185,12 @@ class SimDevice(_Strict):
             raise ValueError(f"device {self.id}: replay/mount are for a wearable")
         if (self.kind == "ambient") != (self.role is not None and self.room is not None):
             raise ValueError(f"device {self.id}: role and room go with (only) kind 'ambient'")
+        if self.kind != "health_band" and (self.health is not None or self.signal is not None):
+            raise ValueError(f"device {self.id}: health/signal are for a health_band")
+        if self.health is not None and (
+            not self.health or len(set(self.health)) < len(self.health)
+        ):
+            raise ValueError(f"device {self.id}: health lists each characteristic once, >= 1")
         return self
 
     @property
@@ -174,11 +215,12 @@ class SimEvent(_Strict):
         "replay",
         "set",
         "measure",
+        "vitals",
     ]
     device: str | None = None
     replay: ReplaySpec | None = None  # for "replay"
     value: Literal[0, 1] | None = None  # for "set"
-    values: dict[str, float] | None = None  # for "measure"
+    values: dict[str, float] | None = None  # for "measure" and "vitals"
     press: ButtonPress = ButtonPress.PRESS
     level: Annotated[int, Field(ge=0, le=100)] | None = None  # for "battery"
     mode: Literal["blackhole", "reset"] = "blackhole"  # for "network_down"
@@ -194,6 +236,7 @@ class SimEvent(_Strict):
             "replay",
             "set",
             "measure",
+            "vitals",
         )
         if needs_device and self.device is None:
             raise ValueError(f"action {self.action!r} needs a device")
@@ -205,8 +248,12 @@ class SimEvent(_Strict):
             raise ValueError("replay = {...} goes with (and only with) action 'replay'")
         if (self.action == "set") != (self.value is not None):
             raise ValueError("value goes with (and only with) action 'set'")
-        if (self.action == "measure") != bool(self.values):
-            raise ValueError("values = {...} goes with (and only with) action 'measure'")
+        if (self.action in ("measure", "vitals")) != bool(self.values):
+            raise ValueError("values = {...} goes with (and only with) 'measure' and 'vitals'")
+        if self.action == "vitals" and self.values is not None:
+            unknown = self.values.keys() - {"hr", "spo2", "worn"}
+            if unknown:
+                raise ValueError(f"action 'vitals' takes hr, spo2, worn; not {sorted(unknown)}")
         return self
 
 
@@ -239,7 +286,12 @@ class Scenario(_Strict):
                     raise ValueError(
                         f"events[{i}]: only a pendant has a button, {ev.device!r} is {kind}"
                     )
-            wants = {"replay": "wearable", "set": "ambient", "measure": "vitals"}.get(ev.action)
+            wants = {
+                "replay": "wearable",
+                "set": "ambient",
+                "measure": "vitals",
+                "vitals": "health_band",
+            }.get(ev.action)
             if wants is not None:
                 kind = next(d.kind for d in self.devices if d.id == ev.device)
                 if kind != wants:

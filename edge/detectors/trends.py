@@ -13,17 +13,23 @@ Rules come from the care plan (`TrendRule`, dataclass config). Defaults:
   ESC heart-failure self-care advice);
 - SpO2 down 3 points on 2 consecutive days; temperature up 1.0 C on 2 days.
 
+State (`to_json` / `from_json`): the daily values (the last `KEEP_DAYS` days), the day
+in progress and its samples so far, and the rules that are raised, so that the agent
+carries its baseline (and its open alarms) across a restart.
+
 Pure: no I/O, no clock; the time zone comes in at construction.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Final, Literal
+from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -33,6 +39,8 @@ from sensors.contract import AlarmKind, Severity
 logger = logging.getLogger(__name__)
 
 MAD_TO_SD: Final = 1.4826  # MAD of a normal distribution times this is its SD
+STATE_VERSION: Final = 1
+KEEP_DAYS: Final = 400  # daily values kept in the saved state (baselines use ~3 weeks)
 
 
 class Metric(StrEnum):
@@ -129,6 +137,49 @@ class TrendDetector:
         self.pending: dict[Metric, list[float]] = {}
         self.daily: dict[Metric, dict[date, float]] = {m: {} for m in Metric}
         self.active: set[str] = set()
+
+    # -- state ----------------------------------------------------------------------------
+
+    def to_json(self) -> str:
+        """The detector's state as JSON (finite numbers only; dates in ISO form)."""
+        last = max((d for series in self.daily.values() for d in series), default=None)
+        keep = None if last is None else last - timedelta(days=KEEP_DAYS)
+        state: dict[str, Any] = {
+            "version": STATE_VERSION,
+            "tz": self.tz.key,
+            "day": None if self.day is None else self.day.isoformat(),
+            "pending": {m.value: v for m, v in self.pending.items() if v},
+            "daily": {
+                m.value: {
+                    d.isoformat(): v for d, v in sorted(series.items()) if keep is None or d > keep
+                }
+                for m, series in self.daily.items()
+                if series
+            },
+            "active": sorted(self.active),
+        }
+        return json.dumps(state, separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str, tz: str, config: TrendsConfig | None = None) -> TrendDetector:
+        """A detector from `to_json`'s output. Raises ValueError (or KeyError/TypeError)
+        on anything that is not a state this version wrote. The time zone given wins (the
+        dwelling's setting); rules no longer in `config` are dropped from `active`."""
+        raw = json.loads(text)
+        if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
+            raise ValueError("not a trends state of version 1")
+        det = cls(tz, config)
+        day = raw["day"]
+        det.day = None if day is None else date.fromisoformat(day)
+        for name, values in dict(raw["pending"]).items():
+            det.pending[Metric(name)] = [_finite(v) for v in values]
+        for name, series in dict(raw["daily"]).items():
+            det.daily[Metric(name)] = {
+                date.fromisoformat(d): _finite(v) for d, v in dict(series).items()
+            }
+        names = {r.name for r in det.cfg.rules}
+        det.active = {str(n) for n in raw["active"]} & names
+        return det
 
     def _date(self, t: float) -> date:
         return datetime.fromtimestamp(t, self.tz).date()
@@ -231,6 +282,12 @@ class TrendDetector:
                     TrendFinding(day, rule.name, rule.metric, "cancel", value, base, rule.severity)
                 )
         return out
+
+
+def _finite(v: object) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise ValueError(f"not a finite number: {v!r}")
+    return float(v)
 
 
 def day_start(day: date, tz: str) -> float:

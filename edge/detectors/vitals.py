@@ -135,6 +135,17 @@ class VitalsFinding:
     detail: tuple[tuple[str, float | int | str | bool], ...] = ()
 
 
+def plausible(q: Quantity, value: float) -> bool:
+    """Inside the physiological range the pipeline accepts for `q` (NaN: False)."""
+    param = _TO_PARAM.get(q)
+    lo, hi = (
+        VALID_RANGE[param]
+        if param is not None and param in VALID_RANGE
+        else _EXTRA_RANGE.get(q, (-math.inf, math.inf))
+    )
+    return lo <= value <= hi
+
+
 def severity_for(result: News2Score) -> Severity | None:
     """Routing: >= 7 alarm centre at once; >= 5 or a single 3 the mantelzorger now."""
     if result.score >= 7:
@@ -172,13 +183,7 @@ class VitalsPipeline:
             return "device_status"
         if not math.isfinite(r.value) or not math.isfinite(r.t):
             return "nan"
-        param = _TO_PARAM.get(r.quantity)
-        lo, hi = (
-            VALID_RANGE[param]
-            if param is not None and param in VALID_RANGE
-            else _EXTRA_RANGE.get(r.quantity, (-math.inf, math.inf))
-        )
-        if not lo <= r.value <= hi:
+        if not plausible(r.quantity, r.value):
             return "out_of_range"
         max_age = (
             self.cfg.window_s if r.source is Source.CONTINUOUS else self.cfg.max_age(r.quantity)
@@ -207,7 +212,8 @@ class VitalsPipeline:
                         None,
                         AlarmKind.TECHNICAL,
                         sensor=r.sensor or None,
-                        detail=(("quantity", r.quantity.value), ("reason", reason)),
+                        detail=(("quantity", r.quantity.value), ("reason", reason))
+                        + ((("status", r.status),) if r.status else ()),
                     )
                 )
                 continue

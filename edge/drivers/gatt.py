@@ -1,14 +1,19 @@
-"""A connected BLE wearable: one GATT connection, accelerometer notifications in, frames out.
+"""A connected BLE wearable: one GATT connection, notifications in, frames out.
 
-    driver = GattWearable("wearable-1", "AA:BB:CC:DD:EE:FF", ACCEL_CHARACTERISTIC)
+    driver = GattWearable("wearable-1", "AA:BB:CC:DD:EE:FF", ACCEL_CHARACTERISTIC,
+                          health=(HEART_RATE_MEASUREMENT, PLX_CONTINUOUS_MEASUREMENT))
     await driver.run(emit)   # emits `Notification` frames; raises DriverError when the link drops
 
 Unlike BTHome sensors (advertisements, one shared scanner) a wearable streams 20-200 Hz of
 samples, which only fits a connection: the driver finds the device, connects with
 bleak-retry-connector's `establish_connection` (it retries the transient BlueZ failures a
 Pi sees every day: "le-connection-abort-by-local", "br-connection-canceled", ...),
-subscribes to the accelerometer characteristic and emits each notification as our own
-`Notification`. No bleak type leaves this module. On a disconnect `run` raises
+subscribes to every characteristic the device config lists on that one connection (the
+accelerometer frames for the fall chain; the Bluetooth SIG Heart Rate Measurement and
+PLX Continuous Measurement when the wearable has them) and emits each notification as
+our own `Notification`, tagged with the characteristic it came from so the pipeline
+picks the codec. No bleak type leaves this module (the characteristic is bound per
+subscription, not read from bleak's object). On a disconnect `run` raises
 `DriverError`; the agent's supervisor reconnects with jittered backoff, and the wearable
 codec's device clock tells the detector about the gap.
 """
@@ -18,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from edge.drivers import Emit
@@ -42,14 +47,23 @@ class GattWearable:
         self,
         sensor: str,
         address: str,
-        characteristic: str = ACCEL_CHARACTERISTIC,
+        characteristic: str | None = ACCEL_CHARACTERISTIC,
         *,
+        health: Sequence[str] = (),
         adapter: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`characteristic`: the accelerometer's (None: a band without one); `health`:
+        further characteristics (128-bit UUIDs) notified on the same connection."""
         self._sensor = sensor
         self.address = address.upper()
-        self.characteristic = characteristic.lower()
+        self.characteristic = characteristic.lower() if characteristic else None
+        chars = ([self.characteristic] if self.characteristic else []) + [c.lower() for c in health]
+        if not chars:
+            raise ValueError(f"{sensor}: no characteristic to subscribe to")
+        if len(set(chars)) != len(chars):
+            raise ValueError(f"{sensor}: a characteristic is listed twice")
+        self.characteristics: tuple[str, ...] = tuple(chars)
         self._adapter = adapter
         self._clock = clock
         self.connected = asyncio.Event()  # set while subscribed (tests, health)
@@ -62,9 +76,9 @@ class GattWearable:
     def sensors(self) -> tuple[str, ...]:
         return (self._sensor,)
 
-    def _frame(self, data: bytes | bytearray) -> Notification:
+    def _frame(self, characteristic: str, data: bytes | bytearray) -> Notification:
         # Reception time is read here, at the boundary, like the BLE scanner does.
-        return Notification(self.address, self.characteristic, bytes(data), self._clock())
+        return Notification(self.address, characteristic, bytes(data), self._clock())
 
     async def run(self, emit: Emit) -> None:
         from bleak import BleakClient, BleakScanner
@@ -79,8 +93,12 @@ class GattWearable:
             # bleak calls this from its own callback; hop onto the loop to set the event.
             loop.call_soon_threadsafe(lost.set)
 
-        def on_notify(_char: Any, data: bytearray) -> None:
-            emit(self._frame(data))
+        def on_notify(characteristic: str) -> Callable[[Any, bytearray], None]:
+            # One callback per subscription, so the characteristic comes from our config.
+            def callback(_char: Any, data: bytearray) -> None:
+                emit(self._frame(characteristic, data))
+
+            return callback
 
         try:
             device = await BleakScanner.find_device_by_address(
@@ -94,12 +112,16 @@ class GattWearable:
         except (BleakError, BleakNotFoundError, OSError, TimeoutError) as exc:
             raise DriverError(self.name, f"cannot connect: {exc!r}") from exc
         try:
-            try:
-                await client.start_notify(self.characteristic, on_notify)
-            except (BleakError, OSError) as exc:
-                raise DriverError(self.name, f"cannot subscribe: {exc!r}") from exc
+            for char in self.characteristics:
+                try:
+                    await client.start_notify(char, on_notify(char))
+                except (BleakError, OSError) as exc:
+                    # Also what a configured characteristic the device lacks gives.
+                    raise DriverError(self.name, f"cannot subscribe to {char}: {exc!r}") from exc
             self.connected.set()
-            log.info("%s: connected, notifications on %s", self.name, self.characteristic)
+            log.info(
+                "%s: connected, notifications on %s", self.name, ", ".join(self.characteristics)
+            )
             await lost.wait()
             raise DriverError(self.name, "wearable disconnected")
         finally:

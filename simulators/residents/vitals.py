@@ -1,11 +1,14 @@
 """Vital signs of a simulated resident: daily spot checks, a wearable, slow drifts.
 
 Spot checks each morning (BP cuff: systolic; pulse oximeter: SpO2 and pulse;
-thermometer; scale: weight) and, optionally, a wearable's heart rate and SpO2 every
-`wearable_every_s`. A `Drift` adds a slow linear change from a given day (a weight gain
-of 0.8 kg/day from day 10: fluid retention in heart failure; a resting heart rate
-creeping up), and `device_error_rate` sets the device status bit on a few readings so
-the pipeline's validation is exercised.
+thermometer; scale: weight) and, optionally, a wearable's heart rate every
+`wearable_every_s`. `ContinuousVitals` is the same wearable as a stream: heart rate and
+SpO2 at any moment asked for (a simulated health band samples it as it goes).
+
+A `Drift` adds a slow linear change from a given day (a weight gain of 0.8 kg/day
+from day 10: fluid retention in heart failure; a resting heart rate creeping up), and
+`device_error_rate` sets the device status bit on a few readings so the pipeline's
+validation is exercised.
 
 Pure: `generate(...)` with a seed gives the same readings every time.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from edge.detectors.vitals import Quantity, Source, VitalReading
@@ -48,6 +52,53 @@ def _offset(p: VitalsParams, q: Quantity, day: float) -> float:
             end = day if d.to_day is None else min(day, d.to_day)
             total += d.per_day * (end - d.from_day)
     return total
+
+
+# Lower at night, higher when active: the resting heart rate is the low part of the day.
+_ACTIVE_HR: Final = 12.0
+_NIGHT_SPO2: Final = -0.5  # a little lower asleep
+
+
+def _asleep(hour: float) -> bool:
+    return hour < 7 or hour >= 23
+
+
+def _wearable_hr(p: VitalsParams, hour: float, day: float, rng: random.Random) -> float:
+    active = 0.0 if _asleep(hour) else _ACTIVE_HR
+    return p.hr_rest + active + rng.gauss(0, 3) + _offset(p, Quantity.HR, day)
+
+
+class ContinuousVitals:
+    """A wearable's heart rate and SpO2 as a stream, with the params' drifts counted from
+    `start` (POSIX s; day 0). `params` may be replaced as the stream goes (an acute
+    change). Pure: time comes in as an argument; seeded."""
+
+    def __init__(
+        self,
+        start: float,
+        seed: int = 0,
+        tz: str = "Europe/Amsterdam",
+        params: VitalsParams | None = None,
+    ) -> None:
+        self.start = start
+        self.zone = ZoneInfo(tz)
+        self.params = params or VitalsParams()
+        self._rng = random.Random(seed)
+
+    def sample(self, t: float) -> tuple[float, float]:
+        """(heart rate /min, SpO2 %) at `t`."""
+        p = self.params
+        local = datetime.fromtimestamp(t, self.zone)
+        hour = local.hour + local.minute / 60.0
+        day = (t - self.start) / 86400.0
+        hr = _wearable_hr(p, hour, day, self._rng)
+        spo2 = (
+            p.spo2
+            + (_NIGHT_SPO2 if _asleep(hour) else 0.0)
+            + self._rng.gauss(0, 0.6)
+            + _offset(p, Quantity.SPO2, day)
+        )
+        return max(hr, 25.0), min(max(spo2, 60.0), 100.0)
 
 
 def generate(
@@ -88,9 +139,7 @@ def generate(
             while s < midnight + 86400.0:
                 dd = (s - t0) / 86400.0
                 hour = ((s - midnight) / 3600.0) % 24
-                # Lower at night, higher when active: the resting HR is the low part.
-                active = 0.0 if hour < 7 or hour >= 23 else 12.0
-                hr = p.hr_rest + active + rng.gauss(0, 3) + _offset(p, Quantity.HR, dd)
+                hr = _wearable_hr(p, hour, dd, rng)
                 out.append(
                     VitalReading(s, Quantity.HR, round(hr), Source.CONTINUOUS, "wearable", status())
                 )

@@ -170,7 +170,7 @@ def test_default_detectors_follow_the_configured_roles(tmp_path: Path) -> None:
 
     s = settings(spool={"path": str(tmp_path / "spool.sqlite")})
     names = [d.name for d in default_detectors(s, 1_700_000_000.0)]  # type: ignore[arg-type]
-    assert names == ["routine", "vitals"]
+    assert names == ["routine", "vitals", "trends"]
     assert s.routine_state_path == tmp_path / "routine.json"  # type: ignore[attr-defined]
 
 

@@ -1,0 +1,256 @@
+"""The personal-trends detector in the agent: vital-sign readings in, trend alarms out.
+
+    adapter = TrendsAdapter.from_settings(settings)   # loads the saved daily values
+    adapter.update(readings, t); adapter.advance(now)  # the `Detector` protocol
+
+- **Readings -> `TrendSample`s.** Only vital-signs devices (`role = "vitals"`, the serial
+  gateway) count, and only usable readings (frame `status` 0, finite, inside the
+  physiological range): resting heart rate from a wearable's continuous `hr` (a spot
+  check's pulse is taken sitting up after a walk to the cuff: not resting), `spo2` from
+  any of them, body `temperature`, `weight`. Continuous samples are thinned to one per
+  `sample_period_s` per sensor and metric: the day's 10th percentile is the same, and a
+  day of 1 Hz samples would otherwise sit in memory until midnight.
+- **Findings.** A rule that starts to hold raises an AlarmMessage (`trend_alarm`, kind
+  `vitals`, the rule's severity) with flat numbers: `rule`, `metric`, `value`,
+  `baseline_median`, `baseline_mad`, `baseline_days` (None for a rise-within rule, which
+  has no baseline) and `day`; when it no longer holds, `trend_alarm_cancelled` cancels
+  the same alarm id.
+- **State survives restarts.** The detector's daily values, the day in progress, its
+  raised rules and their alarm ids are written atomically (temp file, fsync, rename) to
+  `trends_state` (beside the routine state) whenever a day closes or an alarm changes,
+  and read at start. A corrupt or incompatible file is set aside (`.bad`), logged, and
+  the baseline starts over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Final
+
+from edge.config import EdgeSettings
+from edge.detection import DetailValue, Finding
+from edge.detectors.trends import (
+    DEFAULT_RULES,
+    Metric,
+    RuleKind,
+    TrendDetector,
+    TrendFinding,
+    TrendRule,
+    TrendSample,
+    TrendsConfig,
+)
+from edge.detectors.vitals import Quantity, Source, plausible
+from edge.vitals_adapter import vital_readings, vitals_sources
+from sensors.contract import Severity, new_id
+from sensors.readings import Reading
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION: Final = 1
+SAMPLE_PERIOD_S: Final = 60.0
+
+_METRIC: Final = {
+    Quantity.SPO2: Metric.SPO2,
+    Quantity.TEMP: Metric.TEMP,
+    Quantity.WEIGHT: Metric.WEIGHT,
+}
+
+
+def trends_config(settings: EdgeSettings) -> TrendsConfig:
+    """The care plan's trend rules: the defaults unless the configuration lists its own."""
+    t = settings.trends
+    rules = (
+        DEFAULT_RULES
+        if t.rules is None
+        else tuple(
+            TrendRule(
+                r.name, Metric(r.metric), RuleKind(r.kind), r.delta, r.days, Severity(r.severity)
+            )
+            for r in t.rules
+        )
+    )
+    return TrendsConfig(
+        baseline_days=t.baseline_days, min_baseline_days=t.min_baseline_days, rules=rules
+    )
+
+
+def load_state(
+    path: Path, tz: str, config: TrendsConfig | None = None
+) -> tuple[TrendDetector, dict[str, str]]:
+    """The saved detector and its open alarm ids (rule -> alarm id), or a fresh start."""
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        log.info("trends: no saved state at %s: the baseline starts empty", path)
+        return TrendDetector(tz, config), {}
+    except OSError as exc:
+        # Unreadable where it is (permissions, a file in the way): watch without history
+        # rather than not at all; the saves will log their own errors.
+        log.error("trends: cannot read state %s (%s); the baseline starts empty", path, exc)
+        return TrendDetector(tz, config), {}
+    try:
+        raw = json.loads(text)
+        if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
+            raise ValueError("not a trends state file of version 1")
+        detector = TrendDetector.from_json(json.dumps(raw["detector"]), tz, config)
+        alarms = {str(k): str(v) for k, v in dict(raw["alarms"]).items()}
+    except (ValueError, KeyError, TypeError) as exc:
+        bad = path.with_suffix(path.suffix + ".bad")
+        with contextlib.suppress(OSError):
+            path.replace(bad)
+        log.error("trends: state %s unreadable (%s); kept as %s, starting over", path, exc, bad)
+        return TrendDetector(tz, config), {}
+    # An alarm id is only kept for a rule the detector still has raised.
+    alarms = {rule: aid for rule, aid in alarms.items() if rule in detector.active}
+    days = sum(len(s) for s in detector.daily.values())
+    log.info("trends: %d daily values loaded from %s", days, path)
+    return detector, alarms
+
+
+def save_state(path: Path, detector: TrendDetector, alarms: dict[str, str]) -> None:
+    """Atomic: a crash leaves the old file or the new one, never half of one."""
+    text = json.dumps(
+        {"version": STATE_VERSION, "detector": json.loads(detector.to_json()), "alarms": alarms},
+        separators=(",", ":"),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class TrendsAdapter:
+    """`edge.detection.Detector` around `TrendDetector`, with persistence."""
+
+    def __init__(
+        self,
+        sensors: frozenset[str],
+        *,
+        continuous: frozenset[str] = frozenset(),
+        tz: str,
+        state_path: Path | None,
+        config: TrendsConfig | None = None,
+        sample_period_s: float = SAMPLE_PERIOD_S,
+    ) -> None:
+        self.sensors = sensors
+        self.continuous = continuous
+        self.state_path = state_path
+        self.sample_period_s = sample_period_s
+        if state_path is not None:
+            self.detector, self._alarms = load_state(state_path, tz, config)
+        else:
+            self.detector, self._alarms = TrendDetector(tz, config), {}
+        self._last_fed: dict[tuple[str, Metric], float] = {}
+        self._day: date | None = self.detector.day
+        self.saves = 0
+
+    @classmethod
+    def from_settings(cls, settings: EdgeSettings) -> TrendsAdapter | None:
+        sensors, continuous = vitals_sources(settings)
+        if not sensors:
+            return None
+        return cls(
+            sensors,
+            continuous=continuous,
+            tz=settings.timezone,
+            state_path=settings.trends_state_path,
+            config=trends_config(settings),
+        )
+
+    @property
+    def name(self) -> str:
+        return "trends"
+
+    # -- the Detector protocol ----------------------------------------------------------
+
+    def update(self, readings: Sequence[Reading], t: float) -> Sequence[Finding]:
+        samples: list[TrendSample] = []
+        for v in vital_readings(readings, self.sensors, self.continuous):
+            if v.status or not math.isfinite(v.value) or not plausible(v.quantity, v.value):
+                continue  # unusable: the vitals detector reports it
+            continuous = v.source is Source.CONTINUOUS
+            if v.quantity is Quantity.HR:
+                if not continuous:
+                    continue  # a spot check's pulse is not a resting heart rate
+                metric = Metric.RESTING_HR
+            elif v.quantity in _METRIC:
+                metric = _METRIC[v.quantity]
+            else:
+                continue
+            if continuous:
+                key = (v.sensor, metric)
+                last = self._last_fed.get(key)
+                if last is not None and 0 <= v.t - last < self.sample_period_s:
+                    continue
+                self._last_fed[key] = v.t
+            samples.append(TrendSample(v.t, metric, v.value))
+        if not samples:
+            return []
+        return self._after(self.detector.update(samples), t)
+
+    def advance(self, t: float) -> Sequence[Finding]:
+        return self._after(self.detector.advance(t), t)
+
+    # -- findings and persistence -------------------------------------------------------
+
+    def _after(self, found: Sequence[TrendFinding], t: float) -> list[Finding]:
+        out = [self._finding(f, t) for f in found]
+        day, self._day = self._day, self.detector.day
+        if found or (day is not None and self.detector.day != day):  # a day closed
+            self.save()
+        return out
+
+    def save(self) -> None:
+        if self.state_path is None:
+            return
+        try:
+            save_state(self.state_path, self.detector, self._alarms)
+            self.saves += 1
+        except OSError as exc:
+            # Not fatal: the detector keeps its state in memory; the next day tries again.
+            log.error("trends: cannot save state to %s: %s", self.state_path, exc)
+
+    def _finding(self, f: TrendFinding, t: float) -> Finding:
+        b = f.baseline
+        detail: dict[str, DetailValue] = {
+            "rule": f.rule,
+            "metric": f.metric.value,
+            "value": round(f.value, 2),
+            "baseline_median": None if b is None else round(b.median, 2),
+            "baseline_mad": None if b is None else round(b.mad, 2),
+            "baseline_days": None if b is None else b.days,
+            "day": f.day.isoformat(),
+        }
+        if f.action == "raise":
+            aid = self._alarms[f.rule] = new_id()
+            log.info("trends: %s raised (%s %.1f)", f.rule, f.metric.value, f.value)
+            return Finding("trend_alarm", t, None, detail, f.alarm_kind, f.severity, aid)
+        aid_open = self._alarms.pop(f.rule, None)
+        if aid_open is None:  # raised before the state was lost: nothing to cancel
+            return Finding("trend_alarm_cancelled", t, None, detail)
+        return Finding(
+            "trend_alarm_cancelled",
+            t,
+            None,
+            detail,
+            f.alarm_kind,
+            f.severity,
+            aid_open,
+            cancel=True,
+        )
