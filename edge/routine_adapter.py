@@ -19,7 +19,9 @@
   read at start. A corrupt or incompatible file is set aside (`.bad`) and learning starts
   over from the care-plan defaults: better than not watching at all.
 - **The hub keeps a copy** of the essentials: a `routine_profile` event per day with flat
-  numbers (usual wake time, usual bedtime, days learned, the up-by deadline).
+  numbers (usual wake time, usual bedtime, days learned, the up-by deadline, the quiet-gap
+  thresholds per time-of-day bucket as comma-separated minutes), and one at start-up when
+  learned days were loaded, so a restarted agent does not leave the hub waiting a day.
 
 The file write is the only I/O, once a day; everything else is the pure detector.
 """
@@ -102,19 +104,46 @@ def save_model(path: Path, model: RoutineModel) -> None:
         raise
 
 
+# Detail strings are at most 200 characters (sensors.contract.ShortText): 48 half-hour
+# thresholds of 90..720 min fit (<= 191 characters); a finer bucketing would not.
+_DETAIL_TEXT_MAX: Final = 200
+
+
+def minutes_csv(seconds: Sequence[float]) -> str | None:
+    """Durations as whole minutes, comma-separated, "" for none (inf: not watched there);
+    None when there is nothing or it would not fit a detail string."""
+    if not seconds:
+        return None
+    text = ",".join(str(round(s / 60)) if math.isfinite(s) else "" for s in seconds)
+    return text if len(text) <= _DETAIL_TEXT_MAX else None
+
+
 def profile(model: RoutineModel) -> dict[str, DetailValue]:
-    """Flat numbers for the hub's copy (minutes after local midnight; bedtime may be < 0,
-    i.e. before midnight)."""
+    """Flat values for the hub's copy (minutes after local midnight; bedtime and the night
+    start may be < 0, i.e. before midnight).
+
+    `quiet_awake_min` / `quiet_asleep_min`: the quiet-gap thresholds per `quiet_bucket_min`
+    bucket of the day from 00:00, in whole minutes, comma-separated; an empty item is a
+    bucket without an asleep threshold; `quiet_asleep_min` is None until learned.
+    """
     ups = [d.up_min for d in model.days if d.up_min is not None]
     sleeps = [d.sleep_min for d in model.days if d.sleep_min is not None]
     th = model.thresholds
+    cfg = model.config
     return {
         "days_learned": len(model.days),
+        "days_needed": cfg.min_learned_days,
         "learned": th.learned,
         "wake_min": round(statistics.median(ups), 1) if ups else None,
         "bedtime_min": round(statistics.median(sleeps), 1) if sleeps else None,
         "up_by_min": round(th.up_by_min, 1),
         "out_of_bed_limit_s": round(th.out_of_bed_s, 1),
+        "out_of_bed_enabled": th.out_of_bed_enabled,
+        "night_start_min": round(th.night_start_min, 1),
+        "night_end_min": round(th.night_end_min, 1),
+        "quiet_bucket_min": cfg.bucket_min,
+        "quiet_awake_min": minutes_csv(th.quiet_s),
+        "quiet_asleep_min": minutes_csv(th.sleep_quiet_s),
     }
 
 
@@ -142,6 +171,8 @@ class RoutineAdapter:
         self._open: dict[tuple[str, str | None], tuple[str, AlarmKind, Severity]] = {}
         self._next_refresh = self._boundary_after(start_t)
         self.saves = 0
+        # Learned days loaded: tell the hub at the first tick, not only at the next noon.
+        self._announce = bool(model.days)
 
     @classmethod
     def from_settings(cls, settings: EdgeSettings, start_t: float) -> RoutineAdapter | None:
@@ -186,6 +217,9 @@ class RoutineAdapter:
             # The detector adds the finished routine day to the model at this boundary.
             self._next_refresh = self._boundary_after(t)
             out.extend(self.refreshed(t))
+        elif self._announce:
+            out.append(Finding("routine_profile", t, None, profile(self.model)))
+        self._announce = False
         return out
 
     # -- daily refresh ------------------------------------------------------------------

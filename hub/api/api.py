@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from alerts.errors import InvalidTransitionError, UnknownAlarmError
 from alerts.model import AlarmRecord
+from hub.api import overview
 from hub.api.auth import (
     Throttled,
     basic_credentials,
@@ -25,6 +26,7 @@ from hub.api.auth import (
 from hub.api.console import Console
 from hub.api.present import board_view
 from hub.context import Operator
+from hub.errors import StorageError
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -77,6 +79,131 @@ class DwellingOut(BaseModel):
     spool_depth: int | None
     open_alarms: int
     sensors: list[SensorOut]
+
+
+class RoutineOut(BaseModel):
+    """The newest `routine_profile` from the dwelling: minutes after local midnight
+    (bedtime and night start may be negative: before midnight); quiet-gap thresholds in
+    minutes per `bucket_min` bucket from 00:00 (null: none there)."""
+
+    ts: float
+    days_learned: int | None
+    days_needed: int | None
+    learned: bool | None
+    wake_min: float | None
+    bedtime_min: float | None
+    up_by_min: float | None
+    out_of_bed_limit_s: float | None
+    out_of_bed_enabled: bool | None
+    night_start_min: float | None
+    night_end_min: float | None
+    bucket_min: int | None
+    quiet_awake_min: list[float | None]
+    quiet_asleep_min: list[float | None]
+
+
+class News2Out(BaseModel):
+    ts: float
+    kind: str
+    score: int | None
+    band: str | None
+    partial: bool | None
+    missing: list[str]
+    red_flag: bool | None
+    subscores: dict[str, int]
+
+
+class BandChangeOut(BaseModel):
+    ts: float
+    band: str | None
+    previous_band: str | None
+    score: int | None
+
+
+class BucketOut(BaseModel):
+    t: float  # start of the bucket
+    median: float
+    n: int
+    low: float
+    high: float
+
+
+class VitalSeriesOut(BaseModel):
+    sensor: str
+    quantity: str
+    last_t: float | None
+    last_value: float | None
+    points: list[BucketOut]
+
+
+class EventOut(BaseModel):
+    id: str
+    kind: str
+    ts: float
+    received_at: float
+    sensor: str | None
+    detail: dict[str, float | int | bool | str | None]
+
+
+class OverviewOut(BaseModel):
+    dwelling: str
+    label: str
+    time: float
+    window_start: float
+    bucket_s: float
+    stored: bool
+    routine: RoutineOut | None
+    news2: News2Out | None
+    band_history: list[BandChangeOut]
+    vitals: list[VitalSeriesOut]
+    events: list[EventOut]
+
+    @classmethod
+    def of(cls, ov: overview.Overview, label: str) -> "OverviewOut":
+        n = ov.news2
+        return cls(
+            dwelling=ov.dwelling,
+            label=label,
+            time=ov.now,
+            window_start=ov.start,
+            bucket_s=ov.bucket_s,
+            stored=ov.stored,
+            routine=RoutineOut(**asdict(ov.routine)) if ov.routine else None,
+            news2=News2Out(
+                ts=n.ts,
+                kind=n.kind,
+                score=n.score,
+                band=n.band,
+                partial=n.partial,
+                missing=list(n.missing),
+                red_flag=n.red_flag,
+                subscores=dict(n.subscores),
+            )
+            if n
+            else None,
+            band_history=[BandChangeOut(**asdict(b)) for b in ov.band_history],
+            vitals=[
+                VitalSeriesOut(
+                    sensor=v.sensor,
+                    quantity=v.quantity,
+                    last_t=v.last.t if v.last else None,
+                    last_value=v.last.value if v.last else None,
+                    points=[BucketOut(**asdict(b)) for b in v.buckets],
+                )
+                for v in ov.vitals
+            ],
+            events=[
+                EventOut(
+                    id=e.id,
+                    kind=e.kind,
+                    ts=e.ts,
+                    received_at=e.received_at,
+                    sensor=e.sensor,
+                    detail=dict(e.detail),
+                )
+                for e in ov.events
+            ],
+        )
 
 
 class Health(BaseModel):
@@ -191,6 +318,25 @@ def router(console: Console) -> APIRouter:
             )
             for v in views
         ]
+
+    @r.get("/dwellings/{dwelling_id}/overview")
+    async def dwelling_overview(
+        dwelling_id: str,
+        op: Op,
+        days: Annotated[int, Query(ge=1, le=31)] = overview.WINDOW_DAYS,
+        events: Annotated[int, Query(ge=1, le=200)] = overview.EVENT_LIMIT,
+    ) -> OverviewOut:
+        """Learned routine, NEWS2, band history, hourly medians of the vital signs over
+        `days`, and the last `events` early-warning events (see docs/console.md)."""
+        if console.find_dwelling(dwelling_id) is None:
+            raise HTTPException(404, "unknown dwelling")
+        try:
+            ov = await overview.load(
+                ctx.timeseries, dwelling_id, console.clock(), days=days, event_limit=events
+            )
+        except StorageError as exc:
+            raise HTTPException(503, "history unavailable, try again") from exc
+        return OverviewOut.of(ov, console.label(dwelling_id))
 
     @r.get("/stats")
     async def stats(op: Op) -> dict[str, Any]:

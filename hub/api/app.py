@@ -1,7 +1,8 @@
 """The hub console and HTTP API: `create_app(ctx)` builds the FastAPI application.
 
 Pages (session login, Dutch by default, `?lang=en`): `/` alarms + dwelling board, live
-over SSE (`/events`); `/dwellings` the board alone; `/login`, `/logout`.
+over SSE (`/events`); `/dwellings` the board alone; `/dwellings/{id}` one dwelling's
+learned routine, NEWS2 and vital-sign charts; `/login`, `/logout`.
 JSON API under `/api/v1/` (session cookie or HTTP Basic); `/api/v1/health` is open.
 Acknowledgement links `/ack/{token}` need no login: the signed token is the authority.
 See docs/console.md (pages, API, CSRF, login throttling, live updates, language).

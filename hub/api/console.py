@@ -16,7 +16,7 @@ from alerts.settings import AlertSettings
 from alerts.tokens import AckClaim
 from hub.api.texts import UI
 from hub.api.throttle import LoginThrottle, ip_key, user_key
-from hub.context import HubContext
+from hub.context import Dwelling, DwellingHealth, HubContext
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -71,6 +71,15 @@ class Console:
     def label(self, dwelling: str) -> str:
         d = self.ctx.registry.dwelling(dwelling)
         return d.label if d is not None else dwelling
+
+    def find_dwelling(
+        self, dwelling_id: str
+    ) -> tuple[Dwelling | None, DwellingHealth | None] | None:
+        """Its registry entry and presence, or None when neither knows it (the board
+        also lists an unregistered dwelling that reports, so its page exists too)."""
+        d = self.ctx.registry.dwelling(dwelling_id)
+        h = next((h for h in self.ctx.presence.board() if h.dwelling == dwelling_id), None)
+        return None if d is None and h is None else (d, h)
 
 
 def make_templates() -> Jinja2Templates:

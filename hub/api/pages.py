@@ -25,6 +25,7 @@ from alerts.lifecycle import UNACKNOWLEDGED
 from alerts.model import AlarmState
 from alerts.present import date_time, duration
 from alerts.texts import language
+from hub.api import overview
 from hub.api.auth import (
     Throttled,
     csrf_ok,
@@ -36,9 +37,11 @@ from hub.api.auth import (
     throttled_verify,
 )
 from hub.api.console import Console
+from hub.api.dwelling_view import dwelling_page
 from hub.api.live import LiveHub
 from hub.api.present import alarm_view, board_view, summary
 from hub.api.texts import RELATIVE, UI
+from hub.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +193,32 @@ def router(console: Console, live: LiveHub) -> APIRouter:
         lang = console.lang(request)
         values = {**base(request, lang), **lists(lang), **board(lang), "page": "dwellings"}
         return templates.TemplateResponse(request, "dwellings.html", values)
+
+    @r.get("/dwellings/{dwelling_id}")
+    async def dwelling_detail(request: Request, dwelling_id: str) -> Response:
+        if session_operator(request) is None:
+            return login_redirect(request)
+        lang = console.lang(request)
+        values = {**base(request, lang), **lists(lang), "page": "dwellings"}
+        found = console.find_dwelling(dwelling_id)
+        if found is None:
+            return templates.TemplateResponse(
+                request, "not_found.html", {**values, "dwelling_id": dwelling_id}, status_code=404
+            )
+        registered, health = found
+        now = console.clock()
+        store_error = False
+        try:
+            ov = await overview.load(ctx.timeseries, dwelling_id, now)
+        except StorageError as exc:
+            log.warning("dwelling page %s: %s", dwelling_id, exc)
+            store_error = True
+            ov = await overview.load(None, dwelling_id, now)
+        open_here = sum(1 for a in alarms.open_alarms() if a.dwelling == dwelling_id)
+        view = dwelling_page(ov, registered, health, open_here, lang, console.tz)
+        return templates.TemplateResponse(
+            request, "dwelling.html", {**values, "dw": view, "store_error": store_error}
+        )
 
     @r.post("/alarms/{alarm_id}/{action}")
     async def alarm_form(request: Request, alarm_id: str, action: str) -> Response:

@@ -60,6 +60,54 @@ UI: Final[dict[str, dict[str, str]]] = {
         "ack_danger": "Bij direct gevaar: bel 112.",
         "error_csrf": "Het formulier is verlopen. Laad de pagina opnieuw.",
         "when": "Tijdstip",
+        "dw_back": "Alle woningen",
+        "dw_open": "Dagritme en vitale functies",
+        "dw_not_found_title": "Woning niet gevonden",
+        "dw_not_found": "Er is geen woning met id {id}.",
+        "dw_address": "adres",
+        "dw_as_of": "stand van {when}",
+        "dw_open_alarms": "open alarmen",
+        "dw_open_alarm": "open alarm",
+        "routine": "Dagritme",
+        "routine_none": "Nog geen dagritme ontvangen van deze woning. De woning leert de "
+        "eerste dagen het dagritme van de bewoner (koude start); tot dan gelden de "
+        "standaardwaarden uit het zorgplan.",
+        "routine_cold": "Koude start: {days} van {needed} dagen geleerd. Tot het dagritme "
+        "geleerd is, gelden de standaardwaarden uit het zorgplan (hieronder).",
+        "routine_learned": "Geleerd uit {days} dagen.",
+        "routine_received": "ontvangen",
+        "wake": "Staat gewoonlijk op",
+        "bedtime": "Gaat gewoonlijk slapen",
+        "up_by": "Alarm als niet op om",
+        "out_of_bed": "'s Nachts uit bed, alarm na",
+        "out_of_bed_off": "uit (terugkeer naar bed niet waarneembaar)",
+        "night": "Nacht",
+        "quiet": "Toegestane stilte per tijdstip van de dag",
+        "quiet_awake": "wakker",
+        "quiet_asleep": "slapend",
+        "quiet_default": "standaardwaarden zorgplan",
+        "quiet_missing": "De drempels per tijdstip zijn niet meegestuurd (oudere versie).",
+        "unknown": "onbekend",
+        "not_yet": "nog niet geleerd",
+        "vitals": "Vitale functies",
+        "news2_latest": "Laatste NEWS2",
+        "news2_none": "Nog geen NEWS2-score ontvangen.",
+        "news2_partial": "onvolledig",
+        "news2_partial_count": "onvolledig: {n} van 7 parameters ontbreken",
+        "news2_red_flag": "één parameter scoort 3",
+        "band_history": "NEWS2-band, afgelopen 14 dagen",
+        "band_history_none": "Geen bandwisselingen in de afgelopen 14 dagen.",
+        "trends": "Metingen, afgelopen 14 dagen (mediaan per uur)",
+        "trends_none": "Geen metingen van hartslag, SpO2, lichaamstemperatuur of gewicht "
+        "in de afgelopen 14 dagen.",
+        "last_value": "laatste",
+        "range": "bereik",
+        "events": "Recente signalen",
+        "events_none": "Nog geen signalen ontvangen.",
+        "no_store": "Deze hub bewaart geen meetgeschiedenis.",
+        "store_error": "De meetgeschiedenis is nu niet te lezen. Probeer het zo opnieuw.",
+        "was": "was",
+        "score": "score",
     },
     "en": {
         "title": "Mobiele Zorg — alarm console",
@@ -116,6 +164,54 @@ UI: Final[dict[str, dict[str, str]]] = {
         "ack_danger": "In immediate danger: call 112.",
         "error_csrf": "The form has expired. Please reload the page.",
         "when": "Time",
+        "dw_back": "All dwellings",
+        "dw_open": "Routine and vital signs",
+        "dw_not_found_title": "Dwelling not found",
+        "dw_not_found": "There is no dwelling with id {id}.",
+        "dw_address": "address",
+        "dw_as_of": "as of {when}",
+        "dw_open_alarms": "open alarms",
+        "dw_open_alarm": "open alarm",
+        "routine": "Daily routine",
+        "routine_none": "No daily routine received from this dwelling yet. The dwelling "
+        "learns the resident's routine during the first days (cold start); until then the "
+        "care-plan defaults apply.",
+        "routine_cold": "Cold start: {days} of {needed} days learned. Until the routine is "
+        "learned, the care-plan defaults (below) apply.",
+        "routine_learned": "Learned from {days} days.",
+        "routine_received": "received",
+        "wake": "Usually gets up",
+        "bedtime": "Usually goes to sleep",
+        "up_by": "Alarm if not up by",
+        "out_of_bed": "Out of bed at night, alarm after",
+        "out_of_bed_off": "off (returns to bed cannot be sensed)",
+        "night": "Night",
+        "quiet": "Allowed silence by time of day",
+        "quiet_awake": "awake",
+        "quiet_asleep": "asleep",
+        "quiet_default": "care-plan defaults",
+        "quiet_missing": "The thresholds by time of day were not sent (older version).",
+        "unknown": "unknown",
+        "not_yet": "not learned yet",
+        "vitals": "Vital signs",
+        "news2_latest": "Latest NEWS2",
+        "news2_none": "No NEWS2 score received yet.",
+        "news2_partial": "partial",
+        "news2_partial_count": "partial: {n} of 7 parameters missing",
+        "news2_red_flag": "a single parameter scores 3",
+        "band_history": "NEWS2 band, last 14 days",
+        "band_history_none": "No band changes in the last 14 days.",
+        "trends": "Readings, last 14 days (hourly median)",
+        "trends_none": "No heart rate, SpO2, body temperature or weight readings in the "
+        "last 14 days.",
+        "last_value": "latest",
+        "range": "range",
+        "events": "Recent signals",
+        "events_none": "No signals received yet.",
+        "no_store": "This hub keeps no reading history.",
+        "store_error": "The reading history cannot be read right now. Try again shortly.",
+        "was": "was",
+        "score": "score",
     },
 }
 
@@ -156,3 +252,182 @@ def relative(seconds: float, lang: str) -> str:
     if s < 86400:
         return r["h"].format(n=s // 3600)
     return r["d"].format(n=s // 86400)
+
+
+# -- the dwelling page (hub/api/dwelling_view.py) ------------------------------------------
+
+# Event kinds (edge detectors) as operators read them; a kind not here is shown as sent.
+EVENT_LABELS: Final[dict[str, dict[str, str]]] = {
+    "nl": {
+        "news2_band_changed": "NEWS2-band gewijzigd",
+        "vitals_alarm": "alarm vitale functies",
+        "vitals_alarm_cancelled": "alarm vitale functies opgeheven",
+        "trend_alarm": "afwijkende trend",
+        "trend_alarm_cancelled": "afwijkende trend voorbij",
+        "inactivity": "ongewone inactiviteit",
+        "inactivity_cancelled": "inactiviteit voorbij: weer beweging",
+        "not_up": "niet opgestaan",
+        "not_up_cancelled": "niet opgestaan: inmiddels op",
+        "out_of_bed_night": "'s nachts uit bed, niet teruggekeerd",
+        "out_of_bed_night_cancelled": "uit bed: weer gezien",
+        "night_door": "voordeur 's nachts",
+        "night_door_cancelled": "voordeur 's nachts: weer gezien",
+        "impact_suspected": "mogelijke klap",
+        "fall_confirmed": "val vastgesteld",
+        "fall_alarm": "valalarm",
+        "fall_recovered": "opgestaan na val",
+        "fall_cancelled": "valalarm geannuleerd",
+        "long_lie": "langdurig liggen na een val",
+        "long_lie_cancelled": "langdurig liggen voorbij",
+    },
+    "en": {
+        "news2_band_changed": "NEWS2 band changed",
+        "vitals_alarm": "vital-signs alarm",
+        "vitals_alarm_cancelled": "vital-signs alarm cleared",
+        "trend_alarm": "unusual trend",
+        "trend_alarm_cancelled": "unusual trend over",
+        "inactivity": "unusual inactivity",
+        "inactivity_cancelled": "inactivity over: movement again",
+        "not_up": "not up",
+        "not_up_cancelled": "not up: up now",
+        "out_of_bed_night": "out of bed at night, not back",
+        "out_of_bed_night_cancelled": "out of bed: seen again",
+        "night_door": "front door at night",
+        "night_door_cancelled": "front door at night: seen again",
+        "impact_suspected": "possible impact",
+        "fall_confirmed": "fall detected",
+        "fall_alarm": "fall alarm",
+        "fall_recovered": "got up after the fall",
+        "fall_cancelled": "fall alarm cancelled",
+        "long_lie": "long lie after a fall",
+        "long_lie_cancelled": "long lie over",
+    },
+}
+
+# NEWS2 bands (edge.detectors.news2.Band, RCP 2017 chart 2).
+BAND_LABELS: Final[dict[str, dict[str, str]]] = {
+    "nl": {
+        "zero": "geen risico (0)",
+        "low": "laag (1-4)",
+        "low_medium": "laag, één parameter 3",
+        "medium": "midden (5-6)",
+        "high": "hoog (7+)",
+    },
+    "en": {
+        "zero": "no risk (0)",
+        "low": "low (1-4)",
+        "low_medium": "low, a single 3",
+        "medium": "medium (5-6)",
+        "high": "high (7+)",
+    },
+}
+
+# NEWS2 parameters (edge.detectors.news2.Param).
+PARAM_LABELS: Final[dict[str, dict[str, str]]] = {
+    "nl": {
+        "rr": "ademfrequentie",
+        "spo2": "zuurstofsaturatie",
+        "o2": "extra zuurstof",
+        "sbp": "systolische bloeddruk",
+        "hr": "hartslag",
+        "acvpu": "bewustzijn",
+        "temp": "temperatuur",
+    },
+    "en": {
+        "rr": "respiration rate",
+        "spo2": "oxygen saturation",
+        "o2": "supplemental oxygen",
+        "sbp": "systolic blood pressure",
+        "hr": "heart rate",
+        "acvpu": "consciousness",
+        "temp": "temperature",
+    },
+}
+
+# Charted reading quantities: (label, unit).
+VITAL_LABELS: Final[dict[str, dict[str, tuple[str, str]]]] = {
+    "nl": {
+        "hr": ("Hartslag", "/min"),
+        "spo2": ("Zuurstofsaturatie (SpO2)", "%"),
+        "temperature": ("Lichaamstemperatuur", "°C"),
+        "weight": ("Gewicht", "kg"),
+    },
+    "en": {
+        "hr": ("Heart rate", "/min"),
+        "spo2": ("Oxygen saturation (SpO2)", "%"),
+        "temperature": ("Body temperature", "°C"),
+        "weight": ("Weight", "kg"),
+    },
+}
+
+# Personal-trend rules and metrics (edge.detectors.trends), for trend_alarm details.
+TREND_VALUES: Final[dict[str, dict[str, dict[str, str]]]] = {
+    "nl": {
+        "rule": {
+            "resting_hr_up": "rusthartslag gestegen",
+            "weight_gain": "gewicht snel toegenomen",
+            "spo2_down": "zuurstofsaturatie gedaald",
+            "temp_up": "temperatuur gestegen",
+        },
+        "metric": {
+            "resting_hr": "rusthartslag",
+            "spo2": "zuurstofsaturatie",
+            "temp": "temperatuur",
+            "weight": "gewicht",
+        },
+    },
+    "en": {
+        "rule": {
+            "resting_hr_up": "resting heart rate up",
+            "weight_gain": "rapid weight gain",
+            "spo2_down": "oxygen saturation down",
+            "temp_up": "temperature up",
+        },
+        "metric": {
+            "resting_hr": "resting heart rate",
+            "spo2": "oxygen saturation",
+            "temp": "temperature",
+            "weight": "weight",
+        },
+    },
+}
+
+# Event detail keys beyond the alarm ones (alerts.texts.DETAIL_LABELS).
+EVENT_DETAIL_LABELS: Final[dict[str, dict[str, str]]] = {
+    "nl": {
+        "band": "band",
+        "previous_band": "was",
+        "partial": "onvolledig",
+        "missing": "ontbreekt",
+        "red_flag": "parameter met 3",
+        "rule": "regel",
+        "metric": "meetwaarde",
+        "value": "waarde",
+        "baseline_median": "basislijn (mediaan)",
+        "baseline_mad": "spreiding (MAD)",
+        "baseline_days": "basislijn over (dagen)",
+        "cancel_window_s": "annuleertijd",
+        "after_alarm": "na alarm",
+        "orientation_change_deg": "draaiing (graden)",
+        "stillness_g": "stilliggen (g)",
+        "day": "dag",
+    },
+    "en": {
+        "band": "band",
+        "previous_band": "was",
+        "partial": "partial",
+        "missing": "missing",
+        "red_flag": "parameter scoring 3",
+        "rule": "rule",
+        "metric": "metric",
+        "value": "value",
+        "baseline_median": "baseline (median)",
+        "baseline_mad": "spread (MAD)",
+        "baseline_days": "baseline over (days)",
+        "cancel_window_s": "cancel window",
+        "after_alarm": "after alarm",
+        "orientation_change_deg": "rotation (degrees)",
+        "stillness_g": "stillness (g)",
+        "day": "day",
+    },
+}

@@ -7,7 +7,7 @@ leaves one point, so a redelivered batch is harmless.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -32,6 +32,17 @@ class StoredEvent:
     detail: Mapping[str, float | int | bool | str | None] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One time bucket of a downsampled series."""
+
+    t: float  # start of the bucket, UNIX s
+    median: float
+    n: int  # readings the median was taken over
+    low: float
+    high: float
+
+
 class TimeSeriesStore(Protocol):
     async def write_points(self, points: Sequence[Point]) -> None:
         """Store `points` durably before returning (idempotent per point key)."""
@@ -52,9 +63,33 @@ class TimeSeriesStore(Protocol):
         ...
 
     async def events(
-        self, dwelling: str, start: float, end: float, limit: int = 1000
+        self,
+        dwelling: str,
+        start: float,
+        end: float,
+        limit: int = 1000,
+        *,
+        kinds: Collection[str] = (),
+        prefixes: Collection[str] = (),
     ) -> list[StoredEvent]:
-        """Events with start <= ts < end, newest first."""
+        """Events with start <= ts < end, newest first; only of `kinds` or of a kind
+        starting with one of `prefixes` when either is given."""
+        ...
+
+    async def sensors(self, dwelling: str) -> list[str]:
+        """The sensors that have ever sent a reading for `dwelling`, sorted."""
+        ...
+
+    async def last(self, dwelling: str, sensor: str, quantity: str, end: float) -> Point | None:
+        """The newest point with t < end."""
+        ...
+
+    async def downsample(
+        self, dwelling: str, sensor: str, quantity: str, start: float, end: float, bucket_s: float
+    ) -> list[Bucket]:
+        """Per `bucket_s` from `start`, the median of the points in [start, end), oldest
+        first, empty buckets left out. Bounded work whatever the sensor's rate: a store may
+        take the median over a sample (at most one point per `bucket_s / 60`)."""
         ...
 
     async def close(self) -> None: ...

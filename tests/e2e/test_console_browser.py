@@ -1,4 +1,5 @@
-"""The console in real headless Chromium: log in, an alarm arrives live (SSE), acknowledge it."""
+"""The console in real headless Chromium: log in, an alarm arrives live (SSE), acknowledge it;
+a dwelling's page (learned routine, NEWS2, charts, signals) opened from the board."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ import uvicorn
 from alerts.model import AlarmKind, AlarmState, Severity
 from alerts.service import AlarmService
 from hub.api.app import create_app
+from hub.storage.sqlite import SqliteTimeSeriesStore
 from sensors.contract import AlarmMessage, new_id
-from tests.integration.console_fakes import OPERATOR, build
+from tests.integration.console_fakes import OPERATOR, build, seed_early_warning
 from tests.servers import free_port, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -55,6 +57,7 @@ class _Server(uvicorn.Server):
 class Running:
     url: str
     alarms: AlarmService
+    store: SqliteTimeSeriesStore
 
 
 class WallClock:
@@ -66,7 +69,8 @@ class WallClock:
 async def console(tmp_path: Path) -> AsyncIterator[Running]:
     require_chromium()
     clock = WallClock()
-    ctx, alarms = build(tmp_path, clock)  # type: ignore[arg-type]
+    store = SqliteTimeSeriesStore(tmp_path / "timeseries.sqlite")
+    ctx, alarms = build(tmp_path, clock, timeseries=store)  # type: ignore[arg-type]
     port = free_port()
     server = _Server(
         uvicorn.Config(
@@ -81,11 +85,12 @@ async def console(tmp_path: Path) -> AsyncIterator[Running]:
     task = asyncio.create_task(server.serve())
     await wait_until(lambda: server.started, timeout=10)
     try:
-        yield Running(f"http://127.0.0.1:{port}", alarms)
+        yield Running(f"http://127.0.0.1:{port}", alarms, store)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 15)
         alarms.close()
+        await store.close()
 
 
 async def edge_alarm(
@@ -200,3 +205,48 @@ async def test_login_live_alarm_and_acknowledge(console: Running) -> None:
             await page.screenshot(path=str(SCREENSHOT.with_name("console-login.png")))
         finally:
             await browser.close()
+
+
+async def test_dwelling_page_from_the_board(console: Running, tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    await seed_early_warning(console.store, "dw-001", time.time())
+    shot = tmp_path / "dwelling.png"
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1440, "height": 1100})
+            await page.goto(f"{console.url}/dwellings")
+            await page.fill('input[name="username"]', OPERATOR[0])
+            await page.fill('input[name="password"]', OPERATOR[1])
+            await page.click('button[type="submit"]')
+            await page.wait_for_url(f"{console.url}/dwellings")
+            await page.click("#dw-dw-001 a.dw-link")
+            await page.wait_for_url(f"{console.url}/dwellings/dw-001")
+            await page.wait_for_selector("#conn.live")  # the top bar stays live here too
+
+            routine = await page.locator("#routine").inner_text()
+            assert "Geleerd uit 12 dagen" in routine
+            assert "07:15" in routine and "22:45" in routine and "09:15" in routine
+            assert await page.locator("#routine svg rect.awake").count() == 48
+            box = await page.locator("#routine svg.quiet-chart").bounding_box()
+            assert box is not None and box["width"] > 300 and box["height"] > 80  # drawn
+            vitals = await page.locator("#vitals").inner_text()
+            assert "Laatste NEWS2" in vitals and "midden (5-6)" in vitals
+            assert "ademfrequentie" in vitals
+            assert await page.locator("#vitals svg.spark").count() == 4
+            signals = (await page.locator("#signals").inner_text()).lower()
+            assert "afwijkende trend" in signals and "gewicht snel toegenomen" in signals
+            await page.screenshot(path=str(shot), full_page=True)
+            await page.screenshot(
+                path=str(SCREENSHOT.with_name("console-dwelling.png")), full_page=True
+            )
+
+            await page.click("a.lang")  # the same page in English
+            await page.locator("#routine h2", has_text="Daily routine").wait_for()
+            assert "Learned from 12 days" in await page.locator("#routine").inner_text()
+            await page.goto(f"{console.url}/dwellings/dw-404")
+            assert "Dwelling not found" in await page.locator("main").inner_text()
+        finally:
+            await browser.close()
+    assert shot.stat().st_size > 10_000

@@ -15,6 +15,8 @@ from hub.context import (
     Operator,
     SensorState,
 )
+from hub.storage.base import Point, StoredEvent, TimeSeriesStore
+from sensors.contract import new_id
 from tests.integration.alarm_fakes import FakeClock, FakeDirectory
 
 SECRET = "console-test-secret-0123456789"
@@ -86,7 +88,12 @@ def presence(now: float) -> FakePresence:
 
 
 def build(
-    tmp: Path, clock: FakeClock, *, demo: bool = False, hint: str = ""
+    tmp: Path,
+    clock: FakeClock,
+    *,
+    demo: bool = False,
+    hint: str = "",
+    timeseries: TimeSeriesStore | None = None,
 ) -> tuple[HubContext, AlarmService]:
     reg = registry()
     alarms = AlarmService(
@@ -111,5 +118,108 @@ def build(
             }
         ),
         alarms=alarms,
+        timeseries=timeseries,
     )
     return ctx, alarms
+
+
+# -- early-warning history for the dwelling page ------------------------------------------
+
+DAY = 86400.0
+# 48 half-hour buckets from 00:00: 10 h allowed at night (before 07:00 and from 23:00),
+# 2.5-3 h by day; asleep thresholds only at night.
+QUIET_AWAKE = ",".join(
+    "600" if b < 14 or b >= 46 else ("180" if b % 2 else "150") for b in range(48)
+)
+QUIET_ASLEEP = ",".join("540" if b < 14 or b >= 46 else "" for b in range(48))
+
+
+Detail = dict[str, float | int | bool | str | None]
+
+
+def routine_profile(**extra: float | int | bool | str | None) -> Detail:
+    """A learned routine as edge/routine_adapter.py `profile()` sends it."""
+    return {
+        "days_learned": 12,
+        "days_needed": 5,
+        "learned": True,
+        "wake_min": 435.0,  # 07:15
+        "bedtime_min": -75.0,  # 22:45
+        "up_by_min": 555.0,  # 09:15
+        "out_of_bed_limit_s": 2400.0,  # 40 min
+        "out_of_bed_enabled": True,
+        "night_start_min": -75.0,
+        "night_end_min": 435.0,
+        "quiet_bucket_min": 30,
+        "quiet_awake_min": QUIET_AWAKE,
+        "quiet_asleep_min": QUIET_ASLEEP,
+        **extra,
+    }
+
+
+async def event(
+    store: TimeSeriesStore,
+    dwelling: str,
+    kind: str,
+    ts: float,
+    sensor: str | None = None,
+    detail: Detail | None = None,
+    **more: float | int | bool | str | None,
+) -> None:
+    """Store an event as ingest does; `detail` and `more` together are its detail."""
+    await store.write_event(
+        StoredEvent(
+            new_id(), dwelling, kind, ts, ts + 1.0, sensor=sensor, detail={**(detail or {}), **more}
+        )
+    )
+
+
+async def seed_early_warning(store: TimeSeriesStore, dwelling: str, now: float) -> None:
+    """Two weeks of a resident with spot-check vital signs, a learned routine, a NEWS2 that
+    rose to medium two hours ago, a weight-gain trend alarm and a past inactivity alarm."""
+    await event(
+        store, dwelling, "routine_profile", now - 2 * DAY, detail=routine_profile(days_learned=11)
+    )
+    await event(store, dwelling, "routine_profile", now - 5 * 3600, detail=routine_profile())
+    await event(
+        store, dwelling, "news2_band_changed", now - 3 * DAY, "oxi-1",
+        score=2, band="low", previous_band="zero", partial=False, missing="", red_flag=False,
+    )  # fmt: skip
+    news2: Detail = {
+        "score": 5, "band": "medium", "partial": True, "missing": "rr,acvpu",
+        "red_flag": False, "sub_hr": 2, "sub_spo2": 2, "sub_temp": 1,
+    }  # fmt: skip
+    await event(
+        store, dwelling, "news2_band_changed", now - 7200, "oxi-1", news2, previous_band="low"
+    )
+    await event(store, dwelling, "vitals_alarm", now - 7199, "oxi-1", news2)
+    await event(
+        store, dwelling, "trend_alarm", now - DAY,
+        rule="weight_gain", metric="weight", value=84.6, baseline_median=None,
+        baseline_mad=None, baseline_days=None, day="2025-11-23",
+    )  # fmt: skip
+    await event(store, dwelling, "inactivity", now - 30 * 3600, since=now - 33 * 3600,
+                threshold_s=10800.0, learned=True)  # fmt: skip
+    await event(store, dwelling, "inactivity_cancelled", now - 29 * 3600, since=now - 33 * 3600)
+    await event(store, dwelling, "fall_confirmed", now - 4 * DAY, "wearable-1", peak_g=3.2)
+    await event(store, dwelling, "trend_novel_rule", now - 600, foo="bar")
+    # Not early warning: kept off the page.
+    await event(store, dwelling, "sensor_silent", now - 60, "bed-1", source="routine")
+    await event(store, dwelling, "button", now - 50, "pendant-1", press="press")
+    points = []
+    for k in range(1, 43):  # every 8 h for 14 days: pulse oximeter spot checks
+        t = now - k * 8 * 3600
+        points += [
+            Point(dwelling, "oxi-1", "hr", t, 70.0 + k % 5),
+            Point(dwelling, "oxi-1", "spo2", t, 96.0 - k % 2),
+        ]
+    for k in range(1, 15):
+        points += [
+            Point(dwelling, "thermo-1", "temperature", now - k * DAY + 3600, 36.8 + 0.05 * (k % 4)),
+            Point(dwelling, "scale-1", "weight", now - k * DAY + 1800, 84.6 - 0.15 * k),
+        ]
+    # Room climate from an ordinary BTHome sensor: not a body temperature.
+    points += [
+        Point(dwelling, "room-1", "temperature", now - k * 600, 21.0) for k in range(1, 2017)
+    ]
+    await store.write_points(points)
