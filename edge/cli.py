@@ -39,6 +39,14 @@ def check_config(config: ConfigPath = DEFAULT_CONFIG) -> None:
         f"(user {settings.mqtt_username}, tls {'on' if settings.tls else 'off'}), "
         f"{len(settings.devices)} devices, spool {settings.spool.path}"
     )
+    for d in settings.devices:
+        what = [d.kind, d.transport]
+        if d.role:
+            what.append(f"role {d.role}")
+        if d.kind == "wearable":
+            what.append("falls" if d.accelerometer else "no accelerometer")
+            what.extend(d.health)
+        typer.echo(f"  {d.id}: {', '.join(what)}")
 
 
 @app.command("run")
