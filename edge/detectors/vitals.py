@@ -111,6 +111,10 @@ class VitalsConfig:
     min_coverage: float = 0.5  # samples must span this share of the window
     status_mask: int = 0xFFFF  # any of these status bits set: reading invalid
     max_future_s: float = 120.0  # clock skew allowed for a device timestamp
+    # Same band, but the score or the parameters present changed (a band put on, a
+    # spot check ageing out): reported at most this often (s), so the hub's "latest
+    # NEWS2" does not go stale and a flapping window does not flood it.
+    update_interval_s: float = 600.0
 
     def max_age(self, q: Quantity) -> float:
         return dict(self.spot_max_age_s).get(q, 4 * 3600.0)
@@ -118,6 +122,7 @@ class VitalsConfig:
 
 class VitalsFindingKind(StrEnum):
     BAND_CHANGED = "news2_band_changed"
+    UPDATED = "news2_updated"  # same band, other score or other parameters present
     ALARM = "vitals_alarm"
     READING_INVALID = "reading_invalid"
 
@@ -175,6 +180,9 @@ class VitalsPipeline:
         self.band: Band | None = None
         self.severity: Severity | None = None
         self.last: News2Score | None = None
+        # what the last band/update event said, and when (rate limit of UPDATED)
+        self._reported: tuple[int, frozenset[Param]] | None = None
+        self._reported_t = -math.inf
 
     # ------------------------------------------------------------------ validation
     def _check(self, r: VitalReading) -> str | None:
@@ -248,6 +256,15 @@ class VitalsPipeline:
                 )
             )
             self.band = result.band
+            self._report(result)
+        elif (
+            self._reported != (result.score, frozenset(result.missing))
+            and self.now - self._reported_t >= self.cfg.update_interval_s
+        ):
+            out.append(
+                VitalsFinding(self.now, VitalsFindingKind.UPDATED, "event", None, news2=result)
+            )
+            self._report(result)
         sev = severity_for(result)
         if _SEV_RANK[sev] > _SEV_RANK[self.severity]:
             assert sev is not None
@@ -261,6 +278,10 @@ class VitalsPipeline:
             )
         self.severity = sev
         return out
+
+    def _report(self, result: News2Score) -> None:
+        self._reported = (result.score, frozenset(result.missing))
+        self._reported_t = self.now
 
     # ------------------------------------------------------------------ current values
     def _window_value(self, q: Quantity) -> tuple[float, float] | None:

@@ -1,6 +1,6 @@
 """One dwelling's early-warning overview, from what the hub stored: the learned routine
-(the newest `routine_profile` event), NEWS2 (`news2_band_changed` / `vitals_alarm`
-events), vital-sign readings downsampled to hourly medians, and the recent
+(the newest `routine_profile` event), NEWS2 (`news2_band_changed`, `news2_updated`,
+`vitals_alarm` events), vital-sign readings downsampled to hourly medians, and the recent
 early-warning events. Language-neutral (codes, UNIX seconds): the console's dwelling
 page and the JSON API both show it.
 
@@ -35,7 +35,7 @@ BODY_TEMPERATURE: Final = (32.0, 43.0)
 ROUTINE_KIND: Final = "routine_profile"
 BAND_KIND: Final = "news2_band_changed"
 # Events that carry a NEWS2 result (score, band, partial, missing, sub_<param>).
-NEWS2_KINDS: Final = (BAND_KIND, "vitals_alarm", "vitals_alarm_cancelled")
+NEWS2_KINDS: Final = (BAND_KIND, "news2_updated", "vitals_alarm", "vitals_alarm_cancelled")
 # The recent early-warning events: every kind starting with one of these (so a new kind
 # of a known family, e.g. a trend rule's, shows up too; the page shows unknown ones raw).
 EVENT_PREFIXES: Final = (

@@ -260,6 +260,7 @@ def relative(seconds: float, lang: str) -> str:
 EVENT_LABELS: Final[dict[str, dict[str, str]]] = {
     "nl": {
         "news2_band_changed": "NEWS2-band gewijzigd",
+        "news2_updated": "NEWS2 bijgewerkt",
         "vitals_alarm": "alarm vitale functies",
         "vitals_alarm_cancelled": "alarm vitale functies opgeheven",
         "trend_alarm": "afwijkende trend",
@@ -282,6 +283,7 @@ EVENT_LABELS: Final[dict[str, dict[str, str]]] = {
     },
     "en": {
         "news2_band_changed": "NEWS2 band changed",
+        "news2_updated": "NEWS2 updated",
         "vitals_alarm": "vital-signs alarm",
         "vitals_alarm_cancelled": "vital-signs alarm cleared",
         "trend_alarm": "unusual trend",

@@ -141,3 +141,27 @@ def test_unknown_oxygen_is_missing_when_care_plan_does_not_say() -> None:
     p = VitalsPipeline(VitalsConfig(on_oxygen=None))
     p.update([spot(0, Quantity.HR, 70)])
     assert p.last is not None and Param.O2 in p.last.missing
+
+
+def test_same_band_but_new_parameters_is_reported_rate_limited() -> None:
+    """A band put on after the first score: still band `zero`, but heart rate and SpO2
+    are no longer missing; the hub hears of it (else its "latest NEWS2" would keep
+    saying they are missing), at most once per `update_interval_s`."""
+    p = VitalsPipeline(VitalsConfig(update_interval_s=600.0))
+    out = p.advance(T0)
+    assert [f.kind for f in out] == [VitalsFindingKind.BAND_CHANGED]
+
+    def cont(t: float, q: Quantity, v: float) -> VitalReading:
+        return VitalReading(T0 + t, q, v, Source.CONTINUOUS, "band")
+
+    out = []
+    for t in range(0, 1400, 20):  # as the agent does: its clock, then the readings
+        out += p.advance(T0 + t)
+        out += p.update([cont(t, Quantity.HR, 70), cont(t, Quantity.SPO2, 97)])
+    assert p.last is not None and Param.HR not in p.last.missing
+    assert not kinds(out, VitalsFindingKind.BAND_CHANGED)  # zero all along
+    updated = kinds(out, VitalsFindingKind.UPDATED)
+    assert len(updated) == 1  # the window filled at ~150 s; nothing new after it
+    assert T0 + 600 <= updated[0].t < T0 + 620  # held back until 600 s after the first
+    assert updated[0].news2 is not None and updated[0].news2.band is Band.ZERO
+    assert Param.SPO2 not in updated[0].news2.missing
