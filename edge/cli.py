@@ -40,7 +40,7 @@ def check_config(config: ConfigPath = DEFAULT_CONFIG) -> None:
         f"{len(settings.devices)} devices, spool {settings.spool.path}"
     )
     for d in settings.devices:
-        what = [d.kind, d.transport]
+        what: list[str] = [d.kind, d.transport]
         if d.role:
             what.append(f"role {d.role}")
         if d.kind == "wearable":

@@ -22,10 +22,11 @@ sensor, quantity and reason after `INVALID_GAP_S` without one. (Not "until a usa
 reading": a strap's good heart rate and an oximeter's flagged pulse rate may alternate.)
 
 Findings: `news2_band_changed` events (flat numbers: score, band, partial, missing) and,
-in the same band, `news2_updated` when the score or the parameters present change (at most
-every 10 min, so the hub's latest NEWS2 is current), `vitals` alarms raised with the pipeline's severity (>= 5 or a single 3: high; >= 7:
-critical), escalated with a new alarm when the severity rises, cancelled when it drops
-to none; invalid readings as `reading_invalid` events.
+in the same band, `news2_updated` when the score or the parameters present change (a new
+parameter at once, other changes at most every 10 min, so the hub's latest NEWS2 is
+current); `vitals` alarms raised with the pipeline's severity (>= 5 or a single 3: high;
+>= 7: critical), escalated with a new alarm when the severity rises, cancelled when it
+drops to none; invalid readings as `reading_invalid` events.
 """
 
 from __future__ import annotations

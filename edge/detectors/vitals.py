@@ -111,8 +111,9 @@ class VitalsConfig:
     min_coverage: float = 0.5  # samples must span this share of the window
     status_mask: int = 0xFFFF  # any of these status bits set: reading invalid
     max_future_s: float = 120.0  # clock skew allowed for a device timestamp
-    # Same band, but the score or the parameters present changed (a band put on, a
-    # spot check ageing out): reported at most this often (s), so the hub's "latest
+    # Same band, but the score or the parameters present changed: a parameter that
+    # became available (a band put on) is reported at once, other changes (a score
+    # moving, a spot check ageing out) at most this often (s), so the hub's "latest
     # NEWS2" does not go stale and a flapping window does not flood it.
     update_interval_s: float = 600.0
 
@@ -257,10 +258,7 @@ class VitalsPipeline:
             )
             self.band = result.band
             self._report(result)
-        elif (
-            self._reported != (result.score, frozenset(result.missing))
-            and self.now - self._reported_t >= self.cfg.update_interval_s
-        ):
+        elif self._reported is not None and self._worth_reporting(result, *self._reported):
             out.append(
                 VitalsFinding(self.now, VitalsFindingKind.UPDATED, "event", None, news2=result)
             )
@@ -278,6 +276,14 @@ class VitalsPipeline:
             )
         self.severity = sev
         return out
+
+    def _worth_reporting(self, result: News2Score, score: int, missing: frozenset[Param]) -> bool:
+        """A parameter that became available is news at once; any other change (a
+        score moving within the band, a parameter lost) at most every interval."""
+        now_missing = frozenset(result.missing)
+        if (result.score, now_missing) == (score, missing):
+            return False
+        return now_missing < missing or self.now - self._reported_t >= self.cfg.update_interval_s
 
     def _report(self, result: News2Score) -> None:
         self._reported = (result.score, frozenset(result.missing))

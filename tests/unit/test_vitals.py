@@ -143,10 +143,11 @@ def test_unknown_oxygen_is_missing_when_care_plan_does_not_say() -> None:
     assert p.last is not None and Param.O2 in p.last.missing
 
 
-def test_same_band_but_new_parameters_is_reported_rate_limited() -> None:
+def test_same_band_new_parameters_at_once_other_changes_rate_limited() -> None:
     """A band put on after the first score: still band `zero`, but heart rate and SpO2
-    are no longer missing; the hub hears of it (else its "latest NEWS2" would keep
-    saying they are missing), at most once per `update_interval_s`."""
+    are no longer missing; the hub hears of it at once (else its "latest NEWS2" would
+    keep saying they are missing). Losing them again (band off) waits for the interval,
+    so a band put on and off does not flood the hub."""
     p = VitalsPipeline(VitalsConfig(update_interval_s=600.0))
     out = p.advance(T0)
     assert [f.kind for f in out] == [VitalsFindingKind.BAND_CHANGED]
@@ -154,14 +155,23 @@ def test_same_band_but_new_parameters_is_reported_rate_limited() -> None:
     def cont(t: float, q: Quantity, v: float) -> VitalReading:
         return VitalReading(T0 + t, q, v, Source.CONTINUOUS, "band")
 
-    out = []
-    for t in range(0, 1400, 20):  # as the agent does: its clock, then the readings
-        out += p.advance(T0 + t)
-        out += p.update([cont(t, Quantity.HR, 70), cont(t, Quantity.SPO2, 97)])
-    assert p.last is not None and Param.HR not in p.last.missing
-    assert not kinds(out, VitalsFindingKind.BAND_CHANGED)  # zero all along
-    updated = kinds(out, VitalsFindingKind.UPDATED)
-    assert len(updated) == 1  # the window filled at ~150 s; nothing new after it
-    assert T0 + 600 <= updated[0].t < T0 + 620  # held back until 600 s after the first
-    assert updated[0].news2 is not None and updated[0].news2.band is Band.ZERO
-    assert Param.SPO2 not in updated[0].news2.missing
+    def wear(start: int, end: int) -> list[VitalsFinding]:
+        out = []
+        for t in range(start, end, 20):  # as the agent does: its clock, then the readings
+            out += p.advance(T0 + t)
+            out += p.update([cont(t, Quantity.HR, 70), cont(t, Quantity.SPO2, 97)])
+        return out
+
+    updated = kinds(wear(0, 400), VitalsFindingKind.UPDATED)
+    assert len(updated) == 2  # heart rate, then SpO2 (its sample comes second)
+    assert T0 + 140 <= updated[0].t <= T0 + 160  # >= 5 samples over half the window
+    last = updated[-1].news2
+    assert last is not None and last.band is Band.ZERO
+    assert Param.HR not in last.missing and Param.SPO2 not in last.missing
+    # Band off at 400 s: the window empties at ~600 s, but the loss is held back
+    # until 600 s after the last report.
+    out = [f for t in range(400, 1000, 20) for f in p.advance(T0 + t)]
+    lost = kinds(out, VitalsFindingKind.UPDATED)
+    assert len(lost) == 1 and lost[0].t >= updated[-1].t + 600
+    assert lost[0].news2 is not None and Param.HR in lost[0].news2.missing
+    assert not kinds(out, VitalsFindingKind.BAND_CHANGED)
