@@ -16,7 +16,9 @@ Rules (each alarm is raised once per episode, and cancelled when the resident is
   within N minutes with no sign of life for a while. Switched off for a home where the
   learning days show that returns to bed cannot be sensed.
 - NIGHT_DOOR: the front door opened at night with no sign of the resident inside
-  afterwards (a late return followed by movement inside is no alarm).
+  afterwards (a late return followed by movement inside is no alarm). Night for this
+  rule begins at the resident's learned sleep onset: a door before his usual bedtime is
+  an evening outing, unless it follows activity in the bedroom.
 - SENSOR_SILENT / SENSOR_STUCK: technical findings, never inactivity alarms: a sensor
   that is active on most days went silent while others show the resident at home; a
   PIR or mat that stays "on" far too long (lost off-report or stuck), which is then
@@ -138,6 +140,7 @@ class RoutineDetector:
         self.last_act_t: float | None = None
         self.last_nonbed_t: float | None = None
         self.last_act_room = ""
+        self.last_bedroom_t: float | None = None  # last activation in the bedroom
         self.away = False
         self.away_in_gap = False
         self.door_t: float | None = None  # front door passage, nothing inside since
@@ -213,8 +216,8 @@ class RoutineDetector:
     # ---------------------------------------------------------------- derived times
     def _night(self) -> tuple[float, float]:
         """Tonight: from the learned sleep onset (or the care plan's night start, if
-        earlier: a door at 23:30 is a night door even for a late sleeper) to the usual
-        getting-up time."""
+        earlier) to the usual getting-up time. The night-door rule narrows it to the
+        learned onset itself (`_night_door_applies`)."""
         th = self.model.thresholds
         plan = self.cfg.default_night_start_min - MINUTES_PER_DAY
         return (
@@ -476,6 +479,8 @@ class RoutineDetector:
         if not bedroom:
             self._sleep_gap(t)
             self.last_nonbed_t = t
+        else:
+            self.last_bedroom_t = t
         if alarm_out:
             out.append(self._cancel(t))
         self.inactivity_raised = False
@@ -526,11 +531,27 @@ class RoutineDetector:
         return up is not None and t >= self._night()[1] - 3600.0
 
     def _night_door_applies(self, t: float) -> bool:
-        """A front-door opening at night, not a morning departure: once the up window
-        has opened, a door right after activity inside (bathroom, kitchen) is someone
-        leaving for the day, which the not-up rule already covers."""
+        """A front-door opening at night for this resident, not an evening outing and
+        not a morning departure.
+
+        Night begins at his learned sleep onset: a door before his usual bedtime is an
+        evening outing or a return from one (a collapse after coming home is the
+        inactivity rule's). Between the care-plan night start and a later learned onset
+        a departure still counts if he has been in the bedroom since bedtime drew near
+        (`bedtime_slack_s` before the onset): out of bed and out of the house. Once the
+        up window has opened, a door right after activity inside (bathroom, kitchen) is
+        someone leaving for the day, which the not-up rule already covers."""
         if not self._is_night(t) or self.acc.up_t is not None:
             return False
+        th = self.model.thresholds
+        if self.cfg.night_door_from_onset and th.learned:
+            onset = self._at(self.acc.morning, th.night_start_min)
+            bedtime = min(onset - self.cfg.bedtime_slack_s, self._night()[0])
+            from_bed = (
+                not self.away and self.last_bedroom_t is not None and self.last_bedroom_t >= bedtime
+            )
+            if t < onset and not from_bed:
+                return False
         if t < self._up_window():
             return True
         recent = self.last_nonbed_t is not None and t - self.last_nonbed_t < 30 * 60.0

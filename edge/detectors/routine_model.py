@@ -81,9 +81,21 @@ class RoutineConfig:
     out_of_bed_min_exits: int = 3  # to judge whether returns to bed can be sensed
     out_of_bed_min_return_frac: float = 0.7
     bed_debounce_s: float = 90.0  # a mat must stay empty this long to be an exit
+    # A room-sensed exit (activity outside the bedroom, then the bedroom again) shorter
+    # than this is a flicker (a PIR seeing through the doorway, a false trigger), not a
+    # trip: not learned as an exit. The same 90 s as the mat debounce, so an exit means
+    # the same whichever sensor sees the bed. 0 = learn every exit (the rule before).
+    exit_min_s: float = 90.0
     mat_occupancy_min_s: float = 60.0  # median on-time above this: a presence mat
     # Front door at night with no sign of the resident inside afterwards.
     night_door_s: float = 15 * 60.0
+    # The night of the night-door rule begins at this resident's learned sleep onset
+    # (cold start: `default_night_start_min`): a door before his usual bedtime is an
+    # evening outing or return. Between the care-plan night start and a later learned
+    # onset a door still counts if it follows activity in the bedroom (out of bed and
+    # out of the house). False: the night starts at the learned onset or the care-plan
+    # night start, whichever is earlier, for every door (the rule before).
+    night_door_from_onset: bool = True
     away_after_door_s: float = 10 * 60.0  # door, then nothing inside: resident went out
     # Technical: silent and stuck sensors.
     sensor_expected_frac: float = 0.6  # active on this share of learned days
@@ -292,7 +304,9 @@ class RoutineModel:
         else:
             night_start = _signed_minutes(cfg.default_night_start_min)
 
-        exits = [x for d in days for x in d.night_exits_s]
+        # Exits shorter than `exit_min_s` are flickers: they would drag the limit down
+        # and count as returns that prove nothing (the records keep them all).
+        exits = [x for d in days for x in d.night_exits_s if x >= cfg.exit_min_s]
         unreturned = sum(d.night_exits_unreturned for d in days)
         total = len(exits) + unreturned
         # A home where returns to bed cannot be sensed (no bed mat, bedroom door left

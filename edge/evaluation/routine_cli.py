@@ -51,7 +51,7 @@ def eval_routine(
         bool,
         typer.Option(
             "--loho",
-            help="Leave one home out: tune the quiet-gap setting on each home, "
+            help="Leave one home out: tune the quiet-gap and night-rule settings on each home, "
             "report it on the others (a folder of >= 2 homes; slow).",
         ),
     ] = False,

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from edge.evaluation.routine_cli import register
 from edge.evaluation.routine_eval import (
+    LOHO_GRID,
     DatasetError,
     EvalOptions,
     evaluate_home,
@@ -133,6 +134,14 @@ def test_leave_one_home_out_reports_each_choice_on_the_other_home(tmp_path: Path
     for c in res["choices"]:
         assert c["setting"] in res["grid"]
         assert list(c["held_out"]) == [h.id for h in homes if h.id != c["tuned_on"]]
+        # the night rules are reported with every choice: no silent trade
+        assert {"not_up", "out_of_bed", "night_door", "false_alarms_by_rule"} <= set(c["tuned"])
+
+
+def test_the_loho_grid_can_put_back_each_night_rule_change() -> None:
+    names = dict(LOHO_GRID)
+    assert names["night door from 23:00"] == {"night_door_from_onset": False}
+    assert names["exit min 0"] == {"exit_min_s": 0.0}
 
 
 def test_cli_reports_a_bad_path(tmp_path: Path) -> None:
@@ -167,3 +176,7 @@ def test_real_home_kasteren_a() -> None:
     assert summary["false_alarms_per_week"] <= 2.0
     assert summary["detection_rate"] >= 0.85  # 0.95 with 60 collapses (docs)
     assert not r.out_of_bed_rule_enabled  # no bed mat, no bedroom PIR: cannot see returns
+    # 2008-03-18 23:39, coming home before his usual bedtime (00:16) and an hour in the
+    # unsensed living room, is no night-door alarm; doors after his bedtime still are.
+    assert "night_door" not in dict(r.false_alarms_by_rule)
+    assert r.night_door.detected >= 5
