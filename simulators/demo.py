@@ -1,7 +1,7 @@
 """`mz demo`: the whole system on one machine, with nothing installed by hand.
 
 An embedded MQTT broker (amqtt on 127.0.0.1, unless a broker URL is given), the hub on
-SQLite with its console, a local mail sink that shows delivered mails, three simulated
+SQLite with its console, a local mail sink that shows delivered mails, four simulated
 dwellings running the real edge agent through scripted scenarios, and a simulated
 mantelzorger who opens the acknowledgement link of each alarm mail. Secrets are made
 fresh at every start; the console login is printed.
@@ -42,6 +42,7 @@ DEMO_HOMES = (
     ("dw-001", "Unit 1 — Tuinstraat 12, Utrecht", "Anna de Vries", "anna.devries"),
     ("dw-002", "Unit 2 — Kerklaan 3, Zeist", "Pieter Bakker", "pieter.bakker"),
     ("dw-003", "Unit 3 — Dorpsweg 41, Houten", "Fatima El Amrani", "fatima.elamrani"),
+    ("dw-004", "Unit 4 — Molenweg 8, Bunnik", "Henk Jansen", "henk.jansen"),
 )
 DEMO_OPERATOR = "demo"
 

@@ -41,7 +41,7 @@ def demo_command(
     credentials: Annotated[
         Path | None,
         typer.Option(
-            "--credentials", help="With --broker: TOML of user = password (hub, dw-001..dw-003)."
+            "--credentials", help="With --broker: TOML of user = password (hub, dw-001..dw-004)."
         ),
     ] = None,
     shared: Annotated[
@@ -58,7 +58,7 @@ def demo_command(
     ] = 30.0,
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING.")] = "INFO",
 ) -> None:
-    """Run the whole system locally: broker, hub, console, mail sink, three simulated dwellings."""
+    """Run the whole system locally: broker, hub, console, mail sink, four simulated dwellings."""
     import asyncio
     import json
     import logging

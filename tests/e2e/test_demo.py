@@ -1,5 +1,6 @@
 """`mz demo --for N --json`, as a user runs it: the pendant alarm of dw-001 (at 25 s) is
-raised, mailed and acknowledged through the mail's link by the simulated mantelzorger."""
+raised, mailed and acknowledged through the mail's link by the simulated mantelzorger;
+dw-004's bad spot check (NEWS2 5 at 20 s) raises a vitals alarm for the mantelzorger."""
 
 from __future__ import annotations
 
@@ -51,4 +52,6 @@ def test_demo_runs_for_a_while_and_reports_the_alarm_handled(tmp_path: Path) -> 
     assert personal[0]["state"] == "acknowledged"
     assert personal[0]["notify_latency_s"] is not None and personal[0]["notify_latency_s"] < 5
     assert summary["acknowledged_by_link"] >= 1
+    vitals = [a for a in summary["alarms"] if a["kind"] == "vitals"]
+    assert [(a["dwelling"], a["severity"]) for a in vitals][:1] == [("dw-004", "high")]
     assert summary["ingest"].get("accepted.readings", 0) > 0
