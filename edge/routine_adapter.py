@@ -28,12 +28,9 @@ The file write is the only I/O, once a day; everything else is the pure detector
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import os
 import statistics
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,6 +42,7 @@ from edge.config import EdgeSettings
 from edge.detection import DetailValue, Finding
 from edge.detectors.routine import AmbientEvent, RoutineDetector, RoutineFinding, SensorKind
 from edge.detectors.routine_model import RoutineConfig, RoutineModel
+from edge.state_file import read_state, set_aside, write_atomic
 from sensors.contract import AlarmKind, Severity, new_id
 from sensors.readings import Reading
 
@@ -68,21 +66,15 @@ class AmbientSensor:
 
 
 def load_model(path: Path, config: RoutineConfig | None = None) -> RoutineModel:
-    """The learned model from `path`, or a fresh one (cold start) if there is none."""
-    try:
-        text = path.read_text("utf-8")
-    except FileNotFoundError:
-        log.info("routine: no learned state at %s: cold start (care-plan defaults)", path)
+    """The learned model from `path`, or a fresh one (cold start: care-plan defaults) if
+    there is none or it cannot be used."""
+    text = read_state(path, "routine")
+    if text is None:
         return RoutineModel(config or RoutineConfig())
     try:
         model = RoutineModel.from_json(text, config)
     except (ValueError, KeyError, TypeError) as exc:
-        bad = path.with_suffix(path.suffix + ".bad")
-        with contextlib.suppress(OSError):
-            path.replace(bad)
-        log.error(
-            "routine: learned state %s unreadable (%s); kept as %s, starting over", path, exc, bad
-        )
+        set_aside(path, "routine", exc)
         return RoutineModel(config or RoutineConfig())
     log.info("routine: %d learned days loaded from %s", len(model.days), path)
     return model
@@ -90,18 +82,7 @@ def load_model(path: Path, config: RoutineConfig | None = None) -> RoutineModel:
 
 def save_model(path: Path, model: RoutineModel) -> None:
     """Atomic: a crash leaves the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(model.to_json())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, model.to_json())
 
 
 # Detail strings are at most 200 characters (sensors.contract.ShortText): 48 half-hour

@@ -24,12 +24,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -48,6 +45,7 @@ from edge.detectors.trends import (
     TrendsConfig,
 )
 from edge.detectors.vitals import Quantity, Source, plausible
+from edge.state_file import read_state, set_aside, write_atomic
 from edge.vitals_adapter import vital_readings, vitals_sources
 from sensors.contract import Severity, new_id
 from sensors.readings import Reading
@@ -86,15 +84,8 @@ def load_state(
     path: Path, tz: str, config: TrendsConfig | None = None
 ) -> tuple[TrendDetector, dict[str, str]]:
     """The saved detector and its open alarm ids (rule -> alarm id), or a fresh start."""
-    try:
-        text = path.read_bytes()
-    except FileNotFoundError:
-        log.info("trends: no saved state at %s: the baseline starts empty", path)
-        return TrendDetector(tz, config), {}
-    except OSError as exc:
-        # Unreadable where it is (permissions, a file in the way): watch without history
-        # rather than not at all; the saves will log their own errors.
-        log.error("trends: cannot read state %s (%s); the baseline starts empty", path, exc)
+    text = read_state(path, "trends")
+    if text is None:
         return TrendDetector(tz, config), {}
     try:
         raw = json.loads(text)
@@ -103,10 +94,7 @@ def load_state(
         detector = TrendDetector.from_json(json.dumps(raw["detector"]), tz, config)
         alarms = {str(k): str(v) for k, v in dict(raw["alarms"]).items()}
     except (ValueError, KeyError, TypeError) as exc:
-        bad = path.with_suffix(path.suffix + ".bad")
-        with contextlib.suppress(OSError):
-            path.replace(bad)
-        log.error("trends: state %s unreadable (%s); kept as %s, starting over", path, exc, bad)
+        set_aside(path, "trends", exc)
         return TrendDetector(tz, config), {}
     # An alarm id is only kept for a rule the detector still has raised.
     alarms = {rule: aid for rule, aid in alarms.items() if rule in detector.active}
@@ -121,18 +109,7 @@ def save_state(path: Path, detector: TrendDetector, alarms: dict[str, str]) -> N
         {"version": STATE_VERSION, "detector": json.loads(detector.to_json()), "alarms": alarms},
         separators=(",", ":"),
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, text)
 
 
 class TrendsAdapter:

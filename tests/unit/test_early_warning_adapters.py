@@ -272,3 +272,11 @@ def test_scenario_refuses_mismatched_actions(bad: str, message: str) -> None:
         text = text.replace('action = "replay"\n\n', 'action = "replay"\ndevice = "wearable-1"\n')
     with pytest.raises(ScenarioError, match=message.replace("{", r"\{").replace(".", r"\.")):
         parse_scenario(text.replace("at = 70\naction", 'at = 70\ndevice = "wearable-1"\naction', 1))
+
+
+def test_unreadable_routine_state_is_a_cold_start_not_a_crash(tmp_path: Path) -> None:
+    """A directory where the state file should be (or no read permission): the agent
+    still starts, on the care-plan defaults."""
+    state = tmp_path / "routine.json"
+    state.mkdir()
+    assert load_model(state).days == []
