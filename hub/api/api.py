@@ -27,6 +27,7 @@ from hub.api.console import Console
 from hub.api.present import board_view
 from hub.context import Operator
 from hub.errors import StorageError
+from hub.storage.base import Bucket
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -81,27 +82,6 @@ class DwellingOut(BaseModel):
     sensors: list[SensorOut]
 
 
-class RoutineOut(BaseModel):
-    """The newest `routine_profile` from the dwelling: minutes after local midnight
-    (bedtime and night start may be negative: before midnight); quiet-gap thresholds in
-    minutes per `bucket_min` bucket from 00:00 (null: none there)."""
-
-    ts: float
-    days_learned: int | None
-    days_needed: int | None
-    learned: bool | None
-    wake_min: float | None
-    bedtime_min: float | None
-    up_by_min: float | None
-    out_of_bed_limit_s: float | None
-    out_of_bed_enabled: bool | None
-    night_start_min: float | None
-    night_end_min: float | None
-    bucket_min: int | None
-    quiet_awake_min: list[float | None]
-    quiet_asleep_min: list[float | None]
-
-
 class News2Out(BaseModel):
     ts: float
     kind: str
@@ -113,27 +93,12 @@ class News2Out(BaseModel):
     subscores: dict[str, int]
 
 
-class BandChangeOut(BaseModel):
-    ts: float
-    band: str | None
-    previous_band: str | None
-    score: int | None
-
-
-class BucketOut(BaseModel):
-    t: float  # start of the bucket
-    median: float
-    n: int
-    low: float
-    high: float
-
-
 class VitalSeriesOut(BaseModel):
     sensor: str
     quantity: str
     last_t: float | None
     last_value: float | None
-    points: list[BucketOut]
+    points: list[Bucket]  # the hub's own dataclasses serve as the schema too
 
 
 class EventOut(BaseModel):
@@ -152,9 +117,9 @@ class OverviewOut(BaseModel):
     window_start: float
     bucket_s: float
     stored: bool
-    routine: RoutineOut | None
+    routine: overview.RoutineProfile | None
     news2: News2Out | None
-    band_history: list[BandChangeOut]
+    band_history: list[overview.BandChange]
     vitals: list[VitalSeriesOut]
     events: list[EventOut]
 
@@ -168,7 +133,7 @@ class OverviewOut(BaseModel):
             window_start=ov.start,
             bucket_s=ov.bucket_s,
             stored=ov.stored,
-            routine=RoutineOut(**asdict(ov.routine)) if ov.routine else None,
+            routine=ov.routine,
             news2=News2Out(
                 ts=n.ts,
                 kind=n.kind,
@@ -181,14 +146,14 @@ class OverviewOut(BaseModel):
             )
             if n
             else None,
-            band_history=[BandChangeOut(**asdict(b)) for b in ov.band_history],
+            band_history=list(ov.band_history),
             vitals=[
                 VitalSeriesOut(
                     sensor=v.sensor,
                     quantity=v.quantity,
                     last_t=v.last.t if v.last else None,
                     last_value=v.last.value if v.last else None,
-                    points=[BucketOut(**asdict(b)) for b in v.buckets],
+                    points=list(v.buckets),
                 )
                 for v in ov.vitals
             ],
