@@ -26,6 +26,11 @@ How it works (why this shape):
    assumed: orientation is measured as the angle between mean gravity vectors. A loose
    physical gate (changed posture, a quiet second) comes first, then the logistic model
    decides; below `slow_rate_hz` its threshold is lower (impacts are smeared at 20 Hz).
+   Standardised features are clipped (`feature_clip`) so that no single feature far out
+   of its training range decides alone. A person who is up again before the window ends
+   fails the gate (changed posture at the end); the "got-up" path still confirms such a
+   candidate when the fall itself is plain (horizontal right after a hard impact with a
+   free fall and a descent), and the recovery watch then reports `fall_cancelled`.
    A confirmed fall is one incident until the wearer is up again.
 4. If the wearable falls silent, `advance(t)` decides with the data there is: the window
    is cut at the last sample; with less than `min_post_s` of settled data after the
@@ -121,6 +126,10 @@ class FallParams:
     gate_quiet_g: float = 0.25
     feature_mean: tuple[float, ...] = (0.0,) * len(FEATURES)
     feature_scale: tuple[float, ...] = (1.0,) * len(FEATURES)
+    # Standardised features are clipped to +-feature_clip before the linear model (0: no
+    # clipping), so that no single feature far outside the training range (a new device,
+    # a new kind of movement) can decide alone. Set by training.
+    feature_clip: float = 0.0
     weights: tuple[float, ...] = (0.0,) * len(FEATURES)
     bias: float = -10.0  # untrained default: never confirms
     threshold: float = 0.5  # probability above which a candidate is a fall
@@ -141,6 +150,20 @@ class FallParams:
     lying_angle_deg: float = 60.0
     lying_keep_g: float = 3.0
     lying_keep_v: float = 1.5
+    # Fall and up again at once (the "got up" path). The gate above wants a changed
+    # posture at the end of the post-window, which a person who is up within a few
+    # seconds cannot meet. Such a candidate is still a fall when the body was horizontal
+    # right after the impact (a `getup_hold_s` mean >= `getup_angle_deg` from the
+    # pre-impact gravity, starting within `getup_within_s`) after a real fall: smoothed
+    # peak >= `gate_impact_g`, free fall <= `getup_free_fall_g`, descent velocity <=
+    # -`getup_velocity`, and a quiet second (`gate_quiet_g`). It is confirmed (and the
+    # recovery watch then reports `fall_cancelled`: the alarm policy cancels, the event
+    # stays). Hand-set from the physics; `getup_angle_deg = 0` disables it.
+    getup_angle_deg: float = 60.0
+    getup_hold_s: float = 0.75
+    getup_within_s: float = 1.25
+    getup_free_fall_g: float = 0.6
+    getup_velocity: float = 1.2
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -194,6 +217,10 @@ class CandidateFeatures:
     angle_rad: float  # pre-impact gravity vs the settled posture
     quiet_g: float  # RMS movement in the quietest second after the impact
     pre_g: tuple[float, float, float] = (0.0, 0.0, 0.0)  # pre-impact mean vector, g
+    # A fall and up again within the post-window (`FallParams.getup_*`): confirmed
+    # whatever the model says; `held_rad` is the posture reached right after the impact.
+    got_up: bool = False
+    held_rad: float = math.nan
 
 
 def _vec_angle(a: FloatArray, b: FloatArray) -> float:
@@ -258,14 +285,15 @@ def retime_bursts(t: FloatArray) -> FloatArray:
 
 
 def candidate_features(
-    t: FloatArray, acc: FloatArray, t_peak: float, p: FallParams
+    t: FloatArray, acc: FloatArray, t_peak: float, p: FallParams, peak_g: float | None = None
 ) -> CandidateFeatures | None:
     """Measure the impact at `t_peak` from the raw samples around it (`t` increasing).
 
     Returns None when fewer than `min_post_s` seconds of data follow the settling second
     after the impact (the stream stopped: cannot tell). The cheap gate quantities come
     first; the rest is computed only for candidates that pass (walking and jogging steps,
-    most candidates, stop early: this keeps the detector near 2 us/sample).
+    most candidates, stop early: this keeps the detector near 2 us/sample). `peak_g` is
+    the raw |a| at `t_peak` when the caller knows it (read from `acc` otherwise).
     """
     # Cheap early reject on raw means: the settled posture must differ from the
     # pre-impact one by clearly more than nothing. The gate's smallest angle less a 10 deg
@@ -274,8 +302,13 @@ def candidate_features(
     i0, i1, i2 = np.searchsorted(t, (t_peak - 3.0, t_peak - 1.0, t_peak + 1.0))
     if i1 > i0 and t.shape[0] > i2:
         i3 = max(i2, int(np.searchsorted(t, t[-1] - 1.0)))
-        rough = _vec_angle(acc[i0:i1].mean(axis=0), acc[i3:].mean(axis=0))
-        if rough < math.radians(p.gate_angle_impact_deg - 10.0):
+        g_pre = acc[i0:i1].mean(axis=0)
+        rough = _vec_angle(g_pre, acc[i3:].mean(axis=0))
+        if rough < math.radians(p.gate_angle_impact_deg - 10.0) and not (
+            p.getup_angle_deg > 0.0
+            and (peak_g if peak_g is not None else _raw_peak(t, acc, t_peak)) >= p.gate_impact_g
+            and _may_have_got_up(t, acc, t_peak, g_pre, p)
+        ):
             return CandidateFeatures(False, None, rough, math.nan)
     bs = p.bin_s
     nb = round((p.pre_s + p.post_s) / bs)
@@ -327,7 +360,14 @@ def candidate_features(
         angle_end >= math.radians(p.gate_angle_deg)
         or (angle_end >= math.radians(p.gate_angle_impact_deg) and peak >= p.gate_impact_g)
     )
-    if not gate:
+    # Up again by the end of the window: only the got-up path can make this a fall.
+    getup = (
+        p.getup_angle_deg > 0.0
+        and quiet <= p.gate_quiet_g
+        and peak >= p.gate_impact_g
+        and angle_end < math.radians(p.gate_angle_deg)
+    )
+    if not gate and not getup:
         return CandidateFeatures(False, None, angle_end, quiet)
     ff = float(mag[max(0, k0 - k1s) : k0 + 2].min())
     e = mag[max(0, k0 - k1s // 2) : k0 + k1s // 2 + 1] - 1.0
@@ -337,6 +377,10 @@ def candidate_features(
     seg = (mag[max(0, k0 - round(1.5 / bs)) : k0 + 1] - 1.0) * (G * bs)
     csum = np.concatenate(([0.0], np.cumsum(seg)))
     velocity = float(np.min(csum - np.maximum.accumulate(csum)))
+    held = math.nan
+    if getup and ff <= p.getup_free_fall_g and velocity <= -p.getup_velocity:
+        held = _held_angle(v, k0, last, g0, p)
+    got_up = held >= math.radians(p.getup_angle_deg)
     # Falls turn the body within about a second around the impact; deliberate lying down
     # turns before the "impact" (the back meeting the bed) or keeps turning after it.
     total = max(angle_end, 0.3)
@@ -358,14 +402,51 @@ def candidate_features(
             turn_after,
         ]
     )
-    return CandidateFeatures(True, feats, angle_end, quiet, (gx, gy, gz))
+    return CandidateFeatures(gate, feats, angle_end, quiet, (gx, gy, gz), got_up, held)
+
+
+def _raw_peak(t: FloatArray, acc: FloatArray, t_peak: float) -> float:
+    j = min(int(np.searchsorted(t, t_peak)), t.shape[0] - 1)
+    return math.sqrt(float(np.dot(acc[j], acc[j])))
+
+
+def _may_have_got_up(
+    t: FloatArray, acc: FloatArray, t_peak: float, g_pre: FloatArray, p: FallParams
+) -> bool:
+    """Cheap pre-check on raw samples for the got-up path (the exact test is on bins),
+    after a hard raw impact: a clearly tilted mean over the 1.5 s after it (a 0.75 s hold
+    at >= 60 deg in that span tilts its mean by >= 30 deg; 25 deg leaves a margin)."""
+    lo, hi = np.searchsorted(t, (t_peak + 0.1, t_peak + 0.1 + 2 * p.getup_hold_s))
+    if hi <= lo:
+        return False
+    limit = math.radians(max(0.0, p.getup_angle_deg * 0.5 - 5.0))
+    return _vec_angle(g_pre, acc[lo:hi].mean(axis=0)) >= limit
+
+
+def _held_angle(v: FloatArray, k0: int, last: int, g0: FloatArray, p: FallParams) -> float:
+    """Largest angle from `g0` of a `getup_hold_s` mean of the bins `v`, for windows that
+    start within `getup_within_s` after the impact bin `k0` and end at real data."""
+    w = max(1, round(p.getup_hold_s / p.bin_s))
+    k_hi = min(k0 + round(p.getup_within_s / p.bin_s), last - w)
+    if k_hi < k0 + 1:
+        return math.nan
+    c = np.cumsum(v[k0 + 1 : k_hi + w], axis=0)
+    c = np.vstack((np.zeros((1, 3)), c))
+    m = c[w:] - c[:-w]  # window sums (same direction as the means)
+    nm = np.sqrt(np.einsum("ij,ij->i", m, m))
+    ng = float(np.linalg.norm(g0))
+    if ng < 1e-6:
+        return math.nan
+    cos = (m @ g0) / np.maximum(nm * ng, 1e-9)
+    return math.acos(min(1.0, max(-1.0, float(cos.min()))))
 
 
 def score_features(feats: FloatArray, p: FallParams) -> float:
     """Probability of a fall from features, by the logistic model in `p`."""
-    z = p.bias + float(
-        np.dot((feats - np.asarray(p.feature_mean)) / np.asarray(p.feature_scale), p.weights)
-    )
+    zf = (feats - np.asarray(p.feature_mean)) / np.asarray(p.feature_scale)
+    if p.feature_clip > 0.0:
+        zf = np.clip(zf, -p.feature_clip, p.feature_clip)
+    z = p.bias + float(np.dot(zf, p.weights))
     if z < -50.0:
         return 0.0
     return 1.0 / (1.0 + math.exp(-z))
@@ -398,6 +479,7 @@ class FallDetector:
         self.samples_dropped = 0
         self.clock_resets = 0
         self.lying_vetoes = 0  # candidates the lying-to-lying rule turned down
+        self.got_up_confirms = 0  # falls confirmed by the got-up path (not the model)
         self._reset()
 
     def _reset(self) -> None:
@@ -662,16 +744,16 @@ class FallDetector:
                 tw_lo = int(np.searchsorted(tw, t_peak - p.pre_s))
                 lo_i += tw_lo
                 tw = tw[tw_lo:]
-            cf = candidate_features(tw, a[lo_i:hi_i], t_peak, p)
+            peak = math.sqrt(c.peak2)
+            cf = candidate_features(tw, a[lo_i:hi_i], t_peak, p, peak)
             if cf is None:
                 # The stream stopped right after the impact: no basis for a decision. The
                 # impact_suspected event (if any) stands; the alarm policy may act on it.
                 logger.info("candidate at %.2f s undecidable: no data after it", c.t_peak)
                 continue
-            peak = math.sqrt(c.peak2)
             if self.feature_sink is not None:
                 self.feature_sink(cf, c.t_peak, peak)
-            if cf.features is None:
+            if cf.features is None or not (cf.gate or cf.got_up):
                 continue  # failed the physical gate
             if self._confirmed is not None:
                 continue  # one incident until the person is up again (more impacts on the floor)
@@ -679,7 +761,8 @@ class FallDetector:
             span = float(t[hi_i - 1] - t[lo_i]) if n_win > 1 else 0.0
             slow = span > 0.0 and (n_win - 1) / span < p.slow_rate_hz
             prob = score_features(cf.features, p)
-            if prob < (p.threshold_slow if slow else p.threshold):
+            model_says = cf.gate and prob >= (p.threshold_slow if slow else p.threshold)
+            if not model_says and not cf.got_up:
                 continue
             if self._was_lying(cf):
                 logger.info("candidate at %.2f s: was lying already (roll-over)", c.t_peak)
@@ -695,10 +778,15 @@ class FallDetector:
                     impact_time=c.t_peak,
                     peak_g=peak,
                     score=prob,
-                    orientation_change_deg=math.degrees(cf.angle_rad),
+                    orientation_change_deg=math.degrees(
+                        cf.angle_rad if model_says else max(cf.angle_rad, cf.held_rad)
+                    ),
                     stillness_g=cf.quiet_g,
                 )
             )
+            if not model_says:
+                self.got_up_confirms += 1
+                logger.info("candidate at %.2f s: a fall, and up again at once", c.t_peak)
             pre_lo = int(np.searchsorted(t, c.t_peak - 3.0))
             pre_hi = max(pre_lo + 1, int(np.searchsorted(t, c.t_peak - 1.0)))
             g0 = a[pre_lo:pre_hi].mean(axis=0)

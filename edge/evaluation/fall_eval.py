@@ -154,6 +154,46 @@ def ble_link(rec: Recording, hz: float, rng: np.random.Generator) -> Recording:
     return replace(r, t=arr[keep], accel=a[keep])
 
 
+#: Where `soften` acts, around the largest |a| of a fall recording (s before, s after).
+SOFT_SPAN_S = (1.5, 1.0)
+SOFT_TAPER_S = 0.25
+
+
+def soften(rec: Recording, scale: float, stretch: float = 1.0) -> Recording:
+    """A softer and slower copy of a *fall* recording: a stress test, not elderly data.
+
+    Around the fall (`SOFT_SPAN_S` around the largest |a|, tapered over `SOFT_TAPER_S`),
+    every sample keeps its direction but its deviation from 1 g is multiplied by `scale`
+    (0.5: a 4 g impact reads 2.5 g, a 0.2 g free fall 0.6 g, the descent velocity halves),
+    and that stretch of time is slowed down by `stretch` (1.5: the fall takes 50 % longer;
+    the rest of the recording shifts later). The result is resampled to the original
+    rate. ADL recordings are returned unchanged.
+    """
+    n = rec.t.shape[0]
+    if rec.label != 1 or n < 4:
+        return rec
+    a = rec.accel
+    m = np.sqrt(np.einsum("ij,ij->i", a, a))
+    tc = float(rec.t[int(np.nanargmax(m))])
+    t0, t1 = tc - SOFT_SPAN_S[0], tc + SOFT_SPAN_S[1]
+    w = np.clip(np.minimum(rec.t - (t0 - SOFT_TAPER_S), (t1 + SOFT_TAPER_S) - rec.t), 0.0, None)
+    f = 1.0 - (1.0 - scale) * np.minimum(w / SOFT_TAPER_S, 1.0)
+    gain = np.where(m > 1e-6, (1.0 + f * (m - 1.0)) / np.maximum(m, 1e-6), 1.0)
+    soft = a * gain[:, None]
+    if stretch == 1.0:
+        return replace(rec, accel=soft)
+    # Slow the span down: times inside it are spread `stretch` times wider, later ones
+    # shift by the added time; then back onto the recording's own (uniform) rate.
+    t = rec.t.copy()
+    inside = (rec.t > t0) & (rec.t < t1)
+    t[inside] = t0 + (rec.t[inside] - t0) * stretch
+    t[rec.t >= t1] += (stretch - 1.0) * (t1 - t0)
+    dt = float(np.median(np.diff(rec.t)))
+    tu = np.arange(float(t[0]), float(t[-1]) + 1e-9, dt)
+    out = np.column_stack([np.interp(tu, t, soft[:, k]) for k in range(3)])
+    return replace(rec, t=tu, accel=out)
+
+
 @dataclass(frozen=True, slots=True)
 class RecordingResult:
     rec_index: int

@@ -122,3 +122,18 @@ def test_configurable_and_validated() -> None:
     assert kinds(p.advance(65.0)) == [DecisionKind.RAISE_LONG_LIE]
     with pytest.raises(ValueError):
         FallAlarmConfig(cancel_window_s=60.0, long_lie_s=30.0)
+
+
+def test_fall_and_up_at_once_is_an_event_not_an_alarm() -> None:
+    """The detector confirms a fall the person got up from at once and then reports the
+    getting up: the policy cancels inside its window (reason got_up); nothing is raised."""
+    from edge.detectors.fall import FallDetector, load_params
+    from tests.unit.test_fall_detector import fall_and_up, stream
+
+    t, a = fall_and_up(20.0)
+    events = stream(FallDetector(load_params()), t, a)
+    p = FallAlarmPolicy()
+    out = p.on_events(events)
+    out += p.advance(float(t[-1]) + 600.0)
+    assert kinds(out) == [DecisionKind.CANCEL]
+    assert out[0].reason == "got_up"

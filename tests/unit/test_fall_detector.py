@@ -384,3 +384,86 @@ def test_rule_can_be_disabled(params: FallParams) -> None:
     det = FallDetector(eager)
     assert len(kinds(stream(det, t, a), FallEventKind.FALL_CONFIRMED)) == 1
     assert det.upright is None
+
+
+# ------------------------------------------------------ a fall, and up again at once
+def fall_and_up(
+    fs: float, *, impact_g: float = 4.0, free_fall: bool = True, up_after: float = 1.2
+) -> tuple[Arr, Arr]:
+    """Standing still, a backwards fall (0.4 s free fall, impact), lying on the back for
+    `up_after` s, then sitting up and standing (upright again ~2 s after the impact)."""
+    rng = np.random.default_rng(11)
+    t = np.arange(0.0, 20.0, 1.0 / fs)
+    fall_at = 8.0
+    a = np.tile(UP, (t.size, 1))
+    if free_fall:
+        a[(t >= fall_at - 0.4) & (t < fall_at)] = UP * 0.2
+    else:  # a deliberate lean: the trunk turns, |a| stays near 1 g
+        w = np.clip((t - fall_at + 0.6) / 0.6, 0.0, 1.0)[:, None] * (math.pi / 2)
+        lean = (t >= fall_at - 0.6) & (t < fall_at)
+        a[lean] = (np.cos(w) * UP + np.sin(w) * LYING)[lean]
+    a[(t >= fall_at) & (t < fall_at + 0.06)] = LYING * impact_g + UP * 0.5
+    a[(t >= fall_at + 0.06) & (t < fall_at + up_after)] = LYING
+    rise = (t >= fall_at + up_after) & (t < fall_at + up_after + 0.8)
+    w = np.clip((t - fall_at - up_after) / 0.8, 0.0, 1.0)[:, None] * (math.pi / 2)
+    a[rise] = (np.sin(w) * UP + np.cos(w) * LYING)[rise]
+    a[t >= fall_at + up_after + 0.8] = UP
+    return t, a + rng.normal(0.0, 0.01, a.shape)
+
+
+@pytest.mark.parametrize("fs", [200.0, 20.0])
+def test_fall_and_up_at_once_is_confirmed_then_cancelled(params: FallParams, fs: float) -> None:
+    """The person is up ~2 s after the impact: the posture at the end of the post-window
+    is the old one, which the gate alone cannot accept. It is still a fall (an event the
+    family sees); the recovery watch then withdraws it, so the alarm policy cancels."""
+    t, a = fall_and_up(fs)
+    det = FallDetector(params)
+    ev = stream(det, t, a)
+    kinds_seen = [e.kind for e in ev if e.kind is not FallEventKind.IMPACT_SUSPECTED]
+    assert kinds_seen == [FallEventKind.FALL_CONFIRMED, FallEventKind.FALL_CANCELLED]
+    conf = kinds(ev, FallEventKind.FALL_CONFIRMED)[0]
+    assert abs(conf.impact_time - 8.0) < 0.1
+    assert conf.orientation_change_deg > 60.0  # the lying posture reached, not the end one
+    assert det.got_up_confirms == 1
+    # ... and the path can be switched off: then nothing is confirmed
+    off = FallDetector(replace(params, getup_angle_deg=0.0))
+    assert kinds(stream(off, t, a), FallEventKind.FALL_CONFIRMED) == []
+
+
+def test_got_up_path_needs_a_real_fall(params: FallParams) -> None:
+    """Leaning back hard and up again (no free fall) or a weak bump is not a fall."""
+    t, a = fall_and_up(200.0, free_fall=False)
+    assert kinds(stream(FallDetector(params), t, a), FallEventKind.FALL_CONFIRMED) == []
+    t, a = fall_and_up(200.0, impact_g=1.8)
+    assert kinds(stream(FallDetector(params), t, a), FallEventKind.FALL_CONFIRMED) == []
+    # a hard impact with a free fall but hardly a moment horizontal (a stumble onto a
+    # table and straight up) is not one either
+    t, a = fall_and_up(200.0, up_after=0.1)
+    assert kinds(stream(FallDetector(params), t, a), FallEventKind.FALL_CONFIRMED) == []
+
+
+def test_got_up_features_are_reported(params: FallParams) -> None:
+    t, a = fall_and_up(50.0)
+    cf = candidate_features(t, a, 8.0, params)
+    assert cf is not None and not cf.gate and cf.got_up
+    assert math.degrees(cf.held_rad) > 80.0
+    assert cf.features is not None  # measured (for the event's score), though gated out
+
+
+def test_feature_clip_bounds_one_features_say(params: FallParams) -> None:
+    """A single feature far outside its training range cannot decide alone."""
+    from edge.detectors.fall import score_features
+
+    n = len(params.weights)
+    p = replace(
+        params,
+        feature_mean=(0.0,) * n,
+        feature_scale=(1.0,) * n,
+        weights=(1.0,) + (0.0,) * (n - 1),
+        bias=-4.0,
+        feature_clip=3.0,
+    )
+    far = np.zeros(n)
+    far[0] = 50.0
+    assert score_features(far, p) == pytest.approx(1.0 / (1.0 + math.exp(1.0)))
+    assert score_features(far, replace(p, feature_clip=0.0)) > 0.999

@@ -110,3 +110,11 @@ def test_eval_ble_link_and_continuous_wear(tmp_path: Path) -> None:
     out = run(str(path), "--json", "--no-progress", "--ble", "20", "--continuous")
     assert out["recordings"] == 4
     assert out["sensitivity"] == 1.0 and out["specificity"] == 1.0
+
+
+def test_eval_soft_fall_stress_test(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.npz"
+    write_dataset(path, with_t_ms=False)
+    out = run(str(path), "--json", "--no-progress", "--soften", "0.7", "--slow", "1.5")
+    assert out["falls"] == 2 and out["adls"] == 2
+    assert out["specificity"] == 1.0  # ADLs are left as they were

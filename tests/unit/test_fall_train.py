@@ -7,16 +7,19 @@ from dataclasses import replace
 from importlib import resources
 
 import numpy as np
+import pytest
 
 from edge.detectors.fall import FEATURES, FallParams
-from edge.evaluation.fall_eval import Recording, ble_link, warmups
+from edge.evaluation.fall_eval import Recording, ble_link, soften, warmups
 from edge.evaluation.fall_train import (
     CandidateSet,
     augment,
     collect,
     fit_logistic,
+    stress_cv,
     subject_folds,
     train_params,
+    training_data,
 )
 from tests.unit.test_fall_detector import synth
 
@@ -122,3 +125,37 @@ def test_warmups_pick_each_wearers_walk() -> None:
     w = warmups([other, walk, rec(True, "S1", 1), sitting])
     assert set(w) == {("S1", "WAIST")}
     assert w[("S1", "WAIST")].filename == "a"  # the first walk by file name
+
+
+def test_soften_weakens_and_slows_a_fall() -> None:
+    r = rec(True, "S1", 1, fs=200.0)  # impact ~4 g at 7 s, 0.2 g free fall before it
+    m = np.linalg.norm(r.accel, axis=1)
+    s = soften(r, 0.5)
+    ms = np.linalg.norm(s.accel, axis=1)
+    np.testing.assert_array_equal(s.t, r.t)
+    assert float(ms.max()) - 1.0 == pytest.approx(0.5 * (float(m.max()) - 1.0), rel=1e-6)
+    ff = (r.t > 6.7) & (r.t < 6.95)
+    assert float(ms[ff].min()) == pytest.approx(1.0 - 0.5 * (1.0 - float(m[ff].min())), rel=1e-6)
+    far = np.abs(r.t - 7.0) > 2.0  # outside the span (and its taper): untouched
+    np.testing.assert_array_equal(s.accel[far], r.accel[far])
+    # directions kept: the posture change is the same
+    cos = np.einsum("ij,ij->i", s.accel, r.accel) / (ms * m)
+    assert float(cos.min()) > 1.0 - 1e-9
+    slow = soften(r, 0.5, 1.5)
+    assert slow.t[-1] - r.t[-1] == pytest.approx(0.5 * 2.5, abs=0.01)  # the span, 50 % longer
+    assert float(np.median(np.diff(slow.t))) == pytest.approx(1 / 200.0)
+    adl = rec(False, "S1", 2)
+    assert soften(adl, 0.5, 1.5) is adl
+
+
+def test_stress_cv_scores_soft_falls_of_held_out_people() -> None:
+    recs = [rec(True, "S1", 1), rec(False, "S1", 2), rec(True, "S2", 3), rec(False, "S2", 4)]
+    data = training_data(recs, FallParams())
+    out = stress_cv(FallParams(), recs, data)
+    assert set(out) == {
+        f"stress: falls x{a:g}{f', {b:g}x slower' if b != 1 else ''}{suffix}"
+        for a, b in ((0.7, 1.0), (0.5, 1.0), (0.7, 1.5), (0.5, 1.5))
+        for suffix in (", 200 Hz", ", 20 Hz BLE")
+    }
+    for s in out.values():
+        assert s["falls"] == 2 and s["adls"] == 0
