@@ -13,7 +13,10 @@ Rules (each alarm is raised once per episode, and cancelled when the resident is
 - NOT_UP: at home through the night and no getting-up activity (outside bedroom and
   bathroom) by the usual time plus a margin.
 - OUT_OF_BED: at night, left the bed (mat empty, debounced) or the bedroom, and not back
-  within N minutes with no sign of life for a while. Switched off for a home where the
+  within N minutes with no sign of life for a while. Judged only for an exit where a
+  return would be seen as it happens (an occupancy mat, or a bedroom PIR that has been
+  working lately); otherwise the rule stands down for that exit and a bedroom PIR that
+  has gone quiet is reported as a silent sensor. Switched off for a home where the
   learning days show that returns to bed cannot be sensed.
 - NIGHT_DOOR: the front door opened at night with no sign of the resident inside
   afterwards (a late return followed by movement inside is no alarm). Night for this
@@ -153,6 +156,7 @@ class RoutineDetector:
         self.inactivity_raised = False
         self.value: dict[str, int] = {}
         self.kind: dict[str, SensorKind] = {}
+        self.room: dict[str, str] = {}
         self.on_since: dict[str, float] = {}
         self.last_seen: dict[str, float] = {}
         self.stuck: set[str] = set()
@@ -165,6 +169,8 @@ class RoutineDetector:
         self.exit_t: float | None = None
         self.last_up_activity_t: float | None = None
         self.exit_raised = False
+        self.exit_watched = False  # a return from this exit would be seen (see _left_bed)
+        self.pending: list[RoutineFinding] = []  # raised inside state changes, not yet out
         self.acc = self._new_acc(start_t)
 
     # ---------------------------------------------------------------- time of day
@@ -199,6 +205,7 @@ class RoutineDetector:
                 continue
             out.extend(self.advance(ev.t))
             out.extend(self._on_event(ev))
+            out.extend(self._drain())
         return out
 
     def advance(self, t: float) -> list[RoutineFinding]:
@@ -209,6 +216,7 @@ class RoutineDetector:
                 break
             self.now = max(self.now, due)
             out.extend(self._fire(due))
+            out.extend(self._drain())
         self.now = max(self.now, t)
         out.extend(self._technical(self.now))
         return out
@@ -284,6 +292,7 @@ class RoutineDetector:
         if (
             self.exit_t is None
             or self.exit_raised
+            or not self.exit_watched
             or not self.bedroom_sensing
             or not th.out_of_bed_enabled
             or self.away
@@ -339,7 +348,7 @@ class RoutineDetector:
         if self.exit_t is not None and t >= self._night()[1]:
             # The night is over: an exit well before the usual getting-up time that never
             # returned tells us returns are not sensed here (learned, see the model).
-            if self.exit_t < self._night()[1] - 3600.0:
+            if self.exit_watched and self.exit_t < self._night()[1] - 3600.0:
                 self.acc.unreturned += 1
             self.exit_t = None
         acc = self.acc
@@ -450,6 +459,7 @@ class RoutineDetector:
         prev = self.value.get(ev.sensor)
         alarm_out = self.inactivity_raised or self.exit_raised
         self.kind[ev.sensor] = ev.kind
+        self.room[ev.sensor] = ev.room
         self.value[ev.sensor] = ev.value
         if ev.value == 1:
             self.on_since.setdefault(ev.sensor, t)
@@ -604,7 +614,10 @@ class RoutineDetector:
     def _enter_bed(self, t: float) -> None:
         self.in_bed = True
         if self.exit_t is not None:
-            self.acc.exits.append(t - self.exit_t)
+            # An exit whose return could not have been seen in time (no working return
+            # sensor) says nothing about how long this resident's trips last.
+            if self.exit_watched:
+                self.acc.exits.append(t - self.exit_t)
             self.exit_t = None
         self.exit_raised = False
 
@@ -613,6 +626,57 @@ class RoutineDetector:
         if self._is_night(t) and not self.away and not self._up_for_day(t):
             self.exit_t = t
             self.exit_raised = False
+            self.exit_watched, quiet = self._return_sensing(t)
+            for s in quiet:
+                # Reported once per silence, shared with the sensor_silent rule (which
+                # waits for 1.5 x the longest learned absence: days, not this night).
+                self.silent_raised.add(s)
+                self.pending.append(
+                    self._technical_finding(
+                        t,
+                        FindingKind.SENSOR_SILENT,
+                        s,
+                        t - self.last_seen.get(s, self.started_t),
+                        reason="no_return_sensing",
+                    )
+                )
+
+    def sees_returns(self, t: float) -> bool:
+        """Whether a return to bed would be seen as it happens, were he to leave at t."""
+        return self.bedroom_sensing and self._return_sensing(t)[0]
+
+    def _return_sensing(self, t: float) -> tuple[bool, list[str]]:
+        """Whether a return to bed would be seen when it happens, and the bedroom PIRs
+        that should show it but have gone quiet (to report as silent sensors).
+
+        An occupancy mat (not stuck) shows the resident back in bed at once. A bedroom
+        PIR does if it is working: activated within `return_sensor_recent_s` of at-home
+        time (it sees him at least going to bed and getting up). A movement mat or the
+        bedroom door shows a return only when he next moves or uses the door. A quiet
+        PIR is reported only if learning expects it every day (`silent_after_s`) and it
+        is not reported already (as silent or stuck)."""
+        if not self.cfg.out_of_bed_needs_return_sensor:
+            return True, []  # the rule before: every exit (bedroom_sensing in _exit_due)
+        if self._has_occupancy_mat():
+            return True, []
+        expected = {s for s, _ in self.model.thresholds.silent_after_s}
+        quiet: list[str] = []
+        for s, kind in self.kind.items():
+            if kind is not SensorKind.MOTION or self.room.get(s) != "bedroom":
+                continue
+            if s in self.stuck:
+                continue  # reported as stuck; it cannot show a return either
+            last = self.last_seen.get(s, self.started_t)
+            home_s = t - last - (self.away_total - self.seen_away_total.get(s, 0.0))
+            if home_s <= self.cfg.return_sensor_recent_s:
+                return True, []
+            if s in expected and s not in self.silent_raised:
+                quiet.append(s)
+        return False, quiet
+
+    def _drain(self) -> list[RoutineFinding]:
+        out, self.pending = self.pending, []
+        return out
 
     # ---------------------------------------------------------------- technical
     def _technical(self, t: float) -> list[RoutineFinding]:
@@ -647,9 +711,11 @@ class RoutineDetector:
         return out
 
     def _technical_finding(
-        self, t: float, kind: FindingKind, sensor: str, for_s: float
+        self, t: float, kind: FindingKind, sensor: str, for_s: float, **extra: str
     ) -> RoutineFinding:
         logger.info("routine %s: %s", kind.value, sensor)
-        return RoutineFinding(
-            t, kind, "raise", AlarmKind.TECHNICAL, Severity.LOW, sensor, (("for_s", round(for_s)),)
+        detail: tuple[tuple[str, float | int | str | bool], ...] = (
+            ("for_s", round(for_s)),
+            *extra.items(),
         )
+        return RoutineFinding(t, kind, "raise", AlarmKind.TECHNICAL, Severity.LOW, sensor, detail)

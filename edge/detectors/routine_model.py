@@ -87,6 +87,15 @@ class RoutineConfig:
     # the same whichever sensor sees the bed. 0 = learn every exit (the rule before).
     exit_min_s: float = 90.0
     mat_occupancy_min_s: float = 60.0  # median on-time above this: a presence mat
+    # "Not back in bed" is judged only where a return would be seen when it happens: an
+    # occupancy mat (not stuck), or a bedroom PIR that has activated within this much
+    # at-home time (a working one sees the resident at least going to bed and getting
+    # up, every day). A movement mat or the bedroom door shows a return only when the
+    # sleeper next moves or uses the door (92 min on kasteren_b), so neither will do on
+    # its own. Checked at each exit; without it the rule stands down for that exit.
+    return_sensor_recent_s: float = 24 * 3600.0
+    # False: any bed mat or bedroom PIR ever seen will do (the rule before).
+    out_of_bed_needs_return_sensor: bool = True
     # Front door at night with no sign of the resident inside afterwards.
     night_door_s: float = 15 * 60.0
     # The night of the night-door rule begins at this resident's learned sleep onset

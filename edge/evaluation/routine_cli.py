@@ -127,6 +127,12 @@ def eval_routine(
                 f"  {name}: {r['detected']}/{r['n']} (rate {r['rate']}), "
                 f"median delay {r['median_delay_min']} min, by {r['detected_by']}"
             )
+            seen = h.get("out_of_bed_return_sensed")
+            if name == "out_of_bed_night" and seen:
+                out(
+                    f"    where a return would have been seen: {seen['detected']}/{seen['n']}"
+                    f", by {seen['detected_by']}"
+                )
     for c in summary.get("leave_one_home_out", {}).get("choices", []):
         out(f"tuned on {c['tuned_on']}: {c['setting']!r} ({c['tuned']}); held out: {c['held_out']}")
     out(

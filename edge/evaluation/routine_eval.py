@@ -13,8 +13,10 @@ and `<id>.activities.csv.gz`). Method (see docs/early-warning.md):
    - daytime collapses: T uniform 08:00-21:00 on replayed days, outside annotated
      absences; detected if any resident alarm is raised within 3 h after T;
    - not getting up: T between 03:00 and that morning's real getting-up time;
-   - out of bed and not back: T just after a night-time (01:00-05:00) bed-mat exit or
-     bedroom-door / bathroom activation;
+   - out of bed and not back: T just after a night-time (02:00-05:00) bed-mat exit or
+     the first activation outside the bedroom after bedroom activity; also reported for
+     the incidents where a return would have been seen (`sees_returns` at T), the only
+     ones the out-of-bed rule judges;
    - front door at night: T just after a night-time (22:00-06:00) front-door opening.
 
 The thresholds are learned per home from its own first days; nothing here is tuned to
@@ -132,6 +134,9 @@ class HomeResult:
     out_of_bed_rule_enabled: bool
     # Detection rate of the daytime collapses per extra seed (EvalOptions.spread_seeds).
     collapse_by_seed: tuple[tuple[int, float], ...] = ()
+    # The out-of-bed incidents at a time when a return to bed would have been seen (a
+    # working bedroom PIR or occupancy mat): the ones the out-of-bed rule judges.
+    out_of_bed_return_sensed: RuleResult | None = None
 
     @property
     def false_alarms_per_week(self) -> float:
@@ -179,6 +184,9 @@ class HomeResult:
                 FindingKind.NIGHT_DOOR.value: self.night_door.to_json(),
             },
             "out_of_bed_rule_enabled": self.out_of_bed_rule_enabled,
+            "out_of_bed_return_sensed": None
+            if self.out_of_bed_return_sensed is None
+            else self.out_of_bed_return_sensed.to_json(),
         }
 
 
@@ -341,10 +349,10 @@ def _replay_clean(
     return _Baseline(findings, snapshots, learned, oob)
 
 
-def _inject(
-    base: _Baseline, events: tuple[AmbientEvent, ...], t_cut: float, horizon_s: float
-) -> RoutineFinding | None:
-    """Replay with every event after `t_cut` dropped; first resident alarm after it."""
+def _replay_to(
+    base: _Baseline, events: tuple[AmbientEvent, ...], t_cut: float
+) -> RoutineDetector | None:
+    """The detector as it was at `t_cut` (from the last snapshot before it)."""
     snap = None
     for s in base.snapshots:
         if s[0] <= t_cut:
@@ -361,6 +369,22 @@ def _inject(
         idx += 1
     det.update(batch)
     det.advance(t_cut)
+    return det
+
+
+def _inject(
+    base: _Baseline,
+    events: tuple[AmbientEvent, ...],
+    t_cut: float,
+    horizon_s: float,
+    det: RoutineDetector | None = None,
+) -> RoutineFinding | None:
+    """Replay with every event after `t_cut` dropped; first resident alarm after it.
+    `det`: the detector already replayed to `t_cut` (`_replay_to`), if at hand."""
+    if det is None:
+        det = _replay_to(base, events, t_cut)
+    if det is None:
+        return None
     for f in det.advance(t_cut + horizon_s):
         if f.action == "raise" and f.kind in RESIDENT_RULES and f.t > t_cut:
             return f
@@ -510,7 +534,15 @@ def evaluate_home(home: Home, opts: EvalOptions, progress: Progress | None = Non
     oob_candidates = _thin(oob_candidates, 10 * 60.0)
     if len(oob_candidates) > opts.max_night_incidents:
         oob_candidates = sorted(rng.sample(oob_candidates, opts.max_night_incidents))
-    out_of_bed = [(t, _inject(base, events, t, opts.out_of_bed_horizon_s)) for t in oob_candidates]
+    out_of_bed: list[tuple[float, RoutineFinding | None]] = []
+    oob_sensed: list[tuple[float, RoutineFinding | None]] = []
+    for t in oob_candidates:
+        at_t = _replay_to(base, events, t)
+        sensed = at_t is not None and at_t.sees_returns(t)
+        found = _inject(base, events, t, opts.out_of_bed_horizon_s, at_t)
+        out_of_bed.append((t, found))
+        if sensed:
+            oob_sensed.append((t, found))
 
     # Front door at night.
     door_candidates = []
@@ -539,6 +571,7 @@ def evaluate_home(home: Home, opts: EvalOptions, progress: Progress | None = Non
         night_door=_summarise(night_door),
         out_of_bed_rule_enabled=base.out_of_bed_enabled,
         collapse_by_seed=tuple(by_seed),
+        out_of_bed_return_sensed=_summarise(oob_sensed),
     )
 
 
@@ -603,6 +636,7 @@ LOHO_GRID: Final[tuple[tuple[str, dict[str, Any]], ...]] = (
     # The night rules: each entry puts back the rule as it was before.
     ("night door from 23:00", {"night_door_from_onset": False}),
     ("exit min 0", {"exit_min_s": 0.0}),
+    ("return sensor unchecked", {"out_of_bed_needs_return_sensor": False}),
 )
 
 
@@ -648,6 +682,9 @@ def leave_one_home_out(
             "detection_rate": _r(r.collapse.rate),
             "not_up": [r.not_up.detected, r.not_up.n],
             "out_of_bed": [r.out_of_bed.detected, r.out_of_bed.n],
+            "out_of_bed_return_sensed": None
+            if r.out_of_bed_return_sensed is None
+            else [r.out_of_bed_return_sensed.detected, r.out_of_bed_return_sensed.n],
             "night_door": [r.night_door.detected, r.night_door.n],
         }
 
