@@ -17,6 +17,7 @@ from alerts.texts import (
     DETAIL_LABELS,
     DETAIL_VALUES,
     MAIL_TEXTS,
+    PARAM_LABELS,
     SEVERITY_LABELS,
     YES_NO,
     kind_label,
@@ -128,16 +129,33 @@ def detail_value(key: str, value: float | int | bool | str, lang: str, tz: str, 
     return number(value, lang)
 
 
-def details(
-    detail: Mapping[str, float | int | bool | str | None], lang: str, tz: str, now: float
-) -> tuple[DetailItem, ...]:
-    """An alarm's details in the operator's language; `key` (internal) and None left out."""
+def details(detail: Mapping[str, object], lang: str, tz: str, now: float) -> tuple[DetailItem, ...]:
+    """Alarm or event details in the reader's language; `key` and `source` (internal) and
+    None left out. NEWS2 details read clinically: the missing parameters by name, only the
+    sub-scores that count ("zuurstofsaturatie (punten): 3"). Whatever is unknown is shown
+    as sent (cut short), never an error."""
     labels = DETAIL_LABELS[lang]
-    return tuple(
-        DetailItem(labels.get(k, k), detail_value(k, v, lang, tz, now))
-        for k, v in detail.items()
-        if k != "key" and v is not None
-    )
+    params = PARAM_LABELS[lang]
+    out = []
+    for k, v in detail.items():
+        if v is None or k in ("key", "source"):
+            continue
+        label = labels.get(k, k)
+        if k.startswith("sub_") and isinstance(v, int | float) and not isinstance(v, bool):
+            if v == 0:
+                continue
+            label = f"{params.get(k[4:], k[4:])} ({labels['subscore']})"
+            text = number(v, lang)
+        elif k == "missing" and isinstance(v, str):
+            text = ", ".join(params.get(p, p) for p in v.split(",") if p)
+            if not text:
+                continue
+        elif isinstance(v, bool | int | float | str):
+            text = detail_value(k, v, lang, tz, now)
+        else:
+            text = str(v)[:DETAIL_TEXT_MAX]
+        out.append(DetailItem(label, text))
+    return tuple(out)
 
 
 def render_mail(

@@ -79,7 +79,7 @@ TECHNICAL_LABELS: Final[dict[str, dict[str, str]]] = {
 
 # Alarm details (`AlarmRecord.detail`) as the console shows them: labels per key, and
 # labels for the values of keys whose values are codes. An empty key label shows the
-# value alone ("knop ingedrukt" says it all). Formatting lives in hub.api.present.
+# value alone ("knop ingedrukt" says it all). Formatting lives in alerts.present.
 DETAIL_LABELS: Final[dict[str, dict[str, str]]] = {
     "nl": {
         "reason": "reden",
@@ -94,6 +94,23 @@ DETAIL_LABELS: Final[dict[str, dict[str, str]]] = {
         "score": "score",
         "impact_t": "klap om",
         "peak_g": "piekversnelling (g)",
+        "band": "NEWS2-band",
+        "previous_band": "was",
+        "partial": "onvolledig",
+        "missing": "ontbreekt",
+        "red_flag": "parameter met 3",
+        "rule": "regel",
+        "metric": "meetwaarde",
+        "value": "waarde",
+        "baseline_median": "basislijn (mediaan)",
+        "baseline_mad": "spreiding (MAD)",
+        "baseline_days": "basislijn over (dagen)",
+        "cancel_window_s": "annuleertijd",
+        "after_alarm": "na alarm",
+        "orientation_change_deg": "draaiing (graden)",
+        "stillness_g": "stilliggen (g)",
+        "day": "dag",
+        "subscore": "punten",
     },
     "en": {
         "reason": "reason",
@@ -108,8 +125,67 @@ DETAIL_LABELS: Final[dict[str, dict[str, str]]] = {
         "score": "score",
         "impact_t": "impact at",
         "peak_g": "peak acceleration (g)",
+        "band": "NEWS2 band",
+        "previous_band": "was",
+        "partial": "partial",
+        "missing": "missing",
+        "red_flag": "parameter scoring 3",
+        "rule": "rule",
+        "metric": "metric",
+        "value": "value",
+        "baseline_median": "baseline (median)",
+        "baseline_mad": "spread (MAD)",
+        "baseline_days": "baseline over (days)",
+        "cancel_window_s": "cancel window",
+        "after_alarm": "after alarm",
+        "orientation_change_deg": "rotation (degrees)",
+        "stillness_g": "stillness (g)",
+        "day": "day",
+        "subscore": "points",
     },
 }
+
+# NEWS2 bands (edge.detectors.news2.Band, RCP 2017 chart 2).
+BAND_LABELS: Final[dict[str, dict[str, str]]] = {
+    "nl": {
+        "zero": "geen risico (0)",
+        "low": "laag (1-4)",
+        "low_medium": "laag, één parameter 3",
+        "medium": "midden (5-6)",
+        "high": "hoog (7+)",
+    },
+    "en": {
+        "zero": "no risk (0)",
+        "low": "low (1-4)",
+        "low_medium": "low, a single 3",
+        "medium": "medium (5-6)",
+        "high": "high (7+)",
+    },
+}
+
+
+# NEWS2 parameters (edge.detectors.news2.Param).
+PARAM_LABELS: Final[dict[str, dict[str, str]]] = {
+    "nl": {
+        "rr": "ademfrequentie",
+        "spo2": "zuurstofsaturatie",
+        "o2": "extra zuurstof",
+        "sbp": "systolische bloeddruk",
+        "hr": "hartslag",
+        "acvpu": "bewustzijn",
+        "temp": "temperatuur",
+    },
+    "en": {
+        "rr": "respiration rate",
+        "spo2": "oxygen saturation",
+        "o2": "supplemental oxygen",
+        "sbp": "systolic blood pressure",
+        "hr": "heart rate",
+        "acvpu": "consciousness",
+        "temp": "temperature",
+    },
+}
+
 
 DETAIL_VALUES: Final[dict[str, dict[str, dict[str, str]]]] = {
     "nl": {
@@ -135,6 +211,20 @@ DETAIL_VALUES: Final[dict[str, dict[str, dict[str, str]]]] = {
             "hold_press": "knop vastgehouden",
             "hold_release": "knop losgelaten",
         },
+        "rule": {
+            "resting_hr_up": "rusthartslag gestegen",
+            "weight_gain": "gewicht snel toegenomen",
+            "spo2_down": "zuurstofsaturatie gedaald",
+            "temp_up": "temperatuur gestegen",
+        },
+        "metric": {
+            "resting_hr": "rusthartslag",
+            "spo2": "zuurstofsaturatie",
+            "temp": "temperatuur",
+            "weight": "gewicht",
+        },
+        "band": BAND_LABELS["nl"],
+        "previous_band": BAND_LABELS["nl"],
     },
     "en": {
         "reason": {
@@ -158,6 +248,20 @@ DETAIL_VALUES: Final[dict[str, dict[str, dict[str, str]]]] = {
             "hold_press": "button held",
             "hold_release": "button released",
         },
+        "rule": {
+            "resting_hr_up": "resting heart rate up",
+            "weight_gain": "rapid weight gain",
+            "spo2_down": "oxygen saturation down",
+            "temp_up": "temperature up",
+        },
+        "metric": {
+            "resting_hr": "resting heart rate",
+            "spo2": "oxygen saturation",
+            "temp": "temperature",
+            "weight": "weight",
+        },
+        "band": BAND_LABELS["en"],
+        "previous_band": BAND_LABELS["en"],
     },
 }
 

@@ -9,16 +9,12 @@ from datetime import UTC, datetime
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from alerts.present import DetailItem, detail_value, duration, moment, number
-from alerts.texts import DETAIL_LABELS
+from alerts.present import DetailItem, details, duration, moment, number
+from alerts.texts import BAND_LABELS, PARAM_LABELS
 from hub.api.charts import QuietChart, Spark, clock, quiet_chart, sparkline
 from hub.api.overview import News2, Overview, RoutineProfile, VitalSeries
 from hub.api.texts import (
-    BAND_LABELS,
-    EVENT_DETAIL_LABELS,
     EVENT_LABELS,
-    PARAM_LABELS,
-    TREND_VALUES,
     UI,
     VITAL_LABELS,
     relative,
@@ -258,27 +254,9 @@ def vital_view(
 def event_details(
     detail: Mapping[str, object], lang: str, tz: str, now: float
 ) -> tuple[DetailItem, ...]:
-    """An event's details in the operator's language; whatever is unknown is shown as
-    sent (cut short), never an error."""
-    labels = {**DETAIL_LABELS[lang], **EVENT_DETAIL_LABELS[lang]}
-    out = []
-    for k, v in detail.items():
-        if v is None or k in HIDDEN_DETAIL or k.startswith("sub_"):
-            continue
-        if k in ("band", "previous_band") and isinstance(v, str):
-            text = _band(v, lang)
-        elif k in TREND_VALUES[lang] and isinstance(v, str):
-            text = TREND_VALUES[lang][k].get(v, v)
-        elif k == "missing" and isinstance(v, str):
-            text = ", ".join(PARAM_LABELS[lang].get(p, p) for p in v.split(",") if p)
-            if not text:
-                continue
-        elif isinstance(v, bool | int | float | str):
-            text = detail_value(k, v, lang, tz, now)
-        else:
-            text = str(v)[:200]
-        out.append(DetailItem(labels.get(k, k), text))
-    return tuple(out)
+    """An event's details in the operator's language, worded as in the alarm cards and
+    mails (`alerts.present.details`)."""
+    return details(detail, lang, tz, now)
 
 
 def _tone(e: StoredEvent) -> str:

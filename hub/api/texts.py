@@ -306,45 +306,6 @@ EVENT_LABELS: Final[dict[str, dict[str, str]]] = {
     },
 }
 
-# NEWS2 bands (edge.detectors.news2.Band, RCP 2017 chart 2).
-BAND_LABELS: Final[dict[str, dict[str, str]]] = {
-    "nl": {
-        "zero": "geen risico (0)",
-        "low": "laag (1-4)",
-        "low_medium": "laag, één parameter 3",
-        "medium": "midden (5-6)",
-        "high": "hoog (7+)",
-    },
-    "en": {
-        "zero": "no risk (0)",
-        "low": "low (1-4)",
-        "low_medium": "low, a single 3",
-        "medium": "medium (5-6)",
-        "high": "high (7+)",
-    },
-}
-
-# NEWS2 parameters (edge.detectors.news2.Param).
-PARAM_LABELS: Final[dict[str, dict[str, str]]] = {
-    "nl": {
-        "rr": "ademfrequentie",
-        "spo2": "zuurstofsaturatie",
-        "o2": "extra zuurstof",
-        "sbp": "systolische bloeddruk",
-        "hr": "hartslag",
-        "acvpu": "bewustzijn",
-        "temp": "temperatuur",
-    },
-    "en": {
-        "rr": "respiration rate",
-        "spo2": "oxygen saturation",
-        "o2": "supplemental oxygen",
-        "sbp": "systolic blood pressure",
-        "hr": "heart rate",
-        "acvpu": "consciousness",
-        "temp": "temperature",
-    },
-}
 
 # Charted reading quantities: (label, unit).
 VITAL_LABELS: Final[dict[str, dict[str, tuple[str, str]]]] = {
@@ -359,77 +320,5 @@ VITAL_LABELS: Final[dict[str, dict[str, tuple[str, str]]]] = {
         "spo2": ("Oxygen saturation (SpO2)", "%"),
         "temperature": ("Body temperature", "°C"),
         "weight": ("Weight", "kg"),
-    },
-}
-
-# Personal-trend rules and metrics (edge.detectors.trends), for trend_alarm details.
-TREND_VALUES: Final[dict[str, dict[str, dict[str, str]]]] = {
-    "nl": {
-        "rule": {
-            "resting_hr_up": "rusthartslag gestegen",
-            "weight_gain": "gewicht snel toegenomen",
-            "spo2_down": "zuurstofsaturatie gedaald",
-            "temp_up": "temperatuur gestegen",
-        },
-        "metric": {
-            "resting_hr": "rusthartslag",
-            "spo2": "zuurstofsaturatie",
-            "temp": "temperatuur",
-            "weight": "gewicht",
-        },
-    },
-    "en": {
-        "rule": {
-            "resting_hr_up": "resting heart rate up",
-            "weight_gain": "rapid weight gain",
-            "spo2_down": "oxygen saturation down",
-            "temp_up": "temperature up",
-        },
-        "metric": {
-            "resting_hr": "resting heart rate",
-            "spo2": "oxygen saturation",
-            "temp": "temperature",
-            "weight": "weight",
-        },
-    },
-}
-
-# Event detail keys beyond the alarm ones (alerts.texts.DETAIL_LABELS).
-EVENT_DETAIL_LABELS: Final[dict[str, dict[str, str]]] = {
-    "nl": {
-        "band": "band",
-        "previous_band": "was",
-        "partial": "onvolledig",
-        "missing": "ontbreekt",
-        "red_flag": "parameter met 3",
-        "rule": "regel",
-        "metric": "meetwaarde",
-        "value": "waarde",
-        "baseline_median": "basislijn (mediaan)",
-        "baseline_mad": "spreiding (MAD)",
-        "baseline_days": "basislijn over (dagen)",
-        "cancel_window_s": "annuleertijd",
-        "after_alarm": "na alarm",
-        "orientation_change_deg": "draaiing (graden)",
-        "stillness_g": "stilliggen (g)",
-        "day": "dag",
-    },
-    "en": {
-        "band": "band",
-        "previous_band": "was",
-        "partial": "partial",
-        "missing": "missing",
-        "red_flag": "parameter scoring 3",
-        "rule": "rule",
-        "metric": "metric",
-        "value": "value",
-        "baseline_median": "baseline (median)",
-        "baseline_mad": "spread (MAD)",
-        "baseline_days": "baseline over (days)",
-        "cancel_window_s": "cancel window",
-        "after_alarm": "after alarm",
-        "orientation_change_deg": "rotation (degrees)",
-        "stillness_g": "stillness (g)",
-        "day": "day",
     },
 }

@@ -139,3 +139,33 @@ def test_alarm_view_carries_the_details() -> None:
         DetailItem("reden", "geen hartslag meer ontvangen"),
         DetailItem("laatst gezien", "05:29:22"),  # the same day: time only,
     )
+
+
+def test_a_vitals_alarm_reads_clinically_in_dutch_and_english() -> None:
+    """What an operator and a mantelzorger read for a NEWS2 alarm: the band by name, the
+    missing parameters by name, only the sub-scores that count; no internal codes."""
+    detail = {
+        "score": 8,
+        "band": "high",
+        "red_flag": True,
+        "partial": True,
+        "missing": "rr,acvpu",
+        "sub_spo2": 3,
+        "sub_o2": 0,
+        "sub_sbp": 2,
+        "source": "vitals",
+    }
+    nl = [(d.label, d.value) for d in details(detail, "nl", TZ, NOW)]
+    assert nl == [
+        ("score", "8"),
+        ("NEWS2-band", "hoog (7+)"),
+        ("parameter met 3", "ja"),
+        ("onvolledig", "ja"),
+        ("ontbreekt", "ademfrequentie, bewustzijn"),
+        ("zuurstofsaturatie (punten)", "3"),
+        ("systolische bloeddruk (punten)", "2"),
+    ]
+    en = dict((d.label, d.value) for d in details(detail, "en", TZ, NOW))
+    assert en["NEWS2 band"] == "high (7+)" and en["missing"] == "respiration rate, consciousness"
+    trend = details({"rule": "weight_gain", "metric": "weight", "value": 84.6}, "nl", TZ, NOW)
+    assert [d.value for d in trend] == ["gewicht snel toegenomen", "gewicht", "84,6"]

@@ -84,7 +84,10 @@ def test_event_lines_in_both_languages_and_unknowns_as_sent() -> None:
     assert odd.label == "trend_whatever" and not odd.known and odd.tone == "info"
     assert [d.label for d in odd.details] == ["weird"]
     nested = event_details({"list": [1, 2], "sub_hr": 3, "missing": ""}, "nl", TZ, NOW)
-    assert [(d.label, d.value) for d in nested] == [("list", "[1, 2]")]
+    assert [(d.label, d.value) for d in nested] == [
+        ("list", "[1, 2]"),
+        ("hartslag (punten)", "3"),  # a sub-score that counts; "missing" empty: left out
+    ]
     assert event_row(stored("inactivity_cancelled"), "nl", TZ, NOW).tone == "clear"
 
 
