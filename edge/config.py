@@ -8,7 +8,6 @@ values are overridden with a double underscore, e.g. `MZ_EDGE_SPOOL__MAX_MESSAGE
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, Self
 from urllib.parse import urlsplit
@@ -27,7 +26,7 @@ from pydantic_settings import SettingsConfigDict
 
 from edge.errors import ConfigError
 from sensors.contract import is_pseudo_id
-from sensors.settings import FileSettings
+from sensors.settings import FileSettings, SettingsFileError, first_error, read_toml
 
 _MAC_RE: Final = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 _UUID_RE: Final = re.compile(r"^[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}$")
@@ -287,30 +286,17 @@ class EdgeSettings(FileSettings):
         return device.silence_s if device.silence_s is not None else self.silence_s
 
 
-def _one_line(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err.get("loc", ())) or "config"
-    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{where}: {msg}{more}"
-
-
 def load_settings(path: Path | None, **overrides: Any) -> EdgeSettings:
     """Read `path` (TOML), apply `MZ_EDGE_...` environment, validate; ConfigError if bad."""
     values: dict[str, Any] = {}
     source = str(path) if path is not None else "environment"
     if path is not None:
         try:
-            with path.open("rb") as fh:
-                values = tomllib.load(fh)
-        except FileNotFoundError as exc:
-            raise ConfigError(source, "file not found") from exc
-        except OSError as exc:
-            raise ConfigError(source, f"cannot read: {exc.strerror}") from exc
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(source, f"not valid TOML: {exc}") from exc
+            values = read_toml(path)
+        except SettingsFileError as exc:
+            raise ConfigError(source, str(exc)) from exc
     values.update(overrides)
     try:
         return EdgeSettings(**values)
     except ValidationError as exc:
-        raise ConfigError(source, _one_line(exc)) from exc
+        raise ConfigError(source, first_error(exc)) from exc

@@ -6,7 +6,6 @@ overrides `[broker] password`. Built once in the CLI (or by the demo) and passed
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -15,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import SettingsConfigDict
 
 from hub.errors import ConfigError
-from sensors.settings import FileSettings
+from sensors.settings import FileSettings, SettingsFileError, first_error, read_toml
 
 # Values that mean "nobody configured this yet"; the hub refuses to start with them.
 # Contained anywhere (the example config's "change-me"), or the whole value.
@@ -139,20 +138,14 @@ def _refuse_placeholder(name: str, value: str) -> None:
 def load_settings(path: Path | None = None, **overrides: Any) -> HubSettings:
     """Settings from `path` (TOML) plus environment overrides; ConfigError on any problem."""
     data: dict[str, Any] = {}
+    source = str(path) if path is not None else "environment"
     if path is not None:
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config file not found: {path}") from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+            data = read_toml(path)
+        except SettingsFileError as exc:
+            raise ConfigError(f"{source}: {exc}") from exc
     data.update(overrides)
     try:
         return HubSettings(**data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "(top level)"
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"bad setting {where}: {first.get('msg')}{more}") from exc
+        raise ConfigError(f"{source}: {first_error(exc)}") from exc

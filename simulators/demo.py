@@ -17,7 +17,6 @@ import shutil
 import signal
 import sys
 import time
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -28,6 +27,7 @@ from alerts.model import AlarmRecord, Contact
 from hub.app import Hub, build_hub
 from hub.config import load_settings
 from hub.context import Dwelling, Operator
+from sensors.settings import SettingsFileError, read_toml
 from simulators.broker import HUB_USER, EmbeddedBroker
 from simulators.dwelling import SimulatedDwelling, dwelling_settings
 from simulators.mail_sink import MailSink, inbox_app
@@ -146,7 +146,10 @@ def _seed(hub: Hub, operator_password: str) -> None:
 
 def load_credentials(path: Path) -> dict[str, str]:
     """user -> password for an external broker: `hub = "..."`, `dw-001 = "..."` (TOML)."""
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = read_toml(path)
+    except SettingsFileError as exc:
+        raise SettingsFileError(f"{path}: {exc}") from exc
     return {str(k): str(v) for k, v in data.items()}
 
 

@@ -76,6 +76,11 @@ def demo_command(
             "mz demo: --broker needs --credentials (a TOML file of user = password)", err=True
         )
         raise typer.Exit(2)
+    try:
+        credentials_map = load_credentials(credentials) if credentials else None
+    except ValueError as exc:  # the file is missing, unreadable or not TOML
+        typer.echo(f"mz demo: --credentials {exc}", err=True)
+        raise typer.Exit(2) from None
     cfg = DemoConfig(
         data_dir=data_dir,
         console_port=port,
@@ -83,7 +88,7 @@ def demo_command(
         smtp_port=smtp_port,
         broker_port=broker_port,
         broker_url=broker,
-        broker_credentials=load_credentials(credentials) if credentials else None,
+        broker_credentials=credentials_map,
         shared_subscriptions=shared,
         renotify_s=renotify,
         duration_s=duration,
