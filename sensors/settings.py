@@ -49,10 +49,11 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise SettingsFileError(f"not valid TOML: {exc}") from exc
 
 
-def first_error(exc: ValidationError) -> str:
-    """The first validation error as one line: `section.key: what is wrong (+N more)`."""
+def first_error(exc: ValidationError, top: str = "config") -> str:
+    """The first validation error as one line: `section.key: what is wrong (+N more)`
+    (`top` names an error of the whole file)."""
     err = exc.errors()[0]
-    where = ".".join(str(p) for p in err.get("loc", ())) or "config"
+    where = ".".join(str(p) for p in err.get("loc", ())) or top
     msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
     more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return f"{where}: {msg}{more}"

@@ -102,6 +102,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from edge.config import EdgeSettings
 from sensors.contract import is_pseudo_id
 from sensors.readings import ButtonPress
+from sensors.settings import first_error
 
 
 class ScenarioError(Exception):
@@ -323,14 +324,6 @@ class Scenario(_Strict):
         return sorted(self.events, key=lambda e: e.at)
 
 
-def _one_line(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err.get("loc", ())) or "scenario"
-    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{where}: {msg}{more}"
-
-
 def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     try:
         data = tomllib.loads(text)
@@ -339,7 +332,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(source, _one_line(exc)) from exc
+        raise ScenarioError(source, first_error(exc, "scenario")) from exc
 
 
 def load_scenario(path: Path) -> Scenario:
