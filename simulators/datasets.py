@@ -47,9 +47,6 @@ def select_recording(
     """The `index`-th recording matching every given filter, from `start_s` seconds on.
 
     Raises FileNotFoundError for a missing file and LookupError when nothing matches.
-    (`simulators.devices.wearable.load_recording` does the same without `trial` and
-    `start_s`; a scenario wants "F05, SA01, trial 1", and a test wants the fall without
-    the walking before it.)
     """
     with np.load(path, allow_pickle=False) as z:
         n = len(z["offsets"]) - 1

@@ -3,10 +3,10 @@
 `WearableReplay` takes one recording (per-sample times and g) and yields
 ``(arrival_time, frame_bytes)`` pairs encoded with `sensors.codecs.wearable`, so the
 edge's driver and decoder see exactly what a real wearable would send. The demo's fall
-scenario is therefore a real recorded fall (`load_recording` picks one from the shared
-dataset format by code, subject, label and index).
+scenario is therefore a real recorded fall (`simulators.datasets.select_recording` picks
+one from the shared dataset format by code, subject, trial, label and index).
 
-Pure-ish: no clock, no I/O in the replay (the `load_recording` helper reads the .npz).
+Pure: no clock, no I/O.
 Arrival times are `start + device time of the frame's last sample + link delay`, with an
 optional deterministic jitter; `hold_s` keeps the wearer lying still after the recording
 ends (the last second's posture plus sensor noise), for long-lie demos.
@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -40,49 +39,6 @@ class ReplayRecording:
     code: str
     subject: str
     activity: str = ""
-
-
-def load_recording(
-    path: str | Path,
-    *,
-    code: str | None = None,
-    subject: str | None = None,
-    label: int | None = None,
-    position: str | None = None,
-    index: int = 0,
-) -> ReplayRecording:
-    """The `index`-th recording matching all given filters in a dataset .npz."""
-    with np.load(path, allow_pickle=False) as z:
-        n = len(z["offsets"]) - 1
-        ok = np.ones(n, dtype=bool)
-        if code is not None:
-            ok &= z["code"] == code
-        if subject is not None:
-            ok &= z["subject"] == subject
-        if label is not None:
-            ok &= z["label"] == label
-        if position is not None and "position" in z.files:
-            ok &= np.char.upper(z["position"].astype(str)) == position.upper()
-        hits = np.flatnonzero(ok)
-        if index >= hits.size or index < -hits.size:
-            raise LookupError(f"{hits.size} recordings match; no index {index}")
-        i = int(hits[index])
-        lo, hi = int(z["offsets"][i]), int(z["offsets"][i + 1])
-        acc = z["accel"][lo:hi].astype(np.float64)
-        fs = float(z["fs"][i])
-        if "t_ms" in z.files:
-            t = z["t_ms"][lo:hi].astype(np.float64) / 1000.0
-        else:
-            t = np.arange(hi - lo, dtype=np.float64) / fs
-        return ReplayRecording(
-            t=t,
-            accel=acc,
-            fs=fs,
-            label=int(z["label"][i]),
-            code=str(z["code"][i]),
-            subject=str(z["subject"][i]),
-            activity=str(z["activity"][i]) if "activity" in z.files else "",
-        )
 
 
 @dataclass
