@@ -65,12 +65,7 @@ class Spool:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
-            row = self._db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM messages"
-            ).fetchone()
-            self._depth, self._bytes = int(row[0]), int(row[1])
-            got = self._db.execute("SELECT value FROM counters WHERE name='dropped'").fetchone()
-            self._dropped = int(got[0]) if got else 0
+            self._reload_counts()
         except (sqlite3.Error, OSError) as exc:
             raise SpoolError(str(path), str(exc)) from exc
         self._closed = False
