@@ -16,7 +16,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -103,6 +103,22 @@ def _default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+def _edge_record(msg: AlarmMessage, received_at: float) -> AlarmRecord:
+    """The alarm as the edge raised it, first seen by the hub at `received_at`."""
+    return AlarmRecord(
+        id=msg.alarm_id,
+        dwelling=msg.dwelling,
+        kind=msg.kind,
+        severity=msg.severity,
+        state=AlarmState.RAISED,
+        source="edge",
+        raised_at=msg.ts,
+        received_at=received_at,
+        sensor=msg.sensor,
+        detail=dict(msg.detail),
+    )
+
+
 class AlarmService:
     def __init__(
         self,
@@ -177,18 +193,7 @@ class AlarmService:
                     "alarm %s already known (%s); redelivery ignored", msg.alarm_id, existing.state
                 )
                 return
-            rec = AlarmRecord(
-                id=msg.alarm_id,
-                dwelling=msg.dwelling,
-                kind=msg.kind,
-                severity=msg.severity,
-                state=AlarmState.RAISED,
-                source="edge",
-                raised_at=msg.ts,
-                received_at=received_at,
-                sensor=msg.sensor,
-                detail=dict(msg.detail),
-            )
+            rec = _edge_record(msg, received_at)
             if await self._io(self._store.insert_alarm, rec):
                 log.info(
                     "alarm %s raised: %s/%s in %s", rec.id, rec.kind, rec.severity, rec.dwelling
@@ -200,19 +205,11 @@ class AlarmService:
         if existing is None:
             # The cancel overtook its raise (or the raise was lost). Store the alarm as
             # resolved, so a late raise is recognised as a redelivery and not re-opened.
-            rec = AlarmRecord(
-                id=msg.alarm_id,
-                dwelling=msg.dwelling,
-                kind=msg.kind,
-                severity=msg.severity,
+            rec = replace(
+                _edge_record(msg, received_at),
                 state=AlarmState.RESOLVED,
-                source="edge",
-                raised_at=msg.ts,
-                received_at=received_at,
                 resolved_at=received_at,
                 resolved_by="edge",
-                sensor=msg.sensor,
-                detail=dict(msg.detail),
             )
             if await self._io(self._store.insert_alarm, rec, by="edge"):
                 log.info("alarm %s cancelled at the edge before it was raised here", rec.id)
