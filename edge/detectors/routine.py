@@ -354,7 +354,10 @@ class RoutineDetector:
         acc = self.acc
         if not acc.home_night_known and t >= self._up_window():
             acc.home_night_known = True
-            acc.home_night = not self.away
+            # Only a night this detector watched counts: an agent (re)started after the
+            # up window did not see the resident at home through the night, and would
+            # otherwise raise "not up" at once when started after the up-by time.
+            acc.home_night = not self.away and self.started_t <= self._up_window()
         if (
             acc.home_night_known
             and acc.home_night

@@ -309,6 +309,19 @@ def test_up_in_the_kitchen_in_time_is_no_alarm() -> None:
     assert raised(det.advance(at(9.0)), FindingKind.NOT_UP) == []
 
 
+def test_an_agent_started_after_the_night_does_not_claim_not_up() -> None:
+    """Started (or restarted) at 09:30, after the up-by time: the detector did not watch
+    the night, so "not up" cannot be judged this morning; the next night it can."""
+    up_by_h = learned_model().thresholds.up_by_min / 60
+    assert up_by_h < 9.5  # the start really is past the deadline
+    det = detector(at(9.5))
+    assert raised(det.advance(at(10.0)), FindingKind.NOT_UP) == []
+    det.update(pulse(at(22.5), "pir_bedroom"))  # that evening to bed, and not up next day
+    nxt = DAY + timedelta(days=1)
+    alarms = raised(det.advance(at(12.0, nxt)), FindingKind.NOT_UP)
+    assert [a.t for a in alarms] == [pytest.approx(at(up_by_h, nxt))]
+
+
 def test_away_overnight_is_no_not_up_alarm() -> None:
     det = detector(at(20.0, DAY - timedelta(days=1)))
     det.update(pulse(at(20.5, DAY - timedelta(days=1)), "pir_kitchen"))
