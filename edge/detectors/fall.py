@@ -35,7 +35,9 @@ How it works (why this shape):
 4. If the wearable falls silent, `advance(t)` decides with the data there is: the window
    is cut at the last sample; with less than `min_post_s` of settled data after the
    impact nothing is confirmed (no invented stillness: a stream that stops mid-stride
-   must not read as a person lying still).
+   must not read as a person lying still). A window cut short this way shows the
+   aftermath only in part, so the model must clear its threshold by a margin
+   (`partial_margin_logit`).
 5. Timestamps that are BLE arrival times: after a link stall the buffered samples arrive
    in a burst; a window with a stall is re-timed first (`retime_bursts`).
 6. Per wearer, the gravity direction while walking is learnt (fixed 2 s blocks, cheap
@@ -164,6 +166,13 @@ class FallParams:
     getup_within_s: float = 1.25
     getup_free_fall_g: float = 0.6
     getup_velocity: float = 1.2
+    # A decision on part of the post-window: the stream stopped (a silent wearable, the
+    # end of a recording) more than `partial_missing_s` before impact + post_s. The
+    # posture and stillness after the impact are then seen only in part, so the model
+    # must clear its threshold by `partial_margin_logit` (odds x e at 1.0). Hand-set;
+    # 0 decides partial windows like full ones.
+    partial_margin_logit: float = 1.0
+    partial_missing_s: float = 0.5
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -449,6 +458,14 @@ def score_features(feats: FloatArray, p: FallParams) -> float:
     z = p.bias + float(np.dot(zf, p.weights))
     if z < -50.0:
         return 0.0
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def _raise_odds(threshold: float, logits: float) -> float:
+    """The probability threshold `logits` higher on the logit scale."""
+    if logits == 0.0 or not 0.0 < threshold < 1.0:
+        return threshold
+    z = math.log(threshold / (1.0 - threshold)) + logits
     return 1.0 / (1.0 + math.exp(-z))
 
 
@@ -761,7 +778,10 @@ class FallDetector:
             span = float(t[hi_i - 1] - t[lo_i]) if n_win > 1 else 0.0
             slow = span > 0.0 and (n_win - 1) / span < p.slow_rate_hz
             prob = score_features(cf.features, p)
-            model_says = cf.gate and prob >= (p.threshold_slow if slow else p.threshold)
+            need = p.threshold_slow if slow else p.threshold
+            if silent and hi - float(t[hi_i - 1]) > p.partial_missing_s:
+                need = _raise_odds(need, p.partial_margin_logit)
+            model_says = cf.gate and prob >= need
             if not model_says and not cf.got_up:
                 continue
             if self._was_lying(cf):

@@ -467,3 +467,38 @@ def test_feature_clip_bounds_one_features_say(params: FallParams) -> None:
     far[0] = 50.0
     assert score_features(far, p) == pytest.approx(1.0 / (1.0 + math.exp(1.0)))
     assert score_features(far, replace(p, feature_clip=0.0)) > 0.999
+
+
+def _fixed_score(params: FallParams, logit: float) -> FallParams:
+    """Params whose model scores every gated candidate at `logit` (threshold logit -1)."""
+    return replace(
+        params,
+        weights=(0.0,) * len(params.weights),
+        bias=logit,
+        threshold=1.0 / (1.0 + math.exp(1.0)),
+        threshold_slow=1.0 / (1.0 + math.exp(1.0)),
+        getup_angle_deg=0.0,
+    )
+
+
+@pytest.mark.parametrize("margin", [0.0, 1.0])
+def test_cut_short_window_needs_a_clearer_score(params: FallParams, margin: float) -> None:
+    """A candidate just over the threshold is confirmed on a full post-window, but on a
+    window the stream cut short only when no partial margin is asked for."""
+    p = replace(_fixed_score(params, -0.5), partial_margin_logit=margin)
+    t, a = synth(50.0)
+    full = stream(FallDetector(p), t, a)
+    assert len(kinds(full, FallEventKind.FALL_CONFIRMED)) == 1
+    keep = t < 8.0 + 2.5  # the stream stops 2.5 s after the impact (lying still)
+    det = FallDetector(p)
+    cut = stream(det, t[keep], a[keep]) + det.advance(100.0)
+    assert len(kinds(cut, FallEventKind.FALL_CONFIRMED)) == (1 if margin == 0.0 else 0)
+
+
+def test_cut_short_window_still_confirms_a_clear_fall(params: FallParams) -> None:
+    p = _fixed_score(params, 0.5)  # 1.5 logits over the threshold: clears the margin
+    t, a = synth(50.0)
+    keep = t < 8.0 + 2.5
+    det = FallDetector(p)
+    cut = stream(det, t[keep], a[keep]) + det.advance(100.0)
+    assert len(kinds(cut, FallEventKind.FALL_CONFIRMED)) == 1
