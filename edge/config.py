@@ -131,6 +131,9 @@ class FallSettings(BaseModel):
     cancel_window_s: Annotated[float, Field(ge=0)] = 30.0
     # No recovery this long after the impact: long lie (critical).
     long_lie_s: Annotated[float, Field(gt=0)] = 300.0
+    # A hard impact, then the wearable silent this long before the detector saw what
+    # followed (broken, battery out, out of range): fall alarm. 0 turns it off.
+    silent_after_impact_s: Annotated[float, Field(ge=0)] = 60.0
     # The detector is advanced to `now - link_grace_s` on the agent's tick, so samples
     # still in flight over BLE are not cut off from a decision.
     link_grace_s: Annotated[float, Field(ge=0, le=10)] = 1.0

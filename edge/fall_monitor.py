@@ -163,7 +163,7 @@ class FallMonitor:
         self.sensor = sensor
         self.config = config or FallAlarmConfig()
         self.detector = detector or FallDetector()
-        self.policy = FallAlarmPolicy(self.config)
+        self.policy = FallAlarmPolicy(self.config, decide_s=self.detector.params.post_s)
         self.link_grace_s = link_grace_s
         self._clock = WearableClock()
         self._activity = _Activity()
@@ -197,6 +197,8 @@ class FallMonitor:
         a = frame.accel_g()
         readings = self._activity.add(self.sensor, t, a)
         findings = self._from_events(self.detector.update(t, a))
+        if t.size:
+            self.policy.heard(float(np.max(t)))
         return FallOutput(tuple(findings), tuple(readings))
 
     def cancel_pressed(self, t: float) -> list[Finding]:

@@ -98,7 +98,11 @@ class Pipeline:
             d.address: d for d in ble if d.kind == "wearable" and d.address
         }
         fall = settings.fall
-        policy = FallAlarmConfig(cancel_window_s=fall.cancel_window_s, long_lie_s=fall.long_lie_s)
+        policy = FallAlarmConfig(
+            cancel_window_s=fall.cancel_window_s,
+            long_lie_s=fall.long_lie_s,
+            silent_after_impact_s=fall.silent_after_impact_s,
+        )
         self.fall_monitors: dict[str, FallMonitor] = {
             d.id: FallMonitor(d.id, policy, link_grace_s=fall.link_grace_s)
             for d in self._wearable_by_address.values()

@@ -12,6 +12,12 @@ Turns the fall detector's events and the pendant's cancel button into decisions:
   the resident says they are fine, as with any social-alarm pendant); getting up only
   stops the long-lie escalation (``recovered``) - a raised fall alarm is not withdrawn
   silently, a person who fell should still be checked on.
+* an ``impact_suspected`` (a hard peak, then a changed posture) after which the wearable
+  goes silent before the detector could see the whole aftermath: after
+  `silent_after_impact_s` (default 60 s) of silence, ``raise_fall_alarm`` with reason
+  ``silent_after_impact``. A fall can break a wearable, knock its battery out or take it
+  out of radio range; that is no reason to stay quiet. No long-lie escalation follows
+  (getting up cannot be seen without data); the button or a person handles it.
 
 Why 5 minutes: the clinical "long lie" (>= 1 h on the floor) is what causes harm
 (pressure injury, rhabdomyolysis, hypothermia), so escalation must come long before it;
@@ -24,6 +30,7 @@ Configurable per dwelling.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -50,10 +57,15 @@ class Severity(StrEnum):
 class FallAlarmConfig:
     cancel_window_s: float = 30.0  # time the resident has to cancel before the alarm goes
     long_lie_s: float = 300.0  # no recovery this long after the impact: long lie
+    # an impact, then the wearable silent this long before its aftermath was seen: alarm
+    # (0: never)
+    silent_after_impact_s: float = 60.0
 
     def __post_init__(self) -> None:
         if self.cancel_window_s < 0 or self.long_lie_s < self.cancel_window_s:
             raise ValueError("need 0 <= cancel_window_s <= long_lie_s")
+        if self.silent_after_impact_s < 0:
+            raise ValueError("need silent_after_impact_s >= 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +74,7 @@ class AlarmDecision:
     time: float  # s, the time the decision takes effect (same clock as the detector)
     impact_time: float  # s, the impact of the incident
     severity: Severity
-    reason: str  # "cancel_window_elapsed", "button", "got_up", "no_recovery", ...
+    reason: str  # "cancel_window_elapsed", "silent_after_impact", "button", "got_up", ...
     peak_g: float
 
 
@@ -75,15 +87,21 @@ class _State(StrEnum):
 
 @dataclass
 class FallAlarmPolicy:
-    """One per wearer. Feed `on_events`, `cancel_pressed` and `advance` in time order."""
+    """One per wearer. Feed `on_events`, `heard`, `cancel_pressed` and `advance` in time
+    order. `decide_s` is how long after an impact the detector decides on it (its
+    `post_s`): samples up to then mean it saw the whole aftermath."""
 
     config: FallAlarmConfig = field(default_factory=FallAlarmConfig)
+    decide_s: float = 5.0
 
     def __post_init__(self) -> None:
         self._state = _State.IDLE
         self._impact = 0.0
         self._confirmed_at = 0.0
         self._peak = 0.0
+        self._heard = -math.inf  # time of the wearable's latest sample
+        # (impact time, peak g) of an impact_suspected whose aftermath is not seen yet
+        self._suspect: tuple[float, float] | None = None
 
     @property
     def state(self) -> str:
@@ -93,7 +111,11 @@ class FallAlarmPolicy:
         out: list[AlarmDecision] = []
         for ev in events:
             out.extend(self.advance(ev.time))
-            if ev.kind is FallEventKind.FALL_CONFIRMED:
+            if ev.kind is FallEventKind.IMPACT_SUSPECTED:
+                if self._state is not _State.PENDING and self._state is not _State.ALARMED:
+                    self._suspect = (ev.impact_time, ev.peak_g)
+            elif ev.kind is FallEventKind.FALL_CONFIRMED:
+                self._suspect = None  # decided: the incident takes its normal course
                 if self._state in (_State.IDLE, _State.DONE):
                     self._state = _State.PENDING
                     self._impact = ev.impact_time
@@ -105,6 +127,12 @@ class FallAlarmPolicy:
             elif ev.kind is FallEventKind.FALL_CANCELLED:
                 out.extend(self._got_up(ev.time))
         return out
+
+    def heard(self, t: float) -> None:
+        """The wearable delivered samples up to `t` (s)."""
+        self._heard = max(self._heard, t)
+        if self._suspect is not None and self._heard >= self._suspect[0] + self.decide_s:
+            self._suspect = None  # the detector saw the whole aftermath and decided
 
     def cancel_pressed(self, t: float) -> list[AlarmDecision]:
         """The pendant's cancel button was pressed at `t` (s)."""
@@ -134,6 +162,21 @@ class FallAlarmPolicy:
                 self._decision(DecisionKind.RAISE_LONG_LIE, when, Severity.CRITICAL, "no_recovery")
             )
             self._state = _State.DONE
+        silent = c.silent_after_impact_s
+        if self._suspect is not None and silent > 0:
+            since = max(self._heard, self._suspect[0])
+            if t >= since + silent:
+                self._impact, self._peak = self._suspect
+                self._suspect = None
+                out.append(
+                    self._decision(
+                        DecisionKind.RAISE_FALL_ALARM,
+                        since + silent,
+                        Severity.HIGH,
+                        "silent_after_impact",
+                    )
+                )
+                self._state = _State.DONE  # no data: getting up cannot be seen
         return out
 
     # ------------------------------------------------------------------ internals

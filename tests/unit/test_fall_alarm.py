@@ -137,3 +137,51 @@ def test_fall_and_up_at_once_is_an_event_not_an_alarm() -> None:
     out += p.advance(float(t[-1]) + 600.0)
     assert kinds(out) == [DecisionKind.CANCEL]
     assert out[0].reason == "got_up"
+
+
+def suspected(t: float, impact: float) -> FallEvent:
+    return FallEvent(FallEventKind.IMPACT_SUSPECTED, t, impact, 3.6)
+
+
+def test_impact_then_silence_raises_a_fall_alarm_without_long_lie() -> None:
+    p = FallAlarmPolicy(FallAlarmConfig(silent_after_impact_s=60.0))
+    p.heard(101.4)
+    assert p.on_events([suspected(101.5, impact=100.0)]) == []
+    p.heard(102.0)  # the wearable's last sample: 2 s after the impact, then nothing
+    assert p.advance(161.9) == []
+    (raised,) = p.advance(162.0)
+    assert (raised.kind, raised.reason, raised.severity) == (
+        DecisionKind.RAISE_FALL_ALARM,
+        "silent_after_impact",
+        Severity.HIGH,
+    )
+    assert raised.time == 162.0 and raised.impact_time == 100.0 and raised.peak_g == 3.6
+    assert p.advance(10_000.0) == []  # no long lie: getting up cannot be seen
+    assert kinds(p.cancel_pressed(10_001.0)) == [DecisionKind.CANCEL]  # "ik ben oke"
+
+
+def test_impact_with_its_aftermath_seen_raises_nothing() -> None:
+    """The detector saw the whole window and did not confirm: its call stands."""
+    p = FallAlarmPolicy(FallAlarmConfig(silent_after_impact_s=60.0), decide_s=5.0)
+    p.on_events([suspected(101.5, impact=100.0)])
+    p.heard(105.0)
+    assert p.advance(1000.0) == []
+
+
+def test_impact_then_a_confirmed_fall_takes_the_normal_course() -> None:
+    p = FallAlarmPolicy(FallAlarmConfig(silent_after_impact_s=60.0))
+    p.on_events([suspected(101.5, impact=100.0)])
+    p.heard(103.0)
+    assert p.on_events([confirmed(105.0, impact=100.0)]) == []  # decided on what came
+    out = p.advance(1000.0)
+    assert kinds(out) == [DecisionKind.RAISE_FALL_ALARM, DecisionKind.RAISE_LONG_LIE]
+    assert out[0].reason == "cancel_window_elapsed"
+
+
+def test_silence_rule_can_be_turned_off() -> None:
+    p = FallAlarmPolicy(FallAlarmConfig(silent_after_impact_s=0.0))
+    p.on_events([suspected(101.5, impact=100.0)])
+    p.heard(102.0)
+    assert p.advance(10_000.0) == []
+    with pytest.raises(ValueError):
+        FallAlarmConfig(silent_after_impact_s=-1.0)

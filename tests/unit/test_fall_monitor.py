@@ -4,6 +4,7 @@ and the pendant's long press ("ik ben oke") routed by the pipeline."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 
 from edge.config import load_settings
 from edge.detection import Finding
-from edge.detectors.fall import FallDetector, FallEvent, FallEventKind
+from edge.detectors.fall import FallDetector, FallEvent, FallEventKind, load_params
 from edge.detectors.fall_alarm import FallAlarmConfig
 from edge.fall_monitor import FallMonitor, WearableClock
 from edge.health import HealthTracker
@@ -215,3 +216,43 @@ def test_long_press_in_the_window_cancels_and_a_short_press_still_calls_for_help
     assert {r.quantity for b in batches for r in b.readings if r.sensor == "wearable-1"} == {
         "activity"
     }
+
+
+def test_wearable_silent_after_a_hard_impact_raises_a_fall_alarm() -> None:
+    """Real frames through the real detector: walking, a hard impact and a turn to lying,
+    then the wearable stops 2 s after the impact (broken, battery out). The detector's
+    model is set never to confirm, so only the silence can raise the alarm."""
+    fs, n = 50.0, 10
+    t = np.arange(int(12.0 * fs)) / fs
+    a = np.tile([0.0, -1.0, 0.0], (t.size, 1))
+    a[:, 1] += 0.25 * np.sin(2 * np.pi * 1.8 * t)
+    a[(t >= 9.6) & (t < 10.0)] = [0.0, -0.2, 0.0]  # free fall
+    a[(t >= 10.0) & (t < 10.06)] = [2.0, -3.0, 2.0]  # impact
+    a[t >= 10.06] = [0.0, 0.0, 1.0]  # lying
+    never = replace(load_params(), bias=-50.0, getup_angle_deg=0.0)
+    m = FallMonitor(
+        "wearable-1",
+        FallAlarmConfig(silent_after_impact_s=60.0),
+        link_grace_s=0.0,
+        detector=FallDetector(never),
+    )
+    found: list[Finding] = []
+    for k in range(int(12.0 * fs) // n):
+        chunk = a[k * n : (k + 1) * n]
+        frame = encode_frame(frame_from_g(k, 1_000 + round(k * n / fs * 1000), 1 / fs, chunk))
+        found += m.on_notification(frame, T0 + (k + 1) * n / fs).findings
+    assert [f.kind for f in found] == ["impact_suspected"]
+    last_sample = T0 + 12.0
+    assert m.advance(last_sample + 59.0) == []
+    (alarm,) = m.advance(last_sample + 61.0)
+    assert (alarm.kind, alarm.alarm, alarm.severity) == (
+        "fall_alarm",
+        contract.AlarmKind.FALL,
+        contract.Severity.HIGH,
+    )
+    assert alarm.detail["reason"] == "silent_after_impact"
+    assert alarm.t == pytest.approx(last_sample + 60.0, abs=0.05)
+    assert alarm.detail["impact_t"] == pytest.approx(T0 + 10.0, abs=0.1)
+    assert m.advance(last_sample + 3600.0) == []  # no long lie without data
+    (withdrawn,) = m.cancel_pressed(last_sample + 3700.0)  # "ik ben oke"
+    assert withdrawn.cancel and withdrawn.alarm_id == alarm.alarm_id
