@@ -77,7 +77,15 @@ FEATURES: tuple[str, ...] = (
     "velocity",  # most negative integral of (|a| - 1 g) in the 1.5 s before impact, m/s
     "turn_before",  # share of the posture change done > 0.75 s before the impact
     "turn_after",  # share of the posture change still to come 0.75 s after the impact
+    "turn_rate",  # fastest trunk turn around the impact, rad/s (over `TURN_RATE_S`)
 )
+
+#: `turn_rate`: the largest angle between bin-mean vectors this far apart (s), over the
+#: windows that overlap [impact - 1.5 s, impact + 1.0 s], per second. Falls turn the trunk
+#: fast, even soft ones (the direction of a softened sample is intact); deliberate lying
+#: down turns slowly.
+TURN_RATE_S = 0.5
+TURN_SPAN_S = (1.5, 1.0)
 
 
 class FallEventKind(StrEnum):
@@ -398,6 +406,7 @@ def candidate_features(
     a_vec = v[min(nb - 1, k0 + 3 * q) : min(nb, k0 + 5 * q)].mean(axis=0)
     turn_before = min(1.5, _vec_angle(b_vec, g0) / total)
     turn_after = min(1.5, _vec_angle(a_vec, g2) / total)
+    turn_rate = _turn_rate(v, k0, last, bs)
     gx, gy, gz = g0.tolist()
     feats = np.array(
         [
@@ -409,9 +418,26 @@ def candidate_features(
             velocity,
             turn_before,
             turn_after,
+            turn_rate,
         ]
     )
     return CandidateFeatures(gate, feats, angle_end, quiet, (gx, gy, gz), got_up, held)
+
+
+def _turn_rate(v: FloatArray, k0: int, last: int, bs: float) -> float:
+    """Fastest turn of the bin-mean vector `v` around the impact bin `k0`, rad/s: the
+    largest angle between bins k and k + w (w: `TURN_RATE_S`) over the windows that
+    overlap [impact - 1.5 s, impact + 1.0 s] and end at real data (before `last`)."""
+    w = max(1, round(TURN_RATE_S / bs))
+    lo = max(0, k0 - round(TURN_SPAN_S[0] / bs) - w)
+    hi = min(k0 + round(TURN_SPAN_S[1] / bs), last - 1 - w)  # last window start
+    if hi < lo:
+        return 0.0
+    a = v[lo : hi + 1]
+    b = v[lo + w : hi + w + 1]
+    nab = np.sqrt(np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", b, b))
+    cos = np.einsum("ij,ij->i", a, b) / np.maximum(nab, 1e-12)
+    return math.acos(min(1.0, max(-1.0, float(cos.min())))) / (w * bs)
 
 
 def _raw_peak(t: FloatArray, acc: FloatArray, t_peak: float) -> float:

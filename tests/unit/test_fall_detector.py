@@ -502,3 +502,34 @@ def test_cut_short_window_still_confirms_a_clear_fall(params: FallParams) -> Non
     det = FallDetector(p)
     cut = stream(det, t[keep], a[keep]) + det.advance(100.0)
     assert len(kinds(cut, FallEventKind.FALL_CONFIRMED)) == 1
+
+
+def turn(fs: float, turn_s: float, end_at: float = 8.0) -> tuple[Arr, Arr]:
+    """Standing still, then the trunk turns 90 degrees (UP to LYING) at a steady rate over
+    `turn_s` seconds ending at `end_at`, then lying still; no impact, 10 mg of noise."""
+    t = np.arange(int(20.0 * fs)) / fs
+    phi = np.clip((t - (end_at - turn_s)) / turn_s, 0.0, 1.0) * (math.pi / 2)
+    acc = np.outer(np.cos(phi), UP) + np.outer(np.sin(phi), LYING)
+    return t, acc + np.random.default_rng(1).normal(0.0, 0.01, acc.shape)
+
+
+@pytest.mark.parametrize("fs", [200.0, 20.0])
+def test_turn_rate_fast_vs_slow_and_orientation_free(fs: float) -> None:
+    from edge.detectors.fall import FEATURES
+
+    k = FEATURES.index("turn_rate")
+    p = FallParams()  # the gate and the features do not depend on the trained model
+    rates = {}
+    for turn_s in (0.2, 2.0):
+        t, a = turn(fs, turn_s)
+        cf = candidate_features(t, a, 8.0, p)
+        assert cf is not None and cf.gate and cf.features is not None
+        rates[turn_s] = float(cf.features[k])
+        for seed in (1, 2):  # any mounting: the same value
+            cr = candidate_features(t, a @ rotation(seed).T, 8.0, p)
+            assert cr is not None and cr.features is not None
+            assert float(cr.features[k]) == pytest.approx(rates[turn_s], abs=1e-9)
+    # 90 degrees within the 0.5 s window: ~pi rad/s; 45 deg/s: ~pi/4 rad/s
+    assert rates[0.2] == pytest.approx(math.pi, rel=0.1)
+    assert rates[2.0] == pytest.approx(math.pi / 4, rel=0.15)
+    assert rates[0.2] > 3.0 * rates[2.0]
