@@ -110,7 +110,12 @@ def eval_fall(
         ),
     ] = False,
     position: Annotated[
-        str | None, typer.Option("--position", help="Only recordings worn here (WAIST, ...).")
+        str | None,
+        typer.Option(
+            "--position",
+            help="Only recordings worn here (WAIST, CHEST, ...); 'all': every position."
+            " Default: every position the wearable is made for (wrist left out).",
+        ),
     ] = None,
     soft: Annotated[
         float,
@@ -141,6 +146,7 @@ def eval_fall(
         run_recordings,
         soften,
         summarize,
+        supported,
         warmups,
     )
 
@@ -148,7 +154,13 @@ def eval_fall(
         raise typer.BadParameter(f"--by must be one of {', '.join(BY_CHOICES)}")
     params = load_params(None if params_file is None else str(params_file))
     recs = load_dataset(dataset)
-    if position:
+    left_out: dict[str, int] = {}
+    if position is None:
+        for r in recs:
+            if not supported(r):
+                left_out[r.position.upper()] = left_out.get(r.position.upper(), 0) + 1
+        recs = [r for r in recs if supported(r)]
+    elif position.lower() != "all":
         recs = [r for r in recs if r.position.upper() == position.upper()]
     walks = warmups(recs) if continuous else {}
     if soft != 1.0 or slow != 1.0:
@@ -171,10 +183,16 @@ def eval_fall(
         res = run_recordings(recs, params, tick, walk if continuous else None)
     summary = summarize(recs, res, by)
     summary["dataset"] = str(dataset)
+    summary["left_out"] = left_out
     if as_json:
         typer.echo(json.dumps(summary))
     else:
         _print_summary(f"fall detector on {dataset.name}", summary)
+        for pos, n in sorted(left_out.items()):
+            typer.echo(
+                f"  left out: {n} {pos} recordings (not where the wearable is worn;"
+                " --position all scores them)"
+            )
 
 
 def train_fall(

@@ -31,6 +31,12 @@ FloatArray = npt.NDArray[np.float64]
 CHUNK = 50
 
 
+#: Where the product's wearable is not worn: the detector is made for the waist and the
+#: chest (a wrist's arm gestures are a different problem). Not trained on, and left out of
+#: `mz eval fall` unless asked for (`--position all`).
+UNSUPPORTED_POSITIONS: tuple[str, ...] = ("WRIST",)
+
+
 @dataclass(frozen=True, slots=True)
 class Recording:
     """One recording of the shared format, with per-sample times in seconds."""
@@ -46,6 +52,11 @@ class Recording:
     position: str
     source: str
     filename: str
+
+
+def supported(r: Recording) -> bool:
+    """Worn where the product's wearable is worn (waist, chest, or not stated)."""
+    return r.position.upper() not in UNSUPPORTED_POSITIONS
 
 
 def load_dataset(path: str | Path) -> list[Recording]:

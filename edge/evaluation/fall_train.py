@@ -41,6 +41,7 @@ from edge.evaluation.fall_eval import (
     soften,
     stream,
     summarize,
+    supported,
     warmups,
 )
 
@@ -234,7 +235,7 @@ def training_data(
     gestures are a different problem. Recordings of slow (BLE, ~20 Hz) devices weigh
     `SLOW_DEVICE_WEIGHT` times more: few of them, and they are what the product uses.
     """
-    body = [r for r in recs if r.position.upper() != "WRIST"]
+    body = [r for r in recs if supported(r)]
     full = augment(body, ble_rate=BLE_RATE if AUGMENT_BLE else None)
     cs = collect(full, params, progress)
     slow = np.array([r.fs < 50.0 and r.source != "SisFall" for r in full], dtype=np.bool_)
@@ -357,7 +358,7 @@ def loso_cv(
             break
         held = sorted({r.subject for r in recs if r.source == source})
         params = fold_params(base, data, held)
-        own = [r for r in recs if r.source == source and r.position.upper() != "WRIST"]
+        own = [r for r in recs if r.source == source and supported(r)]
         score(own, params, ", trained on SisFall only", None)
         score(own, params, ", trained on SisFall only, continuous wear", None, warm=True)
     return {name: summarize(gr, gs) for name, (gr, gs) in sorted(groups.items())}

@@ -23,8 +23,9 @@ KEYS = {
 }
 
 
-def write_dataset(path: Path, *, with_t_ms: bool) -> None:
-    """Two falls and two ADLs (walking), two subjects, in the documented format."""
+def write_dataset(path: Path, *, with_t_ms: bool, positions: tuple[str, ...] = ()) -> None:
+    """Two falls and two ADLs (walking), two subjects, in the documented format; worn at
+    the waist unless `positions` says otherwise (one per recording)."""
     recs = []
     for i, (fall, subj) in enumerate([(True, "S1"), (False, "S1"), (True, "S2"), (False, "S2")]):
         fs = 50.0 if with_t_ms else 100.0
@@ -44,7 +45,7 @@ def write_dataset(path: Path, *, with_t_ms: bool) -> None:
         "sex": np.array(["F"] * n),
         "age_group": np.array(["elderly"] * n),
         "trial": np.ones(n, dtype=np.int16),
-        "position": np.array(["WAIST"] * n),
+        "position": np.array(list(positions) or ["WAIST"] * n),
         "sensor": np.array(["synthetic"] * n),
         "source": np.array(["test"] * n),
         "filename": np.array([f"rec{i}" for i in range(n)]),
@@ -118,3 +119,21 @@ def test_eval_soft_fall_stress_test(tmp_path: Path) -> None:
     out = run(str(path), "--json", "--no-progress", "--soften", "0.7", "--slow", "1.5")
     assert out["falls"] == 2 and out["adls"] == 2
     assert out["specificity"] == 1.0  # ADLs are left as they were
+
+
+def test_eval_leaves_out_the_wrist_unless_asked(tmp_path: Path) -> None:
+    """The wearable is made for the waist and chest: a wrist recording is not scored by
+    default (and said so), `--position all` scores everything."""
+    path = tmp_path / "mixed.npz"
+    write_dataset(path, with_t_ms=True, positions=("WAIST", "WAIST", "CHEST", "WRIST"))
+    out = run(str(path), "--json", "--no-progress", "--by", "position")
+    assert out["recordings"] == 3 and out["adls"] == 1
+    assert out["left_out"] == {"WRIST": 1}
+    by = out["by"]
+    assert isinstance(by, dict) and set(by["position"]) == {"WAIST", "CHEST"}
+    everything = run(str(path), "--json", "--no-progress", "--position", "all")
+    assert everything["recordings"] == 4 and everything["left_out"] == {}
+    wrist = run(str(path), "--json", "--no-progress", "--position", "wrist")
+    assert wrist["recordings"] == 1 and wrist["falls"] == 0
+    res = CliRunner().invoke(app, ["eval", "fall", str(path), "--no-progress"])
+    assert res.exit_code == 0 and "left out: 1 WRIST recordings" in res.stdout
