@@ -7,6 +7,8 @@ Passwords never go on the command line: a prompt with confirmation, or --passwor
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -52,11 +54,20 @@ def _data_dir(config: Path | None, data_dir: Path | None) -> Path:
         raise _fail(f"{exc} (or pass --data-dir)") from None
 
 
-def _registry(config: Path | None, data_dir: Path | None) -> SqliteRegistry:
+@contextmanager
+def _registry(config: Path | None, data_dir: Path | None) -> Iterator[SqliteRegistry]:
+    """The hub's registry, closed afterwards; a change it refuses is a clear error (exit 2)."""
     from hub.app import REGISTRY_DB
+    from hub.errors import RegistryError
     from hub.registry import SqliteRegistry
 
-    return SqliteRegistry(_data_dir(config, data_dir) / REGISTRY_DB)
+    reg = SqliteRegistry(_data_dir(config, data_dir) / REGISTRY_DB)
+    try:
+        yield reg
+    except RegistryError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        reg.close()
 
 
 def _open_alarms(data_dir: Path, dwelling: str) -> int:
@@ -89,27 +100,18 @@ def dwelling_add(
 ) -> None:
     """Register a dwelling."""
     from hub.context import Dwelling
-    from hub.errors import RegistryError
 
-    reg = _registry(config, data_dir)
-    try:
+    with _registry(config, data_dir) as reg:
         reg.add_dwelling(Dwelling(dwelling_id, label, address, language))
-    except RegistryError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        reg.close()
     print(f"added dwelling {dwelling_id}")
 
 
 @dwelling_app.command("list")
 def dwelling_list(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """List dwellings."""
-    reg = _registry(config, data_dir)
-    try:
+    with _registry(config, data_dir) as reg:
         for d in reg.dwellings():
             print(f"{d.id}\t{d.label}\t{d.address}\t{d.language}")
-    finally:
-        reg.close()
 
 
 @dwelling_app.command("remove")
@@ -120,18 +122,11 @@ def dwelling_remove(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Remove a dwelling and its contacts (refused while it has open alarms)."""
-    from hub.errors import RegistryError
-
     directory = _data_dir(config, data_dir)
-    reg = _registry(None, directory)
-    try:
+    with _registry(None, directory) as reg:
         reg.remove_dwelling(
             dwelling_id, open_alarms=_open_alarms(directory, dwelling_id), force=force
         )
-    except RegistryError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        reg.close()
     print(f"removed dwelling {dwelling_id}")
 
 
@@ -153,16 +148,10 @@ def contact_add(
     import secrets
 
     from alerts.model import Contact
-    from hub.errors import RegistryError
 
     cid = contact_id or f"c-{secrets.token_hex(4)}"
-    reg = _registry(config, data_dir)
-    try:
+    with _registry(config, data_dir) as reg:
         reg.add_contact(Contact(cid, dwelling, name, email, language, priority))
-    except RegistryError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        reg.close()
     print(f"added contact {cid}")
 
 
@@ -173,27 +162,17 @@ def contact_list(
     data_dir: DataDirOpt = None,
 ) -> None:
     """List contacts."""
-    reg = _registry(config, data_dir)
-    try:
+    with _registry(config, data_dir) as reg:
         contacts = reg.contacts_for(dwelling) if dwelling else reg.contacts()
         for c in contacts:
             print(f"{c.id}\t{c.dwelling}\t{c.name}\t{c.email or ''}\t{c.language}\t{c.priority}")
-    finally:
-        reg.close()
 
 
 @contact_app.command("remove")
 def contact_remove(contact_id: str, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Remove a contact."""
-    from hub.errors import RegistryError
-
-    reg = _registry(config, data_dir)
-    try:
+    with _registry(config, data_dir) as reg:
         reg.remove_contact(contact_id)
-    except RegistryError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        reg.close()
     print(f"removed contact {contact_id}")
 
 
@@ -219,39 +198,23 @@ def operator_add(
 ) -> None:
     """Add a console operator; the password is prompted for (twice) or read from stdin."""
     from hub.context import Operator
-    from hub.errors import RegistryError
 
-    reg = _registry(config, data_dir)
-    try:
+    with _registry(config, data_dir) as reg:
         reg.add_operator(Operator(username, role, display_name), _read_password(password_stdin))
-    except RegistryError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        reg.close()
     print(f"added {role} {username}")
 
 
 @operator_app.command("list")
 def operator_list(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """List operators (never their password hashes)."""
-    reg = _registry(config, data_dir)
-    try:
+    with _registry(config, data_dir) as reg:
         for o in reg.operators():
             print(f"{o.username}\t{o.role}\t{o.display_name}")
-    finally:
-        reg.close()
 
 
 @operator_app.command("remove")
 def operator_remove(username: str, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Remove an operator."""
-    from hub.errors import RegistryError
-
-    reg = _registry(config, data_dir)
-    try:
+    with _registry(config, data_dir) as reg:
         reg.remove_operator(username)
-    except RegistryError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        reg.close()
     print(f"removed operator {username}")
