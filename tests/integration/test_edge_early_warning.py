@@ -27,8 +27,14 @@ async def test_resident_day_news2_alarm_and_learned_routine(
     sc = load_scenario(SCENARIO).model_copy(update={"speed": 100.0})
     settings = settings_for(sc, mosquitto, tmp_path)
     dw = SimulatedDwelling(settings, sc)
+
+    def vitals_alarms() -> list[contract.AlarmMessage]:
+        # Other alarms may come first at some hours (the resident's day follows the wall
+        # clock); the spot check's NEWS2 alarm must come regardless.
+        return [a for a in hub.of(contract.AlarmMessage) if a.kind is contract.AlarmKind.VITALS]
+
     async with hub_subscriber(mosquitto) as hub, running_dwelling(dw):
-        await wait_until(lambda: hub.of(contract.AlarmMessage), timeout=12)
+        await wait_until(vitals_alarms, timeout=12)
         agent = dw.agent
         assert agent is not None
         routine = next(d for d in agent.pipeline.detectors if isinstance(d, RoutineAdapter))
@@ -42,8 +48,7 @@ async def test_resident_day_news2_alarm_and_learned_routine(
 
         # Ambient sensors' states and the spot checks reach the hub as readings.
         await wait_until(lambda: {"occupancy", "sbp", "hr"} <= quantities(), timeout=5)
-    alarm = hub.of(contract.AlarmMessage)[0]
-    assert alarm.kind is contract.AlarmKind.VITALS
+    alarm = vitals_alarms()[0]
     assert alarm.action == "raise"
     bands = [e for e in hub.of(contract.Event) if e.kind == "news2_band_changed"]
     assert bands and bands[-1].detail["partial"] is True  # rr and ACVPU are not measured
