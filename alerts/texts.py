@@ -190,7 +190,7 @@ PARAM_LABELS: Final[dict[str, dict[str, str]]] = {
 DETAIL_VALUES: Final[dict[str, dict[str, dict[str, str]]]] = {
     "nl": {
         "reason": {
-            "heartbeat_timeout": "geen hartslag meer ontvangen",
+            "heartbeat_timeout": "geen levensteken meer van de woning ontvangen",
             "status_offline": "woning meldde zich af",
             "status": "statusbericht",
             "message": "bericht ontvangen",
@@ -229,7 +229,7 @@ DETAIL_VALUES: Final[dict[str, dict[str, dict[str, str]]]] = {
     },
     "en": {
         "reason": {
-            "heartbeat_timeout": "no heartbeat received",
+            "heartbeat_timeout": "no sign of life from the dwelling received",
             "status_offline": "dwelling signed off",
             "status": "status message",
             "message": "message received",

@@ -149,7 +149,7 @@ async def test_login_live_alarm_and_acknowledge(console: Running) -> None:
             text = await card.inner_text()
             assert "persoonlijk alarm" in text.lower() and "dubbel ingedrukt" in text
             offline = await page.locator("#open-list .alarm.st-raised.sev-low").inner_text()
-            assert "reden: geen hartslag meer ontvangen" in offline
+            assert "reden: geen levensteken meer van de woning ontvangen" in offline
             assert "heartbeat_timeout" not in offline and "last_seen" not in offline
             assert (await page.title()).startswith("(3)")
             await page.screenshot(path=str(SCREENSHOT), full_page=False)

@@ -414,12 +414,14 @@ async def test_alarm_details_are_shown_in_the_operators_language(
     await alarms.on_edge_alarm(press, received_at=clock())
     await login(client)
     nl = text_of((await client.get("/")).text)
-    assert "reden: geen hartslag meer ontvangen" in nl
+    assert "reden: geen levensteken meer van de woning ontvangen" in nl
     assert "laatst gezien: 05:23:41" in nl
     assert "lang ingedrukt" in nl and "rssi_ratio: 0,12" in nl
     assert "heartbeat_timeout" not in nl and "1795580" not in nl and "long_press" not in nl
     en = text_of((await client.get("/?lang=en")).text)
-    assert "reason: no heartbeat received" in en and "last seen: 05:23:41" in en
+    assert (
+        "reason: no sign of life from the dwelling received" in en and "last seen: 05:23:41" in en
+    )
     assert "long press" in en and "rssi_ratio: 0.12" in en
     # The API keeps the raw values: scripts want codes, not prose.
     listed = (await client.get("/api/v1/alarms")).json()

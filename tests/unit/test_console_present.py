@@ -31,11 +31,11 @@ def test_offline_after_heartbeat_timeout_in_dutch_and_english() -> None:
         "key": "offline",
     }
     assert items(detail) == [
-        ("reden", "geen hartslag meer ontvangen"),
+        ("reden", "geen levensteken meer van de woning ontvangen"),
         ("laatst gezien", "13:54:19"),
     ]
     assert items(detail, "en") == [
-        ("reason", "no heartbeat received"),
+        ("reason", "no sign of life from the dwelling received"),
         ("last seen", "13:54:19"),
     ]
     assert items({"reason": "status_offline"}) == [("reden", "woning meldde zich af")]
@@ -136,7 +136,7 @@ def test_alarm_view_carries_the_details() -> None:
     view = alarm_view(rec, "Unit 7, Kerkpad", "nl", TZ, NOW + 10)
     assert view.kind == "woning offline"
     assert view.details == (
-        DetailItem("reden", "geen hartslag meer ontvangen"),
+        DetailItem("reden", "geen levensteken meer van de woning ontvangen"),
         DetailItem("laatst gezien", "05:29:22"),  # the same day: time only,
     )
 
