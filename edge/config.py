@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import SettingsConfigDict
 
+from edge.detectors.fall_alarm import MIN_SILENT_S
 from edge.errors import ConfigError
 from sensors.contract import is_pseudo_id
 from sensors.settings import FileSettings, SettingsFileError, first_error, read_toml
@@ -142,6 +143,8 @@ class FallSettings(BaseModel):
     def _check(self) -> Self:
         if self.long_lie_s < self.cancel_window_s:
             raise ValueError("fall.long_lie_s must be >= fall.cancel_window_s")
+        if 0 < self.silent_after_impact_s < MIN_SILENT_S:
+            raise ValueError(f"fall.silent_after_impact_s must be 0 (off) or >= {MIN_SILENT_S:g}")
         return self
 
 

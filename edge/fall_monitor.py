@@ -163,7 +163,7 @@ class FallMonitor:
         self.sensor = sensor
         self.config = config or FallAlarmConfig()
         self.detector = detector or FallDetector()
-        self.policy = FallAlarmPolicy(self.config, decide_s=self.detector.params.post_s)
+        self.policy = FallAlarmPolicy(self.config)
         self.link_grace_s = link_grace_s
         self._clock = WearableClock()
         self._activity = _Activity()
@@ -180,8 +180,8 @@ class FallMonitor:
 
     @property
     def in_incident(self) -> bool:
-        """A fall is pending or raised: a long press now means "ik ben oke"."""
-        return self.policy.state != "idle"
+        """A fall is suspected, pending or raised: a long press now means "ik ben oke"."""
+        return self.policy.state != "idle" or self.policy.suspecting
 
     # -- input ------------------------------------------------------------------------
 

@@ -92,6 +92,9 @@ class FallEventKind(StrEnum):
     IMPACT_SUSPECTED = "impact_suspected"
     FALL_CONFIRMED = "fall_confirmed"
     FALL_CANCELLED = "fall_cancelled"
+    # A suspected impact settled as no fall (its aftermath seen: a full window the model
+    # turned down, or the wearer upright when a silent wearable came back).
+    IMPACT_DISMISSED = "impact_dismissed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +184,10 @@ class FallParams:
     # 0 decides partial windows like full ones.
     partial_margin_logit: float = 1.0
     partial_missing_s: float = 0.5
+    # ... and such a window is decided only after this much silence past its end (a BLE
+    # stall or a late frame is not a silent wearable: its samples come and the window is
+    # decided on them).
+    partial_wait_s: float = 3.0
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -223,6 +230,18 @@ class _Candidate:
     t_peak: float
     peak2: float  # largest |a|^2 so far, g^2
     suspect_checked: bool = False
+    suspected: bool = False  # impact_suspected was emitted for it
+
+
+@dataclass(frozen=True, slots=True)
+class _Unresolved:
+    """A suspected impact the wearable went silent after, before its aftermath was seen
+    and without a confirmed fall: judged again by the posture when samples come back."""
+
+    impact_time: float
+    g0: tuple[float, float, float]  # pre-impact gravity direction (unit vector)
+    peak_g: float
+    since: float  # the last sample before the silence, s
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,6 +553,7 @@ class FallDetector:
         self._pending: list[_Candidate] = []
         self._open: _Candidate | None = None
         self._confirmed: _Confirmed | None = None
+        self._unresolved: _Unresolved | None = None
         # upright reference: unit gravity direction while walking, and its evidence
         self._up: tuple[float, float, float] | None = None
         self._up_blocks = 0
@@ -584,6 +604,8 @@ class FallDetector:
         if self.params.upright_block_s > 0.0:
             self._track_upright()
         self._track_candidates(tt, m2, events)
+        if self._unresolved is not None:
+            self._judge_unresolved(events)
         self._decide(self._last_t, self._last_t, events)
         if self._confirmed is not None:
             self._track_recovery(tt, aa, events)
@@ -745,6 +767,7 @@ class FallDetector:
             return
         angle = _vec_angle(a[lo:hi].mean(axis=0), a[lo2:hi2].mean(axis=0))
         if angle >= math.radians(p.suspect_angle_deg):
+            c.suspected = True
             events.append(
                 FallEvent(
                     FallEventKind.IMPACT_SUSPECTED,
@@ -765,86 +788,167 @@ class FallDetector:
             for c in self._pending:
                 if not c.suspect_checked and c.t_peak + p.suspect_after_s <= now:
                     self._check_suspect(c, events)
-        due = [c for c in self._pending if c.t_peak + p.post_s <= now]
+
+        def is_due(c: _Candidate) -> bool:
+            end = c.t_peak + p.post_s
+            if last_sample < end:  # silent before the window's end: wait a little longer
+                end += p.partial_wait_s
+            return end <= now
+
+        due = [c for c in self._pending if is_due(c)]
         if not due:
             return
-        self._pending = [c for c in self._pending if c.t_peak + p.post_s > now]
+        self._pending = [c for c in self._pending if not is_due(c)]
+        for c in due:
+            self._decide_one(c, now, last_sample, silent, events)
+
+    def _decide_one(
+        self,
+        c: _Candidate,
+        now: float,
+        last_sample: float,
+        silent: bool,
+        events: list[FallEvent],
+    ) -> None:
+        p = self.params
         t = self._t[: self._n]
         a = self._a[: self._n]
-        for c in due:
-            hi = c.t_peak + p.post_s
-            lo_i = int(np.searchsorted(t, c.t_peak - p.pre_s))
-            hi_i = int(np.searchsorted(t, hi, side="right"))
-            tw = t[lo_i:hi_i]
-            t_peak = c.t_peak
-            if tw.shape[0] > 1 and float(np.max(np.diff(tw))) > STALL_S:
-                # A link stall in the window: buffered samples may have arrived in a
-                # burst. Re-time them (from further back: they move earlier) first.
-                lo_i = int(np.searchsorted(t, c.t_peak - p.pre_s - p.post_s))
-                tw = retime_bursts(t[lo_i:hi_i])
-                k = int(np.searchsorted(t[lo_i:hi_i], c.t_peak))
-                t_peak = float(tw[min(k, tw.shape[0] - 1)])
-                tw_lo = int(np.searchsorted(tw, t_peak - p.pre_s))
-                lo_i += tw_lo
-                tw = tw[tw_lo:]
-            peak = math.sqrt(c.peak2)
-            cf = candidate_features(tw, a[lo_i:hi_i], t_peak, p, peak)
-            if cf is None:
-                # The stream stopped right after the impact: no basis for a decision. The
-                # impact_suspected event (if any) stands; the alarm policy may act on it.
-                logger.info("candidate at %.2f s undecidable: no data after it", c.t_peak)
-                continue
-            if self.feature_sink is not None:
-                self.feature_sink(cf, c.t_peak, peak)
-            if cf.features is None or not (cf.gate or cf.got_up):
-                continue  # failed the physical gate
-            if self._confirmed is not None:
-                continue  # one incident until the person is up again (more impacts on the floor)
-            n_win = hi_i - lo_i
-            span = float(t[hi_i - 1] - t[lo_i]) if n_win > 1 else 0.0
-            slow = span > 0.0 and (n_win - 1) / span < p.slow_rate_hz
-            prob = score_features(cf.features, p)
-            need = p.threshold_slow if slow else p.threshold
-            if silent and hi - float(t[hi_i - 1]) > p.partial_missing_s:
-                need = _raise_odds(need, p.partial_margin_logit)
-            model_says = cf.gate and prob >= need
-            if not model_says and not cf.got_up:
-                continue
-            if self._was_lying(cf):
-                logger.info("candidate at %.2f s: was lying already (roll-over)", c.t_peak)
-                self.lying_vetoes += 1
-                continue
-            # Decision time: when the data allowed it. With samples that is the latest
-            # sample; after silence (advance) it is the window end or the last sample.
-            when = now if not silent else max(hi, last_sample)
-            events.append(
-                FallEvent(
-                    FallEventKind.FALL_CONFIRMED,
-                    time=when,
-                    impact_time=c.t_peak,
-                    peak_g=peak,
-                    score=prob,
-                    orientation_change_deg=math.degrees(
-                        cf.angle_rad if model_says else max(cf.angle_rad, cf.held_rad)
-                    ),
-                    stillness_g=cf.quiet_g,
-                )
-            )
-            if not model_says:
-                self.got_up_confirms += 1
-                logger.info("candidate at %.2f s: a fall, and up again at once", c.t_peak)
-            pre_lo = int(np.searchsorted(t, c.t_peak - 3.0))
-            pre_hi = max(pre_lo + 1, int(np.searchsorted(t, c.t_peak - 1.0)))
-            g0 = a[pre_lo:pre_hi].mean(axis=0)
-            norm = float(np.linalg.norm(g0))
-            gx, gy, gz = (g0 / norm).tolist() if norm > 1e-6 else (0.0, 0.0, 1.0)
-            self._confirmed = _Confirmed(
-                g0=(gx, gy, gz),
+        hi = c.t_peak + p.post_s
+        lo_i = int(np.searchsorted(t, c.t_peak - p.pre_s))
+        hi_i = int(np.searchsorted(t, hi, side="right"))
+        tw = t[lo_i:hi_i]
+        t_peak = c.t_peak
+        if tw.shape[0] > 1 and float(np.max(np.diff(tw))) > STALL_S:
+            # A link stall in the window: buffered samples may have arrived in a
+            # burst. Re-time them (from further back: they move earlier) first.
+            lo_i = int(np.searchsorted(t, c.t_peak - p.pre_s - p.post_s))
+            tw = retime_bursts(t[lo_i:hi_i])
+            k = int(np.searchsorted(t[lo_i:hi_i], c.t_peak))
+            t_peak = float(tw[min(k, tw.shape[0] - 1)])
+            tw_lo = int(np.searchsorted(tw, t_peak - p.pre_s))
+            lo_i += tw_lo
+            tw = tw[tw_lo:]
+        # The stream stopped before the window's end: the aftermath is seen in part.
+        partial = silent and (
+            tw.shape[0] == 0 or t_peak + p.post_s - float(tw[-1]) > p.partial_missing_s
+        )
+        peak = math.sqrt(c.peak2)
+        cf = candidate_features(tw, a[lo_i:hi_i], t_peak, p, peak)
+        if cf is None:
+            # The stream stopped right after the impact: no basis for a decision. The
+            # impact_suspected event (if any) stands; the alarm policy may act on it.
+            logger.info("candidate at %.2f s undecidable: no data after it", c.t_peak)
+            self._leave_unresolved(c, True, last_sample, events)
+            return
+        if self.feature_sink is not None:
+            self.feature_sink(cf, c.t_peak, peak)
+        if self._confirmed is not None:
+            return  # one incident until the person is up again (more impacts on the floor)
+        if cf.features is None or not (cf.gate or cf.got_up):
+            self._leave_unresolved(c, partial, last_sample, events)  # failed the gate
+            return
+        n_win = hi_i - lo_i
+        span = float(t[hi_i - 1] - t[lo_i]) if n_win > 1 else 0.0
+        slow = span > 0.0 and (n_win - 1) / span < p.slow_rate_hz
+        prob = score_features(cf.features, p)
+        need = p.threshold_slow if slow else p.threshold
+        if partial:
+            need = _raise_odds(need, p.partial_margin_logit)
+        model_says = cf.gate and prob >= need
+        if not model_says and not cf.got_up:
+            self._leave_unresolved(c, partial, last_sample, events)
+            return
+        if self._was_lying(cf):
+            logger.info("candidate at %.2f s: was lying already (roll-over)", c.t_peak)
+            self.lying_vetoes += 1
+            self._leave_unresolved(c, False, last_sample, events)
+            return
+        # Decision time: when the data allowed it. With samples that is the latest
+        # sample; after silence (advance) it is the window end or the last sample.
+        when = now if not silent else max(hi, last_sample)
+        events.append(
+            FallEvent(
+                FallEventKind.FALL_CONFIRMED,
+                time=when,
                 impact_time=c.t_peak,
                 peak_g=peak,
-                origin=hi,
+                score=prob,
+                orientation_change_deg=math.degrees(
+                    cf.angle_rad if model_says else max(cf.angle_rad, cf.held_rad)
+                ),
+                stillness_g=cf.quiet_g,
             )
-            logger.info("fall confirmed: impact %.2f s, peak %.1f g, p=%.3f", c.t_peak, peak, prob)
+        )
+        if not model_says:
+            self.got_up_confirms += 1
+            logger.info("candidate at %.2f s: a fall, and up again at once", c.t_peak)
+        self._unresolved = None
+        self._confirmed = _Confirmed(
+            g0=self._pre_gravity(c.t_peak), impact_time=c.t_peak, peak_g=peak, origin=hi
+        )
+        logger.info("fall confirmed: impact %.2f s, peak %.1f g, p=%.3f", c.t_peak, peak, prob)
+
+    def _pre_gravity(self, t_peak: float) -> tuple[float, float, float]:
+        """Unit gravity direction over [impact - 3 s, impact - 1 s] (raw samples)."""
+        t = self._t[: self._n]
+        pre_lo = int(np.searchsorted(t, t_peak - 3.0))
+        pre_hi = max(pre_lo + 1, int(np.searchsorted(t, t_peak - 1.0)))
+        g0 = self._a[pre_lo:pre_hi].mean(axis=0)
+        norm = float(np.linalg.norm(g0))
+        if norm <= 1e-6 or not math.isfinite(norm):
+            return (0.0, 0.0, 1.0)
+        gx, gy, gz = (g0 / norm).tolist()
+        return (gx, gy, gz)
+
+    def _leave_unresolved(
+        self, c: _Candidate, partial: bool, last_sample: float, events: list[FallEvent]
+    ) -> None:
+        """A candidate not confirmed. A suspected impact whose aftermath was seen is
+        dismissed; one the wearable went silent after is judged again when it is back."""
+        if not c.suspected:
+            return
+        if partial:
+            self._unresolved = _Unresolved(
+                c.t_peak, self._pre_gravity(c.t_peak), math.sqrt(c.peak2), last_sample
+            )
+            return
+        events.append(
+            FallEvent(FallEventKind.IMPACT_DISMISSED, self._last_t, c.t_peak, math.sqrt(c.peak2))
+        )
+
+    def _judge_unresolved(self, events: list[FallEvent]) -> None:
+        """The wearable is back after a silence that cut an impact's aftermath short:
+        lying (its first second >= `gate_angle_deg` from the pre-impact posture) is the
+        fall confirmed late; otherwise the wearer is up and the impact is dismissed."""
+        u = self._unresolved
+        assert u is not None
+        t = self._t[: self._n]
+        lo = int(np.searchsorted(t, u.since, side="right"))
+        if lo >= self._n or float(t[-1]) < float(t[lo]) + 1.0:
+            return  # less than a second back yet
+        hi = int(np.searchsorted(t, float(t[lo]) + 1.0, side="right"))
+        self._unresolved = None
+        back = self._a[lo:hi].mean(axis=0)
+        angle = _vec_angle(np.asarray(u.g0), back)
+        p = self.params
+        if angle < math.radians(p.gate_angle_deg) or self._confirmed is not None:
+            events.append(
+                FallEvent(FallEventKind.IMPACT_DISMISSED, self._last_t, u.impact_time, u.peak_g)
+            )
+            return
+        events.append(
+            FallEvent(
+                FallEventKind.FALL_CONFIRMED,
+                time=self._last_t,
+                impact_time=u.impact_time,
+                peak_g=u.peak_g,
+                orientation_change_deg=math.degrees(angle),
+            )
+        )
+        self._confirmed = _Confirmed(
+            g0=u.g0, impact_time=u.impact_time, peak_g=u.peak_g, origin=self._last_t
+        )
+        logger.info("fall confirmed late: impact %.2f s, lying when back", u.impact_time)
 
     def _track_recovery(self, t: FloatArray, a: FloatArray, events: list[FallEvent]) -> None:
         """Watch for getting up in fixed 0.5 s blocks of mean acceleration after the fall.

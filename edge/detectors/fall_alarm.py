@@ -12,12 +12,16 @@ Turns the fall detector's events and the pendant's cancel button into decisions:
   the resident says they are fine, as with any social-alarm pendant); getting up only
   stops the long-lie escalation (``recovered``) - a raised fall alarm is not withdrawn
   silently, a person who fell should still be checked on.
-* an ``impact_suspected`` (a hard peak, then a changed posture) after which the wearable
-  goes silent before the detector could see the whole aftermath: after
-  `silent_after_impact_s` (default 60 s) of silence, ``raise_fall_alarm`` with reason
-  ``silent_after_impact``. A fall can break a wearable, knock its battery out or take it
-  out of radio range; that is no reason to stay quiet. No long-lie escalation follows
-  (getting up cannot be seen without data); the button or a person handles it.
+* an ``impact_suspected`` (a hard peak, then a changed posture) stays a *suspicion* until
+  the detector settles it (``fall_confirmed`` or ``impact_dismissed``; with samples
+  flowing that is 5 s after the impact). If the wearable goes silent first, the detector
+  cannot settle it; after `silent_after_impact_s` (default 60 s) without a sample,
+  ``raise_fall_alarm`` with reason ``silent_after_impact``: a fall can break a wearable,
+  knock its battery out or take it out of radio range. If the wearable comes back, the
+  detector settles the impact by the posture it sees then; a fall confirmed late for an
+  impact already alarmed this way joins that alarm (long-lie timer, recovery), and a
+  dismissal only ends the incident (the raised alarm stays). A long press during the
+  suspicion is "ik ben oke" for that impact.
 
 Why 5 minutes: the clinical "long lie" (>= 1 h on the floor) is what causes harm
 (pressure injury, rhabdomyolysis, hypothermia), so escalation must come long before it;
@@ -38,6 +42,11 @@ from enum import StrEnum
 from edge.detectors.fall import FallEvent, FallEventKind
 
 logger = logging.getLogger(__name__)
+
+
+#: The shortest `silent_after_impact_s`: longer than the detector's own wait for a
+#: silent window (post_s 5 s + partial_wait_s 3 s + the agent's link grace).
+MIN_SILENT_S = 10.0
 
 
 class DecisionKind(StrEnum):
@@ -64,8 +73,8 @@ class FallAlarmConfig:
     def __post_init__(self) -> None:
         if self.cancel_window_s < 0 or self.long_lie_s < self.cancel_window_s:
             raise ValueError("need 0 <= cancel_window_s <= long_lie_s")
-        if self.silent_after_impact_s < 0:
-            raise ValueError("need silent_after_impact_s >= 0")
+        if self.silent_after_impact_s != 0 and self.silent_after_impact_s < MIN_SILENT_S:
+            raise ValueError(f"need silent_after_impact_s = 0 (off) or >= {MIN_SILENT_S:g}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +96,10 @@ class _State(StrEnum):
 
 @dataclass
 class FallAlarmPolicy:
-    """One per wearer. Feed `on_events`, `heard`, `cancel_pressed` and `advance` in time
-    order. `decide_s` is how long after an impact the detector decides on it (its
-    `post_s`): samples up to then mean it saw the whole aftermath."""
+    """One per wearer. Feed `on_events`, `heard` (the latest sample time),
+    `cancel_pressed` and `advance` in time order."""
 
     config: FallAlarmConfig = field(default_factory=FallAlarmConfig)
-    decide_s: float = 5.0
 
     def __post_init__(self) -> None:
         self._state = _State.IDLE
@@ -100,8 +107,15 @@ class FallAlarmPolicy:
         self._confirmed_at = 0.0
         self._peak = 0.0
         self._heard = -math.inf  # time of the wearable's latest sample
-        # (impact time, peak g) of an impact_suspected whose aftermath is not seen yet
+        # (impact time, peak g) of an impact_suspected the detector has not settled yet
         self._suspect: tuple[float, float] | None = None
+        self._silent_alarm: tuple[float, float] | None = None  # (impact, alarm time)
+        self._ok_impact: float | None = None  # the resident said "ik ben oke" to it
+
+    @property
+    def suspecting(self) -> bool:
+        """An impact is suspected and not settled yet: a long press means "ik ben oke"."""
+        return self._suspect is not None
 
     @property
     def state(self) -> str:
@@ -114,8 +128,23 @@ class FallAlarmPolicy:
             if ev.kind is FallEventKind.IMPACT_SUSPECTED:
                 if self._state is not _State.PENDING and self._state is not _State.ALARMED:
                     self._suspect = (ev.impact_time, ev.peak_g)
+            elif ev.kind is FallEventKind.IMPACT_DISMISSED:
+                if self._suspect is not None and self._suspect[0] == ev.impact_time:
+                    self._suspect = None
+                if self._alarmed_silently(ev.impact_time) and self._state is _State.DONE:
+                    self._state = _State.IDLE  # up again: the raised alarm stays
             elif ev.kind is FallEventKind.FALL_CONFIRMED:
-                self._suspect = None  # decided: the incident takes its normal course
+                self._suspect = None  # settled: the incident takes its normal course
+                if ev.impact_time == self._ok_impact:
+                    continue  # the resident already said "ik ben oke" to this impact
+                silent = self._silent_alarm
+                if silent is not None and silent[0] == ev.impact_time:
+                    if self._state is _State.DONE:  # the alarm is out: join it
+                        self._state = _State.ALARMED
+                        self._impact = ev.impact_time
+                        self._confirmed_at = silent[1] - self.config.cancel_window_s
+                        out.extend(self.advance(ev.time))
+                    continue
                 if self._state in (_State.IDLE, _State.DONE):
                     self._state = _State.PENDING
                     self._impact = ev.impact_time
@@ -130,18 +159,27 @@ class FallAlarmPolicy:
 
     def heard(self, t: float) -> None:
         """The wearable delivered samples up to `t` (s)."""
-        self._heard = max(self._heard, t)
-        if self._suspect is not None and self._heard >= self._suspect[0] + self.decide_s:
-            self._suspect = None  # the detector saw the whole aftermath and decided
+        if t > self._heard:
+            self._heard = t
+
+    def _alarmed_silently(self, impact: float) -> bool:
+        return self._silent_alarm is not None and self._silent_alarm[0] == impact
 
     def cancel_pressed(self, t: float) -> list[AlarmDecision]:
         """The pendant's cancel button was pressed at `t` (s)."""
         out = self.advance(t)
-        if self._state is not _State.IDLE:
+        if self._state is _State.IDLE and self._suspect is not None:
+            # "Ik ben oke" right after a suspected impact: not a fall for this resident.
+            self._impact, self._peak = self._suspect
+            self._ok_impact, self._suspect = self._suspect[0], None
+            out.append(self._decision(DecisionKind.CANCEL, t, Severity.INFO, "button"))
+        elif self._state is not _State.IDLE:
             # Before the alarm: nothing is raised. After it: the resident says they are
             # fine, which withdraws the raised fall / long-lie alarm.
             out.append(self._decision(DecisionKind.CANCEL, t, Severity.INFO, "button"))
             self._state = _State.IDLE
+            if self._suspect is not None:
+                self._ok_impact, self._suspect = self._suspect[0], None
         return out
 
     def advance(self, t: float) -> list[AlarmDecision]:
@@ -168,6 +206,7 @@ class FallAlarmPolicy:
             if t >= since + silent:
                 self._impact, self._peak = self._suspect
                 self._suspect = None
+                self._silent_alarm = (self._impact, since + silent)
                 out.append(
                     self._decision(
                         DecisionKind.RAISE_FALL_ALARM,
@@ -176,7 +215,9 @@ class FallAlarmPolicy:
                         "silent_after_impact",
                     )
                 )
-                self._state = _State.DONE  # no data: getting up cannot be seen
+                # No data: getting up cannot be seen, so no long-lie timer; the detector
+                # settles the impact if the wearable comes back.
+                self._state = _State.DONE
         return out
 
     # ------------------------------------------------------------------ internals

@@ -226,7 +226,8 @@ def stream(
         events.extend(det.update(t[i : i + chunk], acc[i : i + chunk]))
     if t.shape[0]:
         p = det.params
-        events.extend(det.advance(float(t[-1]) + p.peak_search_s + p.post_s + 0.1))
+        end = float(t[-1]) + p.peak_search_s + p.post_s + p.partial_wait_s + 0.1
+        events.extend(det.advance(end))
     return events
 
 

@@ -143,10 +143,19 @@ def suspected(t: float, impact: float) -> FallEvent:
     return FallEvent(FallEventKind.IMPACT_SUSPECTED, t, impact, 3.6)
 
 
+def dismissed(t: float, impact: float) -> FallEvent:
+    return FallEvent(FallEventKind.IMPACT_DISMISSED, t, impact, 3.6)
+
+
+def silent_policy() -> FallAlarmPolicy:
+    return FallAlarmPolicy(FallAlarmConfig(silent_after_impact_s=60.0))
+
+
 def test_impact_then_silence_raises_a_fall_alarm_without_long_lie() -> None:
-    p = FallAlarmPolicy(FallAlarmConfig(silent_after_impact_s=60.0))
+    p = silent_policy()
     p.heard(101.4)
     assert p.on_events([suspected(101.5, impact=100.0)]) == []
+    assert p.suspecting
     p.heard(102.0)  # the wearable's last sample: 2 s after the impact, then nothing
     assert p.advance(161.9) == []
     (raised,) = p.advance(162.0)
@@ -160,16 +169,30 @@ def test_impact_then_silence_raises_a_fall_alarm_without_long_lie() -> None:
     assert kinds(p.cancel_pressed(10_001.0)) == [DecisionKind.CANCEL]  # "ik ben oke"
 
 
-def test_impact_with_its_aftermath_seen_raises_nothing() -> None:
-    """The detector saw the whole window and did not confirm: its call stands."""
-    p = FallAlarmPolicy(FallAlarmConfig(silent_after_impact_s=60.0), decide_s=5.0)
+def test_a_dismissed_impact_raises_nothing() -> None:
+    """The detector saw the aftermath and turned the impact down: its call stands."""
+    p = silent_policy()
     p.on_events([suspected(101.5, impact=100.0)])
     p.heard(105.0)
+    assert p.on_events([dismissed(105.0, impact=100.0)]) == []
+    assert not p.suspecting
     assert p.advance(1000.0) == []
 
 
+def test_samples_alone_do_not_settle_a_suspicion() -> None:
+    """A wearable that was silent through the decision and sends again has not shown the
+    aftermath: only the detector's verdict (confirm or dismiss) settles the impact."""
+    p = silent_policy()
+    p.on_events([suspected(101.5, impact=100.0)])
+    p.heard(102.0)
+    p.heard(130.0)  # back after 28 s (one stray frame), then silent again
+    assert p.advance(189.9) == []
+    (raised,) = p.advance(190.0)
+    assert raised.reason == "silent_after_impact"
+
+
 def test_impact_then_a_confirmed_fall_takes_the_normal_course() -> None:
-    p = FallAlarmPolicy(FallAlarmConfig(silent_after_impact_s=60.0))
+    p = silent_policy()
     p.on_events([suspected(101.5, impact=100.0)])
     p.heard(103.0)
     assert p.on_events([confirmed(105.0, impact=100.0)]) == []  # decided on what came
@@ -178,10 +201,47 @@ def test_impact_then_a_confirmed_fall_takes_the_normal_course() -> None:
     assert out[0].reason == "cancel_window_elapsed"
 
 
+def test_back_and_lying_after_a_silent_alarm_joins_it() -> None:
+    """The fall confirmed late for an impact already alarmed: no second alarm, the
+    long-lie timer runs from the impact, getting up is seen."""
+    p = silent_policy()
+    p.on_events([suspected(101.5, impact=100.0)])
+    p.heard(102.0)
+    assert kinds(p.advance(162.0)) == [DecisionKind.RAISE_FALL_ALARM]
+    assert p.on_events([confirmed(200.0, impact=100.0)]) == []
+    (lie,) = p.advance(400.0)
+    assert (lie.kind, lie.time) == (DecisionKind.RAISE_LONG_LIE, 400.0)
+    assert kinds(p.on_events([got_up(500.0)])) == []  # long lie raised: done
+
+
+def test_back_and_up_after_a_silent_alarm_ends_the_incident() -> None:
+    p = silent_policy()
+    p.on_events([suspected(101.5, impact=100.0)])
+    p.heard(102.0)
+    p.advance(162.0)
+    assert p.state == "done"
+    assert p.on_events([dismissed(200.0, impact=100.0)]) == []
+    assert p.state == "idle"  # the raised alarm stays; the button means help again
+    assert p.cancel_pressed(300.0) == []
+
+
+def test_ik_ben_oke_during_the_suspicion() -> None:
+    p = silent_policy()
+    p.on_events([suspected(101.5, impact=100.0)])
+    p.heard(102.0)
+    (ok,) = p.cancel_pressed(110.0)
+    assert (ok.kind, ok.reason, ok.impact_time) == (DecisionKind.CANCEL, "button", 100.0)
+    assert not p.suspecting
+    assert p.advance(1000.0) == []  # no silent alarm
+    assert p.on_events([confirmed(1005.0, impact=100.0)]) == []  # nor a late one
+    assert p.advance(5000.0) == []
+
+
 def test_silence_rule_can_be_turned_off() -> None:
     p = FallAlarmPolicy(FallAlarmConfig(silent_after_impact_s=0.0))
     p.on_events([suspected(101.5, impact=100.0)])
     p.heard(102.0)
     assert p.advance(10_000.0) == []
-    with pytest.raises(ValueError):
-        FallAlarmConfig(silent_after_impact_s=-1.0)
+    for bad in (-1.0, 5.0):  # shorter than the detector's own wait: refused
+        with pytest.raises(ValueError):
+            FallAlarmConfig(silent_after_impact_s=bad)

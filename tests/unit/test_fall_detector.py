@@ -533,3 +533,57 @@ def test_turn_rate_fast_vs_slow_and_orientation_free(fs: float) -> None:
     assert rates[0.2] == pytest.approx(math.pi, rel=0.1)
     assert rates[2.0] == pytest.approx(math.pi / 4, rel=0.15)
     assert rates[0.2] > 3.0 * rates[2.0]
+
+
+def _borderline(params: FallParams) -> FallParams:
+    return _fixed_score(params, -0.5)  # 0.5 logit over the threshold, under the margin
+
+
+def test_small_shortfall_gets_no_margin(params: FallParams) -> None:
+    t, a = synth(50.0)
+    keep = t < 8.0 + params.post_s - 0.3  # the last 0.3 s of the window missing
+    det = FallDetector(_borderline(params))
+    ev = stream(det, t[keep], a[keep]) + det.advance(100.0)
+    assert len(kinds(ev, FallEventKind.FALL_CONFIRMED)) == 1
+
+
+def test_a_stall_is_waited_out_not_decided_as_silence(params: FallParams) -> None:
+    """Samples stop 2.5 s after the impact and come back 6 s later (a BLE stall): the
+    window is decided on what then arrived, without the cut-short margin."""
+    t, a = synth(50.0)
+    det = FallDetector(_borderline(params))
+    before = t < 10.5
+    ev = stream(det, t[before], a[before])
+    ev += det.advance(8.0 + params.post_s + params.partial_wait_s - 0.1)  # not yet
+    assert kinds(ev, FallEventKind.FALL_CONFIRMED) == []
+    after = t >= 16.5
+    ev += stream(det, t[after], a[after])
+    assert len(kinds(ev, FallEventKind.FALL_CONFIRMED)) == 1
+
+
+def test_turned_down_suspected_impact_is_dismissed(params: FallParams) -> None:
+    t, a = synth(50.0)
+    ev = stream(FallDetector(_fixed_score(params, -3.0)), t, a)
+    assert [e.kind for e in ev] == [
+        FallEventKind.IMPACT_SUSPECTED,
+        FallEventKind.IMPACT_DISMISSED,
+    ]
+    assert ev[1].impact_time == pytest.approx(ev[0].impact_time)
+
+
+@pytest.mark.parametrize("lying", [True, False])
+def test_silent_wearable_back_is_judged_by_its_posture(params: FallParams, lying: bool) -> None:
+    """A borderline impact, then the wearable silent 2.5 s later (not confirmed on the cut
+    window); when it is back, lying confirms the fall late, upright dismisses it."""
+    t, a = synth(50.0)
+    det = FallDetector(_borderline(params))
+    keep = t < 10.5
+    ev = stream(det, t[keep], a[keep]) + det.advance(60.0)
+    assert kinds(ev, FallEventKind.IMPACT_SUSPECTED)
+    assert kinds(ev, FallEventKind.FALL_CONFIRMED) == []
+    tb = 70.0 + np.arange(100) / 50.0
+    back = np.tile(LYING if lying else UP, (tb.size, 1))
+    late = stream(det, tb, back + np.random.default_rng(3).normal(0.0, 0.01, back.shape))
+    want = FallEventKind.FALL_CONFIRMED if lying else FallEventKind.IMPACT_DISMISSED
+    assert [e.kind for e in late] == [want]
+    assert late[0].impact_time == pytest.approx(8.0, abs=0.1)

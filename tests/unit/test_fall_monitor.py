@@ -218,10 +218,9 @@ def test_long_press_in_the_window_cancels_and_a_short_press_still_calls_for_help
     }
 
 
-def test_wearable_silent_after_a_hard_impact_raises_a_fall_alarm() -> None:
-    """Real frames through the real detector: walking, a hard impact and a turn to lying,
-    then the wearable stops 2 s after the impact (broken, battery out). The detector's
-    model is set never to confirm, so only the silence can raise the alarm."""
+def _impact_then_silence(m: FallMonitor) -> list[Finding]:
+    """Real frames into `m`: walking, a hard impact at T0 + 10 s and a turn to lying, then
+    the wearable stops 2 s after the impact (broken, battery out, out of range)."""
     fs, n = 50.0, 10
     t = np.arange(int(12.0 * fs)) / fs
     a = np.tile([0.0, -1.0, 0.0], (t.size, 1))
@@ -229,19 +228,29 @@ def test_wearable_silent_after_a_hard_impact_raises_a_fall_alarm() -> None:
     a[(t >= 9.6) & (t < 10.0)] = [0.0, -0.2, 0.0]  # free fall
     a[(t >= 10.0) & (t < 10.06)] = [2.0, -3.0, 2.0]  # impact
     a[t >= 10.06] = [0.0, 0.0, 1.0]  # lying
-    never = replace(load_params(), bias=-50.0, getup_angle_deg=0.0)
-    m = FallMonitor(
-        "wearable-1",
-        FallAlarmConfig(silent_after_impact_s=60.0),
-        link_grace_s=0.0,
-        detector=FallDetector(never),
-    )
     found: list[Finding] = []
     for k in range(int(12.0 * fs) // n):
         chunk = a[k * n : (k + 1) * n]
         frame = encode_frame(frame_from_g(k, 1_000 + round(k * n / fs * 1000), 1 / fs, chunk))
         found += m.on_notification(frame, T0 + (k + 1) * n / fs).findings
-    assert [f.kind for f in found] == ["impact_suspected"]
+    return found
+
+
+def _never_confirming(silent_s: float = 60.0) -> FallMonitor:
+    """The detector's model set never to confirm: only silence or posture can."""
+    never = replace(load_params(), bias=-50.0, getup_angle_deg=0.0)
+    return FallMonitor(
+        "wearable-1",
+        FallAlarmConfig(silent_after_impact_s=silent_s),
+        link_grace_s=0.0,
+        detector=FallDetector(never),
+    )
+
+
+def test_wearable_silent_after_a_hard_impact_raises_a_fall_alarm() -> None:
+    m = _never_confirming()
+    assert [f.kind for f in _impact_then_silence(m)] == ["impact_suspected"]
+    assert m.in_incident  # a long press now would be "ik ben oke"
     last_sample = T0 + 12.0
     assert m.advance(last_sample + 59.0) == []
     (alarm,) = m.advance(last_sample + 61.0)
@@ -256,3 +265,21 @@ def test_wearable_silent_after_a_hard_impact_raises_a_fall_alarm() -> None:
     assert m.advance(last_sample + 3600.0) == []  # no long lie without data
     (withdrawn,) = m.cancel_pressed(last_sample + 3700.0)  # "ik ben oke"
     assert withdrawn.cancel and withdrawn.alarm_id == alarm.alarm_id
+
+
+def test_wearable_back_within_the_minute_and_lying_is_a_fall() -> None:
+    """The wearable reboots 20 s after it went silent; the resident is still lying: the
+    detector confirms the fall late and the usual cancel window and alarm follow."""
+    m = _never_confirming()
+    _impact_then_silence(m)
+    assert m.advance(T0 + 30.0) == []  # the detector gave up on the cut window
+    lying = np.tile([0.0, 0.0, 1.0], (10, 1))
+    found: list[Finding] = []
+    for k in range(10):  # a restarted device clock: its own t0
+        frame = encode_frame(frame_from_g(k, 50 + 200 * k, 1 / 50.0, lying))
+        found += m.on_notification(frame, T0 + 32.2 + 0.2 * k).findings
+    assert [f.kind for f in found] == ["fall_confirmed"]
+    assert m.state == "pending"
+    (alarm,) = [f for f in m.advance(T0 + 70.0) if f.alarm is contract.AlarmKind.FALL]
+    assert alarm.detail["reason"] == "cancel_window_elapsed"
+    assert alarm.detail["impact_t"] == pytest.approx(T0 + 10.0, abs=0.1)
