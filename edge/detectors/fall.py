@@ -350,8 +350,14 @@ def candidate_features(
     nb = round((p.pre_s + p.post_s) / bs)
     k1s = round(1.0 / bs)  # bins per second
     k0 = min(round(p.pre_s / bs), nb - 1)
-    start = t_peak - p.pre_s
-    idx = ((t - start) / bs).astype(np.intp)  # t >= start, so truncation is floor
+    # Bins start at the impact's sample phase. A wearable with an exact clock puts its
+    # samples on that grid, right on the bin edges: computed from absolute times, float
+    # rounding decided their bin (with UNIX-time stamps the same fall scored up to 1.5
+    # logits lower than with times from zero). Times relative to the impact keep full
+    # precision, and a sample on an edge belongs to the bin it starts (+1e-3 bin, above
+    # the rounding of UNIX times). t >= t_peak - pre_s: the value is >= 0, truncation is
+    # floor.
+    idx = ((t - t_peak) * (1.0 / bs) + (k0 + 1e-3)).astype(np.intp)
     ok = (idx >= 0) & (idx < nb)
     if not ok.all():
         idx = idx[ok]

@@ -587,3 +587,15 @@ def test_silent_wearable_back_is_judged_by_its_posture(params: FallParams, lying
     want = FallEventKind.FALL_CONFIRMED if lying else FallEventKind.IMPACT_DISMISSED
     assert [e.kind for e in late] == [want]
     assert late[0].impact_time == pytest.approx(8.0, abs=0.1)
+
+
+def test_features_do_not_depend_on_the_clock_epoch(params: FallParams) -> None:
+    """A 20 Hz wearable with an exact clock puts samples on the bin grid; UNIX-time stamps
+    must bin them as times from zero do (float rounding once shifted whole samples)."""
+    t, a = synth(20.0)
+    base = candidate_features(t, a, 8.0, params)
+    assert base is not None and base.features is not None
+    for epoch in (1_700_000_000.03, 1_790_000_000.0):
+        moved = candidate_features(t + epoch, a, 8.0 + epoch, params)
+        assert moved is not None and moved.features is not None
+        np.testing.assert_allclose(moved.features, base.features, rtol=1e-9, atol=1e-9)
