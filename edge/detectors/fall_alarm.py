@@ -69,6 +69,10 @@ class FallAlarmConfig:
     # an impact, then the wearable silent this long before its aftermath was seen: alarm
     # (0: never)
     silent_after_impact_s: float = 60.0
+    # After the incident's last alarm (long lie, up again after the alarm, a silent
+    # alarm), this long a long press still means "ik ben oke" for it; then the pendant's
+    # long press is an ordinary call again.
+    incident_hold_s: float = 3600.0
 
     def __post_init__(self) -> None:
         if self.cancel_window_s < 0 or self.long_lie_s < self.cancel_window_s:
@@ -91,7 +95,9 @@ class _State(StrEnum):
     IDLE = "idle"
     PENDING = "pending"  # confirmed, cancel window running
     ALARMED = "alarmed"  # fall alarm raised, long-lie timer running
-    DONE = "done"  # long lie raised, or got up after the alarm: button or next fall
+    # long lie raised, got up after the alarm, or a silent alarm: the button, the next
+    # fall or `incident_hold_s` ends it
+    DONE = "done"
 
 
 @dataclass
@@ -111,6 +117,7 @@ class FallAlarmPolicy:
         self._suspect: tuple[float, float] | None = None
         self._silent_alarm: tuple[float, float] | None = None  # (impact, alarm time)
         self._ok_impact: float | None = None  # the resident said "ik ben oke" to it
+        self._done_at = 0.0  # when the state became DONE
 
     @property
     def suspecting(self) -> bool:
@@ -199,7 +206,7 @@ class FallAlarmPolicy:
             out.append(
                 self._decision(DecisionKind.RAISE_LONG_LIE, when, Severity.CRITICAL, "no_recovery")
             )
-            self._state = _State.DONE
+            self._done(when)
         silent = c.silent_after_impact_s
         if self._suspect is not None and silent > 0:
             since = max(self._heard, self._suspect[0])
@@ -217,8 +224,14 @@ class FallAlarmPolicy:
                 )
                 # No data: getting up cannot be seen, so no long-lie timer; the detector
                 # settles the impact if the wearable comes back.
-                self._state = _State.DONE
+                self._done(since + silent)
+        if self._state is _State.DONE and t >= self._done_at + c.incident_hold_s:
+            self._state = _State.IDLE  # the raised alarms stay with the people handling them
         return out
+
+    def _done(self, t: float) -> None:
+        self._state = _State.DONE
+        self._done_at = t
 
     # ------------------------------------------------------------------ internals
     def _got_up(self, t: float) -> list[AlarmDecision]:
@@ -226,7 +239,7 @@ class FallAlarmPolicy:
             self._state = _State.IDLE
             return [self._decision(DecisionKind.CANCEL, t, Severity.INFO, "got_up")]
         if self._state is _State.ALARMED:
-            self._state = _State.DONE
+            self._done(t)
             return [self._decision(DecisionKind.RECOVERED, t, Severity.INFO, "got_up")]
         return []
 

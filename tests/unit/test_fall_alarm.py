@@ -81,9 +81,22 @@ def test_getting_up_after_alarm_stops_long_lie_but_keeps_alarm() -> None:
     assert kinds(p.advance(41.0)) == [DecisionKind.RAISE_FALL_ALARM]
     out = p.on_events([got_up(100.0)])
     assert kinds(out) == [DecisionKind.RECOVERED]
-    assert p.advance(10_000.0) == []
+    assert p.advance(3000.0) == []
     # the resident can still withdraw the raised alarm with the button
-    assert kinds(p.cancel_pressed(10_001.0)) == [DecisionKind.CANCEL]
+    assert kinds(p.cancel_pressed(3001.0)) == [DecisionKind.CANCEL]
+
+
+def test_a_settled_incident_ends_after_the_hold() -> None:
+    """An hour after the incident's last alarm a long press is no longer "ik ben oke"
+    for it (the pendant's long press is an ordinary call again)."""
+    p = FallAlarmPolicy(FallAlarmConfig(incident_hold_s=3600.0))
+    p.on_events([confirmed(10.0)])
+    p.advance(41.0)
+    p.on_events([got_up(100.0)])
+    assert p.state == "done"
+    assert p.advance(3699.0) == [] and p.state == "done"
+    assert p.advance(3700.0) == [] and p.state == "idle"
+    assert p.cancel_pressed(3701.0) == []
 
 
 def test_button_after_alarm_cancels_it() -> None:
@@ -165,8 +178,8 @@ def test_impact_then_silence_raises_a_fall_alarm_without_long_lie() -> None:
         Severity.HIGH,
     )
     assert raised.time == 162.0 and raised.impact_time == 100.0 and raised.peak_g == 3.6
-    assert p.advance(10_000.0) == []  # no long lie: getting up cannot be seen
-    assert kinds(p.cancel_pressed(10_001.0)) == [DecisionKind.CANCEL]  # "ik ben oke"
+    assert p.advance(1000.0) == []  # no long lie: getting up cannot be seen
+    assert kinds(p.cancel_pressed(1001.0)) == [DecisionKind.CANCEL]  # "ik ben oke"
 
 
 def test_a_dismissed_impact_raises_nothing() -> None:
