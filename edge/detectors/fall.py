@@ -452,7 +452,9 @@ def candidate_features(
 def _turn_rate(v: FloatArray, k0: int, last: int, bs: float) -> float:
     """Fastest turn of the bin-mean vector `v` around the impact bin `k0`, rad/s: the
     largest angle between bins k and k + w (w: `TURN_RATE_S`) over the windows that
-    overlap [impact - 1.5 s, impact + 1.0 s] and end at real data (before `last`)."""
+    overlap [impact - 1.5 s, impact + 1.0 s] and end at real data (before `last`).
+    Pairs with a bin under 0.5 g are left out: in free fall or unloading the vector is
+    too small for its direction to mean a posture."""
     w = max(1, round(TURN_RATE_S / bs))
     lo = max(0, k0 - round(TURN_SPAN_S[0] / bs) - w)
     hi = min(k0 + round(TURN_SPAN_S[1] / bs), last - 1 - w)  # last window start
@@ -460,8 +462,12 @@ def _turn_rate(v: FloatArray, k0: int, last: int, bs: float) -> float:
         return 0.0
     a = v[lo : hi + 1]
     b = v[lo + w : hi + w + 1]
-    nab = np.sqrt(np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", b, b))
-    cos = np.einsum("ij,ij->i", a, b) / np.maximum(nab, 1e-12)
+    a2 = np.einsum("ij,ij->i", a, a)
+    b2 = np.einsum("ij,ij->i", b, b)
+    ok = (a2 >= 0.25) & (b2 >= 0.25)
+    if not ok.any():
+        return 0.0
+    cos = np.einsum("ij,ij->i", a[ok], b[ok]) / np.sqrt(a2[ok] * b2[ok])
     return math.acos(min(1.0, max(-1.0, float(cos.min())))) / (w * bs)
 
 

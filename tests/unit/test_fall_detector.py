@@ -599,3 +599,18 @@ def test_features_do_not_depend_on_the_clock_epoch(params: FallParams) -> None:
         moved = candidate_features(t + epoch, a, 8.0 + epoch, params)
         assert moved is not None and moved.features is not None
         np.testing.assert_allclose(moved.features, base.features, rtol=1e-9, atol=1e-9)
+
+
+def test_turn_rate_ignores_the_direction_of_a_near_zero_g_dip() -> None:
+    """A slow lie-down with a 0.1 s dip to 0.03 g (unloading): a vector that small has no
+    meaningful direction and must not read as a fast turn."""
+    from edge.detectors.fall import FEATURES
+
+    k = FEATURES.index("turn_rate")
+    t, a = turn(200.0, 2.0)
+    dip = (t >= 7.0) & (t < 7.1)
+    noise = np.random.default_rng(5).normal(0.0, 0.02, (int(dip.sum()), 3))
+    a[dip] = 0.03 * a[dip] + noise  # ~0.04 g: its direction is mostly sensor noise
+    cf = candidate_features(t, a, 8.0, FallParams())
+    assert cf is not None and cf.features is not None
+    assert float(cf.features[k]) == pytest.approx(math.pi / 4, rel=0.15)
