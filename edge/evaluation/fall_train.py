@@ -294,6 +294,23 @@ def _set_name(r: Recording, rate: float | None) -> str:
     return f"{r.source} {pos}" + (" (not trained on)" if pos == "wrist" else "")
 
 
+class _ResultSets:
+    """Recordings and their results per named evaluation set (rec_index per set)."""
+
+    def __init__(self) -> None:
+        self._sets: dict[str, tuple[list[Recording], list[RecordingResult]]] = defaultdict(
+            lambda: ([], [])
+        )
+
+    def add(self, name: str, r: Recording, rr: RecordingResult) -> None:
+        recs, res = self._sets[name]
+        res.append(replace(rr, rec_index=len(recs)))
+        recs.append(r)
+
+    def summaries(self) -> dict[str, dict[str, Any]]:
+        return {name: summarize(gr, gs) for name, (gr, gs) in sorted(self._sets.items())}
+
+
 def loso_cv(
     base: FallParams,
     recs: Sequence[Recording],
@@ -308,7 +325,7 @@ def loso_cv(
     by_subject: dict[str, list[Recording]] = defaultdict(list)
     for r in recs:
         by_subject[r.subject].append(r)
-    groups: dict[str, tuple[list[Recording], list[RecordingResult]]] = defaultdict(lambda: ([], []))
+    groups = _ResultSets()
     rng = np.random.default_rng(SEED + 1)
     rng_ble = np.random.default_rng(SEED + 2)
 
@@ -333,9 +350,7 @@ def loso_cv(
             if r.source == "SisFall":
                 names.append(f"{names[0]} {r.age_group}")
             for name in names:
-                g_recs, g_res = groups[name]
-                g_res.append(replace(rr, rec_index=len(g_recs)))
-                g_recs.append(r)
+                groups.add(name, r, rr)
 
     for subject in sorted(by_subject):
         params = fold_params(base, data, [subject])
@@ -361,7 +376,7 @@ def loso_cv(
         own = [r for r in recs if r.source == source and supported(r)]
         score(own, params, ", trained on SisFall only", None)
         score(own, params, ", trained on SisFall only, continuous wear", None, warm=True)
-    return {name: summarize(gr, gs) for name, (gr, gs) in sorted(groups.items())}
+    return groups.summaries()
 
 
 #: Soft-fall stress test settings: (deviation-from-1-g scale, slow-down factor).
@@ -383,7 +398,7 @@ def stress_cv(
     for r in recs:
         if r.source == "SisFall" and r.label == 1:
             by_subject[r.subject].append(r)
-    groups: dict[str, tuple[list[Recording], list[RecordingResult]]] = defaultdict(lambda: ([], []))
+    groups = _ResultSets()
     rng = np.random.default_rng(SEED + 4)
     for subject in sorted(by_subject):
         params = fold_params(base, data, [subject])
@@ -395,8 +410,6 @@ def stress_cv(
                 (", 20 Hz BLE", [ble_link(r, BLE_RATE, rng) for r in soft]),
             ):
                 res = run_recordings(batch, params, progress)
-                g_recs, g_res = groups[name + suffix]
                 for r, rr in zip(batch, res, strict=True):
-                    g_res.append(replace(rr, rec_index=len(g_recs)))
-                    g_recs.append(r)
-    return {name: summarize(gr, gs) for name, (gr, gs) in sorted(groups.items())}
+                    groups.add(name + suffix, r, rr)
+    return groups.summaries()
