@@ -138,18 +138,19 @@ class FallAlarmPolicy:
             elif ev.kind is FallEventKind.IMPACT_DISMISSED:
                 if self._suspect is not None and self._suspect[0] == ev.impact_time:
                     self._suspect = None
-                if self._alarmed_silently(ev.impact_time) and self._state is _State.DONE:
+                silent_at = self._silent_alarm_at(ev.impact_time)
+                if silent_at is not None and self._state is _State.DONE:
                     self._state = _State.IDLE  # up again: the raised alarm stays
             elif ev.kind is FallEventKind.FALL_CONFIRMED:
                 self._suspect = None  # settled: the incident takes its normal course
                 if ev.impact_time == self._ok_impact:
                     continue  # the resident already said "ik ben oke" to this impact
-                silent = self._silent_alarm
-                if silent is not None and silent[0] == ev.impact_time:
+                silent_at = self._silent_alarm_at(ev.impact_time)
+                if silent_at is not None:
                     if self._state is _State.DONE:  # the alarm is out: join it
                         self._state = _State.ALARMED
                         self._impact = ev.impact_time
-                        self._confirmed_at = silent[1] - self.config.cancel_window_s
+                        self._confirmed_at = silent_at - self.config.cancel_window_s
                         out.extend(self.advance(ev.time))
                     continue
                 if self._state in (_State.IDLE, _State.DONE):
@@ -169,8 +170,10 @@ class FallAlarmPolicy:
         if t > self._heard:
             self._heard = t
 
-    def _alarmed_silently(self, impact: float) -> bool:
-        return self._silent_alarm is not None and self._silent_alarm[0] == impact
+    def _silent_alarm_at(self, impact: float) -> float | None:
+        """When the silent-after-impact alarm for `impact` went out (None: it did not)."""
+        s = self._silent_alarm
+        return s[1] if s is not None and s[0] == impact else None
 
     def cancel_pressed(self, t: float) -> list[AlarmDecision]:
         """The pendant's cancel button was pressed at `t` (s)."""
