@@ -208,7 +208,7 @@ class EdgeSettings(FileSettings):
     username: str | None = None  # defaults to the dwelling id (the broker's ACL expects it)
     password: SecretStr
     ca_file: Path | None = None
-    client_id: str | None = None  # defaults to the dwelling id
+    client_id: str | None = None  # defaults to the dwelling id: the broker binds it to the account
     mqtt_version: Literal["3.1.1", "5"] = "3.1.1"
     keepalive_s: Annotated[int, Field(ge=1, le=3600)] = 30
     connect_timeout_s: Annotated[float, Field(gt=0)] = 10.0
@@ -278,7 +278,7 @@ class EdgeSettings(FileSettings):
 
     @property
     def mqtt_client_id(self) -> str:
-        return self.client_id or f"{self.dwelling}-edge"
+        return self.client_id or self.dwelling
 
     @property
     def routine_state_path(self) -> Path:

@@ -85,7 +85,9 @@ class Hub:
         """Run until `stop` is set; `ready` is set once subscribed and serving."""
         parts: dict[str, Callable[[], Awaitable[None]]] = {
             "ingest": lambda: self.ingest.run(stop),
-            "presence": lambda: self.presence.run(stop, self.settings.presence.check_interval_s),
+            "presence": lambda: self.presence.run(
+                stop, self.settings.presence.check_interval_s, self.ingest.hearing
+            ),
             "alarms": lambda: self.alarms.run(stop),
             "maintenance": lambda: self._maintenance(stop),
         }
@@ -228,7 +230,9 @@ def build_hub(
     if alarms is None:
         alarms = build_alarm_service(settings, registry, clock)
     tracker = PresenceTracker(
-        heartbeat_factor=settings.presence.heartbeat_factor, started_at=clock()
+        heartbeat_factor=settings.presence.heartbeat_factor,
+        started_at=clock(),
+        offline_grace_s=settings.presence.offline_grace_s,
     )
     presence = PresenceMonitor(
         tracker,

@@ -29,11 +29,14 @@ class _Section(BaseModel):
 
 class BrokerSettings(_Section):
     url: str = "mqtt://127.0.0.1:1883"  # mqtt:// (plain) or mqtts:// (TLS)
-    username: str = "hub"
+    username: str = "hub.1"  # hub accounts are hub.<name> (`mz broker add-hub`)
     password: SecretStr | None = None
-    client_id: str = "mz-hub-1"  # stable: the broker keeps the persistent session under it
+    # Stable: the broker keeps the persistent sessions under it (and `<id>-readings`).
+    client_id: str = "mz-hub-1"
     protocol: Literal["3.1.1", "5"] = "3.1.1"
-    shared_subscriptions: bool = True  # false for brokers without `$share` (amqtt)
+    # `$share` for several hub workers, only on a broker that persists shared
+    # subscriptions across a restart (EMQX, HiveMQ, VerneMQ): Mosquitto 2.0 does not.
+    shared_subscriptions: bool = False
     share_group: str = "mz-hub"
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)  # MQTT 5 only
     keepalive_s: int = Field(default=30, ge=5, le=3600)
@@ -41,7 +44,9 @@ class BrokerSettings(_Section):
     cert_file: Path | None = None  # client certificate, if the broker asks for one
     key_file: Path | None = None
     tls_insecure: bool = False  # skip hostname check: tests with self-signed certs only
-    reconnect_max_s: float = Field(default=30.0, gt=0)
+    # A few seconds at most: after a broker restart the hub must be back before the
+    # edges' backlog and wills need it.
+    reconnect_max_s: float = Field(default=2.0, gt=0, le=30)
 
     @field_validator("url")
     @classmethod
@@ -84,6 +89,9 @@ class PresenceSettings(_Section):
     # Offline after heartbeat_s x factor without any message (heartbeat_s from the status).
     heartbeat_factor: float = Field(default=3.0, ge=1.0)
     check_interval_s: float = Field(default=1.0, gt=0)
+    # An offline status (last will, goodbye) counts only if nothing more is heard this
+    # long: a broker restart fires every edge's will, and the edges are back within it.
+    offline_grace_s: float = Field(default=90.0, ge=0)
 
 
 class MailSettings(_Section):

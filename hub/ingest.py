@@ -8,9 +8,22 @@ receipt, so ingest switches its paho client to manual acks. A hub killed mid-mes
 therefore gets that message again on reconnect; `hub.dedup` and idempotent stores make
 the repeat harmless.
 
-Per message: validate against the wire contract -> known dwelling? -> seen before
-(by message id)? -> process -> record the id -> PUBACK. Rejections are counted per
-reason and acknowledged (redelivering them would not make them valid).
+Two sessions, so that the readings' bulk can never hold an alarm up: one (client id
+`broker.client_id`) for alarms, events and status, one (`<client_id>-readings`) for
+readings batches; each has its own queue at the broker and its own reconnect loop.
+Subscriptions are plain (not `$share`) by default: Mosquitto 2.0 does not restore
+shared subscriptions after a restart, so messages published before the hub resubscribed
+were dropped; a plain subscription is part of the persistent session and is in place the
+moment the broker is back.
+
+Per message: validate against the wire contract -> known dwelling? -> within its
+budget? -> seen before (by message id)? -> process -> record the id -> PUBACK. For an
+alarm message the hub then sends the edge a receipt (`mz/v1/{dwelling}/cmd/receipt`):
+the edge keeps the alarm and sends it again until one arrives, so an alarm lost between
+broker and hub (a broker crash, a full queue) is not lost end to end. Rejections are
+counted per reason and per dwelling and acknowledged (redelivering them would not make
+them valid); a dwelling whose messages are refused gets one technical alarm ("refused")
+for the operators.
 """
 
 from __future__ import annotations
@@ -21,6 +34,8 @@ import logging
 import random
 import ssl
 from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 from hub.config import BrokerSettings
@@ -31,11 +46,16 @@ from hub.storage.base import Point, StoredEvent, TimeSeriesStore
 from sensors.contract import (
     AlarmMessage,
     Channel,
+    Command,
     Event,
     Message,
     ReadingsBatch,
+    Severity,
     Status,
     decode,
+    encode,
+    parse_topic,
+    receipt_command,
     subscription,
 )
 from sensors.errors import ContractError
@@ -49,8 +69,33 @@ log = logging.getLogger(__name__)
 # and logged at ERROR instead of blocking the session forever.
 MAX_ATTEMPTS: Final = 5
 WARN_EVERY_S: Final = 10.0  # at most one warning per rejection reason this often
+# The "refused" technical alarm is raised at most this often per dwelling (it is one
+# open alarm per dwelling anyway; this keeps a flood from costing a query per message).
+REFUSED_ALARM_EVERY_S: Final = 60.0
+REFUSED_KEY: Final = "refused"
+# Registered dwellings are looked up at most this often (a flood must not cost one
+# registry query per message); a removal takes effect within this time.
+REGISTRY_CACHE_S: Final = 5.0
+RECEIPT_TIMEOUT_S: Final = 5.0
 
 Outcome = Literal["accepted", "duplicate", "rejected"]
+
+
+class SessionKind(StrEnum):
+    URGENT = "alarms"  # alarms, events, status
+    BULK = "readings"  # readings batches
+
+
+CHANNELS: Final[dict[SessionKind, tuple[Channel, ...]]] = {
+    SessionKind.URGENT: (Channel.ALARMS, Channel.EVENTS, Channel.STATUS),
+    SessionKind.BULK: (Channel.READINGS,),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    outcome: Outcome
+    receipt: Command | None = None  # to send to the edge once the message is acknowledged
 
 
 class PresenceObserver(Protocol):
@@ -64,6 +109,7 @@ class IngestCounters:
 
     def __init__(self) -> None:
         self._counts: dict[str, int] = {}
+        self._refused: dict[str, dict[str, int]] = {}
 
     def incr(self, key: str, n: int = 1) -> None:
         self._counts[key] = self._counts.get(key, 0) + n
@@ -73,6 +119,15 @@ class IngestCounters:
 
     def counters(self) -> dict[str, int]:
         return dict(self._counts)
+
+    def refuse(self, dwelling: str, reason: str) -> None:
+        """A registered dwelling's message refused (bounded: registered dwellings only)."""
+        per = self._refused.setdefault(dwelling, {})
+        per[reason] = per.get(reason, 0) + 1
+
+    def refused(self) -> dict[str, dict[str, int]]:
+        """Refused messages per dwelling and reason."""
+        return {d: dict(r) for d, r in self._refused.items()}
 
 
 class _RateLimitedWarnings:
@@ -136,22 +191,33 @@ class Ingest:
         self.stats = counters or IngestCounters()
         self._warnings = _RateLimitedWarnings(clock)
         self._attempts: dict[str, int] = {}
-        self.connected = asyncio.Event()
+        self._known: dict[str, tuple[bool, float]] = {}
+        self._refused_alarmed: dict[str, float] = {}
+        self._up: set[SessionKind] = set()
+        self.connected = asyncio.Event()  # every session is up
+        # The alarms/status session is up: presence may time dwellings out only then.
+        self.hearing = asyncio.Event()
 
-    # -- the pure-ish core: one message in, an outcome out -----------------------
+    # -- the pure-ish core: one message in, a verdict out -------------------------
 
-    async def handle(self, topic: str, payload: bytes, *, retained: bool = False) -> Outcome:
+    async def handle(self, topic: str, payload: bytes, *, retained: bool = False) -> Verdict:
         """Validate and process one message. Returns when it may be acknowledged;
         raises when it must not be (so the broker redelivers it)."""
         now = self._clock()
         try:
-            parsed, msg = decode(topic, payload)
+            dwelling = parse_topic(topic).dwelling
         except ContractError as exc:
             return self._reject(exc.reason, topic, exc.detail)
+        if not self._registered(dwelling, now):
+            return self._reject("unknown_dwelling", topic, dwelling)
+        try:
+            parsed, msg = decode(topic, payload)
+        except ContractError as exc:
+            return await self._refuse(dwelling, exc.reason, topic, exc.detail, now)
         if parsed.channel is Channel.CMD:
-            return self._reject("unexpected_channel", topic, "commands go to dwellings")
-        if self._registry.dwelling(parsed.dwelling) is None:
-            return self._reject("unknown_dwelling", topic, parsed.dwelling)
+            return await self._refuse(
+                dwelling, "unexpected_channel", topic, "commands go to dwellings", now
+            )
 
         # Status is a state, not an event: the newest wins (presence ignores older ones),
         # and a retained copy seen again must still reach presence after a restart, so
@@ -159,7 +225,7 @@ class Ingest:
         is_status = isinstance(msg, Status)
         if not is_status and self._dedup.seen(msg.id):
             self.stats.incr("duplicate")
-            return "duplicate"
+            return Verdict("duplicate", self._receipt(msg, now))
         try:
             await self._process(msg, now, retained)
         except Exception:
@@ -178,12 +244,28 @@ class Ingest:
             )
             self._attempts.pop(msg.id, None)
             self.stats.incr("dropped")
-            return "rejected"
+            return Verdict("rejected")
         self._attempts.pop(msg.id, None)
         if not is_status:
             self._dedup.record(msg.id, now)
         self.stats.incr(f"accepted.{parsed.channel.value}")
-        return "accepted"
+        return Verdict("accepted", self._receipt(msg, now))
+
+    @staticmethod
+    def _receipt(msg: Message, now: float) -> Command | None:
+        if isinstance(msg, AlarmMessage):
+            return receipt_command(msg.dwelling, msg.id, now)
+        return None
+
+    def _registered(self, dwelling: str, now: float) -> bool:
+        cached = self._known.get(dwelling)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        known = self._registry.dwelling(dwelling) is not None
+        if len(self._known) > 100_000:  # a spray of ids: start over rather than grow
+            self._known.clear()
+        self._known[dwelling] = (known, now + REGISTRY_CACHE_S)
+        return known
 
     async def _process(self, msg: Message, now: float, retained: bool) -> None:
         """Idempotent: a message processed twice (killed before its id was recorded)
@@ -212,39 +294,85 @@ class Ingest:
             await self._alarms.on_edge_alarm(msg, now)
         await self._presence.observe(msg.dwelling, now, None, retained)
 
-    def _reject(self, reason: str, topic: str, detail: str) -> Outcome:
+    def _reject(self, reason: str, topic: str, detail: str) -> Verdict:
         self.stats.incr(f"rejected.{reason}")
         self._warnings.warn(reason, "rejected message on %s: %s (%s)", topic[:120], reason, detail)
-        return "rejected"
+        return Verdict("rejected")
 
-    # -- the I/O shell: one MQTT session after another ----------------------------
+    async def _refuse(
+        self, dwelling: str, reason: str, topic: str, detail: str, now: float
+    ) -> Verdict:
+        """A registered dwelling's message refused: counted for it, and its operators
+        told once (one open technical alarm per dwelling)."""
+        self.stats.refuse(dwelling, reason)
+        verdict = self._reject(reason, topic, detail)
+        last = self._refused_alarmed.get(dwelling)
+        if last is None or now - last >= REFUSED_ALARM_EVERY_S:
+            self._refused_alarmed[dwelling] = now
+            try:
+                await self._alarms.raise_technical(
+                    dwelling, REFUSED_KEY, Severity.LOW, {"reason": reason}, now
+                )
+            except Exception:
+                # The refusal stands and is counted; the alarm is tried again later.
+                log.warning("could not raise the refused-messages alarm for %s", dwelling)
+                self._refused_alarmed.pop(dwelling, None)
+        return verdict
+
+    # -- the I/O shell: one MQTT session after another, per session kind -------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Keep a session up until `stop` is set, reconnecting with jittered backoff."""
+        """Keep every session up until `stop` is set."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for kind in SessionKind:
+                    tg.create_task(self._keep(kind, stop), name=f"ingest-{kind.value}")
+        finally:
+            self.connected.clear()
+            self.hearing.clear()
+
+    async def _keep(self, kind: SessionKind, stop: asyncio.Event) -> None:
+        """One session kind, reconnecting with jittered backoff (capped at a few s)."""
         import aiomqtt
 
         delay = 0.5
         while not stop.is_set():
             try:
-                await self._session(stop)
+                await self._session(kind, stop)
                 delay = 0.5
             except aiomqtt.MqttError as exc:
-                self.connected.clear()
                 # Retrying is the normal answer to a broker restart: WARNING, not ERROR;
                 # nothing is lost, unacknowledged messages wait at the broker.
-                log.warning("MQTT session ended: %s; reconnecting in %.1f s", exc, delay)
+                log.warning(
+                    "MQTT %s session ended: %s; reconnecting in %.1f s", kind.value, exc, delay
+                )
             except Exception:
-                self.connected.clear()
                 # A processing failure: drop the session so the broker redelivers.
-                log.warning("processing failed; reconnecting in %.1f s", delay, exc_info=True)
+                log.warning(
+                    "processing failed (%s); reconnecting in %.1f s",
+                    kind.value,
+                    delay,
+                    exc_info=True,
+                )
+            finally:
+                self._down(kind)
             if stop.is_set():
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, self._broker.reconnect_max_s)
-        self.connected.clear()
 
-    def _client(self) -> aiomqtt.Client:
+    def _down(self, kind: SessionKind) -> None:
+        self._up.discard(kind)
+        self.connected.clear()
+        if kind is SessionKind.URGENT:
+            self.hearing.clear()
+
+    def client_id(self, kind: SessionKind) -> str:
+        base = self._broker.client_id
+        return base if kind is SessionKind.URGENT else f"{base}-{kind.value}"
+
+    def _client(self, kind: SessionKind) -> aiomqtt.Client:
         import aiomqtt
         import paho.mqtt.client as paho
         from paho.mqtt.packettypes import PacketTypes
@@ -262,7 +390,7 @@ class Ingest:
             b.port,
             username=b.username,
             password=password,
-            identifier=b.client_id,
+            identifier=self.client_id(kind),
             protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
             # Persistent session: the broker queues QoS 1 messages while the hub is away.
             clean_session=None if v5 else False,
@@ -277,24 +405,51 @@ class Ingest:
         client.pending_calls_threshold = 1000
         return client
 
-    def _filters(self) -> list[str]:
+    def filters(self, kind: SessionKind) -> tuple[list[str], list[str]]:
+        """(subscribe, unsubscribe) for a session kind. The persistent session may still
+        hold filters from another configuration (shared or not, or an older hub that
+        kept every channel in one session): those are unsubscribed, or the session
+        would get messages twice or hold the other kind's."""
         b = self._broker
-        out = []
-        for channel in (Channel.READINGS, Channel.EVENTS, Channel.ALARMS):
-            topic = subscription(channel)
-            out.append(f"$share/{b.share_group}/{topic}" if b.shared_subscriptions else topic)
-        # Plain: shared subscriptions are not sent retained messages, and every hub
-        # worker needs every dwelling's status anyway.
-        out.append(subscription(Channel.STATUS))
-        return out
 
-    async def _session(self, stop: asyncio.Event) -> None:
-        client = self._client()
+        def variants(channel: Channel) -> tuple[str, str]:
+            plain = subscription(channel)
+            return plain, f"$share/{b.share_group}/{plain}"
+
+        want: list[str] = []
+        drop: list[str] = []
+        for channel in (Channel.READINGS, Channel.EVENTS, Channel.ALARMS, Channel.STATUS):
+            plain, shared = variants(channel)
+            if channel not in CHANNELS[kind]:
+                drop += [plain, shared]
+            elif b.shared_subscriptions and channel is not Channel.STATUS:
+                want.append(shared)
+                drop.append(plain)
+            else:
+                # Status stays plain: shared subscriptions are not sent retained
+                # messages, and every hub worker needs every dwelling's status anyway.
+                want.append(plain)
+                drop.append(shared)
+        return want, drop
+
+    async def _session(self, kind: SessionKind, stop: asyncio.Event) -> None:
+        client = self._client(kind)
+        want, drop = self.filters(kind)
         async with client:
-            for topic in self._filters():
+            for topic in want:
                 await client.subscribe(topic, qos=1)
-            log.info("MQTT session up: %s as %s", self._broker.url, self._broker.client_id)
-            self.connected.set()
+            await client.unsubscribe(drop)
+            log.info(
+                "MQTT session up: %s as %s (%s)",
+                self._broker.url,
+                self.client_id(kind),
+                kind.value,
+            )
+            self._up.add(kind)
+            if kind is SessionKind.URGENT:
+                self.hearing.set()
+            if self._up == set(SessionKind):
+                self.connected.set()
             messages = aiter(client.messages)
             stopping = asyncio.ensure_future(stop.wait())
             try:
@@ -313,8 +468,21 @@ class Ingest:
                     message = nxt.result()
                     payload = message.payload
                     raw = payload if isinstance(payload, bytes) else str(payload).encode()
-                    await self.handle(str(message.topic), raw, retained=message.retain)
+                    verdict = await self.handle(str(message.topic), raw, retained=message.retain)
                     client._client.ack(message.mid, message.qos)
+                    if verdict.receipt is not None:
+                        await self._send_receipt(client, verdict.receipt)
             finally:
                 stopping.cancel()
-                self.connected.clear()
+
+    async def _send_receipt(self, client: aiomqtt.Client, receipt: Command) -> None:
+        """After the PUBACK, in line (alarms are rare; refused ones get none). A lost
+        receipt only means the edge sends the alarm again, which de-duplication answers
+        with another receipt: a failure here is logged, never raised."""
+        topic, payload = encode(receipt)
+        try:
+            await client.publish(topic, payload, qos=1, timeout=RECEIPT_TIMEOUT_S)
+        except Exception as exc:  # the session's own loop notices a dead connection
+            log.info("receipt for %s not sent: %s", receipt.args.get("message"), exc)
+            return
+        self.stats.incr("receipts")

@@ -1,7 +1,11 @@
 """Is each dwelling online? From its retained status / last will and a heartbeat timeout.
 
 `PresenceTracker` is the pure state machine: `observe(...)` for every valid message,
-`advance(now)` as time passes; both return the transitions. `PresenceMonitor` is the
+`advance(now)` as time passes; both return the transitions. An offline status (the last
+will, or the edge's own goodbye) makes a dwelling offline only when nothing more is heard
+of it for `offline_grace_s`: a broker's orderly shutdown fires every connected edge's
+will, and a reconnecting edge's replaced connection fires its will late; neither is a
+dwelling gone. `PresenceMonitor` is the
 thin shell around it: it turns transitions into technical alarms ("offline" raised
 when a dwelling goes offline, cleared when it returns), persists the state so a hub
 restart does not forget it, and serves the console's board.
@@ -57,14 +61,26 @@ class DwellingState:
     spool_depth: int | None = None
     spool_dropped: int | None = None
     sensors: tuple[SensorState, ...] = ()
+    # When an offline status arrived that has not (yet) been followed by anything else.
+    offline_since: float | None = None
+
+
+DEFAULT_OFFLINE_GRACE_S: Final = 90.0
 
 
 class PresenceTracker:
     """Pure: no clock, no I/O. Time comes in as arguments."""
 
-    def __init__(self, *, heartbeat_factor: float, started_at: float) -> None:
+    def __init__(
+        self,
+        *,
+        heartbeat_factor: float,
+        started_at: float,
+        offline_grace_s: float = DEFAULT_OFFLINE_GRACE_S,
+    ) -> None:
         self._factor = heartbeat_factor
         self._started_at = started_at
+        self._grace = offline_grace_s
         self._states: dict[str, DwellingState] = {}
 
     def restore(self, states: Iterable[DwellingState]) -> None:
@@ -72,7 +88,8 @@ class PresenceTracker:
         from `started_at`, since the hub heard nothing while it was down."""
         for s in states:
             base = None if s.deadline_base is None else max(s.deadline_base, self._started_at)
-            self._states[s.dwelling] = replace(s, deadline_base=base)
+            pending = None if s.offline_since is None else max(s.offline_since, self._started_at)
+            self._states[s.dwelling] = replace(s, deadline_base=base, offline_since=pending)
 
     def observe(
         self, dwelling: str, now: float, *, status: Status | None = None, retained: bool = False
@@ -125,6 +142,13 @@ class PresenceTracker:
                 reason = "status" if status.online else "status_offline"
                 if status.online:
                     state = replace(state, online_session=status.session)
+                elif state.online and self._grace > 0:
+                    # Offline only if nothing more is heard within the grace (see above).
+                    if state.offline_since is None:
+                        state = replace(state, offline_since=now)
+                    goes_online = None
+        if goes_online:
+            state = replace(state, offline_since=None)
 
         transitions: list[Transition] = []
         # A dwelling heard of for the first time always yields a transition, so the
@@ -138,6 +162,14 @@ class PresenceTracker:
     def advance(self, now: float) -> list[Transition]:
         transitions: list[Transition] = []
         for dwelling, s in list(self._states.items()):
+            if s.online and s.offline_since is not None:
+                # Said goodbye: the grace decides, not the heartbeat.
+                if now - s.offline_since >= self._grace:
+                    self._states[dwelling] = replace(s, online=False, since=now, offline_since=None)
+                    transitions.append(
+                        Transition(dwelling, False, now, "status_offline", s.last_seen)
+                    )
+                continue
             if not s.online or s.deadline_base is None:
                 continue
             if now - s.deadline_base > s.heartbeat_s * self._factor:
@@ -146,6 +178,15 @@ class PresenceTracker:
                     Transition(dwelling, False, now, "heartbeat_timeout", s.last_seen)
                 )
         return transitions
+
+    def resume(self, now: float) -> None:
+        """The hub hears the broker again after not hearing anything (its own session was
+        down, e.g. a broker restart): silence meanwhile proves nothing about a dwelling,
+        so every timeout and grace counts from `now`."""
+        for dwelling, s in list(self._states.items()):
+            base = None if s.deadline_base is None else max(s.deadline_base, now)
+            pending = None if s.offline_since is None else max(s.offline_since, now)
+            self._states[dwelling] = replace(s, deadline_base=base, offline_since=pending)
 
     def state(self, dwelling: str) -> DwellingState | None:
         return self._states.get(dwelling)
@@ -194,6 +235,7 @@ class PresenceStore:
                 "uptime_s": s.uptime_s,
                 "spool_depth": s.spool_depth,
                 "spool_dropped": s.spool_dropped,
+                "offline_since": s.offline_since,
                 "sensors": [
                     {
                         "sensor": x.sensor,
@@ -278,9 +320,21 @@ class PresenceMonitor:
             self._store.save(changed)
         return transitions
 
-    async def run(self, stop: asyncio.Event, interval_s: float) -> None:
+    async def run(
+        self, stop: asyncio.Event, interval_s: float, hearing: asyncio.Event | None = None
+    ) -> None:
+        """Tick until `stop`. While `hearing` is clear (the hub's own MQTT session is
+        down) nothing times out; when it is set again, every window restarts."""
+        deaf = False
         while not stop.is_set():
-            await self.tick(self._clock())
+            if hearing is not None and not hearing.is_set():
+                deaf = True
+            else:
+                if deaf:
+                    deaf = False
+                    with self._lock:
+                        self._tracker.resume(self._clock())
+                await self.tick(self._clock())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
 

@@ -1,9 +1,11 @@
 """An embedded MQTT broker (amqtt) for the demo and for developers without Mosquitto.
 
-It enforces the same rules as the production Mosquitto configuration in deploy/mosquitto:
-every client authenticates, the hub may use all of `mz/v1/#`, and a dwelling may publish
-only under its own `mz/v1/{dwelling}/` prefix and read only its own commands. amqtt speaks
-MQTT 3.1.1 only and has no shared subscriptions; the hub is configured for that.
+It enforces the same rules as the production Mosquitto configuration in deploy/mosquitto
+(see hub.broker_admin): every client authenticates; a dwelling's client id must be its
+username, so nobody takes over another's session; a dwelling may publish only under its own
+`mz/v1/{dwelling}/` prefix and subscribe to and read only its own commands; a hub account
+(`hub.<name>`) reads every dwelling and writes commands. amqtt speaks MQTT 3.1.1 only and
+has no shared subscriptions; the hub is configured for that.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from amqtt.contexts import Action
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
+from hub.broker_admin import is_hub_account
+
 log = logging.getLogger(__name__)
 
-HUB_USER = "hub"
+HUB_USER = "hub.1"
 
 
 class CredentialsAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
@@ -38,11 +42,23 @@ class CredentialsAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         ok = expected is not None and hmac.compare_digest(expected.encode(), given.encode())
         if not ok:
             log.warning("broker: refused login for user %r", session.username)
-        return ok
+            return False
+        if not is_hub_account(session.username or "") and session.client_id != session.username:
+            # The account binds the client id, as Mosquitto's dynamic-security plugin does.
+            log.warning(
+                "broker: refused %r connecting with client id %r",
+                session.username,
+                session.client_id,
+            )
+            return False
+        return True
 
 
 def _allowed(username: str, topic: str, action: Action) -> bool:
-    if username == HUB_USER:
+    if is_hub_account(username):
+        parts = topic.split("/")
+        if action == Action.PUBLISH:
+            return len(parts) == 5 and parts[:2] == ["mz", "v1"] and parts[3] == "cmd"
         return topic.startswith("mz/v1/")
     parts = topic.split("/")
     if len(parts) < 4 or parts[0] != "mz" or parts[1] != "v1" or parts[2] != username:

@@ -76,7 +76,8 @@ async def hub_subscriber(broker: Mosquitto, *, persistent: bool = False) -> Asyn
                     timeout=2,
                 ) as client:
                     client.pending_calls_threshold = 10_000
-                    await client.subscribe("mz/v1/#", qos=1)
+                    for channel in ("readings", "events", "alarms", "status"):
+                        await client.subscribe(f"mz/v1/+/{channel}", qos=1)
                     ready.set()
                     async for msg in client.messages:
                         _, decoded = contract.decode(str(msg.topic), msg.payload)

@@ -7,10 +7,13 @@ package to install, except under CI=true, where it fails: CI installs everything
 from __future__ import annotations
 
 import asyncio
+import functools
+import glob
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +24,9 @@ from pathlib import Path
 
 import pytest
 
-HUB_USER = "hub"
+from hub.broker_admin import DynsecAdmin
+
+HUB_USER = "hub.1"
 HUB_PASSWORD = "hub-test-pw"
 
 
@@ -112,58 +117,104 @@ async def wait_until(predicate: object, timeout: float = 10.0, interval: float =
         await asyncio.sleep(interval)
 
 
+DEPLOY_MOSQUITTO = Path(__file__).parents[1] / "deploy" / "mosquitto" / "mosquitto.conf"
+ADMIN_USER = "mz-admin"
+ADMIN_PASSWORD = "admin-test-pw"
+# A test-only account that reads everything: the broker-side ground truth.
+RECORDER_USER = "recorder"
+RECORDER_PASSWORD = "recorder-test-pw"
+TEST_DWELLINGS = {f"dw-{i:03d}": f"pw-dw-{i:03d}" for i in range(1, 6)}
+
+
+def _dynsec_plugin() -> str:
+    found = sorted(glob.glob("/usr/lib/*/mosquitto_dynamic_security.so"))
+    if not found:
+        msg = "mosquitto_dynamic_security.so not found: install the Debian package 'mosquitto'"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return found[0]
+
+
+def shipped_config(
+    workdir: Path,
+    port: int,
+    *,
+    tls_port: int | None = None,
+    overrides: dict[str, str] | None = None,
+) -> str:
+    """deploy/mosquitto/mosquitto.conf as shipped, with its host paths and ports moved into
+    `workdir` and the test's ports; `overrides` replace single settings (e.g. a smaller
+    `max_queued_messages` so a flood test need not send 100,000 messages)."""
+    overrides = dict(overrides or {})
+    out: list[str] = []
+    in_tls = False
+    for line in DEPLOY_MOSQUITTO.read_text().splitlines():
+        key = line.split(" ", 1)[0]
+        if key == "listener":
+            in_tls = not line.endswith("127.0.0.1")
+            if in_tls:
+                if tls_port is not None:
+                    out.append(f"listener {tls_port} 127.0.0.1")
+                continue
+            out.append(f"listener {port} 127.0.0.1")
+            continue
+        if in_tls and key in ("cafile", "certfile", "keyfile", "tls_version"):
+            if tls_port is not None:
+                out.append(line.replace("/etc/mosquitto/certs/", f"{workdir}/"))
+            continue
+        if key == "plugin":
+            line = f"plugin {_dynsec_plugin()}"
+        elif key == "plugin_opt_config_file":
+            line = f"plugin_opt_config_file {workdir}/dynamic-security.json"
+        elif key == "persistence_location":
+            line = f"persistence_location {workdir}/"
+        elif key == "log_dest":
+            line = f"log_dest file {workdir}/mosquitto.log"
+        elif key in overrides:
+            line = f"{key} {overrides.pop(key)}"
+        out.append(line)
+    out += [f"{k} {v}" for k, v in overrides.items()]
+    if os.geteuid() == 0:
+        out.append("user root")  # or it drops to user mosquitto and cannot read its files
+    return "\n".join(out) + "\n"
+
+
 @dataclass
 class Mosquitto:
-    """A real Mosquitto broker with per-dwelling credentials and the production ACL."""
+    """A real Mosquitto with the shipped configuration and accounts made by `mz broker`'s
+    code (hub.broker_admin): HUB_USER, dw-001..dw-005 (TEST_DWELLINGS) and RECORDER_USER."""
 
     binary: str
     workdir: Path
     port: int
-    users: dict[str, str] = field(default_factory=dict)
+    tls_port: int | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
-    def add_user(self, user: str, password: str) -> None:
-        self.users[user] = password
+    def admin(self) -> DynsecAdmin:
+        return DynsecAdmin("127.0.0.1", self.port, ADMIN_USER, ADMIN_PASSWORD)
+
+    def add_dwelling(self, dwelling: str, password: str) -> None:
+        """A dwelling account as `mz broker add-dwelling` makes it, with a known password."""
+        admin = self.admin()
+        admin.add_dwelling(dwelling)
+        admin.run([{"command": "setClientPassword", "username": dwelling, "password": password}])
 
     def _write_config(self) -> Path:
-        pwfile = self.workdir / "passwd"
-        pwfile.write_text("")
-        for user, pw in self.users.items():
-            subprocess.run(
-                [
-                    shutil.which("mosquitto_passwd") or "mosquitto_passwd",
-                    "-b",
-                    str(pwfile),
-                    user,
-                    pw,
-                ],
-                check=True,
-                capture_output=True,
-            )
-        acl = self.workdir / "acl"
-        acl.write_text(
-            f"user {HUB_USER}\ntopic readwrite mz/v1/#\n\n"
-            "pattern write mz/v1/%u/readings\npattern write mz/v1/%u/events\n"
-            "pattern write mz/v1/%u/alarms\npattern readwrite mz/v1/%u/status\n"
-            "pattern read mz/v1/%u/cmd/#\n"
-        )
+        state = self.workdir / "dynamic-security.json"
+        if not state.exists():
+            shutil.copyfile(_dynsec_template(self.binary), state)
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous false\n"
-            f"password_file {pwfile}\n"
-            f"acl_file {acl}\n"
-            "persistence true\n"
-            f"persistence_location {self.workdir}/\n"
-            f"log_dest file {self.workdir}/mosquitto.log\n"
-            "per_listener_settings false\n"
-            "max_queued_messages 100000\n" + ("user root\n" if os.geteuid() == 0 else "")
+            shipped_config(
+                self.workdir, self.port, tls_port=self.tls_port, overrides=self.overrides
+            )
         )
-        pwfile.chmod(0o600)
         return conf
 
     def start(self) -> None:
@@ -179,20 +230,83 @@ class Mosquitto:
             self.proc.wait(timeout=10)
             self.proc = None
 
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
     def restart(self) -> None:
         self.stop()
         self.start()
 
+    def log(self) -> str:
+        path = self.workdir / "mosquitto.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+@functools.cache
+def _dynsec_template(binary: str) -> Path:
+    """The plugin's state with every test account, made once per test session by the
+    real provisioning code against a real broker, then copied for each test's broker."""
+    ctrl = require_binary("mosquitto_ctrl", "mosquitto")
+    d = Path(tempfile.mkdtemp(prefix="mz-dynsec-"))
+    subprocess.run(
+        [ctrl, "dynsec", "init", str(d / "dynamic-security.json"), ADMIN_USER, ADMIN_PASSWORD],
+        check=True,
+        capture_output=True,
+    )
+    broker = Mosquitto(binary=binary, workdir=d, port=free_port())
+    broker.start()
+    try:
+        admin = broker.admin()
+        admin.setup()
+        admin.add_hub(HUB_USER)
+        admin.run(
+            [
+                {"command": "setClientPassword", "username": HUB_USER, "password": HUB_PASSWORD},
+                {
+                    "command": "createRole",
+                    "rolename": "mz-recorder",
+                    "acls": [
+                        {"acltype": "subscribePattern", "topic": "mz/v1/#", "allow": True},
+                        {"acltype": "publishClientReceive", "topic": "mz/v1/#", "allow": True},
+                    ],
+                },
+                {
+                    "command": "createClient",
+                    "username": RECORDER_USER,
+                    "password": RECORDER_PASSWORD,
+                    "roles": [{"rolename": "mz-recorder"}],
+                },
+            ]
+        )
+        for dwelling, password in TEST_DWELLINGS.items():
+            broker.add_dwelling(dwelling, password)
+    finally:
+        broker.stop()
+    return d / "dynamic-security.json"
+
 
 @contextmanager
-def running_mosquitto(tmp: Path) -> Iterator[Mosquitto]:
+def running_mosquitto(
+    tmp: Path, *, tls: bool = False, overrides: dict[str, str] | None = None
+) -> Iterator[Mosquitto]:
+    """The shipped broker in `tmp`; with `tls`, also its TLS listener (test certificates
+    made in `tmp`, CA at tmp/ca.crt)."""
     binary = require_binary("mosquitto", "mosquitto")
-    require_binary("mosquitto_passwd", "mosquitto")
-    broker = Mosquitto(binary=binary, workdir=tmp, port=free_port())
-    broker.add_user(HUB_USER, HUB_PASSWORD)
-    for i in range(1, 6):
-        broker.add_user(f"dw-{i:03d}", f"pw-dw-{i:03d}")
+    if tls:
+        make_test_certs(tmp)
+    broker = Mosquitto(
+        binary=binary,
+        workdir=tmp,
+        port=free_port(),
+        tls_port=free_port() if tls else None,
+        overrides=dict(overrides or {}),
+    )
     broker.start()
+    if broker.tls_port is not None:
+        wait_for_port(broker.tls_port)
     try:
         yield broker
     finally:

@@ -181,7 +181,7 @@ async def _raise(mosquitto: Mosquitto, alarm_id: str) -> None:
     )
     topic, payload = encode(msg)
     async with aiomqtt.Client(
-        "127.0.0.1", mosquitto.port, username="dw-001", password="pw-dw-001"
+        "127.0.0.1", mosquitto.port, username="dw-001", password="pw-dw-001", identifier="dw-001"
     ) as c:
         await c.publish(topic, payload, qos=1)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,44 +13,18 @@ import pytest
 from sensors import contract
 from simulators.dwelling import SimulatedDwelling, dwelling_settings
 from tests.edge_fixtures import FAST, running_dwelling, scenario
-from tests.servers import (
-    HUB_PASSWORD,
-    HUB_USER,
-    Mosquitto,
-    free_port,
-    make_test_certs,
-    require_binary,
-    wait_for_port,
-    wait_until,
-)
+from tests.servers import HUB_PASSWORD, HUB_USER, running_mosquitto, wait_until
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def tls_broker(tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    binary = require_binary("mosquitto", "mosquitto")
     d = tmp_path / "tls"
     d.mkdir()
-    ca = make_test_certs(d)
-    broker = Mosquitto(binary=binary, workdir=d, port=free_port())
-    broker.add_user(HUB_USER, HUB_PASSWORD)
-    broker.add_user("dw-004", "pw-dw-004")
-    conf = broker._write_config()  # users, ACL, persistence as in production
-    tls_port = free_port()
-    conf.write_text(
-        conf.read_text() + f"listener {tls_port} 127.0.0.1\ncafile {ca}\ncertfile {d}/server.crt\n"
-        f"keyfile {d}/server.key\n"
-    )
-    proc = subprocess.Popen(
-        [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_for_port(tls_port)
-        yield tls_port, ca
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with running_mosquitto(d, tls=True) as broker:
+        assert broker.tls_port is not None
+        yield broker.tls_port, d / "ca.crt"
 
 
 async def test_alarm_over_tls(tls_broker: tuple[int, Path], tmp_path: Path) -> None:

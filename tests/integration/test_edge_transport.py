@@ -33,7 +33,12 @@ def frozen(broker: Mosquitto) -> Iterator[None]:
 async def test_aiomqtt_qos1_publish_waits_for_puback(mosquitto: Mosquitto) -> None:
     """The premise of the spool: aiomqtt 2.5's publish(qos=1) returns on PUBACK, not on send."""
     async with aiomqtt.Client(
-        "127.0.0.1", mosquitto.port, username="dw-003", password="pw-dw-003", timeout=5
+        "127.0.0.1",
+        mosquitto.port,
+        username="dw-003",
+        password="pw-dw-003",
+        identifier="dw-003",
+        timeout=5,
     ) as client:
         await client.publish("mz/v1/dw-003/events", b"{}", qos=1, timeout=5)  # answered: returns
         with frozen(mosquitto), pytest.raises(aiomqtt.MqttError, match="timed out"):

@@ -13,7 +13,9 @@ from tests.servers import free_port
 
 @pytest.fixture
 async def broker() -> AsyncIterator[EmbeddedBroker]:
-    b = EmbeddedBroker(port=free_port(), users={"hub": "hub-pw", "dw-001": "pw-1"})
+    b = EmbeddedBroker(
+        port=free_port(), users={"hub.1": "hub-pw", "dw-001": "pw-1", "dw-002": "pw-2"}
+    )
     await b.start()
     try:
         yield b
@@ -22,6 +24,8 @@ async def broker() -> AsyncIterator[EmbeddedBroker]:
 
 
 def _client(b: EmbeddedBroker, user: str, pw: str, **kw: object) -> aiomqtt.Client:
+    if not user.startswith("hub."):
+        kw.setdefault("identifier", user)  # a dwelling's client id is bound to its account
     return aiomqtt.Client("127.0.0.1", b.port, username=user, password=pw, **kw)  # type: ignore[arg-type]
 
 
@@ -31,15 +35,38 @@ async def test_wrong_password_is_refused(broker: EmbeddedBroker) -> None:
             pass
 
 
+async def test_a_dwelling_cannot_take_another_client_id(broker: EmbeddedBroker) -> None:
+    for identifier in ("hub-t", "dw-002", "mz-hub-1"):
+        with pytest.raises(aiomqtt.MqttError):
+            async with _client(broker, "dw-001", "pw-1", identifier=identifier):
+                pass
+
+
+async def test_a_dwelling_reads_nothing_but_its_commands(broker: EmbeddedBroker) -> None:
+    async with _client(broker, "dw-001", "pw-1") as dw:
+        for topic in ("#", "mz/v1/+/alarms", "$share/mz-hub/mz/v1/+/alarms"):
+            await dw.subscribe(topic, qos=1)
+        await dw.subscribe("mz/v1/dw-001/cmd/+", qos=1)
+        # What must not reach dw-001 is sent first: a leak would be its first message.
+        async with _client(broker, "dw-002", "pw-2") as other:
+            await other.publish("mz/v1/dw-002/alarms", b"x", qos=1)
+        async with _client(broker, "hub.1", "hub-pw") as hub:
+            await hub.publish("mz/v1/dw-002/cmd/test", b"other", qos=1)
+            await hub.publish("mz/v1/dw-001/cmd/test", b"mine", qos=1)
+        async for msg in dw.messages:
+            assert (str(msg.topic), msg.payload) == ("mz/v1/dw-001/cmd/test", b"mine")
+            break
+
+
 async def test_spoofed_topic_dropped_and_offline_hub_session_queued(broker: EmbeddedBroker) -> None:
     # The hub has a persistent session, then goes away.
-    async with _client(broker, "hub", "hub-pw", identifier="hub-t", clean_session=False) as hub:
+    async with _client(broker, "hub.1", "hub-pw", identifier="hub-t", clean_session=False) as hub:
         await hub.subscribe("mz/v1/+/alarms", qos=1)
     async with _client(broker, "dw-001", "pw-1") as dw:
         await dw.publish("mz/v1/dw-002/alarms", b"spoofed", qos=1)
         await dw.publish("mz/v1/dw-001/alarms", b"own", qos=1)
     # When it comes back it receives what was published meanwhile, and not the spoof.
-    async with _client(broker, "hub", "hub-pw", identifier="hub-t", clean_session=False) as hub:
+    async with _client(broker, "hub.1", "hub-pw", identifier="hub-t", clean_session=False) as hub:
         async for msg in hub.messages:
             assert (str(msg.topic), msg.payload) == ("mz/v1/dw-001/alarms", b"own")
             break
@@ -52,7 +79,7 @@ async def test_no_message_lost_while_other_clients_subscribe() -> None:
 
     n = 500
     users = {f"dw-{i:03d}": f"pw-{i}" for i in range(2, 22)}
-    broker = EmbeddedBroker(port=free_port(), users={"hub": "hub-pw", "dw-001": "pw-1", **users})
+    broker = EmbeddedBroker(port=free_port(), users={"hub.1": "hub-pw", "dw-001": "pw-1", **users})
     await broker.start()
     got: list[bytes] = []
     try:
@@ -69,9 +96,9 @@ async def _churn_and_count(
 
     # A second hub worker that is away: the broker queues for its persistent session,
     # awaiting inside its broadcast loop, which is when a concurrent subscribe bit.
-    async with _client(broker, "hub", "hub-pw", identifier="hub-away", clean_session=False) as c:
+    async with _client(broker, "hub.1", "hub-pw", identifier="hub-away", clean_session=False) as c:
         await c.subscribe("mz/v1/+/readings", qos=1)
-    async with _client(broker, "hub", "hub-pw") as hub:
+    async with _client(broker, "hub.1", "hub-pw") as hub:
         await hub.subscribe("mz/v1/+/readings", qos=1)
 
         async def churn(user: str, pw: str) -> None:

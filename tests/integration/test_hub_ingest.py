@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import socket
 import ssl
@@ -50,9 +49,7 @@ from tests.servers import (
     HUB_PASSWORD,
     HUB_USER,
     Mosquitto,
-    free_port,
-    make_test_certs,
-    wait_for_port,
+    running_mosquitto,
     wait_until,
 )
 
@@ -60,6 +57,7 @@ pytestmark = pytest.mark.integration
 
 T0 = 1_780_000_000.0
 SECRET = "integration-test-secret-key-0123456789"
+OFFLINE_GRACE_S = 1.0
 
 
 @pytest.fixture
@@ -93,7 +91,10 @@ def make_settings(
         ),
         data=DataSettings(dir=data_dir),
         console=ConsoleSection(enabled=console, port=0, secret_key=SecretStr(SECRET)),
-        presence=PresenceSettings(heartbeat_factor=3.0, check_interval_s=0.05),
+        # A short grace after a last will (90 s in production) keeps these tests short.
+        presence=PresenceSettings(
+            heartbeat_factor=3.0, check_interval_s=0.05, offline_grace_s=OFFLINE_GRACE_S
+        ),
     )
 
 
@@ -118,7 +119,7 @@ async def dwelling(
     mosquitto: Mosquitto, dw: str = "dw-001", **kw: Any
 ) -> AsyncIterator[aiomqtt.Client]:
     async with aiomqtt.Client(
-        "127.0.0.1", mosquitto.port, username=dw, password=f"pw-{dw}", **kw
+        "127.0.0.1", mosquitto.port, username=dw, password=f"pw-{dw}", identifier=dw, **kw
     ) as client:
         yield client
 
@@ -299,7 +300,12 @@ async def test_status_retained_gives_online_last_will_gives_offline_and_a_techni
     will = aiomqtt.Will(will_topic, will_payload, qos=1, retain=True)
     # The dwelling is up before the hub: the hub learns it from the retained status.
     client = aiomqtt.Client(
-        "127.0.0.1", mosquitto.port, username="dw-002", password="pw-dw-002", will=will
+        "127.0.0.1",
+        mosquitto.port,
+        username="dw-002",
+        password="pw-dw-002",
+        identifier="dw-002",
+        will=will,
     )
     await client.__aenter__()
     try:
@@ -315,6 +321,8 @@ async def test_status_retained_gives_online_last_will_gives_offline_and_a_techni
             assert service.store.open_technical("dw-002", OFFLINE_KEY) is None
             # The connection dies without a DISCONNECT: the broker publishes the will.
             client._client.socket().shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
+            await wait_until(lambda: hub.presence.state("dw-002").offline_since is not None)  # type: ignore[union-attr]
+            assert online()  # the will starts the grace: the edge may be reconnecting
             await wait_until(lambda: not online())
             await wait_until(
                 lambda: service.store.open_technical("dw-002", OFFLINE_KEY) is not None
@@ -431,46 +439,32 @@ async def test_the_hub_serves_the_console_on_its_port(mosquitto: Mosquitto, data
             assert (await http.get("/api/v1/dwellings")).status_code != 200  # needs a login
 
 
-async def test_shipped_broker_config_tls_and_acl(
-    mosquitto: Mosquitto, data_dir: Path, tmp_path: Path
+async def test_shipped_broker_config_over_tls_keeps_a_dwelling_to_its_own_topics(
+    tmp_path: Path, data_dir: Path
 ) -> None:
     """deploy/mosquitto as shipped (paths and ports moved to the test's): the hub ingests
-    over TLS, and the ACL keeps a dwelling out of another's topics."""
-    deploy = Path(__file__).parents[2] / "deploy" / "mosquitto"
+    over TLS, and a dwelling's publish under another dwelling's prefix goes nowhere."""
     d = tmp_path / "shipped"
     d.mkdir()
-    make_test_certs(d)
-    mosquitto.stop()  # reuse its password file (hub, dw-001..dw-005) under the shipped config
-    plain, tls = free_port(), free_port()
-    conf = (
-        (deploy / "mosquitto.conf")
-        .read_text()
-        .replace("/etc/mosquitto/mz.passwd", str(mosquitto.workdir / "passwd"))
-        .replace("/etc/mosquitto/mz.acl", str(deploy / "mz.acl"))
-        .replace("/var/lib/mosquitto/", f"{d}/")
-        .replace("/etc/mosquitto/certs/", f"{d}/")
-        .replace("listener 1883 127.0.0.1", f"listener {plain} 127.0.0.1")
-        .replace("listener 8883", f"listener {tls} 127.0.0.1")
-        .replace("log_dest syslog", f"log_dest file {d}/mosquitto.log")
-    )
-    if os.geteuid() == 0:
-        conf += "user root\n"
-    (d / "mz.conf").write_text(conf)
-    proc = subprocess.Popen([mosquitto.binary, "-c", str(d / "mz.conf")], stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(tls)
-        settings = make_settings(mosquitto, data_dir)
+    with running_mosquitto(d, tls=True) as broker:
+        assert broker.tls_port is not None
+        settings = make_settings(broker, data_dir)
         settings = settings.model_copy(
             update={
                 "broker": settings.broker.model_copy(
-                    update={"url": f"mqtts://localhost:{tls}", "ca_file": d / "ca.crt"}
+                    update={"url": f"mqtts://localhost:{broker.tls_port}", "ca_file": d / "ca.crt"}
                 )
             }
         )
         async with running(settings) as hub:
             ctx = ssl.create_default_context(cafile=str(d / "ca.crt"))
             async with aiomqtt.Client(
-                "localhost", tls, username="dw-001", password="pw-dw-001", tls_context=ctx
+                "localhost",
+                broker.tls_port,
+                username="dw-001",
+                password="pw-dw-001",
+                identifier="dw-001",
+                tls_context=ctx,
             ) as dw:
                 await dw.publish(
                     topic_for("dw-002", Channel.READINGS), encode(batch("dw-002", T0))[1], qos=1
@@ -478,9 +472,6 @@ async def test_shipped_broker_config_tls_and_acl(
                 await publish(dw, batch("dw-001", T0))
             await wait_until(lambda: hub.stats.get("accepted.readings") == 1)
             assert await points(hub) == 1 and await points(hub, "dw-002") == 0
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 async def test_a_console_port_in_use_is_a_clear_config_error(

@@ -56,7 +56,7 @@ def test_good_config(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path, GOOD))
     assert s.dwelling == "dw-007"
     assert (s.host, s.port, s.tls) == ("hub.example.org", 8883, True)
-    assert s.mqtt_username == "dw-007" and s.mqtt_client_id == "dw-007-edge"
+    assert s.mqtt_username == "dw-007" and s.mqtt_client_id == "dw-007"
     assert s.mqtt_version == "3.1.1"
     assert s.spool.max_messages == 5000
     assert s.devices[0].address == "A4:C1:38:00:00:01"

@@ -45,14 +45,54 @@ def test_status_online_then_heartbeat_timeout() -> None:
     assert t.advance(200.0) == []  # only once
 
 
-def test_last_will_goes_offline_at_once_and_a_message_brings_it_back() -> None:
+def test_last_will_goes_offline_after_the_grace_and_a_message_brings_it_back() -> None:
     t = tracker()
     t.observe("dw-001", 100.0, status=status(100.0))
-    [tr] = t.observe("dw-001", 105.0, status=status(104.0, online=False))
+    assert t.observe("dw-001", 105.0, status=status(104.0, online=False)) == []
+    assert t.advance(194.9) == []  # 90 s grace: the edge may be reconnecting
+    [tr] = t.advance(195.0)
     assert (tr.online, tr.reason) == (False, "status_offline")
     assert t.advance(1000.0) == []  # offline does not time out again
     [back] = t.observe("dw-001", 1001.0, status=status(1000.0))
     assert back.online and back.reason == "status"
+
+
+def test_a_will_followed_by_the_edge_coming_back_raises_nothing() -> None:
+    """A broker's orderly shutdown fires every edge's will; the edges reconnect."""
+    t = tracker()
+    t.observe("dw-001", 100.0, status=status(100.0, session="session-a"))
+    will = status(99.0, online=False, session="session-a")
+    assert t.observe("dw-001", 105.0, status=will) == []
+    assert t.observe("dw-001", 125.0, status=status(125.0, session="session-b")) == []
+    assert t.advance(154.0) == []  # past the will's grace start, within the heartbeat
+    state = t.state("dw-001")
+    assert state is not None and state.online and state.offline_since is None
+
+
+def test_a_goodbye_then_a_reading_cancels_the_grace() -> None:
+    t = tracker()
+    t.observe("dw-001", 100.0, status=status(100.0))
+    t.observe("dw-001", 101.0, status=status(101.0, online=False))
+    assert t.observe("dw-001", 102.0) == []  # a reading: alive after all
+    assert t.advance(131.9) == []  # back under the heartbeat rule
+    [tr] = t.advance(132.1)
+    assert tr.reason == "heartbeat_timeout"
+
+
+def test_no_timeout_counts_while_the_hub_heard_nothing() -> None:
+    """The hub's own session was down (broker restart): windows restart on resume."""
+    t = tracker()
+    t.observe("dw-001", 100.0, status=status(100.0))
+    t.resume(200.0)  # 100 s of nothing: not the dwelling's fault
+    assert t.advance(229.9) == []
+    assert len(t.advance(230.1)) == 1
+
+
+def test_a_zero_grace_goes_offline_at_once() -> None:
+    t = PresenceTracker(heartbeat_factor=3.0, started_at=0.0, offline_grace_s=0.0)
+    t.observe("dw-001", 100.0, status=status(100.0))
+    [tr] = t.observe("dw-001", 105.0, status=status(104.0, online=False))
+    assert (tr.online, tr.reason) == (False, "status_offline")
 
 
 def test_heartbeat_comes_from_the_status() -> None:
@@ -68,7 +108,8 @@ def test_a_last_will_made_before_the_last_heartbeat_still_goes_offline() -> None
     will = status(100.0, online=False)
     t.observe("dw-001", 100.0, status=status(100.0))
     t.observe("dw-001", 110.0, status=status(110.0))
-    [tr] = t.observe("dw-001", 115.0, status=will)
+    assert t.observe("dw-001", 115.0, status=will) == []
+    [tr] = t.advance(205.0)
     assert (tr.online, tr.reason) == (False, "status_offline")
 
 
@@ -84,7 +125,8 @@ def test_the_late_will_of_a_replaced_connection_is_ignored() -> None:
     assert on.online
     assert t.observe("dw-001", 201.0, status=status(99.0, online=False, session="session-a")) == []
     assert t.advance(225.0) == []  # still online, within its heartbeat window
-    [gone] = t.observe("dw-001", 226.0, status=status(199.0, online=False, session="session-b"))
+    assert t.observe("dw-001", 226.0, status=status(199.0, online=False, session="session-b")) == []
+    [gone] = t.advance(316.0)
     assert (gone.online, gone.reason) == (False, "status_offline")
 
 
@@ -117,7 +159,9 @@ def test_a_will_that_fired_while_the_hub_was_away_comes_from_the_retained_copy()
     t.observe("dw-001", 100.0, status=status(100.0))
     t2 = tracker(started_at=500.0)
     t2.restore(t.states())
-    [tr] = t2.observe("dw-001", 500.1, status=status(95.0, online=False), retained=True)
+    # Fired when, nobody knows: the edge gets the grace from now to show up.
+    assert t2.observe("dw-001", 500.1, status=status(95.0, online=False), retained=True) == []
+    [tr] = t2.advance(590.1)
     assert (tr.online, tr.reason) == (False, "status_offline")
 
 
