@@ -174,6 +174,8 @@ def _text(value: str) -> str:
 def _detail_scalar(key: str, value: object) -> float | int | bool | str | None:
     if value is None or isinstance(value, bool):
         return value
+    if getattr(getattr(value, "dtype", None), "kind", None) == "b":  # numpy's bool_
+        return bool(value)
     if isinstance(value, numbers.Integral):  # int, and numpy's integers on the edge
         n = int(value)
         if abs(n) > MAX_DETAIL_INT:

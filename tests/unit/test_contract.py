@@ -408,6 +408,17 @@ def test_models_built_in_python_are_strict_but_take_enum_values_as_strings() -> 
         Reading(sensor="hr-1", quantity="hr", t=NOW, value="72")
 
 
+def test_numpy_scalars_from_the_detectors_travel_as_plain_json() -> None:
+    import numpy as np
+
+    detail = {"b": np.bool_(True), "i": np.int64(7), "f": np.float32(0.5), "d": np.float64(2.5)}
+    event = Event(id=new_id(), dwelling="dw-001", ts=NOW, kind="x", detail=detail)
+    assert event.detail == {"b": True, "i": 7, "f": 0.5, "d": 2.5}
+    assert [type(v) for v in event.detail.values()] == [bool, int, float, float]
+    _, back = decode(*encode(event), now=NOW)
+    assert back == event
+
+
 def test_a_reading_with_nan_value_is_rejected() -> None:
     body = {
         "v": 1,
