@@ -288,6 +288,8 @@ async def test_html_from_the_wire_is_escaped_on_every_page(setup: Setup) -> None
         r = await s.client.get(path)
         assert r.status_code == 200
         assert "<script>alert" not in r.text and escaped in r.text, path
+    board = await s.client.get("/dwellings")
+    assert board.status_code == 200 and "<script>alert" not in board.text
     live = await sse(s)
     assert "<script>alert" not in live and escaped in live
     ack = await s.client.get(s.alarms.ack_url(rec.id, "c-anna", s.clock()))
