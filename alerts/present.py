@@ -2,44 +2,57 @@
 
 Shared by the mails to mantelzorgers and the operators' console, so both say the same
 thing in the same words.
+
+Nothing here may take a page or a mail down. The formatters answer "niet weer te geven"
+for a value they cannot show (a 400-digit integer, a time in the year 30 000 000), and
+`render_mail` falls back to `minimal_mail` for a record it cannot format at all, so the
+mantelzorger still gets the alarm and its link. In mails, text from the wire is shown only
+when it is a known code (`details(..., codes_only=True)`): it never becomes a link or a
+line of its own.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from typing import Final
 
 from alerts.model import AlarmKind, AlarmRecord
 from alerts.texts import (
     DETAIL_LABELS,
     DETAIL_VALUES,
     MAIL_TEXTS,
+    MAIL_UNDISPLAYABLE,
     PARAM_LABELS,
     SEVERITY_LABELS,
+    TEXT_HIDDEN,
+    UNDISPLAYABLE,
     YES_NO,
     kind_label,
     language,
+    local_datetime,
     local_time,
 )
+from sensors.contract import DETAIL_KEY_PATTERN
+
+log = logging.getLogger(__name__)
 
 
-def _local(ts: float, tz: str) -> datetime:
-    return datetime.fromtimestamp(ts, UTC).astimezone(ZoneInfo(tz))
-
-
-def clock_time(ts: float | None, tz: str) -> str:
+def clock_time(ts: float | None, tz: str, lang: str = "nl") -> str:
     if ts is None:
         return ""
-    return _local(ts, tz).strftime("%H:%M:%S")
+    local = local_datetime(ts, tz)
+    return local.strftime("%H:%M:%S") if local else UNDISPLAYABLE[language(lang)]
 
 
-def date_time(ts: float | None, tz: str) -> str:
+def date_time(ts: float | None, tz: str, lang: str = "nl") -> str:
     if ts is None:
         return ""
-    return _local(ts, tz).strftime("%d-%m-%Y %H:%M:%S")
+    local = local_datetime(ts, tz)
+    return local.strftime("%d-%m-%Y %H:%M:%S") if local else UNDISPLAYABLE[language(lang)]
 
 
 # -- alarm details ------------------------------------------------------------------------
@@ -49,6 +62,14 @@ EPOCH_MIN = 946_684_800.0
 EPOCH_MAX = 4_102_444_800.0
 TIME_KEYS = frozenset({"last_seen", "since", "ts", "t"})
 DETAIL_TEXT_MAX = 200  # free-form strings from the edge are cut here
+EXACT_INT_MAX: Final = 2**53  # larger integers are shown in powers of ten
+DURATION_MAX_S: Final = 100 * 365.25 * 86400.0  # longer is no duration anybody can use
+# What a mail shows of a string from the wire that is not a known code: letters, digits and
+# `_ , + -` only: reason codes, NEWS2 parameter lists ("rr,acvpu"), minute lists
+# ("12,30,,45"), dates ("2026-11-25"). Never `.`, `/`, `:`, `@` or a space, so never a
+# link, an address or a sentence of the sender's choosing.
+CODE_RE: Final = re.compile(r"[A-Za-z0-9_,+-]{1,64}")
+_KEY_RE: Final = re.compile(DETAIL_KEY_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,27 +79,43 @@ class DetailItem:
 
 
 def number(value: float, lang: str) -> str:
-    """A measured number rounded for reading: 3 significant figures or so, Dutch comma."""
-    if isinstance(value, int):
-        return str(value)
+    """A measured number rounded for reading: 3 significant figures or so, Dutch comma.
+    Never raises: an integer too large even for a float is "niet weer te geven"."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) <= EXACT_INT_MAX:
+            return str(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            return UNDISPLAYABLE[language(lang)]
     if not math.isfinite(value):
         return str(value)
     size = abs(value)
-    decimals = 0 if size >= 100 else 1 if size >= 10 else 2
-    text = f"{value:.{decimals}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    if text == "-0":
-        text = "0"
+    if size >= 1e15:
+        text = f"{value:.3g}"
+    else:
+        decimals = 0 if size >= 100 else 1 if size >= 10 else 2
+        text = f"{value:.{decimals}f}"
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        if text == "-0":
+            text = "0"
     return text.replace(".", ",") if lang == "nl" else text
 
 
 def duration(seconds: float, lang: str) -> str:
-    """'40 s', '5 min 40 s', '2 u 5 min' ('2 h 5 min'), '3 d 4 u'."""
+    """'40 s', '5 min 40 s', '2 u 5 min' ('2 h 5 min'), '3 d 4 u'; beyond a century (or
+    beyond a float) "niet weer te geven", never an error."""
+    try:
+        seconds = float(seconds)
+    except OverflowError:
+        return UNDISPLAYABLE[language(lang)]
     if not math.isfinite(seconds):
         return str(seconds)
     sign = "-" if seconds < 0 else ""
     size = abs(seconds)
+    if size > DURATION_MAX_S:
+        return UNDISPLAYABLE[language(lang)]
     hour = "u" if lang == "nl" else "h"
     if size < 10 and size != int(size):
         return f"{sign}{number(size, lang)} s"
@@ -96,10 +133,13 @@ def duration(seconds: float, lang: str) -> str:
     return sign + " ".join(parts)
 
 
-def moment(ts: float, tz: str, now: float) -> str:
+def moment(ts: float, tz: str, now: float, lang: str = "nl") -> str:
     """Local time like the rest of the page; with the date when it is not today."""
-    local = _local(ts, tz)
-    if local.date() == _local(now, tz).date():
+    local = local_datetime(ts, tz)
+    if local is None:
+        return UNDISPLAYABLE[language(lang)]
+    today = local_datetime(now, tz)
+    if today is not None and local.date() == today.date():
         return local.strftime("%H:%M:%S")
     return local.strftime("%d-%m-%Y %H:%M:%S")
 
@@ -111,17 +151,39 @@ def _is_time(key: str, value: float) -> bool:
     return key in TIME_KEYS or key.endswith(("_at", "_ts")) or not key.endswith(("_s", "_min"))
 
 
-def detail_value(key: str, value: float | int | bool | str, lang: str, tz: str, now: float) -> str:
+def _cut(text: str) -> str:
+    return text if len(text) <= DETAIL_TEXT_MAX else text[: DETAIL_TEXT_MAX - 1] + "…"
+
+
+def code_text(key: str, value: str, lang: str) -> str:
+    """A string detail as a mail shows it: the label of a known code, a value of the strict
+    code form as it is, anything else "(tekst niet getoond)"."""
+    known = DETAIL_VALUES[lang].get(key, {}).get(value)
+    if known is not None:
+        return known
+    return value if CODE_RE.fullmatch(value) else TEXT_HIDDEN[lang]
+
+
+def detail_value(
+    key: str,
+    value: float | int | bool | str,
+    lang: str,
+    tz: str,
+    now: float,
+    *,
+    codes_only: bool = False,
+) -> str:
     if isinstance(value, bool):
         yes, no = YES_NO[lang]
         return yes if value else no
     if isinstance(value, str):
-        text = DETAIL_VALUES[lang].get(key, {}).get(value, value)
-        return text if len(text) <= DETAIL_TEXT_MAX else text[: DETAIL_TEXT_MAX - 1] + "…"
+        if codes_only:
+            return _cut(code_text(key, value, lang))
+        return _cut(DETAIL_VALUES[lang].get(key, {}).get(value, value))
     if key == "up_by_min" and 0 <= value < 24 * 60:  # minute of the day
         return f"{int(value) // 60:02d}:{int(value) % 60:02d}"
     if _is_time(key, value):
-        return moment(value, tz, now)
+        return moment(value, tz, now, lang)
     if key.endswith("_s"):
         return duration(value, lang)
     if key.endswith("_min"):
@@ -129,36 +191,56 @@ def detail_value(key: str, value: float | int | bool | str, lang: str, tz: str, 
     return number(value, lang)
 
 
-def details(detail: Mapping[str, object], lang: str, tz: str, now: float) -> tuple[DetailItem, ...]:
+def details(
+    detail: Mapping[str, object], lang: str, tz: str, now: float, *, codes_only: bool = False
+) -> tuple[DetailItem, ...]:
     """Alarm or event details in the reader's language; `key` and `source` (internal) and
     None left out. NEWS2 details read clinically: the missing parameters by name, only the
     sub-scores that count ("zuurstofsaturatie (punten): 3"). Whatever is unknown is shown
-    as sent (cut short), never an error."""
+    as sent (cut short), never an error.
+
+    `codes_only` (mails): a string value, and a key without a label, is shown only when it
+    is a code (`code_text`); "(tekst niet getoond)" otherwise."""
     labels = DETAIL_LABELS[lang]
     params = PARAM_LABELS[lang]
+    hidden = TEXT_HIDDEN[lang]
+
+    def param(p: str) -> str:
+        name = params.get(p)
+        if name is not None:
+            return name
+        return p if not codes_only or CODE_RE.fullmatch(p) else hidden
+
     out = []
     for k, v in detail.items():
         if v is None or k in ("key", "source"):
             continue
-        label = labels.get(k, k)
+        if codes_only and isinstance(v, str) and not v:
+            continue  # an empty text says nothing
+        label = labels.get(k)
+        if label is None:
+            label = k if not codes_only or _KEY_RE.fullmatch(k) else hidden
         if k.startswith("sub_") and isinstance(v, int | float) and not isinstance(v, bool):
             if v == 0:
                 continue
-            label = f"{params.get(k[4:], k[4:])} ({labels['subscore']})"
+            label = f"{param(k[4:])} ({labels['subscore']})"
             text = number(v, lang)
         elif k == "missing" and isinstance(v, str):
-            text = ", ".join(params.get(p, p) for p in v.split(",") if p)
+            text = _cut(", ".join(param(p) for p in v.split(",") if p))
             if not text:
                 continue
         elif isinstance(v, bool | int | float | str):
-            text = detail_value(k, v, lang, tz, now)
+            text = detail_value(k, v, lang, tz, now, codes_only=codes_only)
         else:
-            text = str(v)[:DETAIL_TEXT_MAX]
+            text = hidden if codes_only else str(v)[:DETAIL_TEXT_MAX]
         out.append(DetailItem(label, text))
     return tuple(out)
 
 
-def render_mail(
+# -- mails -------------------------------------------------------------------------------
+
+
+def full_mail(
     alarm: AlarmRecord,
     *,
     lang: str,
@@ -169,7 +251,8 @@ def render_mail(
     round_: int,
     tz: str,
 ) -> tuple[str, str]:
-    """Subject and plain-text body of one notification mail."""
+    """Subject and plain-text body of one notification mail, with every detail; raises on
+    a record it cannot format (`render_mail` then sends `minimal_mail`)."""
     lang = language(lang)
     t = MAIL_TEXTS[lang]
     kind = kind_label(alarm, lang)
@@ -185,7 +268,7 @@ def render_mail(
         ),
         t["when"].format(when=local_time(alarm.raised_at, tz, lang)),
     ]
-    shown = details(alarm.detail, lang, tz, now=alarm.raised_at)
+    shown = details(alarm.detail, lang, tz, now=alarm.raised_at, codes_only=True)
     if shown:
         text = "; ".join(f"{d.label}: {d.value}" if d.label else d.value for d in shown)
         lines.append(t["detail"].format(detail=text))
@@ -201,3 +284,94 @@ def render_mail(
         t["footer"],
     ]
     return subject, "\n".join(lines) + "\n"
+
+
+def _attempt(make: Callable[[], str]) -> str | None:
+    """One piece of the minimal mail, or None when even that cannot be formatted."""
+    try:
+        return make()
+    except Exception:  # the minimal mail must go out whatever is wrong with the record
+        return None
+
+
+def minimal_mail(
+    alarm: AlarmRecord,
+    *,
+    lang: str,
+    contact_name: str,
+    dwelling_label: str,
+    ack_url: str,
+    ack_expires_at: float,
+    round_: int,
+    tz: str,
+) -> tuple[str, str]:
+    """The mail for a record that cannot be formatted: the kind, the dwelling's label, the
+    time if it can be shown, and the acknowledgement link. Each piece on its own, so one
+    that fails is left out and the rest still goes."""
+    lang = language(lang)
+    t = MAIL_TEXTS[lang]
+    none = UNDISPLAYABLE[lang]
+    kind = _attempt(lambda: kind_label(alarm, lang)) or none
+    technical = _attempt(lambda: "yes" if alarm.kind is AlarmKind.TECHNICAL else "")
+    subject = t["subject_technical" if technical else "subject_alarm"].format(
+        kind=kind, dwelling=dwelling_label
+    )
+    if isinstance(round_, int) and round_ > 0:
+        subject = t["subject_repeat"].format(round=round_) + subject
+    severity = _attempt(lambda: SEVERITY_LABELS[lang][alarm.severity]) or none
+    when = _attempt(lambda: local_time(alarm.raised_at, tz, lang))
+    until = _attempt(lambda: local_time(ack_expires_at, tz, lang))
+    ident = _attempt(lambda: str(alarm.id)[:64]) or "?"
+    lines = [
+        t["greeting"].format(name=contact_name),
+        "",
+        t["what"].format(dwelling=dwelling_label, kind=kind, severity=severity),
+    ]
+    if when is not None and when != none:
+        lines.append(t["when"].format(when=when))
+    lines += [MAIL_UNDISPLAYABLE[lang].format(id=ident), "", t["ack"], ack_url]
+    if until is not None and until != none:
+        lines.append(t["ack_expiry"].format(until=until))
+    lines += ["", "-- ", t["footer"]]
+    return subject, "\n".join(lines) + "\n"
+
+
+def render_mail(
+    alarm: AlarmRecord,
+    *,
+    lang: str,
+    contact_name: str,
+    dwelling_label: str,
+    ack_url: str,
+    ack_expires_at: float,
+    round_: int,
+    tz: str,
+) -> tuple[str, str]:
+    """Subject and plain-text body of one notification mail. Never raises: a record that
+    cannot be formatted is logged at WARNING with its id and gets `minimal_mail`, so a
+    poisoned alarm still reaches its mantelzorger with a working link."""
+    for make in (full_mail, minimal_mail):
+        try:
+            return make(
+                alarm,
+                lang=lang,
+                contact_name=contact_name,
+                dwelling_label=dwelling_label,
+                ack_url=ack_url,
+                ack_expires_at=ack_expires_at,
+                round_=round_,
+                tz=tz,
+            )
+        except Exception:  # tomorrow's formatting bug must not cost an alarm mail
+            ident = getattr(alarm, "id", "?")
+            if make is full_mail:
+                log.warning(
+                    "alarm %s: the mail cannot be formatted; sending the minimal mail",
+                    ident,
+                    exc_info=True,
+                )
+            else:
+                # Still not lost: the last resort below carries the link.
+                log.warning("alarm %s: even the minimal mail failed", ident, exc_info=True)
+    t = MAIL_TEXTS[language(lang)]
+    return f"ALARM — {dwelling_label}", f"{t['ack']}\n{ack_url}\n"

@@ -269,6 +269,18 @@ DETAIL_VALUES: Final[dict[str, dict[str, dict[str, str]]]] = {
 
 YES_NO: Final[dict[str, tuple[str, str]]] = {"nl": ("ja", "nee"), "en": ("yes", "no")}
 
+# Where a record or a value cannot be formatted, the reader sees this (with the record's
+# id), never an error page and never a lost mail.
+UNDISPLAYABLE: Final[dict[str, str]] = {"nl": "niet weer te geven", "en": "cannot be displayed"}
+# A text from the wire that is not a known code: mails never show it, so nothing a dwelling
+# sends becomes a link or a line of its own in a mail (the console shows it, escaped).
+TEXT_HIDDEN: Final[dict[str, str]] = {"nl": "(tekst niet getoond)", "en": "(text not shown)"}
+# The minimal mail (alerts.present.minimal_mail) says why it is short.
+MAIL_UNDISPLAYABLE: Final[dict[str, str]] = {
+    "nl": "Niet alle gegevens van dit alarm zijn weer te geven (kenmerk {id}).",
+    "en": "Not all details of this alarm can be displayed (reference {id}).",
+}
+
 MAIL_TEXTS: Final[dict[str, dict[str, str]]] = {
     "nl": {
         "subject_alarm": "ALARM: {kind} — {dwelling}",
@@ -307,9 +319,21 @@ def language(lang: str | None, default: str = "nl") -> str:
     return default if default in LANGUAGES else "nl"
 
 
+def local_datetime(ts: float, tz: str) -> datetime | None:
+    """`ts` (UNIX seconds) in the time zone `tz`; None when it is no moment a calendar can
+    show (1e18, NaN, a 400-digit integer, an unknown zone)."""
+    try:
+        return datetime.fromtimestamp(ts, UTC).astimezone(ZoneInfo(tz))
+    except (ArithmeticError, ValueError, OSError, KeyError, TypeError):
+        return None
+
+
 def local_time(ts: float, tz: str, lang: str) -> str:
-    """`ts` (UNIX seconds) as a local date and time, e.g. '25-11-2026 14:03:07 CET'."""
-    dt = datetime.fromtimestamp(ts, UTC).astimezone(ZoneInfo(tz))
+    """`ts` (UNIX seconds) as a local date and time, e.g. '25-11-2026 14:03:07 CET';
+    "niet weer te geven" when it cannot be one."""
+    dt = local_datetime(ts, tz)
+    if dt is None:
+        return UNDISPLAYABLE[language(lang)]
     fmt = "%d-%m-%Y %H:%M:%S %Z" if lang == "nl" else "%Y-%m-%d %H:%M:%S %Z"
     return dt.strftime(fmt)
 

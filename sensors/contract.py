@@ -14,18 +14,77 @@ Topics (QoS 1 everywhere; status is retained and is also the MQTT last will):
 
 No names or other direct identifiers travel here: dwellings, residents and sensors are
 pseudonymous ids; the hub's registry alone links them to people.
+
+Every number has a type and a range, every string is short, printable UTF-8. Types are
+strict: `v` is the integer 1, a number is never read from a bool or a string, a string
+never from a number (enum fields still take their string values).
+
+    payload        <= MAX_PAYLOAD_BYTES, strict UTF-8 without a byte-order mark, JSON
+    ts             TS_FLOOR (2020-01-01) .. TS_CEILING (2100-01-01), always; and when the
+                   hub passes its clock (`decode(..., now=)`) within
+                   [now - MAX_AGE_S (7 days, as long as the hub remembers ids), now + MAX_SKEW_S]
+    integers       |n| <= MAX_DETAIL_INT (2**53) in details; counters <= MAX_COUNT (10**9);
+                   uptime_s <= MAX_UPTIME_S (10 years); heartbeat_s in (0, 3600]
+    floats         finite; |x| <= MAX_DETAIL_INT in details; battery 0..100
+    text           <= MAX_TEXT (200) characters; no C0/C1 control characters (newline,
+                   CR and tab included), no Unicode bidi controls, no line or paragraph
+                   separators, no lone surrogates
+    detail         flat key -> scalar; <= MAX_DETAIL_KEYS (32) keys matching DETAIL_KEY_PATTERN,
+                   <= MAX_DETAIL_BYTES (2048) serialised
+    readings       <= MAX_READINGS_PER_BATCH per batch; each reading's quantity must be in
+                   QUANTITY_RANGES, its value inside that range, its time inside the
+                   message's window: `split_readings` keeps the good ones and counts the
+                   rest, so one bad reading never sinks the others
+
+Rejection reasons (`ContractError.reason`, short codes the hub counts per reason):
+
+    bad_topic          not mz/v1/{dwelling}/{channel}[/{command}]
+    too_large          payload over MAX_PAYLOAD_BYTES (also refused by `encode`)
+    bad_utf8           not strict UTF-8: invalid bytes, UTF-16/32 (NUL bytes), a byte-order mark
+    bad_json           not JSON, or an object with a key given twice
+    unknown_version    `v` is not the integer 1
+    non_finite         NaN or Infinity
+    schema             wrong shape or type, unknown field, an id or key of the wrong form,
+                       too many readings or sensors
+    out_of_range       a number outside its range
+    bad_text           a string that is too long or carries a forbidden character
+    detail_size        a detail (or command args) with too many keys or too many bytes
+    ts_window          `ts` outside its window (a clock never set, a replay older than the
+                       hub's memory of ids, a clock far ahead)
+    dwelling_mismatch  the body names another dwelling than the topic
+    type_mismatch      a command whose name differs from its topic's
+
+Per reading, from `split_readings` (the batch itself is accepted):
+
+    reading_unknown_quantity   a quantity not in QUANTITY_RANGES
+    reading_range              a value outside its quantity's range
+    reading_time               a time outside the message's window
 """
 
 from __future__ import annotations
 
+import codecs
 import json
+import math
+import numbers
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 
 from sensors.errors import ContractError
 
@@ -35,16 +94,154 @@ MAX_PAYLOAD_BYTES: Final = 256 * 1024
 # A reading encodes to ~110 bytes of JSON: 2000 stay well under MAX_PAYLOAD_BYTES.
 MAX_READINGS_PER_BATCH: Final = 2000
 
+# Message times (UNIX seconds). Nothing this system made predates 2020: an earlier `ts` is
+# a clock that was never set (a Pi without RTC boots in 1970).
+TS_FLOOR: Final = 1_577_836_800.0  # 2020-01-01T00:00:00Z
+TS_CEILING: Final = 4_102_444_800.0  # 2100-01-01T00:00:00Z
+# The hub remembers message ids for 7 days (hub.dedup, `data.dedup_days`): an older
+# replay is refused rather than processed a second time.
+MAX_AGE_S: Final = 7 * 86400.0
+# Edge clocks are NTP-synchronised; ten minutes ahead of the hub is a broken clock.
+MAX_SKEW_S: Final = 600.0
+
+MAX_DETAIL_INT: Final = 2**53  # integers beyond this lose precision in JSON readers
+MAX_COUNT: Final = 10**9  # counters: spool depth, dropped messages
+MAX_UPTIME_S: Final = 10 * 365.25 * 86400.0
+MAX_TEXT: Final = 200
+MAX_DETAIL_KEYS: Final = 32
+MAX_DETAIL_BYTES: Final = 2048
+DETAIL_KEY_PATTERN: Final = r"^[a-z][a-z0-9_]{0,63}$"
+
 # A pseudonymous id: lower-case letters, digits, '-' and '_'; never MQTT wildcards or '/'.
 ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{1,63}$"
 _ID_RE: Final = re.compile(ID_PATTERN)
+_NAME_RE: Final = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_DETAIL_KEY_RE: Final = re.compile(DETAIL_KEY_PATTERN)
+# C0 and C1 controls (newline, CR and tab included), DEL, lone surrogates (JSON "\ud800"
+# escapes), bidi controls (embeddings, overrides, isolates, marks) and the Unicode line and
+# paragraph separators: nothing a reader's screen or a mail could be tricked with.
+_BAD_TEXT_RE: Final = re.compile(
+    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
+)
+
+# The physical range of every quantity the edge sends today (inclusive). A reading outside
+# its range, or of a quantity not listed, is refused by itself (`split_readings`).
+QUANTITY_RANGES: Final[dict[str, tuple[float, float]]] = {
+    # BTHome sensors (sensors.codecs.bthome): room climate, binary sensors, scales
+    "battery": (0.0, 100.0),  # %
+    "temperature": (-60.0, 100.0),  # degC: room air, or a thermometer's body temperature
+    "humidity": (0.0, 100.0),  # % relative humidity
+    "illuminance": (0.0, 200_000.0),  # lux; direct sunlight is ~120 000
+    "motion": (0.0, 1.0),  # binary: 0 or 1
+    "opening": (0.0, 1.0),
+    "door": (0.0, 1.0),
+    "window": (0.0, 1.0),
+    "occupancy": (0.0, 1.0),
+    "weight": (0.0, 500.0),  # kg (BTHome mass; the serial gateway's scale)
+    # Vital signs: the serial gateway (sensors.codecs.vitals_line), GATT health profiles
+    # (sensors.codecs.ble_health) and edge.detectors.vitals.Quantity
+    "hr": (0.0, 350.0),  # beats/min
+    "spo2": (0.0, 100.0),  # %
+    "sbp": (0.0, 350.0),  # mmHg
+    "dbp": (0.0, 350.0),  # mmHg
+    "temp": (10.0, 50.0),  # degC, body
+    "rr": (0.0, 120.0),  # breaths/min
+    "o2": (0.0, 1.0),  # 1 = on supplemental oxygen
+    "acvpu": (0.0, 4.0),  # 0 A, 1 C, 2 V, 3 P, 4 U
+    "status": (0.0, 4_294_967_295.0),  # a device's measurement-status bits (uint32)
+    # The wearable (edge.fall_monitor): RMS of |a| - 1 g over each second, in g
+    "activity": (0.0, 256.0),
+}
+
+
+def text_problem(value: str, max_length: int = MAX_TEXT) -> str | None:
+    """Why `value` may not travel as text (None: it may)."""
+    if len(value) > max_length:
+        return f"longer than {max_length} characters"
+    bad = _BAD_TEXT_RE.search(value)
+    if bad is not None:
+        return f"forbidden character U+{ord(bad.group()):04X} at {bad.start()}"
+    return None
+
+
+def _text(value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("bad_text", "text {problem}", {"problem": problem})
+    return value
+
+
+def _detail_scalar(key: str, value: object) -> float | int | bool | str | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if getattr(getattr(value, "dtype", None), "kind", None) == "b":  # numpy's bool_
+        return bool(value)
+    if isinstance(value, numbers.Integral):  # int, and numpy's integers on the edge
+        n = int(value)
+        if abs(n) > MAX_DETAIL_INT:
+            raise PydanticCustomError(
+                "out_of_range", "detail {key}: integer too large", {"key": key}
+            )
+        return n
+    if isinstance(value, numbers.Real):
+        x = float(value)
+        if not math.isfinite(x):
+            raise PydanticCustomError("finite_number", "detail {key}: not finite", {"key": key})
+        if abs(x) > MAX_DETAIL_INT:
+            raise PydanticCustomError(
+                "out_of_range", "detail {key}: number too large", {"key": key}
+            )
+        return x
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem is not None:
+            raise PydanticCustomError(
+                "bad_text", "detail {key}: text {problem}", {"key": key, "problem": problem}
+            )
+        return value
+    raise PydanticCustomError(
+        "detail_type", "detail {key}: not a number, bool, text or null", {"key": key}
+    )
+
+
+def _detail(value: object) -> dict[str, float | int | bool | str | None]:
+    """Flat key -> scalar, bounded in keys and bytes, so nothing nested, identifying or
+    large sneaks in."""
+    if not isinstance(value, Mapping):
+        raise PydanticCustomError("detail_type", "detail is not an object")
+    if len(value) > MAX_DETAIL_KEYS:
+        raise PydanticCustomError(
+            "detail_size", "{n} keys > {limit}", {"n": len(value), "limit": MAX_DETAIL_KEYS}
+        )
+    out: dict[str, float | int | bool | str | None] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not _DETAIL_KEY_RE.fullmatch(key):
+            raise PydanticCustomError(
+                "detail_key", "bad detail key '{key}'", {"key": str(key)[:70]}
+            )
+        out[key] = _detail_scalar(key, item)
+    size = len(json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > MAX_DETAIL_BYTES:
+        raise PydanticCustomError(
+            "detail_size", "{n} bytes > {limit}", {"n": size, "limit": MAX_DETAIL_BYTES}
+        )
+    return out
+
+
+def _schema_version(value: object) -> object:
+    # Literal[1] alone would take True and 1.0 (they compare equal to 1).
+    if type(value) is not int or value != SCHEMA_VERSION:
+        raise PydanticCustomError("unknown_version", "schema version must be the integer 1")
+    return value
+
 
 PseudoId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
-ShortText = Annotated[str, StringConstraints(max_length=200)]
-# Free-form details: flat key -> scalar, so nothing nested or identifying sneaks in.
-Detail = dict[
-    Annotated[str, StringConstraints(max_length=64)], float | int | bool | ShortText | None
-]
+MessageId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+ShortText = Annotated[str, AfterValidator(_text)]
+DetailValue = float | int | bool | str | None
+# Free-form details: flat key -> scalar (see `_detail` for the limits).
+Detail = Annotated[dict[str, DetailValue], PlainValidator(_detail)]
 
 
 class Channel(StrEnum):
@@ -73,23 +270,32 @@ class AlarmKind(StrEnum):
     TECHNICAL = "technical"
 
 
-class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=False)
+# Strict everywhere (no number from a bool or a string, no string from a number), except
+# that enum fields take their string values: that is how JSON and the edge spell them.
+_STRICT: Final = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
-    v: Literal[1] = SCHEMA_VERSION
-    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+
+class _Message(BaseModel):
+    model_config = _STRICT
+
+    v: Annotated[Literal[1], BeforeValidator(_schema_version)] = SCHEMA_VERSION
+    id: MessageId
     dwelling: PseudoId
-    ts: Annotated[float, Field(ge=0)]
+    ts: float  # checked against TS_FLOOR / TS_CEILING / the hub's clock by `decode`
 
 
 class Reading(BaseModel):
-    """One measured value of one sensor at one moment."""
+    """One measured value of one sensor at one moment.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    Only finite here; the range of `value` (QUANTITY_RANGES) and `t` (the message window)
+    are checked per reading by `split_readings`, so one bad reading never sinks its batch.
+    """
+
+    model_config = _STRICT
 
     sensor: PseudoId
-    quantity: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-    t: Annotated[float, Field(ge=0)]
+    quantity: Name
+    t: float
     value: float
 
 
@@ -102,7 +308,7 @@ class Event(_Message):
     """A detector's finding: fall suspected/confirmed/cancelled, inactivity, score change."""
 
     type: Literal["event"] = "event"
-    kind: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    kind: Name
     sensor: PseudoId | None = None
     detail: Detail = Field(default_factory=dict)
 
@@ -116,20 +322,20 @@ class AlarmMessage(_Message):
 
     type: Literal["alarm"] = "alarm"
     action: Literal["raise", "cancel"]
-    alarm_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
-    kind: AlarmKind
-    severity: Severity
+    alarm_id: MessageId
+    kind: Annotated[AlarmKind, Field(strict=False)]
+    severity: Annotated[Severity, Field(strict=False)]
     sensor: PseudoId | None = None
     detail: Detail = Field(default_factory=dict)
 
 
 class SensorHealth(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = _STRICT
 
     sensor: PseudoId
-    kind: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    kind: Name
     state: Literal["ok", "silent", "failed", "starting"]
-    last_seen: float | None = None
+    last_seen: Annotated[float, Field(ge=0, le=TS_CEILING)] | None = None
     battery: Annotated[float, Field(ge=0, le=100)] | None = None
 
 
@@ -138,20 +344,20 @@ class Status(_Message):
 
     type: Literal["status"] = "status"
     online: bool
-    uptime_s: Annotated[float, Field(ge=0)] = 0.0
-    spool_depth: Annotated[int, Field(ge=0)] = 0
-    spool_dropped: Annotated[int, Field(ge=0)] = 0
+    uptime_s: Annotated[float, Field(ge=0, le=MAX_UPTIME_S)] = 0.0
+    spool_depth: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
+    spool_dropped: Annotated[int, Field(ge=0, le=MAX_COUNT)] = 0
     heartbeat_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     sensors: Annotated[list[SensorHealth], Field(max_length=256)] = Field(default_factory=list)
     agent_version: ShortText = ""
     # One id per MQTT connection, in its statuses and its last will: a will that the broker
     # publishes late for a connection already replaced must not mark the dwelling offline.
-    session: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")] | None = None
+    session: MessageId | None = None
 
 
 class Command(_Message):
     type: Literal["command"] = "command"
-    name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    name: Name
     args: Detail = Field(default_factory=dict)
 
 
@@ -186,15 +392,14 @@ def new_id() -> str:
 
 
 def is_pseudo_id(value: str) -> bool:
-    return bool(_ID_RE.match(value))
+    # fullmatch: with re.match, '$' would also accept a trailing newline.
+    return bool(_ID_RE.fullmatch(value))
 
 
 def topic_for(dwelling: str, channel: Channel, command: str | None = None) -> str:
     if not is_pseudo_id(dwelling):
         raise ContractError("bad_topic", f"not a pseudonymous dwelling id: {dwelling!r}")
-    if channel is Channel.CMD and (
-        command is None or not re.match(r"^[a-z][a-z0-9_]{0,39}$", command)
-    ):
+    if channel is Channel.CMD and (command is None or not _NAME_RE.fullmatch(command)):
         raise ContractError("bad_topic", f"bad command name: {command!r}")
     return str(Topic(dwelling, channel, command if channel is Channel.CMD else None))
 
@@ -216,7 +421,7 @@ def parse_topic(topic: str) -> Topic:
     except ValueError as exc:
         raise ContractError("bad_topic", f"unknown channel: {chan[:40]!r}") from exc
     if channel is Channel.CMD:
-        if len(parts) != 5 or not re.match(r"^[a-z][a-z0-9_]{0,39}$", parts[4]):
+        if len(parts) != 5 or not _NAME_RE.fullmatch(parts[4]):
             raise ContractError("bad_topic", f"bad command topic: {topic[:120]!r}")
         return Topic(dwelling, channel, parts[4])
     if len(parts) != 4:
@@ -234,39 +439,127 @@ def encode(msg: Message) -> tuple[str, bytes]:
     return topic_for(msg.dwelling, channel, command), payload
 
 
+def time_ok(t: float, now: float | None) -> bool:
+    """A message or reading time: after TS_FLOOR and before TS_CEILING, and when the
+    receiver's clock `now` is given, at most MAX_AGE_S old and MAX_SKEW_S ahead."""
+    if not TS_FLOOR <= t <= TS_CEILING:
+        return False
+    return now is None or now - MAX_AGE_S <= t <= now + MAX_SKEW_S
+
+
+def reading_problem(reading: Reading, now: float | None) -> str | None:
+    """Why one reading is refused (a `reading_*` reason), or None to keep it."""
+    limits = QUANTITY_RANGES.get(reading.quantity)
+    if limits is None:
+        return "reading_unknown_quantity"
+    if not time_ok(reading.t, now):
+        return "reading_time"
+    if not limits[0] <= reading.value <= limits[1]:
+        return "reading_range"
+    return None
+
+
+def split_readings(batch: ReadingsBatch, now: float | None) -> tuple[list[Reading], dict[str, int]]:
+    """The readings of `batch` to keep, and the number refused per reason
+    (`reading_unknown_quantity`, `reading_range`, `reading_time`).
+
+    A bad reading (a sensor out of its range, a device clock gone wrong, a quantity of a
+    newer agent) is dropped by itself: the rest of the batch is still good data."""
+    kept: list[Reading] = []
+    refused: dict[str, int] = {}
+    for r in batch.readings:
+        problem = reading_problem(r, now)
+        if problem is None:
+            kept.append(r)
+        else:
+            refused[problem] = refused.get(problem, 0) + 1
+    return kept, refused
+
+
 def _reject_constant(name: str) -> Any:
     raise ContractError("non_finite", f"non-finite number {name} in JSON")
 
 
-def decode(topic: str, payload: bytes | bytearray | str) -> tuple[Topic, Message]:
-    """Parse and validate one MQTT message against wire contract v1.
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ContractError("bad_json", "an object has a key twice")
+    return obj
 
-    Raises ContractError (with a countable `reason`) on anything malformed, including a
-    body whose dwelling differs from the topic's (a spoofing attempt or a bug).
-    """
-    parsed = parse_topic(topic)
-    raw = payload.encode() if isinstance(payload, str) else bytes(payload)
+
+# pydantic error types -> rejection reasons; anything else is "schema".
+_REASON_BY_ERROR: Final[dict[str, str]] = {
+    "finite_number": "non_finite",
+    "greater_than": "out_of_range",
+    "greater_than_equal": "out_of_range",
+    "less_than": "out_of_range",
+    "less_than_equal": "out_of_range",
+    "out_of_range": "out_of_range",
+    "bad_text": "bad_text",
+    "detail_size": "detail_size",
+    "unknown_version": "unknown_version",
+}
+
+
+def _utf8(payload: bytes | bytearray | str) -> str:
+    """The payload as text: strict UTF-8, no byte-order mark, no NUL."""
+    if isinstance(payload, str):
+        try:
+            raw = payload.encode("utf-8")  # lone surrogates cannot be encoded
+        except UnicodeEncodeError as exc:
+            raise ContractError("bad_utf8", str(exc)[:200]) from exc
+    else:
+        raw = bytes(payload)
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise ContractError("too_large", f"{len(raw)} bytes > {MAX_PAYLOAD_BYTES}")
+    if raw.startswith(codecs.BOM_UTF8):
+        raise ContractError("bad_utf8", "UTF-8 byte-order mark")
     try:
-        obj = json.loads(raw, parse_constant=_reject_constant)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContractError("bad_utf8", str(exc)[:200]) from exc
+    if "\x00" in text:  # never in JSON text; UTF-16/32 without a BOM is full of them
+        raise ContractError("bad_utf8", "NUL byte: not UTF-8 JSON (UTF-16 or UTF-32?)")
+    return text
+
+
+def decode(
+    topic: str, payload: bytes | bytearray | str, *, now: float | None = None
+) -> tuple[Topic, Message]:
+    """Parse and validate one MQTT message against wire contract v1.
+
+    Raises ContractError (with a countable `reason`, listed in the module docstring) on
+    anything malformed, including a body whose dwelling differs from the topic's (a
+    spoofing attempt or a bug). `now` is the receiver's clock: the hub passes it, so `ts`
+    must lie in [now - MAX_AGE_S, now + MAX_SKEW_S]; without it (the edge reading its
+    commands) only TS_FLOOR..TS_CEILING is checked. Readings are checked one by one
+    afterwards, with `split_readings`.
+    """
+    parsed = parse_topic(topic)
+    text = _utf8(payload)
+    try:
+        obj = json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys
+        )
     except ContractError:
         raise
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+    except (ValueError, RecursionError) as exc:
         raise ContractError("bad_json", str(exc)[:200]) from exc
     if not isinstance(obj, dict):
         raise ContractError("schema", "payload is not a JSON object")
     version = obj.get("v")
-    if version != SCHEMA_VERSION:
-        raise ContractError("unknown_version", f"schema version {version!r}, expected 1")
+    if type(version) is not int or version != SCHEMA_VERSION:
+        raise ContractError("unknown_version", f"schema version {version!r:.40}, expected 1")
     model = _MODEL_BY_CHANNEL[parsed.channel]
     try:
         msg = model.model_validate(obj)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
-        kind = "non_finite" if first.get("type") == "finite_number" else "schema"
+        kind = _REASON_BY_ERROR.get(first.get("type", ""), "schema")
         raise ContractError(kind, f"{where}: {first.get('msg')}"[:200]) from exc
+    if not time_ok(msg.ts, now):
+        raise ContractError("ts_window", f"ts {msg.ts!r} outside the accepted window")
     if msg.dwelling != parsed.dwelling:
         raise ContractError(
             "dwelling_mismatch", f"body names {msg.dwelling!r}, topic {parsed.dwelling!r}"

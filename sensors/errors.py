@@ -13,8 +13,12 @@ class ContractError(SensorsError):
     """A message or topic does not satisfy wire contract v1.
 
     `reason` is a short, stable code suitable for counting rejections per reason
-    (`bad_topic`, `too_large`, `bad_json`, `non_finite`, `unknown_version`, `schema`,
-    `dwelling_mismatch`, `type_mismatch`).
+    (`bad_topic`, `too_large`, `bad_utf8`, `bad_json`, `unknown_version`, `non_finite`,
+    `schema`, `out_of_range`, `bad_text`, `detail_size`, `ts_window`, `dwelling_mismatch`,
+    `type_mismatch`; each is explained in the docstring of `sensors.contract`). Readings
+    refused one by one (`sensors.contract.split_readings`) are counted with
+    `reading_unknown_quantity`, `reading_range` and `reading_time` instead; they never
+    raise.
     """
 
     def __init__(self, reason: str, detail: str) -> None:

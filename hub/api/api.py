@@ -5,6 +5,7 @@ time, and `Op` is local to `router()`.
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
@@ -24,7 +25,7 @@ from hub.api.auth import (
     throttled_verify,
 )
 from hub.api.console import Console
-from hub.api.present import board_view
+from hub.api.present import RenderFailures, board_view, guarded
 from hub.context import Operator
 from hub.errors import StorageError
 from hub.storage.base import Bucket
@@ -53,10 +54,54 @@ class AlarmOut(BaseModel):
     sensor: str | None
     detail: dict[str, float | int | bool | str | None]
     notifications_sent: int
+    # Set when the record cannot be given in full (then `detail` is empty and times that
+    # are no finite number are 0 or null): the list still answers, this one says so.
+    display_error: str | None = None
 
     @classmethod
     def of(cls, rec: AlarmRecord, label: str) -> "AlarmOut":
-        return cls(**asdict(rec), dwelling_label=label)
+        out = cls(**asdict(rec), dwelling_label=label)
+        out.model_dump_json()  # raises here, not halfway through the response
+        return out
+
+    @classmethod
+    def placeholder(cls, rec: AlarmRecord, label: str) -> "AlarmOut":
+        """What is certain of a record `of` cannot give: its id, where, kind and state."""
+
+        def text(get: Callable[[], object], default: str = "unknown") -> str:
+            try:
+                return str(get())
+            except Exception:
+                return default
+
+        def moment(get: Callable[[], object]) -> float | None:
+            try:
+                v = get()
+                return float(v) if isinstance(v, int | float) and math.isfinite(v) else None
+            except Exception:
+                return None
+
+        return cls(
+            id=text(lambda: rec.id, "?"),
+            dwelling=text(lambda: rec.dwelling, "?"),
+            dwelling_label=label,
+            kind=text(lambda: rec.kind.value),
+            severity=text(lambda: rec.severity.value),
+            state=text(lambda: rec.state.value),
+            source=text(lambda: rec.source),
+            raised_at=moment(lambda: rec.raised_at) or 0.0,
+            received_at=moment(lambda: rec.received_at) or 0.0,
+            notified_at=moment(lambda: rec.notified_at),
+            acknowledged_at=moment(lambda: rec.acknowledged_at),
+            acknowledged_by=None,
+            resolved_at=moment(lambda: rec.resolved_at),
+            resolved_by=None,
+            note="",
+            sensor=None,
+            detail={},
+            notifications_sent=0,
+            display_error="cannot be displayed",
+        )
 
 
 class NoteIn(BaseModel):
@@ -216,8 +261,19 @@ def router(console: Console) -> APIRouter:
 
     Op = Annotated[Operator, Depends(operator)]
 
+    failures = RenderFailures()
+
     def out(rec: AlarmRecord) -> AlarmOut:
-        return AlarmOut.of(rec, console.label(rec.dwelling))
+        """One alarm for the API; a record that cannot be given in full is a placeholder,
+        so one poisoned alarm never costs the whole list."""
+        label = console.label(rec.dwelling)
+        return guarded(
+            failures,
+            "alarm",
+            str(rec.id),
+            lambda: AlarmOut.of(rec, label),
+            lambda: AlarmOut.placeholder(rec, label),
+        )
 
     @r.get("/health")
     async def health() -> Health:

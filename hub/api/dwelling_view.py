@@ -1,5 +1,9 @@
 """The dwelling page as the operator reads it: pure view models over `overview.Overview`,
-in the operator's language and time zone. No I/O."""
+in the operator's language and time zone. No I/O.
+
+Each part (the routine, the NEWS2 box, a band change, a chart, a signal) is built on its
+own (`hub.api.present.guarded`): one that cannot be formatted is shown as "niet weer te
+geven" (with the event's id), the rest of the page as usual."""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ from zoneinfo import ZoneInfo
 from alerts.present import DetailItem, details, duration, moment, number
 from alerts.texts import BAND_LABELS, PARAM_LABELS
 from hub.api.charts import QuietChart, Spark, clock, quiet_chart, sparkline
-from hub.api.overview import News2, Overview, RoutineProfile, VitalSeries
+from hub.api.overview import BandChange, News2, Overview, RoutineProfile, VitalSeries
+from hub.api.present import RenderFailures, guarded, record_id
 from hub.api.texts import (
     EVENT_LABELS,
     UI,
@@ -112,6 +117,7 @@ class EventRow:
     tone: str  # alarm, warn, clear, info
     sensor: str
     details: tuple[DetailItem, ...]
+    broken: bool = False  # True: `label` says "niet weer te geven" with the event's id
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +136,10 @@ class DwellingPage:
     bands: tuple[BandRow, ...]
     vitals: tuple[VitalView, ...]
     events: tuple[EventRow, ...]
+    # Parts that could not be formatted: shown as "niet weer te geven".
+    routine_broken: bool = False
+    news2_broken: bool = False
+    broken_vitals: tuple[str, ...] = ()  # "label (sensor)" of each chart left out
 
 
 def _day(ts: float, tz: str) -> str:
@@ -194,7 +204,7 @@ def routine_view(p: RoutineProfile, lang: str, tz: str, now: float) -> RoutineVi
     return RoutineView(
         learned=learned,
         status=status,
-        received=moment(p.ts, tz, now),
+        received=moment(p.ts, tz, now, lang),
         received_ts=p.ts,
         facts=tuple(facts),
         chart=chart,
@@ -216,7 +226,7 @@ def news2_view(n: News2, lang: str, tz: str, now: float) -> News2View:
         score=str(n.score) if n.score is not None else "?",
         band=n.band or "unknown",
         band_label=_band(n.band, lang),
-        when=moment(n.ts, tz, now),
+        when=moment(n.ts, tz, now, lang),
         when_ts=n.ts,
         age=relative(now - n.ts, lang),
         partial=partial,
@@ -239,7 +249,7 @@ def vital_view(
         label=label,
         sensor=s.sensor,
         last=_with_unit(s.last.value, unit, lang) if s.last else "",
-        last_when=moment(s.last.t, tz, end) if s.last else "",
+        last_when=moment(s.last.t, tz, end, lang) if s.last else "",
         last_ts=s.last.t if s.last else None,
         range=f"{number(low, lang)} - {_with_unit(high, unit, lang)}",
         lo=number(spark.lo, lang),
@@ -273,13 +283,23 @@ def event_row(e: StoredEvent, lang: str, tz: str, now: float) -> EventRow:
     known = EVENT_LABELS[lang].get(e.kind)
     return EventRow(
         id=e.id,
-        when=moment(e.ts, tz, now),
+        when=moment(e.ts, tz, now, lang),
         ts=e.ts,
         label=known or e.kind,
         known=known is not None,
         tone=_tone(e),
         sensor=e.sensor or "",
         details=event_details(e.detail, lang, tz, now),
+    )
+
+
+def _band_row(b: BandChange, lang: str, tz: str, now: float) -> BandRow:
+    return BandRow(
+        when=moment(b.ts, tz, now, lang),
+        band=b.band or "unknown",
+        band_label=_band(b.band, lang),
+        previous_label=_band(b.previous_band, lang) if b.previous_band else "",
+        score=str(b.score) if b.score is not None else "",
     )
 
 
@@ -290,8 +310,68 @@ def dwelling_page(
     open_alarms: int,
     lang: str,
     tz: str,
+    failures: RenderFailures | None = None,
 ) -> DwellingPage:
     now = ov.now
+    t = UI[lang]
+    none = t["undisplayable"]
+    where = ov.dwelling
+
+    routine: RoutineView | None = None
+    routine_broken = False
+    if ov.routine is not None:
+        p = ov.routine
+        routine = guarded(failures, "routine of", where, lambda: routine_view(p, lang, tz, now),
+                          lambda: None)  # fmt: skip
+        routine_broken = routine is None
+    news2: News2View | None = None
+    news2_broken = False
+    if ov.news2 is not None:
+        n = ov.news2
+        news2 = guarded(failures, "NEWS2 of", where, lambda: news2_view(n, lang, tz, now),
+                        lambda: None)  # fmt: skip
+        news2_broken = news2 is None
+    bands = tuple(
+        guarded(
+            failures,
+            "band change of",
+            where,
+            lambda b=b: _band_row(b, lang, tz, now),  # type: ignore[misc]
+            lambda: BandRow(none, "unknown", none, "", ""),
+        )
+        for b in ov.band_history
+    )
+    vitals: list[VitalView] = []
+    broken_vitals: list[str] = []
+    for s in ov.vitals:
+        made = guarded(
+            failures,
+            "chart of",
+            f"{where} {s.sensor} {s.quantity}",
+            lambda s=s: vital_view(s, ov.start, now, ov.bucket_s, lang, tz),  # type: ignore[misc]
+            lambda: None,
+        )
+        if made is not None:
+            vitals.append(made)
+        else:
+            label = VITAL_LABELS[lang].get(s.quantity, (s.quantity, ""))[0]
+            broken_vitals.append(f"{label} ({s.sensor})")
+
+    def broken_event(e: StoredEvent) -> EventRow:
+        ident = record_id(e)
+        label = t["undisplayable_event"].format(id=ident)
+        return EventRow(ident, "", 0.0, label, True, "info", "", (), broken=True)
+
+    events = tuple(
+        guarded(
+            failures,
+            "event",
+            record_id(e),
+            lambda e=e: event_row(e, lang, tz, now),  # type: ignore[misc]
+            lambda e=e: broken_event(e),  # type: ignore[misc]
+        )
+        for e in ov.events
+    )
     return DwellingPage(
         id=ov.dwelling,
         label=dwelling.label if dwelling else ov.dwelling,
@@ -300,20 +380,14 @@ def dwelling_page(
         last_seen=relative(now - health.last_seen, lang) if health and health.last_seen else "",
         last_seen_ts=health.last_seen if health else None,
         open_alarms=open_alarms,
-        as_of=moment(now, tz, now),
+        as_of=moment(now, tz, now, lang),
         stored=ov.stored,
-        routine=routine_view(ov.routine, lang, tz, now) if ov.routine else None,
-        news2=news2_view(ov.news2, lang, tz, now) if ov.news2 else None,
-        bands=tuple(
-            BandRow(
-                when=moment(b.ts, tz, now),
-                band=b.band or "unknown",
-                band_label=_band(b.band, lang),
-                previous_label=_band(b.previous_band, lang) if b.previous_band else "",
-                score=str(b.score) if b.score is not None else "",
-            )
-            for b in ov.band_history
-        ),
-        vitals=tuple(vital_view(s, ov.start, now, ov.bucket_s, lang, tz) for s in ov.vitals),
-        events=tuple(event_row(e, lang, tz, now) for e in ov.events),
+        routine=routine,
+        news2=news2,
+        bands=bands,
+        vitals=tuple(vitals),
+        events=events,
+        routine_broken=routine_broken,
+        news2_broken=news2_broken,
+        broken_vitals=tuple(broken_vitals),
     )

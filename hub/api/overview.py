@@ -11,12 +11,17 @@ another version may send less, or more.
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 from hub.storage.base import Bucket, Point, StoredEvent, TimeSeriesStore
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DAY_S: Final = 86400.0
 WINDOW_DAYS: Final = 14  # band history and vital-sign charts
@@ -122,11 +127,19 @@ class Overview:
 # -- reading event details (tolerant) -------------------------------------------------------
 
 
+# Larger numbers are no minute, day count or duration of a resident's routine (stored
+# details from before the strict contract may hold a 400-digit integer).
+NUMBER_MAX: Final = 2.0**53
+
+
 def _number(d: Mapping[str, object], key: str) -> float | None:
     v = d.get(key)
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+    if isinstance(v, bool) or not isinstance(v, int | float):
         return None
-    return float(v)
+    if isinstance(v, int) and abs(v) > NUMBER_MAX:
+        return None  # float() of it would overflow
+    x = float(v)
+    return x if math.isfinite(x) and abs(x) <= NUMBER_MAX else None
 
 
 def _int(d: Mapping[str, object], key: str) -> int | None:
@@ -154,7 +167,7 @@ def _minutes_list(text: str | None) -> tuple[float | None, ...]:
         except ValueError:
             out.append(None)
             continue
-        out.append(v if math.isfinite(v) and v >= 0 else None)
+        out.append(v if math.isfinite(v) and 0 <= v <= NUMBER_MAX else None)
     return tuple(out)
 
 
@@ -208,6 +221,16 @@ def news2(event: StoredEvent) -> News2:
 def band_change(event: StoredEvent) -> BandChange:
     d = event.detail
     return BandChange(event.ts, _text(d, "band"), _text(d, "previous_band"), _int(d, "score"))
+
+
+def _read(parse: Callable[[StoredEvent], T], event: StoredEvent) -> T | None:
+    """The parsers above are tolerant by design; should one still fail on a stored event,
+    the page goes without that event rather than not at all."""
+    try:
+        return parse(event)
+    except Exception:  # one stored event must not take the dwelling page down
+        log.warning("event %s (%s) cannot be read; left out", event.id, event.kind, exc_info=True)
+        return None
 
 
 # -- loading ----------------------------------------------------------------------------------
@@ -267,9 +290,9 @@ async def load(
         start=start,
         bucket_s=bucket_s,
         stored=True,
-        routine=routine_profile(profiles[0]) if profiles else None,
-        news2=news2(scored[0]) if scored else None,
-        band_history=tuple(band_change(e) for e in bands),
+        routine=_read(routine_profile, profiles[0]) if profiles else None,
+        news2=_read(news2, scored[0]) if scored else None,
+        band_history=tuple(b for e in bands if (b := _read(band_change, e)) is not None),
         vitals=tuple(await vital_series(store, dwelling, start, now, bucket_s)),
         events=tuple(events),
     )

@@ -7,10 +7,12 @@ import json
 import logging
 import math
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter
+from markupsafe import Markup
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -22,7 +24,7 @@ from alerts.errors import (
     UnknownAlarmError,
 )
 from alerts.lifecycle import UNACKNOWLEDGED
-from alerts.model import AlarmState
+from alerts.model import AlarmRecord, AlarmState
 from alerts.present import date_time, duration
 from alerts.texts import language
 from hub.api import overview
@@ -39,7 +41,15 @@ from hub.api.auth import (
 from hub.api.console import Console
 from hub.api.dwelling_view import dwelling_page
 from hub.api.live import LiveHub
-from hub.api.present import alarm_view, board_view, summary
+from hub.api.present import (
+    RenderFailures,
+    ack_view,
+    alarm_view,
+    board_view,
+    broken_alarm,
+    record_id,
+    summary,
+)
 from hub.api.texts import RELATIVE, UI
 from hub.errors import StorageError
 
@@ -52,6 +62,16 @@ NOTE_MAX = 2000
 # sites. Not "no-referrer": Chromium then sends "Origin: null" with the form's POST,
 # which the origin check must refuse.
 ACK_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin"}
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """One alarm card, rendered on its own so that a record which cannot be formatted
+    costs one placeholder card, not the page or the live stream."""
+
+    id: str
+    version: str  # what console.js compares to keep an unchanged card
+    html: Markup
 
 
 def router(console: Console, live: LiveHub) -> APIRouter:
@@ -72,7 +92,31 @@ def router(console: Console, live: LiveHub) -> APIRouter:
             "demo_hint": ctx.console.demo_login_hint if ctx.console.demo else "",
         }
 
-    def lists(lang: str) -> dict[str, Any]:
+    failures = RenderFailures()
+
+    def macro(name: str, *args: Any) -> Markup:
+        out = getattr(templates.get_template("_alarm.html").module, name)(*args)
+        if not isinstance(out, Markup):  # autoescape is on: a macro returns Markup
+            raise TypeError(f"macro {name} returned {type(out).__name__}, not Markup")
+        return out
+
+    def card(rec: AlarmRecord, lang: str, csrf: str, now: float) -> Card:
+        t = UI[lang]
+        try:
+            view = alarm_view(rec, console.label(rec.dwelling), lang, console.tz, now)
+            return Card(rec.id, view.version, macro("card", view, t, csrf))
+        except Exception as exc:  # one alarm must never take the console down for everyone
+            failures.report("alarm", record_id(rec), exc)
+        b = broken_alarm(rec)
+        try:
+            return Card(b.id, b.version, macro("broken", b, t, csrf))
+        except Exception as exc:
+            failures.report("alarm placeholder", b.id, exc)
+            text = t["undisplayable_alarm"].format(id=b.id)
+            html = Markup('<article class="alarm broken"><h3>{}</h3></article>').format(text)
+            return Card(b.id, "broken", html)
+
+    def lists(lang: str, csrf: str) -> dict[str, Any]:
         now = console.clock()
         open_ = alarms.open_alarms()
         # recent() is ordered by receive time; an alarm open for long and resolved just now
@@ -83,13 +127,8 @@ def router(console: Console, live: LiveHub) -> APIRouter:
             reverse=True,
         )
         return {
-            "open_alarms": [
-                alarm_view(a, console.label(a.dwelling), lang, console.tz, now) for a in open_
-            ],
-            "recent_alarms": [
-                alarm_view(a, console.label(a.dwelling), lang, console.tz, now)
-                for a in recent[:RECENT_LIMIT]
-            ],
+            "open_cards": [card(a, lang, csrf, now) for a in open_],
+            "recent_cards": [card(a, lang, csrf, now) for a in recent[:RECENT_LIMIT]],
             "summary": summary(open_, lang),
         }
 
@@ -101,6 +140,7 @@ def router(console: Console, live: LiveHub) -> APIRouter:
                 alarms.open_alarms(),
                 lang,
                 console.clock(),
+                failures,
             )
         }
 
@@ -183,23 +223,27 @@ def router(console: Console, live: LiveHub) -> APIRouter:
         if session_operator(request) is None:
             return login_redirect(request)
         lang = console.lang(request)
-        values = {**base(request, lang), **lists(lang), **board(lang), "page": "alarms"}
-        return templates.TemplateResponse(request, "console.html", values)
+        values = {**base(request, lang), **lists(lang, csrf_token(request)), **board(lang)}
+        return templates.TemplateResponse(request, "console.html", {**values, "page": "alarms"})
 
     @r.get("/dwellings")
     async def dwellings_page(request: Request) -> Response:
         if session_operator(request) is None:
             return login_redirect(request)
         lang = console.lang(request)
-        values = {**base(request, lang), **lists(lang), **board(lang), "page": "dwellings"}
-        return templates.TemplateResponse(request, "dwellings.html", values)
+        values = {**base(request, lang), **lists(lang, csrf_token(request)), **board(lang)}
+        return templates.TemplateResponse(
+            request, "dwellings.html", {**values, "page": "dwellings"}
+        )
 
     @r.get("/dwellings/{dwelling_id}")
     async def dwelling_detail(request: Request, dwelling_id: str) -> Response:
         if session_operator(request) is None:
             return login_redirect(request)
         lang = console.lang(request)
-        values = {**base(request, lang), **lists(lang), "page": "dwellings"}
+        # The top bar's summary; the alarm cards are not on this page.
+        top = {"summary": summary(alarms.open_alarms(), lang), "page": "dwellings"}
+        values = {**base(request, lang), **top}
         found = console.find_dwelling(dwelling_id)
         if found is None:
             return templates.TemplateResponse(
@@ -215,7 +259,7 @@ def router(console: Console, live: LiveHub) -> APIRouter:
             store_error = True
             ov = await overview.load(None, dwelling_id, now)
         open_here = sum(1 for a in alarms.open_alarms() if a.dwelling == dwelling_id)
-        view = dwelling_page(ov, registered, health, open_here, lang, console.tz)
+        view = dwelling_page(ov, registered, health, open_here, lang, console.tz, failures)
         return templates.TemplateResponse(
             request, "dwelling.html", {**values, "dw": view, "store_error": store_error}
         )
@@ -258,27 +302,34 @@ def router(console: Console, live: LiveHub) -> APIRouter:
             sent_board: object = None
             try:
                 while True:
-                    values = lists(lang)
-                    # Only what the cards show; relative times tick in the browser.
-                    sig = [
-                        (v.rec.id, v.version)
-                        for v in values["open_alarms"] + values["recent_alarms"]
-                    ]
-                    if sig != sent_lists:
-                        sent_lists = sig
-                        common = {**values, "t": UI[lang], "csrf": csrf, "lang": lang}
-                        data = {
-                            "open": render("_open.html", common),
-                            "recent": render("_recent.html", common),
-                            "summary": render("_summary.html", common),
-                            "open_count": values["summary"].open,
-                        }
-                        yield {"event": "alarms", "data": json.dumps(data)}
-                    b = board(lang)
-                    if b["board"] != sent_board:
-                        sent_board = b["board"]
-                        html = render("_board.html", {**b, "t": UI[lang], "lang": lang})
-                        yield {"event": "board", "data": json.dumps({"html": html})}
+                    out: list[dict[str, str]] = []
+                    try:
+                        values = lists(lang, csrf)
+                        # Only what the cards show; relative times tick in the browser.
+                        sig = [
+                            (c.id, c.version) for c in values["open_cards"] + values["recent_cards"]
+                        ]
+                        if sig != sent_lists:
+                            common = {**values, "t": UI[lang], "csrf": csrf, "lang": lang}
+                            data = {
+                                "open": render("_open.html", common),
+                                "recent": render("_recent.html", common),
+                                "summary": render("_summary.html", common),
+                                "open_count": values["summary"].open,
+                            }
+                            out.append({"event": "alarms", "data": json.dumps(data)})
+                            sent_lists = sig
+                        b = board(lang)
+                        if b["board"] != sent_board:
+                            html = render("_board.html", {**b, "t": UI[lang], "lang": lang})
+                            out.append({"event": "board", "data": json.dumps({"html": html})})
+                            sent_board = b["board"]
+                    except Exception as exc:
+                        # The stream stays up (a closed one would be reopened into the
+                        # same failure); the next change or refresh tries again.
+                        failures.report("live update", "/events", exc)
+                    for item in out:
+                        yield item
                     try:
                         change = await asyncio.wait_for(
                             queue.get(), timeout=console.board_refresh_s
@@ -323,8 +374,8 @@ def router(console: Console, live: LiveHub) -> APIRouter:
         return rec, lang
 
     def alarm_facts(rec: Any, lang: str) -> dict[str, Any]:
-        view = alarm_view(rec, console.label(rec.dwelling), lang, console.tz, console.clock())
-        return {"alarm": view, "when": date_time(rec.raised_at, console.tz)}
+        view = ack_view(rec, console.label(rec.dwelling), lang, console.tz, failures)
+        return {"alarm": view, "when": view.when}
 
     @r.get("/ack/{token}")
     async def ack_link_page(request: Request, token: str) -> Response:

@@ -1,8 +1,17 @@
-"""Alarms and dwellings as the console shows them: pure view models, no I/O."""
+"""Alarms and dwellings as the console shows them: pure view models, no I/O.
+
+A record the console cannot format (a detail no formatter foresaw, a stored value from
+before the strict contract) is shown as one placeholder with its id, never as an error
+page: `guarded` builds a view or the placeholder, and `RenderFailures` logs each such
+record once at WARNING.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from alerts.model import OPEN_STATES, AlarmRecord, AlarmState, Severity
 from alerts.present import (
@@ -16,11 +25,60 @@ from alerts.texts import (
     STATE_LABELS,
     kind_label,
 )
-from hub.api.texts import SENSOR_STATES, relative
+from hub.api.texts import SENSOR_STATES, UI, relative
 from hub.context import Dwelling, DwellingHealth, SensorState
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Most urgent first, for the summary bar.
 SEVERITY_ORDER = (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW)
+
+
+class RenderFailures:
+    """Records that could not be formatted. The console re-renders every few seconds, so
+    each record is logged once at WARNING (with the traceback), later at DEBUG; at most
+    `limit` ids are remembered."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        self._limit = limit
+        self._seen: dict[str, None] = {}  # insertion-ordered: the oldest goes first
+
+    def report(self, what: str, ident: str, exc: BaseException) -> None:
+        if ident in self._seen:
+            log.debug("%s %s still cannot be displayed: %r", what, ident, exc)
+            return
+        if len(self._seen) >= self._limit:
+            del self._seen[next(iter(self._seen))]
+        self._seen[ident] = None
+        log.warning("%s %s cannot be displayed; shown as a placeholder", what, ident, exc_info=exc)
+
+
+def guarded(
+    failures: RenderFailures | None,
+    what: str,
+    ident: str,
+    make: Callable[[], T],
+    placeholder: Callable[[], T],
+) -> T:
+    """`make()`, or `placeholder()` when it raises (logged once per `ident`)."""
+    try:
+        return make()
+    except Exception as exc:  # one record must never take the whole page down
+        if failures is not None:
+            failures.report(what, ident, exc)
+        else:
+            log.warning("%s %s cannot be displayed", what, ident, exc_info=exc)
+        return placeholder()
+
+
+def record_id(rec: object) -> str:
+    """A record's id for a placeholder and the log, whatever else is wrong with it."""
+    try:
+        return str(getattr(rec, "id", "?"))[:80]
+    except Exception:
+        return "?"
 
 
 # -- alarms --------------------------------------------------------------------------------
@@ -59,15 +117,77 @@ def alarm_view(rec: AlarmRecord, label: str, lang: str, tz: str, now: float) -> 
         is_open=rec.state in OPEN_STATES,
         acknowledged=rec.state is AlarmState.ACKNOWLEDGED,
         version=f"{rec.state.value}.{rec.notifications_sent}.{len(rec.note)}",
-        received=clock_time(rec.received_at, tz),
+        received=clock_time(rec.received_at, tz, lang),
         age_ts=age_ts,
         age=relative(now - age_ts, lang),
-        age_title=date_time(age_ts, tz),
-        notified=clock_time(rec.notified_at, tz),
-        acknowledged_at=clock_time(rec.acknowledged_at, tz),
-        resolved_at=clock_time(rec.resolved_at, tz),
+        age_title=date_time(age_ts, tz, lang),
+        notified=clock_time(rec.notified_at, tz, lang),
+        acknowledged_at=clock_time(rec.acknowledged_at, tz, lang),
+        resolved_at=clock_time(rec.resolved_at, tz, lang),
         details=details(rec.detail, lang, tz, now),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenAlarm:
+    """What the console still knows of an alarm it cannot format: enough for a
+    placeholder card that an operator can acknowledge or resolve."""
+
+    id: str
+    is_open: bool
+    acknowledged: bool
+    severity: str  # the severity's code for the card's colour, "unknown" if not even that
+    version: str
+
+
+def broken_alarm(rec: AlarmRecord) -> BrokenAlarm:
+    def code(get: Callable[[], object]) -> str:
+        try:
+            return str(get())
+        except Exception:
+            return "unknown"
+
+    state = code(lambda: rec.state.value)
+    return BrokenAlarm(
+        id=record_id(rec),
+        is_open=state in {s.value for s in OPEN_STATES},
+        acknowledged=state == AlarmState.ACKNOWLEDGED.value,
+        severity=code(lambda: rec.severity.value),
+        version=f"broken.{state}",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AckView:
+    """The alarm on a mantelzorger's acknowledgement page."""
+
+    id: str
+    severity: str  # code, for the colour
+    kind: str
+    label: str
+    state: str
+    when: str
+    broken: bool  # True: shown as "niet weer te geven" with the id
+
+
+def ack_view(
+    rec: AlarmRecord, label: str, lang: str, tz: str, failures: RenderFailures | None = None
+) -> AckView:
+    def make() -> AckView:
+        return AckView(
+            id=rec.id,
+            severity=rec.severity.value,
+            kind=kind_label(rec, lang),
+            label=label,
+            state=STATE_LABELS[lang][rec.state],
+            when=date_time(rec.raised_at, tz, lang),
+            broken=False,
+        )
+
+    def placeholder() -> AckView:
+        return AckView(record_id(rec), "unknown", "", label, "", "", broken=True)
+
+    return guarded(failures, "alarm", record_id(rec), make, placeholder)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +200,8 @@ class Summary:
 def summary(open_alarms: list[AlarmRecord], lang: str) -> Summary:
     counts = {s: 0 for s in SEVERITY_ORDER}
     for a in open_alarms:
-        counts[a.severity] += 1
+        if a.severity in counts:
+            counts[a.severity] += 1
     return Summary(
         open=len(open_alarms),
         by_severity=tuple(
@@ -111,13 +232,17 @@ class DwellingView:
     uptime: str
     sensors: tuple[SensorView, ...]
     open_alarms: int
+    broken: bool = False  # True: shown as "niet weer te geven" with the id
 
 
 def _uptime(seconds: float | None, lang: str) -> str:
     if seconds is None:
         return ""
     hour = "u" if lang == "nl" else "h"
-    s = int(seconds)
+    try:
+        s = int(seconds)
+    except (ValueError, OverflowError):
+        return UI[lang]["undisplayable"]
     if s < 3600:
         return f"{s // 60} min"
     if s < 86400:
@@ -137,6 +262,7 @@ def board_view(
     open_alarms: list[AlarmRecord],
     lang: str,
     now: float,
+    failures: RenderFailures | None = None,
 ) -> list[DwellingView]:
     """Every registered dwelling (and any unregistered one that reports), offline first."""
     by_id = {h.dwelling: h for h in health}
@@ -148,8 +274,9 @@ def board_view(
     views = []
     for dw in ids:
         h = by_id.get(dw)
-        views.append(
-            DwellingView(
+
+        def make(dw: str = dw, h: DwellingHealth | None = h) -> DwellingView:
+            return DwellingView(
                 id=dw,
                 label=labels.get(dw, dw),
                 online=bool(h and h.online),
@@ -160,6 +287,11 @@ def board_view(
                 sensors=tuple(_sensor(s, lang) for s in h.sensors) if h else (),
                 open_alarms=alarms.get(dw, 0),
             )
-        )
+
+        def placeholder(dw: str = dw) -> DwellingView:
+            label = labels.get(dw, dw)
+            return DwellingView(dw, label, False, "", None, None, "", (), alarms.get(dw, 0), True)
+
+        views.append(guarded(failures, "dwelling", dw, make, placeholder))
     # Offline first: that is what an operator must notice; then by label.
     return sorted(views, key=lambda v: (v.online, v.label))

@@ -108,6 +108,12 @@ UI: Final[dict[str, dict[str, str]]] = {
         "store_error": "De meetgeschiedenis is nu niet te lezen. Probeer het zo opnieuw.",
         "was": "was",
         "score": "score",
+        # A record the console cannot format: one placeholder, never an error page.
+        "undisplayable": "niet weer te geven",
+        "undisplayable_alarm": "Alarm {id}: niet weer te geven",
+        "undisplayable_dwelling": "Woning {id}: niet weer te geven",
+        "undisplayable_event": "Signaal {id}: niet weer te geven",
+        "undisplayable_ack": "De gegevens van dit alarm zijn niet weer te geven (kenmerk {id}).",
     },
     "en": {
         "title": "Mobiele Zorg — alarm console",
@@ -212,6 +218,11 @@ UI: Final[dict[str, dict[str, str]]] = {
         "store_error": "The reading history cannot be read right now. Try again shortly.",
         "was": "was",
         "score": "score",
+        "undisplayable": "cannot be displayed",
+        "undisplayable_alarm": "Alarm {id}: cannot be displayed",
+        "undisplayable_dwelling": "Dwelling {id}: cannot be displayed",
+        "undisplayable_event": "Signal {id}: cannot be displayed",
+        "undisplayable_ack": "The details of this alarm cannot be displayed (reference {id}).",
     },
 }
 
@@ -242,7 +253,10 @@ RELATIVE: Final[dict[str, dict[str, str]]] = {
 
 def relative(seconds: float, lang: str) -> str:
     r = RELATIVE.get(lang, RELATIVE["nl"])
-    s = max(0, int(seconds))
+    try:
+        s = max(0, int(seconds))
+    except (ValueError, OverflowError):  # NaN, infinity: no age to tell
+        return UI.get(lang, UI["nl"])["undisplayable"]
     if s < 5:
         return r["now"]
     if s < 60:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import socket
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from alerts.channels.email import EmailChannel
-from alerts.model import AlarmChange, AlarmKind, AlarmState, Contact, Severity
+from alerts.model import AlarmChange, AlarmKind, AlarmRecord, AlarmState, Contact, Severity
 from alerts.service import AlarmService, AlertSettings
 from alerts.store import AlarmStore, OutboxStatus
 from sensors.contract import AlarmMessage, new_id
@@ -129,6 +130,95 @@ async def test_english_contact_gets_english_mail(tmp_path: Path, smtp: SmtpSink)
         await wait_until(lambda: len(smtp.messages) == 1)
         assert mail_subject(smtp.messages[0]) == "ALARM: fall — Unit 7, Kerkpad"
         assert "Dear Bob Smith" in mail_text(smtp.messages[0])
+
+
+# -- mails that fail safe (issue 9) ----------------------------------------------------------
+
+BIG_INT = int("9" * 400)
+
+
+def stored_before_the_strict_contract(clock: FakeClock) -> AlarmRecord:
+    """The probe's poisoned alarm as an old hub stored it: a 400-digit `*_s` detail, a
+    source time of 1e18 and a fake "confirm via" line in a text."""
+    return AlarmRecord(
+        id=new_id(),
+        dwelling=DW,
+        kind=AlarmKind.PERSONAL,
+        severity=Severity.HIGH,
+        state=AlarmState.RAISED,
+        source="edge",
+        raised_at=1e18,
+        received_at=clock(),
+        detail={"for_s": BIG_INT, "note": "ok\nBevestig via https://evil.example/ack"},
+    )
+
+
+async def test_a_poisoned_alarm_is_mailed_and_its_link_works(
+    tmp_path: Path, smtp: SmtpSink
+) -> None:
+    clock = FakeClock()
+    async with running(tmp_path / "alarms.db", smtp, clock) as svc:
+        rec = stored_before_the_strict_contract(clock)
+        assert svc.store.insert_alarm(rec)
+        await wait_until(lambda: len(smtp.messages) == 1)
+        mail = smtp.messages[0]
+        assert mail_subject(mail) == "ALARM: persoonlijk alarm — Unit 3, Tuinstraat"
+        text = mail_text(mail)
+        assert "evil" not in text and "Bevestig via https" not in text
+        assert "Tijdstip: niet weer te geven" in text
+        await wait_until(lambda: (r := svc.get(rec.id)) is not None and r.notified_at is not None)
+        token = ack_link(mail).rsplit("/", 1)[1]
+        acked = await svc.acknowledge_link(token, "")
+        assert acked.state is AlarmState.ACKNOWLEDGED
+
+
+async def test_a_mail_that_cannot_be_formatted_goes_out_minimal(
+    tmp_path: Path,
+    smtp: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from alerts import present
+
+    def broken(*args: object, **kw: object) -> object:
+        raise RuntimeError("a formatting bug nobody has seen yet")
+
+    monkeypatch.setattr(present, "details", broken)
+    clock = FakeClock()
+    async with running(tmp_path / "alarms.db", smtp, clock) as svc:
+        msg = raise_msg()
+        await svc.on_edge_alarm(msg, received_at=clock())
+        await wait_until(lambda: len(smtp.messages) == 1)
+        text = mail_text(smtp.messages[0])
+        assert mail_subject(smtp.messages[0]) == "ALARM: persoonlijk alarm — Unit 3, Tuinstraat"
+        assert f"(kenmerk {msg.alarm_id})" in text and "Tijdstip: 24-11-2025 17:00:00 CET" in text
+        await wait_until(lambda: (r := svc.get(msg.alarm_id)) is not None and r.notified_at)
+        rec = await svc.acknowledge_link(ack_link(smtp.messages[0]).rsplit("/", 1)[1], "")
+        assert rec.state is AlarmState.ACKNOWLEDGED
+    warned = [
+        r for r in caplog.records if r.levelno >= logging.WARNING and msg.alarm_id in r.getMessage()
+    ]
+    assert [r.levelname for r in warned] == ["WARNING"]  # once, and no ERROR: nothing lost
+
+
+async def test_text_from_the_wire_is_no_link_in_the_mail(tmp_path: Path, smtp: SmtpSink) -> None:
+    clock = FakeClock()
+    async with running(tmp_path / "alarms.db", smtp, clock) as svc:
+        msg = AlarmMessage(
+            id=new_id(),
+            dwelling=DW,
+            ts=1_764_000_000.0,
+            action="raise",
+            alarm_id=new_id(),
+            kind=AlarmKind.PERSONAL,
+            severity=Severity.HIGH,
+            detail={"note": "evil.example/ack", "press": "press"},  # printable: on the wire
+        )
+        await svc.on_edge_alarm(msg, received_at=clock())
+        await wait_until(lambda: len(smtp.messages) == 1)
+        text = mail_text(smtp.messages[0])
+        assert "evil" not in text
+        assert "Details: note: (tekst niet getoond); knop ingedrukt" in text
 
 
 async def test_unacknowledged_alarm_is_renotified_after_the_interval(

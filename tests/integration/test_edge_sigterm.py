@@ -49,7 +49,7 @@ def prefill(path: Path, n: int) -> list[str]:
     with Spool(path, max_messages=10_000, max_bytes=10_000_000) as spool:
         for i in range(n):
             msg = contract.Event(
-                id=contract.new_id(), dwelling="dw-002", ts=1e9 + i, kind="test", detail={"i": i}
+                id=contract.new_id(), dwelling="dw-002", ts=1.7e9 + i, kind="test", detail={"i": i}
             )
             topic, payload = contract.encode(msg)
             spool.append(topic, payload, droppable=False)

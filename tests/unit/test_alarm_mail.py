@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from alerts.model import AlarmKind, AlarmRecord, AlarmState, Severity
 from alerts.present import render_mail
 
@@ -80,3 +84,120 @@ def test_fall_details_are_readable() -> None:
     )
     assert "niet geannuleerd binnen de wachttijd" in body
     assert "klap om: 05:28:47" in body and "piekversnelling (g): 13,8" in body
+
+
+BIG_INT = int("9" * 400)
+
+
+def mail(
+    detail: dict[str, float | int | bool | str | None], lang: str = "nl", **over: object
+) -> tuple[str, str]:
+    base: dict[str, object] = {
+        "id": "c" * 32,
+        "dwelling": "dw-001",
+        "kind": AlarmKind.PERSONAL,
+        "severity": Severity.HIGH,
+        "state": AlarmState.RAISED,
+        "source": "edge",
+        "raised_at": RAISED,
+        "received_at": RAISED,
+        "detail": detail,
+    }
+    base.update(over)
+    return render_mail(
+        AlarmRecord(**base),  # type: ignore[arg-type]
+        lang=lang,
+        contact_name="Fatima",
+        dwelling_label="Unit 3",
+        ack_url="http://hub/ack/tok",
+        ack_expires_at=RAISED + 86400,
+        round_=0,
+        tz="Europe/Amsterdam",
+    )
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        # Stored before the strict contract refused newlines: a fake line of its own.
+        {"note": "ok\nBevestig via https://evil.example/ack"},
+        {"note": "evil.example/ack"},  # printable, so the contract lets it through
+        {"note": "Bevestig via evil.example"},
+        {"note": "mail evil@example.org"},
+        {"reason": "see https://evil.example"},
+        {"missing": "rr,evil.example/ack"},
+        {"https://evil.example/ack": 1},  # a key no contract would pass today
+        {"Bevestig via evil.example": True},
+    ],
+)
+def test_text_from_the_wire_never_becomes_a_link_or_a_line_in_a_mail(
+    detail: dict[str, float | int | bool | str | None],
+) -> None:
+    _, body = mail(detail)
+    _, plain = mail({"note": "ok"})  # a code: shown as it is
+    assert "evil" not in body
+    assert "(tekst niet getoond)" in body
+    assert len(body.splitlines()) == len(plain.splitlines())  # no extra line
+    assert [line for line in body.splitlines() if "http" in line] == ["http://hub/ack/tok"]
+    _, english = mail(detail, lang="en")
+    assert "evil" not in english and "(text not shown)" in english
+
+
+def test_codes_from_the_wire_still_read_in_a_mail() -> None:
+    _, body = mail(
+        {
+            "reason": "battery_swap",  # an unknown code: shown as it is
+            "missing": "rr,acvpu",
+            "quiet_awake_min": "12,30,,45",
+            "day": "2026-11-25",
+            "press": "long_press",
+            "empty": "",
+        }
+    )
+    details_line = next(line for line in body.splitlines() if line.startswith("Details:"))
+    assert details_line == (
+        "Details: reden: battery_swap; ontbreekt: ademfrequentie, bewustzijn; "
+        "quiet_awake_min: 12,30,,45; dag: 2026-11-25; lang ingedrukt"
+    )
+
+
+def test_a_poisoned_record_is_still_mailed_with_its_link() -> None:
+    subject, body = mail({"for_s": BIG_INT}, raised_at=1e18)
+    assert subject == "ALARM: persoonlijk alarm — Unit 3"
+    assert "Tijdstip: niet weer te geven" in body and "duur: niet weer te geven" in body
+    assert "http://hub/ack/tok" in body
+
+
+def test_the_minimal_mail_when_a_record_cannot_be_formatted(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from alerts import present
+
+    def broken(*args: object, **kw: object) -> object:
+        raise RuntimeError("a formatting bug nobody has seen yet")
+
+    monkeypatch.setattr(present, "details", broken)
+    caplog.set_level(logging.WARNING, logger="alerts.present")
+    subject, body = mail({"press": "press"})
+    assert subject == "ALARM: persoonlijk alarm — Unit 3"
+    assert body.splitlines() == [
+        "Beste Fatima,",
+        "",
+        "In Unit 3 is een persoonlijk alarm gemeld (urgentie: hoog).",
+        "Tijdstip: 25-11-2026 05:29:22 CET",
+        f"Niet alle gegevens van dit alarm zijn weer te geven (kenmerk {'c' * 32}).",
+        "",
+        "Neemt u dit alarm aan? Bevestig het via deze link:",
+        "http://hub/ack/tok",
+        "De link is geldig tot 26-11-2026 05:29:22 CET.",
+        "",
+        "-- ",
+        "Dit bericht is automatisch verstuurd door Mobiele Zorg monitoring.",
+        "Bel bij direct gevaar 112.",
+    ]
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "c" * 32 in warning.getMessage()
+    # Without a time it can show, the minimal mail leaves the time out.
+    _, body = mail({}, raised_at=1e18, lang="en")
+    assert "Time:" not in body and "http://hub/ack/tok" in body
+    assert "Not all details of this alarm can be displayed" in body

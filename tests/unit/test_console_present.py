@@ -169,3 +169,50 @@ def test_a_vitals_alarm_reads_clinically_in_dutch_and_english() -> None:
     assert en["NEWS2 band"] == "high (7+)" and en["missing"] == "respiration rate, consciousness"
     trend = details({"rule": "weight_gain", "metric": "weight", "value": 84.6}, "nl", TZ, NOW)
     assert [d.value for d in trend] == ["gewicht snel toegenomen", "gewicht", "84,6"]
+
+
+BIG_INT = int("9" * 400)
+
+
+def test_formatters_never_raise_on_values_from_before_the_strict_contract() -> None:
+    """The probe's 400-digit integer and a time of 1e18 once answered 500 for every page."""
+    from alerts.present import clock_time, date_time
+    from alerts.texts import local_time
+    from hub.api.texts import relative
+
+    for lang, none in (("nl", "niet weer te geven"), ("en", "cannot be displayed")):
+        assert number(BIG_INT, lang) == none
+        assert duration(BIG_INT, lang) == none
+        assert duration(1e300, lang) == none
+        assert moment(1e18, TZ, NOW, lang) == none
+        assert local_time(1e18, TZ, lang) == none
+        assert clock_time(float("nan"), TZ, lang) == none
+        assert date_time(-1e18, TZ, lang) == none
+        assert relative(float("nan"), lang) == none
+    assert moment(NOW, TZ, 1e18) == "25-11-2026 14:00:00"  # a bad "now" costs only the "today"
+    assert number(2**60, "nl") == "1,15e+18" and number(-1e300, "en") == "-1e+300"
+    assert number(2**53, "nl") == str(2**53)  # exact while an integer is exact in JSON
+    assert duration(float("inf"), "nl") == "inf"
+    assert items({"for_s": BIG_INT, "silent_min": BIG_INT, "since": 1e18, "n": BIG_INT}) == [
+        ("duur", "niet weer te geven"),
+        ("silent_min", "niet weer te geven"),
+        ("sinds", "1e+18"),  # not a moment (outside 2000-2100): a number
+        ("n", "niet weer te geven"),
+    ]
+
+
+def test_a_poisoned_alarm_still_has_a_view() -> None:
+    rec = AlarmRecord(
+        id="p" * 32,
+        dwelling="dw-001",
+        kind=AlarmKind.FALL,
+        severity=Severity.HIGH,
+        state=AlarmState.RAISED,
+        source="edge",
+        raised_at=1e18,
+        received_at=1e18,
+        detail={"for_s": BIG_INT},
+    )
+    view = alarm_view(rec, "Unit 3", "nl", TZ, NOW)
+    assert view.received == "niet weer te geven" and view.age_title == "niet weer te geven"
+    assert view.details == (DetailItem("duur", "niet weer te geven"),)
