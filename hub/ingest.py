@@ -56,6 +56,7 @@ from sensors.contract import (
     encode,
     parse_topic,
     receipt_command,
+    split_readings,
     subscription,
 )
 from sensors.errors import ContractError
@@ -120,10 +121,11 @@ class IngestCounters:
     def counters(self) -> dict[str, int]:
         return dict(self._counts)
 
-    def refuse(self, dwelling: str, reason: str) -> None:
-        """A registered dwelling's message refused (bounded: registered dwellings only)."""
+    def refuse(self, dwelling: str, reason: str, n: int = 1) -> None:
+        """A registered dwelling's message (or reading) refused; bounded: registered
+        dwellings only."""
         per = self._refused.setdefault(dwelling, {})
-        per[reason] = per.get(reason, 0) + 1
+        per[reason] = per.get(reason, 0) + n
 
     def refused(self) -> dict[str, dict[str, int]]:
         """Refused messages per dwelling and reason."""
@@ -211,7 +213,7 @@ class Ingest:
         if not self._registered(dwelling, now):
             return self._reject("unknown_dwelling", topic, dwelling)
         try:
-            parsed, msg = decode(topic, payload)
+            parsed, msg = decode(topic, payload, now=now)
         except ContractError as exc:
             return await self._refuse(dwelling, exc.reason, topic, exc.detail, now)
         if parsed.channel is Channel.CMD:
@@ -274,10 +276,17 @@ class Ingest:
             await self._presence.observe(msg.dwelling, now, msg, retained)
             return
         if isinstance(msg, ReadingsBatch):
+            # A reading out of its quantity's range or time window is refused by itself;
+            # the rest of the batch is good data (idempotent: the split is deterministic
+            # for a given `now`, and a point stored twice is one point).
+            kept, refused = split_readings(msg, now)
+            for reason, n in refused.items():
+                self.stats.incr(f"rejected.{reason}", n)
+                self.stats.refuse(msg.dwelling, reason, n)
             await self._store.write_points(
-                [Point(msg.dwelling, r.sensor, r.quantity, r.t, r.value) for r in msg.readings]
+                [Point(msg.dwelling, r.sensor, r.quantity, r.t, r.value) for r in kept]
             )
-            self.stats.incr("points", len(msg.readings))
+            self.stats.incr("points", len(kept))
         elif isinstance(msg, Event):
             await self._store.write_event(
                 StoredEvent(

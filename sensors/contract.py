@@ -23,6 +23,7 @@ never from a number (enum fields still take their string values).
     ts             TS_FLOOR (2020-01-01) .. TS_CEILING (2100-01-01), always; and when the
                    hub passes its clock (`decode(..., now=)`) within
                    [now - MAX_AGE_S (7 days, as long as the hub remembers ids), now + MAX_SKEW_S]
+                   (a status only the upper bound: its last will is as old as its connection)
     integers       |n| <= MAX_DETAIL_INT (2**53) in details; counters <= MAX_COUNT (10**9);
                    uptime_s <= MAX_UPTIME_S (10 years); heartbeat_s in (0, 3600]
     floats         finite; |x| <= MAX_DETAIL_INT in details; battery 0..100
@@ -439,12 +440,12 @@ def encode(msg: Message) -> tuple[str, bytes]:
     return topic_for(msg.dwelling, channel, command), payload
 
 
-def time_ok(t: float, now: float | None) -> bool:
+def time_ok(t: float, now: float | None, *, max_age_s: float = MAX_AGE_S) -> bool:
     """A message or reading time: after TS_FLOOR and before TS_CEILING, and when the
-    receiver's clock `now` is given, at most MAX_AGE_S old and MAX_SKEW_S ahead."""
+    receiver's clock `now` is given, at most `max_age_s` old and MAX_SKEW_S ahead."""
     if not TS_FLOOR <= t <= TS_CEILING:
         return False
-    return now is None or now - MAX_AGE_S <= t <= now + MAX_SKEW_S
+    return now is None or now - max_age_s <= t <= now + MAX_SKEW_S
 
 
 def reading_problem(reading: Reading, now: float | None) -> str | None:
@@ -558,7 +559,10 @@ def decode(
         where = ".".join(str(p) for p in first.get("loc", ()))
         kind = _REASON_BY_ERROR.get(first.get("type", ""), "schema")
         raise ContractError(kind, f"{where}: {first.get('msg')}"[:200]) from exc
-    if not time_ok(msg.ts, now):
+    # A status has no age limit: the last will is made when the edge connects, so a will
+    # fired after weeks online carries that old time (and a status is never de-duplicated).
+    max_age = TS_CEILING if isinstance(msg, Status) else MAX_AGE_S
+    if not time_ok(msg.ts, now, max_age_s=max_age):
         raise ContractError("ts_window", f"ts {msg.ts!r} outside the accepted window")
     if msg.dwelling != parsed.dwelling:
         raise ContractError(

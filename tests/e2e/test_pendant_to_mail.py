@@ -10,6 +10,7 @@ import asyncio
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from email.header import decode_header, make_header
@@ -172,7 +173,7 @@ async def _raise(mosquitto: Mosquitto, alarm_id: str) -> None:
     msg = AlarmMessage(
         id=new_id(),
         dwelling="dw-001",
-        ts=1_780_000_000.0,
+        ts=time.time(),
         action="raise",
         alarm_id=alarm_id,
         kind=AlarmKind.PERSONAL,

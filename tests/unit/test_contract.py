@@ -305,6 +305,18 @@ def test_the_window_around_the_hubs_clock() -> None:
     assert reason(0, now=None) == "ts_window"
 
 
+def test_a_last_will_made_weeks_ago_still_counts() -> None:
+    """The edge makes its will when it connects; after weeks online it fires with that
+    old time. A status has no age limit (it is never de-duplicated); the future bound stays."""
+    will = Status(id=new_id(), dwelling="dw-001", ts=NOW - 60 * 86400, online=False)
+    _, msg = decode(*encode(will), now=NOW)
+    assert isinstance(msg, Status) and not msg.online
+    ahead = will.model_copy(update={"ts": NOW + MAX_SKEW_S + 1})
+    with pytest.raises(ContractError) as info:
+        decode(*encode(ahead), now=NOW)
+    assert info.value.reason == "ts_window"
+
+
 def test_a_string_payload_with_a_lone_surrogate_is_not_utf8() -> None:
     with pytest.raises(ContractError) as info:
         decode("mz/v1/dw-001/alarms", json.dumps(_alarm(), ensure_ascii=False) + "\udc80")
