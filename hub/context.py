@@ -70,6 +70,10 @@ class IngestStats(Protocol):
         """Counts: `accepted.<channel>`, `duplicate`, `rejected.<reason>`."""
         ...
 
+    def refused(self) -> Mapping[str, Mapping[str, int]]:
+        """Refused messages and readings per registered dwelling and reason."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ConsoleSettings:

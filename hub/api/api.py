@@ -367,6 +367,7 @@ def router(console: Console) -> APIRouter:
         return {
             "ingest": counters,
             "rejected": rejected,
+            "refused_by_dwelling": ctx.ingest_stats.refused(),
             "alarms": s.as_dict() if hasattr(s, "as_dict") else s,
         }
 

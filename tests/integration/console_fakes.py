@@ -47,6 +47,9 @@ class FakeIngestStats:
     def counters(self) -> Mapping[str, int]:
         return dict(self.values)
 
+    def refused(self) -> Mapping[str, Mapping[str, int]]:
+        return {}
+
 
 def registry() -> FakeRegistry:
     return FakeRegistry(
