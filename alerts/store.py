@@ -337,6 +337,19 @@ class AlarmStore:
         rows = self._query(f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE id = ?", (alarm_id,))
         return _row_to_alarm(rows[0]) if rows else None
 
+    def get_many(self, alarm_ids: Sequence[str]) -> dict[str, AlarmRecord]:
+        """The known alarms among `alarm_ids`, by id."""
+        out: dict[str, AlarmRecord] = {}
+        ids = list(dict.fromkeys(alarm_ids))
+        for i in range(0, len(ids), 500):  # SQLite's limit on parameters per statement
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE id IN ({marks})", tuple(chunk)
+            )
+            out.update((r["id"], _row_to_alarm(r)) for r in rows)
+        return out
+
     def update(
         self,
         alarm_id: str,
