@@ -101,7 +101,7 @@ OUTBOX_COLUMNS = (
 INDEXES = """
 CREATE INDEX IF NOT EXISTS outbox_group ON outbox(dwelling, contact_id, channel, status);
 CREATE INDEX IF NOT EXISTS outbox_served ON outbox(dwelling, claimed_at);
-CREATE INDEX IF NOT EXISTS outbox_claimed ON outbox(claimed_at);
+CREATE INDEX IF NOT EXISTS outbox_told ON outbox(status, claimed_at);
 CREATE INDEX IF NOT EXISTS outbox_batch ON outbox(batch);
 """
 
