@@ -70,6 +70,14 @@ def acknowledge(rec: AlarmRecord, by: str, note: str, now: float) -> Step:
     )
 
 
+def acknowledge_if_open(rec: AlarmRecord, by: str, note: str, now: float) -> Step:
+    """`acknowledge`, leaving a resolved alarm as it is instead of refusing: a folded mail's
+    link acknowledges all its alarms at once, and some of them may be over by then."""
+    if rec.state is AlarmState.RESOLVED:
+        return Step(rec, False, "acknowledged")
+    return acknowledge(rec, by, note, now)
+
+
 def resolve(rec: AlarmRecord, by: str, note: str, now: float) -> Step:
     if rec.state is AlarmState.RESOLVED:
         return Step(rec, False, "resolved")

@@ -19,9 +19,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
-from alerts import lifecycle
+from alerts import fold, lifecycle
 from alerts.channels import Notification, NotificationChannel
+from alerts.digest import render_folded_mail
 from alerts.errors import ChannelError, UnknownAlarmError
 from alerts.model import (
     OPEN_STATES,
@@ -268,6 +270,11 @@ class AlarmService:
             log.info("technical alarm %s (%s in %s) cleared", rec.id, key, dwelling)
             self._emit(step.record, step.what)
 
+    async def open_count(self, dwelling: str) -> int:
+        """Open alarms the dwelling's edge raised (an indexed COUNT): for the budget's cap
+        on open alarms per dwelling (`hub.budget.DwellingBudgets.admit_alarm`)."""
+        return await self._io(self._store.open_count, dwelling)
+
     # -- people act ---------------------------------------------------------------------
 
     async def acknowledge(self, alarm_id: str, by: str, note: str, now: float) -> AlarmRecord:
@@ -299,8 +306,10 @@ class AlarmService:
             self._emit(step.record, step.what)
         return step.record
 
-    def ack_url(self, alarm_id: str, contact_id: str, now: float) -> str:
-        token = self._tokens.issue(alarm_id, contact_id, now)
+    def ack_url(
+        self, alarm_id: str, contact_id: str, now: float, *, batch: int | None = None
+    ) -> str:
+        token = self._tokens.issue(alarm_id, contact_id, now, batch=batch)
         return f"{self.settings.public_url.rstrip('/')}/ack/{token}"
 
     def verify_ack_token(self, token: str, alarm_id: str | None = None) -> AckClaim:
@@ -326,7 +335,35 @@ class AlarmService:
             if contact is not None
             else f"contact {claim.contact_id}"
         )
-        return await self.acknowledge(claim.alarm_id, by, note, self._clock())
+        return await self._acknowledge_claim(claim, by, note)
+
+    async def _acknowledge_claim(self, claim: AckClaim, by: str, note: str) -> AlarmRecord:
+        """A folded mail's link acknowledges every alarm that mail carried to the contact
+        (those not over yet); any link acknowledges its own alarm, as `acknowledge`."""
+        now = self._clock()
+        if claim.batch is not None:
+            carried = await self._io(self._store.batch_alarms, claim.batch, claim.contact_id)
+            if claim.alarm_id in carried:
+                others = [a for a in carried if a != claim.alarm_id]
+                steps = await self._io(
+                    self._store.update_many,
+                    others,
+                    lambda r: lifecycle.acknowledge_if_open(r, by, note, now),
+                    at=now,
+                    by=by,
+                    note=note,
+                )
+                changed = [st for st in steps if st.changed]
+                if changed:
+                    log.info(
+                        "%d alarms of a folded mail acknowledged by %s with alarm %s",
+                        len(changed),
+                        by,
+                        claim.alarm_id,
+                    )
+                for st in changed:
+                    self._emit(st.record, st.what)
+        return await self.acknowledge(claim.alarm_id, by, note, now)
 
     # -- queries (fast SQLite reads; fine on the event loop) ----------------------------------
 
@@ -421,18 +458,23 @@ class AlarmService:
                 row.claimed_by,
             )
         await self._schedule(now)
+        s = self.settings
         while True:
             claimed: OutboxRow | None = await asyncio.to_thread(
-                self._store.claim, self._worker, self._clock()
+                self._store.claim,
+                self._worker,
+                self._clock(),
+                fold_window_s=s.effective_fold_window_s,
+                thread_gap_s=s.thread_gap_s,
             )
             if claimed is None:
                 return
-            await self._deliver(claimed)
+            await self._deliver_claim(claimed)
 
     async def _schedule(self, now: float) -> None:
         s = self.settings
         for alarm in await self._io(self._store.unacknowledged):
-            if alarm.severity not in s.notify_severities:
+            if alarm.severity not in s.notify_severities or self._operator_only(alarm):
                 continue
             round_ = lifecycle.due_round(alarm, now, s.renotify_interval_s, s.max_rounds)
             if round_ is None or await self._io(self._store.has_round, alarm.id, round_):
@@ -455,22 +497,101 @@ class AlarmService:
             for contact, channel in targets:
                 await self._io(self._store.enqueue, alarm.id, contact.id, channel.name, round_, now)
 
-    async def _deliver(self, row: OutboxRow) -> None:
+    def _operator_only(self, alarm: AlarmRecord) -> bool:
+        """A technical alarm operators alone see (e.g. "refused"): never mailed to family."""
+        return (
+            alarm.kind is AlarmKind.TECHNICAL
+            and alarm.detail.get("key") in self.settings.operator_only_keys
+        )
+
+    async def _deliver_claim(self, claimed: OutboxRow) -> None:
+        """Deliver what one claim took: one row, or (folding) all due rows of its dwelling,
+        contact and channel, as one mail."""
+        if self.settings.fold_window_s <= 0:
+            await self._deliver(claimed)
+            return
+        rows = await self._io(self._store.batch, claimed.id)
+        if len(rows) <= 1:
+            await self._deliver(claimed)
+            return
+        alarms = await self._io(self._store.get_many, [r.alarm_id for r in rows])
+        plan, skip = fold.plan(rows, alarms)
+        if skip:
+            await self._io(
+                self._store.finish_all,
+                [r.id for r in skip],
+                OutboxStatus.SKIPPED,
+                self._clock(),
+                "no longer unacknowledged",
+            )
+        if plan is None:
+            return
+        if plan.folded:
+            await self._deliver_folded(plan)
+        else:  # one alarm left (perhaps with two rounds due): its own mail carries them
+            await self._deliver(plan.head, also=plan.send[1:])
+
+    async def _reachable(
+        self, rows: Sequence[OutboxRow], alarm_id: str, contact: Contact | None, now: float
+    ) -> tuple[Contact, NotificationChannel] | None:
+        """The contact and channel for `rows`, or None (and the rows failed) when gone."""
+        row = rows[0]
+        channel = self._channels.get(row.channel)
+        if contact is not None and channel is not None:
+            return contact, channel
+        what = "contact removed" if contact is None else f"no channel {row.channel!r} here"
+        log.warning("notification %d for alarm %s dropped: %s", row.id, alarm_id, what)
+        await self._io(self._store.finish_all, [r.id for r in rows], OutboxStatus.FAILED, now, what)
+        return None
+
+    async def _deliver_folded(self, plan: fold.FoldPlan[OutboxRow]) -> None:
+        """One mail for several alarms of one dwelling to one contact (docs/alerts.md)."""
         s = self.settings
         now = self._clock()
+        head, row = plan.headline, plan.head
+        found = await self._reachable(
+            plan.send, head.id, self.contact(head.dwelling, row.contact_id), now
+        )
+        if found is None:
+            return
+        contact, channel = found
+        lang = language(contact.language, s.language)
+        ack_url = self.ack_url(head.id, contact.id, now, batch=row.batch)
+        subject, body = render_folded_mail(
+            plan.alarms,
+            lang=lang,
+            contact_name=contact.name,
+            dwelling_label=self.dwelling_label(head.dwelling),
+            ack_url=ack_url,
+            ack_expires_at=now + s.ack_link_ttl_s,
+            tz=s.timezone,
+            now=now,
+            list_max=s.fold_list_max,
+        )
+        note = Notification(head.id, contact, subject, body, ack_url, row.round)
+        await self._send(channel, note, plan.send, plan.rounds())
+
+    async def _deliver(self, row: OutboxRow, also: Sequence[OutboxRow] = ()) -> None:
+        """One alarm's mail; `also`: more rows of the same alarm and contact it delivers."""
+        s = self.settings
+        now = self._clock()
+        rows = (row, *also)
         alarm = await self._io(self._store.get, row.alarm_id)
         if alarm is None or alarm.state not in lifecycle.UNACKNOWLEDGED:
             await self._io(
-                self._store.finish, row.id, OutboxStatus.SKIPPED, now, "no longer unacknowledged"
+                self._store.finish_all,
+                [r.id for r in rows],
+                OutboxStatus.SKIPPED,
+                now,
+                "no longer unacknowledged",
             )
             return
-        contact = self.contact(alarm.dwelling, row.contact_id)
-        channel = self._channels.get(row.channel)
-        if contact is None or channel is None:
-            what = "contact removed" if contact is None else f"no channel {row.channel!r} here"
-            log.warning("notification %d for alarm %s dropped: %s", row.id, alarm.id, what)
-            await self._io(self._store.finish, row.id, OutboxStatus.FAILED, now, what)
+        found = await self._reachable(
+            rows, alarm.id, self.contact(alarm.dwelling, row.contact_id), now
+        )
+        if found is None:
             return
+        contact, channel = found
         lang = language(contact.language, s.language)
         ack_url = self.ack_url(alarm.id, contact.id, now)
         subject, body = render_mail(
@@ -484,61 +605,116 @@ class AlarmService:
             tz=s.timezone,
         )
         note = Notification(alarm.id, contact, subject, body, ack_url, row.round)
+        await self._send(channel, note, rows, {alarm.id: max(r.round for r in rows)})
+
+    def _thread_ref(self, row: OutboxRow) -> str | None:
+        """The Message-ID-style reference every mail of this row's thread carries."""
+        if row.thread is None:
+            return None
+        host = urlsplit(self.settings.public_url).hostname or "mz-hub"
+        return f"<mz-thread.{row.thread}@{host}>"
+
+    async def _send(
+        self,
+        channel: NotificationChannel,
+        note: Notification,
+        rows: Sequence[OutboxRow],
+        rounds: dict[str, int],
+    ) -> None:
+        """Hand one mail to its channel and record the outcome on every row it delivers and
+        every alarm it carries (`rounds`: the round it delivers, per alarm)."""
+        s = self.settings
+        row = rows[0]
+        ids = [r.id for r in rows]
+        note = replace(note, thread=self._thread_ref(row))
+        contact = note.contact
         try:
             await asyncio.wait_for(channel.send(note), timeout=s.send_timeout_s)
         except ChannelError as exc:
-            if exc.retryable and row.attempts < s.max_attempts:
-                delay = s.retry_backoff_s * 2 ** (row.attempts - 1)
+            # Each row counts its own attempts (a folded row may have had fewer).
+            retry = [r for r in rows if exc.retryable and r.attempts < s.max_attempts]
+            give_up = [r for r in rows if r not in retry]
+            for r in retry:
+                delay = s.retry_backoff_s * 2 ** (r.attempts - 1)
                 log.warning(
                     "notification %d (alarm %s) failed, attempt %d of %d, retry in %.0f s: %s",
-                    row.id,
-                    alarm.id,
-                    row.attempts,
+                    r.id,
+                    r.alarm_id,
+                    r.attempts,
                     s.max_attempts,
                     delay,
                     exc,
                 )
-                await self._io(self._store.retry_later, row.id, self._clock() + delay, str(exc))
-            else:
+                await self._io(self._store.retry_later, r.id, self._clock() + delay, str(exc))
+            for r in give_up:
                 log.error(
                     "alarm %s NOT delivered to contact %s via %s (round %d): %s",
-                    alarm.id,
+                    r.alarm_id,
                     contact.id,
                     channel.name,
-                    row.round,
+                    r.round,
                     exc,
                 )
+            if give_up:
                 await self._io(
-                    self._store.finish, row.id, OutboxStatus.FAILED, self._clock(), str(exc)
+                    self._store.finish_all,
+                    [r.id for r in give_up],
+                    OutboxStatus.FAILED,
+                    self._clock(),
+                    str(exc),
                 )
             return
         except TimeoutError:
             # The thread may still hand the mail over: unknown, not resent (see docs).
-            log.warning("notification %d (alarm %s) timed out; marked unknown", row.id, alarm.id)
+            log.warning(
+                "notification %d (alarm %s) timed out; marked unknown", row.id, note.alarm_id
+            )
             await self._io(
-                self._store.finish, row.id, OutboxStatus.UNKNOWN, self._clock(), "timeout"
+                self._store.finish_all, ids, OutboxStatus.UNKNOWN, self._clock(), "timeout"
             )
             return
         except asyncio.CancelledError:
             # Stopping mid-send: the mail may or may not be out. Same policy as a crash.
-            self._store.finish(row.id, OutboxStatus.UNKNOWN, self._clock(), "stopped mid-send")
+            self._store.finish_all(ids, OutboxStatus.UNKNOWN, self._clock(), "stopped mid-send")
             raise
         except Exception as exc:
-            log.exception("alarm %s NOT delivered to contact %s: channel bug", alarm.id, contact.id)
+            log.exception(
+                "alarm %s NOT delivered to contact %s: channel bug", note.alarm_id, contact.id
+            )
             await self._io(
-                self._store.finish, row.id, OutboxStatus.FAILED, self._clock(), repr(exc)
+                self._store.finish_all, ids, OutboxStatus.FAILED, self._clock(), repr(exc)
             )
             return
         sent_at = self._clock()
-        await self._io(self._store.finish, row.id, OutboxStatus.SENT, sent_at)
-        step = await self._io(
-            self._store.update,
-            alarm.id,
-            lambda r: lifecycle.notified(r, sent_at, row.round),
+        await self._io(self._store.finish_all, ids, OutboxStatus.SENT, sent_at)
+        folded = len(rounds) > 1
+        steps = await self._io(
+            self._store.update_many,
+            list(rounds),
+            lambda r: lifecycle.notified(r, sent_at, rounds[r.id]),
             at=sent_at,
             by=f"{channel.name}:{contact.id}",
+            # The audit trail says the alarm went out inside a folded mail, and which.
+            note=f"gebundeld: één mail voor {len(rounds)} meldingen (mail {row.batch})"
+            if folded
+            else "",
         )
-        log.info(
-            "alarm %s: %s notified via %s (round %d)", alarm.id, contact.id, channel.name, row.round
-        )
-        self._emit(step.record, step.what)
+        if folded:
+            log.info(
+                "alarms of %s: %s notified via %s with %d alarms in one folded mail (mail %s)",
+                contact.dwelling,
+                contact.id,
+                channel.name,
+                len(rounds),
+                row.batch,
+            )
+        else:
+            log.info(
+                "alarm %s: %s notified via %s (round %d)",
+                note.alarm_id,
+                contact.id,
+                channel.name,
+                row.round,
+            )
+        for step in steps:
+            self._emit(step.record, step.what)

@@ -38,6 +38,14 @@ class AlertSettings:
     # at most max_attempts times per notification.
     retry_backoff_s: float = 5.0
     max_attempts: int = 5
+    # Folding (docs/alerts.md): after a mail to a contact, that dwelling's further alarms
+    # due for them within this window wait for its end and go out as ONE mail (unless one
+    # is more severe than all the window carried: that goes at once). 0: no folding.
+    fold_window_s: float = 120.0
+    fold_list_max: int = 10  # alarms a folded mail lists one by one; the rest are counted
+    # Technical alarms (by key) for operators only: never mailed to mantelzorgers.
+    # "refused": the hub refuses a dwelling's messages over its budget (hub.budget).
+    operator_only_keys: frozenset[str] = frozenset({"refused"})
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 16:
@@ -46,3 +54,17 @@ class AlertSettings:
             raise ValueError("renotify_interval_s must be > 0 and max_rounds >= 1")
         if self.sending_lease_s <= self.send_timeout_s:
             raise ValueError("sending_lease_s must exceed send_timeout_s")
+        if not self.fold_window_s >= 0 or self.fold_list_max < 1:  # NaN refused too
+            raise ValueError("fold_window_s must be >= 0 and fold_list_max >= 1")
+
+    @property
+    def effective_fold_window_s(self) -> float:
+        """The fold window as applied: never longer than the re-notification interval, so
+        folding never holds a reminder past its next round (the demo's 30 s cadence)."""
+        return min(self.fold_window_s, self.renotify_interval_s)
+
+    @property
+    def thread_gap_s(self) -> float:
+        """Mails to a contact about a dwelling at most this far apart share a mail thread:
+        a storm's folded mails and its re-notification rounds."""
+        return self.renotify_interval_s + self.effective_fold_window_s

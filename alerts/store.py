@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,7 +20,7 @@ from typing import Any
 
 from alerts.errors import UnknownAlarmError
 from alerts.lifecycle import Step
-from alerts.model import AlarmKind, AlarmRecord, AlarmState, Severity
+from alerts.model import OPEN_STATES, AlarmKind, AlarmRecord, AlarmState, Severity
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alarms (
@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS alarms (
 );
 CREATE INDEX IF NOT EXISTS alarms_state ON alarms(state, received_at);
 CREATE INDEX IF NOT EXISTS alarms_received ON alarms(received_at);
+-- open_count(dwelling): the budget's cap on open alarms per dwelling.
+CREATE INDEX IF NOT EXISTS alarms_dwelling_state ON alarms(dwelling, state);
 -- One open technical alarm per (dwelling, key), also across hub processes.
 CREATE UNIQUE INDEX IF NOT EXISTS alarms_open_technical ON alarms(dwelling, tech_key)
     WHERE tech_key IS NOT NULL AND state != 'resolved';
@@ -73,11 +75,78 @@ CREATE TABLE IF NOT EXISTS outbox (
     claimed_at REAL,
     finished_at REAL,
     error TEXT NOT NULL DEFAULT '',
+    -- Copied from the alarm when queued, for the claim's order (OUTBOX_COLUMNS).
+    dwelling TEXT,
+    severity TEXT,
+    -- The row whose mail carried this one (its own id when it went alone), and the mail
+    -- thread of its (dwelling, contact, channel); set when claimed.
+    batch INTEGER,
+    thread TEXT,
     -- The idempotency key: a round is queued once per contact and channel, whichever
     -- process (or restart) computes it first.
     UNIQUE (alarm_id, contact_id, channel, round)
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(status, next_attempt_at);
+"""
+
+# Columns added to the outbox after its first release: added to older files on open.
+OUTBOX_COLUMNS = (
+    ("dwelling", "TEXT"),
+    ("severity", "TEXT"),
+    ("batch", "INTEGER"),
+    ("thread", "TEXT"),
+)
+
+# Created after the migration, since they index the added columns.
+INDEXES = """
+CREATE INDEX IF NOT EXISTS outbox_group ON outbox(dwelling, contact_id, channel, status);
+CREATE INDEX IF NOT EXISTS outbox_served ON outbox(dwelling, claimed_at);
+CREATE INDEX IF NOT EXISTS outbox_told ON outbox(status, claimed_at);
+CREATE INDEX IF NOT EXISTS outbox_batch ON outbox(batch);
+"""
+
+# Severity as a number for SQL ordering: the most severe is claimed first.
+_RANK = (
+    "CASE {col} WHEN 'critical' THEN 3 WHEN 'high' THEN 2 WHEN 'medium' THEN 1 "
+    "WHEN 'low' THEN 0 ELSE 1 END"
+)
+# Outbox statuses that mean "the contact was (or may have been) told": the fold window.
+_TOLD = "('sending', 'sent', 'unknown')"
+
+# One claim: the next due pending row that is not held back by its fold window.
+# - `told`: per (dwelling, contact, channel), the last mail claimed within the fold window
+#   and the most severe alarm it (or any mail in the window) carried;
+# - a due row is held back while its group has such a mail, unless it is more severe;
+# - order: most severe first; within a severity, round-robin over dwellings (`turn` is a
+#   row's place in its dwelling's queue; on a tie the dwelling served longest ago, or
+#   never, goes first); then the oldest.
+_CLAIM_NEXT = f"""
+WITH told AS (
+    SELECT dwelling, contact_id, channel, MAX({_RANK.format(col="severity")}) AS told_rank
+    FROM outbox
+    WHERE ? AND status IN {_TOLD} AND claimed_at > ?
+    GROUP BY dwelling, contact_id, channel
+),
+due AS (
+    SELECT o.id, o.dwelling, o.next_attempt_at, {_RANK.format(col="o.severity")} AS urgency,
+           t.told_rank
+    FROM outbox o LEFT JOIN told t
+        ON t.dwelling IS o.dwelling AND t.contact_id = o.contact_id AND t.channel = o.channel
+    WHERE o.status = 'pending' AND o.next_attempt_at <= ?
+),
+turns AS (
+    SELECT id, dwelling, next_attempt_at, urgency,
+           ROW_NUMBER() OVER (
+               PARTITION BY dwelling, urgency ORDER BY next_attempt_at, id
+           ) AS turn
+    FROM due
+    WHERE told_rank IS NULL OR urgency > told_rank
+)
+SELECT id FROM turns
+ORDER BY urgency DESC, turn,
+    (SELECT MAX(s.claimed_at) FROM outbox s WHERE s.dwelling IS turns.dwelling),
+    next_attempt_at, id
+LIMIT 1
 """
 
 _ALARM_COLUMNS = (
@@ -110,6 +179,10 @@ class OutboxRow:
     claimed_by: str | None
     claimed_at: float | None
     error: str
+    dwelling: str | None = None
+    severity: str | None = None
+    batch: int | None = None  # the row whose mail carries this one
+    thread: str | None = None  # the mail thread of its (dwelling, contact, channel)
 
 
 def _row_to_alarm(row: sqlite3.Row) -> AlarmRecord:
@@ -169,6 +242,10 @@ def _row_to_outbox(row: sqlite3.Row) -> OutboxRow:
         claimed_by=row["claimed_by"],
         claimed_at=row["claimed_at"],
         error=row["error"],
+        dwelling=row["dwelling"],
+        severity=row["severity"],
+        batch=row["batch"],
+        thread=row["thread"],
     )
 
 
@@ -189,10 +266,33 @@ class AlarmStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=10000")
             self._db.executescript(SCHEMA)
+        self._migrate()
+        with self._lock:
+            self._db.executescript(INDEXES)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _migrate(self) -> None:
+        """Add the outbox columns an older file lacks, filled from the alarms table. Under
+        the write lock, so two processes opening one old file migrate it once."""
+        with self._tx() as db:
+            have = {r["name"] for r in db.execute("PRAGMA table_info(outbox)")}
+            missing = [(name, kind) for name, kind in OUTBOX_COLUMNS if name not in have]
+            for name, kind in missing:
+                db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {kind}")
+            if missing:
+                db.execute(
+                    "UPDATE outbox SET "
+                    "dwelling = (SELECT dwelling FROM alarms WHERE alarms.id = outbox.alarm_id), "
+                    "severity = (SELECT severity FROM alarms WHERE alarms.id = outbox.alarm_id) "
+                    "WHERE dwelling IS NULL"
+                )
+                # Rows already finished went out alone: their own mail.
+                db.execute(
+                    "UPDATE outbox SET batch = id WHERE batch IS NULL AND claimed_at IS NOT NULL"
+                )
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -237,6 +337,19 @@ class AlarmStore:
         rows = self._query(f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE id = ?", (alarm_id,))
         return _row_to_alarm(rows[0]) if rows else None
 
+    def get_many(self, alarm_ids: Sequence[str]) -> dict[str, AlarmRecord]:
+        """The known alarms among `alarm_ids`, by id."""
+        out: dict[str, AlarmRecord] = {}
+        ids = list(dict.fromkeys(alarm_ids))
+        for i in range(0, len(ids), 500):  # SQLite's limit on parameters per statement
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE id IN ({marks})", tuple(chunk)
+            )
+            out.update((r["id"], _row_to_alarm(r)) for r in rows)
+        return out
+
     def update(
         self,
         alarm_id: str,
@@ -253,30 +366,63 @@ class AlarmStore:
             )
             if not rows:
                 raise UnknownAlarmError(alarm_id)
-            result = step(_row_to_alarm(rows[0]))
-            if result.changed:
-                r = result.record
-                db.execute(
-                    "UPDATE alarms SET state=?, notified_at=?, acknowledged_at=?, "
-                    "acknowledged_by=?, resolved_at=?, resolved_by=?, note=?, notifications_sent=? "
-                    "WHERE id=?",
-                    (
-                        r.state.value,
-                        r.notified_at,
-                        r.acknowledged_at,
-                        r.acknowledged_by,
-                        r.resolved_at,
-                        r.resolved_by,
-                        r.note,
-                        r.notifications_sent,
-                        r.id,
-                    ),
+            return self._apply(db, rows[0], step, at=at, by=by, note=note)
+
+    def update_many(
+        self,
+        alarm_ids: Sequence[str],
+        step: Callable[[AlarmRecord], Step],
+        *,
+        at: float,
+        by: str | None,
+        note: str = "",
+    ) -> list[Step]:
+        """`update` for several alarms in one transaction (one fsync, not one per alarm);
+        unknown ids are left out of the result."""
+        with self._tx() as db:
+            out = []
+            for alarm_id in alarm_ids:
+                rows = list(
+                    db.execute(f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE id = ?", (alarm_id,))
                 )
-                db.execute(
-                    "INSERT INTO alarm_log (alarm_id, at, what, by, note) VALUES (?,?,?,?,?)",
-                    (alarm_id, at, result.what, by, note),
-                )
-            return result
+                if rows:
+                    out.append(self._apply(db, rows[0], step, at=at, by=by, note=note))
+            return out
+
+    @staticmethod
+    def _apply(
+        db: sqlite3.Connection,
+        row: sqlite3.Row,
+        step: Callable[[AlarmRecord], Step],
+        *,
+        at: float,
+        by: str | None,
+        note: str,
+    ) -> Step:
+        result = step(_row_to_alarm(row))
+        if result.changed:
+            r = result.record
+            db.execute(
+                "UPDATE alarms SET state=?, notified_at=?, acknowledged_at=?, "
+                "acknowledged_by=?, resolved_at=?, resolved_by=?, note=?, notifications_sent=? "
+                "WHERE id=?",
+                (
+                    r.state.value,
+                    r.notified_at,
+                    r.acknowledged_at,
+                    r.acknowledged_by,
+                    r.resolved_at,
+                    r.resolved_by,
+                    r.note,
+                    r.notifications_sent,
+                    r.id,
+                ),
+            )
+            db.execute(
+                "INSERT INTO alarm_log (alarm_id, at, what, by, note) VALUES (?,?,?,?,?)",
+                (r.id, at, result.what, by, note),
+            )
+        return result
 
     def open_technical(self, dwelling: str, key: str) -> AlarmRecord | None:
         rows = self._query(
@@ -285,6 +431,16 @@ class AlarmStore:
             (dwelling, key),
         )
         return _row_to_alarm(rows[0]) if rows else None
+
+    def open_count(self, dwelling: str) -> int:
+        """Open alarms the dwelling's edge raised (the hub's own technical ones left out):
+        what the per-dwelling cap on open alarms counts. An indexed COUNT."""
+        rows = self._query(
+            "SELECT COUNT(*) AS n FROM alarms WHERE dwelling=? AND state IN (?, ?, ?) "
+            "AND source='edge'",
+            (dwelling, *(s.value for s in OPEN_STATES)),
+        )
+        return int(rows[0]["n"])
 
     def open_alarms(self) -> list[AlarmRecord]:
         rows = self._query(
@@ -329,8 +485,20 @@ class AlarmStore:
         with self._tx() as db:
             cur = db.execute(
                 "INSERT OR IGNORE INTO outbox (alarm_id, contact_id, channel, round, status, "
-                "created_at, next_attempt_at) VALUES (?,?,?,?,?,?,?)",
-                (alarm_id, contact_id, channel, round_, OutboxStatus.PENDING.value, now, now),
+                "created_at, next_attempt_at, dwelling, severity) VALUES (?,?,?,?,?,?,?, "
+                "(SELECT dwelling FROM alarms WHERE id=?), "
+                "(SELECT severity FROM alarms WHERE id=?))",
+                (
+                    alarm_id,
+                    contact_id,
+                    channel,
+                    round_,
+                    OutboxStatus.PENDING.value,
+                    now,
+                    now,
+                    alarm_id,
+                    alarm_id,
+                ),
             )
             return cur.rowcount > 0
 
@@ -340,20 +508,81 @@ class AlarmStore:
         )
         return bool(rows)
 
-    def claim(self, worker: str, now: float) -> OutboxRow | None:
-        """Take the oldest due pending row. The `status='pending'` guard in the UPDATE makes
-        the claim exclusive even if another process picked the same row."""
+    def claim(
+        self,
+        worker: str,
+        now: float,
+        *,
+        fold_window_s: float = 0.0,
+        thread_gap_s: float = 0.0,
+    ) -> OutboxRow | None:
+        """Take the next due pending row (see `_CLAIM_NEXT` for the order) and return it.
+
+        With `fold_window_s` > 0 (folding on): a row whose (dwelling, contact, channel) had
+        a mail claimed within the window waits for the window's end, unless it is more
+        severe than everything that window carried; and the claimed row takes along every
+        other due pending row of its group, so one mail carries them all (`batch(id)`).
+        Rows are claimed, all or none, in one `BEGIN IMMEDIATE` transaction with the
+        `status='pending'` guard, so the claim is exclusive across hub processes.
+
+        The mail thread continues the group's last one if that mail was claimed at most
+        `thread_gap_s` ago; else the claimed row starts a new thread.
+        """
+        fold = fold_window_s > 0
         with self._tx() as db:
+            first = list(db.execute(_CLAIM_NEXT, (int(fold), now - fold_window_s, now)))
+            if not first:
+                return None
+            (head,) = list(db.execute("SELECT * FROM outbox WHERE id=?", (first[0]["id"],)))
+            group = (head["dwelling"], head["contact_id"], head["channel"])
+            ids = [head["id"]]
+            if fold:
+                ids += [
+                    r["id"]
+                    for r in db.execute(
+                        "SELECT id FROM outbox WHERE dwelling IS ? AND contact_id=? AND channel=? "
+                        "AND status='pending' AND next_attempt_at <= ? AND id != ? ORDER BY id",
+                        (*group, now, head["id"]),
+                    )
+                ]
+            last = list(
+                db.execute(
+                    "SELECT thread, claimed_at FROM outbox WHERE dwelling IS ? AND contact_id=? "
+                    f"AND channel=? AND status IN {_TOLD} AND thread IS NOT NULL "
+                    "ORDER BY claimed_at DESC LIMIT 1",
+                    group,
+                )
+            )
+            if last and last[0]["claimed_at"] >= now - thread_gap_s:
+                thread = str(last[0]["thread"])
+            else:
+                thread = f"{head['id']}.{int(now)}"
+            marks = ",".join("?" * len(ids))
             rows = list(
                 db.execute(
                     "UPDATE outbox SET status='sending', claimed_by=?, claimed_at=?, "
-                    "attempts=attempts+1 WHERE id = (SELECT id FROM outbox "
-                    "WHERE status='pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id "
-                    "LIMIT 1) AND status='pending' RETURNING *",
-                    (worker, now, now),
+                    f"attempts=attempts+1, batch=?, thread=? WHERE id IN ({marks}) "
+                    "AND status='pending' RETURNING *",
+                    (worker, now, head["id"], thread, *ids),
                 )
             )
-            return _row_to_outbox(rows[0]) if rows else None
+            return next(_row_to_outbox(r) for r in rows if r["id"] == head["id"])
+
+    def batch(self, batch_id: int) -> list[OutboxRow]:
+        """The rows one claim took together (the claimed row first)."""
+        rows = self._query(
+            "SELECT * FROM outbox WHERE batch=? ORDER BY id != ?, id", (batch_id, batch_id)
+        )
+        return [_row_to_outbox(r) for r in rows]
+
+    def batch_alarms(self, batch_id: int, contact_id: str) -> list[str]:
+        """The alarms one mail to this contact carried (its acknowledgement link's reach)."""
+        rows = self._query(
+            "SELECT DISTINCT alarm_id FROM outbox WHERE batch=? AND contact_id=? "
+            "AND status IN ('sent', 'unknown') ORDER BY alarm_id",
+            (batch_id, contact_id),
+        )
+        return [r["alarm_id"] for r in rows]
 
     def finish(self, row_id: int, status: OutboxStatus, now: float, error: str = "") -> None:
         with self._tx() as db:
@@ -361,6 +590,17 @@ class AlarmStore:
                 "UPDATE outbox SET status=?, finished_at=?, error=? "
                 "WHERE id=? AND status='sending'",
                 (status.value, now, error[:500], row_id),
+            )
+
+    def finish_all(
+        self, row_ids: Sequence[int], status: OutboxStatus, now: float, error: str = ""
+    ) -> None:
+        """`finish` for the rows of one mail, in one transaction."""
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE outbox SET status=?, finished_at=?, error=? "
+                "WHERE id=? AND status='sending'",
+                [(status.value, now, error[:500], row_id) for row_id in row_ids],
             )
 
     def retry_later(self, row_id: int, at: float, error: str) -> None:

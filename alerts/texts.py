@@ -345,3 +345,34 @@ def kind_label(alarm: AlarmRecord, lang: str) -> str:
         if key in TECHNICAL_LABELS[lang]:
             return TECHNICAL_LABELS[lang][key]
     return KIND_LABELS[lang][alarm.kind]
+
+
+# A folded mail: one mail for several alarms of one dwelling (alerts.digest). `{count}`
+# is every alarm the mail carries, `{more}` those beyond the headline.
+FOLD_TEXTS: Final[dict[str, dict[str, str]]] = {
+    "nl": {
+        "subject_more_one": " (en 1 andere melding)",
+        "subject_more": " (en {more} andere meldingen)",
+        "summary": "In {dwelling} zijn {count} meldingen binnengekomen die nog niemand heeft "
+        "bevestigd.",
+        "headline": "De ernstigste: {kind} (urgentie: {severity}).",
+        "also": "Verder gemeld:",
+        "item": "- {when}  {kind} (urgentie: {severity})",
+        "rest_one": "… en nog 1 andere melding.",
+        "rest": "… en nog {rest} andere meldingen.",
+        "unrenderable": "- melding {id}: niet weer te geven",
+        "ack": "Neemt u deze meldingen aan? Bevestig ze allemaal in één keer via deze link:",
+    },
+    "en": {
+        "subject_more_one": " (and 1 other alert)",
+        "subject_more": " (and {more} other alerts)",
+        "summary": "{count} alerts were reported in {dwelling} that nobody has acknowledged yet.",
+        "headline": "The most serious: {kind} (urgency: {severity}).",
+        "also": "Also reported:",
+        "item": "- {when}  {kind} (urgency: {severity})",
+        "rest_one": "… and 1 more alert.",
+        "rest": "… and {rest} more alerts.",
+        "unrenderable": "- alert {id}: cannot be displayed",
+        "ack": "Will you take these alerts on? Acknowledge them all at once with this link:",
+    },
+}

@@ -4,6 +4,9 @@ A token binds an alarm id and a contact id to an expiry time:
 
     base64url(json {"a": alarm_id, "c": contact_id, "e": expires_at}) "." base64url(hmac)
 
+A folded mail's token also names the mail (`"b"`: its outbox batch), so its link
+acknowledges every alarm that mail carried to the contact.
+
 HMAC-SHA256 with a key derived from the hub's secret for this purpose only, so a
 session cookie signature can never pass as a link token or the other way round.
 """
@@ -27,6 +30,7 @@ class AckClaim:
     alarm_id: str
     contact_id: str
     expires_at: float
+    batch: int | None = None  # a folded mail: the outbox batch it carried
 
 
 def _b64(data: bytes) -> str:
@@ -47,8 +51,10 @@ class AckTokens:
     def _sign(self, body: str) -> str:
         return _b64(hmac.new(self._key, body.encode("ascii"), hashlib.sha256).digest())
 
-    def issue(self, alarm_id: str, contact_id: str, now: float) -> str:
+    def issue(self, alarm_id: str, contact_id: str, now: float, *, batch: int | None = None) -> str:
         payload = {"a": alarm_id, "c": contact_id, "e": round(now + self.ttl_s)}
+        if batch is not None:
+            payload["b"] = batch
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
         return f"{body}.{self._sign(body)}"
 
@@ -65,7 +71,13 @@ class AckTokens:
             raise TokenInvalidError("bad signature")
         try:
             payload = json.loads(_unb64(body))
-            claim = AckClaim(str(payload["a"]), str(payload["c"]), float(payload["e"]))
+            batch = payload.get("b") if isinstance(payload, dict) else None
+            claim = AckClaim(
+                str(payload["a"]),
+                str(payload["c"]),
+                float(payload["e"]),
+                None if batch is None else int(batch),
+            )
         except (ValueError, KeyError, TypeError, binascii.Error) as exc:
             # Signed by us yet unreadable: only a bug gets here, but refuse it all the same.
             raise TokenInvalidError("unreadable payload") from exc

@@ -288,6 +288,7 @@ def build_alarm_service(
         secret_key=settings.console_secret,
         ack_link_ttl_s=settings.console.ack_link_ttl_s,
         renotify_interval_s=settings.mail.renotify_s,
+        fold_window_s=settings.mail.fold_window_s,
         language=settings.language,
     )
     service: AlarmBackend = AlarmService(

@@ -13,7 +13,9 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from hub.budget import BudgetPolicy, Rate
 from hub.errors import ConfigError
+from sensors.contract import MAX_PAYLOAD_BYTES, MAX_READINGS_PER_BATCH
 from sensors.settings import FileSettings, SettingsFileError, first_error, read_toml
 
 # Values that mean "nobody configured this yet"; the hub refuses to start with them.
@@ -98,6 +100,41 @@ class MailSettings(_Section):
     # apprise mailto URL without `to` (added per contact); may hold an SMTP password.
     url: SecretStr | None = None
     renotify_s: float = Field(default=300.0, gt=0)
+    # A dwelling's further alarms within this window after a mail go out as one folded
+    # mail when it has passed (0: every alarm its own mail). See docs/alerts.md.
+    fold_window_s: float = Field(default=120.0, ge=0)
+
+
+class BudgetSection(_Section):
+    """Per-dwelling budgets (hub.budget): a sustained rate per second and a burst each.
+
+    Defaults a healthy edge never reaches (docs/hub.md, "Per-dwelling budgets").
+    """
+
+    bulk_messages_per_s: float = Field(default=30.0, gt=0)
+    bulk_messages_burst: float = Field(default=900.0, ge=1)
+    readings_per_s: float = Field(default=3000.0, gt=0)
+    # At least one full batch, or a maximal batch could never be admitted.
+    readings_burst: float = Field(default=60_000.0, ge=MAX_READINGS_PER_BATCH)
+    bytes_per_s: float = Field(default=1_000_000.0, gt=0)
+    bytes_burst: float = Field(default=16_000_000.0, ge=MAX_PAYLOAD_BYTES)
+    control_messages_per_s: float = Field(default=10.0, gt=0)  # events and status
+    control_messages_burst: float = Field(default=1000.0, ge=1)
+    alarm_raises_per_h: float = Field(default=60.0, gt=0)
+    alarm_raises_burst: float = Field(default=30.0, ge=1)
+    max_open_alarms: int = Field(default=50, ge=1)
+    max_dwellings: int = Field(default=10_000, ge=1)
+
+    def policy(self) -> BudgetPolicy:
+        return BudgetPolicy(
+            bulk_messages=Rate(self.bulk_messages_per_s, self.bulk_messages_burst),
+            bulk_readings=Rate(self.readings_per_s, self.readings_burst),
+            bulk_bytes=Rate(self.bytes_per_s, self.bytes_burst),
+            control_messages=Rate(self.control_messages_per_s, self.control_messages_burst),
+            alarm_raises=Rate(self.alarm_raises_per_h / 3600.0, self.alarm_raises_burst),
+            max_open_alarms=self.max_open_alarms,
+            max_dwellings=self.max_dwellings,
+        )
 
 
 class HubSettings(FileSettings):
@@ -110,6 +147,7 @@ class HubSettings(FileSettings):
     console: ConsoleSection = ConsoleSection()
     presence: PresenceSettings = PresenceSettings()
     mail: MailSettings = MailSettings()
+    budget: BudgetSection = BudgetSection()
     language: Literal["nl", "en"] = "nl"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

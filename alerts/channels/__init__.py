@@ -18,6 +18,9 @@ class Notification:
     body: str
     ack_url: str
     round: int  # 0 for the first notification, 1.. for re-notifications
+    # A stable Message-ID-style reference ("<...@host>") shared by every mail about one
+    # dwelling's alarm storm to this contact: mail clients thread on it. None: no thread.
+    thread: str | None = None
 
 
 class NotificationChannel(Protocol):

@@ -51,8 +51,13 @@ class EmailChannel:
             raise ChannelError(
                 self.name, f"contact {notification.contact.id} has no e-mail", retryable=False
             )
+        url = self._url_for(email)
+        if notification.thread:
+            # apprise sets its own Message-ID; "+Header=value" adds headers to the mail.
+            ref = quote(notification.thread, safe="")
+            url += f"&+In-Reply-To={ref}&+References={ref}"
         ap = apprise.Apprise()
-        if not ap.add(self._url_for(email)):
+        if not ap.add(url):
             # A URL apprise cannot parse will not get better by retrying.
             raise ChannelError(self.name, "apprise rejected the mailto URL", retryable=False)
         return bool(

@@ -1,0 +1,113 @@
+"""The folded mail: one mail about several alarms of one dwelling. Pure, no I/O.
+
+It leads with the most severe alarm (in the subject too), lists up to `list_max` of the
+others with their time and kind, counts the rest, and gives one link that acknowledges
+every alarm the mail carries. Text from the wire appears only inside a line of ours,
+never as a line (or a link) of its own; a record that cannot be formatted is listed as
+"niet weer te geven" with its id, never a lost mail.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from alerts.model import AlarmKind, AlarmRecord
+from alerts.present import details, moment
+from alerts.texts import (
+    FOLD_TEXTS,
+    MAIL_TEXTS,
+    SEVERITY_LABELS,
+    kind_label,
+    language,
+    local_time,
+)
+
+log = logging.getLogger(__name__)
+
+LIST_MAX = 10
+
+
+def _one_line(text: str) -> str:
+    """Wire text inside one of our lines: control characters (newlines too) become spaces."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
+def _item(alarm: AlarmRecord, lang: str, tz: str, now: float) -> str:
+    t = FOLD_TEXTS[lang]
+    try:
+        return t["item"].format(
+            when=moment(alarm.raised_at, tz, now),
+            kind=kind_label(alarm, lang),
+            severity=SEVERITY_LABELS[lang][alarm.severity],
+        )
+    except (ValueError, OverflowError, OSError, KeyError):
+        log.warning("alarm %s cannot be shown in a folded mail", alarm.id, exc_info=True)
+        return t["unrenderable"].format(id=alarm.id)
+
+
+def _when(ts: float, tz: str, lang: str) -> str:
+    try:
+        return local_time(ts, tz, lang)
+    except (ValueError, OverflowError, OSError):
+        return "?"
+
+
+def render_folded_mail(
+    alarms: Sequence[AlarmRecord],
+    *,
+    lang: str,
+    contact_name: str,
+    dwelling_label: str,
+    ack_url: str,
+    ack_expires_at: float,
+    tz: str,
+    now: float,
+    list_max: int = LIST_MAX,
+) -> tuple[str, str]:
+    """Subject and plain-text body for `alarms` (headline first, see `alerts.fold.plan`)."""
+    if not alarms:
+        raise ValueError("a folded mail needs at least one alarm")
+    lang = language(lang)
+    t, f = MAIL_TEXTS[lang], FOLD_TEXTS[lang]
+    head, others = alarms[0], alarms[1:]
+    kind = kind_label(head, lang)
+    subject_key = "subject_technical" if head.kind is AlarmKind.TECHNICAL else "subject_alarm"
+    subject = t[subject_key].format(kind=kind, dwelling=dwelling_label)
+    if len(others) == 1:
+        subject += f["subject_more_one"]
+    elif others:
+        subject += f["subject_more"].format(more=len(others))
+    lines = [
+        t["greeting"].format(name=contact_name),
+        "",
+        f["summary"].format(dwelling=dwelling_label, count=len(alarms)),
+        "",
+        f["headline"].format(kind=kind, severity=SEVERITY_LABELS[lang][head.severity]),
+        t["when"].format(when=_when(head.raised_at, tz, lang)),
+    ]
+    try:
+        shown = details(head.detail, lang, tz, now=head.raised_at)
+    except (ValueError, OverflowError, OSError):
+        shown = ()
+    if shown:
+        text = "; ".join(f"{d.label}: {d.value}" if d.label else d.value for d in shown)
+        lines.append(t["detail"].format(detail=_one_line(text)))
+    if others:
+        lines += ["", f["also"]]
+        lines += [_item(a, lang, tz, now) for a in others[:list_max]]
+        rest = len(others) - min(len(others), list_max)
+        if rest == 1:
+            lines.append(f["rest_one"])
+        elif rest:
+            lines.append(f["rest"].format(rest=rest))
+    lines += [
+        "",
+        f["ack"],
+        ack_url,
+        t["ack_expiry"].format(until=_when(ack_expires_at, tz, lang)),
+        "",
+        "-- ",
+        t["footer"],
+    ]
+    return subject, "\n".join(lines) + "\n"
