@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 
 from alerts.model import AlarmKind, AlarmRecord
-from alerts.present import details, moment
+from alerts.present import details, minimal_mail, moment
 from alerts.texts import (
     FOLD_TEXTS,
     MAIL_TEXTS,
@@ -41,7 +41,7 @@ def _item(alarm: AlarmRecord, lang: str, tz: str, now: float) -> str:
             kind=kind_label(alarm, lang),
             severity=SEVERITY_LABELS[lang][alarm.severity],
         )
-    except (ValueError, OverflowError, OSError, KeyError):
+    except Exception:  # a record that cannot be shown is listed by id, never a lost mail
         log.warning("alarm %s cannot be shown in a folded mail", alarm.id, exc_info=True)
         return t["unrenderable"].format(id=alarm.id)
 
@@ -49,7 +49,7 @@ def _item(alarm: AlarmRecord, lang: str, tz: str, now: float) -> str:
 def _when(ts: float, tz: str, lang: str) -> str:
     try:
         return local_time(ts, tz, lang)
-    except (ValueError, OverflowError, OSError):
+    except Exception:
         return "?"
 
 
@@ -65,9 +65,49 @@ def render_folded_mail(
     now: float,
     list_max: int = LIST_MAX,
 ) -> tuple[str, str]:
-    """Subject and plain-text body for `alarms` (headline first, see `alerts.fold.plan`)."""
+    """Subject and plain-text body for `alarms` (headline first, see `alerts.fold.plan`).
+    Never raises for a record it cannot format: the headline's minimal mail goes instead
+    (its link still acknowledges every alarm the mail carries)."""
     if not alarms:
         raise ValueError("a folded mail needs at least one alarm")
+    try:
+        return _folded_mail(
+            alarms,
+            lang=lang,
+            contact_name=contact_name,
+            dwelling_label=dwelling_label,
+            ack_url=ack_url,
+            ack_expires_at=ack_expires_at,
+            tz=tz,
+            now=now,
+            list_max=list_max,
+        )
+    except Exception:
+        log.warning("folded mail for alarm %s cannot be formatted", alarms[0].id, exc_info=True)
+        return minimal_mail(
+            alarms[0],
+            lang=lang,
+            contact_name=contact_name,
+            dwelling_label=dwelling_label,
+            ack_url=ack_url,
+            ack_expires_at=ack_expires_at,
+            round_=0,
+            tz=tz,
+        )
+
+
+def _folded_mail(
+    alarms: Sequence[AlarmRecord],
+    *,
+    lang: str,
+    contact_name: str,
+    dwelling_label: str,
+    ack_url: str,
+    ack_expires_at: float,
+    tz: str,
+    now: float,
+    list_max: int = LIST_MAX,
+) -> tuple[str, str]:
     lang = language(lang)
     t, f = MAIL_TEXTS[lang], FOLD_TEXTS[lang]
     head, others = alarms[0], alarms[1:]
@@ -87,8 +127,10 @@ def render_folded_mail(
         t["when"].format(when=_when(head.raised_at, tz, lang)),
     ]
     try:
-        shown = details(head.detail, lang, tz, now=head.raised_at)
-    except (ValueError, OverflowError, OSError):
+        # Known codes only: text from the wire never becomes a line or a link in a mail.
+        shown = details(head.detail, lang, tz, now=head.raised_at, codes_only=True)
+    except Exception:
+        log.warning("alarm %s: details cannot be shown in a folded mail", head.id, exc_info=True)
         shown = ()
     if shown:
         text = "; ".join(f"{d.label}: {d.value}" if d.label else d.value for d in shown)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from hub.budget import DwellingBudgets
 from hub.config import HubSettings
 from hub.context import AlarmSink, ConsoleSettings, HubContext
 from hub.dedup import Deduplicator
@@ -54,6 +55,7 @@ class AlarmBackend(AlarmSink, Protocol):
     """alerts.service.AlarmService as the hub drives it."""
 
     async def run(self, stop: asyncio.Event) -> None: ...
+    async def open_count(self, dwelling: str) -> int: ...
     def close(self) -> None: ...
     def recent(self, limit: int = 50) -> list[AlarmRecord]: ...
     def get(self, alarm_id: str) -> AlarmRecord | None: ...
@@ -251,6 +253,7 @@ def build_hub(
         alarms=alarms,
         clock=clock,
         counters=counters,
+        budgets=DwellingBudgets(settings.budget.policy()),
     )
     c = settings.console
     context = HubContext(

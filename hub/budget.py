@@ -10,8 +10,10 @@ The classes have separate buckets, so one class's flood never refuses another cl
 
 - **bulk** (readings batches): messages/s, readings/s and bytes/s;
 - **control** (events and status): messages/s;
-- **alarms**: raises per hour and a cap on open alarms (`admit_alarm`); cancels are
-  always admitted, and alarm messages draw on no other bucket.
+- **alarms**: alarm messages per second (checked before a message is even decoded, so a
+  flood of junk or of one alarm over and over costs the hub next to nothing and never
+  holds up another dwelling's alarm), and, for a raise, raises per hour and a cap on open
+  alarms (`admit_alarm`); cancels draw on the messages bucket only.
 
 A dwelling's readings flood therefore never refuses its own alarm, and no dwelling's
 budget touches another's. Memory is bounded: at most `max_dwellings` dwellings are
@@ -63,6 +65,9 @@ class BudgetPolicy:
     bulk_readings: Rate = Rate(3000.0, 60_000.0)  # readings in those batches
     bulk_bytes: Rate = Rate(1_000_000.0, 16_000_000.0)  # payload bytes of those batches
     control_messages: Rate = Rate(10.0, 1000.0)  # events and status
+    # Alarm messages of any kind: a healthy edge sends a few a day, replays a handful after
+    # an outage, and resends each unconfirmed one every 30-600 s.
+    alarm_messages: Rate = Rate(2.0, 120.0)
     alarm_raises: Rate = Rate(60.0 / 3600.0, 30.0)  # alarm raises (60 an hour)
     max_open_alarms: int = 50
     max_dwellings: int = 10_000  # memory bound: dwellings tracked at once
@@ -95,6 +100,7 @@ class _Dwelling:
     bulk_readings: _Bucket
     bulk_bytes: _Bucket
     control_messages: _Bucket
+    alarm_messages: _Bucket
     alarm_raises: _Bucket
     refused: dict[str, int] = field(default_factory=dict)
     last_refused_at: float | None = None
@@ -123,6 +129,7 @@ class DwellingBudgets:
                 full(p.bulk_readings),
                 full(p.bulk_bytes),
                 full(p.control_messages),
+                full(p.alarm_messages),
                 full(p.alarm_raises),
             )
             self._dwellings[dwelling] = state
@@ -143,14 +150,14 @@ class DwellingBudgets:
         """None: admitted and charged. Else the reason code; nothing was charged.
 
         `readings` is the number of readings in a readings batch (0 otherwise), `size` the
-        payload's length in bytes. Alarm messages are always admitted here (raises are
-        budgeted by `admit_alarm`, cancels never).
+        payload's length in bytes. Alarm messages draw on their own messages bucket
+        (raises also on `admit_alarm`).
         """
-        if channel is Channel.ALARMS:
-            return None
         state = self._state(dwelling, now)
         costs: tuple[tuple[_Bucket, float, str], ...]
-        if channel is Channel.READINGS:
+        if channel is Channel.ALARMS:
+            costs = ((state.alarm_messages, 1.0, BUDGET_MESSAGES),)
+        elif channel is Channel.READINGS:
             costs = (
                 (state.bulk_messages, 1.0, BUDGET_MESSAGES),
                 (state.bulk_readings, float(readings), BUDGET_READINGS),

@@ -120,6 +120,8 @@ class BudgetSection(_Section):
     bytes_burst: float = Field(default=16_000_000.0, ge=MAX_PAYLOAD_BYTES)
     control_messages_per_s: float = Field(default=10.0, gt=0)  # events and status
     control_messages_burst: float = Field(default=1000.0, ge=1)
+    alarm_messages_per_s: float = Field(default=2.0, gt=0)
+    alarm_messages_burst: float = Field(default=120.0, ge=1)
     alarm_raises_per_h: float = Field(default=60.0, gt=0)
     alarm_raises_burst: float = Field(default=30.0, ge=1)
     max_open_alarms: int = Field(default=50, ge=1)
@@ -131,6 +133,7 @@ class BudgetSection(_Section):
             bulk_readings=Rate(self.readings_per_s, self.readings_burst),
             bulk_bytes=Rate(self.bytes_per_s, self.bytes_burst),
             control_messages=Rate(self.control_messages_per_s, self.control_messages_burst),
+            alarm_messages=Rate(self.alarm_messages_per_s, self.alarm_messages_burst),
             alarm_raises=Rate(self.alarm_raises_per_h / 3600.0, self.alarm_raises_burst),
             max_open_alarms=self.max_open_alarms,
             max_dwellings=self.max_dwellings,

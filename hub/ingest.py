@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final, Literal, Protocol
 
+from hub.budget import BUDGET_READINGS, BudgetPolicy, DwellingBudgets
 from hub.config import BrokerSettings
 from hub.context import AlarmSink, Registry
 from hub.dedup import Deduplicator
@@ -97,6 +98,10 @@ CHANNELS: Final[dict[SessionKind, tuple[Channel, ...]]] = {
 class Verdict:
     outcome: Outcome
     receipt: Command | None = None  # to send to the edge once the message is acknowledged
+
+
+class IngestAlarms(AlarmSink, Protocol):
+    async def open_count(self, dwelling: str) -> int: ...
 
 
 class PresenceObserver(Protocol):
@@ -179,11 +184,13 @@ class Ingest:
         store: TimeSeriesStore,
         dedup: Deduplicator,
         presence: PresenceObserver,
-        alarms: AlarmSink,
+        alarms: IngestAlarms,
         clock: Callable[[], float],
         counters: IngestCounters | None = None,
+        budgets: DwellingBudgets | None = None,
     ) -> None:
         self._broker = broker
+        self._budgets = budgets or DwellingBudgets(BudgetPolicy())
         self._registry = registry
         self._store = store
         self._dedup = dedup
@@ -207,18 +214,31 @@ class Ingest:
         raises when it must not be (so the broker redelivers it)."""
         now = self._clock()
         try:
-            dwelling = parse_topic(topic).dwelling
+            where = parse_topic(topic)
         except ContractError as exc:
             return self._reject(exc.reason, topic, exc.detail)
+        dwelling, channel = where.dwelling, where.channel
         if not self._registered(dwelling, now):
             return self._reject("unknown_dwelling", topic, dwelling)
+        if channel is Channel.CMD:
+            return await self._refuse(
+                dwelling, "unexpected_channel", topic, "commands go to dwellings", now
+            )
+        # The budget is asked before the message is decoded, so a flood costs next to
+        # nothing. Every reading has exactly one "quantity" key (hub.budget, docs/hub.md).
+        raw_readings = payload.count(b'"quantity"') if channel is Channel.READINGS else 0
+        over = self._budgets.admit(
+            dwelling, channel, readings=raw_readings, size=len(payload), now=now
+        )
+        if over is not None:
+            return await self._refuse(dwelling, over, topic, "over its budget", now)
         try:
             parsed, msg = decode(topic, payload, now=now)
         except ContractError as exc:
             return await self._refuse(dwelling, exc.reason, topic, exc.detail, now)
-        if parsed.channel is Channel.CMD:
+        if isinstance(msg, ReadingsBatch) and len(msg.readings) > raw_readings:
             return await self._refuse(
-                dwelling, "unexpected_channel", topic, "commands go to dwellings", now
+                dwelling, BUDGET_READINGS, topic, "more readings than its raw keys showed", now
             )
 
         # Status is a state, not an event: the newest wins (presence ignores older ones),
@@ -228,6 +248,13 @@ class Ingest:
         if not is_status and self._dedup.seen(msg.id):
             self.stats.incr("duplicate")
             return Verdict("duplicate", self._receipt(msg, now))
+        if isinstance(msg, AlarmMessage) and msg.action == "raise":
+            over = self._budgets.admit_alarm(
+                dwelling, open_alarms=await self._alarms.open_count(dwelling), now=now
+            )
+            if over is not None:
+                # No receipt: the edge sends it again later, when it may fit.
+                return await self._refuse(dwelling, over, topic, "alarm over its budget", now)
         try:
             await self._process(msg, now, retained)
         except Exception:

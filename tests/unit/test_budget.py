@@ -100,11 +100,14 @@ def test_alarm_raises_are_rate_limited_and_capped_by_open_alarms_cancels_are_fre
     assert budgets.admit_alarm("dw-001", open_alarms=0, now=T0 + 60) is None  # one a minute
     assert budgets.admit_alarm("dw-002", open_alarms=50, now=T0) == "budget_open_alarms"
     assert budgets.admit_alarm("dw-002", open_alarms=49, now=T0) is None
-    # Alarm messages (a cancel, for one) are always admitted and charge nothing.
-    for _ in range(10_000):
-        assert budgets.admit("dw-001", A, readings=0, size=300, now=T0) is None
+    # Alarm messages (a cancel, for one) draw on their own bucket only: 120 at once,
+    # then 2 a second; the raise budget is not touched by them.
+    got = [budgets.admit("dw-001", A, readings=0, size=300, now=T0) for _ in range(121)]
+    assert got.count(None) == 120 and got[-1] == "budget_messages"
+    assert budgets.admit("dw-001", A, readings=0, size=300, now=T0 + 0.5) is None
+    assert budgets.admit("dw-003", R, readings=1, size=100, now=T0) is None  # others unaffected
     assert budgets.refused_all() == {
-        "dw-001": {"budget_alarm_rate": 1},
+        "dw-001": {"budget_alarm_rate": 1, "budget_messages": 1},
         "dw-002": {"budget_open_alarms": 1},
     }
     assert budgets.last_refused_at("dw-001") == T0

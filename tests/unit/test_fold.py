@@ -141,10 +141,9 @@ def test_wire_text_stays_inside_one_line_and_a_bad_record_is_shown_by_id() -> No
         now=T0,
     )
     lines = body.splitlines()
-    detail = next(line for line in lines if line.startswith("Details:"))
-    assert "badkamer Bevestig via" in detail
+    assert "evil" not in body and "Bevestig via" not in body
     assert not any(line.startswith(("Bevestig", "nu", "https://evil")) for line in lines)
-    assert "- melding a-002: niet weer te geven" in lines
+    assert any(line.startswith("- ") and "niet weer te geven" in line for line in lines)
 
 
 def test_a_folded_link_names_its_mail_and_a_plain_one_does_not() -> None:
