@@ -69,11 +69,13 @@ TECHNICAL_LABELS: Final[dict[str, dict[str, str]]] = {
         "offline": "woning offline",
         "sensor_silent": "sensor stil",
         "battery_low": "batterij bijna leeg",
+        "refused": "berichten geweigerd",
     },
     "en": {
         "offline": "dwelling offline",
         "sensor_silent": "sensor silent",
         "battery_low": "battery low",
+        "refused": "messages refused",
     },
 }
 
@@ -187,6 +189,50 @@ PARAM_LABELS: Final[dict[str, dict[str, str]]] = {
 }
 
 
+# Ingest's refusal reasons (sensors.contract, hub.budget) as operators read them.
+REFUSAL_REASONS: Final[dict[str, dict[str, str]]] = {
+    "nl": {
+        "bad_utf8": "geen geldige UTF-8",
+        "bad_json": "geen geldige JSON",
+        "unknown_version": "onbekende versie",
+        "non_finite": "ongeldig getal",
+        "schema": "onjuiste opbouw",
+        "out_of_range": "getal buiten bereik",
+        "bad_text": "ongeldige tekst",
+        "detail_size": "te veel of te grote details",
+        "ts_window": "tijdstip buiten bereik (klok van de woning?)",
+        "dwelling_mismatch": "andere woning dan het onderwerp",
+        "type_mismatch": "onjuist commando",
+        "too_large": "te groot",
+        "unexpected_channel": "onderwerp niet toegestaan",
+        "budget_messages": "te veel berichten",
+        "budget_readings": "te veel meetwaarden",
+        "budget_bytes": "te veel gegevens",
+        "budget_alarm_rate": "te veel alarmen",
+        "budget_open_alarms": "te veel openstaande alarmen",
+    },
+    "en": {
+        "bad_utf8": "not valid UTF-8",
+        "bad_json": "not valid JSON",
+        "unknown_version": "unknown version",
+        "non_finite": "invalid number",
+        "schema": "wrong shape",
+        "out_of_range": "number out of range",
+        "bad_text": "invalid text",
+        "detail_size": "too many or too large details",
+        "ts_window": "time out of range (the dwelling's clock?)",
+        "dwelling_mismatch": "another dwelling than its topic",
+        "type_mismatch": "wrong command",
+        "too_large": "too large",
+        "unexpected_channel": "topic not allowed",
+        "budget_messages": "too many messages",
+        "budget_readings": "too many readings",
+        "budget_bytes": "too much data",
+        "budget_alarm_rate": "too many alarms",
+        "budget_open_alarms": "too many open alarms",
+    },
+}
+
 DETAIL_VALUES: Final[dict[str, dict[str, dict[str, str]]]] = {
     "nl": {
         "reason": {
@@ -200,6 +246,8 @@ DETAIL_VALUES: Final[dict[str, dict[str, dict[str, str]]]] = {
             "silent_after_impact": "harde klap gemeten, daarna gaf de valsensor geen signaal meer",
             "got_up": "weer opgestaan",
             "button": "geannuleerd met de knop",
+            # Why the hub refused a dwelling's message (the technical alarm "refused").
+            **{k: f"bericht geweigerd: {v}" for k, v in REFUSAL_REASONS["nl"].items()},
         },
         # BTHome button events (sensors.readings.ButtonPress).
         "press": {
@@ -239,6 +287,7 @@ DETAIL_VALUES: Final[dict[str, dict[str, dict[str, str]]]] = {
             "silent_after_impact": "a hard impact, then the fall sensor went silent",
             "got_up": "got up again",
             "button": "cancelled with the button",
+            **{k: f"message refused: {v}" for k, v in REFUSAL_REASONS["en"].items()},
         },
         "press": {
             "press": "button pressed",
