@@ -343,3 +343,26 @@ def honest_alarms(recorder: Recorder, dwelling: str) -> dict[str, contract.Alarm
 def assert_each_raised_once(hub: HubProcess, alarm_ids: list[str]) -> None:
     counts = {a: hub.raised_count(a) for a in alarm_ids}
     assert all(n == 1 for n in counts.values()), counts
+
+
+async def flood(
+    client: aiomqtt.Client, messages: list[tuple[str, bytes]], window: int = 500
+) -> None:
+    """Publish `messages` at QoS 1 as fast as the broker takes them (PUBACKed)."""
+    client.pending_calls_threshold = 10 * window
+    for i in range(0, len(messages), window):
+        await asyncio.gather(
+            *(client.publish(t, p, qos=1, timeout=60) for t, p in messages[i : i + window])
+        )
+
+
+def batch_payload(dwelling: str, n_readings: int, t: float) -> tuple[str, bytes]:
+    readings = [
+        contract.Reading(
+            sensor="room-1", quantity="temperature", t=t - i / 1000, value=20.0 + (i % 10)
+        )
+        for i in range(n_readings)
+    ]
+    return contract.encode(
+        contract.ReadingsBatch(id=contract.new_id(), dwelling=dwelling, ts=t, readings=readings)
+    )
