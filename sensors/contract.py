@@ -274,3 +274,13 @@ def decode(topic: str, payload: bytes | bytearray | str) -> tuple[Topic, Message
     if isinstance(msg, Command) and msg.name != parsed.command:
         raise ContractError("type_mismatch", f"command {msg.name!r} on topic {topic!r}")
     return parsed, msg  # type: ignore[return-value]
+
+
+RECEIPT_COMMAND: Final = "receipt"
+
+
+def receipt_command(dwelling: str, message_id: str, ts: float) -> Command:
+    """The hub's receipt for one alarm message it has durably processed."""
+    return Command(
+        id=new_id(), dwelling=dwelling, ts=ts, name=RECEIPT_COMMAND, args={"message": message_id}
+    )
