@@ -228,8 +228,8 @@ class EdgeAgent:
                     log.warning("stopped with %d messages still spooled on disk", self.spool.unsent)
                 if self.spool.awaiting:
                     log.info(
-                        "%d alarms await the hub's receipt: kept in the spool, sent again"
-                        " after the next start",
+                        "alarms awaiting the hub's receipt: %d (kept in the spool, sent again"
+                        " after the next start)",
                         self.spool.awaiting,
                     )
                 await self.publisher.say_goodbye()

@@ -207,7 +207,7 @@ class Publisher:
                 # sent (a broker restart, a lost queue): resend every unconfirmed alarm.
                 resend = self.outbox.spool.resend_all(self._clock())
                 if resend:
-                    log.info("resending %d alarms that await the hub's receipt", resend)
+                    log.info("alarms awaiting the hub's receipt: %d, sent again now", resend)
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(self._drain(client))
                     tg.create_task(self._heartbeat(client))
