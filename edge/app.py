@@ -3,9 +3,10 @@
     settings -> EdgeAgent(settings) -> await agent.run()   (agent.stop() from SIGTERM)
 
 Shutdown (SIGTERM from systemd, or `stop()`): drivers stop, the pending readings become
-a last batch in the spool, the publisher gets `shutdown_flush_s` to drain the spool,
-says online=False, and the spool is closed; whatever was not acknowledged stays on disk
-and is sent after the next start.
+a last batch in the spool, the publisher gets `shutdown_flush_s` to have the broker
+acknowledge everything spooled, says online=False, and the spool is closed; whatever was
+not acknowledged, and every alarm still awaiting the hub's receipt, stays on disk and is
+sent after the next start.
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ class AgentState:
     sensors: Sequence[contract.SensorHealth]
     # per wearable: the fall policy's state (idle, pending, alarmed, done)
     fall: dict[str, str] = field(default_factory=dict)
+    # alarms the broker acknowledged that await the hub's receipt (in spool_depth too)
+    awaiting_receipt: int = 0
 
 
 class EdgeAgent:
@@ -175,6 +178,7 @@ class EdgeAgent:
             driver_restarts=dict(self.driver_restarts),
             sensors=self.health.snapshot(self.clock()),
             fall={k: m.state for k, m in self.pipeline.fall_monitors.items()},
+            awaiting_receipt=self.spool.awaiting,
         )
 
     # -- running --------------------------------------------------------------------
@@ -221,7 +225,13 @@ class EdgeAgent:
                 self.pipeline.flush_batch(self.clock())
                 drained = await self.publisher.flush(self.settings.shutdown_flush_s)
                 if not drained:
-                    log.warning("stopped with %d messages still spooled on disk", self.spool.depth)
+                    log.warning("stopped with %d messages still spooled on disk", self.spool.unsent)
+                if self.spool.awaiting:
+                    log.info(
+                        "alarms awaiting the hub's receipt: %d (kept in the spool, sent again"
+                        " after the next start)",
+                        self.spool.awaiting,
+                    )
                 await self.publisher.say_goodbye()
                 publisher.cancel()
         finally:

@@ -222,6 +222,17 @@ class EdgeSettings(FileSettings):
     driver_backoff_min_s: Annotated[float, Field(gt=0)] = 1.0
     driver_backoff_max_s: Annotated[float, Field(gt=0)] = 120.0
     shutdown_flush_s: Annotated[float, Field(ge=0)] = 5.0
+    # End-to-end receipts (docs/edge.md "Receipts"): an alarm stays in the spool after the
+    # broker's PUBACK until the hub's receipt names it, and is sent again this long after
+    # its first PUBACK without one, the wait doubling per resend up to
+    # receipt_max_interval_s. 0: no receipts (alarms are deleted at PUBACK, as before).
+    receipt_timeout_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    receipt_max_interval_s: Annotated[float, Field(gt=0, le=86400)] = 600.0
+    # Paced replay: readings batches leave the spool at most this many a second (a token
+    # bucket holding replay_burst), so hours of backlog stay inside the hub's per-dwelling
+    # budget (~30 messages/s); alarms and events are not paced. 0: unpaced.
+    replay_per_s: Annotated[float, Field(ge=0)] = 20.0
+    replay_burst: Annotated[int, Field(ge=1, le=1000)] = 10
     spool: SpoolSettings = Field(default_factory=SpoolSettings)
     fall: FallSettings = Field(default_factory=FallSettings)
     # The dwelling's time zone: the routine detector reads times of day in it.
@@ -257,6 +268,8 @@ class EdgeSettings(FileSettings):
             raise ValueError(f"unknown timezone {self.timezone!r}") from exc
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("reconnect_min_s > reconnect_max_s")
+        if self.receipt_max_interval_s < self.receipt_timeout_s:
+            raise ValueError("receipt_max_interval_s < receipt_timeout_s")
         return self
 
     @property

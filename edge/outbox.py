@@ -6,12 +6,21 @@ import asyncio
 import logging
 
 from edge.errors import SpoolError
-from edge.spool import Spool
+from edge.spool import Priority, Spool
 from sensors import contract
 
 log = logging.getLogger(__name__)
 
 Spooled = contract.ReadingsBatch | contract.Event | contract.AlarmMessage
+
+
+def priority_of(msg: Spooled) -> Priority:
+    """Alarms drain first, then events, then readings (docs/edge.md "Alarms first")."""
+    if isinstance(msg, contract.AlarmMessage):
+        return Priority.ALARM
+    if isinstance(msg, contract.ReadingsBatch):
+        return Priority.READINGS
+    return Priority.EVENT
 
 
 class Outbox:
@@ -20,16 +29,24 @@ class Outbox:
     def __init__(self, spool: Spool) -> None:
         self.spool = spool
         self.wake = asyncio.Event()  # set on every put: the publisher has work
-        self.drained = asyncio.Event()  # set by the publisher when the spool is empty
-        if spool.depth == 0:
+        # Set by the publisher when the broker has acknowledged everything spooled (alarms
+        # awaiting the hub's receipt do not count: they were sent).
+        self.drained = asyncio.Event()
+        if spool.unsent == 0:
             self.drained.set()
 
     def put(self, msg: Spooled) -> int | None:
         topic, payload = contract.encode(msg)
         try:
-            # Readings may be dropped when the spool is full; events and alarms never.
+            # Readings may be dropped when the spool is full; events and alarms never. An
+            # alarm keeps its message id: the hub's receipt names it (end-to-end receipts).
             seq = self.spool.append(
-                topic, payload, droppable=isinstance(msg, contract.ReadingsBatch), created=msg.ts
+                topic,
+                payload,
+                droppable=isinstance(msg, contract.ReadingsBatch),
+                created=msg.ts,
+                priority=priority_of(msg),
+                receipt_id=msg.id if isinstance(msg, contract.AlarmMessage) else None,
             )
         except SpoolError:
             log.error("could not spool %s %s: it is lost", type(msg).__name__, msg.id)

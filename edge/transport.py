@@ -13,7 +13,18 @@ not return.
 
 Up to `inflight` messages are in flight at once (paho writes them to the socket in call
 order, and the broker handles one connection's packets in order), then all their PUBACKs
-are awaited before the next window: throughput without giving up replay order.
+are awaited before the next window: throughput without giving up replay order. Each
+window is taken by priority (`Spool.ready`: alarms, then events, then readings batches,
+each in seq order), and the readings in it are paced by a token bucket (`replay_per_s`)
+so a long backlog stays inside the hub's per-dwelling budget.
+
+End-to-end receipts: a PUBACK says only that the broker has an alarm, not that the hub
+does. An alarm row therefore waits in the spool after its PUBACK until the hub publishes
+`contract.receipt_command` naming its message id on `cmd/receipt` (`_on_receipt` deletes
+it); without one it is published again after `receipt_timeout_s`, then at doubling
+intervals up to `receipt_max_interval_s`, and at once on every new connection (the
+subscription to `cmd/+` is made before anything is resent). Resends are the same bytes
+with the same message id: the hub de-duplicates them and receipts again.
 """
 
 from __future__ import annotations
@@ -22,15 +33,17 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from edge.backoff import Backoff
 from edge.config import EdgeSettings
 from edge.errors import TransportError
 from edge.outbox import Outbox
-from edge.spool import SpoolItem
+from edge.pacing import TokenBucket
+from edge.spool import Priority, ReceiptPolicy, SpoolItem
 from sensors import contract
 from sensors.errors import ContractError
 
@@ -42,14 +55,24 @@ log = logging.getLogger(__name__)
 StatusFactory = Callable[[bool], contract.Status]
 CommandHandler = Callable[[contract.Command], None]
 
+# An alarm unconfirmed this long after its first PUBACK is logged at WARNING (the hub is
+# not receiving, or is too old to send receipts), and again every hour while it waits.
+RECEIPT_WARN_AFTER_S: Final = 300.0
+RECEIPT_WARN_EVERY_S: Final = 3600.0
+_RECEIPT_WARN_CHECK_S: Final = 10.0  # how often the drain looks for such alarms
+
 
 @dataclass(slots=True)
 class TransportStats:
     connected: bool = False
     connects: int = 0
-    published: int = 0  # spooled messages acknowledged by the broker
+    published: int = 0  # spooled messages acknowledged by the broker (first sends)
     status_published: int = 0
     last_error: str = ""
+    receipts: int = 0  # hub receipts that confirmed (and deleted) a spooled alarm
+    receipts_unknown: int = 0  # receipts for no spooled alarm (repeats, late): ignored
+    resends: int = 0  # alarm publishes acknowledged again while awaiting a receipt
+    awaiting: int = 0  # alarms acknowledged by the broker, awaiting the hub's receipt, now
 
 
 class Publisher:
@@ -64,10 +87,24 @@ class Publisher:
         on_command: CommandHandler | None = None,
         host: str | None = None,
         port: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.outbox = outbox
         self.status = status
+        # Monotonic seconds for resend times, receipt warnings and replay pacing.
+        self._clock = clock
+        self._receipts = (
+            ReceiptPolicy(settings.receipt_timeout_s, settings.receipt_max_interval_s)
+            if settings.receipt_timeout_s > 0
+            else None
+        )
+        self._pace = (
+            TokenBucket(settings.replay_per_s, settings.replay_burst, clock())
+            if settings.replay_per_s > 0
+            else None
+        )
+        self._next_warn_check = 0.0
         self._connection_id: str | None = None
         self.on_command = on_command
         # host/port overrides: the simulator routes the agent through its netem proxy.
@@ -76,6 +113,7 @@ class Publisher:
         self.stats = TransportStats()
         self._backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s)
         self._client: aiomqtt.Client | None = None
+        self.stats.awaiting = outbox.spool.awaiting
 
     @property
     def broker(self) -> str:
@@ -159,11 +197,17 @@ class Publisher:
             log.info("connected to %s as %s", self.broker, self.settings.mqtt_username)
             try:
                 await self._publish_status(client, online=True)
+                # Subscribed before anything is resent, so no receipt can be missed.
                 await client.subscribe(
                     f"{contract.PREFIX}/{self.settings.dwelling}/cmd/+",
                     qos=1,
                     timeout=self.settings.ack_timeout_s,
                 )
+                # A new connection is exactly when the hub may have missed what it was
+                # sent (a broker restart, a lost queue): resend every unconfirmed alarm.
+                resend = self.outbox.spool.resend_all(self._clock())
+                if resend:
+                    log.info("alarms awaiting the hub's receipt: %d, sent again now", resend)
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(self._drain(client))
                     tg.create_task(self._heartbeat(client))
@@ -192,20 +236,88 @@ class Publisher:
             except ContractError as exc:
                 log.warning("rejected command on %s: %s", message.topic, exc.reason)
                 continue
-            if isinstance(msg, contract.Command) and self.on_command is not None:
+            if not isinstance(msg, contract.Command):
+                continue
+            if msg.name == contract.RECEIPT_COMMAND:
+                self._on_receipt(msg)
+            elif self.on_command is not None:
                 self.on_command(msg)
 
-    async def _drain(self, client: aiomqtt.Client) -> None:
+    def _on_receipt(self, cmd: contract.Command) -> None:
+        """The hub has durably processed an alarm: forget it (receipts are idempotent)."""
+        message_id = cmd.args.get("message")
+        if not isinstance(message_id, str):
+            log.warning("receipt %s without a message id ignored", cmd.id)
+            return
+        if self.outbox.spool.receipt(message_id):
+            self.stats.receipts += 1
+            log.debug("receipt for alarm message %s: deleted from the spool", message_id)
+        else:
+            self.stats.receipts_unknown += 1
+            log.debug("receipt for message %s, not (or no longer) spooled: ignored", message_id)
+        self._settled()
+
+    def _settled(self) -> None:
+        """Update the gauges after the spool changed; wake `flush` once all is sent."""
         spool = self.outbox.spool
+        self.stats.awaiting = spool.awaiting
+        if spool.unsent == 0:
+            self.outbox.drained.set()
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
         wake = self.outbox.wake
         while True:
-            items = spool.peek(self.settings.inflight)
-            if not items:
-                wake.clear()
-                if spool.depth == 0:  # re-check after clear: no lost wake-up
-                    await wake.wait()
+            wake.clear()  # before looking: a put from here on ends the wait below
+            now = self._clock()
+            self._warn_unconfirmed(now)
+            window = self._next_window(now)
+            if window:
+                await self._publish_window(client, window)
                 continue
-            await self._publish_window(client, items)
+            self._settled()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self._idle_s(now))
+
+    def _next_window(self, now: float) -> list[SpoolItem]:
+        """The next messages to publish: by priority, readings only as the pace allows."""
+        items = self.outbox.spool.ready(self.settings.inflight, now)
+        if self._pace is None:
+            return items
+        readings = [it for it in items if it.priority is Priority.READINGS]
+        if not readings:
+            return items
+        granted = self._pace.take(len(readings), now)
+        # ready() puts readings last, so this keeps the window's order.
+        return [it for it in items if it.priority is not Priority.READINGS] + readings[:granted]
+
+    def _idle_s(self, now: float) -> float | None:
+        """How long the drain may wait for a put before it has something to do itself."""
+        spool = self.outbox.spool
+        waits: list[float] = []
+        if (at := spool.next_resend_at()) is not None:
+            waits.append(at - now)
+        if spool.awaiting and self._receipts is not None:
+            waits.append(self._next_warn_check - now)
+        if spool.unsent and self._pace is not None:  # readings held back by the pace
+            waits.append(self._pace.wait_s(now))
+        return max(0.0, min(waits)) if waits else None
+
+    def _warn_unconfirmed(self, now: float) -> None:
+        if self._receipts is None or not self.outbox.spool.awaiting:
+            return
+        if now < self._next_warn_check:
+            return
+        self._next_warn_check = now + _RECEIPT_WARN_CHECK_S
+        for late in self.outbox.spool.overdue(
+            now, after_s=RECEIPT_WARN_AFTER_S, every_s=RECEIPT_WARN_EVERY_S
+        ):
+            log.warning(
+                "alarm message %s has waited %.0f s for the hub's receipt (sent %d times):"
+                " it stays in the spool and is sent again",
+                late.receipt_id,
+                late.waited_s,
+                late.sends,
+            )
 
     async def _publish_window(self, client: aiomqtt.Client, items: list[SpoolItem]) -> None:
         timeout = self.settings.ack_timeout_s
@@ -216,11 +328,18 @@ class Publisher:
             ),
             return_exceptions=True,
         )
-        acked = [it.seq for it, r in zip(items, results, strict=True) if r is None]
-        self.outbox.spool.delete(acked)
-        self.stats.published += len(acked)
-        if self.outbox.spool.depth == 0:
-            self.outbox.drained.set()
+        acked = [it for it, r in zip(items, results, strict=True) if r is None]
+        self.outbox.spool.acknowledged(acked, self._clock(), self._receipts)
+        resent = [it for it in acked if it.sends > 0]
+        for it in resent:
+            log.info(
+                "alarm message %s sent again (send %d): no receipt from the hub yet",
+                it.receipt_id,
+                it.sends + 1,
+            )
+        self.stats.resends += len(resent)
+        self.stats.published += len(acked) - len(resent)
+        self._settled()
         for r in results:
             if isinstance(r, BaseException):
                 if isinstance(r, asyncio.CancelledError):
@@ -228,10 +347,12 @@ class Publisher:
                 raise TransportError(self.broker, f"publish not acknowledged: {r}") from r
 
     async def flush(self, deadline_s: float) -> bool:
-        """At shutdown: wait up to `deadline_s` for the spool to drain; True if it did."""
+        """At shutdown: wait up to `deadline_s` for the broker to acknowledge everything
+        spooled; True if it did. Alarms awaiting the hub's receipt stay in the spool (they
+        are resent after the next start) and do not hold the shutdown up."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.outbox.drained.wait(), deadline_s)
-        return self.outbox.spool.depth == 0
+        return self.outbox.spool.unsent == 0
 
     async def say_goodbye(self) -> None:
         """Publish online=False ourselves on a clean stop (a clean DISCONNECT skips the will)."""

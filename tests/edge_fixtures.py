@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ FAST: dict[str, Any] = {
     "driver_backoff_min_s": 0.05,
     "driver_backoff_max_s": 0.2,
     "shutdown_flush_s": 5.0,
+    # 20 batches/s here (the production 1/s compressed 20x): pace the replay alike.
+    "replay_per_s": 400.0,
 }
 
 
@@ -39,6 +42,7 @@ class Hub:
     """Everything the hub would receive from the dwellings, decoded with the wire contract."""
 
     messages: list[contract.Message] = field(default_factory=list)
+    receipted: list[str] = field(default_factory=list)  # alarm message ids it receipted
 
     def of(self, cls: type[Any], dwelling: str | None = None) -> list[Any]:
         return [
@@ -57,9 +61,13 @@ class Hub:
 
 
 @contextlib.asynccontextmanager
-async def hub_subscriber(broker: Mosquitto, *, persistent: bool = False) -> AsyncIterator[Hub]:
+async def hub_subscriber(
+    broker: Mosquitto, *, persistent: bool = False, receipts: bool = True
+) -> AsyncIterator[Hub]:
     """Subscribe as the hub to every dwelling. `persistent`: a session that survives the
-    broker restarting (reconnects and gets what was queued for it)."""
+    broker restarting (reconnects and gets what was queued for it). `receipts`: answer
+    every alarm with the hub's receipt, as the real hub does (its own receipts are not
+    recorded)."""
     hub = Hub()
     ready = asyncio.Event()
 
@@ -81,7 +89,19 @@ async def hub_subscriber(broker: Mosquitto, *, persistent: bool = False) -> Asyn
                     ready.set()
                     async for msg in client.messages:
                         _, decoded = contract.decode(str(msg.topic), msg.payload)
+                        if (
+                            isinstance(decoded, contract.Command)
+                            and decoded.name == contract.RECEIPT_COMMAND
+                        ):
+                            continue
                         hub.messages.append(decoded)
+                        if receipts and isinstance(decoded, contract.AlarmMessage):
+                            receipt = contract.receipt_command(
+                                decoded.dwelling, decoded.id, time.time()
+                            )
+                            topic, payload = contract.encode(receipt)
+                            await client.publish(topic, payload, qos=1)
+                            hub.receipted.append(decoded.id)
             except aiomqtt.MqttError:
                 await asyncio.sleep(0.05)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from edge.outbox import Outbox
 from edge.spool import Spool
 from sensors import contract
 from tests.edge_fixtures import hub_subscriber
@@ -113,3 +115,50 @@ async def test_sigterm_without_broker_keeps_spool_on_disk(tmp_path: Path) -> Non
     with Spool(tmp_path / "spool.sqlite", max_messages=10_000, max_bytes=10_000_000) as spool:
         items = spool.peek(100)
     assert [contract.decode(i.topic, i.payload)[1].id for i in items] == ids
+
+
+def spooled_rows(path: Path) -> list[tuple[str, int]]:
+    """(topic, awaiting) of every row, read-only: the agent may be running."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return [(str(r[0]), int(r[1])) for r in db.execute("SELECT topic, awaiting FROM messages")]
+    finally:
+        db.close()
+
+
+async def test_sigterm_keeps_alarms_awaiting_receipt_for_the_next_start(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    path = tmp_path / "spool.sqlite"
+    ids = prefill(path, 10)
+    raised = contract.AlarmMessage(
+        id=contract.new_id(),
+        dwelling="dw-002",
+        ts=1e9,
+        action="raise",
+        alarm_id=contract.new_id(),
+        kind=contract.AlarmKind.PERSONAL,
+        severity=contract.Severity.HIGH,
+    )
+    with Spool(path, max_messages=10_000, max_bytes=10_000_000) as spool:
+        Outbox(spool).put(raised)
+    cfg = write_config(tmp_path, mosquitto.url, flush_s=10)
+    # A hub that never sends receipts (an older hub, or one that lost the alarm).
+    async with hub_subscriber(mosquitto, receipts=False) as hub:
+        proc = await start_agent(cfg)
+        await wait_until(lambda: set(ids) | {raised.id} <= set(hub.first_seen_ids()), timeout=10)
+        rc, err = await stop_agent(proc)
+    assert rc == 0, err
+    # The flush waited for PUBACKs only; the unconfirmed alarm stays on disk.
+    assert "still spooled" not in err
+    assert "alarms awaiting the hub's receipt: 1" in err
+    assert spooled_rows(path) == [("mz/v1/dw-002/alarms", 1)]
+
+    # The next start sends it again at once; the hub's receipt removes it.
+    async with hub_subscriber(mosquitto) as hub:
+        proc = await start_agent(cfg)
+        await wait_until(lambda: raised.id in hub.receipted, timeout=10)
+        await wait_until(lambda: spooled_rows(path) == [], timeout=10)
+        rc, err = await stop_agent(proc)
+    assert rc == 0, err
+    assert hub.first_seen_ids(contract.AlarmMessage) == [raised.id]

@@ -64,6 +64,14 @@ def test_good_config(tmp_path: Path) -> None:
     assert "s3cr3t" not in repr(s)  # SecretStr
 
 
+def test_receipts_and_pacing_defaults_and_off(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, GOOD))
+    assert (s.receipt_timeout_s, s.receipt_max_interval_s) == (30.0, 600.0)
+    assert (s.replay_per_s, s.replay_burst) == (20.0, 10)
+    off = load_settings(write(tmp_path, GOOD + "\n"), receipt_timeout_s=0, replay_per_s=0)
+    assert off.receipt_timeout_s == 0 and off.replay_per_s == 0
+
+
 def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MZ_EDGE_PASSWORD", "from-the-environment")
     monkeypatch.setenv("MZ_EDGE_HEARTBEAT_S", "7.5")
@@ -88,6 +96,8 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         (("heartbeat_s = 20", "heartbeat_s = -1"), "heartbeat_s"),
         (("heartbeat_s = 20", "surprise = 1"), "surprise"),
         (('id = "wearable-1"', 'id = "pendant-1"'), "unique"),
+        (("heartbeat_s = 20", "receipt_timeout_s = 60\nreceipt_max_interval_s = 30"), "receipt"),
+        (("heartbeat_s = 20", "replay_per_s = -1"), "replay_per_s"),
     ],
 )
 def test_invalid_config_one_line_error(

@@ -1,7 +1,8 @@
-"""The durable spool: order, bounds and drop policy, crash safety."""
+"""The durable spool: order, priorities, receipts, bounds and drop policy, crash safety."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from edge.errors import SpoolError
-from edge.spool import Spool
+from edge.outbox import Outbox
+from edge.spool import Priority, ReceiptPolicy, Spool, SpoolItem
+from sensors import contract
 
 
 def open_spool(path: Path, max_messages: int = 1000, max_bytes: int = 1_000_000) -> Spool:
@@ -117,3 +120,229 @@ def test_corrupt_file_is_a_spool_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(SpoolError):
         open_spool(path)
+
+
+# -- priorities and end-to-end receipts ------------------------------------------------
+
+POLICY = ReceiptPolicy(timeout_s=30.0, max_interval_s=600.0)
+
+
+def alarm(spool: Spool, name: str) -> SpoolItem:
+    seq = spool.append(
+        f"mz/v1/dw-001/alarms/{name}",
+        name.encode(),
+        droppable=False,
+        priority=Priority.ALARM,
+        receipt_id=f"id-{name}",
+    )
+    assert seq is not None
+    (item,) = spool.peek(1, after=seq - 1)
+    return item
+
+
+def topics(items: list[SpoolItem]) -> list[str]:
+    return [i.topic.rsplit("/", 1)[-1] for i in items]
+
+
+def test_ready_drains_alarms_then_events_then_readings_each_in_order(tmp_path: Path) -> None:
+    with open_spool(tmp_path / "s.sqlite") as spool:
+        spool.append("t/r1", b"r", droppable=True)
+        spool.append("t/e1", b"e", droppable=False)
+        spool.append("t/r2", b"r", droppable=True)
+        alarm(spool, "a1")
+        spool.append("t/e2", b"e", droppable=False)
+        alarm(spool, "a2")
+        spool.append("t/r3", b"r", droppable=True)
+        assert topics(spool.ready(100, now=0.0)) == ["a1", "a2", "e1", "e2", "r1", "r2", "r3"]
+        assert topics(spool.ready(3, now=0.0)) == ["a1", "a2", "e1"]
+        # peek still shows the spool in the order it was made
+        assert topics(spool.peek(100)) == ["r1", "e1", "r2", "a1", "e2", "a2", "r3"]
+
+
+def test_acknowledged_alarm_awaits_its_receipt_and_other_rows_go(tmp_path: Path) -> None:
+    with open_spool(tmp_path / "s.sqlite") as spool:
+        a = alarm(spool, "a1")
+        spool.append("t/e1", b"e", droppable=False)
+        spool.append("t/r1", b"r", droppable=True)
+        window = spool.ready(10, now=100.0)
+        spool.acknowledged(window, now=100.0, receipts=POLICY)
+        # The event and the readings batch are gone; the alarm waits, counted in depth.
+        assert topics(spool.peek(10)) == ["a1"]
+        assert (spool.depth, spool.awaiting, spool.unsent) == (1, 1, 0)
+        assert spool.size_bytes == len(a.payload)
+        assert spool.ready(10, now=100.0) == []
+        assert spool.next_resend_at() == 130.0
+
+        assert spool.receipt("id-a1") is True
+        assert (spool.depth, spool.awaiting, spool.size_bytes) == (0, 0, 0)
+        assert spool.receipt("id-a1") is False  # receipts repeat: harmless
+        assert spool.receipt("never-ours") is False
+        assert spool.next_resend_at() is None
+
+
+def test_resend_schedule_doubles_up_to_the_cap(tmp_path: Path) -> None:
+    assert [POLICY.resend_after(n) for n in range(1, 8)] == [30, 60, 120, 240, 480, 600, 600]
+    assert POLICY.resend_after(10_000) == 600  # no overflow after days of an old hub
+    with open_spool(tmp_path / "s.sqlite") as spool:
+        alarm(spool, "a1")
+        now = 0.0
+        sent_at: list[float] = []
+        while len(sent_at) < 7:
+            window = spool.ready(10, now)
+            if window:
+                (item,) = window
+                assert item.sends == len(sent_at)  # sends acknowledged before this one
+                sent_at.append(now)
+                spool.acknowledged(window, now, POLICY)
+            now += 1.0
+        assert sent_at == [0, 30, 90, 210, 450, 930, 1530]
+        assert spool.awaiting == 1
+
+
+def test_awaiting_alarm_does_not_block_newer_rows(tmp_path: Path) -> None:
+    with open_spool(tmp_path / "s.sqlite") as spool:
+        alarm(spool, "a1")
+        spool.acknowledged(spool.ready(10, 0.0), 0.0, POLICY)
+        for i in range(5):
+            spool.append(f"t/r{i}", b"r", droppable=True)
+        assert topics(spool.ready(3, 1.0)) == ["r0", "r1", "r2"]
+        # ...and once due, the alarm goes before them again.
+        assert topics(spool.ready(3, 30.0)) == ["a1", "r0", "r1"]
+
+
+def test_receipt_while_in_flight_wins_over_the_puback(tmp_path: Path) -> None:
+    with open_spool(tmp_path / "s.sqlite") as spool:
+        alarm(spool, "a1")
+        window = spool.ready(10, 0.0)
+        assert spool.receipt("id-a1")  # the hub answered before our PUBACK was handled
+        spool.acknowledged(window, 0.0, POLICY)
+        assert (spool.depth, spool.awaiting, spool.unsent) == (0, 0, 0)
+
+
+def test_without_receipts_alarms_go_at_puback(tmp_path: Path) -> None:
+    with open_spool(tmp_path / "s.sqlite") as spool:
+        alarm(spool, "a1")
+        alarm(spool, "a2")
+        spool.acknowledged(spool.ready(1, 0.0), 0.0, POLICY)  # a1 awaits
+        # receipt_timeout_s = 0 (an older hub): a2 and, when resent, a1 are deleted.
+        spool.acknowledged(spool.ready(10, 0.0), 0.0, None)
+        assert topics(spool.peek(10)) == ["a1"]
+        spool.resend_all(1.0)
+        spool.acknowledged(spool.ready(10, 1.0), 1.0, None)
+        assert (spool.depth, spool.awaiting) == (0, 0)
+
+
+def test_reconnect_makes_every_awaiting_alarm_due(tmp_path: Path) -> None:
+    with open_spool(tmp_path / "s.sqlite") as spool:
+        alarm(spool, "a1")
+        alarm(spool, "a2")
+        spool.acknowledged(spool.ready(10, 0.0), 0.0, POLICY)
+        assert spool.ready(10, 5.0) == []
+        assert spool.resend_all(5.0) == 2
+        assert topics(spool.ready(10, 5.0)) == ["a1", "a2"]
+
+
+def test_awaiting_alarms_are_never_dropped_by_the_bound(tmp_path: Path) -> None:
+    with open_spool(tmp_path / "s.sqlite", max_messages=3) as spool:
+        for i in range(3):
+            alarm(spool, f"a{i}")
+        spool.acknowledged(spool.ready(10, 0.0), 0.0, POLICY)
+        assert spool.append("t/r", b"r", droppable=True) is None  # readings give way
+        alarm(spool, "a3")  # over the bound rather than lose an alarm
+        assert (spool.depth, spool.awaiting, spool.dropped) == (4, 3, 1)
+
+
+def test_awaiting_state_survives_reopening_and_is_due_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    with open_spool(path) as spool:
+        alarm(spool, "a1")
+        spool.append("t/e1", b"e", droppable=False)
+        spool.acknowledged(spool.ready(1, 1000.0), 1000.0, POLICY)
+        assert spool.ready(10, 1000.0)[0].topic == "t/e1"
+    # A new process: its monotonic clock may read anything (here: less than before).
+    with open_spool(path) as spool:
+        assert (spool.depth, spool.awaiting, spool.unsent) == (2, 1, 1)
+        items = spool.ready(10, 3.0)
+        assert topics(items) == ["a1", "e1"]
+        assert items[0].sends == 1  # the backoff goes on where it was
+        spool.acknowledged(items, 3.0, POLICY)
+        assert spool.next_resend_at() == 63.0
+
+
+def test_overdue_alarms_are_reported_once_then_every_interval(tmp_path: Path) -> None:
+    with open_spool(tmp_path / "s.sqlite") as spool:
+        alarm(spool, "a1")
+        spool.acknowledged(spool.ready(10, 0.0), 0.0, POLICY)
+
+        def report(now: float) -> list[str]:
+            return [o.receipt_id for o in spool.overdue(now, after_s=300, every_s=3600)]
+
+        assert report(299.0) == []
+        assert report(301.0) == ["id-a1"]
+        assert report(302.0) == [] and report(3800.0) == []
+        late = spool.overdue(3901.0, after_s=300, every_s=3600)
+        assert [(o.receipt_id, o.waited_s) for o in late] == [("id-a1", 3901.0)]
+        # Resends do not restart the wait: it counts from the first PUBACK.
+        spool.resend_all(4000.0)
+        spool.acknowledged(spool.ready(10, 4000.0), 4000.0, POLICY)
+        assert spool.overdue(7502.0, after_s=300, every_s=3600)[0].waited_s == 7502.0
+
+
+def test_a_spool_from_before_receipts_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL,
+            payload BLOB NOT NULL, retain INTEGER NOT NULL DEFAULT 0,
+            droppable INTEGER NOT NULL, created REAL NOT NULL);
+        CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT INTO counters VALUES ('dropped', 7);
+        """
+    )
+    rows = [
+        ("mz/v1/dw-001/readings", b'{"id": "r1"}', 1),
+        ("mz/v1/dw-001/events", b'{"id": "e1"}', 0),
+        ("mz/v1/dw-001/alarms", b'{"v": 1, "id": "alarm-message-1"}', 0),
+    ]
+    db.executemany(
+        "INSERT INTO messages (topic, payload, droppable, created) VALUES (?, ?, ?, 0)", rows
+    )
+    db.commit()
+    db.close()
+    with open_spool(path) as spool:
+        assert spool.dropped == 7 and spool.depth == 3
+        items = spool.ready(10, 0.0)
+        assert [i.topic.rsplit("/", 1)[-1] for i in items] == ["alarms", "events", "readings"]
+        assert [i.receipt_id for i in items] == ["alarm-message-1", None, None]
+        spool.acknowledged(items, 0.0, POLICY)
+        assert spool.receipt("alarm-message-1") and spool.depth == 0
+
+
+def test_outbox_keeps_an_alarms_message_id_and_class(tmp_path: Path) -> None:
+    with open_spool(tmp_path / "s.sqlite") as spool:
+        outbox = Outbox(spool)
+        raised = contract.AlarmMessage(
+            id=contract.new_id(),
+            dwelling="dw-001",
+            ts=1e9,
+            action="raise",
+            alarm_id=contract.new_id(),
+            kind=contract.AlarmKind.PERSONAL,
+            severity=contract.Severity.HIGH,
+        )
+        batch = contract.ReadingsBatch(id=contract.new_id(), dwelling="dw-001", ts=1e9, readings=[])
+        event = contract.Event(id=contract.new_id(), dwelling="dw-001", ts=1e9, kind="button")
+        for msg in (batch, event, raised):
+            outbox.put(msg)
+        items = spool.ready(10, 0.0)
+        assert [(i.priority, i.receipt_id) for i in items] == [
+            (Priority.ALARM, raised.id),
+            (Priority.EVENT, None),
+            (Priority.READINGS, None),
+        ]
+        assert not outbox.drained.is_set()
+        spool.acknowledged(items, 0.0, POLICY)
+        assert spool.unsent == 0 and spool.awaiting == 1
+        # A new outbox on this spool (the next start) has nothing unsent: drained.
+        assert Outbox(spool).drained.is_set()
