@@ -215,7 +215,8 @@ class EdgeSettings(FileSettings):
     ack_timeout_s: Annotated[float, Field(gt=0)] = 10.0
     inflight: Annotated[int, Field(ge=1, le=1000)] = 32
     reconnect_min_s: Annotated[float, Field(gt=0)] = 0.5
-    reconnect_max_s: Annotated[float, Field(gt=0)] = 60.0
+    # Within the hub's 90 s offline grace: after a broker restart the edge is back in time.
+    reconnect_max_s: Annotated[float, Field(gt=0)] = 30.0
     heartbeat_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     batch_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     silence_s: Annotated[float, Field(gt=0)] = 300.0

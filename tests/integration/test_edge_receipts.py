@@ -159,9 +159,9 @@ async def test_alarm_reaches_the_hub_though_the_broker_lost_its_queue(
 
 
 def backlog_batch(i: int) -> contract.ReadingsBatch:
-    reading = contract.Reading(sensor="room-1", quantity="temperature", t=1e9 + i, value=20.5)
+    reading = contract.Reading(sensor="room-1", quantity="temperature", t=1.7e9 + i, value=20.5)
     return contract.ReadingsBatch(
-        id=contract.new_id(), dwelling="dw-001", ts=1e9 + i, readings=[reading]
+        id=contract.new_id(), dwelling="dw-001", ts=1.7e9 + i, readings=[reading]
     )
 
 

@@ -134,7 +134,7 @@ async def test_sigterm_keeps_alarms_awaiting_receipt_for_the_next_start(
     raised = contract.AlarmMessage(
         id=contract.new_id(),
         dwelling="dw-002",
-        ts=1e9,
+        ts=1.7e9,
         action="raise",
         alarm_id=contract.new_id(),
         kind=contract.AlarmKind.PERSONAL,

@@ -63,19 +63,21 @@ class FakeBroker:
 
 
 def batch(i: int) -> contract.ReadingsBatch:
-    reading = contract.Reading(sensor="room-1", quantity="temperature", t=1e9 + i, value=20.0)
-    return contract.ReadingsBatch(id=contract.new_id(), dwelling=DW, ts=1e9 + i, readings=[reading])
+    reading = contract.Reading(sensor="room-1", quantity="temperature", t=1.7e9 + i, value=20.0)
+    return contract.ReadingsBatch(
+        id=contract.new_id(), dwelling=DW, ts=1.7e9 + i, readings=[reading]
+    )
 
 
 def event(kind: str = "button") -> contract.Event:
-    return contract.Event(id=contract.new_id(), dwelling=DW, ts=1e9, kind=kind)
+    return contract.Event(id=contract.new_id(), dwelling=DW, ts=1.7e9, kind=kind)
 
 
 def alarm() -> contract.AlarmMessage:
     return contract.AlarmMessage(
         id=contract.new_id(),
         dwelling=DW,
-        ts=1e9,
+        ts=1.7e9,
         action="raise",
         alarm_id=contract.new_id(),
         kind=contract.AlarmKind.PERSONAL,
@@ -184,11 +186,11 @@ async def test_unconfirmed_alarm_is_resent_on_a_doubling_schedule_until_receipte
             assert copies() == n, f"at {t} s"
         assert r.publisher.stats.resends == 4
 
-        r.broker.deliver(contract.receipt_command(DW, raised.id, 1e9))
+        r.broker.deliver(contract.receipt_command(DW, raised.id, 1.7e9))
         await wait_until(lambda: spool.awaiting == 0)
         assert spool.depth == 0
         assert (r.publisher.stats.receipts, r.publisher.stats.awaiting) == (1, 0)
-        r.broker.deliver(contract.receipt_command(DW, raised.id, 1e9))  # a repeat: ignored
+        r.broker.deliver(contract.receipt_command(DW, raised.id, 1.7e9))  # a repeat: ignored
         await wait_until(lambda: r.publisher.stats.receipts_unknown == 1)
         r.at(10_000.0)
         await r.barrier()
@@ -199,8 +201,8 @@ async def test_other_commands_still_reach_the_handler(tmp_path: Path) -> None:
     async with rig(tmp_path) as r:
         seen: list[contract.Command] = []
         r.publisher.on_command = seen.append
-        cmd = contract.Command(id=contract.new_id(), dwelling=DW, ts=1e9, name="silence")
-        r.broker.deliver(contract.receipt_command(DW, "not-ours-1", 1e9))
+        cmd = contract.Command(id=contract.new_id(), dwelling=DW, ts=1.7e9, name="silence")
+        r.broker.deliver(contract.receipt_command(DW, "not-ours-1", 1.7e9))
         r.broker.deliver(cmd)
         await wait_until(lambda: seen)
         assert [c.id for c in seen] == [cmd.id]  # the receipt did not go to the handler
