@@ -193,3 +193,29 @@ async def test_an_alarm_storm_is_one_thread_for_its_family_and_delays_no_other_a
     assert len(raised) <= 30  # the raise burst
     print(f"\nhonest alarm mailed {honest_mail_s:.1f} s after a storm of 200")
     assert honest_mail_s < 10.0
+
+
+async def test_an_alarms_topic_flood_while_the_hub_is_down_loses_no_honest_alarm(
+    broker: Mosquitto, hub: HubProcess, tmp_path: Path
+) -> None:
+    """The hub's alarms queue at the broker overflows with the thief's junk while the hub
+    is down, and the broker drops the honest alarms that come after it. The edge kept
+    them (no receipt yet) and sends them again: each is raised exactly once."""
+    async with recording(broker) as rec:
+        dw = honest(broker, tmp_path, "dw-001", receipt_timeout_s=2.0, receipt_max_interval_s=4.0)
+        async with running_dwelling(dw), hostile_client(broker) as thief:
+            await wait_until(lambda: dw.state.connected, timeout=10)
+            hub.stop()
+            junk = [contract.encode(alarm_message(HOSTILE)) for _ in range(QUEUE + 500)]
+            await flood(thief, junk)
+            await press_during(dw, 3)
+            await wait_until(lambda: len(honest_alarms(rec, "dw-001")) == 3, timeout=20)
+            hub.start()
+            ids = list(honest_alarms(rec, "dw-001"))
+            await wait_until(lambda: all(hub.raised_count(a) == 1 for a in ids), timeout=60)
+            await wait_until(
+                lambda: dw.agent is not None and dw.agent.spool.awaiting == 0, timeout=30
+            )
+        assert_each_raised_once(hub, ids)
+    log = broker.log()
+    assert "being dropped for client mz-hub-1." in log, log[-2000:]  # the broker did drop
