@@ -152,7 +152,9 @@ class DeviceCookies:
     where the tag is derived from the username (several operators may share a
     workstation) and the nonce is the device's id for the throttle."""
 
-    def __init__(self, secret_key: str, *, secure: bool, max_age_s: float = DEVICE_MAX_AGE_S):
+    def __init__(
+        self, secret_key: str, *, secure: bool, max_age_s: float = DEVICE_MAX_AGE_S
+    ) -> None:
         self._key = hmac.new(secret_key.encode(), _DEVICE_PURPOSE, hashlib.sha256).digest()
         self.secure = secure
         self.max_age_s = max_age_s
