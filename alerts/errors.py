@@ -56,6 +56,12 @@ class TokenWrongAlarmError(TokenError):
     reason = "wrong_alarm"
 
 
+class TokenRevokedError(TokenError):
+    """Well signed, but its contact is gone, was re-added, or is no longer the dwelling's."""
+
+    reason = "revoked"
+
+
 class ChannelError(AlertsError):
     """A notification could not be handed to its channel (SMTP server down, refused...)."""
 

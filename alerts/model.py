@@ -30,6 +30,9 @@ class Contact:
     email: str | None
     language: str = "nl"  # "nl" or "en"
     priority: int = 1  # 1 is asked first
+    # Random, given by the registry when the contact is added; acknowledgement links bind
+    # it, so a link dies with its contact (also when the contact is removed and re-added).
+    link_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)

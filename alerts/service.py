@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from alerts import fold, lifecycle
 from alerts.channels import Notification, NotificationChannel
 from alerts.digest import render_folded_mail
-from alerts.errors import ChannelError, UnknownAlarmError
+from alerts.errors import ChannelError, TokenRevokedError, UnknownAlarmError
 from alerts.model import (
     OPEN_STATES,
     AlarmChange,
@@ -307,16 +307,46 @@ class AlarmService:
         return step.record
 
     def ack_url(
-        self, alarm_id: str, contact_id: str, now: float, *, batch: int | None = None
+        self,
+        alarm_id: str,
+        contact_id: str,
+        now: float,
+        *,
+        link_key: str | None = None,
+        batch: int | None = None,
     ) -> str:
-        token = self._tokens.issue(alarm_id, contact_id, now, batch=batch)
+        """The acknowledgement link for one contact; it binds the contact's link key (looked
+        up when not given), so it stops working when the contact is removed or re-added.
+        `batch`: a folded mail's link, which acknowledges every alarm that mail carried."""
+        if link_key is None:
+            alarm = self.get(alarm_id)
+            contact = self.contact(alarm.dwelling, contact_id) if alarm is not None else None
+            link_key = contact.link_key if contact is not None else ""
+        token = self._tokens.issue(alarm_id, contact_id, now, link_key, batch=batch)
         return f"{self.settings.public_url.rstrip('/')}/ack/{token}"
 
     def verify_ack_token(self, token: str, alarm_id: str | None = None) -> AckClaim:
-        """The claim of an acknowledgement link; raises a `TokenError` subclass if refused."""
-        return self._tokens.verify(token, self._clock(), alarm_id)
+        """The claim of an acknowledgement link; raises a `TokenError` subclass if refused.
+
+        Beyond signature and expiry: the contact must still be a contact of the alarm's
+        dwelling with the link key the link was made with (TokenRevokedError otherwise).
+        For an alarm the hub does not know the claim is returned as it is: there is
+        nothing to acknowledge, and the caller says so.
+        """
+        claim = self._tokens.verify(token, self._clock(), alarm_id)
+        alarm = self.get(claim.alarm_id)
+        if alarm is None:
+            return claim
+        contact = self.contact(alarm.dwelling, claim.contact_id)
+        if contact is None or contact.link_key != claim.link_key:
+            raise TokenRevokedError(
+                f"link for alarm {claim.alarm_id!r}: contact {claim.contact_id!r} is no longer"
+                f" a contact of {alarm.dwelling} (removed or re-added)"
+            )
+        return claim
 
     def contact(self, dwelling: str, contact_id: str) -> Contact | None:
+        """The dwelling's contact with this id, as the registry has it now (None if gone)."""
         return next((c for c in self._contacts.contacts_for(dwelling) if c.id == contact_id), None)
 
     def dwelling_label(self, dwelling: str) -> str:
@@ -324,7 +354,11 @@ class AlarmService:
         return d.label if d is not None else dwelling
 
     async def acknowledge_link(self, token: str, note: str) -> AlarmRecord:
-        """Acknowledge through a mailed link: the token names the alarm and the contact."""
+        """Acknowledge through a mailed link: the token names the alarm and the contact.
+
+        Refused (a `TokenError`) when the link is not valid or no longer: see
+        `verify_ack_token`.
+        """
         claim = self.verify_ack_token(token)
         alarm = self.get(claim.alarm_id)
         if alarm is None:

@@ -1,14 +1,19 @@
 """Signed, expiring acknowledgement-link tokens: pure HMAC, time as an argument.
 
-A token binds an alarm id and a contact id to an expiry time:
+A token binds an alarm id, a contact id and that contact's link key to an expiry time:
 
-    base64url(json {"a": alarm_id, "c": contact_id, "e": expires_at}) "." base64url(hmac)
+    base64url(json {"a": alarm_id, "c": contact_id, "k": link_key, "e": expires_at})
+    "." base64url(hmac)
 
 A folded mail's token also names the mail (`"b"`: its outbox batch), so its link
 acknowledges every alarm that mail carried to the contact.
 
 HMAC-SHA256 with a key derived from the hub's secret for this purpose only, so a
 session cookie signature can never pass as a link token or the other way round.
+The link key is not a secret (the signature is the authority): it names the contact as
+it was when the link was made, so the alarm service can refuse a link whose contact has
+since been removed or removed and re-added (a new key). Tokens made before link keys
+(v1) are refused: their purpose string differs, so their signature does not match.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from dataclasses import dataclass
 
 from alerts.errors import TokenExpiredError, TokenInvalidError, TokenWrongAlarmError
 
-_PURPOSE = b"mz-ack-link-v1"
+_PURPOSE = b"mz-ack-link-v2"
+_MAX_TOKEN_LEN = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +36,7 @@ class AckClaim:
     alarm_id: str
     contact_id: str
     expires_at: float
+    link_key: str = ""  # the contact's link key when the link was made
     batch: int | None = None  # a folded mail: the outbox batch it carried
 
 
@@ -51,23 +58,39 @@ class AckTokens:
     def _sign(self, body: str) -> str:
         return _b64(hmac.new(self._key, body.encode("ascii"), hashlib.sha256).digest())
 
-    def issue(self, alarm_id: str, contact_id: str, now: float, *, batch: int | None = None) -> str:
-        payload = {"a": alarm_id, "c": contact_id, "e": round(now + self.ttl_s)}
+    def issue(
+        self,
+        alarm_id: str,
+        contact_id: str,
+        now: float,
+        link_key: str = "",
+        *,
+        batch: int | None = None,
+    ) -> str:
+        payload: dict[str, str | int] = {
+            "a": alarm_id,
+            "c": contact_id,
+            "k": link_key,
+            "e": round(now + self.ttl_s),
+        }
         if batch is not None:
             payload["b"] = batch
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
         return f"{body}.{self._sign(body)}"
 
     def verify(self, token: str, now: float, alarm_id: str | None = None) -> AckClaim:
-        """The claim in `token`; raises a TokenError subclass when it must not be honoured."""
-        body, sep, sig = token.partition(".")
-        if not sep or len(token) > 1024:
+        """The claim in `token`; raises a TokenError subclass when it must not be honoured.
+
+        Any string is safe to pass (from a URL: non-ASCII, huge, no dot): junk raises
+        TokenInvalidError, never anything else.
+        """
+        if len(token) > _MAX_TOKEN_LEN or not token.isascii():
+            # Also keeps hmac.compare_digest from a TypeError on a non-ASCII str.
             raise TokenInvalidError("malformed token")
-        try:
-            expected = self._sign(body)
-        except UnicodeEncodeError as exc:
-            raise TokenInvalidError("malformed token") from exc
-        if not hmac.compare_digest(expected, sig):
+        body, sep, sig = token.partition(".")
+        if not sep:
+            raise TokenInvalidError("malformed token")
+        if not hmac.compare_digest(self._sign(body).encode("ascii"), sig.encode("ascii")):
             raise TokenInvalidError("bad signature")
         try:
             payload = json.loads(_unb64(body))
@@ -76,6 +99,7 @@ class AckTokens:
                 str(payload["a"]),
                 str(payload["c"]),
                 float(payload["e"]),
+                str(payload["k"]),
                 None if batch is None else int(batch),
             )
         except (ValueError, KeyError, TypeError, binascii.Error) as exc:

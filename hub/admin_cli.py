@@ -1,6 +1,8 @@
 """`mz admin ...` commands: dwellings, contacts, operators.
 
-They work on the hub's registry file directly (SQLite, WAL), also while the hub runs.
+They work on the hub's registry file directly (SQLite, WAL), also while the hub runs:
+console sessions live in the same file, so removing or disabling an operator, a new
+password or `operator logout` ends their sessions in the running hub at once.
 Passwords never go on the command line: a prompt with confirmation, or --password-stdin.
 """
 
@@ -209,12 +211,79 @@ def operator_list(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None
     """List operators (never their password hashes)."""
     with _registry(config, data_dir) as reg:
         for o in reg.operators():
-            print(f"{o.username}\t{o.role}\t{o.display_name}")
+            state = "enabled" if o.enabled else "disabled"
+            print(f"{o.username}\t{o.role}\t{o.display_name}\t{state}")
 
 
 @operator_app.command("remove")
 def operator_remove(username: str, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
-    """Remove an operator."""
+    """Remove an operator; their console sessions end at once."""
     with _registry(config, data_dir) as reg:
-        reg.remove_operator(username)
-    print(f"removed operator {username}")
+        ended = reg.remove_operator(username)
+    print(f"removed operator {username} ({_sessions(ended)} ended)")
+
+
+@operator_app.command("disable")
+def operator_disable(username: str, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Disable an operator: no login (form or HTTP Basic); their sessions end at once."""
+    with _registry(config, data_dir) as reg:
+        ended = reg.set_enabled(username, False)
+    print(f"disabled operator {username} ({_sessions(ended)} ended)")
+
+
+@operator_app.command("enable")
+def operator_enable(username: str, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Enable a disabled operator again."""
+    with _registry(config, data_dir) as reg:
+        reg.set_enabled(username, True)
+    print(f"enabled operator {username}")
+
+
+@operator_app.command("passwd")
+def operator_passwd(
+    username: str,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the new password from stdin.")
+    ] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Set a new password (prompted for twice, or read from stdin); sessions end at once."""
+    with _registry(config, data_dir) as reg:
+        if reg.operator(username) is None:
+            raise _fail(f"no operator {username!r}")
+        ended = reg.set_password(username, _read_password(password_stdin))
+    print(f"new password for {username} ({_sessions(ended)} ended)")
+
+
+@operator_app.command("sessions")
+def operator_sessions(username: str, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """List an operator's open console sessions (started, last seen, ends; UTC)."""
+    import time
+
+    with _registry(config, data_dir) as reg:
+        if reg.operator(username) is None:
+            raise _fail(f"no operator {username!r}")
+        for s in reg.sessions_of(username, time.time()):
+            ends = min(s.expires_at, s.idle_expires_at)
+            print(f"{_utc(s.created_at)}\t{_utc(s.last_seen)}\t{_utc(ends)}")
+
+
+@operator_app.command("logout")
+def operator_logout(username: str, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """End every console session of an operator (they can log in again)."""
+    with _registry(config, data_dir) as reg:
+        if reg.operator(username) is None:
+            raise _fail(f"no operator {username!r}")
+        ended = reg.end_sessions(username)
+    print(f"logged out {username} ({_sessions(ended)} ended)")
+
+
+def _sessions(n: int) -> str:
+    return f"{n} session{'' if n == 1 else 's'}"
+
+
+def _utc(t: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S")

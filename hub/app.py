@@ -169,6 +169,10 @@ class Hub:
             log_config=None,
             access_log=False,
             lifespan="on",
+            # X-Forwarded-For only from the proxies configured: otherwise a client picks
+            # the address the login throttle counts against.
+            proxy_headers=bool(c.trusted_proxies),
+            forwarded_allow_ips=list(c.trusted_proxies),
         )
         # Bound here, not by uvicorn: a port in use is then a clear ConfigError instead
         # of uvicorn's sys.exit(1) from inside a task.
@@ -263,6 +267,8 @@ def build_hub(
             language=settings.language,
             ack_link_ttl_s=c.ack_link_ttl_s,
             demo=c.demo,
+            session_max_s=c.session_max_s,
+            session_idle_s=c.session_idle_s,
         ),
         registry=registry,
         presence=presence,

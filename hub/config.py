@@ -6,6 +6,7 @@ overrides `[broker] password`. Built once in the CLI (or by the demo) and passed
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -85,6 +86,25 @@ class ConsoleSection(_Section):
     secret_key: SecretStr | None = None
     ack_link_ttl_s: float = Field(default=24 * 3600.0, gt=0)
     demo: bool = False
+    # Sessions: absolute lifetime (one shift) and how long one may go unused.
+    session_max_s: float = Field(default=12 * 3600.0, ge=60)
+    session_idle_s: float = Field(default=2 * 3600.0, ge=60)
+    # Reverse proxies whose X-Forwarded-For / -Proto uvicorn believes (IPs or networks).
+    # Empty: none, the client address is the TCP peer's (uvicorn's own default would
+    # trust 127.0.0.1, so anything local could pick the address the throttle counts).
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (no '*', no host names)"
+                ) from None
+        return value
 
 
 class PresenceSettings(_Section):

@@ -27,6 +27,21 @@ class Operator:
     username: str
     role: str  # "operator" or "admin"
     display_name: str = ""
+    enabled: bool = True  # a disabled operator cannot log in and has no sessions
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """A signed-in operator's server-side session. The browser holds only its random id
+    (the registry keeps a hash of it); every request looks it up again."""
+
+    operator: Operator
+    csrf: str  # the token state-changing requests must carry
+    created_at: float
+    last_seen: float
+    expires_at: float  # absolute: created_at + one shift, whatever the activity
+    idle_expires_at: float  # last_seen + the idle limit (never past expires_at)
+    language: str | None = None  # the operator's `?lang=` choice, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +71,33 @@ class Registry(Protocol):
     def dwellings(self) -> list[Dwelling]: ...
     def dwelling(self, dwelling_id: str) -> Dwelling | None: ...
     def contacts_for(self, dwelling_id: str) -> list[Contact]: ...
-    def verify_operator(self, username: str, password: str) -> Operator | None: ...
+    def verify_operator(self, username: str, password: str) -> Operator | None:
+        """The operator, if the password is theirs and they are enabled."""
+        ...
+
+    # Console sessions, in the registry's database: shared by every hub process and by
+    # `mz admin`, so ending a session (or an operator) is seen by all of them at once.
+    def create_session(
+        self,
+        username: str,
+        now: float,
+        *,
+        max_age_s: float,
+        idle_s: float,
+        language: str | None = None,
+    ) -> tuple[str, ConsoleSession]:
+        """A new session for `username`: (the id for the cookie, the session)."""
+        ...
+
+    def session(self, session_id: str, now: float, *, idle_s: float) -> ConsoleSession | None:
+        """The live session with this id (its last-seen time refreshed), or None when it is
+        unknown, expired (absolute or idle), or its operator is gone or disabled."""
+        ...
+
+    def set_session_language(self, session_id: str, language: str) -> None: ...
+    def end_session(self, session_id: str) -> bool:
+        """Log out: True if there was such a session."""
+        ...
 
 
 class Presence(Protocol):
@@ -86,6 +127,8 @@ class ConsoleSettings:
     demo: bool = False  # the demo shows its login on the login page
     # Shown on the login page when `demo` is set, e.g. "Log in as demo / <password>".
     demo_login_hint: str = ""
+    session_max_s: float = 12 * 3600.0  # absolute session lifetime: one shift
+    session_idle_s: float = 2 * 3600.0  # a session unused this long ends
 
 
 @dataclass(frozen=True, slots=True)

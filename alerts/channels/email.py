@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import warnings
 from urllib.parse import quote
 
@@ -22,13 +23,42 @@ from alerts.model import Contact
 
 log = logging.getLogger(__name__)
 
+# Anything that looks like an e-mail address in a log line.
+_ADDRESS = re.compile(r"[^\s@<>\"'(),;:\[\]]+@[^\s@<>\"'(),;:\[\]]+")
+# apprise logs every recipient ("Sent Email to anna@...") at INFO, and in its warnings.
+_LIBRARY_LOGGERS = ("apprise",)
+
+
+class RedactAddresses(logging.Filter):
+    """Replaces e-mail addresses in a log record's message by `<address>`: mantelzorgers'
+    addresses are personal data and stay out of the hub's logs, whatever the level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _ADDRESS.sub("<address>", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def redact_library_logs() -> None:
+    """Attach `RedactAddresses` to the loggers of the mail libraries (once).
+
+    A filter on the logger (not on a handler) works whatever logging the process sets
+    up; apprise logs through the one logger named "apprise"."""
+    for name in _LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactAddresses) for f in logger.filters):
+            logger.addFilter(RedactAddresses())
+
 
 class EmailChannel:
     """Sends a notification as a plain-text mail to the contact's address.
 
     `base_url` is an apprise mailto URL without a recipient, e.g.
     ``mailto://127.0.0.1:8025?from=alarm@mz.local&mode=insecure``; the contact's address
-    is appended as ``&to=``. It may carry SMTP credentials: it is never logged.
+    is appended as ``&to=``. It may carry SMTP credentials: it is never logged. Neither
+    is the contact's address: apprise's log lines are redacted (`redact_library_logs`).
     """
 
     name = "email"
@@ -37,6 +67,7 @@ class EmailChannel:
         if not base_url.startswith(("mailto://", "mailtos://")):
             raise ValueError("EmailChannel needs an apprise mailto:// or mailtos:// URL")
         self._base_url = base_url
+        redact_library_logs()
 
     def accepts(self, contact: Contact) -> bool:
         return bool(contact.email)

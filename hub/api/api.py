@@ -232,12 +232,14 @@ def router(console: Console) -> APIRouter:
         creds = basic_credentials(request) if op is None else None
         if creds is not None:
             # Basic is a login too: the same throttle as the login form, or it is a way round.
+            # Checked on every request: a removed or disabled operator is refused at once.
             found = await throttled_verify(
                 ctx.registry,
-                console.throttle,
-                console.login_keys(request, creds[0]),
-                *creds,
+                console.limiter,
+                console.attempt(request, creds[0], form=False),
+                creds[1],
                 console.clock,
+                console.sleep,
             )
             if isinstance(found, Throttled):
                 wait = math.ceil(found.wait_s)

@@ -5,11 +5,13 @@ over SSE (`/events`); `/dwellings` the board alone; `/dwellings/{id}` one dwelli
 learned routine, NEWS2 and vital-sign charts; `/login`, `/logout`.
 JSON API under `/api/v1/` (session cookie or HTTP Basic); `/api/v1/health` is open.
 Acknowledgement links `/ack/{token}` need no login: the signed token is the authority.
-See docs/console.md (pages, API, CSRF, login throttling, live updates, language).
+Sessions are server-side (in the registry); see hub.api.auth.
+See docs/console.md (pages, API, sessions, CSRF, login throttling, live updates, language).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,14 +25,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.api import api, pages
+from hub.api.auth import PREFS_COOKIE, DeviceCookies, SessionPolicy, Sessions, Sleep
 from hub.api.console import STATIC, Console, ConsoleAlarms, make_templates
 from hub.api.live import LiveHub
-from hub.api.throttle import LoginThrottle, ThrottlePolicy
+from hub.api.throttle import LoginLimiter, LoginPolicy, MemoryLoginLimiter
 from hub.context import HubContext
 
 log = logging.getLogger(__name__)
 
-SESSION_MAX_AGE_S = 12 * 3600  # one shift in an alarm centre
+# The anonymous cookie (language, the login form's CSRF token) may outlive a shift.
+PREFS_MAX_AGE_S = 30 * 86400
 
 # Everything is served from here: no inline script, no CDN, no framing (clickjacking).
 SECURITY_HEADERS = {
@@ -49,15 +53,27 @@ def create_app(
     *,
     clock: Callable[[], float] = time.time,
     board_refresh_s: float = 5.0,
-    login_policy: ThrottlePolicy | None = None,
+    login_policy: LoginPolicy | None = None,
+    limiter: LoginLimiter | None = None,
+    sleep: Sleep = asyncio.sleep,
 ) -> FastAPI:
     """The console for `ctx`; `ctx.alarms` is an alerts.service.AlarmService.
 
-    `clock` is read for alarm actions and login throttling (tests pass a fake one).
+    `clock` is read for sessions, alarm actions and login throttling, `sleep` sits out a
+    login slow-down (tests pass fakes). `limiter` replaces the in-memory login limiter
+    (built from `login_policy`).
     """
     if len(ctx.console.secret_key) < 16:
         raise ValueError("ConsoleSettings.secret_key must have at least 16 characters")
     alarms = cast(ConsoleAlarms, ctx.alarms)
+    https = ctx.console.public_url.startswith("https://")
+    sessions = Sessions(
+        ctx.registry,
+        clock,
+        SessionPolicy(
+            max_age_s=ctx.console.session_max_s, idle_s=ctx.console.session_idle_s, secure=https
+        ),
+    )
     console = Console(
         ctx=ctx,
         alarms=alarms,
@@ -65,7 +81,10 @@ def create_app(
         clock=clock,
         tz=alarms.settings.timezone,
         board_refresh_s=board_refresh_s,
-        throttle=LoginThrottle(login_policy),
+        limiter=limiter or MemoryLoginLimiter(login_policy),
+        sessions=sessions,
+        devices=DeviceCookies(ctx.console.secret_key, secure=https),
+        sleep=sleep,
     )
     live = LiveHub()
 
@@ -88,6 +107,7 @@ def create_app(
     )
     app.state.console = console
     app.state.live = live
+    app.state.sessions = sessions
 
     @app.middleware("http")
     async def security_headers(
@@ -98,13 +118,15 @@ def create_app(
             response.headers.setdefault(name, value)
         return response
 
+    # Anonymous preferences only (language, the login form's CSRF token): no authority.
+    # The operator's session is server-side (hub.api.auth.Sessions, cookie mz_session).
     app.add_middleware(
         SessionMiddleware,
         secret_key=ctx.console.secret_key,
-        session_cookie="mz_session",
-        max_age=SESSION_MAX_AGE_S,
-        same_site="strict",  # never sent on cross-site requests: the first CSRF defence
-        https_only=ctx.console.public_url.startswith("https://"),
+        session_cookie=PREFS_COOKIE,
+        max_age=PREFS_MAX_AGE_S,
+        same_site="strict",
+        https_only=https,
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router(console))

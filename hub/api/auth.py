@@ -1,49 +1,202 @@
-"""Who is asking: the session cookie (console) or HTTP Basic (scripts); CSRF defences.
+"""Who is asking: a server-side session (console) or HTTP Basic (scripts); CSRF defences;
+device cookies for the login throttle.
+
+Sessions: the `mz_session` cookie holds only a random session id; the session itself
+(operator, CSRF token, expiry) lives in the registry's database and is looked up on
+every request, so a logout, a removed or disabled operator, or a changed password ends
+it at once, in every hub process, also for a copied cookie. Anonymous visitors (the
+login page, acknowledgement pages) get a separate signed cookie, `mz_prefs`, holding only
+their language and the login form's CSRF token: no authority.
 
 CSRF: the session cookie is SameSite=Strict, so a cross-site request does not carry it;
 on top, every state-changing request from the browser must come with the session's
 CSRF token (form field `csrf` or header `X-CSRF-Token`), and a request whose Origin
 header names another site is refused whatever its credentials (browsers may replay
 cached Basic credentials cross-site; scripts send no Origin).
+
+Device cookies (OWASP): a successful login through the form leaves a signed, long-lived
+cookie for that username in the browser; see hub.api.throttle for what it changes.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
+import hashlib
 import hmac
 import logging
+import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Final
 from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
 
-from hub.api.throttle import LoginThrottle
-from hub.context import Operator, Registry
+from hub.api.throttle import Attempt, LoginLimiter
+from hub.context import ConsoleSession, Operator, Registry
 
 log = logging.getLogger(__name__)
 
 CONSOLE_ROLES = frozenset({"operator", "admin"})
 
+SESSION_COOKIE: Final = "mz_session"  # the server-side session's id, nothing else
+PREFS_COOKIE: Final = "mz_prefs"  # signed (Starlette): language, the login form's CSRF token
+DEVICE_COOKIE_PREFIX: Final = "mz_device_"
+DEVICE_MAX_AGE_S: Final = 180 * 86400.0
+_DEVICE_PURPOSE: Final = b"mz-device-cookie-v1"
+# nonce (128 bits) "." expiry (UNIX s) "." HMAC-SHA256, all URL-safe ASCII.
+_DEVICE_VALUE: Final = re.compile(r"([A-Za-z0-9_-]{22})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})")
 
-def session_operator(request: Request) -> Operator | None:
-    user = request.session.get("user")
-    if not isinstance(user, dict) or user.get("role") not in CONSOLE_ROLES:
-        return None
-    return Operator(str(user["username"]), str(user["role"]), str(user.get("name", "")))
+Sleep = Callable[[float], Awaitable[None]]
 
 
-def start_session(request: Request, op: Operator) -> None:
-    # A fresh session on login: nothing from before (a planted session) survives it.
-    lang = request.session.get("lang")
-    request.session.clear()
-    request.session["user"] = {"username": op.username, "role": op.role, "name": op.display_name}
-    request.session["csrf"] = secrets.token_urlsafe(24)
-    if lang:
-        request.session["lang"] = lang
+@dataclass(frozen=True, slots=True)
+class SessionPolicy:
+    max_age_s: float = 12 * 3600.0  # absolute: one shift
+    idle_s: float = 2 * 3600.0
+    secure: bool = False  # Secure cookies (the console is served over https)
+
+
+class Sessions:
+    """The console's server-side sessions, kept by the registry (shared by every hub
+    process). Each request's session is looked up once and then cached on the request."""
+
+    def __init__(
+        self, registry: Registry, clock: Callable[[], float], policy: SessionPolicy
+    ) -> None:
+        self.registry = registry
+        self.clock = clock
+        self.policy = policy
+
+    def current(self, conn: HTTPConnection) -> ConsoleSession | None:
+        """The request's live session with a console role, or None."""
+        state = conn.scope.setdefault("mz.session", {})
+        if "found" not in state:
+            state["found"] = self.lookup(conn)
+        found: ConsoleSession | None = state["found"]
+        return found
+
+    def lookup(self, conn: HTTPConnection) -> ConsoleSession | None:
+        """Look the session up again (an open event stream does, to end with it)."""
+        session_id = conn.cookies.get(SESSION_COOKIE)
+        if not session_id:
+            return None
+        found = self.registry.session(session_id, self.clock(), idle_s=self.policy.idle_s)
+        if found is None or found.operator.role not in CONSOLE_ROLES:
+            return None
+        return found
+
+    def start(self, request: Request, response: Response, op: Operator) -> ConsoleSession:
+        """A fresh session on login: nothing from before (a planted session) survives it.
+
+        Raises hub.errors.NotFound if the operator was removed or disabled meanwhile."""
+        old = request.cookies.get(SESSION_COOKIE)
+        if old:
+            self.registry.end_session(old)
+        lang = request.session.get("lang")
+        session_id, session = self.registry.create_session(
+            op.username,
+            self.clock(),
+            max_age_s=self.policy.max_age_s,
+            idle_s=self.policy.idle_s,
+            language=lang if isinstance(lang, str) else None,
+        )
+        request.session.pop("csrf", None)  # the login form's token is used up
+        request.scope["mz.session"] = {"found": session}
+        response.set_cookie(
+            SESSION_COOKIE,
+            session_id,
+            max_age=int(self.policy.max_age_s),
+            path="/",
+            httponly=True,
+            secure=self.policy.secure,
+            samesite="strict",  # never sent on cross-site requests: the first CSRF defence
+        )
+        return session
+
+    def end(self, request: Request, response: Response) -> None:
+        """Log out: the session ends in the registry (a copied cookie dies with it)."""
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if session_id:
+            self.registry.end_session(session_id)
+        request.scope["mz.session"] = {"found": None}
+        response.delete_cookie(
+            SESSION_COOKIE, path="/", httponly=True, secure=self.policy.secure, samesite="strict"
+        )
+
+    def set_language(self, conn: HTTPConnection, lang: str) -> None:
+        session_id = conn.cookies.get(SESSION_COOKIE)
+        if session_id and self.current(conn) is not None:
+            self.registry.set_session_language(session_id, lang)
+
+
+def sessions_of(conn: HTTPConnection) -> Sessions:
+    sessions: Sessions = conn.app.state.sessions
+    return sessions
+
+
+def current_session(conn: HTTPConnection) -> ConsoleSession | None:
+    return sessions_of(conn).current(conn)
+
+
+def session_operator(conn: HTTPConnection) -> Operator | None:
+    found = current_session(conn)
+    return found.operator if found is not None else None
+
+
+class DeviceCookies:
+    """Signed per-username device cookies: `mz_device_<tag>` = nonce.expiry.signature,
+    where the tag is derived from the username (several operators may share a
+    workstation) and the nonce is the device's id for the throttle."""
+
+    def __init__(
+        self, secret_key: str, *, secure: bool, max_age_s: float = DEVICE_MAX_AGE_S
+    ) -> None:
+        self._key = hmac.new(secret_key.encode(), _DEVICE_PURPOSE, hashlib.sha256).digest()
+        self.secure = secure
+        self.max_age_s = max_age_s
+
+    def _mac(self, text: str) -> bytes:
+        return hmac.new(self._key, text.encode(), hashlib.sha256).digest()
+
+    def name(self, username: str) -> str:
+        return DEVICE_COOKIE_PREFIX + self._mac("name\n" + _fold(username)).hex()[:16]
+
+    def _signature(self, username: str, nonce: str, expires: int) -> str:
+        mac = self._mac(f"device\n{_fold(username)}\n{nonce}\n{expires}")
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+
+    def issue(self, response: Response, username: str, now: float) -> None:
+        nonce = secrets.token_urlsafe(16)
+        expires = int(now + self.max_age_s)
+        response.set_cookie(
+            self.name(username),
+            f"{nonce}.{expires}.{self._signature(username, nonce, expires)}",
+            max_age=int(self.max_age_s),
+            path="/login",  # only the login form reads it
+            httponly=True,
+            secure=self.secure,
+            samesite="strict",
+        )
+
+    def device(self, conn: HTTPConnection, username: str, now: float) -> str | None:
+        """The device id of a valid device cookie for `username` in the request, or None."""
+        value = conn.cookies.get(self.name(username))
+        match = _DEVICE_VALUE.fullmatch(value) if value else None
+        if match is None:
+            return None
+        nonce, expires, signature = match.group(1), int(match.group(2)), match.group(3)
+        expected = self._signature(username, nonce, expires)
+        if not hmac.compare_digest(expected.encode(), signature.encode()) or now > expires:
+            return None
+        return nonce
+
+
+def _fold(username: str) -> str:
+    return username.strip().casefold()
 
 
 async def verify(registry: Registry, username: str, password: str) -> Operator | None:
@@ -64,51 +217,72 @@ class Throttled:
 
 async def throttled_verify(
     registry: Registry,
-    throttle: LoginThrottle,
-    keys: tuple[str, str],
-    username: str,
+    limiter: LoginLimiter,
+    attempt: Attempt,
     password: str,
     clock: Callable[[], float],
+    sleep: Sleep,
 ) -> Operator | Throttled | None:
-    """`verify` behind the login throttle; `keys` are (username key, client IP key)."""
-    wait = throttle.begin(keys, clock())
-    if wait > 0:
-        return Throttled(wait)
+    """`verify` behind the login limiter: refused, or slowed down, then checked."""
+    admission = limiter.admit(attempt, clock())
+    if admission.refused_s > 0:
+        return Throttled(admission.refused_s)
     try:
-        op = await verify(registry, username, password)
+        if admission.delay_s > 0:
+            await sleep(admission.delay_s)
+        op = await verify(registry, attempt.username, password)
     except BaseException:
-        throttle.abandon(keys)
+        limiter.abandon(attempt)
         raise
     if op is not None:
-        throttle.succeeded(keys, clear=keys[0])
+        limiter.succeeded(attempt)
         return op
-    locked = throttle.failed(keys, clock())
-    if locked > 0:
+    caused = limiter.failed(attempt, clock())
+    user = attempt.username[:64]
+    if caused.refused_s > 0 and attempt.device is not None:
         log.warning(
-            "console logins for user %r or from %s refused for %.0f s after repeated failures",
-            username[:64],
-            keys[1].removeprefix("ip:"),
-            locked,
+            "console logins from a trusted device of user %r refused for %.0f s after"
+            " repeated failures",
+            user,
+            caused.refused_s,
+        )
+    elif caused.refused_s > 0:
+        log.warning(
+            "console logins from %s refused for %.0f s after repeated failures (last for %r)",
+            attempt.address,
+            caused.refused_s,
+            user,
+        )
+    if caused.delay_s > 0:
+        log.warning(
+            "console logins for user %r from clients without its device cookie are slowed"
+            " down by %.0f s after repeated failures",
+            user,
+            caused.delay_s,
         )
     return None
 
 
 def basic_credentials(request: Request) -> tuple[str, str] | None:
-    """(username, password) from an `Authorization: Basic` header, if there is a valid one."""
+    """(username, password) from an `Authorization: Basic` header, if there is a valid one.
+
+    Junk (not base64, not UTF-8, non-ASCII, no colon) is no credentials, never an error."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic" or not value:
+    if scheme.lower() != "basic" or not value or len(value) > 4096:
         return None
     try:
+        # binascii.Error, UnicodeDecodeError and "only ASCII" are all ValueErrors.
         username, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:
         return None
     if not sep:
         return None
     return username[:128], password[:1024]
 
 
-def csrf_token(request: Request) -> str:
+def anonymous_csrf_token(request: Request) -> str:
+    """The login form's CSRF token, kept in the anonymous `mz_prefs` cookie."""
     token = request.session.get("csrf")
     if not isinstance(token, str):
         token = secrets.token_urlsafe(24)
@@ -116,12 +290,21 @@ def csrf_token(request: Request) -> str:
     return token
 
 
-def csrf_ok(request: Request, supplied: str | None) -> bool:
-    expected = request.session.get("csrf")
+def csrf_token(request: Request) -> str:
+    """The token to put in forms: the session's, or (signed out) the login form's."""
+    found = current_session(request)
+    return found.csrf if found is not None else anonymous_csrf_token(request)
+
+
+def csrf_ok(request: Request, supplied: str | None, *, anonymous: bool = False) -> bool:
+    """`supplied` is the session's CSRF token (with `anonymous`: the login form's)."""
+    found = None if anonymous else current_session(request)
+    expected = found.csrf if found is not None else request.session.get("csrf")
     return (
         isinstance(expected, str)
         and supplied is not None
-        and hmac.compare_digest(expected, supplied)
+        # As bytes: compare_digest raises TypeError on a non-ASCII str.
+        and hmac.compare_digest(expected.encode(), supplied.encode())
     )
 
 
@@ -137,7 +320,10 @@ def origin_ok(request: Request, public_url: str) -> bool:
         referer = request.headers.get("referer")
         if referer is None:
             return True  # not a browser form/fetch (curl, scripts): nothing to forge
-        origin = _origin(referer)
+        try:
+            origin = _origin(referer)
+        except ValueError:  # not a URL (urlsplit refuses e.g. a bad IPv6 netloc)
+            return False
     allowed = {_origin(str(request.base_url)), _origin(public_url)}
     return origin.lower() in allowed
 

@@ -14,8 +14,9 @@ from starlette.requests import Request
 from alerts.model import AlarmChange, AlarmRecord, Contact
 from alerts.settings import AlertSettings
 from alerts.tokens import AckClaim
+from hub.api.auth import DeviceCookies, Sessions, Sleep, current_session
 from hub.api.texts import UI
-from hub.api.throttle import LoginThrottle, ip_key, user_key
+from hub.api.throttle import Attempt, LoginLimiter
 from hub.context import Dwelling, DwellingHealth, HubContext
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -48,25 +49,37 @@ class Console:
     clock: Callable[[], float]
     tz: str
     board_refresh_s: float
-    throttle: LoginThrottle  # failed logins, per username and client IP, this process only
+    limiter: LoginLimiter  # failed logins: per device, username and client IP
+    sessions: Sessions  # server-side, in the registry
+    devices: DeviceCookies
+    sleep: Sleep  # sits out a login slow-down (tests pass a fake)
 
     def lang(self, request: Request) -> str:
-        """?lang= (remembered in the session), else the session's, else the setting."""
+        """?lang= (remembered in the session and in the anonymous cookie, so it survives
+        login and logout), else the session's, else the anonymous cookie's, else the
+        setting."""
         asked = request.query_params.get("lang")
         if asked in UI:
             if "session" in request.scope:
                 request.session["lang"] = asked
+            self.sessions.set_language(request, asked)
             return asked
+        found = current_session(request)
+        if found is not None and found.language in UI:
+            return str(found.language)
         if "session" in request.scope:
             kept = request.session.get("lang")
             if kept in UI:
                 return str(kept)
         return self.ctx.console.language if self.ctx.console.language in UI else "nl"
 
-    def login_keys(self, request: Request, username: str) -> tuple[str, str]:
-        """What failed logins are counted against: the username and the client's address."""
+    def attempt(self, request: Request, username: str, *, form: bool) -> Attempt:
+        """A login to throttle: the username, the client's address (as uvicorn sees it:
+        behind a proxy only when `console.trusted_proxies` names it) and, for the form,
+        the device cookie the browser holds for this username if it is valid."""
         host = request.client.host if request.client else "unknown"
-        return user_key(username), ip_key(host)
+        device = self.devices.device(request, username, self.clock()) if form else None
+        return Attempt(username, host, device)
 
     def label(self, dwelling: str) -> str:
         d = self.ctx.registry.dwelling(dwelling)

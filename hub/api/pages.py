@@ -21,6 +21,7 @@ from alerts.errors import (
     InvalidTransitionError,
     TokenError,
     TokenExpiredError,
+    TokenRevokedError,
     UnknownAlarmError,
 )
 from alerts.lifecycle import UNACKNOWLEDGED
@@ -35,7 +36,6 @@ from hub.api.auth import (
     origin_ok,
     safe_next,
     session_operator,
-    start_session,
     throttled_verify,
 )
 from hub.api.console import Console
@@ -51,7 +51,7 @@ from hub.api.present import (
     summary,
 )
 from hub.api.texts import RELATIVE, UI
-from hub.errors import StorageError
+from hub.errors import NotFound, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -172,30 +172,35 @@ def router(console: Console, live: LiveHub) -> APIRouter:
         status = 403
         headers: dict[str, str] = {}
         if not origin_ok(request, ctx.console.public_url) or not csrf_ok(
-            request, str(form.get("csrf", ""))
+            request, str(form.get("csrf", "")), anonymous=True
         ):
             error = UI[lang]["error_csrf"]
         else:
             found = await throttled_verify(
                 ctx.registry,
-                console.throttle,
-                console.login_keys(request, username),
-                username,
+                console.limiter,
+                console.attempt(request, username, form=True),
                 password,
                 console.clock,
+                console.sleep,
             )
+            error = UI[lang]["login_failed"]
+            status = 401
             if isinstance(found, Throttled):
                 wait = math.ceil(found.wait_s)
                 error = UI[lang]["login_throttled"].format(wait=duration(wait, lang))
                 status = 429
                 headers["Retry-After"] = str(wait)
             elif found is not None:
-                start_session(request, found)
-                log.info("operator %s logged in to the console", found.username)
-                return RedirectResponse(target, status_code=303)
-            else:
-                error = UI[lang]["login_failed"]
-                status = 401
+                response = RedirectResponse(target, status_code=303)
+                try:
+                    console.sessions.start(request, response, found)
+                except NotFound:
+                    pass  # removed or disabled while the password was being checked
+                else:
+                    console.devices.issue(response, found.username, console.clock())
+                    log.info("operator %s logged in to the console", found.username)
+                    return response
         return templates.TemplateResponse(
             request,
             "login.html",
@@ -207,14 +212,14 @@ def router(console: Console, live: LiveHub) -> APIRouter:
     @r.post("/logout")
     async def logout(request: Request) -> Response:
         form = await request.form()
+        response = RedirectResponse("/login", status_code=303)
         if origin_ok(request, ctx.console.public_url) and csrf_ok(
             request, str(form.get("csrf", ""))
         ):
-            lang = request.session.get("lang")
-            request.session.clear()
-            if lang:
-                request.session["lang"] = lang
-        return RedirectResponse("/login", status_code=303)
+            # Ends the session in the registry: a copied cookie is dead too. The language
+            # stays (anonymous cookie).
+            console.sessions.end(request, response)
+        return response
 
     # -- console ----------------------------------------------------------------------------
 
@@ -302,6 +307,8 @@ def router(console: Console, live: LiveHub) -> APIRouter:
             sent_board: object = None
             try:
                 while True:
+                    if console.sessions.lookup(request) is None:
+                        return  # logged out, removed or disabled: the stream ends with it
                     out: list[dict[str, str]] = []
                     try:
                         values = lists(lang, csrf)
@@ -364,6 +371,9 @@ def router(console: Console, live: LiveHub) -> APIRouter:
             claim = alarms.verify_ack_token(token)
         except TokenExpiredError:
             return ack_page(request, token, 410, message=UI[console.lang(request)]["ack_expired"])
+        except TokenRevokedError:
+            # The contact was removed (or re-added): never acknowledges, whatever the state.
+            return ack_page(request, token, 410, message=UI[console.lang(request)]["ack_revoked"])
         except TokenError:
             return ack_page(request, token, 400, message=UI[console.lang(request)]["ack_invalid"])
         rec = alarms.get(claim.alarm_id)
@@ -415,8 +425,12 @@ def router(console: Console, live: LiveHub) -> APIRouter:
             )
         except TokenExpiredError:
             return ack_page(request, token, 410, lang=lang, message=t["ack_expired"])
+        except TokenRevokedError:
+            return ack_page(request, token, 410, lang=lang, message=t["ack_revoked"])
         except TokenError:
             return ack_page(request, token, 400, lang=lang, message=t["ack_invalid"])
+        except UnknownAlarmError:
+            return ack_page(request, token, 404, lang=lang, message=t["ack_unknown"])
         if before is AlarmState.ACKNOWLEDGED:
             msg = t["ack_already"].format(
                 by=rec.acknowledged_by or "?", when=date_time(rec.acknowledged_at, console.tz)

@@ -56,6 +56,8 @@ UI: Final[dict[str, dict[str, str]]] = {
         "ack_resolved": "Dit alarm is al afgehandeld.",
         "ack_expired": "Deze link is verlopen. Neem bij twijfel contact op met de alarmcentrale.",
         "ack_invalid": "Deze link is ongeldig.",
+        "ack_revoked": "Deze link is niet meer geldig. "
+        "Neem bij twijfel contact op met de alarmcentrale.",
         "ack_unknown": "Dit alarm is niet (meer) bekend.",
         "ack_danger": "Bij direct gevaar: bel 112.",
         "error_csrf": "Het formulier is verlopen. Laad de pagina opnieuw.",
@@ -166,6 +168,7 @@ UI: Final[dict[str, dict[str, str]]] = {
         "ack_resolved": "This alarm has already been resolved.",
         "ack_expired": "This link has expired. When in doubt, contact the alarm centre.",
         "ack_invalid": "This link is not valid.",
+        "ack_revoked": "This link is no longer valid. When in doubt, contact the alarm centre.",
         "ack_unknown": "This alarm is not known (any more).",
         "ack_danger": "In immediate danger: call 112.",
         "error_csrf": "The form has expired. Please reload the page.",

@@ -1,5 +1,16 @@
-"""Login throttling: too many failed logins for one key (a username, a client IP) and
-that key has to wait, longer each time. Pure: time comes in as `now`; no I/O.
+"""Login throttling: too many failed logins for one key (a username, a client IP, a
+trusted device) and that key has to wait, longer each time. Pure: time comes in as
+`now`; no I/O.
+
+`LoginLimiter` is what the console uses (one attempt in, an `Admission` out);
+`MemoryLoginLimiter` implements it with three `LoginThrottle`s, after OWASP's "device
+cookies": an attempt that comes with a valid device cookie for its username (the browser
+logged in as that user before) is counted against that device only, so nobody elsewhere
+can lock the operator out at their usual workstation. Any other attempt is counted
+against its client address (refused while locked) and against the username, where the
+lock is a slow-down only: the password is checked after at most `user.max_delay_s`, so
+a known operator on a new workstation gets in, late, however hard somebody else is
+guessing their password.
 
 Per key: failures within `window_s` are counted. The `max_failures`-th one locks the
 key for `first_delay_s`; after that, every failure locks it again for twice as long as
@@ -9,7 +20,8 @@ during a lock are not counted (an operator pressing the button again does not ma
 the wait longer). Verifications still running count as failures for the check, so a
 burst of parallel guesses cannot slip in before the first results are in.
 
-State is in memory, per process: several hub processes each throttle on their own.
+State is in memory, per process: several hub processes each throttle on their own
+(behind the `LoginLimiter` interface, so a shared store can replace it).
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +88,17 @@ class LoginThrottle:
         wait = self.wait_s(keys, now)
         if wait > 0:
             return wait
+        return self.enter(keys, now)
+
+    def enter(self, keys: Iterable[str], now: float) -> float:
+        """The attempt counted as under way whatever the wait; returns the wait, which
+        the caller makes the attempt sit out (a slow-down instead of a refusal)."""
+        keys = list(keys)
+        wait = self.wait_s(keys, now)
         for key in keys:
             self._keys.setdefault(key, _Key()).in_flight += 1
         self._forget(now)
-        return 0.0
+        return wait
 
     def failed(self, keys: Iterable[str], now: float) -> float:
         """The attempt begun for `keys` failed; returns the lock it caused (s), or 0.0."""
@@ -93,7 +113,9 @@ class LoginThrottle:
             k.failures.append(now)
             k.last_failure = now
             if k.locks > 0 or len(k.failures) >= p.max_failures:
-                delay = min(p.first_delay_s * 2.0**k.locks, p.max_delay_s)
+                # The exponent is capped: under a sustained attack `locks` keeps growing
+                # (a slow-down lets every attempt through) and 2.0**1024 overflows.
+                delay = min(p.first_delay_s * 2.0 ** min(k.locks, 64), p.max_delay_s)
                 k.locked_until = max(k.locked_until, now + delay)
                 k.locks += 1
                 locked = max(locked, delay)
@@ -106,7 +128,7 @@ class LoginThrottle:
             if k is not None:
                 k.in_flight = max(0, k.in_flight - 1)
 
-    def succeeded(self, keys: Iterable[str], clear: str) -> None:
+    def succeeded(self, keys: Iterable[str], clear: str | None = None) -> None:
         """The attempt begun for `keys` succeeded; `clear` (the username's key) starts over."""
         for key in keys:
             k = self._keys.get(key)
@@ -114,6 +136,8 @@ class LoginThrottle:
                 k.in_flight = max(0, k.in_flight - 1)
                 if k.in_flight == 0 and not k.failures and k.locked_until == 0.0:
                     del self._keys[key]
+        if clear is None:
+            return
         k = self._keys.get(clear)
         if k is not None and k.in_flight == 0:
             del self._keys[clear]
@@ -145,3 +169,93 @@ def user_key(username: str) -> str:
 
 def ip_key(host: str) -> str:
     return "ip:" + host
+
+
+def device_key(device: str) -> str:
+    return "device:" + device
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One login (form or HTTP Basic): who, from where, and the id of the device cookie
+    the client showed, if it is valid for this username."""
+
+    username: str
+    address: str
+    device: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What an attempt may do: refused without a password check for `refused_s`, or
+    checked after sitting out `delay_s` (0: at once). From `failed`: what it caused."""
+
+    refused_s: float = 0.0
+    delay_s: float = 0.0
+
+
+class LoginLimiter(Protocol):
+    """Use: `a = admit(attempt, now)`; unless refused, wait `a.delay_s`, check the
+    password, then `failed` or `succeeded` (or `abandon` if the check itself failed)."""
+
+    def admit(self, attempt: Attempt, now: float) -> Admission: ...
+    def failed(self, attempt: Attempt, now: float) -> Admission: ...
+    def succeeded(self, attempt: Attempt) -> None: ...
+    def abandon(self, attempt: Attempt) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoginPolicy:
+    # Per client address and per trusted device: refused while locked (30 s ... 15 min).
+    address: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+    device: ThrottlePolicy = field(default_factory=ThrottlePolicy)
+    # Per username, for clients without its device cookie: a slow-down of 2 s, doubling,
+    # at most 20 s per attempt; never a refusal.
+    user: ThrottlePolicy = field(
+        default_factory=lambda: ThrottlePolicy(first_delay_s=2.0, max_delay_s=20.0)
+    )
+
+
+class MemoryLoginLimiter:
+    """`LoginLimiter` in this process's memory (a restart forgets; several hub processes
+    each count on their own)."""
+
+    def __init__(self, policy: LoginPolicy | None = None) -> None:
+        self.policy = policy or LoginPolicy()
+        self._address = LoginThrottle(self.policy.address)
+        self._device = LoginThrottle(self.policy.device)
+        self._user = LoginThrottle(self.policy.user)
+
+    def admit(self, attempt: Attempt, now: float) -> Admission:
+        if attempt.device is not None:
+            return Admission(refused_s=self._device.begin([device_key(attempt.device)], now))
+        refused = self._address.begin([ip_key(attempt.address)], now)
+        if refused > 0:
+            return Admission(refused_s=refused)
+        delay = self._user.enter([user_key(attempt.username)], now)
+        return Admission(delay_s=min(delay, self.policy.user.max_delay_s))
+
+    def failed(self, attempt: Attempt, now: float) -> Admission:
+        if attempt.device is not None:
+            return Admission(refused_s=self._device.failed([device_key(attempt.device)], now))
+        return Admission(
+            refused_s=self._address.failed([ip_key(attempt.address)], now),
+            delay_s=self._user.failed([user_key(attempt.username)], now),
+        )
+
+    def succeeded(self, attempt: Attempt) -> None:
+        if attempt.device is not None:
+            key = device_key(attempt.device)
+            self._device.succeeded([key], clear=key)
+            return
+        # Not the address: a valid account must not reset an address guessing others.
+        self._address.succeeded([ip_key(attempt.address)])
+        key = user_key(attempt.username)
+        self._user.succeeded([key], clear=key)
+
+    def abandon(self, attempt: Attempt) -> None:
+        if attempt.device is not None:
+            self._device.abandon([device_key(attempt.device)])
+        else:
+            self._address.abandon([ip_key(attempt.address)])
+            self._user.abandon([user_key(attempt.username)])

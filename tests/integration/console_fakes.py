@@ -1,7 +1,9 @@
-"""A console wired to a real AlarmService and small fake registry/presence/ingest stats."""
+"""A console wired to a real AlarmService and a real registry (SQLite: operators, contacts,
+sessions), with small fake presence/ingest stats."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,26 +12,20 @@ from alerts.model import Contact
 from alerts.service import AlarmService, AlertSettings
 from hub.context import (
     ConsoleSettings,
+    Dwelling,
     DwellingHealth,
     HubContext,
     Operator,
     SensorState,
 )
+from hub.registry import SqliteRegistry, hash_password
 from hub.storage.base import Point, StoredEvent, TimeSeriesStore
 from sensors.contract import new_id
-from tests.integration.alarm_fakes import FakeClock, FakeDirectory
+from tests.integration.alarm_fakes import FakeClock
 
 SECRET = "console-test-secret-0123456789"
 OPERATOR = ("jan", "juist-wachtwoord-42")  # test-only credentials
-
-
-@dataclass
-class FakeRegistry(FakeDirectory):
-    operators: dict[str, tuple[str, Operator]] = field(default_factory=dict)
-
-    def verify_operator(self, username: str, password: str) -> Operator | None:
-        found = self.operators.get(username)
-        return found[1] if found and found[0] == password else None
+VIEWER = ("resident", "pw-resident-1")  # a known user without a console role
 
 
 @dataclass
@@ -51,22 +47,34 @@ class FakeIngestStats:
         return {}
 
 
-def registry() -> FakeRegistry:
-    return FakeRegistry(
-        contacts={
-            "dw-001": [Contact("c-anna", "dw-001", "Anna de Vries", "anna@example.org", "nl")],
-            "dw-002": [Contact("c-bob", "dw-002", "Bob Smith", "bob@example.org", "en")],
-        },
-        labels={
-            "dw-001": "Unit 3, Tuinstraat",
-            "dw-002": "Unit 7, Kerkpad",
-            "dw-003": "Unit 1, Dorpsweg",
-        },
-        operators={
-            OPERATOR[0]: (OPERATOR[1], Operator(OPERATOR[0], "operator", "Jan Jansen")),
-            "resident": ("pw-resident-1", Operator("resident", "viewer")),
-        },
-    )
+@dataclass
+class FakeSleep:
+    """Sits out a login slow-down on the fake clock, at once; remembers each wait."""
+
+    clock: FakeClock
+    waits: list[float] = field(default_factory=list)
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.clock.advance(seconds)
+
+
+def registry(path: Path) -> SqliteRegistry:
+    reg = SqliteRegistry(path)
+    reg.add_dwelling(Dwelling("dw-001", "Unit 3, Tuinstraat"))
+    reg.add_dwelling(Dwelling("dw-002", "Unit 7, Kerkpad"))
+    reg.add_dwelling(Dwelling("dw-003", "Unit 1, Dorpsweg"))
+    reg.add_contact(Contact("c-anna", "dw-001", "Anna de Vries", "anna@example.org", "nl"))
+    reg.add_contact(Contact("c-bob", "dw-002", "Bob Smith", "bob@example.org", "en"))
+    reg.add_operator(Operator(OPERATOR[0], "operator", "Jan Jansen"), OPERATOR[1])
+    # The registry refuses other roles; an older or hand-edited one may hold them.
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO operators (username, role, password_hash) VALUES (?, 'viewer', ?)",
+            (VIEWER[0], hash_password(VIEWER[1])),
+        )
+    conn.close()
+    return reg
 
 
 def presence(now: float) -> FakePresence:
@@ -98,7 +106,7 @@ def build(
     hint: str = "",
     timeseries: TimeSeriesStore | None = None,
 ) -> tuple[HubContext, AlarmService]:
-    reg = registry()
+    reg = registry(tmp / "registry.sqlite")
     alarms = AlarmService(
         tmp / "alarms.db",
         [],

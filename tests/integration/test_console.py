@@ -15,7 +15,7 @@ from alerts.service import AlarmService
 from hub.api.app import create_app
 from sensors.contract import AlarmMessage, new_id
 from tests.integration.alarm_fakes import FakeClock
-from tests.integration.console_fakes import OPERATOR, build
+from tests.integration.console_fakes import OPERATOR, FakeSleep, build
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ async def setup(
     tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[tuple[httpx.AsyncClient, AlarmService]]:
     ctx, alarms = build(tmp_path, clock)
-    app = create_app(ctx, clock=clock)
+    app = create_app(ctx, clock=clock, sleep=FakeSleep(clock))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
         yield client, alarms
     alarms.close()
@@ -325,11 +325,19 @@ async def test_login_success_clears_the_username_and_the_lock_grows(
     client, _ = setup
     for _ in range(4):
         assert (await login(client, OPERATOR[0], "fout")).status_code == 401
-    assert (await login(client)).status_code == 303
+    r = await login(client)
+    assert r.status_code == 303
     page = await client.get("/")
     await client.post("/logout", data={"csrf": csrf_of(page.text)})
-    # The username starts over; the client address still has its four failures.
-    assert (await login(client, OPERATOR[0], "fout")).status_code == 401
+    # This browser now holds jan's device cookie: its failures count against the device
+    # alone (the address's four do not matter to it), and its lock grows the same way.
+    for _ in range(4):
+        assert (await login(client, OPERATOR[0], "fout")).status_code == 401
+    assert (await login(client)).status_code == 303  # success clears the device
+    page = await client.get("/")
+    await client.post("/logout", data={"csrf": csrf_of(page.text)})
+    for _ in range(5):
+        assert (await login(client, OPERATOR[0], "fout")).status_code == 401
     r = await login(client)
     assert r.status_code == 429 and r.headers["retry-after"] == "30"
     clock.advance(30)

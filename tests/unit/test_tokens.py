@@ -55,6 +55,26 @@ def test_junk_is_refused(junk: str) -> None:
         AckTokens(KEY, 3600).verify(junk, NOW)
 
 
+@pytest.mark.parametrize("sig", ["é", "\ufffd" * 43, "AAAA\x00", "ü" * 43])
+def test_a_non_ascii_signature_is_refused_not_an_error(sig: str) -> None:
+    # Found by the probe: a valid body with a non-ASCII signature made
+    # hmac.compare_digest raise TypeError (a 500 with a traceback).
+    body = AckTokens(KEY, 3600).issue("alarm-0001", "c-anna", NOW).split(".")[0]
+    with pytest.raises(TokenInvalidError):
+        AckTokens(KEY, 3600).verify(f"{body}.{sig}", NOW)
+
+
+def test_the_contacts_link_key_is_carried_and_signed() -> None:
+    tokens = AckTokens(KEY, 3600)
+    t = tokens.issue("alarm-0001", "c-anna", NOW, "k-1111")
+    assert tokens.verify(t, NOW).link_key == "k-1111"
+    sig = t.split(".")[1]
+    forged = json.dumps({"a": "alarm-0001", "c": "c-anna", "k": "k-2222", "e": NOW + 10}).encode()
+    forged_body = base64.urlsafe_b64encode(forged).rstrip(b"=").decode()
+    with pytest.raises(TokenInvalidError):
+        tokens.verify(f"{forged_body}.{sig}", NOW)
+
+
 def test_other_key_is_refused() -> None:
     t = AckTokens(KEY, 3600).issue("alarm-0001", "c-anna", NOW)
     with pytest.raises(TokenInvalidError):
