@@ -140,7 +140,9 @@ def seed(data_dir: Path) -> None:
     reg.close()
 
 
-def write_config(hub: HubProcess, mosquitto: Mosquitto, smtp: SmtpSink) -> None:
+def write_config(
+    hub: HubProcess, mosquitto: Mosquitto, smtp: SmtpSink, *, broker_extra: str = ""
+) -> None:
     hub.config.write_text(
         f"""log_level = "INFO"
 [broker]
@@ -148,6 +150,7 @@ url = "{mosquitto.url}"
 username = "{HUB_USER}"
 password = "{HUB_PASSWORD}"
 client_id = "{HUB_CLIENT_ID}"
+{broker_extra}
 [data]
 dir = "{hub.data_dir}"
 [console]

@@ -120,19 +120,17 @@ async def test_oversized_payloads_are_cut_off_at_the_broker(
         async with running_dwelling(dw):
             await wait_until(lambda: dw.state.connected, timeout=10)
             for size in (300_000, 1_000_000, 20_000_000, 20_000_000):
+                # The broker hangs up on the packet's header: no PUBACK ever comes.
                 with pytest.raises(aiomqtt.MqttError):
                     async with hostile_client(broker) as thief:
                         await thief.publish(
-                            f"mz/v1/{HOSTILE}/readings", b"x" * size, qos=1, timeout=10
+                            f"mz/v1/{HOSTILE}/readings", b"x" * size, qos=1, timeout=1
                         )
-                        async with asyncio.timeout(10):
-                            async for _ in thief.messages:  # until the broker hangs up
-                                pass
             dw.press("pendant-1")
             await wait_until(lambda: len(honest_alarms(rec, "dw-001")) == 1, timeout=20)
             [alarm_id] = honest_alarms(rec, "dw-001")
             await wait_until(lambda: hub.raised_count(alarm_id) == 1, timeout=20)
-    assert "oversize packet" in broker.log()
+    assert broker.log().count("disconnected due to oversize packet") == 4
     grown = rss_kib(broker.proc.pid) - before
     assert grown < 32 * 1024, f"broker grew by {grown} KiB"
     assert not any(HOSTILE in t for t, _ in rec.messages if t.endswith("/readings"))
