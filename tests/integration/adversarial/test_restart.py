@@ -25,6 +25,7 @@ from tests.integration.adversarial.conftest import (
     HONEST,
     HubProcess,
     honest,
+    probing,
     seed,
     write_config,
 )
@@ -46,7 +47,7 @@ async def test_a_20_s_broker_restart_loses_nothing_and_raises_one_alarm(
     try:
         # Edges reconnect within a second of the broker's return.
         dws = [honest(broker, tmp_path, dw, reconnect_max_s=1.0) for dw in HONEST]
-        async with running_dwelling(dws[0]), running_dwelling(dws[1]):
+        async with probing(hub), running_dwelling(dws[0]), running_dwelling(dws[1]):
             await wait_until(lambda: all(d.state.connected for d in dws), timeout=10)
             made = [record_outbox(d.agent) for d in dws if d.agent is not None]
 
