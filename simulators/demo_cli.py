@@ -41,7 +41,8 @@ def demo_command(
     credentials: Annotated[
         Path | None,
         typer.Option(
-            "--credentials", help="With --broker: TOML of user = password (hub, dw-001..dw-004)."
+            "--credentials",
+            help='With --broker: TOML of user = password ("hub.1" quoted, dw-001..dw-004).',
         ),
     ] = None,
     shared: Annotated[

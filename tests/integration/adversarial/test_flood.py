@@ -90,7 +90,10 @@ async def test_a_flood_with_the_hub_running_is_refused_and_delays_no_other_alarm
         assert refused.get("budget_messages", 0) > 10_000, refused
         assert "dw-001" not in stats["refused_by_dwelling"]
         delays = sorted(a.received_at - a.raised_at for a in hub.alarms() if a.id in set(ids))
-        print(f"\nflood of {len(junk)} messages in {flood_s:.1f} s; honest alarm delays {delays}")
+        print(
+            f"\nflood of {len(junk)} messages in {flood_s:.1f} s; refused {refused}; "
+            f"honest alarm delays {[round(d, 3) for d in delays]} s"
+        )
         assert max(delays) < 5.0, delays
         assert_each_raised_once(hub, ids)
 
@@ -143,7 +146,8 @@ async def test_full_readings_batches_beyond_the_budget_are_refused_not_stored(
 
     async with probing(hub), hostile_client(broker) as thief:
         started = time.time()
-        await flood(thief, [batch_payload(HOSTILE, 2000, started) for _ in range(300)], window=50)
+        full = [batch_payload(HOSTILE, 2000, started - k * 2.0) for k in range(300)]
+        await flood(thief, full, window=50)
 
         async def all_handled() -> bool:
             s = await hub.stats()
@@ -160,7 +164,10 @@ async def test_full_readings_batches_beyond_the_budget_are_refused_not_stored(
     # At most the burst plus the sustained rate over the attack (docs/hub.md, budgets).
     assert stored <= 60_000 + 3000 * elapsed + 2000, (stored, elapsed)
     assert stats["refused_by_dwelling"][HOSTILE].get("budget_readings", 0) >= 200
-    print(f"\n300 full batches in {elapsed:.1f} s: {stored} readings stored, the rest refused")
+    print(
+        f"\n300 full batches in {elapsed:.1f} s: {stored} readings stored, refused "
+        f"{stats['refused_by_dwelling'][HOSTILE]}"
+    )
 
 
 async def test_an_alarm_storm_is_one_thread_for_its_family_and_delays_no_other_alarm(
@@ -189,7 +196,10 @@ async def test_an_alarm_storm_is_one_thread_for_its_family_and_delays_no_other_a
     assert sum(refused.values()) >= 170, refused  # 120 messages at once, 30 raises at once
     raised = [a for a in hub.alarms() if a.dwelling == HOSTILE and a.kind.value == "personal"]
     assert len(raised) <= 30  # the raise burst
-    print(f"\nhonest alarm mailed {honest_mail_s:.1f} s after a storm of 200")
+    print(
+        f"\nstorm of 200: {len(raised)} raised, refused {refused}, {len(to_family)} mail(s) "
+        f"to its family; honest alarm mailed {honest_mail_s:.1f} s later"
+    )
     assert honest_mail_s < 10.0
 
 
