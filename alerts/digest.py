@@ -71,16 +71,8 @@ def render_folded_mail(
     if not alarms:
         raise ValueError("a folded mail needs at least one alarm")
     try:
-        return _folded_mail(
-            alarms,
-            lang=lang,
-            contact_name=contact_name,
-            dwelling_label=dwelling_label,
-            ack_url=ack_url,
-            ack_expires_at=ack_expires_at,
-            tz=tz,
-            now=now,
-            list_max=list_max,
+        return _folded_body(
+            alarms, lang, contact_name, dwelling_label, ack_url, ack_expires_at, tz, now, list_max
         )
     except Exception:
         log.warning("folded mail for alarm %s cannot be formatted", alarms[0].id, exc_info=True)
@@ -96,9 +88,8 @@ def render_folded_mail(
         )
 
 
-def _folded_mail(
+def _folded_body(
     alarms: Sequence[AlarmRecord],
-    *,
     lang: str,
     contact_name: str,
     dwelling_label: str,
@@ -106,7 +97,7 @@ def _folded_mail(
     ack_expires_at: float,
     tz: str,
     now: float,
-    list_max: int = LIST_MAX,
+    list_max: int,
 ) -> tuple[str, str]:
     lang = language(lang)
     t, f = MAIL_TEXTS[lang], FOLD_TEXTS[lang]

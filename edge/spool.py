@@ -34,7 +34,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -161,14 +162,37 @@ class Spool:
             raise SpoolError(str(path), str(exc)) from exc
         self._closed = False
 
+    @contextmanager
+    def _tx(self, what: str, on_rollback: Callable[[], None] | None = None) -> Iterator[None]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any error); a
+        SQLite error is a SpoolError naming `what`."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                if on_rollback is not None:
+                    on_rollback()
+                raise
+        except sqlite3.Error as exc:
+            raise SpoolError(str(self.path), f"{what} failed: {exc}") from exc
+
+    def _forget(self, seq: int) -> tuple[int, int] | None:
+        """Delete one row inside a transaction: (payload length, was awaiting), or None."""
+        row = self._db.execute(
+            "DELETE FROM messages WHERE seq=? RETURNING LENGTH(payload), awaiting", (seq,)
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
+
     def _migrate(self) -> None:
         """Give a spool made before receipts and priorities their columns (rows kept)."""
         have = {str(r[1]) for r in self._db.execute("PRAGMA table_info(messages)")}
         missing = [(name, decl) for name, decl in _COLUMNS if name not in have]
         if not missing:
             return
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._tx("upgrade"):
             for name, decl in missing:
                 self._db.execute(f"ALTER TABLE messages ADD COLUMN {name} {decl}")
             if "prio" not in have:
@@ -187,10 +211,6 @@ class Spool:
                         self._db.execute(
                             "UPDATE messages SET receipt_id=? WHERE seq=?", (msg_id, seq)
                         )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         log.info("spool %s: added columns %s", self.path, ", ".join(n for n, _ in missing))
 
     @property
@@ -236,27 +256,17 @@ class Spool:
         """
         if priority is None:
             priority = Priority.READINGS if droppable else Priority.EVENT
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                evicted = self._make_room(len(payload), droppable)
-                if evicted is None:
-                    self._count_dropped(1)
-                    self._db.execute("COMMIT")
-                    return None
-                cur = self._db.execute(
-                    "INSERT INTO messages"
-                    " (topic, payload, retain, droppable, created, prio, receipt_id)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (topic, payload, int(retain), int(droppable), created, priority, receipt_id),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                self._reload_counts()
-                raise
-        except sqlite3.Error as exc:
-            raise SpoolError(str(self.path), f"append failed: {exc}") from exc
+        with self._tx("append", on_rollback=self._reload_counts):
+            evicted = self._make_room(len(payload), droppable)
+            if evicted is None:
+                self._count_dropped(1)
+                return None
+            cur = self._db.execute(
+                "INSERT INTO messages"
+                " (topic, payload, retain, droppable, created, prio, receipt_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (topic, payload, int(retain), int(droppable), created, priority, receipt_id),
+            )
         self._depth += 1
         self._bytes += len(payload)
         assert cur.lastrowid is not None
@@ -352,38 +362,27 @@ class Spool:
         awaits the hub's receipt (resent on the policy's schedule); every other row is
         deleted. A row already gone (receipted while in flight) is skipped."""
         gone = freed = unawaited = newly_awaiting = 0
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for it in items:
-                    if receipts is not None and it.receipt_id is not None:
-                        row = self._db.execute(
-                            "SELECT awaiting, sends FROM messages WHERE seq=?", (it.seq,)
-                        ).fetchone()
-                        if row is None:
-                            continue
-                        sends = int(row[1]) + 1
-                        self._db.execute(
-                            "UPDATE messages SET awaiting=1, sends=?, resend_at=?,"
-                            " waiting_since=COALESCE(waiting_since, ?) WHERE seq=?",
-                            (sends, now + receipts.resend_after(sends), now, it.seq),
-                        )
-                        newly_awaiting += 1 - int(row[0])
-                        continue
-                    got = self._db.execute(
-                        "DELETE FROM messages WHERE seq=? RETURNING LENGTH(payload), awaiting",
-                        (it.seq,),
+        with self._tx("acknowledge"):
+            for it in items:
+                if receipts is not None and it.receipt_id is not None:
+                    row = self._db.execute(
+                        "SELECT awaiting, sends FROM messages WHERE seq=?", (it.seq,)
                     ).fetchone()
-                    if got is not None:
-                        gone += 1
-                        freed += int(got[0])
-                        unawaited += int(got[1])
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise SpoolError(str(self.path), f"acknowledge failed: {exc}") from exc
+                    if row is None:
+                        continue
+                    sends = int(row[1]) + 1
+                    self._db.execute(
+                        "UPDATE messages SET awaiting=1, sends=?, resend_at=?,"
+                        " waiting_since=COALESCE(waiting_since, ?) WHERE seq=?",
+                        (sends, now + receipts.resend_after(sends), now, it.seq),
+                    )
+                    newly_awaiting += 1 - int(row[0])
+                    continue
+                got = self._forget(it.seq)
+                if got is not None:
+                    gone += 1
+                    freed += got[0]
+                    unawaited += got[1]
         self._depth -= gone
         self._bytes -= freed
         self._awaiting += newly_awaiting - unawaited
@@ -391,24 +390,13 @@ class Spool:
     def delete(self, seqs: Iterable[int]) -> None:
         """Forget messages outright, whatever their state (unknown seqs are ignored)."""
         gone = freed = unawaited = 0
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for seq in seqs:
-                    row = self._db.execute(
-                        "DELETE FROM messages WHERE seq=? RETURNING LENGTH(payload), awaiting",
-                        (seq,),
-                    ).fetchone()
-                    if row is not None:
-                        gone += 1
-                        freed += int(row[0])
-                        unawaited += int(row[1])
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise SpoolError(str(self.path), f"delete failed: {exc}") from exc
+        with self._tx("delete"):
+            for seq in seqs:
+                got = self._forget(seq)
+                if got is not None:
+                    gone += 1
+                    freed += got[0]
+                    unawaited += got[1]
         self._depth -= gone
         self._bytes -= freed
         self._awaiting -= unawaited
@@ -456,24 +444,16 @@ class Spool:
         ago, and not reported in the last `every_s`; they are marked reported at `now`."""
         if self._awaiting == 0:
             return []
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                rows = self._db.execute(
-                    "SELECT seq, receipt_id, waiting_since, sends FROM messages"
-                    " WHERE awaiting=1 AND waiting_since <= ?"
-                    " AND (warned_at IS NULL OR warned_at <= ?) ORDER BY seq",
-                    (now - after_s, now - every_s),
-                ).fetchall()
-                self._db.executemany(
-                    "UPDATE messages SET warned_at=? WHERE seq=?", [(now, r[0]) for r in rows]
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise SpoolError(str(self.path), f"update failed: {exc}") from exc
+        with self._tx("update"):
+            rows = self._db.execute(
+                "SELECT seq, receipt_id, waiting_since, sends FROM messages"
+                " WHERE awaiting=1 AND waiting_since <= ?"
+                " AND (warned_at IS NULL OR warned_at <= ?) ORDER BY seq",
+                (now - after_s, now - every_s),
+            ).fetchall()
+            self._db.executemany(
+                "UPDATE messages SET warned_at=? WHERE seq=?", [(now, r[0]) for r in rows]
+            )
         return [Overdue(str(r[1]), now - float(r[2]), int(r[3])) for r in rows]
 
     def close(self) -> None:

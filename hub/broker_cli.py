@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
 import typer
@@ -18,6 +19,7 @@ import typer
 from hub.broker_admin import BrokerAdminError, DynsecAdmin
 
 app = typer.Typer(no_args_is_help=True)
+T = TypeVar("T")
 
 BrokerOption = Annotated[
     str, typer.Option("--broker", help="The broker, mqtt://host:port or mqtts://host:port.")
@@ -70,37 +72,46 @@ def _admin(broker: str, admin: str, password_file: Path | None, ca: Path | None)
     )
 
 
-def _do(action: str, fn: object) -> object:
+def _do(action: str, fn: Callable[[], T]) -> T:
     try:
-        return fn()  # type: ignore[operator]
+        return fn()
     except BrokerAdminError as exc:
         raise _fail(f"{action}: {exc}") from None
 
 
-@app.command("setup")
-def setup(
+@app.callback()
+def connection(
+    ctx: typer.Context,
     broker: BrokerOption = DEFAULT_BROKER,
     admin: AdminOption = DEFAULT_ADMIN,
     admin_password_file: PasswordFileOption = None,
     ca_file: CaOption = None,
 ) -> None:
+    """Broker accounts (Mosquitto dynamic-security plugin); these options come before the
+    command: `mz broker --broker mqtts://mqtt.example.org:8883 --ca-file ca.crt list`."""
+    ctx.obj = (broker, admin, admin_password_file, ca_file)
+
+
+def _from(ctx: typer.Context) -> DynsecAdmin:
+    return _admin(*ctx.obj)
+
+
+@app.command("setup")
+def setup(ctx: typer.Context) -> None:
     """Deny-by-default access and the hub role (idempotent; run once after `init`)."""
-    a = _admin(broker, admin, admin_password_file, ca_file)
+    a = _from(ctx)
     _do("setup", a.setup)
     print("broker: default access deny, role mz-hub in place")
 
 
 @app.command("add-dwelling")
 def add_dwelling(
+    ctx: typer.Context,
     dwelling: Annotated[str, typer.Argument(help="The pseudonymous dwelling id, e.g. dw-017.")],
     reset_password: ResetOption = False,
-    broker: BrokerOption = DEFAULT_BROKER,
-    admin: AdminOption = DEFAULT_ADMIN,
-    admin_password_file: PasswordFileOption = None,
-    ca_file: CaOption = None,
 ) -> None:
     """A dwelling's account: its own topics only, its client id bound to its id."""
-    a = _admin(broker, admin, admin_password_file, ca_file)
+    a = _from(ctx)
     password = _do(
         f"add-dwelling {dwelling}", lambda: a.add_dwelling(dwelling, reset=reset_password)
     )
@@ -110,73 +121,48 @@ def add_dwelling(
 
 @app.command("add-hub")
 def add_hub(
+    ctx: typer.Context,
     username: Annotated[str, typer.Argument(help="hub.<name>, e.g. hub.1")],
     reset_password: ResetOption = False,
-    broker: BrokerOption = DEFAULT_BROKER,
-    admin: AdminOption = DEFAULT_ADMIN,
-    admin_password_file: PasswordFileOption = None,
-    ca_file: CaOption = None,
 ) -> None:
     """A hub worker's account (reads every dwelling, sends receipts and commands)."""
-    a = _admin(broker, admin, admin_password_file, ca_file)
+    a = _from(ctx)
     password = _do(f"add-hub {username}", lambda: a.add_hub(username, reset=reset_password))
     print(f"hub account {username}\nbroker password: {password}")
     print("Put it in hub.toml [broker] password (or MZ_HUB_BROKER__PASSWORD).", file=sys.stderr)
 
 
+AccountArg = Annotated[str, typer.Argument(help="The account, e.g. a stolen dwelling's id.")]
+
+
 @app.command("disable")
-def disable(
-    username: Annotated[str, typer.Argument(help="The account, e.g. a stolen dwelling's id.")],
-    broker: BrokerOption = DEFAULT_BROKER,
-    admin: AdminOption = DEFAULT_ADMIN,
-    admin_password_file: PasswordFileOption = None,
-    ca_file: CaOption = None,
-) -> None:
+def disable(ctx: typer.Context, username: AccountArg) -> None:
     """Refuse the account from now on and drop its connection at once."""
-    a = _admin(broker, admin, admin_password_file, ca_file)
+    a = _from(ctx)
     _do(f"disable {username}", lambda: a.set_enabled(username, False))
     print(f"{username}: disabled")
 
 
 @app.command("enable")
-def enable(
-    username: Annotated[str, typer.Argument()],
-    broker: BrokerOption = DEFAULT_BROKER,
-    admin: AdminOption = DEFAULT_ADMIN,
-    admin_password_file: PasswordFileOption = None,
-    ca_file: CaOption = None,
-) -> None:
+def enable(ctx: typer.Context, username: AccountArg) -> None:
     """Allow a disabled account again."""
-    a = _admin(broker, admin, admin_password_file, ca_file)
+    a = _from(ctx)
     _do(f"enable {username}", lambda: a.set_enabled(username, True))
     print(f"{username}: enabled")
 
 
 @app.command("remove")
-def remove(
-    username: Annotated[str, typer.Argument()],
-    broker: BrokerOption = DEFAULT_BROKER,
-    admin: AdminOption = DEFAULT_ADMIN,
-    admin_password_file: PasswordFileOption = None,
-    ca_file: CaOption = None,
-) -> None:
+def remove(ctx: typer.Context, username: AccountArg) -> None:
     """Delete an account (and a dwelling's own role)."""
-    a = _admin(broker, admin, admin_password_file, ca_file)
+    a = _from(ctx)
     _do(f"remove {username}", lambda: a.remove(username))
     print(f"{username}: removed")
 
 
 @app.command("list")
-def list_accounts(
-    broker: BrokerOption = DEFAULT_BROKER,
-    admin: AdminOption = DEFAULT_ADMIN,
-    admin_password_file: PasswordFileOption = None,
-    ca_file: CaOption = None,
-) -> None:
+def list_accounts(ctx: typer.Context) -> None:
     """Every account: kind, bound client id, enabled or not."""
-    a = _admin(broker, admin, admin_password_file, ca_file)
-    accounts = _do("list", a.accounts)
-    assert isinstance(accounts, list)
-    for acc in sorted(accounts, key=lambda x: x.username):
+    a = _from(ctx)
+    for acc in sorted(_do("list", a.accounts), key=lambda x: x.username):
         state = "disabled" if acc.disabled else "enabled"
         print(f"{acc.username:<24} {acc.kind:<9} client id {acc.clientid or '-':<24} {state}")

@@ -21,7 +21,7 @@ ROOT = Path(__file__).parents[2]
 
 def mz_broker(mosquitto: Mosquitto, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mz", "broker", *args, "--broker", mosquitto.url],
+        [sys.executable, "-m", "mz", "broker", "--broker", mosquitto.url, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -91,7 +91,7 @@ def test_add_hub_takes_only_hub_names(mosquitto: Mosquitto) -> None:
 
 def test_a_wrong_admin_password_is_one_clear_line(mosquitto: Mosquitto) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "mz", "broker", "list", "--broker", mosquitto.url],
+        [sys.executable, "-m", "mz", "broker", "--broker", mosquitto.url, "list"],
         cwd=ROOT,
         capture_output=True,
         text=True,
