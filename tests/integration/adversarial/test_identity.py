@@ -90,3 +90,37 @@ async def test_a_stolen_pi_cannot_take_the_hubs_or_another_edges_session(
         assert [a.kind.value for a in hub.alarms()] == ["personal"]
         to = [str(m["To"]) for m in smtp.messages]
         assert to == [CONTACTS["dw-001"][2]]
+
+
+def test_the_dwelling_tooling_cannot_replace_the_hubs_broker_password(broker: Mosquitto) -> None:
+    """`add-dwelling.sh hub` used to reset the hub's password silently; `mz broker
+    add-dwelling` refuses any hub account, and the hub keeps its session throughout."""
+    import subprocess
+    import sys
+
+    from tests.integration.adversarial.conftest import ROOT
+    from tests.servers import ADMIN_PASSWORD, HUB_USER
+
+    for name in (HUB_USER, "hub.2"):
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mz",
+                "broker",
+                "--broker",
+                broker.url,
+                "add-dwelling",
+                name,
+                "--reset-password",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={"MZ_BROKER_ADMIN_PASSWORD": ADMIN_PASSWORD, "PATH": "/usr/bin:/bin"},
+            timeout=60,
+            check=False,
+        )
+        assert out.returncode == 2 and "broker password" not in out.stdout, (name, out.stdout)
+    account = broker.admin().account(HUB_USER)
+    assert account is not None and account.kind == "hub"
