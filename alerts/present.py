@@ -64,11 +64,13 @@ TIME_KEYS = frozenset({"last_seen", "since", "ts", "t"})
 DETAIL_TEXT_MAX = 200  # free-form strings from the edge are cut here
 EXACT_INT_MAX: Final = 2**53  # larger integers are shown in powers of ten
 DURATION_MAX_S: Final = 100 * 365.25 * 86400.0  # longer is no duration anybody can use
-# What a mail shows of a string from the wire that is not a known code: letters, digits and
-# `_ , + -` only: reason codes, NEWS2 parameter lists ("rr,acvpu"), minute lists
-# ("12,30,,45"), dates ("2026-11-25"). Never `.`, `/`, `:`, `@` or a space, so never a
-# link, an address or a sentence of the sender's choosing.
-CODE_RE: Final = re.compile(r"[A-Za-z0-9_,+-]{1,64}")
+# What a mail shows of a string from the wire that is not a known code: minute lists
+# ("12,30,,45") and dates ("2026-11-25") only. Never a letter, `.`, `/`, `:`, `@`, `+` or
+# a space, so never a link, an address, a phone number or a sentence of the sender's
+# choosing; an unknown key is left out of a mail altogether (its name is the sender's too).
+CODE_RE: Final = re.compile(r"[0-9,]{1,64}|\d{4}-\d{2}-\d{2}")
+# Codes of our own (NEWS2 parameters in `missing`) that have no label yet.
+PARAM_RE: Final = re.compile(r"[a-z][a-z0-9_]{0,15}")
 _KEY_RE: Final = re.compile(DETAIL_KEY_PATTERN)
 
 
@@ -209,7 +211,7 @@ def details(
         name = params.get(p)
         if name is not None:
             return name
-        return p if not codes_only or CODE_RE.fullmatch(p) else hidden
+        return p if not codes_only or PARAM_RE.fullmatch(p) else hidden
 
     out = []
     for k, v in detail.items():
@@ -219,7 +221,9 @@ def details(
             continue  # an empty text says nothing
         label = labels.get(k)
         if label is None:
-            label = k if not codes_only or _KEY_RE.fullmatch(k) else hidden
+            if codes_only and not k.startswith("sub_"):
+                continue  # a mail shows only what we know how to say
+            label = k
         if k.startswith("sub_") and isinstance(v, int | float) and not isinstance(v, bool):
             if v == 0:
                 continue

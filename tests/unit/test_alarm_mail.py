@@ -26,7 +26,7 @@ def offline_alarm() -> AlarmRecord:
             "key": "offline",
             "reason": "heartbeat_timeout",
             "last_seen": RAISED - 20.0,
-            "silent_s": 340.0,
+            "for_s": 340.0,
         },
     )
 
@@ -48,7 +48,7 @@ def test_details_are_translated_and_times_are_local() -> None:
     subject, body = render("nl")
     assert "Unit 3" in subject
     assert "05:29:02" in body  # last_seen, 20 s before, in Amsterdam time
-    assert "5 min 40 s" in body  # silent_s as a duration
+    assert "5 min 40 s" in body  # for_s as a duration
     assert "1795580942" not in body and "heartbeat_timeout" not in body
     assert "key" not in body.split("Details")[-1].split("\n")[0]
 
@@ -128,27 +128,34 @@ def mail(
         {"missing": "rr,evil.example/ack"},
         {"https://evil.example/ack": 1},  # a key no contract would pass today
         {"Bevestig via evil.example": True},
+        # A key of the sender's own naming: its name is text from the wire too.
+        {"bel_de_meldkamer_op": "0900-1234567", "niet_de_link_gebruiken": True},
+        {"reason": "+31612345678"},
+        {"reason": "0900-1234567"},
     ],
 )
 def test_text_from_the_wire_never_becomes_a_link_or_a_line_in_a_mail(
     detail: dict[str, float | int | bool | str | None],
 ) -> None:
     _, body = mail(detail)
-    _, plain = mail({"note": "ok"})  # a code: shown as it is
-    assert "evil" not in body
-    assert "(tekst niet getoond)" in body
-    assert len(body.splitlines()) == len(plain.splitlines())  # no extra line
+    _, plain = mail({"press": "press"})  # a known code: shown as its label
+    for bad in ("evil", "meldkamer", "link_gebruiken", "0900", "+316"):
+        assert bad not in body
+    known = [k for k in detail if k in ("reason", "missing", "note")]
+    if any(k != "note" for k in known):
+        assert "(tekst niet getoond)" in body  # a known key whose text is not shown
+    assert len(body.splitlines()) <= len(plain.splitlines())  # no extra line
     assert [line for line in body.splitlines() if "http" in line] == ["http://hub/ack/tok"]
     _, english = mail(detail, lang="en")
-    assert "evil" not in english and "(text not shown)" in english
+    assert "evil" not in english and "0900" not in english
 
 
 def test_codes_from_the_wire_still_read_in_a_mail() -> None:
     _, body = mail(
         {
-            "reason": "battery_swap",  # an unknown code: shown as it is
+            "reason": "battery_swap",  # an unknown code: not shown in a mail
             "missing": "rr,acvpu",
-            "quiet_awake_min": "12,30,,45",
+            "quiet_awake_min": "12,30,,45",  # a key without a label: left out of a mail
             "day": "2026-11-25",
             "press": "long_press",
             "empty": "",
@@ -156,8 +163,8 @@ def test_codes_from_the_wire_still_read_in_a_mail() -> None:
     )
     details_line = next(line for line in body.splitlines() if line.startswith("Details:"))
     assert details_line == (
-        "Details: reden: battery_swap; ontbreekt: ademfrequentie, bewustzijn; "
-        "quiet_awake_min: 12,30,,45; dag: 2026-11-25; lang ingedrukt"
+        "Details: reden: (tekst niet getoond); ontbreekt: ademfrequentie, bewustzijn; "
+        "dag: 2026-11-25; lang ingedrukt"
     )
 
 
