@@ -70,12 +70,14 @@ TECHNICAL_LABELS: Final[dict[str, dict[str, str]]] = {
         "sensor_silent": "sensor stil",
         "battery_low": "batterij bijna leeg",
         "refused": "berichten geweigerd",
+        "clock": "klok van de woning loopt verkeerd",
     },
     "en": {
         "offline": "dwelling offline",
         "sensor_silent": "sensor silent",
         "battery_low": "battery low",
         "refused": "messages refused",
+        "clock": "the dwelling's clock is wrong",
     },
 }
 
@@ -113,6 +115,7 @@ DETAIL_LABELS: Final[dict[str, dict[str, str]]] = {
         "stillness_g": "stilliggen (g)",
         "day": "dag",
         "subscore": "punten",
+        "clock_off": "tijd van de woning onjuist, tijd van ontvangst gebruikt",
     },
     "en": {
         "reason": "reason",
@@ -144,6 +147,7 @@ DETAIL_LABELS: Final[dict[str, dict[str, str]]] = {
         "stillness_g": "stillness (g)",
         "day": "day",
         "subscore": "points",
+        "clock_off": "the dwelling's time was wrong, time of receipt used",
     },
 }
 
@@ -246,6 +250,7 @@ DETAIL_VALUES: Final[dict[str, dict[str, dict[str, str]]]] = {
             "silent_after_impact": "harde klap gemeten, daarna gaf de valsensor geen signaal meer",
             "got_up": "weer opgestaan",
             "button": "geannuleerd met de knop",
+            "clock_off": "tijd van een alarm lag ver van de klok van de hub af",
             # Why the hub refused a dwelling's message (the technical alarm "refused").
             **{k: f"bericht geweigerd: {v}" for k, v in REFUSAL_REASONS["nl"].items()},
         },
@@ -287,6 +292,7 @@ DETAIL_VALUES: Final[dict[str, dict[str, dict[str, str]]]] = {
             "silent_after_impact": "a hard impact, then the fall sensor went silent",
             "got_up": "got up again",
             "button": "cancelled with the button",
+            "clock_off": "an alarm's time was far off the hub's clock",
             **{k: f"message refused: {v}" for k, v in REFUSAL_REASONS["en"].items()},
         },
         "press": {

@@ -59,6 +59,7 @@ from sensors.contract import (
     receipt_command,
     split_readings,
     subscription,
+    time_ok,
 )
 from sensors.errors import ContractError
 
@@ -75,6 +76,7 @@ WARN_EVERY_S: Final = 10.0  # at most one warning per rejection reason this ofte
 # open alarm per dwelling anyway; this keeps a flood from costing a query per message).
 REFUSED_ALARM_EVERY_S: Final = 60.0
 REFUSED_KEY: Final = "refused"
+CLOCK_KEY: Final = "clock"  # a dwelling whose alarms come with a time off the hub's clock
 # Registered dwellings are looked up at most this often (a flood must not cost one
 # registry query per message); a removal takes effect within this time.
 REGISTRY_CACHE_S: Final = 5.0
@@ -236,6 +238,8 @@ class Ingest:
             parsed, msg = decode(topic, payload, now=now)
         except ContractError as exc:
             return await self._refuse(dwelling, exc.reason, topic, exc.detail, now)
+        if isinstance(msg, AlarmMessage) and not time_ok(msg.ts, now):
+            msg = await self._clock_off(msg, topic, now)
         if isinstance(msg, ReadingsBatch) and len(msg.readings) > raw_readings:
             return await self._refuse(
                 dwelling, BUDGET_READINGS, topic, "more readings than its raw keys showed", now
@@ -279,6 +283,25 @@ class Ingest:
             self._dedup.record(msg.id, now)
         self.stats.incr(f"accepted.{parsed.channel.value}")
         return Verdict("accepted", self._receipt(msg, now))
+
+    async def _clock_off(self, msg: AlarmMessage, topic: str, now: float) -> AlarmMessage:
+        """An alarm whose time is off the hub's clock (a Pi without a real-time clock,
+        booted before NTP) is never lost for it: it is taken at the hub's time, flagged
+        `clock_off`, counted, and the operators get one technical alarm `clock`."""
+        self.stats.incr("corrected.alarm_time")
+        self._warnings.warn(
+            "clock_off",
+            "alarm on %s made at %r, off the hub's clock: taken at the hub's time",
+            topic[:120],
+            msg.ts,
+        )
+        try:
+            await self._alarms.raise_technical(
+                msg.dwelling, CLOCK_KEY, Severity.LOW, {"reason": "clock_off"}, now
+            )
+        except Exception:
+            log.warning("could not raise the clock alarm for %s", msg.dwelling)
+        return msg.model_copy(update={"ts": now, "detail": {**msg.detail, "clock_off": True}})
 
     @staticmethod
     def _receipt(msg: Message, now: float) -> Command | None:

@@ -23,7 +23,9 @@ never from a number (enum fields still take their string values).
     ts             TS_FLOOR (2020-01-01) .. TS_CEILING (2100-01-01), always; and when the
                    hub passes its clock (`decode(..., now=)`) within
                    [now - MAX_AGE_S (7 days, as long as the hub remembers ids), now + MAX_SKEW_S]
-                   (a status only the upper bound: its last will is as old as its connection)
+                   (a status only the upper bound: its last will is as old as its
+                   connection; an alarm none: `decode` never refuses an alarm for its
+                   time, the hub takes one whose time is off at its own clock, flagged)
     integers       |n| <= MAX_DETAIL_INT (2**53) in details; counters <= MAX_COUNT (10**9);
                    uptime_s <= MAX_UPTIME_S (10 years); heartbeat_s in (0, 3600]
     floats         finite; |x| <= MAX_DETAIL_INT in details; battery 0..100
@@ -561,8 +563,12 @@ def decode(
         raise ContractError(kind, f"{where}: {first.get('msg')}"[:200]) from exc
     # A status has no age limit: the last will is made when the edge connects, so a will
     # fired after weeks online carries that old time (and a status is never de-duplicated).
+    # An alarm is never refused for its time: a Pi whose clock is wrong (no RTC, booted
+    # before NTP) still has a resident who needs help, and it sends the same bytes again
+    # until the hub confirms them. The receiver decides what to make of the time
+    # (`time_ok`; the hub takes such an alarm at its own clock and flags it).
     max_age = TS_CEILING if isinstance(msg, Status) else MAX_AGE_S
-    if not time_ok(msg.ts, now, max_age_s=max_age):
+    if not isinstance(msg, AlarmMessage) and not time_ok(msg.ts, now, max_age_s=max_age):
         raise ContractError("ts_window", f"ts {msg.ts!r} outside the accepted window")
     if msg.dwelling != parsed.dwelling:
         raise ContractError(

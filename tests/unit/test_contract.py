@@ -32,6 +32,7 @@ from sensors.contract import (
     parse_topic,
     split_readings,
     subscription,
+    time_ok,
     topic_for,
 )
 from sensors.errors import ContractError
@@ -177,6 +178,19 @@ def _alarm(**over: object) -> dict[str, object]:
     return body
 
 
+def _event(**over: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "v": 1,
+        "id": new_id(),
+        "dwelling": "dw-001",
+        "ts": NOW - 5.0,
+        "type": "event",
+        "kind": "button",
+    }
+    body.update(over)
+    return body
+
+
 def _status(**over: object) -> dict[str, object]:
     body: dict[str, object] = {
         "v": 1,
@@ -222,10 +236,10 @@ GARBAGE: list[tuple[str, bytes, str]] = [
     ("alarms", _json(_alarm(dwelling="Jan Jansen")), "schema"),
     ("alarms", _json(_alarm(dwelling="dw-002")), "dwelling_mismatch"),
     # Times: a clock never set, a clock in the far future.
-    ("alarms", _json(_alarm(ts=0)), "ts_window"),
-    ("alarms", _json(_alarm(ts=-5)), "ts_window"),
-    ("alarms", _json(_alarm(ts=TS_FLOOR - 1)), "ts_window"),
-    ("alarms", _json(_alarm(ts=1e18)), "ts_window"),
+    ("events", _json(_event(ts=0)), "ts_window"),
+    ("events", _json(_event(ts=-5)), "ts_window"),
+    ("events", _json(_event(ts=TS_FLOOR - 1)), "ts_window"),
+    ("events", _json(_event(ts=1e18)), "ts_window"),
     ("alarms", _json(_alarm()).replace(str(NOW - 5.0).encode(), b"NaN"), "non_finite"),
     ("alarms", _json(_alarm()).replace(str(NOW - 5.0).encode(), b"Infinity"), "non_finite"),
     ("alarms", _json(_alarm()).replace(str(NOW - 5.0).encode(), b"1e999"), "non_finite"),
@@ -290,7 +304,7 @@ def test_garbage_is_rejected_with_its_reason(channel: str, payload: bytes, reaso
 def test_the_window_around_the_hubs_clock() -> None:
     def reason(ts: float, now: float | None = NOW) -> str | None:
         try:
-            decode("mz/v1/dw-001/alarms", _json(_alarm(ts=ts)), now=now)
+            decode("mz/v1/dw-001/events", _json(_event(ts=ts)), now=now)
         except ContractError as exc:
             return exc.reason
         return None
@@ -303,6 +317,15 @@ def test_the_window_around_the_hubs_clock() -> None:
     # The edge has no reference clock for its commands: only the absolute bounds.
     assert reason(NOW - 30 * 86400, now=None) is None
     assert reason(0, now=None) == "ts_window"
+
+
+@pytest.mark.parametrize("ts", [0, 1.0, TS_FLOOR - 1, NOW - 30 * 86400, NOW + 3600, 1e18])
+def test_an_alarm_is_never_refused_for_its_time(ts: float) -> None:
+    """A Pi whose clock is wrong still has a resident who needs help: the contract passes
+    the alarm on with its time as sent, and says the time is off (`time_ok`)."""
+    _, msg = decode("mz/v1/dw-001/alarms", _json(_alarm(ts=ts)), now=NOW)
+    assert isinstance(msg, AlarmMessage) and msg.ts == ts
+    assert not time_ok(msg.ts, NOW)
 
 
 def test_a_last_will_made_weeks_ago_still_counts() -> None:

@@ -65,11 +65,24 @@ def _batch(**reading: Any) -> dict[str, Any]:
 # (channel, body, the reason it is refused with)
 POISON: list[tuple[str, Any, str | None]] = [
     ("alarms", _alarm(detail={"for_s": 10**400}), "out_of_range"),
-    ("alarms", _alarm(ts=1e18), "ts_window"),
+    # An alarm is never refused for its time: taken at the hub's clock, flagged.
+    ("alarms", _alarm(ts=1e18), None),
     ("alarms", _alarm(v=True), "unknown_version"),
     ("alarms", _alarm(ts="1796000000"), "schema"),
     ("alarms", _alarm(ts=True), "schema"),
-    ("alarms", _alarm(ts=0), "ts_window"),
+    ("alarms", _alarm(ts=0), None),
+    (
+        "events",
+        {
+            "v": 1,
+            "id": contract.new_id(),
+            "dwelling": HOSTILE,
+            "ts": 1e18,
+            "type": "event",
+            "kind": "junk",
+        },
+        "ts_window",
+    ),
     ("alarms", _alarm(detail={f"k{i}": i for i in range(5000)}), "detail_size"),
     (
         "alarms",
@@ -77,6 +90,8 @@ POISON: list[tuple[str, Any, str | None]] = [
         "bad_text",
     ),
     ("alarms", _alarm(detail={"reason": "evil.example/ack"}), None),  # accepted, never a link
+    # A key of the sender's own naming and a premium number: accepted, never in a mail.
+    ("alarms", _alarm(detail={"bel_de_meldkamer_op": "0900-1234567"}), None),
 ]
 READING_POISON = [_batch(t=1e300, value=1e308), _batch(value=float("1e308"))]
 
@@ -128,12 +143,23 @@ async def test_poisoned_messages_are_refused_counted_and_harm_nobody(
                 timeout=10,
             )
             await wait_until(lambda: probe.fetched >= 8, timeout=20)
-            # The honest family's mail, nothing of the attacker's text in any mail.
+            # The alarms whose time was off were raised at the hub's time, flagged.
+            clocked = [
+                a for a in hub.alarms() if a.dwelling == HOSTILE and a.detail.get("clock_off")
+            ]
+            assert len(clocked) == 2 and all(abs(a.raised_at - a.received_at) < 1 for a in clocked)
+            assert stats["ingest"]["corrected.alarm_time"] == 2
+            # The honest family's mail, and the thief's family's (its accepted alarms): no
+            # attacker text in any of them.
             await wait_until(
-                lambda: any(CONTACTS["dw-001"][2] in str(m["To"]) for m in smtp.messages),
+                lambda: (
+                    any(CONTACTS["dw-001"][2] in str(m["To"]) for m in smtp.messages)
+                    and any(CONTACTS[HOSTILE][2] in str(m["To"]) for m in smtp.messages)
+                ),
                 timeout=20,
             )
         for m in smtp.messages:
             body = m.get_payload(decode=True)
             text = body.decode() if isinstance(body, bytes) else str(m)
-            assert "evil" not in text and "evil" not in str(m["Subject"])
+            for bad in ("evil", "meldkamer", "0900"):
+                assert bad not in text and bad not in str(m["Subject"])
