@@ -271,8 +271,8 @@ class AlarmService:
             self._emit(step.record, step.what)
 
     async def open_count(self, dwelling: str) -> int:
-        """Open alarms the dwelling's edge raised (an indexed COUNT): for the budget's cap
-        on open alarms per dwelling (`hub.budget.DwellingBudgets.admit_alarm`)."""
+        """Unacknowledged alarms the dwelling's edge raised (an indexed COUNT): for the
+        budget's cap per dwelling (`hub.budget.DwellingBudgets.admit_alarm`)."""
         return await self._io(self._store.open_count, dwelling)
 
     # -- people act ---------------------------------------------------------------------

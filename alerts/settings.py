@@ -45,7 +45,7 @@ class AlertSettings:
     fold_list_max: int = 10  # alarms a folded mail lists one by one; the rest are counted
     # Technical alarms (by key) for operators only: never mailed to mantelzorgers.
     # "refused": the hub refuses a dwelling's messages over its budget (hub.budget).
-    operator_only_keys: frozenset[str] = frozenset({"refused", "clock"})
+    operator_only_keys: frozenset[str] = frozenset({"refused", "alarms_refused", "clock"})
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 16:

@@ -20,7 +20,7 @@ from typing import Any
 
 from alerts.errors import UnknownAlarmError
 from alerts.lifecycle import Step
-from alerts.model import OPEN_STATES, AlarmKind, AlarmRecord, AlarmState, Severity
+from alerts.model import AlarmKind, AlarmRecord, AlarmState, Severity
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alarms (
@@ -433,12 +433,15 @@ class AlarmStore:
         return _row_to_alarm(rows[0]) if rows else None
 
     def open_count(self, dwelling: str) -> int:
-        """Open alarms the dwelling's edge raised (the hub's own technical ones left out):
-        what the per-dwelling cap on open alarms counts. An indexed COUNT."""
+        """Alarms the dwelling's edge raised that nobody has taken on yet (raised or
+        notified; the hub's own technical ones left out): what the per-dwelling cap on
+        open alarms counts. Acknowledged ones do not count: a family that acknowledges by
+        mail and never closes would otherwise, weeks later, have a pendant press refused.
+        An indexed COUNT."""
         rows = self._query(
-            "SELECT COUNT(*) AS n FROM alarms WHERE dwelling=? AND state IN (?, ?, ?) "
+            "SELECT COUNT(*) AS n FROM alarms WHERE dwelling=? AND state IN (?, ?) "
             "AND source='edge'",
-            (dwelling, *(s.value for s in OPEN_STATES)),
+            (dwelling, *_UNACKED),
         )
         return int(rows[0]["n"])
 

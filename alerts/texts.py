@@ -71,6 +71,7 @@ TECHNICAL_LABELS: Final[dict[str, dict[str, str]]] = {
         "battery_low": "batterij bijna leeg",
         "refused": "berichten geweigerd",
         "clock": "klok van de woning loopt verkeerd",
+        "alarms_refused": "alarmen van de woning geweigerd",
     },
     "en": {
         "offline": "dwelling offline",
@@ -78,6 +79,7 @@ TECHNICAL_LABELS: Final[dict[str, dict[str, str]]] = {
         "battery_low": "battery low",
         "refused": "messages refused",
         "clock": "the dwelling's clock is wrong",
+        "alarms_refused": "the dwelling's alarms refused",
     },
 }
 

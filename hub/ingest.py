@@ -76,6 +76,8 @@ WARN_EVERY_S: Final = 10.0  # at most one warning per rejection reason this ofte
 # open alarm per dwelling anyway; this keeps a flood from costing a query per message).
 REFUSED_ALARM_EVERY_S: Final = 60.0
 REFUSED_KEY: Final = "refused"
+# A dwelling's alarm raise refused by its budget: maybe a resident's real alarm.
+ALARMS_REFUSED_KEY: Final = "alarms_refused"
 CLOCK_KEY: Final = "clock"  # a dwelling whose alarms come with a time off the hub's clock
 # Registered dwellings are looked up at most this often (a flood must not cost one
 # registry query per message); a removal takes effect within this time.
@@ -203,7 +205,7 @@ class Ingest:
         self._warnings = _RateLimitedWarnings(clock)
         self._attempts: dict[str, int] = {}
         self._known: dict[str, tuple[bool, float]] = {}
-        self._refused_alarmed: dict[str, float] = {}
+        self._refused_alarmed: dict[tuple[str, str], float] = {}
         self._up: set[SessionKind] = set()
         self.connected = asyncio.Event()  # every session is up
         # The alarms/status session is up: presence may time dwellings out only then.
@@ -257,8 +259,17 @@ class Ingest:
                 dwelling, open_alarms=await self._alarms.open_count(dwelling), now=now
             )
             if over is not None:
-                # No receipt: the edge sends it again later, when it may fit.
-                return await self._refuse(dwelling, over, topic, "alarm over its budget", now)
+                # No receipt: the edge sends it again later, when it may fit. The operators
+                # are told at high severity: this may be a resident's real alarm.
+                return await self._refuse(
+                    dwelling,
+                    over,
+                    topic,
+                    "alarm over its budget",
+                    now,
+                    key=ALARMS_REFUSED_KEY,
+                    severity=Severity.HIGH,
+                )
         try:
             await self._process(msg, now, retained)
         except Exception:
@@ -359,23 +370,29 @@ class Ingest:
         return Verdict("rejected")
 
     async def _refuse(
-        self, dwelling: str, reason: str, topic: str, detail: str, now: float
+        self,
+        dwelling: str,
+        reason: str,
+        topic: str,
+        detail: str,
+        now: float,
+        *,
+        key: str = REFUSED_KEY,
+        severity: Severity = Severity.LOW,
     ) -> Verdict:
         """A registered dwelling's message refused: counted for it, and its operators
-        told once (one open technical alarm per dwelling)."""
+        told once (one open technical alarm per dwelling and `key`)."""
         self.stats.refuse(dwelling, reason)
         verdict = self._reject(reason, topic, detail)
-        last = self._refused_alarmed.get(dwelling)
+        last = self._refused_alarmed.get((dwelling, key))
         if last is None or now - last >= REFUSED_ALARM_EVERY_S:
-            self._refused_alarmed[dwelling] = now
+            self._refused_alarmed[(dwelling, key)] = now
             try:
-                await self._alarms.raise_technical(
-                    dwelling, REFUSED_KEY, Severity.LOW, {"reason": reason}, now
-                )
+                await self._alarms.raise_technical(dwelling, key, severity, {"reason": reason}, now)
             except Exception:
                 # The refusal stands and is counted; the alarm is tried again later.
-                log.warning("could not raise the refused-messages alarm for %s", dwelling)
-                self._refused_alarmed.pop(dwelling, None)
+                log.warning("could not raise the %s alarm for %s", key, dwelling)
+                self._refused_alarmed.pop((dwelling, key), None)
         return verdict
 
     # -- the I/O shell: one MQTT session after another, per session kind -------------

@@ -196,6 +196,10 @@ async def test_an_alarm_storm_is_one_thread_for_its_family_and_delays_no_other_a
     assert sum(refused.values()) >= 170, refused  # 120 messages at once, 30 raises at once
     raised = [a for a in hub.alarms() if a.dwelling == HOSTILE and a.kind.value == "personal"]
     assert len(raised) <= 30  # the raise burst
+    # The operators are told at high severity (these may be a resident's real alarms);
+    # that technical alarm is theirs, not the family's (one mail, above).
+    [told] = [a for a in hub.alarms() if a.detail.get("key") == "alarms_refused"]
+    assert told.dwelling == HOSTILE and told.severity.value == "high"
     print(
         f"\nstorm of 200: {len(raised)} raised, refused {refused}, {len(to_family)} mail(s) "
         f"to its family; honest alarm mailed {honest_mail_s:.1f} s later"
