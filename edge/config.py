@@ -228,7 +228,7 @@ class EdgeSettings(FileSettings):
     # its first PUBACK without one, the wait doubling per resend up to
     # receipt_max_interval_s. 0: no receipts (alarms are deleted at PUBACK, as before).
     receipt_timeout_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
-    receipt_max_interval_s: Annotated[float, Field(gt=0, le=86400)] = 600.0
+    receipt_max_interval_s: Annotated[float, Field(gt=0, le=86400)] = 120.0
     # Paced replay: readings batches leave the spool at most this many a second (a token
     # bucket holding replay_burst), so hours of backlog stay inside the hub's per-dwelling
     # budget (~30 messages/s); alarms and events are not paced. 0: unpaced.

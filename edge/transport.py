@@ -240,6 +240,11 @@ class Publisher:
                 continue
             if msg.name == contract.RECEIPT_COMMAND:
                 self._on_receipt(msg)
+            elif msg.name == contract.RESEND_COMMAND:
+                resend = self.outbox.spool.resend_all(self._clock())
+                if resend:
+                    log.info("the hub is back: %d alarms awaiting its receipt sent again", resend)
+                    self.outbox.wake.set()
             elif self.on_command is not None:
                 self.on_command(msg)
 

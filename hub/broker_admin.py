@@ -17,7 +17,7 @@ The model, one account per party:
   only `mz/v1/<id>/cmd/+`;
 * a hub worker: username `hub.<name>` — the `.` can never appear in a dwelling id, so the
   dwelling tooling cannot create, reset or touch a hub account — with the `mz-hub` role.
-  Hub accounts are not bound to one client id: one worker keeps two persistent sessions
+  Hub accounts are not bound to one client id: one worker keeps three persistent sessions
   (alarms and readings), and hub accounts live only on the hub's own hosts;
 * default access is deny for everything (publish, receive, subscribe).
 

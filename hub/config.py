@@ -16,7 +16,7 @@ from pydantic_settings import SettingsConfigDict
 
 from hub.budget import BudgetPolicy, Rate
 from hub.errors import ConfigError
-from sensors.contract import MAX_PAYLOAD_BYTES, MAX_READINGS_PER_BATCH
+from sensors.contract import MAX_PAYLOAD_BYTES, MAX_READINGS_PER_BATCH, is_pseudo_id
 from sensors.settings import FileSettings, SettingsFileError, first_error, read_toml
 
 # Values that mean "nobody configured this yet"; the hub refuses to start with them.
@@ -34,8 +34,10 @@ class BrokerSettings(_Section):
     url: str = "mqtt://127.0.0.1:1883"  # mqtt:// (plain) or mqtts:// (TLS)
     username: str = "hub.1"  # hub accounts are hub.<name> (`mz broker add-hub`)
     password: SecretStr | None = None
-    # Stable: the broker keeps the persistent sessions under it (and `<id>-readings`).
-    client_id: str = "mz-hub-1"
+    # Stable: the broker keeps the persistent sessions under it (and `<id>-control`,
+    # `<id>-readings`). It contains a `.`, so no dwelling's (bound) client id is ever one
+    # of the hub's.
+    client_id: str = "hub.1"
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     # `$share` for several hub workers, only on a broker that persists shared
     # subscriptions across a restart (EMQX, HiveMQ, VerneMQ): Mosquitto 2.0 does not.
@@ -50,6 +52,16 @@ class BrokerSettings(_Section):
     # A few seconds at most: after a broker restart the hub must be back before the
     # edges' backlog and wills need it.
     reconnect_max_s: float = Field(default=2.0, gt=0, le=30)
+
+    @field_validator("client_id")
+    @classmethod
+    def _client_id(cls, value: str) -> str:
+        if is_pseudo_id(value) or not 1 <= len(value) <= 64:
+            raise ValueError(
+                "must not look like a dwelling id (give it a '.', e.g. hub.1): a dwelling's "
+                "account, bound to that client id, could take over the hub's session"
+            )
+        return value
 
     @field_validator("url")
     @classmethod

@@ -8,9 +8,11 @@ receipt, so ingest switches its paho client to manual acks. A hub killed mid-mes
 therefore gets that message again on reconnect; `hub.dedup` and idempotent stores make
 the repeat harmless.
 
-Two sessions, so that the readings' bulk can never hold an alarm up: one (client id
-`broker.client_id`) for alarms, events and status, one (`<client_id>-readings`) for
-readings batches; each has its own queue at the broker and its own reconnect loop.
+Three sessions, each with its own queue at the broker and its own reconnect loop, so
+that nothing else can fill the alarms' queue or hold an alarm up: `broker.client_id` for
+alarms alone, `<client_id>-control` for events and status, `<client_id>-readings` for
+readings batches. When the alarms session comes up the hub asks every dwelling to resend
+its unconfirmed alarms (`resend_command`).
 Subscriptions are plain (not `$share`) by default: Mosquitto 2.0 does not restore
 shared subscriptions after a restart, so messages published before the hub resubscribed
 were dropped; a plain subscription is part of the persistent session and is in place the
@@ -57,6 +59,7 @@ from sensors.contract import (
     encode,
     parse_topic,
     receipt_command,
+    resend_command,
     split_readings,
     subscription,
     time_ok,
@@ -88,12 +91,14 @@ Outcome = Literal["accepted", "duplicate", "rejected"]
 
 
 class SessionKind(StrEnum):
-    URGENT = "alarms"  # alarms, events, status
+    ALARMS = "alarms"  # alarms alone: nothing else can fill their queue at the broker
+    CONTROL = "control"  # events and status
     BULK = "readings"  # readings batches
 
 
 CHANNELS: Final[dict[SessionKind, tuple[Channel, ...]]] = {
-    SessionKind.URGENT: (Channel.ALARMS, Channel.EVENTS, Channel.STATUS),
+    SessionKind.ALARMS: (Channel.ALARMS,),
+    SessionKind.CONTROL: (Channel.EVENTS, Channel.STATUS),
     SessionKind.BULK: (Channel.READINGS,),
 }
 
@@ -110,7 +115,13 @@ class IngestAlarms(AlarmSink, Protocol):
 
 class PresenceObserver(Protocol):
     async def observe(
-        self, dwelling: str, now: float, status: Status | None, retained: bool
+        self,
+        dwelling: str,
+        now: float,
+        status: Status | None,
+        retained: bool,
+        *,
+        after_goodbye: bool = True,
     ) -> None: ...
 
 
@@ -208,7 +219,7 @@ class Ingest:
         self._refused_alarmed: dict[tuple[str, str], float] = {}
         self._up: set[SessionKind] = set()
         self.connected = asyncio.Event()  # every session is up
-        # The alarms/status session is up: presence may time dwellings out only then.
+        # The status session is up: presence may time dwellings out only then.
         self.hearing = asyncio.Event()
 
     # -- the pure-ish core: one message in, a verdict out -------------------------
@@ -362,7 +373,10 @@ class Ingest:
             )
         elif isinstance(msg, AlarmMessage):
             await self._alarms.on_edge_alarm(msg, now)
-        await self._presence.observe(msg.dwelling, now, None, retained)
+        # A readings batch may be a backlog from before a goodbye: it does not cancel it.
+        await self._presence.observe(
+            msg.dwelling, now, None, retained, after_goodbye=not isinstance(msg, ReadingsBatch)
+        )
 
     def _reject(self, reason: str, topic: str, detail: str) -> Verdict:
         self.stats.incr(f"rejected.{reason}")
@@ -441,12 +455,12 @@ class Ingest:
     def _down(self, kind: SessionKind) -> None:
         self._up.discard(kind)
         self.connected.clear()
-        if kind is SessionKind.URGENT:
+        if kind is SessionKind.CONTROL:
             self.hearing.clear()
 
     def client_id(self, kind: SessionKind) -> str:
         base = self._broker.client_id
-        return base if kind is SessionKind.URGENT else f"{base}-{kind.value}"
+        return base if kind is SessionKind.ALARMS else f"{base}-{kind.value}"
 
     def _client(self, kind: SessionKind) -> aiomqtt.Client:
         import aiomqtt
@@ -522,8 +536,10 @@ class Ingest:
                 kind.value,
             )
             self._up.add(kind)
-            if kind is SessionKind.URGENT:
+            if kind is SessionKind.CONTROL:
                 self.hearing.set()
+            if kind is SessionKind.ALARMS:
+                await self._ask_for_resends(client)
             if self._up == set(SessionKind):
                 self.connected.set()
             messages = aiter(client.messages)
@@ -550,6 +566,24 @@ class Ingest:
                         await self._send_receipt(client, verdict.receipt)
             finally:
                 stopping.cancel()
+
+    async def _ask_for_resends(self, client: aiomqtt.Client) -> None:
+        """The alarms session is (back) up: what the broker held for it while the hub was
+        away may have been dropped (a full queue, a broker crash), so every dwelling is
+        asked to send its unconfirmed alarms now rather than at its next resend time.
+        QoS 0 and before the first message is read: best effort (an edge that misses it
+        resends on its own schedule), and never interleaved with the message loop."""
+        now = self._clock()
+        dwellings = [d.id for d in self._registry.dwellings()]
+        for dwelling in dwellings:
+            topic, payload = encode(resend_command(dwelling, now))
+            try:
+                await client.publish(topic, payload, qos=0)
+            except Exception as exc:
+                log.info("resend requests stopped after an error: %s", exc)
+                return
+        log.info("asked %d dwellings to resend unconfirmed alarms", len(dwellings))
+        self.stats.incr("resend_requests", len(dwellings))
 
     async def _send_receipt(self, client: aiomqtt.Client, receipt: Command) -> None:
         """After the PUBACK, in line (alarms are rare; refused ones get none). A lost

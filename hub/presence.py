@@ -92,8 +92,17 @@ class PresenceTracker:
             self._states[s.dwelling] = replace(s, deadline_base=base, offline_since=pending)
 
     def observe(
-        self, dwelling: str, now: float, *, status: Status | None = None, retained: bool = False
+        self,
+        dwelling: str,
+        now: float,
+        *,
+        status: Status | None = None,
+        retained: bool = False,
+        after_goodbye: bool = True,
     ) -> list[Transition]:
+        """`after_goodbye`: the message shows the edge alive after an offline status
+        (False for readings: the readings session may deliver a backlog from before the
+        goodbye long after it)."""
         prev = self._states.get(dwelling)
         state = prev or DwellingState(dwelling, False, None, None, None)
         heard = now
@@ -147,7 +156,7 @@ class PresenceTracker:
                     if state.offline_since is None:
                         state = replace(state, offline_since=now)
                     goes_online = None
-        if goes_online:
+        if goes_online and (status is not None or after_goodbye):
             state = replace(state, offline_since=None)
 
         transitions: list[Transition] = []
@@ -286,22 +295,39 @@ class PresenceMonitor:
         self._clock = clock
         # board() is called from the console, possibly from a worker thread.
         self._lock = threading.Lock()
+        # One transition and its alarm call at a time: a tick's "offline" and a returning
+        # edge's "online" must not interleave across the alarm store's awaits (an open
+        # offline alarm left behind for a dwelling that shows online).
+        self._serial = asyncio.Lock()
         with self._lock:
             self._tracker.restore(store.load())
 
     async def observe(
-        self, dwelling: str, now: float, status: Status | None, retained: bool
+        self,
+        dwelling: str,
+        now: float,
+        status: Status | None,
+        retained: bool,
+        *,
+        after_goodbye: bool = True,
     ) -> None:
-        with self._lock:
-            transitions = self._tracker.observe(dwelling, now, status=status, retained=retained)
-            state = self._tracker.state(dwelling)
-        await self._apply(transitions)
-        # Health from a status is worth keeping across restarts; a plain reading is not
-        # (the timeout restarts from the hub's start anyway), so it costs no write.
-        if (transitions or status is not None) and state is not None:
-            self._store.save([state])
+        async with self._serial:
+            with self._lock:
+                transitions = self._tracker.observe(
+                    dwelling, now, status=status, retained=retained, after_goodbye=after_goodbye
+                )
+                state = self._tracker.state(dwelling)
+            await self._apply(transitions)
+            # Health from a status is worth keeping across restarts; a plain reading is
+            # not (the timeout restarts from the hub's start anyway): no write for it.
+            if (transitions or status is not None) and state is not None:
+                self._store.save([state])
 
     async def tick(self, now: float) -> list[Transition]:
+        async with self._serial:
+            return await self._tick(now)
+
+    async def _tick(self, now: float) -> list[Transition]:
         with self._lock:
             transitions = self._tracker.advance(now)
         # A dwelling removed from the registry (`mz admin dwelling remove`) falls silent

@@ -587,3 +587,13 @@ def receipt_command(dwelling: str, message_id: str, ts: float) -> Command:
     return Command(
         id=new_id(), dwelling=dwelling, ts=ts, name=RECEIPT_COMMAND, args={"message": message_id}
     )
+
+
+RESEND_COMMAND: Final = "resend"
+
+
+def resend_command(dwelling: str, ts: float) -> Command:
+    """The hub is back (its alarms session came up): send every alarm still waiting for a
+    receipt now, not at its next resend time (what the broker held for the hub while it
+    was away may have been dropped)."""
+    return Command(id=new_id(), dwelling=dwelling, ts=ts, name=RESEND_COMMAND)

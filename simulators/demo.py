@@ -182,7 +182,7 @@ async def run_demo(cfg: DemoConfig, stop: asyncio.Event | None = None) -> DemoSu
             "url": broker_url,
             "username": HUB_USER,
             "password": passwords[HUB_USER],
-            "client_id": "mz-demo-hub",
+            "client_id": "hub.demo",
             "shared_subscriptions": shared,
         },
         data={"dir": str(cfg.data_dir / "hub")},

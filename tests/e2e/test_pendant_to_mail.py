@@ -70,7 +70,7 @@ def hub_settings(
             "url": mosquitto.url,
             "username": HUB_USER,
             "password": HUB_PASSWORD,
-            "client_id": "mz-hub-e2e",
+            "client_id": "hub.e2e",
             "reconnect_max_s": 0.5,
         },
         "data": {"dir": str(data_dir)},

@@ -82,7 +82,9 @@ async def test_a_reconnect_resends_awaiting_alarms_at_once(
 ) -> None:
     sc = scenario(room_interval=0.05)
     # Resend timer far away: only the new connection can explain a second copy.
-    settings = settings_for(sc, mosquitto, tmp_path, receipt_timeout_s=600)
+    settings = settings_for(
+        sc, mosquitto, tmp_path, receipt_timeout_s=600, receipt_max_interval_s=600
+    )
     async with hub_subscriber(mosquitto, receipts=False) as hub:
         dw = SimulatedDwelling(settings, sc)
         async with running_dwelling(dw):

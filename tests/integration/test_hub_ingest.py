@@ -79,7 +79,7 @@ def make_settings(
     console: bool = False,
     shared: bool = True,
     protocol: Literal["3.1.1", "5"] = "3.1.1",
-    client_id: str = "mz-hub-test",
+    client_id: str = "hub.test",
 ) -> HubSettings:
     return HubSettings(
         broker=BrokerSettings(
@@ -378,7 +378,7 @@ async def test_a_sigkilled_hub_loses_nothing(
     config = tmp_path / "hub.toml"
     config.write_text(
         f'[broker]\nurl = "{mosquitto.url}"\nusername = "{HUB_USER}"\npassword = "{HUB_PASSWORD}"\n'
-        f'client_id = "mz-hub-kill"\nreconnect_max_s = 0.5\n'
+        f'client_id = "hub.kill"\nreconnect_max_s = 0.5\n'
         f'[data]\ndir = "{data_dir}"\n'
         f'[console]\nenabled = false\nsecret_key = "{SECRET}"\n'
     )

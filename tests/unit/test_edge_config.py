@@ -66,7 +66,7 @@ def test_good_config(tmp_path: Path) -> None:
 
 def test_receipts_and_pacing_defaults_and_off(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path, GOOD))
-    assert (s.receipt_timeout_s, s.receipt_max_interval_s) == (30.0, 600.0)
+    assert (s.receipt_timeout_s, s.receipt_max_interval_s) == (30.0, 120.0)
     assert (s.replay_per_s, s.replay_burst) == (20.0, 10)
     off = load_settings(write(tmp_path, GOOD + "\n"), receipt_timeout_s=0, replay_per_s=0)
     assert off.receipt_timeout_s == 0 and off.replay_per_s == 0

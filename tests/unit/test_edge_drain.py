@@ -260,7 +260,7 @@ async def test_normal_flow_is_not_slowed_by_the_pace(tmp_path: Path) -> None:
 async def test_a_new_connection_resends_every_awaiting_alarm(
     tmp_path: Path, reconnects: int
 ) -> None:
-    async with rig(tmp_path, receipt_timeout_s=300) as r:
+    async with rig(tmp_path, receipt_timeout_s=300, receipt_max_interval_s=600) as r:
         made = [alarm(), alarm()]
         for m in made:
             r.outbox.put(m)
@@ -270,3 +270,19 @@ async def test_a_new_connection_resends_every_awaiting_alarm(
             assert r.outbox.spool.resend_all(r.clock()) == 2
             r.outbox.wake.set()
             await wait_until(lambda k=k: len(r.broker.of(contract.AlarmMessage)) == 2 * (k + 2))
+
+
+async def test_the_hubs_resend_command_sends_every_awaiting_alarm_at_once(tmp_path: Path) -> None:
+    """The hub's alarms session came (back) up: what the broker held for it may be gone."""
+    async with rig(tmp_path, receipt_timeout_s=300, receipt_max_interval_s=600) as r:
+        made = [alarm(), alarm()]
+        for m in made:
+            r.outbox.put(m)
+        await wait_until(lambda: len(r.broker.of(contract.AlarmMessage)) == 2)
+        r.broker.deliver(contract.resend_command(DW, 1.7e9))  # long before any resend is due
+        await wait_until(lambda: len(r.broker.of(contract.AlarmMessage)) == 4)
+        assert [m.id for m in r.broker.of(contract.AlarmMessage)[2:]] == [m.id for m in made]
+        r.broker.deliver(contract.receipt_command(DW, made[0].id, 1.7e9))
+        r.broker.deliver(contract.resend_command(DW, 1.7e9))
+        await wait_until(lambda: len(r.broker.of(contract.AlarmMessage)) == 5)
+        assert r.broker.of(contract.AlarmMessage)[4].id == made[1].id

@@ -79,6 +79,16 @@ def test_a_goodbye_then_a_reading_cancels_the_grace() -> None:
     assert tr.reason == "heartbeat_timeout"
 
 
+def test_a_late_readings_backlog_does_not_cancel_a_goodbye() -> None:
+    """The readings session may deliver batches from before the will long after it."""
+    t = tracker()
+    t.observe("dw-001", 100.0, status=status(100.0))
+    t.observe("dw-001", 101.0, status=status(101.0, online=False))
+    assert t.observe("dw-001", 150.0, after_goodbye=False) == []  # an old batch, late
+    [tr] = t.advance(191.0)
+    assert (tr.online, tr.reason) == (False, "status_offline")
+
+
 def test_no_timeout_counts_while_the_hub_heard_nothing() -> None:
     """The hub's own session was down (broker restart): windows restart on resume."""
     t = tracker()

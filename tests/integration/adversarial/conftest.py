@@ -47,7 +47,7 @@ from tests.servers import (
 
 ROOT = Path(__file__).parents[3]
 SECRET = "adversarial-suite-secret-key-0123456789"
-HUB_CLIENT_ID = "mz-hub-1"  # the shipped default: the attacker knows it
+HUB_CLIENT_ID = "hub.1"  # the shipped default: the attacker knows it
 OPERATOR = ("anja", "anja-operator-pw-1")
 HOSTILE = "dw-003"
 HONEST = ("dw-001", "dw-002")
@@ -343,9 +343,24 @@ def honest_alarms(recorder: Recorder, dwelling: str) -> dict[str, contract.Alarm
     return {m.alarm_id: m for m in recorder.alarms(dwelling) if m.action == "raise"}
 
 
-def assert_each_raised_once(hub: HubProcess, alarm_ids: list[str]) -> None:
+def assert_each_raised_once(
+    hub: HubProcess, alarm_ids: list[str], dwelling: str = "dw-001"
+) -> None:
+    """0 lost, 0 duplicates: the dwelling's alarms at the hub are exactly the alarms its
+    edge raised (the broker-side record), one record each, and each was mailed to the
+    family in at most one first-round notification (an alarm raised twice under a second
+    id, or notified twice, fails here)."""
     counts = {a: hub.raised_count(a) for a in alarm_ids}
     assert all(n == 1 for n in counts.values()), counts
+    at_hub = sorted(a.id for a in hub.alarms() if a.dwelling == dwelling and a.source == "edge")
+    assert at_hub == sorted(alarm_ids), (at_hub, alarm_ids)
+    store = AlarmStore(hub.data_dir / ALARMS_DB)
+    try:
+        for alarm_id in alarm_ids:
+            first = [r for r in store.outbox(alarm_id) if r.round == 0]
+            assert len(first) <= 1, first
+    finally:
+        store.close()
 
 
 async def flood(

@@ -92,7 +92,9 @@ async def test_a_stolen_pi_cannot_take_the_hubs_or_another_edges_session(
         assert to == [CONTACTS["dw-001"][2]]
 
 
-def test_the_dwelling_tooling_cannot_replace_the_hubs_broker_password(broker: Mosquitto) -> None:
+def test_the_dwelling_tooling_cannot_replace_the_hubs_broker_password(
+    broker: Mosquitto, hub: HubProcess
+) -> None:
     """`add-dwelling.sh hub` used to reset the hub's password silently; `mz broker
     add-dwelling` refuses any hub account, and the hub keeps its session throughout."""
     import subprocess
@@ -101,7 +103,9 @@ def test_the_dwelling_tooling_cannot_replace_the_hubs_broker_password(broker: Mo
     from tests.integration.adversarial.conftest import ROOT
     from tests.servers import ADMIN_PASSWORD, HUB_USER
 
-    for name in (HUB_USER, "hub.2"):
+    sessions_up = hub.logtext().count("MQTT session up")
+    # hub.* is no dwelling id; mz-admin is one in form, but not a dwelling's account.
+    for name in (HUB_USER, "hub.2", "mz-admin"):
         out = subprocess.run(
             [
                 sys.executable,
@@ -124,3 +128,5 @@ def test_the_dwelling_tooling_cannot_replace_the_hubs_broker_password(broker: Mo
         assert out.returncode == 2 and "broker password" not in out.stdout, (name, out.stdout)
     account = broker.admin().account(HUB_USER)
     assert account is not None and account.kind == "hub"
+    # The hub never lost its sessions (its password is what it was).
+    assert hub.logtext().count("MQTT session up") == sessions_up
