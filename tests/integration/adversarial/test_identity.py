@@ -97,34 +97,13 @@ def test_the_dwelling_tooling_cannot_replace_the_hubs_broker_password(
 ) -> None:
     """`add-dwelling.sh hub` used to reset the hub's password silently; `mz broker
     add-dwelling` refuses any hub account, and the hub keeps its session throughout."""
-    import subprocess
-    import sys
-
-    from tests.integration.adversarial.conftest import ROOT
-    from tests.servers import ADMIN_PASSWORD, HUB_USER
+    from tests.integration.test_broker_accounts import mz_broker
+    from tests.servers import HUB_USER
 
     sessions_up = hub.logtext().count("MQTT session up")
     # hub.* is no dwelling id; mz-admin is one in form, but not a dwelling's account.
     for name in (HUB_USER, "hub.2", "mz-admin"):
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "mz",
-                "broker",
-                "--broker",
-                broker.url,
-                "add-dwelling",
-                name,
-                "--reset-password",
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            env={"MZ_BROKER_ADMIN_PASSWORD": ADMIN_PASSWORD, "PATH": "/usr/bin:/bin"},
-            timeout=60,
-            check=False,
-        )
+        out = mz_broker(broker, "add-dwelling", name, "--reset-password")
         assert out.returncode == 2 and "broker password" not in out.stdout, (name, out.stdout)
     account = broker.admin().account(HUB_USER)
     assert account is not None and account.kind == "hub"
