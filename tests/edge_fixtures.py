@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,56 @@ class Hub:
         return list(seen)
 
 
+OnMessage = Callable[[aiomqtt.Client, aiomqtt.Message], Awaitable[None]]
+CHANNELS = ("readings", "events", "alarms", "status")
+
+
+@contextlib.asynccontextmanager
+async def subscribed(
+    broker: Mosquitto,
+    on_message: OnMessage,
+    *,
+    username: str,
+    password: str,
+    identifier: str | None = None,
+    clean_session: bool = True,
+    retry_s: float = 0.05,
+) -> AsyncIterator[None]:
+    """A subscriber to every dwelling's readings, events, alarms and status that
+    reconnects (a broker restart) until the block ends; `on_message` sees each message."""
+    ready = asyncio.Event()
+
+    async def session() -> None:
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    "127.0.0.1",
+                    broker.port,
+                    username=username,
+                    password=password,
+                    identifier=identifier,
+                    clean_session=clean_session,
+                    timeout=2,
+                ) as client:
+                    client.pending_calls_threshold = 100_000
+                    for channel in CHANNELS:
+                        await client.subscribe(f"mz/v1/+/{channel}", qos=1)
+                    ready.set()
+                    async for msg in client.messages:
+                        await on_message(client, msg)
+            except aiomqtt.MqttError:
+                await asyncio.sleep(retry_s)
+
+    task = asyncio.create_task(session())
+    try:
+        await asyncio.wait_for(ready.wait(), 10)
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 @contextlib.asynccontextmanager
 async def hub_subscriber(
     broker: Mosquitto, *, persistent: bool = False, receipts: bool = True
@@ -69,50 +119,27 @@ async def hub_subscriber(
     every alarm with the hub's receipt, as the real hub does (its own receipts are not
     recorded)."""
     hub = Hub()
-    ready = asyncio.Event()
 
-    async def session() -> None:
-        while True:
-            try:
-                async with aiomqtt.Client(
-                    "127.0.0.1",
-                    broker.port,
-                    username=HUB_USER,
-                    password=HUB_PASSWORD,
-                    identifier="hub-test" if persistent else None,
-                    clean_session=not persistent,
-                    timeout=2,
-                ) as client:
-                    client.pending_calls_threshold = 10_000
-                    for channel in ("readings", "events", "alarms", "status"):
-                        await client.subscribe(f"mz/v1/+/{channel}", qos=1)
-                    ready.set()
-                    async for msg in client.messages:
-                        _, decoded = contract.decode(str(msg.topic), msg.payload)
-                        if (
-                            isinstance(decoded, contract.Command)
-                            and decoded.name == contract.RECEIPT_COMMAND
-                        ):
-                            continue
-                        hub.messages.append(decoded)
-                        if receipts and isinstance(decoded, contract.AlarmMessage):
-                            receipt = contract.receipt_command(
-                                decoded.dwelling, decoded.id, time.time()
-                            )
-                            topic, payload = contract.encode(receipt)
-                            await client.publish(topic, payload, qos=1)
-                            hub.receipted.append(decoded.id)
-            except aiomqtt.MqttError:
-                await asyncio.sleep(0.05)
+    async def on_message(client: aiomqtt.Client, msg: aiomqtt.Message) -> None:
+        _, decoded = contract.decode(str(msg.topic), msg.payload)
+        if isinstance(decoded, contract.Command) and decoded.name == contract.RECEIPT_COMMAND:
+            return
+        hub.messages.append(decoded)
+        if receipts and isinstance(decoded, contract.AlarmMessage):
+            receipt = contract.receipt_command(decoded.dwelling, decoded.id, time.time())
+            topic, payload = contract.encode(receipt)
+            await client.publish(topic, payload, qos=1)
+            hub.receipted.append(decoded.id)
 
-    task = asyncio.create_task(session())
-    try:
-        await asyncio.wait_for(ready.wait(), 10)
+    async with subscribed(
+        broker,
+        on_message,
+        username=HUB_USER,
+        password=HUB_PASSWORD,
+        identifier="hub-test" if persistent else None,
+        clean_session=not persistent,
+    ):
         yield hub
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def record_outbox(agent: EdgeAgent) -> list[contract.Message]:

@@ -32,6 +32,7 @@ from hub.context import Dwelling, Operator
 from hub.registry import SqliteRegistry
 from sensors import contract
 from sensors.errors import ContractError
+from tests.edge_fixtures import subscribed
 from tests.servers import (
     HUB_PASSWORD,
     HUB_USER,
@@ -186,39 +187,22 @@ class Recorder:
 @contextlib.asynccontextmanager
 async def recording(mosquitto: Mosquitto) -> AsyncIterator[Recorder]:
     rec = Recorder()
-    ready = asyncio.Event()
 
-    async def session() -> None:
-        while True:
-            try:
-                async with aiomqtt.Client(
-                    "127.0.0.1",
-                    mosquitto.port,
-                    username=RECORDER_USER,
-                    password=RECORDER_PASSWORD,
-                    identifier="recorder",
-                    clean_session=False,
-                    timeout=2,
-                ) as client:
-                    client.pending_calls_threshold = 100_000
-                    for channel in ("readings", "events", "alarms", "status"):
-                        await client.subscribe(f"mz/v1/+/{channel}", qos=1)
-                    ready.set()
-                    async for msg in client.messages:
-                        payload = msg.payload
-                        assert isinstance(payload, bytes)
-                        rec.messages.append((str(msg.topic), payload))
-            except aiomqtt.MqttError:
-                await asyncio.sleep(0.1)
+    async def keep(_: aiomqtt.Client, msg: aiomqtt.Message) -> None:
+        payload = msg.payload
+        assert isinstance(payload, bytes)
+        rec.messages.append((str(msg.topic), payload))
 
-    task = asyncio.create_task(session())
-    try:
-        await asyncio.wait_for(ready.wait(), 10)
+    async with subscribed(
+        mosquitto,
+        keep,
+        username=RECORDER_USER,
+        password=RECORDER_PASSWORD,
+        identifier="recorder",
+        clean_session=False,
+        retry_s=0.1,
+    ):
         yield rec
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @dataclass
