@@ -75,8 +75,9 @@ log = logging.getLogger(__name__)
 # and logged at ERROR instead of blocking the session forever.
 MAX_ATTEMPTS: Final = 5
 WARN_EVERY_S: Final = 10.0  # at most one warning per rejection reason this often
-# The "refused" technical alarm is raised at most this often per dwelling (it is one
-# open alarm per dwelling anyway; this keeps a flood from costing a query per message).
+# A technical alarm for the operators ("refused", "alarms_refused", "clock") is asked for
+# at most this often per dwelling (it is one open alarm per dwelling and key anyway; this
+# keeps a flood from costing a query per message).
 REFUSED_ALARM_EVERY_S: Final = 60.0
 REFUSED_KEY: Final = "refused"
 # A dwelling's alarm raise refused by its budget: maybe a resident's real alarm.
@@ -317,12 +318,7 @@ class Ingest:
             topic[:120],
             msg.ts,
         )
-        try:
-            await self._alarms.raise_technical(
-                msg.dwelling, CLOCK_KEY, Severity.LOW, {"reason": "clock_off"}, now
-            )
-        except Exception:
-            log.warning("could not raise the clock alarm for %s", msg.dwelling)
+        await self._tell_operators(msg.dwelling, CLOCK_KEY, Severity.LOW, "clock_off", now)
         return msg.model_copy(update={"ts": now, "detail": {**msg.detail, "clock_off": True}})
 
     @staticmethod
@@ -398,16 +394,24 @@ class Ingest:
         told once (one open technical alarm per dwelling and `key`)."""
         self.stats.refuse(dwelling, reason)
         verdict = self._reject(reason, topic, detail)
-        last = self._refused_alarmed.get((dwelling, key))
-        if last is None or now - last >= REFUSED_ALARM_EVERY_S:
-            self._refused_alarmed[(dwelling, key)] = now
-            try:
-                await self._alarms.raise_technical(dwelling, key, severity, {"reason": reason}, now)
-            except Exception:
-                # The refusal stands and is counted; the alarm is tried again later.
-                log.warning("could not raise the %s alarm for %s", key, dwelling)
-                self._refused_alarmed.pop((dwelling, key), None)
+        await self._tell_operators(dwelling, key, severity, reason, now)
         return verdict
+
+    async def _tell_operators(
+        self, dwelling: str, key: str, severity: Severity, reason: str, now: float
+    ) -> None:
+        """One technical alarm per dwelling and `key` (the alarm service keeps one open),
+        asked for at most every REFUSED_ALARM_EVERY_S: a flood costs no query per message.
+        A failure is logged and tried again next time; what was refused stays refused."""
+        last = self._refused_alarmed.get((dwelling, key))
+        if last is not None and now - last < REFUSED_ALARM_EVERY_S:
+            return
+        self._refused_alarmed[(dwelling, key)] = now
+        try:
+            await self._alarms.raise_technical(dwelling, key, severity, {"reason": reason}, now)
+        except Exception:
+            log.warning("could not raise the %s alarm for %s", key, dwelling)
+            self._refused_alarmed.pop((dwelling, key), None)
 
     # -- the I/O shell: one MQTT session after another, per session kind -------------
 
