@@ -333,17 +333,24 @@ class AlarmService:
         For an alarm the hub does not know the claim is returned as it is: there is
         nothing to acknowledge, and the caller says so.
         """
+        return self._verified(token, alarm_id)[0]
+
+    def _verified(
+        self, token: str, alarm_id: str | None = None
+    ) -> tuple[AckClaim, AlarmRecord | None, Contact | None]:
+        """The claim, its alarm and its contact (both as they are now); see
+        `verify_ack_token` for what is refused."""
         claim = self._tokens.verify(token, self._clock(), alarm_id)
         alarm = self.get(claim.alarm_id)
         if alarm is None:
-            return claim
+            return claim, None, None
         contact = self.contact(alarm.dwelling, claim.contact_id)
         if contact is None or contact.link_key != claim.link_key:
             raise TokenRevokedError(
                 f"link for alarm {claim.alarm_id!r}: contact {claim.contact_id!r} is no longer"
                 f" a contact of {alarm.dwelling} (removed or re-added)"
             )
-        return claim
+        return claim, alarm, contact
 
     def contact(self, dwelling: str, contact_id: str) -> Contact | None:
         """The dwelling's contact with this id, as the registry has it now (None if gone)."""
@@ -359,17 +366,10 @@ class AlarmService:
         Refused (a `TokenError`) when the link is not valid or no longer: see
         `verify_ack_token`.
         """
-        claim = self.verify_ack_token(token)
-        alarm = self.get(claim.alarm_id)
-        if alarm is None:
+        claim, alarm, contact = self._verified(token)
+        if alarm is None or contact is None:  # a verified link of a known alarm has both
             raise UnknownAlarmError(claim.alarm_id)
-        contact = self.contact(alarm.dwelling, claim.contact_id)
-        by = (
-            f"{contact.name} (mantelzorger)"
-            if contact is not None
-            else f"contact {claim.contact_id}"
-        )
-        return await self._acknowledge_claim(claim, by, note)
+        return await self._acknowledge_claim(claim, f"{contact.name} (mantelzorger)", note)
 
     async def _acknowledge_claim(self, claim: AckClaim, by: str, note: str) -> AlarmRecord:
         """A folded mail's link acknowledges every alarm that mail carried to the contact
@@ -590,7 +590,7 @@ class AlarmService:
             return
         contact, channel = found
         lang = language(contact.language, s.language)
-        ack_url = self.ack_url(head.id, contact.id, now, batch=row.batch)
+        ack_url = self.ack_url(head.id, contact.id, now, link_key=contact.link_key, batch=row.batch)
         subject, body = render_folded_mail(
             plan.alarms,
             lang=lang,
@@ -627,7 +627,7 @@ class AlarmService:
             return
         contact, channel = found
         lang = language(contact.language, s.language)
-        ack_url = self.ack_url(alarm.id, contact.id, now)
+        ack_url = self.ack_url(alarm.id, contact.id, now, link_key=contact.link_key)
         subject, body = render_mail(
             alarm,
             lang=lang,
