@@ -588,12 +588,7 @@ class AlarmStore:
         return [r["alarm_id"] for r in rows]
 
     def finish(self, row_id: int, status: OutboxStatus, now: float, error: str = "") -> None:
-        with self._tx() as db:
-            db.execute(
-                "UPDATE outbox SET status=?, finished_at=?, error=? "
-                "WHERE id=? AND status='sending'",
-                (status.value, now, error[:500], row_id),
-            )
+        self.finish_all([row_id], status, now, error)
 
     def finish_all(
         self, row_ids: Sequence[int], status: OutboxStatus, now: float, error: str = ""
