@@ -205,9 +205,7 @@ class Publisher:
                 )
                 # A new connection is exactly when the hub may have missed what it was
                 # sent (a broker restart, a lost queue): resend every unconfirmed alarm.
-                resend = self.outbox.spool.resend_all(self._clock())
-                if resend:
-                    log.info("alarms awaiting the hub's receipt: %d, sent again now", resend)
+                self._resend_awaiting("a new connection")
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(self._drain(client))
                     tg.create_task(self._heartbeat(client))
@@ -241,12 +239,16 @@ class Publisher:
             if msg.name == contract.RECEIPT_COMMAND:
                 self._on_receipt(msg)
             elif msg.name == contract.RESEND_COMMAND:
-                resend = self.outbox.spool.resend_all(self._clock())
-                if resend:
-                    log.info("the hub is back: %d alarms awaiting its receipt sent again", resend)
-                    self.outbox.wake.set()
+                self._resend_awaiting("the hub asked (it is back)")
             elif self.on_command is not None:
                 self.on_command(msg)
+
+    def _resend_awaiting(self, why: str) -> None:
+        """Make every alarm awaiting the hub's receipt due now, and wake the drain."""
+        resend = self.outbox.spool.resend_all(self._clock())
+        if resend:
+            log.info("%s: %d alarms awaiting the hub's receipt sent again now", why, resend)
+            self.outbox.wake.set()
 
     def _on_receipt(self, cmd: contract.Command) -> None:
         """The hub has durably processed an alarm: forget it (receipts are idempotent)."""
