@@ -86,10 +86,8 @@ class PresenceTracker:
     def restore(self, states: Iterable[DwellingState]) -> None:
         """Take over persisted states; an online dwelling gets a full timeout window
         from `started_at`, since the hub heard nothing while it was down."""
-        for s in states:
-            base = None if s.deadline_base is None else max(s.deadline_base, self._started_at)
-            pending = None if s.offline_since is None else max(s.offline_since, self._started_at)
-            self._states[s.dwelling] = replace(s, deadline_base=base, offline_since=pending)
+        self._states.update((s.dwelling, s) for s in states)
+        self.resume(self._started_at)
 
     def observe(
         self,
