@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from email.message import Message
 from pathlib import Path
 
 from alerts.model import Contact
+from alerts.service import AlarmService
 from hub.context import Dwelling
 
 
@@ -106,3 +110,16 @@ if __name__ == "__main__":
     import sys
 
     asyncio.run(_hub_process(sys.argv[1], sys.argv[2], sys.argv[3]))
+
+
+@asynccontextmanager
+async def service_running(svc: AlarmService) -> AsyncIterator[AlarmService]:
+    """`svc` with its delivery loop running until the block ends; closed afterwards."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(svc.run(stop))
+    try:
+        yield svc
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        svc.close()

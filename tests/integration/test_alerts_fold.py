@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from email.message import Message
@@ -20,6 +19,7 @@ from tests.integration.alarm_fakes import (
     mail_subject,
     mail_text,
     sample_directory,
+    service_running,
 )
 from tests.servers import SmtpSink, wait_until
 
@@ -63,14 +63,8 @@ async def running(
         AlertSettings(**settings),  # type: ignore[arg-type]
         clock,
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(svc.run(stop))
-    try:
+    async with service_running(svc):
         yield svc
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        svc.close()
 
 
 def to(smtp: SmtpSink, address: str) -> list[Message]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 import socket
@@ -26,6 +25,7 @@ from tests.integration.alarm_fakes import (
     ack_link,
     mail_subject,
     mail_text,
+    service_running,
 )
 from tests.servers import SmtpSink, wait_until
 
@@ -78,14 +78,8 @@ async def running(
 ) -> AsyncIterator[AlarmService]:
     base_url = f"mailto://127.0.0.1:{smtp.port}?from=alarm@mz.local&mode=insecure"
     svc = AlarmService(db, [EmailChannel(base_url)], directory(), settings(**kw), clock)
-    stop = asyncio.Event()
-    task = asyncio.create_task(svc.run(stop))
-    try:
+    async with service_running(svc):
         yield svc
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        svc.close()
 
 
 async def test_alarm_is_mailed_in_dutch_with_a_working_ack_link(

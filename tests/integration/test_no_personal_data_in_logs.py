@@ -6,7 +6,6 @@ name the recipient too), and the demo's mail sink logged the recipients of every
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -21,7 +20,7 @@ from alerts.service import AlarmService, AlertSettings
 from hub.context import Dwelling
 from hub.registry import SqliteRegistry
 from sensors.contract import AlarmMessage, new_id
-from tests.integration.alarm_fakes import FakeClock, ack_link
+from tests.integration.alarm_fakes import FakeClock, ack_link, service_running
 from tests.servers import SmtpSink, free_port, wait_until
 
 pytestmark = pytest.mark.integration
@@ -44,14 +43,10 @@ async def delivering(tmp_path: Path, smtp_port: int) -> AsyncIterator[AlarmServi
         max_attempts=2,
     )
     svc = AlarmService(tmp_path / "alarms.db", [EmailChannel(url)], registry, settings, FakeClock())
-    stop = asyncio.Event()
-    task = asyncio.create_task(svc.run(stop))
     try:
-        yield svc
+        async with service_running(svc):
+            yield svc
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        svc.close()
         registry.close()
 
 
