@@ -338,7 +338,7 @@ def parse_header(frame: bytes) -> FrameHeader:
     m = _HEADER_RE.match(body)
     if m is None:
         raise Dc09FrameError(f"unreadable DC-09 header in {body[:40]!r}")
-    route = dict(_ROUTE_PART_RE.findall(m["route"]))
+    route = dict(_ROUTE_PART_RE.findall(m["route"].upper()))
     account = m["account"]
     return FrameHeader(
         token=m["token"],
@@ -363,6 +363,8 @@ def parse_event(frame: bytes, *, keys: Mapping[str, bytes]) -> ParsedFrame:
         raise Dc09FrameError(f"message type {head.token!r} not supported", problem="unsupported")
     if head.account is None:
         raise Dc09FrameError("a DC-09 message names its account (#acct)")
+    if head.seq == 0:
+        raise Dc09FrameError("a DC-09 message's sequence number is 0001-9999, not 0000")
     data = _clear_data(head, keys.get(head.account))
     if head.token == NULL_ID:
         m = _EMPTY_RE.match(data)
