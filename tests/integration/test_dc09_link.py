@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import pytest
 from pysiaalarm.account import SIAAccount
@@ -19,7 +20,7 @@ from pysiaalarm.aio.client import SIAClient
 from pysiaalarm.event import SIAEvent as PeerEvent
 from pysiaalarm.utils.enums import CommunicationsProtocol
 
-from alerts.dc09.codec import SiaEvent
+from alerts.dc09.codec import SiaEvent, encode_event, encode_null, parse_response
 from alerts.dc09.errors import Dc09DeliveryError
 from alerts.dc09.link import Dc09Link, LinkSettings, LinkState, Receiver
 from simulators.alarm_centre import AlarmCentre
@@ -266,3 +267,29 @@ async def test_garbled_or_missing_answers_are_failed_attempts() -> None:
             server.close()
             await server.wait_closed()
     assert [e.event.code for e in centre.events] == [381]
+
+
+async def test_alarm_centre_takes_frames_back_to_back_and_restarts_on_its_port() -> None:
+    centre = AlarmCentre()
+    port = await centre.start()
+    try:
+        now = datetime.now(UTC)
+        frames = encode_event(
+            SiaEvent("1234", 101, 1, 1), seq=1, receiver="0", prefix="0", at=now, key=None
+        ) + encode_null(seq=2, receiver="0", prefix="0", account="0000", at=now, key=None)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(frames + b"\n0000" + frames[5:20] + b"\r")  # two frames and a damaged one
+        await writer.drain()
+        answers = [await reader.readuntil(b"\r") for _ in range(3)]
+        writer.close()
+        await writer.wait_closed()
+        kinds = [(r.kind, r.seq) for r in (parse_response(a, key=None) for a in answers)]
+        assert kinds == [("ACK", 1), ("ACK", 2), ("NAK", None)]
+
+        await centre.stop()
+        assert not centre.running
+        assert await centre.start() == port
+        assert await Dc09Link(settings(port)).link_test()
+    finally:
+        await centre.stop()
+    assert (len(centre.events), centre.link_tests, centre.naks) == (1, 2, 1)
