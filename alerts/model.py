@@ -5,9 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from alerts.routing import Window
 from sensors.contract import AlarmKind, Severity
 
-__all__ = ["AlarmChange", "AlarmKind", "AlarmRecord", "AlarmState", "Contact", "Severity"]
+__all__ = [
+    "CONTACT_ROLES",
+    "AlarmChange",
+    "AlarmKind",
+    "AlarmRecord",
+    "AlarmState",
+    "Contact",
+    "Severity",
+]
 
 
 class AlarmState(StrEnum):
@@ -18,6 +27,9 @@ class AlarmState(StrEnum):
 
 
 OPEN_STATES = frozenset({AlarmState.RAISED, AlarmState.NOTIFIED, AlarmState.ACKNOWLEDGED})
+
+
+CONTACT_ROLES = ("family", "neighbour", "installer", "care")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +45,22 @@ class Contact:
     # Random, given by the registry when the contact is added; acknowledgement links bind
     # it, so a link dies with its contact (also when the contact is removed and re-added).
     link_key: str = ""
+    phone: str | None = None
+    # Where to reach them, in fallback order: apprise URLs or our own targets. Empty: the
+    # e-mail address (see `targets`).
+    channels: tuple[str, ...] = ()
+    role: str = "family"  # one of CONTACT_ROLES
+    # When they can be asked (a neighbour not at night); empty: always.
+    windows: tuple[Window, ...] = ()
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Where notifications go, in fallback order: the channels if any are set, else
+        the e-mail address as "mailto:<address>" (the address as stored, the same string
+        the e-mail channel puts in its `to=`), else nowhere."""
+        if self.channels:
+            return self.channels
+        return (f"mailto:{self.email}",) if self.email else ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""`mz admin ...` commands: dwellings, contacts, operators.
+"""`mz admin ...` commands: dwellings, contacts, operators, routing, the alarm centre.
 
 They work on the hub's registry file directly (SQLite, WAL), also while the hub runs:
 console sessions live in the same file, so removing or disabling an operator, a new
@@ -9,7 +9,7 @@ Passwords never go on the command line: a prompt with confirmation, or --passwor
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -17,6 +17,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from alerts.model import Contact
+    from alerts.routing import DueStep, Policy, Window
     from hub.registry import SqliteRegistry
 
 app = typer.Typer(no_args_is_help=True)
@@ -26,6 +30,14 @@ operator_app = typer.Typer(no_args_is_help=True, help="Console operators and adm
 app.add_typer(dwelling_app, name="dwelling")
 app.add_typer(contact_app, name="contact")
 app.add_typer(operator_app, name="operator")
+routing_app = typer.Typer(
+    no_args_is_help=True, help="Who hears of a dwelling's alarms, in which order, when."
+)
+centre_app = typer.Typer(
+    no_args_is_help=True, help="The dwelling's account and zones at the alarm centre (DC-09)."
+)
+app.add_typer(routing_app, name="routing")
+app.add_typer(centre_app, name="alarm-centre")
 
 ConfigOpt = Annotated[
     Path | None,
@@ -135,6 +147,35 @@ def dwelling_remove(
 # -- contacts --------------------------------------------------------------------
 
 
+PhoneOpt = Annotated[str | None, typer.Option(help="Phone number, e.g. +31612345678.")]
+ChannelOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--channel",
+        help="Where to reach them: an apprise URL (ntfy://..., json://...) or target;"
+        " repeat in fallback order. Default: their e-mail address.",
+    ),
+]
+RoleOpt = Annotated[str | None, typer.Option(help="family, neighbour, installer or care.")]
+WindowOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--window",
+        help="When they can be asked, e.g. '07:00-22:00' or 'ma-vr 08:00-18:00'; repeat"
+        " for more. Default: always.",
+    ),
+]
+
+
+def _windows(specs: list[str]) -> tuple[Window, ...]:
+    from alerts.routing import parse_window
+
+    try:
+        return tuple(parse_window(spec) for spec in specs)
+    except ValueError as exc:
+        raise _fail(f"--window: {exc}") from None
+
+
 @contact_app.command("add")
 def contact_add(
     dwelling: Annotated[str, typer.Option(help="The dwelling's id.")],
@@ -143,18 +184,82 @@ def contact_add(
     language: Annotated[str, typer.Option(help="nl or en.")] = "nl",
     priority: Annotated[int, typer.Option(help="1 is asked first.")] = 1,
     contact_id: Annotated[str | None, typer.Option("--id", help="Default: generated.")] = None,
+    phone: PhoneOpt = None,
+    channel: ChannelOpt = None,
+    role: RoleOpt = "family",
+    window: WindowOpt = None,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Add a contact (mantelzorger) to a dwelling."""
+    """Add a contact (mantelzorger, neighbour, installer, carer) to a dwelling."""
     import secrets
 
     from alerts.model import Contact
 
     cid = contact_id or f"c-{secrets.token_hex(4)}"
+    contact = Contact(
+        cid,
+        dwelling,
+        name,
+        email,
+        language,
+        priority,
+        phone=phone,
+        channels=tuple(channel or ()),
+        role=role or "family",
+        windows=_windows(window or []),
+    )
     with _registry(config, data_dir) as reg:
-        reg.add_contact(Contact(cid, dwelling, name, email, language, priority))
+        reg.add_contact(contact)
     print(f"added contact {cid}")
+
+
+@contact_app.command("update")
+def contact_update(
+    contact_id: Annotated[str, typer.Argument(help="The contact's id.")],
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    email: Annotated[str | None, typer.Option(help="A new address ('' removes it).")] = None,
+    language: Annotated[str | None, typer.Option(help="nl or en.")] = None,
+    priority: Annotated[int | None, typer.Option(help="1 is asked first.")] = None,
+    phone: Annotated[str | None, typer.Option(help="A new number ('' removes it).")] = None,
+    channel: ChannelOpt = None,
+    no_channels: Annotated[
+        bool, typer.Option("--no-channels", help="Remove every channel (e-mail only).")
+    ] = False,
+    role: RoleOpt = None,
+    window: WindowOpt = None,
+    no_windows: Annotated[
+        bool, typer.Option("--no-windows", help="Remove every window (always available).")
+    ] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Change a contact: only what is given changes; --channel and --window replace the
+    contact's list. A new address, phone or channel ends the links sent before."""
+    from dataclasses import replace
+
+    if channel and no_channels:
+        raise _fail("--channel and --no-channels exclude each other")
+    if window and no_windows:
+        raise _fail("--window and --no-windows exclude each other")
+    windows = _windows(window or [])
+    with _registry(config, data_dir) as reg:
+        old = reg.contact(contact_id)
+        if old is None:
+            raise _fail(f"no contact {contact_id!r}")
+        new = replace(
+            old,
+            name=old.name if name is None else name,
+            email=old.email if email is None else (email or None),
+            language=language or old.language,
+            priority=old.priority if priority is None else priority,
+            phone=old.phone if phone is None else (phone or None),
+            channels=() if no_channels else tuple(channel) if channel else old.channels,
+            role=role or old.role,
+            windows=() if no_windows else windows or old.windows,
+        )
+        reg.update_contact(new)
+    print(f"updated contact {contact_id}")
 
 
 @contact_app.command("list")
@@ -167,7 +272,21 @@ def contact_list(
     with _registry(config, data_dir) as reg:
         contacts = reg.contacts_for(dwelling) if dwelling else reg.contacts()
         for c in contacts:
-            print(f"{c.id}\t{c.dwelling}\t{c.name}\t{c.email or ''}\t{c.language}\t{c.priority}")
+            print(
+                f"{c.id}\t{c.dwelling}\t{c.name}\t{c.email or ''}\t{c.language}\t{c.priority}"
+                f"\t{c.role}\t{c.phone or ''}\t{_channel_kinds(c)}\t{_windows_text(c.windows)}"
+            )
+
+
+def _channel_kinds(contact: Contact) -> str:
+    """Only the scheme of each channel: apprise URLs may hold tokens or passwords."""
+    return ",".join(t.split(":", 1)[0] for t in contact.targets)
+
+
+def _windows_text(windows: tuple[Window, ...]) -> str:
+    from alerts.routing import format_window
+
+    return "; ".join(format_window(w) for w in windows) or "always"
 
 
 @contact_app.command("remove")
@@ -176,6 +295,243 @@ def contact_remove(contact_id: str, config: ConfigOpt = None, data_dir: DataDirO
     with _registry(config, data_dir) as reg:
         reg.remove_contact(contact_id)
     print(f"removed contact {contact_id}")
+
+
+# -- routing ---------------------------------------------------------------------
+
+
+def _order(specs: list[str]) -> list[tuple[str, float]]:
+    import math
+
+    order: list[tuple[str, float]] = []
+    for spec in specs:
+        cid, sep, wait = spec.rpartition(":")
+        try:
+            wait_s = float(wait)
+        except ValueError:
+            wait_s = math.nan
+        if not sep or not cid or not math.isfinite(wait_s) or wait_s < 0:
+            raise _fail(f"--contact {spec!r}: expected ID:WAIT_S, e.g. c-anna:120")
+        order.append((cid, wait_s))
+    return order
+
+
+@routing_app.command("set")
+def routing_set(
+    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    contact: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--contact",
+            help="ID:WAIT_S: ask this contact, wait this many seconds for them to take the"
+            " alarm on; repeat, in order.",
+        ),
+    ] = None,
+    centre_after: Annotated[
+        float | None,
+        typer.Option(
+            "--centre-after",
+            help="Hand the alarm to the alarm centre at most this many seconds after it came"
+            " in. Default: after the last contact's wait.",
+        ),
+    ] = None,
+    installer: Annotated[
+        str | None,
+        typer.Option(
+            help="Contact told of technical alarms. Default: the dwelling's installer contact."
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Give a dwelling its own escalation order (instead of the default)."""
+    if not contact:
+        raise _fail("give at least one --contact ID:WAIT_S (routing reset restores the default)")
+    order = _order(contact)
+    with _registry(config, data_dir) as reg:
+        policy = reg.set_policy(dwelling, order, centre_after_s=centre_after, installer=installer)
+    print(f"routing of {dwelling} set: alarm centre within {_duration(policy.bound_s)} at most")
+
+
+@routing_app.command("reset")
+def routing_reset(
+    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Forget a dwelling's own routing: its contacts in priority order again."""
+    with _registry(config, data_dir) as reg:
+        had = reg.reset_policy(dwelling)
+    print(f"routing of {dwelling} reset" if had else f"{dwelling} had the default routing")
+
+
+@routing_app.command("show")
+def routing_show(
+    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    at: Annotated[
+        str | None,
+        typer.Option(help="Plan for an alarm at this local time, e.g. '2026-11-22 03:00'."),
+    ] = None,
+    tz: Annotated[str, typer.Option(help="The dwelling's time zone.")] = "Europe/Amsterdam",
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Show a dwelling's routing and the plan for a normal, a critical and a technical
+    alarm coming in now (or --at)."""
+    import time
+    from datetime import datetime
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from alerts.routing import format_window
+
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _fail(f"--tz: unknown time zone {tz!r}") from None
+    if at is None:
+        received = time.time()
+    else:
+        try:
+            local = datetime.fromisoformat(at)
+        except ValueError:
+            raise _fail(f"--at: not a time {at!r} (e.g. 2026-11-22 03:00)") from None
+        received = (local if local.tzinfo else local.replace(tzinfo=zone)).timestamp()
+    with _registry(config, data_dir) as reg:
+        d = reg.dwelling(dwelling)
+        if d is None:
+            raise _fail(f"no dwelling {dwelling!r}")
+        contacts = {c.id: c for c in reg.contacts_for(dwelling)}
+        policy = reg.policy(dwelling)
+        own = reg.has_own_policy(dwelling)
+        account = reg.alarm_centre_account(dwelling)
+
+    def who(cid: str | None) -> str:
+        c = contacts.get(cid or "")
+        return f"{cid} ({c.name}, {c.role})" if c else str(cid)
+
+    wait = _duration(reg.default_wait_s)
+    kind = "its own" if own else f"the default (contacts by priority, {wait} each)"
+    print(f"Routing of {dwelling} ({d.label}): {kind}")
+    print(f"{'step':<6}{'contact':<40}{'wait':>14}  available")
+    for i, r in enumerate(policy.recipients, 1):
+        windows = "; ".join(format_window(w) for w in r.windows) or "always"
+        print(f"{i:<6}{who(r.contact_id):<40}{_duration(r.wait_s):>14}  {windows}")
+    if policy.centre_after_s is None:
+        print("alarm centre: after the last contact's wait")
+    else:
+        print(f"alarm centre: at most {_duration(policy.centre_after_s)} after the alarm came in")
+    print(f"at the latest: {_duration(policy.bound_s)} (nobody taking it on)")
+    print(f"installer (technical alarms): {who(policy.installer) if policy.installer else 'none'}")
+    print(f"alarm-centre account: {account or 'not set'}")
+    listed = {r.contact_id for r in policy.recipients} | {policy.installer}
+    left_out = [who(cid) for cid in contacts if cid not in listed]
+    if left_out:
+        print(f"not in the routing: {', '.join(left_out)}")
+    print()
+    moment = datetime.fromtimestamp(received, zone).strftime("%a %Y-%m-%d %H:%M %Z")
+    for title, alarm_kind, severity in _EXAMPLES:
+        print(f"{title}, coming in {moment}:")
+        _print_plan(_plan(policy, alarm_kind, severity, received, zone), received, who)
+        print()
+
+
+def _plan(
+    policy: Policy, kind_name: str, severity_name: str, received: float, zone: ZoneInfo
+) -> tuple[DueStep, ...]:
+    from alerts.routing import schedule
+    from sensors.contract import AlarmKind, Severity
+
+    return schedule(
+        policy,
+        kind=AlarmKind(kind_name),
+        severity=Severity(severity_name),
+        received_at=received,
+        tz=zone,
+    )
+
+
+# (title, kind, severity) of the example alarms `routing show` plans.
+_EXAMPLES = (
+    ("Normal alarm (e.g. inactivity, high)", "inactivity", "high"),
+    ("Critical alarm (pendant, fall, long lie, NEWS2 >= 7)", "personal", "critical"),
+    ("Technical alarm (offline, sensor silent, battery)", "technical", "low"),
+)
+
+
+def _print_plan(
+    plan: tuple[DueStep, ...], received: float, who: Callable[[str | None], str]
+) -> None:
+    if not plan:
+        print("  nobody is told (the operators' console only)")
+    for step in plan:
+        target = "ALARM CENTRE" if step.target.kind == "centre" else who(step.target.contact_id)
+        print(f"  +{_clock(step.due_at - received):<9}{target:<40}{step.reason}")
+
+
+def _clock(seconds: float) -> str:
+    s = round(seconds)
+    h, rest = divmod(s, 3600)
+    return f"{h}:{rest // 60:02}:{rest % 60:02}" if h else f"{rest // 60}:{rest % 60:02}"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:g} s" if seconds < 120 else f"{seconds:g} s ({_clock(seconds)})"
+
+
+# -- the alarm centre -------------------------------------------------------------
+
+
+@centre_app.command("account")
+def centre_account(
+    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    account: Annotated[
+        str | None, typer.Argument(help="3-16 hex digits. Omit to show the current one.")
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the account.")] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Set (or show, or --clear) the dwelling's account at the alarm centre."""
+    if clear and account is not None:
+        raise _fail("give an account or --clear, not both")
+    with _registry(config, data_dir) as reg:
+        if account is None and not clear:
+            if reg.dwelling(dwelling) is None:
+                raise _fail(f"no dwelling {dwelling!r}")
+            print(reg.alarm_centre_account(dwelling) or "not set")
+            return
+        reg.set_alarm_centre_account(dwelling, account)
+        stored = reg.alarm_centre_account(dwelling)
+    print(f"alarm-centre account of {dwelling}: {stored or 'none'}")
+
+
+@centre_app.command("zone")
+def centre_zone(
+    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    sensor: Annotated[str, typer.Argument(help="The sensor's id.")],
+    zone: Annotated[int, typer.Argument(help="The DC-09 zone, 1-999.")],
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Give a sensor its zone at the alarm centre (unset: zone 0, the whole dwelling)."""
+    with _registry(config, data_dir) as reg:
+        reg.set_zone(dwelling, sensor, zone)
+    print(f"zone of {sensor} in {dwelling}: {zone:03}")
+
+
+@centre_app.command("show")
+def centre_show(
+    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Show the dwelling's account and sensor zones."""
+    with _registry(config, data_dir) as reg:
+        if reg.dwelling(dwelling) is None:
+            raise _fail(f"no dwelling {dwelling!r}")
+        print(f"account\t{reg.alarm_centre_account(dwelling) or 'not set'}")
+        for sensor, zone in reg.zones(dwelling).items():
+            print(f"{zone:03}\t{sensor}")
 
 
 # -- operators -------------------------------------------------------------------

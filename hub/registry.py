@@ -6,21 +6,29 @@ the console may call it from uvicorn's worker threads.
 
 It also keeps the console's sessions: in this file, so that every hub process and
 `mz admin` see a logout, a removed or disabled operator or a changed password at once.
+
+And each dwelling's routing: its escalation policy (alerts.routing.Policy: ordered
+contacts with their waits, when the alarm centre takes over, the installer), its account
+at the alarm centre (SIA DC-09) and the DC-09 zone of each of its sensors.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import math
 import re
 import secrets
 import sqlite3
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
-from alerts.model import Contact
+from alerts.model import CONTACT_ROLES, Contact
+from alerts.routing import Policy, Recipient, default_policy, format_window, parse_window
 from hub.context import ConsoleSession, Dwelling, Operator
 from hub.db import Synchronous, connect, transaction
 from hub.errors import Conflict, NotFound, RegistryError
@@ -39,6 +47,12 @@ MIN_PASSWORD_LEN: Final = 10
 _SESSION_ID: Final = re.compile(r"[A-Za-z0-9_-]{43}")
 # A session's last-seen time is written at most this often (not on every request).
 SESSION_TOUCH_S: Final = 60.0
+# SIA DC-09 account numbers: 3-16 hex digits (stored upper-case).
+_ACCOUNT: Final = re.compile(r"[0-9A-Fa-f]{3,16}")
+# Contact ID zones are three decimal digits; 000 means "no zone" (the system itself).
+MAX_ZONE: Final = 999
+# A phone number as people write it: an optional +, then digits, spaces and dashes.
+_PHONE: Final = re.compile(r"\+?[0-9][0-9 -]{4,22}[0-9]")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dwellings (
@@ -54,7 +68,11 @@ CREATE TABLE IF NOT EXISTS contacts (
     email    TEXT,
     language TEXT NOT NULL DEFAULT 'nl',
     priority INTEGER NOT NULL DEFAULT 1,
-    link_key TEXT NOT NULL DEFAULT ''
+    link_key TEXT NOT NULL DEFAULT '',
+    phone    TEXT,
+    channels TEXT NOT NULL DEFAULT '[]', -- JSON list of apprise URLs / targets, in order
+    role     TEXT NOT NULL DEFAULT 'family',
+    windows  TEXT NOT NULL DEFAULT '[]'  -- JSON list of window specs ("ma-vr 08:00-18:00")
 );
 CREATE INDEX IF NOT EXISTS contacts_by_dwelling ON contacts (dwelling, priority);
 CREATE TABLE IF NOT EXISTS operators (
@@ -76,13 +94,49 @@ CREATE TABLE IF NOT EXISTS sessions (
     language        TEXT
 );
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (username);
+-- A dwelling's own routing policy; without a row it has the default one.
+CREATE TABLE IF NOT EXISTS routing (
+    dwelling       TEXT PRIMARY KEY REFERENCES dwellings (id) ON DELETE CASCADE,
+    centre_after_s REAL,
+    installer      TEXT REFERENCES contacts (id) ON DELETE SET NULL
+);
+-- Its recipients in order; a removed contact leaves the order (ON DELETE CASCADE).
+CREATE TABLE IF NOT EXISTS routing_steps (
+    dwelling TEXT NOT NULL REFERENCES routing (dwelling) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    contact  TEXT NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+    wait_s   REAL NOT NULL,
+    PRIMARY KEY (dwelling, position)
+);
+CREATE TABLE IF NOT EXISTS alarm_centre_accounts (
+    dwelling TEXT PRIMARY KEY REFERENCES dwellings (id) ON DELETE CASCADE,
+    account  TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS sensor_zones (
+    dwelling TEXT NOT NULL REFERENCES dwellings (id) ON DELETE CASCADE,
+    sensor   TEXT NOT NULL,
+    zone     INTEGER NOT NULL,
+    PRIMARY KEY (dwelling, sensor),
+    UNIQUE (dwelling, zone)
+);
 """
 
 # Columns added after the first release: a registry file made before gets them on open.
 _ADDED_COLUMNS: Final = (
     ("contacts", "link_key", "TEXT NOT NULL DEFAULT ''"),
     ("operators", "enabled", "INTEGER NOT NULL DEFAULT 1"),
+    ("contacts", "phone", "TEXT"),
+    ("contacts", "channels", "TEXT NOT NULL DEFAULT '[]'"),
+    ("contacts", "role", "TEXT NOT NULL DEFAULT 'family'"),
+    ("contacts", "windows", "TEXT NOT NULL DEFAULT '[]'"),
 )
+_CONTACT_COLUMNS: Final = (
+    "id, dwelling, name, email, language, priority, link_key, phone, channels, role, windows"
+)
+_CONTACT_MARKS: Final = ", ".join("?" * len(_CONTACT_COLUMNS.split(",")))
+# Checks a channel string further (e.g. that apprise can parse the URL); raises
+# ValueError saying what is wrong. The registry's own check is only `_check_channels`.
+ChannelCheck = Callable[[str], None]
 
 
 def _session_hash(session_id: str) -> str:
@@ -128,9 +182,25 @@ _DUMMY_HASH: Final = hash_password("not-a-password", salt=b"\0" * 16)
 
 
 class SqliteRegistry:
-    """Implements hub.context.Registry and the alarm service's ContactDirectory."""
+    """Implements hub.context.Registry and the alarm service's ContactDirectory.
 
-    def __init__(self, path: Path, *, synchronous: Synchronous = "NORMAL") -> None:
+    `default_wait_s`: how long each contact of a dwelling without a routing policy of its
+    own is given to take an alarm on before the next is asked. `channel_check`: a deeper
+    check of each contact channel (see ChannelCheck), on top of the registry's own.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        synchronous: Synchronous = "NORMAL",
+        default_wait_s: float = 120.0,
+        channel_check: ChannelCheck | None = None,
+    ) -> None:
+        if not math.isfinite(default_wait_s) or default_wait_s < 0:
+            raise ValueError(f"default_wait_s must be finite and >= 0, not {default_wait_s!r}")
+        self.default_wait_s = default_wait_s
+        self._channel_check = channel_check
         self._conn = connect(path, synchronous=synchronous, check_same_thread=False)
         self._lock = threading.Lock()
         self._conn.executescript(_SCHEMA)
@@ -201,47 +271,251 @@ class SqliteRegistry:
         mailed to an earlier contact with the same id never work for this one."""
         if self.dwelling(contact.dwelling) is None:
             raise NotFound("dwelling", contact.dwelling)
-        _check_language(contact.language)
-        if contact.email is not None and "@" not in contact.email:
-            raise RegistryError(f"not an e-mail address: {contact.email!r}")
+        self._check_contact(contact)
         link_key = new_link_key()
         try:
             self._exec(
-                "INSERT INTO contacts (id, dwelling, name, email, language, priority, link_key)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    contact.id,
-                    contact.dwelling,
-                    contact.name,
-                    contact.email,
-                    contact.language,
-                    contact.priority,
-                    link_key,
-                ),
+                f"INSERT INTO contacts ({_CONTACT_COLUMNS}) VALUES ({_CONTACT_MARKS})",
+                (contact.id, contact.dwelling, *_contact_values(contact, link_key)),
             )
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"contact {contact.id} already exists") from exc
         return replace(contact, link_key=link_key)
 
+    def update_contact(self, contact: Contact) -> Contact:
+        """Replace everything of the stored contact `contact.id` by `contact` (returned
+        with its link key), except its dwelling, which cannot change (remove the contact
+        and add it to the other dwelling).
+
+        The link key is kept, unless the e-mail address, phone or channels changed: then
+        it is new, and links sent to where the contact no longer is stop working."""
+        self._check_contact(contact)
+        with self._lock, transaction(self._conn):
+            rows = self._conn.execute(
+                f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE id = ?", (contact.id,)
+            ).fetchall()
+            if not rows:
+                raise NotFound("contact", contact.id)
+            old = _contact(rows[0])
+            if old.dwelling != contact.dwelling:
+                raise RegistryError(
+                    f"contact {contact.id} belongs to dwelling {old.dwelling}; remove it and"
+                    f" add it to {contact.dwelling} instead"
+                )
+            moved = (old.email, old.phone, old.targets) != (
+                contact.email,
+                contact.phone,
+                contact.targets,
+            )
+            link_key = new_link_key() if moved else old.link_key
+            self._conn.execute(
+                "UPDATE contacts SET name = ?, email = ?, language = ?, priority = ?,"
+                " link_key = ?, phone = ?, channels = ?, role = ?, windows = ? WHERE id = ?",
+                (*_contact_values(contact, link_key), contact.id),
+            )
+        return replace(contact, link_key=link_key)
+
+    def contact(self, contact_id: str) -> Contact | None:
+        rows = self._rows(f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE id = ?", (contact_id,))
+        return _contact(rows[0]) if rows else None
+
     def contacts_for(self, dwelling_id: str) -> list[Contact]:
         rows = self._rows(
-            "SELECT id, dwelling, name, email, language, priority, link_key FROM contacts"
-            " WHERE dwelling = ? ORDER BY priority, id",
+            f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE dwelling = ? ORDER BY priority, id",
             (dwelling_id,),
         )
-        return [Contact(*r) for r in rows]
+        return [_contact(r) for r in rows]
 
     def contacts(self) -> list[Contact]:
         rows = self._rows(
-            "SELECT id, dwelling, name, email, language, priority, link_key FROM contacts"
-            " ORDER BY dwelling, priority, id",
-            (),
+            f"SELECT {_CONTACT_COLUMNS} FROM contacts ORDER BY dwelling, priority, id", ()
         )
-        return [Contact(*r) for r in rows]
+        return [_contact(r) for r in rows]
+
+    def _check_contact(self, contact: Contact) -> None:
+        _check_language(contact.language)
+        if not contact.name.strip():
+            raise RegistryError("a contact needs a name")
+        if contact.email is not None and "@" not in contact.email:
+            raise RegistryError(f"not an e-mail address: {contact.email!r}")
+        if contact.phone is not None and not _PHONE.fullmatch(contact.phone):
+            raise RegistryError(
+                f"not a phone number: {contact.phone!r} (digits, spaces, '-', an optional '+')"
+            )
+        if contact.role not in CONTACT_ROLES:
+            raise RegistryError(f"role must be one of {', '.join(CONTACT_ROLES)}")
+        _check_channels(contact.channels)
+        if self._channel_check is not None:
+            for channel in contact.channels:
+                try:
+                    self._channel_check(channel)
+                except ValueError as exc:
+                    raise RegistryError(f"channel {channel!r}: {exc}") from exc
 
     def remove_contact(self, contact_id: str) -> None:
+        """Remove a contact; it leaves its dwelling's routing policy (and is its installer
+        no more)."""
         if self._exec("DELETE FROM contacts WHERE id = ?", (contact_id,)) == 0:
             raise NotFound("contact", contact_id)
+
+    # -- routing -----------------------------------------------------------------
+
+    def policy(self, dwelling_id: str) -> Policy:
+        """The dwelling's routing policy: the stored one, each recipient with its
+        contact's windows, or else the default: its contacts in priority order, each given
+        `default_wait_s` (see alerts.routing.default_policy).
+
+        The installer is the stored one, else the dwelling's first contact whose role is
+        "installer". An unknown dwelling has a policy without recipients (the centre at
+        once)."""
+        with self._lock:
+            contacts = [
+                _contact(r)
+                for r in self._conn.execute(
+                    f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE dwelling = ?"
+                    " ORDER BY priority, id",
+                    (dwelling_id,),
+                )
+            ]
+            stored = self._conn.execute(
+                "SELECT centre_after_s, installer FROM routing WHERE dwelling = ?", (dwelling_id,)
+            ).fetchall()
+            steps = self._conn.execute(
+                "SELECT contact, wait_s FROM routing_steps WHERE dwelling = ? ORDER BY position",
+                (dwelling_id,),
+            ).fetchall()
+        if not stored:
+            return default_policy(contacts, self.default_wait_s)
+        by_id = {c.id: c for c in contacts}
+        centre_after_s, installer = stored[0]
+        if installer not in by_id:
+            installer = next((c.id for c in contacts if c.role == "installer"), None)
+        return Policy(
+            # Only the dwelling's current contacts (removed ones left by cascade already).
+            recipients=tuple(
+                Recipient(cid, wait_s, by_id[cid].windows) for cid, wait_s in steps if cid in by_id
+            ),
+            centre_after_s=centre_after_s,
+            installer=installer,
+        )
+
+    def set_policy(
+        self,
+        dwelling_id: str,
+        order: Sequence[tuple[str, float]],
+        *,
+        centre_after_s: float | None = None,
+        installer: str | None = None,
+    ) -> Policy:
+        """Store the dwelling's routing policy: `order` is (contact id, wait_s) in the
+        order they are asked; `centre_after_s` caps the time to the alarm centre (None:
+        right after the last wait); `installer` is told of technical alarms (None: the
+        dwelling's first contact whose role is "installer"). Every contact must be the
+        dwelling's. Returns the policy as `policy` now gives it."""
+        try:
+            recipients = tuple(Recipient(cid, float(wait_s)) for cid, wait_s in order)
+            Policy(recipients, centre_after_s, installer)  # its own checks (duplicates...)
+        except ValueError as exc:
+            raise RegistryError(str(exc)) from exc
+        with self._lock, transaction(self._conn):
+            if not self._conn.execute(
+                "SELECT 1 FROM dwellings WHERE id = ?", (dwelling_id,)
+            ).fetchall():
+                raise NotFound("dwelling", dwelling_id)
+            theirs = {
+                r[0]
+                for r in self._conn.execute(
+                    "SELECT id FROM contacts WHERE dwelling = ?", (dwelling_id,)
+                )
+            }
+            for cid in [r.contact_id for r in recipients] + [installer] * (installer is not None):
+                if cid not in theirs:
+                    raise RegistryError(f"{cid!r} is not a contact of dwelling {dwelling_id}")
+            self._conn.execute("DELETE FROM routing WHERE dwelling = ?", (dwelling_id,))
+            self._conn.execute(
+                "INSERT INTO routing (dwelling, centre_after_s, installer) VALUES (?, ?, ?)",
+                (dwelling_id, centre_after_s, installer),
+            )
+            self._conn.executemany(
+                "INSERT INTO routing_steps (dwelling, position, contact, wait_s)"
+                " VALUES (?, ?, ?, ?)",
+                [(dwelling_id, i, r.contact_id, r.wait_s) for i, r in enumerate(recipients)],
+            )
+        return self.policy(dwelling_id)
+
+    def reset_policy(self, dwelling_id: str) -> bool:
+        """Forget the dwelling's own policy: it has the default one again. Returns whether
+        it had one of its own."""
+        if self.dwelling(dwelling_id) is None:
+            raise NotFound("dwelling", dwelling_id)
+        return self._exec("DELETE FROM routing WHERE dwelling = ?", (dwelling_id,)) > 0
+
+    def has_own_policy(self, dwelling_id: str) -> bool:
+        return bool(self._rows("SELECT 1 FROM routing WHERE dwelling = ?", (dwelling_id,)))
+
+    # -- the alarm centre (SIA DC-09) --------------------------------------------
+
+    def alarm_centre_account(self, dwelling_id: str) -> str | None:
+        """The dwelling's account at the alarm centre (hex digits, upper-case), if any."""
+        rows = self._rows(
+            "SELECT account FROM alarm_centre_accounts WHERE dwelling = ?", (dwelling_id,)
+        )
+        return str(rows[0][0]) if rows else None
+
+    def set_alarm_centre_account(self, dwelling_id: str, account: str | None) -> None:
+        """Set (None: clear) the dwelling's DC-09 account: 3-16 hex digits, stored
+        upper-case, no two dwellings with the same one."""
+        if self.dwelling(dwelling_id) is None:
+            raise NotFound("dwelling", dwelling_id)
+        if account is None:
+            self._exec("DELETE FROM alarm_centre_accounts WHERE dwelling = ?", (dwelling_id,))
+            return
+        if not _ACCOUNT.fullmatch(account):
+            raise RegistryError(
+                f"not an alarm-centre account: {account!r} (SIA DC-09: 3-16 hex digits)"
+            )
+        try:
+            self._exec(
+                "INSERT INTO alarm_centre_accounts (dwelling, account) VALUES (?, ?)"
+                " ON CONFLICT (dwelling) DO UPDATE SET account = excluded.account",
+                (dwelling_id, account.upper()),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"account {account.upper()} is another dwelling's") from exc
+
+    def zone(self, dwelling_id: str, sensor_id: str) -> int:
+        """The DC-09 zone of a sensor of the dwelling: the stored one, else 0 (Contact
+        ID's "no zone": the event is reported for the dwelling as a whole)."""
+        rows = self._rows(
+            "SELECT zone FROM sensor_zones WHERE dwelling = ? AND sensor = ?",
+            (dwelling_id, sensor_id),
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def zones(self, dwelling_id: str) -> dict[str, int]:
+        """The dwelling's stored zones, sensor id -> zone."""
+        rows = self._rows(
+            "SELECT sensor, zone FROM sensor_zones WHERE dwelling = ? ORDER BY zone",
+            (dwelling_id,),
+        )
+        return {str(s): int(z) for s, z in rows}
+
+    def set_zone(self, dwelling_id: str, sensor_id: str, zone: int) -> None:
+        """Give a sensor of the dwelling its DC-09 zone (1-999, one sensor per zone)."""
+        if self.dwelling(dwelling_id) is None:
+            raise NotFound("dwelling", dwelling_id)
+        if not is_pseudo_id(sensor_id):
+            raise RegistryError(f"not a sensor id: {sensor_id!r}")
+        if isinstance(zone, bool) or not isinstance(zone, int) or not 1 <= zone <= MAX_ZONE:
+            raise RegistryError(f"a zone is a number 1-{MAX_ZONE}, not {zone!r}")
+        try:
+            self._exec(
+                "INSERT INTO sensor_zones (dwelling, sensor, zone) VALUES (?, ?, ?)"
+                " ON CONFLICT (dwelling, sensor) DO UPDATE SET zone = excluded.zone",
+                (dwelling_id, sensor_id, zone),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"zone {zone} of {dwelling_id} is another sensor's") from exc
 
     # -- operators ---------------------------------------------------------------
 
@@ -459,6 +733,50 @@ class SqliteRegistry:
     def _rows(self, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._conn.execute(sql, args).fetchall()
+
+
+def _contact_values(contact: Contact, link_key: str) -> tuple[object, ...]:
+    """The stored columns after id and dwelling, in _CONTACT_COLUMNS order."""
+    return (
+        contact.name,
+        contact.email,
+        contact.language,
+        contact.priority,
+        link_key,
+        contact.phone,
+        json.dumps(list(contact.channels)),
+        contact.role,
+        json.dumps([format_window(w) for w in contact.windows]),
+    )
+
+
+def _contact(row: tuple[Any, ...]) -> Contact:
+    cid, dwelling, name, email, language, priority, link_key, phone, channels, role, windows = row
+    return Contact(
+        cid,
+        dwelling,
+        name,
+        email,
+        language,
+        priority,
+        link_key,
+        phone=phone,
+        channels=tuple(json.loads(channels)),
+        role=role,
+        windows=tuple(parse_window(spec) for spec in json.loads(windows)),
+    )
+
+
+def _check_channels(channels: tuple[str, ...]) -> None:
+    """Each channel a non-empty string without spaces or control characters (a URL or a
+    target name), none twice. Whether apprise can use it is `channel_check`'s job."""
+    for channel in channels:
+        if not isinstance(channel, str) or not channel or not channel.isprintable():
+            raise RegistryError(f"not a channel: {channel!r}")
+        if any(ch.isspace() for ch in channel):
+            raise RegistryError(f"a channel has no spaces: {channel!r}")
+    if len(set(channels)) != len(channels):
+        raise RegistryError("a channel is listed twice")
 
 
 def _check_language(language: str) -> None:
