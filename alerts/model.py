@@ -33,6 +33,16 @@ class Contact:
     # Random, given by the registry when the contact is added; acknowledgement links bind
     # it, so a link dies with its contact (also when the contact is removed and re-added).
     link_key: str = ""
+    # Where to reach the contact, in fallback order: apprise URLs or our own targets
+    # (alerts.channels.targets). Empty: the contact's e-mail address, if any.
+    channels: tuple[str, ...] = ()
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The channel targets to try, in order: `channels`, else "mailto:" + `email`."""
+        if self.channels:
+            return self.channels
+        return (f"mailto:{self.email}",) if self.email else ()
 
 
 @dataclass(frozen=True, slots=True)
