@@ -9,18 +9,10 @@ from __future__ import annotations
 
 import logging
 import re
-import warnings
 from typing import TYPE_CHECKING
 
-# apprise's e-mail plugin imports the stdlib `imghdr` (deprecated since 3.11, gone in
-# 3.13) lazily, inside the first send's worker thread. Import it here once, with that one
-# warning silenced, so the plugin finds it cached and nothing warns at alarm time.
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="'imghdr' is deprecated", category=DeprecationWarning)
-    import imghdr  # noqa: F401
-
 from alerts.channels import Notification
-from alerts.channels.targets import PLAIN_MAIL
+from alerts.channels.targets import PLAIN_MAIL  # also imports `imghdr` quietly: see there
 from alerts.errors import ChannelError
 from alerts.model import Contact
 

@@ -20,11 +20,20 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+import warnings
 from typing import Final
 from urllib.parse import quote, unquote, urlsplit
 
 import apprise
 from apprise.manager_plugins import NotificationManager
+
+# apprise's e-mail plugin imports the stdlib `imghdr` (deprecated since 3.11, gone in
+# 3.13) lazily: when a mailto URL is first parsed (`validate`) or sent, perhaps in a
+# worker thread. Import it here once, with that one warning silenced, so the plugin finds
+# it cached and nothing warns at alarm time.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="'imghdr' is deprecated", category=DeprecationWarning)
+    import imghdr  # noqa: F401
 
 __all__ = [
     "EMAIL_SCHEMES",
