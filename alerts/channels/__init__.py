@@ -12,8 +12,6 @@ from typing import Protocol
 
 from alerts.model import AlarmKind, Contact, Severity
 
-SHORT_MAX = 160  # characters of `Notification.short`: one SMS
-
 
 @dataclass(frozen=True, slots=True)
 class Notification:
@@ -28,8 +26,8 @@ class Notification:
     # A stable Message-ID-style reference ("<...@host>") shared by every mail about one
     # dwelling's alarm storm to this contact: mail clients thread on it. None: no thread.
     thread: str | None = None
-    # One line of at most SHORT_MAX characters in the contact's language (Dutch by
-    # default), for SMS and push (alerts.present.render_short). "": the subject is used.
+    # One line of at most 160 characters (one SMS) in the contact's language, Dutch by
+    # default, for SMS and push: alerts.present.render_short. "": the subject is used.
     short: str = ""
     # What the alarm is, for machine readers (the signed webhook). None: not known.
     kind: AlarmKind | None = None
