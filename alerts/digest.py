@@ -13,7 +13,16 @@ import logging
 from collections.abc import Sequence
 
 from alerts.model import AlarmKind, AlarmRecord
-from alerts.present import details, minimal_mail, moment
+from alerts.present import (
+    advice,
+    details,
+    fit_short,
+    minimal_mail,
+    moment,
+    needs_advice,
+    one_line,
+    short_text,
+)
 from alerts.texts import (
     FOLD_TEXTS,
     MAIL_TEXTS,
@@ -26,11 +35,6 @@ from alerts.texts import (
 log = logging.getLogger(__name__)
 
 LIST_MAX = 10
-
-
-def _one_line(text: str) -> str:
-    """Wire text inside one of our lines: control characters (newlines too) become spaces."""
-    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def _item(alarm: AlarmRecord, lang: str, tz: str, now: float) -> str:
@@ -64,15 +68,28 @@ def render_folded_mail(
     tz: str,
     now: float,
     list_max: int = LIST_MAX,
+    alarm_centre: bool = False,
 ) -> tuple[str, str]:
     """Subject and plain-text body for `alarms` (headline first, see `alerts.fold.plan`).
     Never raises for a record it cannot format: the headline's minimal mail goes instead
-    (its link still acknowledges every alarm the mail carries)."""
+    (its link still acknowledges every alarm the mail carries).
+
+    Says what to do when any alarm it carries is critical, or (`alarm_centre`) when the
+    alarm centre handles one of them too."""
     if not alarms:
         raise ValueError("a folded mail needs at least one alarm")
     try:
         return _folded_body(
-            alarms, lang, contact_name, dwelling_label, ack_url, ack_expires_at, tz, now, list_max
+            alarms,
+            lang,
+            contact_name,
+            dwelling_label,
+            ack_url,
+            ack_expires_at,
+            tz,
+            now,
+            list_max,
+            alarm_centre,
         )
     except Exception:
         log.warning("folded mail for alarm %s cannot be formatted", alarms[0].id, exc_info=True)
@@ -85,7 +102,13 @@ def render_folded_mail(
             ack_expires_at=ack_expires_at,
             round_=0,
             tz=tz,
+            alarm_centre=alarm_centre,
         )
+
+
+def _advised(alarms: Sequence[AlarmRecord], alarm_centre: bool) -> bool:
+    """Whether a message about `alarms` says what to do (see `present.needs_advice`)."""
+    return any(needs_advice(a, alarm_centre) for a in alarms)
 
 
 def _folded_body(
@@ -98,6 +121,7 @@ def _folded_body(
     tz: str,
     now: float,
     list_max: int,
+    alarm_centre: bool,
 ) -> tuple[str, str]:
     lang = language(lang)
     t, f = MAIL_TEXTS[lang], FOLD_TEXTS[lang]
@@ -125,7 +149,9 @@ def _folded_body(
         shown = ()
     if shown:
         text = "; ".join(f"{d.label}: {d.value}" if d.label else d.value for d in shown)
-        lines.append(t["detail"].format(detail=_one_line(text)))
+        lines.append(t["detail"].format(detail=one_line(text)))
+    if _advised(alarms, alarm_centre):
+        lines += ["", advice(lang, alarm_centre)]
     if others:
         lines += ["", f["also"]]
         lines += [_item(a, lang, tz, now) for a in others[:list_max]]
@@ -144,3 +170,30 @@ def _folded_body(
         t["footer"],
     ]
     return subject, "\n".join(lines) + "\n"
+
+
+def render_folded_short(
+    alarms: Sequence[AlarmRecord],
+    *,
+    lang: str,
+    dwelling_label: str,
+    alarm_centre: bool = False,
+) -> str:
+    """The one line (<= 160 characters) for SMS and push about a folded message: the
+    headline, how many others, and what to do if any is critical ("ALARM: val in Unit 3
+    (urgentie: kritiek), en 4 andere meldingen. Ga direct kijken ..."). Never raises."""
+    if not alarms:
+        raise ValueError("a folded message needs at least one alarm")
+    head = alarms[0]
+    try:
+        return short_text(
+            head,
+            lang=lang,
+            dwelling_label=dwelling_label,
+            more=len(alarms) - 1,
+            alarm_centre=alarm_centre,
+            advise=_advised(alarms, alarm_centre),
+        )
+    except Exception:  # a formatting bug must not cost a storm its SMS
+        log.warning("folded short text for alarm %s cannot be formatted", head.id)
+        return fit_short(lambda label: f"ALARM — {label}", dwelling_label)

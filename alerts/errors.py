@@ -70,3 +70,7 @@ class ChannelError(AlertsError):
         self.channel = channel
         self.detail = detail
         self.retryable = retryable
+
+
+class WebhookVerificationError(AlertsError, ValueError):
+    """A webhook request whose signature, timestamp or headers do not check out."""

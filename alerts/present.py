@@ -20,16 +20,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from alerts.model import AlarmKind, AlarmRecord
+from alerts.model import AlarmKind, AlarmRecord, Severity
 from alerts.texts import (
+    ADVICE_TEXTS,
     DETAIL_LABELS,
     DETAIL_VALUES,
+    KIND_LABELS,
     MAIL_TEXTS,
     MAIL_UNDISPLAYABLE,
     PARAM_LABELS,
+    ROLE_LABELS,
     SEVERITY_LABELS,
+    SHORT_TEXTS,
     TEXT_HIDDEN,
     UNDISPLAYABLE,
+    WHAT_TEXTS,
     YES_NO,
     kind_label,
     language,
@@ -241,7 +246,46 @@ def details(
     return tuple(out)
 
 
+# -- people --------------------------------------------------------------------------------
+
+
+def person_label(name: str, role: str = "family", lang: str = "nl") -> str:
+    """A person as a timeline or a page names them for what they did: "Anna de Vries
+    (mantelzorger)". The role is left out when it is unknown or the name already says it
+    (a name like "Mantelzorger van Unit 2" gets no second "(mantelzorger)")."""
+    label = ROLE_LABELS[language(lang)].get(role)
+    name = " ".join(name.split())
+    if not label or label.casefold() in name.casefold():
+        return name
+    return f"{name} ({label})"
+
+
 # -- mails -------------------------------------------------------------------------------
+
+
+def what_line(alarm: AlarmRecord, lang: str, dwelling_label: str) -> str:
+    """The mail's first sentence: what was reported where, with its urgency."""
+    lang = language(lang)
+    return WHAT_TEXTS[lang][alarm.kind].format(
+        dwelling=dwelling_label,
+        label=kind_label(alarm, lang),
+        severity=SEVERITY_LABELS[lang][alarm.severity],
+    )
+
+
+def needs_advice(alarm: AlarmRecord, alarm_centre: bool = False) -> bool:
+    """A mail or short text says what to do: the alarm is critical, or the alarm centre
+    handles it too (never for a technical fault)."""
+    if alarm.kind is AlarmKind.TECHNICAL:
+        return False
+    return alarm_centre or alarm.severity is Severity.CRITICAL
+
+
+def advice(lang: str, alarm_centre: bool = False) -> str:
+    """What to do: "Ga direct kijken of bel 112 bij levensgevaar.", and with
+    `alarm_centre` that the alarm centre is alerted too."""
+    t = ADVICE_TEXTS[language(lang)]
+    return f"{t['act']} {t['centre']}" if alarm_centre else t["act"]
 
 
 def full_mail(
@@ -254,6 +298,7 @@ def full_mail(
     ack_expires_at: float,
     round_: int,
     tz: str,
+    alarm_centre: bool = False,
 ) -> tuple[str, str]:
     """Subject and plain-text body of one notification mail, with every detail; raises on
     a record it cannot format (`render_mail` then sends `minimal_mail`)."""
@@ -267,15 +312,15 @@ def full_mail(
     lines = [
         t["greeting"].format(name=contact_name),
         "",
-        t["what"].format(
-            dwelling=dwelling_label, kind=kind, severity=SEVERITY_LABELS[lang][alarm.severity]
-        ),
+        what_line(alarm, lang, dwelling_label),
         t["when"].format(when=local_time(alarm.raised_at, tz, lang)),
     ]
     shown = details(alarm.detail, lang, tz, now=alarm.raised_at, codes_only=True)
     if shown:
         text = "; ".join(f"{d.label}: {d.value}" if d.label else d.value for d in shown)
         lines.append(t["detail"].format(detail=text))
+    if needs_advice(alarm, alarm_centre):
+        lines += ["", advice(lang, alarm_centre)]
     if round_ > 0:
         lines += ["", t["repeat"].format(round=round_)]
     lines += [
@@ -308,10 +353,11 @@ def minimal_mail(
     ack_expires_at: float,
     round_: int,
     tz: str,
+    alarm_centre: bool = False,
 ) -> tuple[str, str]:
     """The mail for a record that cannot be formatted: the kind, the dwelling's label, the
-    time if it can be shown, and the acknowledgement link. Each piece on its own, so one
-    that fails is left out and the rest still goes."""
+    time if it can be shown, what to do if it is critical, and the acknowledgement link.
+    Each piece on its own, so one that fails is left out and the rest still goes."""
     lang = language(lang)
     t = MAIL_TEXTS[lang]
     none = UNDISPLAYABLE[lang]
@@ -323,17 +369,22 @@ def minimal_mail(
     if isinstance(round_, int) and round_ > 0:
         subject = t["subject_repeat"].format(round=round_) + subject
     severity = _attempt(lambda: SEVERITY_LABELS[lang][alarm.severity]) or none
+    what = _attempt(lambda: what_line(alarm, lang, dwelling_label))
     when = _attempt(lambda: local_time(alarm.raised_at, tz, lang))
     until = _attempt(lambda: local_time(ack_expires_at, tz, lang))
     ident = _attempt(lambda: str(alarm.id)[:64]) or "?"
+    act = _attempt(lambda: advice(lang, alarm_centre) if needs_advice(alarm, alarm_centre) else "")
     lines = [
         t["greeting"].format(name=contact_name),
         "",
-        t["what"].format(dwelling=dwelling_label, kind=kind, severity=severity),
+        what or t["what_unknown"].format(dwelling=dwelling_label, severity=severity),
     ]
     if when is not None and when != none:
         lines.append(t["when"].format(when=when))
-    lines += [MAIL_UNDISPLAYABLE[lang].format(id=ident), "", t["ack"], ack_url]
+    lines.append(MAIL_UNDISPLAYABLE[lang].format(id=ident))
+    if act:
+        lines += ["", act]
+    lines += ["", t["ack"], ack_url]
     if until is not None and until != none:
         lines.append(t["ack_expiry"].format(until=until))
     lines += ["", "-- ", t["footer"]]
@@ -350,10 +401,14 @@ def render_mail(
     ack_expires_at: float,
     round_: int,
     tz: str,
+    alarm_centre: bool = False,
 ) -> tuple[str, str]:
     """Subject and plain-text body of one notification mail. Never raises: a record that
     cannot be formatted is logged at WARNING with its id and gets `minimal_mail`, so a
-    poisoned alarm still reaches its mantelzorger with a working link."""
+    poisoned alarm still reaches its mantelzorger with a working link.
+
+    A critical alarm's mail, and (`alarm_centre`) one the alarm centre handles too, says
+    what to do; the centre is named only when it is engaged."""
     for make in (full_mail, minimal_mail):
         try:
             return make(
@@ -365,6 +420,7 @@ def render_mail(
                 ack_expires_at=ack_expires_at,
                 round_=round_,
                 tz=tz,
+                alarm_centre=alarm_centre,
             )
         except Exception:  # tomorrow's formatting bug must not cost an alarm mail
             ident = getattr(alarm, "id", "?")
@@ -379,3 +435,85 @@ def render_mail(
                 log.warning("alarm %s: even the minimal mail failed", ident, exc_info=True)
     t = MAIL_TEXTS[language(lang)]
     return f"ALARM — {dwelling_label}", f"{t['ack']}\n{ack_url}\n"
+
+
+# -- short texts (SMS, push) -----------------------------------------------------------------
+
+SHORT_MAX: Final = 160  # one SMS; alerts.channels.Notification.short
+
+
+def one_line(text: str) -> str:
+    """`text` on one line: control characters (newlines too) become spaces."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
+def fit_short(make: Callable[[str], str], dwelling_label: str, limit: int = SHORT_MAX) -> str:
+    """`make(label)` within `limit` characters, the dwelling's label cut short ("…") if it
+    must; the text as a whole is cut only when even an empty label does not fit."""
+    label = one_line(dwelling_label)
+    text = make(label)
+    if len(text) <= limit:
+        return text
+    room = limit - len(make(""))
+    if room >= 2:
+        return make(label[: room - 1] + "…")
+    return text[: limit - 1] + "…"
+
+
+def short_text(
+    alarm: AlarmRecord,
+    *,
+    lang: str,
+    dwelling_label: str,
+    round_: int = 0,
+    more: int = 0,
+    alarm_centre: bool = False,
+    advise: bool | None = None,
+) -> str:
+    """The short line for `alarm` (raises on a record it cannot format). `more`: other
+    alarms a folded message carries; `advise`: say what to do (default: `needs_advice`)."""
+    lang = language(lang)
+    t = SHORT_TEXTS[lang]
+    technical = alarm.kind is AlarmKind.TECHNICAL
+    kind = kind_label(alarm, lang) if technical else KIND_LABELS[lang][alarm.kind]
+    severity = SEVERITY_LABELS[lang][alarm.severity]
+    more_text = t["more_one"] if more == 1 else t["more"].format(more=more) if more else ""
+    prefix = t["repeat"].format(round=round_) if round_ > 0 else ""
+    tail = ""
+    if advise is None:
+        advise = needs_advice(alarm, alarm_centre)
+    if advise and not technical:
+        a = ADVICE_TEXTS[lang]
+        tail = " " + a["act"] + (" " + a["centre_short"] if alarm_centre else "")
+    key = "technical" if technical else "alarm"
+
+    def make(label: str) -> str:
+        line = t[key].format(kind=kind, dwelling=label, severity=severity, more=more_text)
+        return prefix + line + tail
+
+    return fit_short(make, dwelling_label)
+
+
+def render_short(
+    alarm: AlarmRecord,
+    *,
+    lang: str,
+    dwelling_label: str,
+    round_: int = 0,
+    alarm_centre: bool = False,
+) -> str:
+    """One line of at most 160 characters for SMS and push: what, where, the urgency and,
+    for a critical or alarm-centre alarm, what to do ("ALARM: val in Unit 3 (urgentie:
+    kritiek). Ga direct kijken of bel 112 bij levensgevaar."). The channel adds the
+    acknowledgement link. Never raises: "ALARM — <label>" for a record it cannot format."""
+    try:
+        return short_text(
+            alarm,
+            lang=lang,
+            dwelling_label=dwelling_label,
+            round_=round_,
+            alarm_centre=alarm_centre,
+        )
+    except Exception:  # a formatting bug must not cost an alarm its SMS
+        log.warning("alarm %s: the short text cannot be formatted", getattr(alarm, "id", "?"))
+        return fit_short(lambda label: f"ALARM — {label}", dwelling_label)

@@ -338,13 +338,96 @@ MAIL_UNDISPLAYABLE: Final[dict[str, str]] = {
     "en": "Not all details of this alarm can be displayed (reference {id}).",
 }
 
+# The mail's first sentence, per kind: each kind's own article and verb agreement ("is een
+# val", "zijn verslechterende vitale functies", "is ongewone inactiviteit"). `{label}` is
+# the technical alarm's own label ("woning offline"); `{severity}` the urgency.
+WHAT_TEXTS: Final[dict[str, dict[AlarmKind, str]]] = {
+    "nl": {
+        AlarmKind.PERSONAL: "In {dwelling} is een persoonlijk alarm gemeld (urgentie: {severity}).",
+        AlarmKind.FALL: "In {dwelling} is een val gemeld (urgentie: {severity}).",
+        AlarmKind.LONG_LIE: "In {dwelling} is langdurig liggen na een val gemeld "
+        "(urgentie: {severity}).",
+        AlarmKind.INACTIVITY: "In {dwelling} is ongewone inactiviteit gemeld "
+        "(urgentie: {severity}).",
+        AlarmKind.VITALS: "In {dwelling} zijn verslechterende vitale functies gemeld "
+        "(urgentie: {severity}).",
+        AlarmKind.TECHNICAL: "In {dwelling} is een technische storing gemeld: {label} "
+        "(urgentie: {severity}).",
+    },
+    "en": {
+        AlarmKind.PERSONAL: "A personal alarm was reported in {dwelling} (urgency: {severity}).",
+        AlarmKind.FALL: "A fall was reported in {dwelling} (urgency: {severity}).",
+        AlarmKind.LONG_LIE: "A long lie after a fall was reported in {dwelling} "
+        "(urgency: {severity}).",
+        AlarmKind.INACTIVITY: "Unusual inactivity was reported in {dwelling} "
+        "(urgency: {severity}).",
+        AlarmKind.VITALS: "Deteriorating vital signs were reported in {dwelling} "
+        "(urgency: {severity}).",
+        AlarmKind.TECHNICAL: "A technical fault was reported in {dwelling}: {label} "
+        "(urgency: {severity}).",
+    },
+}
+
+# What to do, in every mail and short text about a critical alarm or one the alarm centre
+# (alarmmeldpunt) handles too; "centre" only when it does.
+ADVICE_TEXTS: Final[dict[str, dict[str, str]]] = {
+    "nl": {
+        "act": "Ga direct kijken of bel 112 bij levensgevaar.",
+        "centre": "De alarmcentrale is ook ingeschakeld.",
+        "centre_short": "Alarmcentrale ingeschakeld.",
+    },
+    "en": {
+        "act": "Go and check at once, or call 112 if a life is in danger.",
+        "centre": "The alarm centre has been alerted too.",
+        "centre_short": "Alarm centre alerted.",
+    },
+}
+
+# The one line of an SMS or a push (alerts.present.render_short), at most 160 characters;
+# the acknowledgement link follows it (the channel adds it). `{more}`: a folded message's
+# other alarms (SHORT_MORE), "" for one alarm.
+SHORT_TEXTS: Final[dict[str, dict[str, str]]] = {
+    "nl": {
+        "alarm": "ALARM: {kind} in {dwelling} (urgentie: {severity}){more}.",
+        "technical": "Storing: {kind} in {dwelling}{more}.",
+        "repeat": "HERHALING {round}: ",
+        "more_one": ", en 1 andere melding",
+        "more": ", en {more} andere meldingen",
+    },
+    "en": {
+        "alarm": "ALARM: {kind} in {dwelling} (urgency: {severity}){more}.",
+        "technical": "Fault: {kind} in {dwelling}{more}.",
+        "repeat": "REMINDER {round}: ",
+        "more_one": ", and 1 other alert",
+        "more": ", and {more} other alerts",
+    },
+}
+
+# A contact's role (Contact.role) after their name where a person is named for what they
+# did ("Anna de Vries (mantelzorger)"); alerts.present.person_label never doubles it.
+ROLE_LABELS: Final[dict[str, dict[str, str]]] = {
+    "nl": {
+        "family": "mantelzorger",
+        "neighbour": "buur",
+        "care": "zorgverlener",
+        "installer": "installateur",
+    },
+    "en": {
+        "family": "family carer",
+        "neighbour": "neighbour",
+        "care": "care worker",
+        "installer": "installer",
+    },
+}
+
 MAIL_TEXTS: Final[dict[str, dict[str, str]]] = {
     "nl": {
         "subject_alarm": "ALARM: {kind} — {dwelling}",
         "subject_technical": "Storing: {kind} — {dwelling}",
         "subject_repeat": "HERHALING {round}: ",
         "greeting": "Beste {name},",
-        "what": "In {dwelling} is een {kind} gemeld (urgentie: {severity}).",
+        # What happened is said per kind (WHAT_TEXTS); this when the kind cannot be shown.
+        "what_unknown": "In {dwelling} is een melding binnengekomen (urgentie: {severity}).",
         "when": "Tijdstip: {when}",
         "detail": "Details: {detail}",
         "repeat": "Niemand heeft dit alarm nog bevestigd. Dit is herinnering {round}.",
@@ -358,7 +441,7 @@ MAIL_TEXTS: Final[dict[str, dict[str, str]]] = {
         "subject_technical": "Fault: {kind} — {dwelling}",
         "subject_repeat": "REMINDER {round}: ",
         "greeting": "Dear {name},",
-        "what": "A {kind} was reported in {dwelling} (urgency: {severity}).",
+        "what_unknown": "An alert was received from {dwelling} (urgency: {severity}).",
         "when": "Time: {when}",
         "detail": "Details: {detail}",
         "repeat": "Nobody has acknowledged this alarm yet. This is reminder {round}.",
