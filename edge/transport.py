@@ -156,7 +156,11 @@ class Publisher:
         return client
 
     async def run(self) -> None:
-        """Connect, serve, reconnect with jittered backoff; until cancelled."""
+        """Connect, serve, reconnect with jittered backoff; until cancelled.
+
+        The backoff is capped at `reconnect_max_s` (5 s by default): a network that comes
+        back finds the edge reconnecting within seconds, inside the hub's offline timeout,
+        so the dwelling's return clears its offline alarm instead of raising a new one."""
         import aiomqtt
 
         while True:
@@ -193,10 +197,13 @@ class Publisher:
             self._client = client
             self.stats.connected = True
             self.stats.connects += 1
-            self._backoff.reset()
             log.info("connected to %s as %s", self.broker, self.settings.mqtt_username)
             try:
                 await self._publish_status(client, online=True)
+                # Success is the broker acknowledging our online status, not a bare CONNACK
+                # (a broker that accepts and then drops us must not get retries at the
+                # minimum delay): the next outage starts again from reconnect_min_s.
+                self._backoff.reset()
                 # Subscribed before anything is resent, so no receipt can be missed.
                 await client.subscribe(
                     f"{contract.PREFIX}/{self.settings.dwelling}/cmd/+",
