@@ -66,6 +66,7 @@ _RECEIPT_WARN_CHECK_S: Final = 10.0  # how often the drain looks for such alarms
 class TransportStats:
     connected: bool = False
     connects: int = 0
+    failures: int = 0  # connection attempts failed or lost since the last good connection
     published: int = 0  # spooled messages acknowledged by the broker (first sends)
     status_published: int = 0
     last_error: str = ""
@@ -169,6 +170,7 @@ class Publisher:
             except* (aiomqtt.MqttError, TransportError, OSError) as eg:
                 exc = eg.exceptions[0]
                 self.stats.last_error = str(exc)
+                self.stats.failures += 1
                 log.warning("MQTT connection to %s lost or refused: %s", self.broker, exc)
             finally:
                 self.stats.connected = False
@@ -204,6 +206,7 @@ class Publisher:
                 # (a broker that accepts and then drops us must not get retries at the
                 # minimum delay): the next outage starts again from reconnect_min_s.
                 self._backoff.reset()
+                self.stats.failures = 0
                 # Subscribed before anything is resent, so no receipt can be missed.
                 await client.subscribe(
                     f"{contract.PREFIX}/{self.settings.dwelling}/cmd/+",
