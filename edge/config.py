@@ -215,8 +215,11 @@ class EdgeSettings(FileSettings):
     ack_timeout_s: Annotated[float, Field(gt=0)] = 10.0
     inflight: Annotated[int, Field(ge=1, le=1000)] = 32
     reconnect_min_s: Annotated[float, Field(gt=0)] = 0.5
-    # Within the hub's 90 s offline grace: after a broker restart the edge is back in time.
-    reconnect_max_s: Annotated[float, Field(gt=0)] = 30.0
+    # The reconnect backoff's cap (each delay jittered to 50..100 %, reset once a connection
+    # has carried the online status): a dwelling is back within a few seconds of its
+    # network's return, well inside the hub's offline timeout (3 heartbeats), so a restored
+    # network raises no second offline alarm. 5 s of jittered retries is no load on a broker.
+    reconnect_max_s: Annotated[float, Field(gt=0)] = 5.0
     heartbeat_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     batch_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     silence_s: Annotated[float, Field(gt=0)] = 300.0

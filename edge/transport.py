@@ -66,6 +66,7 @@ _RECEIPT_WARN_CHECK_S: Final = 10.0  # how often the drain looks for such alarms
 class TransportStats:
     connected: bool = False
     connects: int = 0
+    failures: int = 0  # connection attempts failed or lost since the last good connection
     published: int = 0  # spooled messages acknowledged by the broker (first sends)
     status_published: int = 0
     last_error: str = ""
@@ -156,7 +157,11 @@ class Publisher:
         return client
 
     async def run(self) -> None:
-        """Connect, serve, reconnect with jittered backoff; until cancelled."""
+        """Connect, serve, reconnect with jittered backoff; until cancelled.
+
+        The backoff is capped at `reconnect_max_s` (5 s by default): a network that comes
+        back finds the edge reconnecting within seconds, inside the hub's offline timeout,
+        so the dwelling's return clears its offline alarm instead of raising a new one."""
         import aiomqtt
 
         while True:
@@ -165,6 +170,7 @@ class Publisher:
             except* (aiomqtt.MqttError, TransportError, OSError) as eg:
                 exc = eg.exceptions[0]
                 self.stats.last_error = str(exc)
+                self.stats.failures += 1
                 log.warning("MQTT connection to %s lost or refused: %s", self.broker, exc)
             finally:
                 self.stats.connected = False
@@ -193,10 +199,14 @@ class Publisher:
             self._client = client
             self.stats.connected = True
             self.stats.connects += 1
-            self._backoff.reset()
             log.info("connected to %s as %s", self.broker, self.settings.mqtt_username)
             try:
                 await self._publish_status(client, online=True)
+                # Success is the broker acknowledging our online status, not a bare CONNACK
+                # (a broker that accepts and then drops us must not get retries at the
+                # minimum delay): the next outage starts again from reconnect_min_s.
+                self._backoff.reset()
+                self.stats.failures = 0
                 # Subscribed before anything is resent, so no receipt can be missed.
                 await client.subscribe(
                     f"{contract.PREFIX}/{self.settings.dwelling}/cmd/+",

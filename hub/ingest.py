@@ -123,6 +123,7 @@ class PresenceObserver(Protocol):
         retained: bool,
         *,
         after_goodbye: bool = True,
+        made_at: float | None = None,
     ) -> None: ...
 
 
@@ -370,8 +371,15 @@ class Ingest:
         elif isinstance(msg, AlarmMessage):
             await self._alarms.on_edge_alarm(msg, now)
         # A readings batch may be a backlog from before a goodbye: it does not cancel it.
+        # Its source time tells presence whether it was made before the hub gave up on a
+        # timed-out connection (held by the network, delivered on its return: old news).
         await self._presence.observe(
-            msg.dwelling, now, None, retained, after_goodbye=not isinstance(msg, ReadingsBatch)
+            msg.dwelling,
+            now,
+            None,
+            retained,
+            after_goodbye=not isinstance(msg, ReadingsBatch),
+            made_at=msg.ts,
         )
 
     def _reject(self, reason: str, topic: str, detail: str) -> Verdict:

@@ -5,10 +5,21 @@
 will, or the edge's own goodbye) makes a dwelling offline only when nothing more is heard
 of it for `offline_grace_s`: a broker's orderly shutdown fires every connected edge's
 will, and a reconnecting edge's replaced connection fires its will late; neither is a
-dwelling gone. `PresenceMonitor` is the
-thin shell around it: it turns transitions into technical alarms ("offline" raised
-when a dwelling goes offline, cleared when it returns), persists the state so a hub
-restart does not forget it, and serves the console's board.
+dwelling gone.
+
+Connections: every status carries its connection's `session` id. An online status of a
+new session supersedes the previous one; what arrives later from a superseded connection
+(its last will, a heartbeat the network held) is old news and changes nothing, so neither
+a will nor a heartbeat window of a connection the edge has already replaced can take the
+dwelling offline. After a heartbeat timeout, what the dwelling made before the hub gave up
+on it and the network delivers only on its return (the dead connection's held bytes) does
+not bring it back either: the new connection's online status does, seconds later. So a
+network cut raises one offline alarm, cleared when the dwelling is really back, and not
+a second one for the gap between the held bytes and the new connection.
+
+`PresenceMonitor` is the thin shell around it: it turns transitions into technical
+alarms ("offline" raised when a dwelling goes offline, cleared when it returns), persists
+the state so a hub restart does not forget it, and serves the console's board.
 """
 
 from __future__ import annotations
@@ -57,15 +68,55 @@ class DwellingState:
     heartbeat_s: float = DEFAULT_HEARTBEAT_S
     status_id: str | None = None  # message id of the last status applied
     online_session: str | None = None  # connection id of the last online status
+    # Connections replaced by a newer one (the online status of another session), newest
+    # last, at most MAX_SUPERSEDED: whatever still arrives from them is old news.
+    superseded: tuple[str, ...] = ()
+    # The source time (the edge's clock) of the last status applied and when it was heard
+    # (the hub's clock): together they read the edge's clock at a moment of the hub's.
+    status_ts: float | None = None
+    status_heard: float | None = None
     uptime_s: float | None = None
     spool_depth: int | None = None
     spool_dropped: int | None = None
     sensors: tuple[SensorState, ...] = ()
     # When an offline status arrived that has not (yet) been followed by anything else.
     offline_since: float | None = None
+    # Offline after a heartbeat timeout of a connection with a session: the edge's clock
+    # when the hub gave up on it. Made before then and delivered only now is what the
+    # network held for that dead connection: it does not bring the dwelling back.
+    gave_up_at_source: float | None = None
 
 
 DEFAULT_OFFLINE_GRACE_S: Final = 90.0
+# Replaced connections remembered per dwelling: a flapping link replaces a few in a row;
+# what the network held for one arrives within seconds of its return.
+MAX_SUPERSEDED: Final = 8
+
+
+def _old_news(state: DwellingState, status: Status | None, made_at: float | None) -> bool:
+    """A message that says nothing about the dwelling now: from a connection the edge
+    has replaced, or made before the hub gave up on the connection that timed out and
+    delivered only after the network's return."""
+    if status is not None and status.session is not None:
+        if status.session in state.superseded:
+            # A connection replaced by a newer one (its heartbeat held by the network,
+            # delivered after the new connection's online status).
+            return True
+        if (
+            not status.online
+            and state.online_session is not None
+            and status.session != state.online_session
+        ):
+            # The last will of a connection the edge has since replaced (the broker
+            # notices the dead link only after the new one is up).
+            return True
+    if state.online or state.gave_up_at_source is None:
+        return False
+    if status is not None:
+        if status.session != state.online_session:
+            return False  # a new connection: the dwelling is back
+        return status.ts < state.gave_up_at_source
+    return made_at is not None and made_at < state.gave_up_at_source
 
 
 class PresenceTracker:
@@ -97,12 +148,16 @@ class PresenceTracker:
         status: Status | None = None,
         retained: bool = False,
         after_goodbye: bool = True,
+        made_at: float | None = None,
     ) -> list[Transition]:
         """`after_goodbye`: the message shows the edge alive after an offline status
         (False for readings: the readings session may deliver a backlog from before the
-        goodbye long after it)."""
+        goodbye long after it). `made_at`: a message's source time (its `ts`, the edge's
+        clock), for messages other than status."""
         prev = self._states.get(dwelling)
         state = prev or DwellingState(dwelling, False, None, None, None)
+        if _old_news(state, status, made_at):
+            return []  # refreshes no deadline either: it proves nothing about now
         heard = now
         if retained and status is not None:
             # A retained status proves nothing about now: it may be hours old. It counts
@@ -118,15 +173,6 @@ class PresenceTracker:
             if retained and status.id == state.status_id:
                 # The retained copy of the status already applied, sent again on
                 # (re)subscribing: what happened since (a heartbeat timeout) stands.
-                goes_online = None
-            elif (
-                not status.online
-                and status.session is not None
-                and state.online_session is not None
-                and status.session != state.online_session
-            ):
-                # The last will of a connection the edge has since replaced (the broker
-                # notices the dead link only after the new one is up): it is old news.
                 goes_online = None
             else:
                 # Otherwise the newest status wins: live ones arrive in publish order, and
@@ -148,7 +194,19 @@ class PresenceTracker:
                 goes_online = status.online
                 reason = "status" if status.online else "status_offline"
                 if status.online:
-                    state = replace(state, online_session=status.session)
+                    old = state.online_session
+                    superseded = state.superseded
+                    if status.session is not None and old is not None and old != status.session:
+                        # A new connection: the old one is replaced, for good.
+                        superseded = (*superseded, old)[-MAX_SUPERSEDED:]
+                    state = replace(
+                        state,
+                        online_session=status.session,
+                        superseded=superseded,
+                        # Not from a will: its time is when its connection was made.
+                        status_ts=status.ts,
+                        status_heard=heard,
+                    )
                 elif state.online and self._grace > 0:
                     # Offline only if nothing more is heard within the grace (see above).
                     if state.offline_since is None:
@@ -161,7 +219,7 @@ class PresenceTracker:
         # A dwelling heard of for the first time always yields a transition, so the
         # (idempotent) alarm side is brought in line with what the hub now knows.
         if goes_online is not None and (prev is None or goes_online != state.online):
-            state = replace(state, online=goes_online, since=now)
+            state = replace(state, online=goes_online, since=now, gave_up_at_source=None)
             transitions.append(Transition(dwelling, goes_online, now, reason, last_seen))
         self._states[dwelling] = state
         return transitions
@@ -179,8 +237,17 @@ class PresenceTracker:
                 continue
             if not s.online or s.deadline_base is None:
                 continue
-            if now - s.deadline_base > s.heartbeat_s * self._factor:
-                self._states[dwelling] = replace(s, online=False, since=now)
+            deadline = s.deadline_base + s.heartbeat_s * self._factor
+            if now > deadline:
+                gave_up = None
+                if s.online_session is not None and s.status_ts is not None:
+                    # The edge's clock at the deadline, read through its last online status
+                    # (the clock of everything it sends, so its skew cancels out).
+                    heard = deadline if s.status_heard is None else s.status_heard
+                    gave_up = s.status_ts + (deadline - heard)
+                self._states[dwelling] = replace(
+                    s, online=False, since=now, gave_up_at_source=gave_up
+                )
                 transitions.append(
                     Transition(dwelling, False, now, "heartbeat_timeout", s.last_seen)
                 )
@@ -225,6 +292,7 @@ class PresenceStore:
         for dwelling, raw in self._conn.execute("SELECT dwelling, state FROM presence"):
             d = json.loads(raw)
             d["sensors"] = tuple(SensorState(**s) for s in d.get("sensors", ()))
+            d["superseded"] = tuple(d.get("superseded", ()))
             out.append(DwellingState(dwelling=dwelling, **d))
         return out
 
@@ -239,6 +307,10 @@ class PresenceStore:
                 "heartbeat_s": s.heartbeat_s,
                 "status_id": s.status_id,
                 "online_session": s.online_session,
+                "superseded": list(s.superseded),
+                "status_ts": s.status_ts,
+                "status_heard": s.status_heard,
+                "gave_up_at_source": s.gave_up_at_source,
                 "uptime_s": s.uptime_s,
                 "spool_depth": s.spool_depth,
                 "spool_dropped": s.spool_dropped,
@@ -308,11 +380,17 @@ class PresenceMonitor:
         retained: bool,
         *,
         after_goodbye: bool = True,
+        made_at: float | None = None,
     ) -> None:
         async with self._serial:
             with self._lock:
                 transitions = self._tracker.observe(
-                    dwelling, now, status=status, retained=retained, after_goodbye=after_goodbye
+                    dwelling,
+                    now,
+                    status=status,
+                    retained=retained,
+                    after_goodbye=after_goodbye,
+                    made_at=made_at,
                 )
                 state = self._tracker.state(dwelling)
             await self._apply(transitions)

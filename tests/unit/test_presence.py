@@ -140,14 +140,118 @@ def test_the_late_will_of_a_replaced_connection_is_ignored() -> None:
     assert (gone.online, gone.reason) == (False, "status_offline")
 
 
+def test_a_held_heartbeat_of_a_replaced_connection_changes_nothing() -> None:
+    """The network delivers connection A's heartbeat (held while it was cut) after the
+    new connection B's online status: A is superseded, its heartbeat window and its will
+    are old news, even with no grace at all."""
+    t = PresenceTracker(heartbeat_factor=3.0, started_at=0.0, offline_grace_s=0.0)
+    t.observe("dw-001", 100.0, status=status(100.0, heartbeat_s=5.0, session="session-a"))
+    [off] = t.advance(116.0)
+    assert off.reason == "heartbeat_timeout"
+    [on] = t.observe("dw-001", 200.0, status=status(200.0, heartbeat_s=30.0, session="session-b"))
+    assert on.online
+    held = status(104.0, heartbeat_s=5.0, session="session-a")
+    assert t.observe("dw-001", 200.5, status=held) == []
+    state = t.state("dw-001")
+    assert state is not None
+    assert (state.online_session, state.heartbeat_s, state.status_id) == (
+        "session-b",
+        30.0,
+        status(200.0).id,
+    )
+    # A's will (grace 0 would take it offline at once) and A's 15 s window: nothing.
+    assert t.observe("dw-001", 201.0, status=status(99.0, online=False, session="session-a")) == []
+    assert t.advance(289.0) == []  # B's window: 3 x 30 s from 200
+    [gone] = t.advance(291.0)
+    assert (gone.online, gone.reason) == (False, "heartbeat_timeout")
+
+
+def test_superseded_connections_are_remembered_boundedly() -> None:
+    t = tracker()
+    for i in range(20):
+        t.observe("dw-001", 100.0 + i, status=status(100.0 + i, session=f"session-{i:02d}"))
+    state = t.state("dw-001")
+    assert state is not None and state.online_session == "session-19"
+    assert state.superseded == tuple(f"session-{i:02d}" for i in range(11, 19))
+
+
+def _cut_and_timeout(t: PresenceTracker, skew: float) -> None:
+    """Connection A up at 100 (hub clock), heartbeats every 10 s, readings; the network
+    is cut after 112; the hub times A out. The edge's clock is `skew` s off the hub's."""
+    t.observe("dw-001", 100.0, status=status(100.0 + skew, session="session-a"))
+    t.observe("dw-001", 110.0, status=status(110.0 + skew, session="session-a"))
+    t.observe("dw-001", 112.0, made_at=112.0 + skew)  # a readings batch
+    assert t.advance(141.9) == []
+    [off] = t.advance(142.1)
+    assert (off.online, off.reason) == (False, "heartbeat_timeout")
+
+
+@pytest.mark.parametrize("skew", [0.0, -1000.0, 450.0])
+def test_what_the_network_held_for_a_timed_out_connection_does_not_bring_it_back(
+    skew: float,
+) -> None:
+    """The network returns at 200 and delivers what it held for A (a heartbeat and a
+    batch A made before the hub gave up on it): old news, whatever the edge's clock. The
+    new connection B's online status, seconds later, brings the dwelling back, once."""
+    t = tracker()
+    _cut_and_timeout(t, skew)
+    assert t.observe("dw-001", 200.0, status=status(120.0 + skew, session="session-a")) == []
+    assert t.observe("dw-001", 200.1, made_at=121.0 + skew) == []
+    state = t.state("dw-001")
+    assert state is not None and not state.online
+    [back] = t.observe("dw-001", 204.0, status=status(204.0 + skew, session="session-b"))
+    assert (back.online, back.reason) == (True, "status")
+    t.observe("dw-001", 204.5, made_at=130.0 + skew)  # B's backlog from the cut
+    assert t.advance(233.9) == []
+
+
+def test_a_connection_timed_out_by_mistake_comes_back_on_its_next_heartbeat() -> None:
+    """The hub gave up on A, but A lives (its heartbeats were late): what A made after
+    the hub gave up brings the dwelling back."""
+    t = tracker()
+    _cut_and_timeout(t, 0.0)
+    [back] = t.observe("dw-001", 150.0, status=status(149.0, session="session-a"))
+    assert (back.online, back.reason) == (True, "status")
+
+
+def test_a_readings_batch_made_after_the_timeout_brings_it_back() -> None:
+    t = tracker()
+    _cut_and_timeout(t, 0.0)
+    [back] = t.observe("dw-001", 150.0, made_at=148.0)
+    assert (back.online, back.reason) == (True, "message")
+
+
+def test_an_edge_without_sessions_comes_back_on_any_message() -> None:
+    """Older agents send no session: a message after a timeout brings them back, as before."""
+    t = tracker()
+    t.observe("dw-001", 100.0, status=status(100.0))
+    assert len(t.advance(131.0)) == 1
+    [back] = t.observe("dw-001", 200.0, made_at=105.0)
+    assert back.online
+    assert len(t.advance(231.0)) == 1
+    [again] = t.observe("dw-001", 300.0, status=status(105.0))  # even an old status
+    assert again.online
+
+
 def test_the_connection_session_survives_a_hub_restart(tmp_path: Path) -> None:
     store = PresenceStore(tmp_path / "presence.sqlite")
     t = tracker()
+    t.observe("dw-001", 90.0, status=status(90.0, session="session-a"))
     t.observe("dw-001", 100.0, status=status(100.0, session="session-b"))
+    assert len(t.advance(131.0)) == 1
     store.save(t.states())
     [saved] = store.load()
-    assert saved.online_session == "session-b"
+    assert saved == t.state("dw-001")
+    assert saved.online_session == "session-b" and saved.superseded == ("session-a",)
+    assert saved.gave_up_at_source == 130.0
     store.close()
+    # The restarted hub still takes A for replaced and B's held bytes for old news.
+    t2 = tracker(started_at=500.0)
+    t2.restore([saved])
+    assert t2.observe("dw-001", 501.0, status=status(120.0, session="session-b")) == []
+    assert t2.observe("dw-001", 501.0, status=status(95.0, session="session-a")) == []
+    [back] = t2.observe("dw-001", 502.0, status=status(502.0, session="session-c"))
+    assert back.online
 
 
 def test_the_retained_copy_of_the_applied_status_changes_nothing() -> None:
@@ -270,6 +374,36 @@ async def test_monitor_raises_and_clears_the_offline_alarm_and_remembers(
     assert alarms2.calls == [("clear", "dw-001", OFFLINE_KEY)]
     m.close()
     m2.close()
+
+
+async def test_a_network_cut_and_return_raise_one_offline_alarm_cleared_on_return(
+    tmp_path: Path, registry: SqliteRegistry
+) -> None:
+    """The whole sequence a cut produces, as the hub's ingest hands it over: the offline
+    alarm once, cleared by the new connection, nothing for the old one's leftovers."""
+    alarms = RecordingAlarms()
+    m = _monitor(tmp_path, registry, alarms, 0.0)
+    await m.observe("dw-001", 100.0, status(100.0, session="session-a"), False)
+    await m.observe("dw-001", 105.0, None, False, made_at=105.0, after_goodbye=False)
+    await m.tick(140.0)  # cut at 106: the heartbeat timeout
+    # The broker notices the dead link only now and fires A's will (grace: 90 s).
+    await m.observe("dw-001", 150.0, status(99.0, online=False, session="session-a"), False)
+    # The network returns at 200: A's held heartbeat and batch, then connection B.
+    await m.observe("dw-001", 200.0, status(110.0, session="session-a"), False)
+    await m.observe("dw-001", 200.0, None, False, made_at=108.0, after_goodbye=False)
+    await m.tick(202.0)
+    await m.observe("dw-001", 203.0, status(203.0, session="session-b"), False)
+    # A's will once more, late (a retained copy, or a second broker), and B's heartbeats.
+    await m.observe("dw-001", 204.0, status(99.0, online=False, session="session-a"), True)
+    for t in range(213, 400, 10):
+        await m.observe("dw-001", float(t), status(float(t), session="session-b"), False)
+        await m.tick(float(t) + 5.0)
+    assert alarms.calls == [
+        ("clear", "dw-001", OFFLINE_KEY),
+        ("raise", "dw-001", OFFLINE_KEY),
+        ("clear", "dw-001", OFFLINE_KEY),
+    ]
+    m.close()
 
 
 def test_monitor_satisfies_the_console_protocol(tmp_path: Path, registry: SqliteRegistry) -> None:
