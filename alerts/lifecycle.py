@@ -1,8 +1,14 @@
-"""The alarm lifecycle and the re-notification schedule: pure rules, no I/O.
+"""The alarm lifecycle: pure rules, no I/O.
 
     raised ──▶ notified ──▶ acknowledged ──▶ resolved
        │           │                            ▲
        └───────────┴────────────────────────────┘  (resolve, or cancel at the edge)
+
+"Acknowledged" means a person took the alarm on: an operator, or a mantelzorger who said
+"ik ga erheen" (`take_on`), "ik ben er" (`arrive`), and closes with an outcome (`close`).
+An alarm the alarm centre holds (`hand_to_centre`: a severity shortcut, or escalation) is
+closed by an operator only; a mantelzorger's close records their outcome and stops the
+family escalation, and the alarm stays open for the centre (docs/alerts.md, "Taken on").
 
 Time comes in as an argument. Every step is idempotent: repeating a step that already
 happened returns the record unchanged (`Step.changed` is False), so redelivered
@@ -12,11 +18,10 @@ messages and double clicks are harmless. A step that would go backwards raises
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 from alerts.errors import InvalidTransitionError
-from alerts.model import OPEN_STATES, AlarmRecord, AlarmState
+from alerts.model import OPEN_STATES, AlarmRecord, AlarmState, Outcome, Response
 
 # States in which nobody has taken the alarm on yet: these are (re-)notified.
 UNACKNOWLEDGED = frozenset({AlarmState.RAISED, AlarmState.NOTIFIED})
@@ -36,9 +41,9 @@ def _join(old: str, new: str) -> str:
     return f"{old}\n{new}" if old else new
 
 
-def notified(rec: AlarmRecord, now: float, round_: int) -> Step:
-    """One notification was handed to a channel. Counts even after an ack (a mail in flight)."""
-    what = "notified" if round_ == 0 else "renotified"
+def notified(rec: AlarmRecord, now: float) -> Step:
+    """One notification was handed to a channel (each contact's, at each escalation step).
+    Counts even after an ack (a mail in flight)."""
     state = AlarmState.NOTIFIED if rec.state is AlarmState.RAISED else rec.state
     return Step(
         replace(
@@ -48,7 +53,7 @@ def notified(rec: AlarmRecord, now: float, round_: int) -> Step:
             notifications_sent=rec.notifications_sent + 1,
         ),
         True,
-        what,
+        "notified",
     )
 
 
@@ -102,28 +107,85 @@ def cancel(rec: AlarmRecord, now: float) -> Step:
     return Step(step.record, True, "cancelled")
 
 
+def take_on(rec: AlarmRecord, by: str, contact_id: str, note: str, now: float) -> Step:
+    """A mantelzorger says "ik ga erheen": the alarm is acknowledged (if nobody had yet) and
+    the family escalation stops. Repeating it, or saying it after "ik ben er", is a no-op."""
+    if rec.state is AlarmState.RESOLVED:
+        raise InvalidTransitionError(rec.id, rec.state.value, "take on")
+    if rec.response is not None:
+        return Step(rec, False, "on_my_way")
+    return Step(_taken(rec, by, contact_id, note, now, Response.ON_MY_WAY), True, "on_my_way")
+
+
+def arrive(rec: AlarmRecord, by: str, contact_id: str, note: str, now: float) -> Step:
+    """ "Ik ben er": the mantelzorger is with the resident (taking it on if not done yet)."""
+    if rec.state is AlarmState.RESOLVED:
+        raise InvalidTransitionError(rec.id, rec.state.value, "arrive")
+    if rec.response in (Response.ARRIVED, Response.CLOSED):
+        return Step(rec, False, "arrived")
+    return Step(_taken(rec, by, contact_id, note, now, Response.ARRIVED), True, "arrived")
+
+
+def close(
+    rec: AlarmRecord,
+    by: str,
+    outcome: Outcome,
+    note: str,
+    now: float,
+    *,
+    operator: bool,
+    contact_id: str | None = None,
+) -> Step:
+    """Close the alarm with an outcome. An operator's close resolves it; a mantelzorger's
+    close resolves it only when the alarm centre does not hold it: else it records their
+    outcome and leaves the alarm open for the centre ("closed")."""
+    if rec.state is AlarmState.RESOLVED:
+        return Step(rec, False, "resolved")
+    if operator or not rec.centre_required:
+        step = resolve(rec, by, note, now)
+        record = replace(step.record, outcome=outcome)
+        if not operator:
+            record = replace(
+                record,
+                response=Response.CLOSED,
+                responder=rec.responder or contact_id,
+                acknowledged_at=rec.acknowledged_at if rec.acknowledged_at is not None else now,
+                acknowledged_by=rec.acknowledged_by or by,
+            )
+        return Step(record, True, "resolved")
+    if rec.response is Response.CLOSED:
+        return Step(rec, False, "closed")
+    record = _taken(rec, by, contact_id or rec.responder or "", note, now, Response.CLOSED)
+    return Step(replace(record, outcome=outcome), True, "closed")
+
+
+def _taken(
+    rec: AlarmRecord, by: str, contact_id: str, note: str, now: float, response: Response
+) -> AlarmRecord:
+    return replace(
+        rec,
+        state=AlarmState.ACKNOWLEDGED,
+        acknowledged_at=rec.acknowledged_at if rec.acknowledged_at is not None else now,
+        acknowledged_by=rec.acknowledged_by or by,
+        response=response,
+        responder=rec.responder or contact_id or None,
+        note=_join(rec.note, note),
+    )
+
+
+def hand_to_centre(rec: AlarmRecord, now: float) -> Step:
+    """The alarm goes to the alarm centre (its queue, and DC-09 when a link is set up)."""
+    if rec.centre_handed_at is not None or rec.state is AlarmState.RESOLVED:
+        return Step(rec, False, "handed_to_centre")
+    return Step(replace(rec, centre_required=True, centre_handed_at=now), True, "handed_to_centre")
+
+
+def centre_acknowledged(rec: AlarmRecord, now: float) -> Step:
+    """The alarm centre's receiver acknowledged the alarm's new event (DC-09 ACK)."""
+    if rec.centre_acked_at is not None:
+        return Step(rec, False, "centre_acknowledged")
+    return Step(replace(rec, centre_acked_at=now), True, "centre_acknowledged")
+
+
 def is_open(rec: AlarmRecord) -> bool:
     return rec.state in OPEN_STATES
-
-
-def due_round(rec: AlarmRecord, now: float, interval_s: float, max_rounds: int) -> int | None:
-    """The notification round that should exist by `now`, or None when none is due.
-
-    Round k is due at received_at + k * interval_s, for k < max_rounds, while nobody has
-    acknowledged. The schedule hangs on the hub's receive time, not on when the last
-    mail went out, so every hub process computes the same rounds and a slow mail
-    server does not stretch the cadence. After a long outage only the latest round
-    is due: missed rounds are not sent in a burst.
-    """
-    if rec.state not in UNACKNOWLEDGED:
-        return None
-    elapsed = max(0.0, now - rec.received_at)
-    return min(math.floor(elapsed / interval_s), max_rounds - 1)
-
-
-def next_due_at(rec: AlarmRecord, now: float, interval_s: float, max_rounds: int) -> float | None:
-    """When the next round after the current one falls due (None: no more rounds)."""
-    current = due_round(rec, now, interval_s, max_rounds)
-    if current is None or current + 1 >= max_rounds:
-        return None
-    return rec.received_at + (current + 1) * interval_s

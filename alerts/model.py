@@ -15,7 +15,10 @@ __all__ = [
     "AlarmRecord",
     "AlarmState",
     "Contact",
+    "Outcome",
+    "Response",
     "Severity",
+    "TimelineEntry",
 ]
 
 
@@ -30,6 +33,24 @@ OPEN_STATES = frozenset({AlarmState.RAISED, AlarmState.NOTIFIED, AlarmState.ACKN
 
 
 CONTACT_ROLES = ("family", "neighbour", "installer", "care")
+
+
+class Response(StrEnum):
+    """How far the person who took an alarm on has got (docs/alerts.md, "Taken on")."""
+
+    ON_MY_WAY = "on_my_way"  # "ik ga erheen": taken on, family escalation stops
+    ARRIVED = "arrived"  # "ik ben er"
+    CLOSED = "closed"  # closed with an outcome by the mantelzorger
+
+
+class Outcome(StrEnum):
+    """How an alarm ended: the closing code family and operators choose from."""
+
+    FALSE_ALARM = "false_alarm"
+    FAMILY_HELP = "family_help"  # help given by family (or a neighbour)
+    CARE_PROVIDER = "care_provider"  # a care provider was sent
+    AMBULANCE = "ambulance"
+    OTHER = "other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +105,15 @@ class AlarmRecord:
     sensor: str | None = None
     detail: dict[str, float | int | bool | str | None] = field(default_factory=dict)
     notifications_sent: int = 0
+    # Taken on by a mantelzorger: how far they got, and which contact it is.
+    response: Response | None = None
+    responder: str | None = None
+    outcome: Outcome | None = None
+    # The alarm centre (alarmmeldpunt): once it holds the alarm (a severity shortcut, or
+    # escalation), only an operator closes it; a family close records their outcome only.
+    centre_required: bool = False
+    centre_handed_at: float | None = None
+    centre_acked_at: float | None = None  # the receiver's DC-09 ACK of the new event
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,4 +121,19 @@ class AlarmChange:
     """Emitted to listeners (the console's live list) whenever an alarm changes."""
 
     alarm: AlarmRecord
-    what: str  # "raised", "notified", "acknowledged", "resolved", "cancelled", "renotified"
+    # "raised", "notified", "acknowledged", "on_my_way", "arrived", "closed",
+    # "resolved", "cancelled", "handed_to_centre", "centre_acknowledged"
+    what: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One moment of an alarm's timeline. `what` is a lifecycle step ("received",
+    "notified", "on_my_way", "handed_to_centre", "centre_acknowledged", "resolved", ...) or
+    a delivery outcome ("failed", "unknown", "centre_retrying", "centre_failed",
+    "centre_restored"); `by` says who or which channel ("email:c-anna", "centre")."""
+
+    at: float
+    what: str
+    by: str | None
+    note: str

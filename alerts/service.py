@@ -20,10 +20,15 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
-from alerts import fold, lifecycle
-from alerts.channels import Notification, NotificationChannel
-from alerts.digest import render_folded_mail
+from alerts import fold, lifecycle, routing
+from alerts.centre import TROUBLE_ROUND, CentreLane, Link
+from alerts.channels import Notification
+from alerts.channels.targets import kind as target_kind
+from alerts.channels.targets import redact
+from alerts.dc09.link import LinkState
+from alerts.digest import render_folded_mail, render_folded_short
 from alerts.errors import ChannelError, TokenRevokedError, UnknownAlarmError
 from alerts.model import (
     OPEN_STATES,
@@ -32,20 +37,32 @@ from alerts.model import (
     AlarmRecord,
     AlarmState,
     Contact,
+    Outcome,
+    Response,
     Severity,
+    TimelineEntry,
 )
-from alerts.present import render_mail
+from alerts.present import person_label, render_mail, render_short
 from alerts.settings import AlertSettings
 from alerts.store import AlarmStore, OutboxRow, OutboxStatus
 from alerts.texts import language
 from alerts.tokens import AckClaim, AckTokens
 from sensors.contract import AlarmMessage
 
-__all__ = ["AlarmService", "AlarmStats", "AlertSettings", "ContactDirectory", "LatencyStats"]
+__all__ = [
+    "AlarmService",
+    "AlarmStats",
+    "AlertSettings",
+    "ContactDirectory",
+    "LatencyStats",
+    "TimelineEntry",
+]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# The "dwelling" of the hub's own technical alarms (the alarm-centre link).
+HUB_DWELLING = "hub"
 Listener = Callable[[AlarmChange], None]
 
 
@@ -62,6 +79,20 @@ class ContactDirectory(Protocol):
 
     def contacts_for(self, dwelling_id: str) -> list[Contact]: ...
     def dwelling(self, dwelling_id: str) -> DwellingLike | None: ...
+
+
+class RoutingDirectory(ContactDirectory, Protocol):
+    """The directory with each dwelling's routing policy and alarm-centre identity."""
+
+    def policy(self, dwelling_id: str) -> routing.Policy: ...
+    def alarm_centre_account(self, dwelling_id: str) -> str | None: ...
+    def zone(self, dwelling_id: str, sensor_id: str) -> int: ...
+
+
+class Sender(Protocol):
+    """Sends one notification to one of a contact's targets (`ChannelRouter`)."""
+
+    async def send(self, target: str, notification: Notification) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +132,12 @@ class AlarmStats:
         return asdict(self)
 
 
+def responder_label(contact: Contact) -> str:
+    """How a contact who took an alarm on is named on its timeline and pages (in Dutch,
+    the audit trail's language): "Anna de Vries (mantelzorger)"."""
+    return person_label(contact.name, contact.role, "nl")
+
+
 def _default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -125,27 +162,36 @@ class AlarmService:
     def __init__(
         self,
         db_path: Path,
-        channels: Sequence[NotificationChannel],
-        contacts: ContactDirectory,
+        sender: Sender,
+        contacts: RoutingDirectory,
         settings: AlertSettings,
         clock: Callable[[], float] = time.time,
         *,
         worker_id: str | None = None,
+        centre: Link | None = None,
     ) -> None:
-        names = [c.name for c in channels]
-        if len(set(names)) != len(names):
-            raise ValueError(f"channel names must be unique: {names}")
         self._store = AlarmStore(db_path)
-        self._channels = {c.name: c for c in channels}
+        self._sender = sender
         self._contacts = contacts
         self.settings = settings
         self._clock = clock
+        self._tz = ZoneInfo(settings.timezone)
         self._tokens = AckTokens(settings.secret_key, settings.ack_link_ttl_s)
         self._worker = worker_id or _default_worker_id()
         self._listeners: list[Listener] = []
         self._wake = asyncio.Event()
         # Alarms already reported as undeliverable (no contact can be reached): ERROR once.
         self._undeliverable: set[str] = set()
+        self._centre = (
+            None
+            if centre is None
+            else CentreLane(
+                self._store, centre, contacts, clock, self._worker, self._emit, self._io
+            )
+        )
+        if centre is not None:
+            centre.add_listener(self._on_link_state)
+        self._link_tasks: set[asyncio.Task[None]] = set()
 
     @property
     def store(self) -> AlarmStore:
@@ -361,43 +407,83 @@ class AlarmService:
         return d.label if d is not None else dwelling
 
     async def acknowledge_link(self, token: str, note: str) -> AlarmRecord:
-        """Acknowledge through a mailed link: the token names the alarm and the contact.
+        """ "Ik ga erheen" through a mailed link: `respond_link` with ON_MY_WAY."""
+        return await self.respond_link(token, Response.ON_MY_WAY, note)
+
+    async def respond_link(
+        self, token: str, response: Response, note: str, outcome: Outcome | None = None
+    ) -> AlarmRecord:
+        """A mantelzorger acts through their link: "ik ga erheen" (ON_MY_WAY), "ik ben er"
+        (ARRIVED), or closes with an outcome (CLOSED). The token names the alarm and the
+        contact. A folded mail's link acts on every alarm that mail carried to the contact
+        (those not over yet). Returns the link's own alarm as it is afterwards.
 
         Refused (a `TokenError`) when the link is not valid or no longer: see
-        `verify_ack_token`.
+        `verify_ack_token`; `InvalidTransitionError` when the alarm is over.
         """
         claim, alarm, contact = self._verified(token)
         if alarm is None or contact is None:  # a verified link of a known alarm has both
             raise UnknownAlarmError(claim.alarm_id)
-        return await self._acknowledge_claim(claim, f"{contact.name} (mantelzorger)", note)
-
-    async def _acknowledge_claim(self, claim: AckClaim, by: str, note: str) -> AlarmRecord:
-        """A folded mail's link acknowledges every alarm that mail carried to the contact
-        (those not over yet); any link acknowledges its own alarm, as `acknowledge`."""
+        if response is Response.CLOSED and outcome is None:
+            raise ValueError("closing needs an outcome")
+        by = responder_label(contact)
         now = self._clock()
+
+        def act(r: AlarmRecord) -> lifecycle.Step:
+            if response is Response.ON_MY_WAY:
+                return lifecycle.take_on(r, by, contact.id, note, now)
+            if response is Response.ARRIVED:
+                return lifecycle.arrive(r, by, contact.id, note, now)
+            assert outcome is not None
+            return lifecycle.close(r, by, outcome, note, now, operator=False, contact_id=contact.id)
+
+        def act_if_open(r: AlarmRecord) -> lifecycle.Step:
+            if r.state is AlarmState.RESOLVED:
+                return lifecycle.Step(r, False, response.value)
+            return act(r)
+
         if claim.batch is not None:
             carried = await self._io(self._store.batch_alarms, claim.batch, claim.contact_id)
             if claim.alarm_id in carried:
                 others = [a for a in carried if a != claim.alarm_id]
                 steps = await self._io(
-                    self._store.update_many,
-                    others,
-                    lambda r: lifecycle.acknowledge_if_open(r, by, note, now),
-                    at=now,
-                    by=by,
-                    note=note,
+                    self._store.update_many, others, act_if_open, at=now, by=by, note=note
                 )
                 changed = [st for st in steps if st.changed]
                 if changed:
                     log.info(
-                        "%d alarms of a folded mail acknowledged by %s with alarm %s",
+                        "%d alarms of a folded mail: %s by contact %s with alarm %s",
                         len(changed),
-                        by,
+                        response.value,
+                        contact.id,
                         claim.alarm_id,
                     )
                 for st in changed:
                     self._emit(st.record, st.what)
-        return await self.acknowledge(claim.alarm_id, by, note, now)
+        step = await self._io(self._store.update, claim.alarm_id, act, at=now, by=by, note=note)
+        if step.changed:
+            log.info("alarm %s: %s by contact %s", claim.alarm_id, step.what, contact.id)
+            self._emit(step.record, step.what)
+            self._wake.set()
+        return step.record
+
+    async def close_alarm(
+        self, alarm_id: str, by: str, outcome: Outcome, note: str, now: float
+    ) -> AlarmRecord:
+        """An operator closes the alarm with an outcome (the alarm centre's close)."""
+        step = await self._io(
+            self._store.update,
+            alarm_id,
+            lambda r: lifecycle.close(r, by, outcome, note, now, operator=True),
+            at=now,
+            by=by,
+            note=f"{outcome.value}: {note}" if note else outcome.value,
+        )
+        if step.changed:
+            log.info("alarm %s closed by %s: %s", alarm_id, by, outcome.value)
+            self._emit(step.record, step.what)
+            self._wake.set()
+        return step.record
 
     # -- queries (fast SQLite reads; fine on the event loop) ----------------------------------
 
@@ -412,6 +498,12 @@ class AlarmService:
 
     def history(self, alarm_id: str) -> list[tuple[float, str, str | None, str]]:
         return self._store.log(alarm_id)
+
+    def timeline(self, alarm_id: str) -> list[TimelineEntry]:
+        """Everything that happened to the alarm, in order: raised at the source, received
+        by the hub, each notification and DC-09 event sent / acknowledged / failed, taken
+        on by whom, arrived, closed with what outcome (docs/alerts.md, "Evidence")."""
+        return self._store.timeline(alarm_id)
 
     def stats(self) -> AlarmStats:
         alarms = self._store.all_since(0.0)
@@ -456,42 +548,69 @@ class AlarmService:
     # -- delivery loop ------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver queued notifications and queue re-notifications until `stop` is set."""
+        """Deliver queued notifications and take due escalation steps until `stop` is set;
+        with an alarm-centre link, run its lane and its link tests beside."""
         log.info("alarm delivery loop started (worker %s)", self._worker)
-        while not stop.is_set():
-            self._wake.clear()
-            try:
-                await self.tick()
-            except Exception:
-                # Only this supervisor catches broadly: the store or a directory failed.
-                # Alarms stay queued in SQLite; the next tick tries again.
-                log.exception(
-                    "alarm delivery tick failed; retrying in %.1f s", self.settings.poll_interval_s
+        lanes: list[asyncio.Task[None]] = []
+        if self._centre is not None:
+            lanes.append(asyncio.create_task(self._centre.run(stop, self.settings.poll_interval_s)))
+            lanes.append(asyncio.create_task(self._centre.link.run_link_tests(stop)))
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    await self.tick()
+                except Exception:
+                    # Only this supervisor catches broadly: the store or a directory failed.
+                    # Alarms stay queued in SQLite; the next tick tries again.
+                    log.exception(
+                        "alarm delivery tick failed; retrying in %.1f s",
+                        self.settings.poll_interval_s,
+                    )
+                waiters = {
+                    asyncio.ensure_future(self._wake.wait()),
+                    asyncio.ensure_future(stop.wait()),
+                }
+                _, pending = await asyncio.wait(
+                    waiters,
+                    timeout=self.settings.poll_interval_s,
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
-            waiters = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
-            _, pending = await asyncio.wait(
-                waiters, timeout=self.settings.poll_interval_s, return_when=asyncio.FIRST_COMPLETED
-            )
-            for w in pending:
-                w.cancel()
+                for w in pending:
+                    w.cancel()
+        finally:
+            if not stop.is_set():  # cancelled: the lanes do not see `stop`
+                for task in lanes:
+                    task.cancel()
+            await asyncio.gather(*lanes, return_exceptions=True)
         log.info("alarm delivery loop stopped")
 
     async def tick(self) -> None:
-        """One pass: expire dead claims, queue due rounds, send what is due."""
+        """One pass: expire dead claims, take due escalation steps, send due mail."""
         now = self._clock()
         for row in await self._io(
             self._store.expire_leases, now - self.settings.sending_lease_s, now
         ):
             log.warning(
-                "notification %d (alarm %s, contact %s, round %d) was left 'sending' by %s; "
-                "marked unknown and not resent (the next round covers a lost mail)",
+                "notification %d (alarm %s, contact %s, step %d) was left 'sending' by %s; "
+                "marked unknown and not resent",
                 row.id,
                 row.alarm_id,
                 row.contact_id,
                 row.round,
                 row.claimed_by,
             )
+            await self._io(
+                self._store.log_event,
+                row.alarm_id,
+                now,
+                "unknown",
+                f"{row.channel}:{row.contact_id}",
+                "sender stopped mid-send; not resent",
+            )
         await self._schedule(now)
+        if self._centre is not None:
+            await self._centre.queue_restores(now)
         s = self.settings
         while True:
             claimed: OutboxRow | None = await asyncio.to_thread(
@@ -505,31 +624,95 @@ class AlarmService:
                 return
             await self._deliver_claim(claimed)
 
+    # -- escalation ---------------------------------------------------------------------
+
+    def _plan(self, alarm: AlarmRecord) -> tuple[routing.DueStep, ...]:
+        if self._operator_only(alarm):
+            return ()  # the operators' queue (the console) only
+        return routing.schedule(
+            self._contacts.policy(alarm.dwelling),
+            kind=alarm.kind,
+            severity=alarm.severity,
+            received_at=alarm.received_at,
+            tz=self._tz,
+        )
+
     async def _schedule(self, now: float) -> None:
-        s = self.settings
-        for alarm in await self._io(self._store.unacknowledged):
-            if alarm.severity not in s.notify_severities or self._operator_only(alarm):
-                continue
-            round_ = lifecycle.due_round(alarm, now, s.renotify_interval_s, s.max_rounds)
-            if round_ is None or await self._io(self._store.has_round, alarm.id, round_):
-                continue
-            targets = [
-                (c, ch)
-                for c in self._contacts.contacts_for(alarm.dwelling)
-                for ch in self._channels.values()
-                if ch.accepts(c)
-            ]
-            if not targets:
-                if alarm.id not in self._undeliverable:
-                    self._undeliverable.add(alarm.id)
-                    log.error(
-                        "alarm %s in %s cannot be delivered: no contact reachable on any channel",
-                        alarm.id,
-                        alarm.dwelling,
-                    )
-                continue
-            for contact, channel in targets:
-                await self._io(self._store.enqueue, alarm.id, contact.id, channel.name, round_, now)
+        """Take every escalation step that fell due (once: the outbox row, or the alarm's
+        hand-over to the centre, records it), and mark alarms no step can reach any more."""
+        for alarm in await self._io(self._store.routing_open):
+            plan = self._plan(alarm)
+            done = await self._io(self._store.steps_done, alarm.id)
+            if alarm.centre_handed_at is not None:
+                done |= {st.index for st in plan if st.target.kind == "centre"}
+            taken = alarm.acknowledged_at
+            technical = alarm.kind is AlarmKind.TECHNICAL and not self._operator_only(alarm)
+            if technical and self._centre is not None:
+                # Trouble (offline, sensor silent, battery) goes to the alarm centre as its
+                # own Contact ID code; the operators' queue handles it, nobody escalates.
+                await self._centre.queue_event(alarm, TROUBLE_ROUND, now)
+            for st in routing.due(plan, now=now, taken_on_at=taken, done=done):
+                if st.target.kind == "centre":
+                    await self._to_centre(alarm, st, now)
+                else:
+                    await self._to_contact(alarm, st, now)
+                done.add(st.index)
+            remaining = [st for st in plan if st.index not in done]
+            if not remaining or (taken is not None and all(st.due_at > taken for st in remaining)):
+                await self._io(self._store.mark_routed, alarm.id)
+
+    async def _to_centre(self, alarm: AlarmRecord, st: routing.DueStep, now: float) -> None:
+        step = await self._io(
+            self._store.update,
+            alarm.id,
+            lambda r: lifecycle.hand_to_centre(r, now),
+            at=now,
+            by="hub",
+            note=st.reason,
+        )
+        if step.changed:
+            log.info("alarm %s handed to the alarm centre (%s)", alarm.id, st.reason)
+            self._emit(step.record, step.what)
+        if self._centre is not None:
+            await self._centre.queue_event(step.record, st.index, now)
+
+    async def _to_contact(self, alarm: AlarmRecord, st: routing.DueStep, now: float) -> None:
+        contact_id = st.target.contact_id or ""
+        contact = self.contact(alarm.dwelling, contact_id)
+        targets = contact.targets if contact is not None else ()
+        if not targets:
+            why = "contact removed" if contact is None else "no notification channel"
+            log.error(
+                "alarm %s in %s: step %d cannot reach contact %s (%s)",
+                alarm.id,
+                alarm.dwelling,
+                st.index,
+                contact_id,
+                why,
+            )
+            await self._io(
+                self._store.enqueue, alarm.id, contact_id, "none#0", st.index, now, failed=why
+            )
+            await self._io(self._store.log_event, alarm.id, now, "failed", contact_id, why)
+            return
+        channel = f"{target_kind(targets[0])}#0"
+        await self._io(self._store.enqueue, alarm.id, contact_id, channel, st.index, now)
+
+    def _on_link_state(self, state: LinkState) -> None:
+        """The alarm centre cannot be reached (or can again): an operator alarm."""
+        now = self._clock()
+        key = "alarm_centre_link"
+        if state.reachable:
+            coro = self.clear_technical(HUB_DWELLING, key, now)
+        else:
+            coro = self.raise_technical(HUB_DWELLING, key, Severity.HIGH, {"reachable": False}, now)
+        task = asyncio.get_running_loop().create_task(coro)
+        self._link_tasks.add(task)
+        task.add_done_callback(self._link_tasks.discard)
+
+    def centre_state(self) -> LinkState | None:
+        """The alarm-centre link's state (None: no link configured)."""
+        return self._centre.link.state() if self._centre is not None else None
 
     def _operator_only(self, alarm: AlarmRecord) -> bool:
         """A technical alarm operators alone see (e.g. "refused"): never mailed to family."""
@@ -567,13 +750,14 @@ class AlarmService:
 
     async def _reachable(
         self, rows: Sequence[OutboxRow], alarm_id: str, contact: Contact | None, now: float
-    ) -> tuple[Contact, NotificationChannel] | None:
-        """The contact and channel for `rows`, or None (and the rows failed) when gone."""
+    ) -> tuple[Contact, int] | None:
+        """The contact and the index of its target `rows` go to, or None (and the rows
+        failed) when the contact or that target is gone."""
         row = rows[0]
-        channel = self._channels.get(row.channel)
-        if contact is not None and channel is not None:
-            return contact, channel
-        what = "contact removed" if contact is None else f"no channel {row.channel!r} here"
+        index = target_index(row.channel)
+        if contact is not None and index < len(contact.targets):
+            return contact, index
+        what = "contact removed" if contact is None else f"no target {row.channel!r} any more"
         log.warning("notification %d for alarm %s dropped: %s", row.id, alarm_id, what)
         await self._io(self._store.finish_all, [r.id for r in rows], OutboxStatus.FAILED, now, what)
         return None
@@ -588,7 +772,7 @@ class AlarmService:
         )
         if found is None:
             return
-        contact, channel = found
+        contact, index = found
         lang = language(contact.language, s.language)
         ack_url = self.ack_url(head.id, contact.id, now, link_key=contact.link_key, batch=row.batch)
         subject, body = render_folded_mail(
@@ -601,12 +785,29 @@ class AlarmService:
             tz=s.timezone,
             now=now,
             list_max=s.fold_list_max,
+            alarm_centre=any(a.centre_required for a in plan.alarms),
         )
-        note = Notification(head.id, contact, subject, body, ack_url, row.round)
-        await self._send(channel, note, plan.send, plan.rounds())
+        short = render_folded_short(
+            plan.alarms,
+            lang=lang,
+            dwelling_label=self.dwelling_label(head.dwelling),
+            alarm_centre=any(a.centre_required for a in plan.alarms),
+        )
+        note = Notification(
+            head.id,
+            contact,
+            subject,
+            body,
+            ack_url,
+            row.round,
+            short=short,
+            kind=head.kind,
+            severity=head.severity,
+        )
+        await self._send(index, note, plan.send, plan.rounds())
 
     async def _deliver(self, row: OutboxRow, also: Sequence[OutboxRow] = ()) -> None:
-        """One alarm's mail; `also`: more rows of the same alarm and contact it delivers."""
+        """One alarm's message; `also`: more rows of the same alarm and contact it delivers."""
         s = self.settings
         now = self._clock()
         rows = (row, *also)
@@ -625,7 +826,7 @@ class AlarmService:
         )
         if found is None:
             return
-        contact, channel = found
+        contact, index = found
         lang = language(contact.language, s.language)
         ack_url = self.ack_url(alarm.id, contact.id, now, link_key=contact.link_key)
         subject, body = render_mail(
@@ -635,11 +836,28 @@ class AlarmService:
             dwelling_label=self.dwelling_label(alarm.dwelling),
             ack_url=ack_url,
             ack_expires_at=now + s.ack_link_ttl_s,
-            round_=row.round,
+            round_=0,
             tz=s.timezone,
+            alarm_centre=alarm.centre_required,
         )
-        note = Notification(alarm.id, contact, subject, body, ack_url, row.round)
-        await self._send(channel, note, rows, {alarm.id: max(r.round for r in rows)})
+        short = render_short(
+            alarm,
+            lang=lang,
+            dwelling_label=self.dwelling_label(alarm.dwelling),
+            alarm_centre=alarm.centre_required,
+        )
+        note = Notification(
+            alarm.id,
+            contact,
+            subject,
+            body,
+            ack_url,
+            row.round,
+            short=short,
+            kind=alarm.kind,
+            severity=alarm.severity,
+        )
+        await self._send(index, note, rows, {alarm.id: max(r.round for r in rows)})
 
     def _thread_ref(self, row: OutboxRow) -> str | None:
         """The Message-ID-style reference every mail of this row's thread carries."""
@@ -650,53 +868,44 @@ class AlarmService:
 
     async def _send(
         self,
-        channel: NotificationChannel,
+        index: int,
         note: Notification,
         rows: Sequence[OutboxRow],
         rounds: dict[str, int],
     ) -> None:
-        """Hand one mail to its channel and record the outcome on every row it delivers and
-        every alarm it carries (`rounds`: the round it delivers, per alarm)."""
+        """Hand one message to the contact's target `index` and record the outcome on every
+        row it delivers and every alarm it carries (`rounds`: the step, per alarm). A
+        target that fails for good (or keeps failing) falls back to the contact's next."""
         s = self.settings
         row = rows[0]
         ids = [r.id for r in rows]
         note = replace(note, thread=self._thread_ref(row))
         contact = note.contact
+        target = contact.targets[index]
+        shown = redact(target)
+        by = f"{target_kind(target)}:{contact.id}"
         try:
-            await asyncio.wait_for(channel.send(note), timeout=s.send_timeout_s)
+            await asyncio.wait_for(self._sender.send(target, note), timeout=s.send_timeout_s)
         except ChannelError as exc:
             # Each row counts its own attempts (a folded row may have had fewer).
-            retry = [r for r in rows if exc.retryable and r.attempts < s.max_attempts]
+            retry = [r for r in rows if exc.retryable and r.attempts < s.attempts_per_target]
             give_up = [r for r in rows if r not in retry]
             for r in retry:
                 delay = s.retry_backoff_s * 2 ** (r.attempts - 1)
                 log.warning(
-                    "notification %d (alarm %s) failed, attempt %d of %d, retry in %.0f s: %s",
+                    "notification %d (alarm %s) to %s failed, attempt %d of %d, retry in "
+                    "%.0f s: %s",
                     r.id,
                     r.alarm_id,
+                    shown,
                     r.attempts,
-                    s.max_attempts,
+                    s.attempts_per_target,
                     delay,
                     exc,
                 )
                 await self._io(self._store.retry_later, r.id, self._clock() + delay, str(exc))
-            for r in give_up:
-                log.error(
-                    "alarm %s NOT delivered to contact %s via %s (round %d): %s",
-                    r.alarm_id,
-                    contact.id,
-                    channel.name,
-                    r.round,
-                    exc,
-                )
             if give_up:
-                await self._io(
-                    self._store.finish_all,
-                    [r.id for r in give_up],
-                    OutboxStatus.FAILED,
-                    self._clock(),
-                    str(exc),
-                )
+                await self._give_up(give_up, contact, index, exc)
             return
         except TimeoutError:
             # The thread may still hand the mail over: unknown, not resent (see docs).
@@ -706,18 +915,18 @@ class AlarmService:
             await self._io(
                 self._store.finish_all, ids, OutboxStatus.UNKNOWN, self._clock(), "timeout"
             )
+            for alarm_id in rounds:
+                await self._io(self._store.log_event, alarm_id, self._clock(), "unknown", by, shown)
             return
         except asyncio.CancelledError:
-            # Stopping mid-send: the mail may or may not be out. Same policy as a crash.
+            # Stopping mid-send: the message may or may not be out. Same policy as a crash.
             self._store.finish_all(ids, OutboxStatus.UNKNOWN, self._clock(), "stopped mid-send")
             raise
         except Exception as exc:
             log.exception(
                 "alarm %s NOT delivered to contact %s: channel bug", note.alarm_id, contact.id
             )
-            await self._io(
-                self._store.finish_all, ids, OutboxStatus.FAILED, self._clock(), repr(exc)
-            )
+            await self._give_up(list(rows), contact, index, ChannelError(by, repr(exc)))
             return
         sent_at = self._clock()
         await self._io(self._store.finish_all, ids, OutboxStatus.SENT, sent_at)
@@ -725,30 +934,76 @@ class AlarmService:
         steps = await self._io(
             self._store.update_many,
             list(rounds),
-            lambda r: lifecycle.notified(r, sent_at, rounds[r.id]),
+            lambda r: lifecycle.notified(r, sent_at),
             at=sent_at,
-            by=f"{channel.name}:{contact.id}",
-            # The audit trail says the alarm went out inside a folded mail, and which.
-            note=f"gebundeld: één mail voor {len(rounds)} meldingen (mail {row.batch})"
+            by=by,
+            # The audit trail says where it went, and whether inside a folded mail.
+            note=f"{shown}; gebundeld: één bericht voor {len(rounds)} meldingen "
+            f"(bericht {row.batch})"
             if folded
-            else "",
+            else shown,
         )
         if folded:
             log.info(
-                "alarms of %s: %s notified via %s with %d alarms in one folded mail (mail %s)",
+                "alarms of %s: %s notified via %s with %d alarms in one folded message (%s)",
                 contact.dwelling,
                 contact.id,
-                channel.name,
+                shown,
                 len(rounds),
                 row.batch,
             )
         else:
             log.info(
-                "alarm %s: %s notified via %s (round %d)",
+                "alarm %s: %s notified via %s (step %d)",
                 note.alarm_id,
                 contact.id,
-                channel.name,
+                shown,
                 row.round,
             )
         for step in steps:
             self._emit(step.record, step.what)
+
+    async def _give_up(
+        self, rows: Sequence[OutboxRow], contact: Contact, index: int, exc: ChannelError
+    ) -> None:
+        """These rows failed on target `index`: record it, and queue them on the contact's
+        next target (the fallback), or say that the contact could not be reached."""
+        now = self._clock()
+        target = contact.targets[index]
+        by = f"{target_kind(target)}:{contact.id}"
+        await self._io(
+            self._store.finish_all, [r.id for r in rows], OutboxStatus.FAILED, now, str(exc)
+        )
+        nxt = index + 1 if index + 1 < len(contact.targets) else None
+        for r in rows:
+            await self._io(
+                self._store.log_event, r.alarm_id, now, "failed", by, f"{redact(target)}: {exc}"
+            )
+            if nxt is None:
+                log.error(
+                    "alarm %s NOT delivered to contact %s: every channel failed (last %s: %s)",
+                    r.alarm_id,
+                    contact.id,
+                    redact(target),
+                    exc,
+                )
+                continue
+            channel = f"{target_kind(contact.targets[nxt])}#{nxt}"
+            log.warning(
+                "alarm %s: %s failed for contact %s (%s); falling back to %s",
+                r.alarm_id,
+                redact(target),
+                contact.id,
+                exc,
+                redact(contact.targets[nxt]),
+            )
+            await self._io(self._store.enqueue, r.alarm_id, r.contact_id, channel, r.round, now)
+        if nxt is not None:
+            self._wake.set()
+
+
+def target_index(channel: str) -> int:
+    """The index into the contact's targets an outbox row's channel ("email#1") names;
+    rows from before per-contact targets ("email") used the first."""
+    _, _, index = channel.rpartition("#")
+    return int(index) if index.isdigit() else 0

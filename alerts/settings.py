@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sensors.contract import Severity
-
 
 @dataclass(frozen=True, slots=True)
 class AlertSettings:
@@ -18,13 +16,9 @@ class AlertSettings:
     public_url: str  # base of the ack links in mails, e.g. "https://hub.example.org"
     secret_key: str = field(repr=False)
     ack_link_ttl_s: float = 24 * 3600.0
-    # Unacknowledged alarms are notified again this often (the demo uses ~30 s).
-    renotify_interval_s: float = 300.0
-    # Notification rounds per alarm, the first one included; escalation to the alarm
-    # centre (a later issue) takes over where mantelzorgers do not answer.
-    max_rounds: int = 12
-    # Which severities are mailed to mantelzorgers; technical alarms are LOW.
-    notify_severities: frozenset[Severity] = frozenset(Severity)
+    # How long an escalation step waits for somebody to take the alarm on, for dwellings
+    # without a routing policy of their own (alerts.routing.default_policy).
+    step_wait_s: float = 120.0
     language: str = "nl"  # for contacts without a language of their own
     timezone: str = "Europe/Amsterdam"  # times in mails are local times
     # The delivery loop wakes up at least this often to look for due work.
@@ -34,10 +28,11 @@ class AlertSettings:
     # A row left 'sending' for longer than this was claimed by a process that died;
     # it is marked 'unknown', never resent. Must exceed send_timeout_s.
     sending_lease_s: float = 120.0
-    # Transient channel failures are retried after retry_backoff_s * 2**attempt,
-    # at most max_attempts times per notification.
+    # A transient failure of a contact's channel is retried after retry_backoff_s *
+    # 2**attempt, attempts_per_target times in all; then (or at once, when the failure is
+    # permanent) the contact's next channel takes over.
     retry_backoff_s: float = 5.0
-    max_attempts: int = 5
+    attempts_per_target: int = 2
     # Folding (docs/alerts.md): after a mail to a contact, that dwelling's further alarms
     # due for them within this window wait for its end and go out as ONE mail (unless one
     # is more severe than all the window carried: that goes at once). 0: no folding.
@@ -45,26 +40,25 @@ class AlertSettings:
     fold_list_max: int = 10  # alarms a folded mail lists one by one; the rest are counted
     # Technical alarms (by key) for operators only: never mailed to mantelzorgers.
     # "refused": the hub refuses a dwelling's messages over its budget (hub.budget).
-    operator_only_keys: frozenset[str] = frozenset({"refused", "alarms_refused", "clock"})
+    # "alarm_centre_link": the hub cannot reach the alarm centre's receivers.
+    operator_only_keys: frozenset[str] = frozenset(
+        {"refused", "alarms_refused", "clock", "alarm_centre_link"}
+    )
+    # Mails to a contact about a dwelling at most this far apart share a mail thread.
+    thread_gap_s: float = 900.0
+
+    @property
+    def effective_fold_window_s(self) -> float:
+        """The fold window as applied: never longer than an escalation step's wait, so
+        folding never holds a contact's mail past the moment the next contact is asked."""
+        return min(self.fold_window_s, self.step_wait_s)
 
     def __post_init__(self) -> None:
         if len(self.secret_key) < 16:
             raise ValueError("AlertSettings.secret_key must have at least 16 characters")
-        if self.renotify_interval_s <= 0 or self.max_rounds < 1:
-            raise ValueError("renotify_interval_s must be > 0 and max_rounds >= 1")
+        if not self.step_wait_s > 0 or self.attempts_per_target < 1:
+            raise ValueError("step_wait_s must be > 0 and attempts_per_target >= 1")
         if self.sending_lease_s <= self.send_timeout_s:
             raise ValueError("sending_lease_s must exceed send_timeout_s")
         if not self.fold_window_s >= 0 or self.fold_list_max < 1:  # NaN refused too
             raise ValueError("fold_window_s must be >= 0 and fold_list_max >= 1")
-
-    @property
-    def effective_fold_window_s(self) -> float:
-        """The fold window as applied: never longer than the re-notification interval, so
-        folding never holds a reminder past its next round (the demo's 30 s cadence)."""
-        return min(self.fold_window_s, self.renotify_interval_s)
-
-    @property
-    def thread_gap_s(self) -> float:
-        """Mails to a contact about a dwelling at most this far apart share a mail thread:
-        a storm's folded mails and its re-notification rounds."""
-        return self.renotify_interval_s + self.effective_fold_window_s

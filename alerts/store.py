@@ -20,7 +20,15 @@ from typing import Any
 
 from alerts.errors import UnknownAlarmError
 from alerts.lifecycle import Step
-from alerts.model import AlarmKind, AlarmRecord, AlarmState, Severity
+from alerts.model import (
+    AlarmKind,
+    AlarmRecord,
+    AlarmState,
+    Outcome,
+    Response,
+    Severity,
+    TimelineEntry,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alarms (
@@ -41,7 +49,14 @@ CREATE TABLE IF NOT EXISTS alarms (
     sensor TEXT,
     detail TEXT NOT NULL DEFAULT '{}',
     notifications_sent INTEGER NOT NULL DEFAULT 0,
-    tech_key TEXT
+    tech_key TEXT,
+    response TEXT,
+    responder TEXT,
+    outcome TEXT,
+    centre_required INTEGER NOT NULL DEFAULT 0,
+    centre_handed_at REAL,
+    centre_acked_at REAL,
+    routed INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS alarms_state ON alarms(state, received_at);
 CREATE INDEX IF NOT EXISTS alarms_received ON alarms(received_at);
@@ -96,6 +111,16 @@ OUTBOX_COLUMNS = (
     ("batch", "INTEGER"),
     ("thread", "TEXT"),
 )
+# Columns added to the alarms after their first release (routing and escalation).
+ALARM_COLUMNS = (
+    ("response", "TEXT"),
+    ("responder", "TEXT"),
+    ("outcome", "TEXT"),
+    ("centre_required", "INTEGER NOT NULL DEFAULT 0"),
+    ("centre_handed_at", "REAL"),
+    ("centre_acked_at", "REAL"),
+    ("routed", "INTEGER NOT NULL DEFAULT 0"),  # 1: no escalation step can fall due any more
+)
 
 # Created after the migration, since they index the added columns.
 INDEXES = """
@@ -103,6 +128,8 @@ CREATE INDEX IF NOT EXISTS outbox_group ON outbox(dwelling, contact_id, channel,
 CREATE INDEX IF NOT EXISTS outbox_served ON outbox(dwelling, claimed_at);
 CREATE INDEX IF NOT EXISTS outbox_told ON outbox(status, claimed_at);
 CREATE INDEX IF NOT EXISTS outbox_batch ON outbox(batch);
+CREATE INDEX IF NOT EXISTS outbox_channel ON outbox(channel, status);
+CREATE INDEX IF NOT EXISTS alarms_routing ON alarms(routed, state);
 """
 
 # Severity as a number for SQL ordering: the most severe is claimed first.
@@ -132,7 +159,7 @@ due AS (
            t.told_rank
     FROM outbox o LEFT JOIN told t
         ON t.dwelling IS o.dwelling AND t.contact_id = o.contact_id AND t.channel = o.channel
-    WHERE o.status = 'pending' AND o.next_attempt_at <= ?
+    WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND o.channel != 'dc09'
 ),
 turns AS (
     SELECT id, dwelling, next_attempt_at, urgency,
@@ -152,8 +179,10 @@ LIMIT 1
 _ALARM_COLUMNS = (
     "id, dwelling, kind, severity, state, source, raised_at, received_at, notified_at, "
     "acknowledged_at, acknowledged_by, resolved_at, resolved_by, note, sensor, detail, "
-    "notifications_sent"
+    "notifications_sent, response, responder, outcome, centre_required, centre_handed_at, "
+    "centre_acked_at"
 )
+_ALARM_MARKS = ",".join("?" * 23)
 _UNACKED = (AlarmState.RAISED.value, AlarmState.NOTIFIED.value)
 
 
@@ -204,6 +233,12 @@ def _row_to_alarm(row: sqlite3.Row) -> AlarmRecord:
         sensor=row["sensor"],
         detail=json.loads(row["detail"]),
         notifications_sent=row["notifications_sent"],
+        response=Response(row["response"]) if row["response"] else None,
+        responder=row["responder"],
+        outcome=Outcome(row["outcome"]) if row["outcome"] else None,
+        centre_required=bool(row["centre_required"]),
+        centre_handed_at=row["centre_handed_at"],
+        centre_acked_at=row["centre_acked_at"],
     )
 
 
@@ -226,6 +261,19 @@ def _alarm_params(rec: AlarmRecord) -> tuple[Any, ...]:
         rec.sensor,
         json.dumps(rec.detail, separators=(",", ":")),
         rec.notifications_sent,
+        *_response_params(rec),
+    )
+
+
+def _response_params(rec: AlarmRecord) -> tuple[Any, ...]:
+    """The taking-on and alarm-centre columns, in `_ALARM_COLUMNS` order."""
+    return (
+        rec.response.value if rec.response else None,
+        rec.responder,
+        rec.outcome.value if rec.outcome else None,
+        int(rec.centre_required),
+        rec.centre_handed_at,
+        rec.centre_acked_at,
     )
 
 
@@ -275,9 +323,13 @@ class AlarmStore:
             self._db.close()
 
     def _migrate(self) -> None:
-        """Add the outbox columns an older file lacks, filled from the alarms table. Under
-        the write lock, so two processes opening one old file migrate it once."""
+        """Add the columns an older file lacks (outbox ones filled from the alarms table).
+        Under the write lock, so two processes opening one old file migrate it once."""
         with self._tx() as db:
+            have_alarm = {r["name"] for r in db.execute("PRAGMA table_info(alarms)")}
+            for name, kind in ALARM_COLUMNS:
+                if name not in have_alarm:
+                    db.execute(f"ALTER TABLE alarms ADD COLUMN {name} {kind}")
             have = {r["name"] for r in db.execute("PRAGMA table_info(outbox)")}
             missing = [(name, kind) for name, kind in OUTBOX_COLUMNS if name not in have]
             for name, kind in missing:
@@ -320,7 +372,7 @@ class AlarmStore:
             try:
                 cur = db.execute(
                     f"INSERT OR IGNORE INTO alarms ({_ALARM_COLUMNS}, tech_key) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"VALUES ({_ALARM_MARKS},?)",
                     (*_alarm_params(rec), tech_key),
                 )
             except sqlite3.IntegrityError:
@@ -404,8 +456,9 @@ class AlarmStore:
             r = result.record
             db.execute(
                 "UPDATE alarms SET state=?, notified_at=?, acknowledged_at=?, "
-                "acknowledged_by=?, resolved_at=?, resolved_by=?, note=?, notifications_sent=? "
-                "WHERE id=?",
+                "acknowledged_by=?, resolved_at=?, resolved_by=?, note=?, notifications_sent=?, "
+                "response=?, responder=?, outcome=?, centre_required=?, centre_handed_at=?, "
+                "centre_acked_at=? WHERE id=?",
                 (
                     r.state.value,
                     r.notified_at,
@@ -415,6 +468,7 @@ class AlarmStore:
                     r.resolved_by,
                     r.note,
                     r.notifications_sent,
+                    *_response_params(r),
                     r.id,
                 ),
             )
@@ -482,34 +536,39 @@ class AlarmStore:
     # -- outbox ---------------------------------------------------------------------------
 
     def enqueue(
-        self, alarm_id: str, contact_id: str, channel: str, round_: int, now: float
+        self,
+        alarm_id: str,
+        contact_id: str,
+        channel: str,
+        round_: int,
+        now: float,
+        *,
+        failed: str | None = None,
     ) -> bool:
-        """Queue one notification; False if this (alarm, contact, channel, round) exists."""
+        """Queue one notification; False if this (alarm, contact, channel, round) exists.
+        `failed`: record it as failed at once, with this reason (a step nobody can take)."""
+        status = OutboxStatus.PENDING if failed is None else OutboxStatus.FAILED
         with self._tx() as db:
             cur = db.execute(
                 "INSERT OR IGNORE INTO outbox (alarm_id, contact_id, channel, round, status, "
-                "created_at, next_attempt_at, dwelling, severity) VALUES (?,?,?,?,?,?,?, "
-                "(SELECT dwelling FROM alarms WHERE id=?), "
-                "(SELECT severity FROM alarms WHERE id=?))",
+                "created_at, next_attempt_at, dwelling, severity, error, finished_at) "
+                "VALUES (?,?,?,?,?,?,?, (SELECT dwelling FROM alarms WHERE id=?), "
+                "(SELECT severity FROM alarms WHERE id=?), ?, ?)",
                 (
                     alarm_id,
                     contact_id,
                     channel,
                     round_,
-                    OutboxStatus.PENDING.value,
+                    status.value,
                     now,
                     now,
                     alarm_id,
                     alarm_id,
+                    failed or "",
+                    None if failed is None else now,
                 ),
             )
             return cur.rowcount > 0
-
-    def has_round(self, alarm_id: str, round_: int) -> bool:
-        rows = self._query(
-            "SELECT 1 FROM outbox WHERE alarm_id=? AND round=? LIMIT 1", (alarm_id, round_)
-        )
-        return bool(rows)
 
     def claim(
         self,
@@ -633,3 +692,80 @@ class AlarmStore:
     def outbox_counts(self) -> dict[str, int]:
         rows = self._query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
         return {r["status"]: r["n"] for r in rows}
+
+    # -- routing and the alarm centre ----------------------------------------------------
+
+    def routing_open(self) -> list[AlarmRecord]:
+        """Open alarms whose escalation may still have a step to take."""
+        rows = self._query(
+            f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE state != 'resolved' AND routed = 0 "
+            "ORDER BY received_at, id"
+        )
+        return [_row_to_alarm(r) for r in rows]
+
+    def mark_routed(self, alarm_id: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE alarms SET routed = 1 WHERE id = ?", (alarm_id,))
+
+    def steps_done(self, alarm_id: str) -> set[int]:
+        """The escalation steps (outbox rounds) already queued for the alarm."""
+        rows = self._query(
+            "SELECT DISTINCT round FROM outbox WHERE alarm_id = ? AND round >= 0", (alarm_id,)
+        )
+        return {int(r["round"]) for r in rows}
+
+    def log_event(self, alarm_id: str, at: float, what: str, by: str | None, note: str) -> None:
+        """Put something that happened to the alarm on its timeline (a send, a failure)."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO alarm_log (alarm_id, at, what, by, note) VALUES (?,?,?,?,?)",
+                (alarm_id, at, what, by, note[:500]),
+            )
+
+    def claim_channel(
+        self, channel: str, worker: str, now: float, after_round: int
+    ) -> OutboxRow | None:
+        """Claim the next due pending row of one channel (the alarm centre's lane): most
+        severe first, then the oldest. A row of round `after_round` (a restore) waits
+        while its alarm's other rows on the channel are unfinished, so a restore never
+        overtakes its event."""
+        with self._tx() as db:
+            rows = list(
+                db.execute(
+                    "UPDATE outbox SET status='sending', claimed_by=?, claimed_at=?, "
+                    "attempts=attempts+1, batch=id WHERE id = ("
+                    "SELECT o.id FROM outbox o WHERE o.channel = ? AND o.status = 'pending' "
+                    "AND o.next_attempt_at <= ? AND NOT (o.round = ? AND EXISTS ("
+                    "SELECT 1 FROM outbox n WHERE n.alarm_id = o.alarm_id AND n.channel = ? "
+                    "AND n.round != ? AND n.status IN ('pending', 'sending'))) "
+                    f"ORDER BY {_RANK.format(col='o.severity')} DESC, o.next_attempt_at, o.id "
+                    "LIMIT 1) AND status = 'pending' RETURNING *",
+                    (worker, now, channel, now, after_round, channel, after_round),
+                )
+            )
+            return _row_to_outbox(rows[0]) if rows else None
+
+    def centre_restores_due(self, channel: str, restore_round: int) -> list[str]:
+        """Alarms over (resolved) with an event on `channel` and no restore queued yet."""
+        rows = self._query(
+            "SELECT DISTINCT o.alarm_id FROM outbox o JOIN alarms a ON a.id = o.alarm_id "
+            "WHERE o.channel = ? AND o.round != ? AND o.status IN ('pending', 'sending', "
+            "'sent', 'unknown') AND a.state = 'resolved' AND NOT EXISTS ("
+            "SELECT 1 FROM outbox r WHERE r.alarm_id = o.alarm_id AND r.channel = ? "
+            "AND r.round = ?)",
+            (channel, restore_round, channel, restore_round),
+        )
+        return [r["alarm_id"] for r in rows]
+
+    def timeline(self, alarm_id: str) -> list[TimelineEntry]:
+        """The alarm's timeline: raised at its source, then its log (the first entry,
+        the hub storing it, reads "received")."""
+        rec = self.get(alarm_id)
+        if rec is None:
+            return []
+        entries = [TimelineEntry(rec.raised_at, "raised_at_source", rec.source, "")]
+        for at, what, by, note in self.log(alarm_id):
+            first = len(entries) == 1 and what == AlarmState.RAISED.value
+            entries.append(TimelineEntry(at, "received" if first else what, by, note))
+        # Stable: log order breaks ties (a step and its log entry share one clock reading).
+        return sorted(entries, key=lambda e: e.at)

@@ -72,6 +72,7 @@ TECHNICAL_LABELS: Final[dict[str, dict[str, str]]] = {
         "refused": "berichten geweigerd",
         "clock": "klok van de woning loopt verkeerd",
         "alarms_refused": "alarmen van de woning geweigerd",
+        "alarm_centre_link": "alarmcentrale onbereikbaar",
     },
     "en": {
         "offline": "dwelling offline",
@@ -80,6 +81,7 @@ TECHNICAL_LABELS: Final[dict[str, dict[str, str]]] = {
         "refused": "messages refused",
         "clock": "the dwelling's clock is wrong",
         "alarms_refused": "the dwelling's alarms refused",
+        "alarm_centre_link": "alarm centre unreachable",
     },
 }
 

@@ -230,7 +230,9 @@ def build_hub(
     data = settings.data
     data.dir.mkdir(parents=True, exist_ok=True)
     sync = data.synchronous
-    registry = SqliteRegistry(data.dir / REGISTRY_DB, synchronous=sync)
+    registry = SqliteRegistry(
+        data.dir / REGISTRY_DB, synchronous=sync, default_wait_s=settings.routing.step_wait_s
+    )
     store = SqliteTimeSeriesStore(data.dir / TIMESERIES_DB, synchronous=sync)
     dedup = Deduplicator(data.dir / DEDUP_DB, keep_days=data.dedup_days, synchronous=sync)
     if alarms is None:
@@ -282,28 +284,59 @@ def build_hub(
 def build_alarm_service(
     settings: HubSettings, registry: SqliteRegistry, clock: Callable[[], float]
 ) -> AlarmBackend:
-    """The real alarm service from `alerts`, with the e-mail channel when mail is set."""
-    from alerts.channels.email import EmailChannel
+    """The real alarm service from `alerts`: the channel router (mail when [mail] is set,
+    apprise and webhook targets per contact) and the DC-09 link when [alarm_centre] is."""
+    from alerts.channels.router import ChannelRouter
     from alerts.service import AlarmService
     from alerts.settings import AlertSettings
 
-    channels: list[Any] = []
-    if settings.mail.url is not None:
-        channels.append(EmailChannel(settings.mail.url.get_secret_value()))
-    else:
+    mail_url = None if settings.mail.url is None else settings.mail.url.get_secret_value()
+    if mail_url is None:
         log.warning("no [mail] url configured: alarms will not be mailed to mantelzorgers")
+    secret = settings.channels.webhook_secret
+    router = ChannelRouter(mail_url, None if secret is None else secret.get_secret_value())
     alert_settings = AlertSettings(
         public_url=settings.console.public_url,
         secret_key=settings.console_secret,
         ack_link_ttl_s=settings.console.ack_link_ttl_s,
-        renotify_interval_s=settings.mail.renotify_s,
+        step_wait_s=settings.routing.step_wait_s,
         fold_window_s=settings.mail.fold_window_s,
         language=settings.language,
     )
     service: AlarmBackend = AlarmService(
-        Path(settings.data.dir / ALARMS_DB), channels, registry, alert_settings, clock
+        Path(settings.data.dir / ALARMS_DB),
+        router,
+        registry,
+        alert_settings,
+        clock,
+        centre=build_centre_link(settings, clock),
     )
     return service
+
+
+def build_centre_link(settings: HubSettings, clock: Callable[[], float]) -> Any:
+    """The SIA DC-09 link to the alarm centre, or None when no receiver is configured."""
+    from alerts.dc09.link import Dc09Link, LinkSettings, Receiver
+    from hub.config import parse_host_port
+
+    ac = settings.alarm_centre
+    if ac.primary is None:
+        log.warning("no [alarm_centre] primary configured: alarms do not reach an alarmmeldpunt")
+        return None
+    backup = None if ac.backup is None else Receiver(*parse_host_port(ac.backup))
+    return Dc09Link(
+        LinkSettings(
+            primary=Receiver(*parse_host_port(ac.primary)),
+            backup=backup,
+            keys={a: k.get_secret_value() for a, k in ac.keys.items()},
+            receiver_no=ac.receiver,
+            prefix=ac.prefix,
+            ack_timeout_s=ac.ack_timeout_s,
+            link_test_interval_s=ac.link_test_interval_s,
+            link_test_account=ac.link_test_account,
+        ),
+        clock,
+    )
 
 
 async def run_hub(

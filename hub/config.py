@@ -131,10 +131,65 @@ class PresenceSettings(_Section):
 class MailSettings(_Section):
     # apprise mailto URL without `to` (added per contact); may hold an SMTP password.
     url: SecretStr | None = None
-    renotify_s: float = Field(default=300.0, gt=0)
     # A dwelling's further alarms within this window after a mail go out as one folded
     # mail when it has passed (0: every alarm its own mail). See docs/alerts.md.
     fold_window_s: float = Field(default=120.0, ge=0)
+
+
+class RoutingSection(_Section):
+    """Escalation defaults (alerts.routing); a dwelling's own policy is set with
+    `mz admin routing set`."""
+
+    # How long a step waits for "ik ga erheen" before the next contact (or the alarm
+    # centre) is asked, for dwellings without a policy of their own.
+    step_wait_s: float = Field(default=120.0, gt=0, le=3600)
+
+
+class ChannelsSection(_Section):
+    # Signs the JSON webhooks (Standard Webhooks, "whsec_<base64>"); None: no webhooks.
+    webhook_secret: SecretStr | None = None
+
+
+class AlarmCentreSection(_Section):
+    """The SIA DC-09 link to the alarmmeldpunt (docs/dc09.md). No primary: no link."""
+
+    primary: str | None = None  # "host:port" of the receiver
+    backup: str | None = None  # tried when the primary does not answer
+    receiver: str = Field(default="0", pattern=r"^[0-9A-Fa-f]{1,6}$")  # DC-09 Rrcvr
+    prefix: str = Field(default="0", pattern=r"^[0-9A-Fa-f]{1,6}$")  # DC-09 Lpref
+    # AES keys per account (16, 24 or 32 characters), from the environment:
+    # MZ_HUB_ALARM_CENTRE__KEYS='{"1234": "..."}'. An account without a key is sent plain.
+    keys: dict[str, SecretStr] = Field(default_factory=dict)
+    ack_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    link_test_interval_s: float = Field(default=60.0, ge=5, le=86400)
+    link_test_account: str = Field(default="0000", pattern=r"^[0-9A-Fa-f]{3,16}$")
+
+    @field_validator("primary", "backup")
+    @classmethod
+    def _receiver(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_host_port(value)
+        return value
+
+    @field_validator("keys")
+    @classmethod
+    def _keys(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for account, key in value.items():
+            text = key.get_secret_value()
+            if len(text) not in (16, 24, 32):
+                raise ValueError(f"the key of account {account} must have 16, 24 or 32 characters")
+            # Receivers (and pysiaalarm) take keys as hexadecimal text; AES gets its bytes.
+            if any(c not in "0123456789abcdefABCDEF" for c in text):
+                raise ValueError(f"the key of account {account} must be hexadecimal text")
+        return value
+
+
+def parse_host_port(value: str) -> tuple[str, int]:
+    """ "host:port" -> (host, port); ValueError with a clear message otherwise."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not host:port (e.g. 127.0.0.1:5000)")
+    return host.strip("[]"), int(port)
 
 
 class BudgetSection(_Section):
@@ -182,6 +237,9 @@ class HubSettings(FileSettings):
     console: ConsoleSection = ConsoleSection()
     presence: PresenceSettings = PresenceSettings()
     mail: MailSettings = MailSettings()
+    routing: RoutingSection = RoutingSection()
+    channels: ChannelsSection = ChannelsSection()
+    alarm_centre: AlarmCentreSection = AlarmCentreSection()
     budget: BudgetSection = BudgetSection()
     language: Literal["nl", "en"] = "nl"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -200,6 +258,12 @@ class HubSettings(FileSettings):
         _refuse_placeholder("broker.password", self.broker.password.get_secret_value())
         if self.mail.url is not None:
             _refuse_placeholder("mail.url", self.mail.url.get_secret_value())
+        if self.channels.webhook_secret is not None:
+            _refuse_placeholder(
+                "channels.webhook_secret", self.channels.webhook_secret.get_secret_value()
+            )
+        for account, key in self.alarm_centre.keys.items():
+            _refuse_placeholder(f"alarm_centre.keys.{account}", key.get_secret_value())
 
     @property
     def console_secret(self) -> str:

@@ -1,10 +1,12 @@
 """`mz demo`: the whole system on one machine, with nothing installed by hand.
 
 An embedded MQTT broker (amqtt on 127.0.0.1, unless a broker URL is given), the hub on
-SQLite with its console, a local mail sink that shows delivered mails, four simulated
-dwellings running the real edge agent through scripted scenarios, and a simulated
-mantelzorger who opens the acknowledgement link of each alarm mail. Secrets are made
-fresh at every start; the console login is printed.
+SQLite with its console, a local mail sink that shows delivered mails, a simulated
+alarmmeldpunt (a SIA DC-09 receiver that acknowledges; or an outside receiver with
+`--alarm-centre HOST:PORT`), four simulated dwellings running the real edge agent through
+scripted scenarios, and a simulated mantelzorger who answers each alarm mail through its
+link ("ik ga erheen", then "ik ben er", then closes). Secrets and AES keys are made fresh
+at every start; the console login is printed.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from alerts.model import AlarmRecord, Contact
+from alerts.routing import parse_window
 from hub.app import Hub, build_hub
 from hub.config import load_settings
 from hub.context import Dwelling, Operator
 from sensors.settings import SettingsFileError, read_toml
+from simulators.alarm_centre import AlarmCentre
 from simulators.broker import HUB_USER, EmbeddedBroker
 from simulators.dwelling import SimulatedDwelling, dwelling_settings
 from simulators.mail_sink import MailSink, inbox_app
@@ -37,13 +41,16 @@ from simulators.scenario import load_scenario
 log = logging.getLogger(__name__)
 
 # Who lives where: the registry links pseudonymous dwelling ids to people. Names stay
-# in the hub's registry; MQTT and the time series carry only the ids.
+# in the hub's registry; MQTT, the time series and DC-09 carry only ids and accounts.
+# (dwelling, label, mantelzorger, their mail, DC-09 account)
 DEMO_HOMES = (
-    ("dw-001", "Unit 1 — Tuinstraat 12, Utrecht", "Anna de Vries", "anna.devries"),
-    ("dw-002", "Unit 2 — Kerklaan 3, Zeist", "Pieter Bakker", "pieter.bakker"),
-    ("dw-003", "Unit 3 — Dorpsweg 41, Houten", "Fatima El Amrani", "fatima.elamrani"),
-    ("dw-004", "Unit 4 — Molenweg 8, Bunnik", "Henk Jansen", "henk.jansen"),
+    ("dw-001", "Unit 1 — Tuinstraat 12, Utrecht", "Anna de Vries", "anna.devries", "1001"),
+    ("dw-002", "Unit 2 — Kerklaan 3, Zeist", "Pieter Bakker", "pieter.bakker", "1002"),
+    ("dw-003", "Unit 3 — Dorpsweg 41, Houten", "Fatima El Amrani", "fatima.elamrani", "1003"),
+    ("dw-004", "Unit 4 — Molenweg 8, Bunnik", "Henk Jansen", "henk.jansen", "1004"),
 )
+# Each dwelling's second contact: a neighbour, asked after the mantelzorger, not at night.
+NEIGHBOUR_WINDOW = "07:00-22:00"
 DEMO_OPERATOR = "demo"
 
 
@@ -57,8 +64,11 @@ class DemoConfig:
     broker_url: str | None = None  # an external broker instead of the embedded one
     broker_credentials: dict[str, str] | None = None  # user -> password, external broker
     shared_subscriptions: bool = False
-    renotify_s: float = 30.0
+    step_wait_s: float = 30.0  # each escalation step waits this long for "ik ga erheen"
     ack_delay_s: float = 12.0
+    # An outside SIA DC-09 receiver ("host:port", sent unencrypted) instead of the demo's
+    # simulated alarm centre.
+    alarm_centre: str | None = None
     duration_s: float = 0.0  # 0: until interrupted
     banner_to_stderr: bool = False  # keep stdout for the JSON summary
 
@@ -72,6 +82,7 @@ class DemoSummary:
     acknowledged_by_link: int
     ingest: dict[str, int]
     stats: dict[str, Any] = field(default_factory=dict)
+    centre: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         rows = []
@@ -87,6 +98,13 @@ class DemoSummary:
                     "notify_latency_s": _delta(a.received_at, a.notified_at),
                     "ack_latency_s": _delta(a.received_at, a.acknowledged_at),
                     "notifications": a.notifications_sent,
+                    "response": None if a.response is None else a.response.value,
+                    "outcome": None if a.outcome is None else a.outcome.value,
+                    "centre_handed_s": _at(a.centre_handed_at, self.started_at),
+                    # When the receiving centre acknowledged the alarm (DC-09 ACK), in
+                    # seconds of demo time, and how long after the hub received it.
+                    "centre_acked_s": _at(a.centre_acked_at, self.started_at),
+                    "centre_ack_latency_s": _delta(a.received_at, a.centre_acked_at),
                 }
             )
         delivered = sum(1 for a in self.alarms if a.notified_at is not None)
@@ -98,6 +116,10 @@ class DemoSummary:
             "alarms_acknowledged": acknowledged,
             "mails_delivered": self.mails,
             "acknowledged_by_link": self.acknowledged_by_link,
+            "alarms_acknowledged_by_centre": sum(
+                1 for a in self.alarms if a.centre_acked_at is not None
+            ),
+            "alarm_centre": self.centre,
             "alarms": rows,
             "ingest": self.ingest,
             "latency": self.stats,
@@ -106,6 +128,10 @@ class DemoSummary:
 
 def _delta(start: float, end: float | None) -> float | None:
     return None if end is None else round(end - start, 2)
+
+
+def _at(moment: float | None, started_at: float) -> float | None:
+    return None if moment is None else round(moment - started_at, 1)
 
 
 def _scenario_path(dwelling: str) -> Path:
@@ -127,17 +153,35 @@ def _quiet_server(app: Any, port: int) -> Any:
 
 def _seed(hub: Hub, operator_password: str) -> None:
     registry = hub.registry
-    for dwelling_id, label, resident_contact, mail in DEMO_HOMES:
+    for dwelling_id, label, carer, mail, account in DEMO_HOMES:
+        unit = label.split(" — ")[0]
         registry.add_dwelling(Dwelling(id=dwelling_id, label=label, language="nl"))
         registry.add_contact(
             Contact(
                 id=f"c-{dwelling_id}",
                 dwelling=dwelling_id,
-                name=f"Mantelzorger van {label.split(' — ')[0]} ({resident_contact})",
+                name=carer,
                 email=f"{mail}@mantelzorg.demo",
                 language="nl",
+                priority=1,
             )
         )
+        registry.add_contact(
+            Contact(
+                id=f"n-{dwelling_id}",
+                dwelling=dwelling_id,
+                name=f"Buurman van {unit}",
+                email=f"buren.{dwelling_id}@mantelzorg.demo",
+                language="nl",
+                priority=2,
+                role="neighbour",
+                windows=(parse_window(NEIGHBOUR_WINDOW),),
+            )
+        )
+        registry.set_alarm_centre_account(dwelling_id, account)
+        scenario = load_scenario(_scenario_path(dwelling_id))
+        for zone, device in enumerate(scenario.devices, start=1):
+            registry.set_zone(dwelling_id, device.id, zone)
     registry.add_operator(
         Operator(username=DEMO_OPERATOR, role="operator", display_name="Demo-operator"),
         operator_password,
@@ -175,6 +219,14 @@ async def run_demo(cfg: DemoConfig, stop: asyncio.Event | None = None) -> DemoSu
         broker, broker_url, shared = None, cfg.broker_url, cfg.shared_subscriptions
     operator_password = secrets.token_urlsafe(9)
     public_url = f"http://127.0.0.1:{cfg.console_port}"
+    centre: AlarmCentre | None = None
+    centre_keys: dict[str, str] = {}
+    centre_port = 0
+    if cfg.alarm_centre is None:
+        # The simulated alarm centre: every account's events AES-encrypted, fresh keys.
+        centre_keys = {account: secrets.token_hex(8) for *_, account in DEMO_HOMES}
+        centre = AlarmCentre("127.0.0.1", 0, keys=centre_keys, clock=time.time)
+        centre_port = await centre.start()
 
     settings = load_settings(
         None,
@@ -193,8 +245,15 @@ async def run_demo(cfg: DemoConfig, stop: asyncio.Event | None = None) -> DemoSu
             "demo": True,
         },
         mail={
-            "url": f"mailto://127.0.0.1:{cfg.smtp_port}?from=alarm@mobielezorg.demo&mode=insecure",
-            "renotify_s": cfg.renotify_s,
+            "url": f"mailto://127.0.0.1:{cfg.smtp_port}?from=alarm@mobielezorg.demo&mode=insecure"
+        },
+        routing={"step_wait_s": cfg.step_wait_s},
+        alarm_centre={
+            "primary": cfg.alarm_centre or f"127.0.0.1:{centre_port}",
+            "keys": centre_keys,
+            # The demo shows the link working: tests every 30 s, a short answer timeout.
+            "link_test_interval_s": 30.0,
+            "ack_timeout_s": 5.0,
         },
     )
 
@@ -244,7 +303,7 @@ async def run_demo(cfg: DemoConfig, stop: asyncio.Event | None = None) -> DemoSu
             sim = SimulatedDwelling(edge, scenario)
             sims.append(sim)
             tasks.append(asyncio.create_task(sim.run(), name=f"demo-{dwelling_id}"))
-        _banner(cfg, public_url, operator_password, broker_url)
+        _banner(cfg, public_url, operator_password, broker_url, centre_port)
         if cfg.duration_s > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=cfg.duration_s)
@@ -262,6 +321,8 @@ async def run_demo(cfg: DemoConfig, stop: asyncio.Event | None = None) -> DemoSu
         smtp.stop()
         if broker is not None:
             await broker.stop()
+        if centre is not None:
+            await centre.stop()
 
     assert hub is not None
     try:
@@ -275,18 +336,47 @@ async def run_demo(cfg: DemoConfig, stop: asyncio.Event | None = None) -> DemoSu
             acknowledged_by_link=len(mantelzorger.acknowledged),
             ingest=dict(hub.stats.counters()),
             stats={k: v for k, v in stats.items() if k.startswith(("received_", "notified_"))},
+            centre=_centre_summary(cfg, centre, hub),
         )
     finally:
         await hub.close()
     return summary
 
 
-def _banner(cfg: DemoConfig, public_url: str, password: str, broker_url: str) -> None:
+def _centre_summary(cfg: DemoConfig, centre: AlarmCentre | None, hub: Hub) -> dict[str, Any]:
+    state = hub.alarms.centre_state() if hasattr(hub.alarms, "centre_state") else None
+    out: dict[str, Any] = {
+        "receiver": cfg.alarm_centre or "simulated",
+        "reachable": None if state is None else state.reachable,
+    }
+    if centre is not None:
+        out["events_received"] = len(centre.events)
+        out["link_tests_received"] = centre.link_tests
+        out["events"] = [
+            {
+                "account": e.account,
+                "code": e.event.code,
+                "qualifier": e.event.qualifier,
+                "zone": e.event.zone,
+            }
+            for e in centre.events
+        ]
+    return out
+
+
+def _banner(
+    cfg: DemoConfig, public_url: str, password: str, broker_url: str, centre_port: int
+) -> None:
+    if cfg.alarm_centre is None:
+        centre = f"simulated DC-09 receiver on 127.0.0.1:{centre_port} (AES, acknowledges)"
+    else:
+        centre = f"{cfg.alarm_centre} (SIA DC-09, unencrypted)"
     lines = [
         "",
         "Mobiele Zorg demo is running",
         f"  console      {public_url}   login: {DEMO_OPERATOR} / {password}",
         f"  mail inbox   http://127.0.0.1:{cfg.inbox_port}   (SMTP on 127.0.0.1:{cfg.smtp_port})",
+        f"  alarm centre {centre}",
         f"  broker       {broker_url}",
         f"  dwellings    {', '.join(d for d, *_ in DEMO_HOMES)}"
         " (scenarios in simulators/scenarios/demo/)",

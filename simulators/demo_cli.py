@@ -54,12 +54,27 @@ def demo_command(
     data_dir: Annotated[
         Path, typer.Option("--data-dir", help="Demo state (wiped at start).")
     ] = Path(".demo"),
-    renotify: Annotated[
-        float, typer.Option("--renotify", min=1, help="Re-notify interval (s).")
+    step_wait: Annotated[
+        float,
+        typer.Option(
+            "--step-wait",
+            min=1,
+            help="Seconds each escalation step waits for 'ik ga erheen' before the next.",
+        ),
     ] = 30.0,
+    alarm_centre: Annotated[
+        str | None,
+        typer.Option(
+            "--alarm-centre",
+            metavar="HOST:PORT",
+            help="Send the alarm-centre traffic (SIA DC-09, unencrypted) to this receiver "
+            "instead of the demo's simulated alarm centre.",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING.")] = "INFO",
 ) -> None:
-    """Run the whole system locally: broker, hub, console, mail sink, four simulated dwellings."""
+    """Run the whole system locally: broker, hub, console, mail sink, a simulated alarm
+    centre (SIA DC-09), four simulated dwellings."""
     import asyncio
     import json
     import logging
@@ -77,6 +92,14 @@ def demo_command(
             "mz demo: --broker needs --credentials (a TOML file of user = password)", err=True
         )
         raise typer.Exit(2)
+    if alarm_centre is not None:
+        from hub.config import parse_host_port
+
+        try:
+            parse_host_port(alarm_centre)
+        except ValueError as exc:
+            typer.echo(f"mz demo: --alarm-centre {exc}", err=True)
+            raise typer.Exit(2) from None
     try:
         credentials_map = load_credentials(credentials) if credentials else None
     except ValueError as exc:  # the file is missing, unreadable or not TOML
@@ -91,7 +114,8 @@ def demo_command(
         broker_url=broker,
         broker_credentials=credentials_map,
         shared_subscriptions=shared,
-        renotify_s=renotify,
+        step_wait_s=step_wait,
+        alarm_centre=alarm_centre,
         duration_s=duration,
         banner_to_stderr=as_json,
     )
@@ -128,6 +152,7 @@ def print_summary(data: dict[str, Any]) -> None:
         "raised at (s)",
         "notified after (s)",
         "acknowledged after (s)",
+        "centre ACK after (s)",
         "mails",
         "state",
     ):
@@ -140,6 +165,7 @@ def print_summary(data: dict[str, Any]) -> None:
             fmt(a["raised_s"]),
             fmt(a["notify_latency_s"]),
             fmt(a["ack_latency_s"]),
+            fmt(a["centre_ack_latency_s"]),
             str(a["notifications"]),
             a["state"],
         )
@@ -148,5 +174,6 @@ def print_summary(data: dict[str, Any]) -> None:
     console.print(
         f"raised {data['alarms_raised']}, delivered {data['alarms_delivered']}, "
         f"acknowledged {data['alarms_acknowledged']}; {data['mails_delivered']} mails, "
-        f"{data['acknowledged_by_link']} acknowledged through the mail's link"
+        f"{data['acknowledged_by_link']} acknowledged through the mail's link; "
+        f"{data['alarms_acknowledged_by_centre']} acknowledged by the alarm centre"
     )

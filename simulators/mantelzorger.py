@@ -1,7 +1,10 @@
-"""A simulated mantelzorger: reads each alarm mail and opens its acknowledgement link.
+"""A simulated mantelzorger: reads each alarm mail and answers through its link.
 
-It behaves like a person with a phone: after a short delay it opens the link (GET shows a
-confirmation page, as real mail scanners may prefetch links) and presses the button (POST).
+It behaves like a person with a phone: after a short delay it opens the link (GET shows the
+alarm and its buttons, as real mail scanners may prefetch links) and presses "ik ga erheen"
+(POST); `arrive_after_s` later "ik ben er", and `close_after_s` after that it closes the
+alarm with the outcome "family help". An alarm the alarm centre holds stays open for the
+centre's operator (docs/alerts.md, "Taken on").
 """
 
 from __future__ import annotations
@@ -54,8 +57,11 @@ class SimulatedMantelzorger:
 
     delay_s: float = 8.0
     jitter_s: float = 4.0
+    arrive_after_s: float = 10.0
+    close_after_s: float = 10.0
     seed: int = 7
     acknowledged: list[str] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _rng: random.Random = field(init=False)
@@ -76,21 +82,35 @@ class SimulatedMantelzorger:
         await asyncio.sleep(delay)  # the person reads the mail and decides
         try:
             async with httpx.AsyncClient(timeout=10, follow_redirects=True) as http:
-                page = await http.get(link)
-                page.raise_for_status()
-                form = _FormParser()
-                form.feed(page.text)
-                if form.action is None:
-                    log.info("mantelzorger: %s shows no form (already handled?)", link)
+                if not await self._press(http, link, {"action": "on_my_way"}):
                     return
-                target = urljoin(str(page.url), form.action or str(page.url))
-                done = await http.post(target, data=form.fields)
-                done.raise_for_status()
-            self.acknowledged.append(link)
-            log.info("mantelzorger: acknowledged via %s", link)
+                self.acknowledged.append(link)
+                log.info("mantelzorger: on my way, via %s", link)
+                await asyncio.sleep(self.arrive_after_s)  # travels to the dwelling
+                if not await self._press(http, link, {"action": "arrived"}):
+                    return
+                await asyncio.sleep(self.close_after_s)  # helps the resident
+                closing = {"action": "closed", "outcome": "family_help"}
+                if await self._press(http, link, closing):
+                    self.closed.append(link)
         except httpx.HTTPError as exc:
             self.failures.append(f"{link}: {exc}")
-            log.warning("mantelzorger: could not acknowledge via %s: %s", link, exc)
+            log.warning("mantelzorger: could not answer via %s: %s", link, exc)
+
+    async def _press(self, http: httpx.AsyncClient, link: str, values: dict[str, str]) -> bool:
+        """Open the page and submit its form with `values`; False when it shows none
+        (somebody else closed the alarm, or it is over)."""
+        page = await http.get(link)
+        page.raise_for_status()
+        form = _FormParser()
+        form.feed(page.text)
+        if form.action is None:
+            log.info("mantelzorger: %s shows no form (already handled?)", link)
+            return False
+        target = urljoin(str(page.url), form.action or str(page.url))
+        done = await http.post(target, data={**form.fields, **values})
+        done.raise_for_status()
+        return True
 
     async def close(self) -> None:
         for task in list(self._tasks):

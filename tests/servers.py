@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -339,3 +340,47 @@ def running_smtp() -> Iterator[SmtpSink]:
         yield sink
     finally:
         controller.stop()
+
+
+@dataclass
+class SiaReceiver:
+    """pysiaalarm's real SIA DC-09 receiver (TCP) on loopback, keeping what it receives.
+
+    `keys` maps an account to its AES key (None: plain). Start and stop it as often as a
+    test needs (a receiver that is down and comes back); events survive restarts. Use a
+    real-time clock with it: it refuses timestamps more than 40 s off its own.
+    """
+
+    port: int
+    keys: dict[str, str | None]
+    events: list[Any] = field(default_factory=list)
+    _client: Any = None
+
+    async def start(self) -> None:
+        from pysiaalarm.account import SIAAccount
+        from pysiaalarm.aio.client import SIAClient
+        from pysiaalarm.utils.enums import CommunicationsProtocol
+
+        async def received(event: Any) -> None:
+            self.events.append(event)
+
+        accounts = [SIAAccount(a, k) for a, k in self.keys.items()]
+        # SIAClient picks its TCP subclass in __new__ (mypy sees only the abstract base).
+        self._client = SIAClient(  # type: ignore[abstract]
+            "127.0.0.1", self.port, accounts, received, protocol=CommunicationsProtocol.TCP
+        )
+        await self._client.async_start()  # not `async with`: it swallows exceptions
+        wait_for_port(self.port)
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.async_stop()
+            self._client = None
+
+    def alarms(self) -> list[tuple[str, str, str, str]]:
+        """(account, qualifier, Contact ID code, zone) of every event that is no link test."""
+        return [
+            (str(e.account), str(e.event_qualifier), str(e.event_type), str(e.ri))
+            for e in self.events
+            if e.message_type is not None and "NULL" not in str(e.message_type)
+        ]

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 
 from alerts.errors import InvalidTransitionError, UnknownAlarmError
-from alerts.model import AlarmRecord
+from alerts.model import AlarmRecord, Outcome
 from hub.api import overview
 from hub.api.auth import (
     Throttled,
@@ -54,6 +54,12 @@ class AlarmOut(BaseModel):
     sensor: str | None
     detail: dict[str, float | int | bool | str | None]
     notifications_sent: int
+    response: str | None = None  # on_my_way, arrived, closed (a mantelzorger's progress)
+    responder: str | None = None  # the contact id of who took it on
+    outcome: str | None = None
+    centre_required: bool = False  # the alarm centre holds it: an operator closes it
+    centre_handed_at: float | None = None
+    centre_acked_at: float | None = None  # the receiver's DC-09 ACK
     # Set when the record cannot be given in full (then `detail` is empty and times that
     # are no finite number are 0 or null): the list still answers, this one says so.
     display_error: str | None = None
@@ -104,10 +110,44 @@ class AlarmOut(BaseModel):
         )
 
 
+class TimelineOut(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: float
+    what: str
+    by: str | None
+    note: str
+
+
+class AlarmDetailOut(AlarmOut):
+    """One alarm with its whole timeline (`GET /api/v1/alarms/{id}`)."""
+
+    timeline: list[TimelineOut]
+
+
 class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     note: Annotated[str, Field(max_length=2000)] = ""
+
+
+class CloseIn(NoteIn):
+    """An operator closes an alarm with its outcome (the alarm centre's close)."""
+
+    outcome: Outcome
+
+
+class CentreLinkOut(BaseModel):
+    """The SIA DC-09 link to the alarm centre, as the last message or link test left it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    configured: bool
+    reachable: bool | None = None
+    receiver: str | None = None
+    last_ack_at: float | None = None
+    last_error: str | None = None
+    checked_at: float | None = None
 
 
 class SensorOut(BaseModel):
@@ -291,11 +331,12 @@ def router(console: Console) -> APIRouter:
         return [out(a) for a in recs]
 
     @r.get("/alarms/{alarm_id}")
-    async def get_alarm(alarm_id: str, op: Op) -> AlarmOut:
+    async def get_alarm(alarm_id: str, op: Op) -> AlarmDetailOut:
         rec = alarms.get(alarm_id)
         if rec is None:
             raise HTTPException(404, "unknown alarm")
-        return out(rec)
+        timeline = [TimelineOut(**asdict(e)) for e in alarms.timeline(alarm_id)]
+        return AlarmDetailOut(**out(rec).model_dump(), timeline=timeline)
 
     async def act(alarm_id: str, what: str, op: Operator, body: NoteIn) -> AlarmOut:
         try:
@@ -316,6 +357,38 @@ def router(console: Console) -> APIRouter:
     @r.post("/alarms/{alarm_id}/resolve")
     async def resolve_alarm(alarm_id: str, op: Op, body: NoteIn | None = None) -> AlarmOut:
         return await act(alarm_id, "resolve", op, body or NoteIn())
+
+    @r.post("/alarms/{alarm_id}/close")
+    async def close_alarm(alarm_id: str, op: Op, body: CloseIn) -> AlarmOut:
+        """Close with an outcome (false alarm, family help, care provider, ambulance, other).
+        Only an operator closes an alarm the alarm centre holds."""
+        try:
+            rec = await alarms.close_alarm(
+                alarm_id, op.username, body.outcome, body.note, console.clock()
+            )
+        except UnknownAlarmError as exc:
+            raise HTTPException(404, "unknown alarm") from exc
+        except InvalidTransitionError as exc:
+            raise HTTPException(409, str(exc)) from exc
+        return out(rec)
+
+    @r.get("/alarm-centre")
+    async def alarm_centre(op: Op) -> CentreLinkOut:
+        return centre_link()
+
+    def centre_link() -> CentreLinkOut:
+        state = alarms.centre_state()
+        if state is None:
+            return CentreLinkOut(configured=False)
+        receiver = state.receiver
+        return CentreLinkOut(
+            configured=True,
+            reachable=state.reachable,
+            receiver=None if receiver is None else f"{receiver.host}:{receiver.port}",
+            last_ack_at=state.last_ack_at,
+            last_error=state.last_error,
+            checked_at=state.checked_at,
+        )
 
     @r.get("/dwellings")
     async def dwellings(op: Op) -> list[DwellingOut]:
@@ -371,6 +444,7 @@ def router(console: Console) -> APIRouter:
             "rejected": rejected,
             "refused_by_dwelling": ctx.ingest_stats.refused(),
             "alarms": s.as_dict() if hasattr(s, "as_dict") else s,
+            "alarm_centre": centre_link().model_dump(),
         }
 
     return r

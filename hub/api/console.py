@@ -11,7 +11,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 
-from alerts.model import AlarmChange, AlarmRecord, Contact
+from alerts.model import AlarmChange, AlarmRecord, Contact, Outcome, Response, TimelineEntry
 from alerts.settings import AlertSettings
 from alerts.tokens import AckClaim
 from hub.api.auth import DeviceCookies, Sessions, Sleep, current_session
@@ -39,6 +39,14 @@ class ConsoleAlarms(Protocol):
     async def acknowledge(self, alarm_id: str, by: str, note: str, now: float) -> AlarmRecord: ...
     async def resolve(self, alarm_id: str, by: str, note: str, now: float) -> AlarmRecord: ...
     async def acknowledge_link(self, token: str, note: str) -> AlarmRecord: ...
+    async def respond_link(
+        self, token: str, response: Response, note: str, outcome: Outcome | None = None
+    ) -> AlarmRecord: ...
+    async def close_alarm(
+        self, alarm_id: str, by: str, outcome: Outcome, note: str, now: float
+    ) -> AlarmRecord: ...
+    def timeline(self, alarm_id: str) -> list[TimelineEntry]: ...
+    def centre_state(self) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,8 @@ from alerts.errors import (
     TokenRevokedError,
     UnknownAlarmError,
 )
-from alerts.lifecycle import UNACKNOWLEDGED
-from alerts.model import AlarmRecord, AlarmState
+from alerts.model import AlarmRecord, AlarmState, Outcome
+from alerts.model import Response as Response_
 from alerts.present import date_time, duration
 from alerts.texts import language
 from hub.api import overview
@@ -94,6 +94,11 @@ def router(console: Console, live: LiveHub) -> APIRouter:
 
     failures = RenderFailures()
 
+    def centre_reachable() -> bool | None:
+        """The alarm-centre link's state for the top bar (None: no link configured)."""
+        state = alarms.centre_state()
+        return None if state is None else bool(state.reachable)
+
     def macro(name: str, *args: Any) -> Markup:
         out = getattr(templates.get_template("_alarm.html").module, name)(*args)
         if not isinstance(out, Markup):  # autoescape is on: a macro returns Markup
@@ -129,7 +134,7 @@ def router(console: Console, live: LiveHub) -> APIRouter:
         return {
             "open_cards": [card(a, lang, csrf, now) for a in open_],
             "recent_cards": [card(a, lang, csrf, now) for a in recent[:RECENT_LIMIT]],
-            "summary": summary(open_, lang),
+            "summary": summary(open_, lang, centre_reachable()),
         }
 
     def board(lang: str) -> dict[str, Any]:
@@ -247,7 +252,10 @@ def router(console: Console, live: LiveHub) -> APIRouter:
             return login_redirect(request)
         lang = console.lang(request)
         # The top bar's summary; the alarm cards are not on this page.
-        top = {"summary": summary(alarms.open_alarms(), lang), "page": "dwellings"}
+        top = {
+            "summary": summary(alarms.open_alarms(), lang, centre_reachable()),
+            "page": "dwellings",
+        }
         values = {**base(request, lang), **top}
         found = console.find_dwelling(dwelling_id)
         if found is None:
@@ -387,6 +395,52 @@ def router(console: Console, live: LiveHub) -> APIRouter:
         view = ack_view(rec, console.label(rec.dwelling), lang, console.tz, failures)
         return {"alarm": view, "when": view.when}
 
+    def ack_status(rec: AlarmRecord, lang: str) -> str:
+        """Who took the alarm on and how far they got (empty: nobody yet)."""
+        t = UI[lang]
+        by = rec.acknowledged_by or "?"
+        if rec.response is Response_.CLOSED:
+            return str(t["ack_status_closed"].format(by=by))
+        if rec.response is Response_.ARRIVED:
+            return str(t["ack_status_arrived"].format(by=by))
+        if rec.state is AlarmState.ACKNOWLEDGED:
+            when = date_time(rec.acknowledged_at, console.tz, lang)
+            return str(t["ack_status_on_my_way"].format(by=by, when=when))
+        return ""
+
+    def ack_actions(rec: AlarmRecord) -> tuple[str, ...]:
+        """The steps a mantelzorger can still take on this alarm, in order."""
+        if rec.state is AlarmState.RESOLVED or rec.response is Response_.CLOSED:
+            return ()
+        if rec.response is Response_.ARRIVED:
+            return ("closed",)
+        if rec.response is Response_.ON_MY_WAY:
+            return ("arrived", "closed")
+        return ("on_my_way", "arrived")
+
+    def ack_form(
+        request: Request, token: str, status: int, rec: AlarmRecord, lang: str, **values: Any
+    ) -> Response:
+        t = UI[lang]
+        actions = ack_actions(rec)
+        values.setdefault(
+            "message",
+            ack_status(rec, lang)
+            or (t["ack_resolved"] if rec.state is AlarmState.RESOLVED else ""),
+        )
+        return ack_page(
+            request,
+            token,
+            status,
+            lang=lang,
+            form=bool(actions),
+            actions=actions,
+            outcomes=[(o.value, t[f"outcome_{o.value}"]) for o in Outcome],
+            centre=rec.centre_required and rec.state is not AlarmState.RESOLVED,
+            **alarm_facts(rec, lang),
+            **values,
+        )
+
     @r.get("/ack/{token}")
     async def ack_link_page(request: Request, token: str) -> Response:
         # GET never changes anything: mail scanners open links to check them.
@@ -394,16 +448,7 @@ def router(console: Console, live: LiveHub) -> APIRouter:
         if isinstance(found, Response):
             return found
         rec, lang = found
-        t = UI[lang]
-        if rec.state in UNACKNOWLEDGED:
-            return ack_page(request, token, 200, lang=lang, form=True, **alarm_facts(rec, lang))
-        if rec.state is AlarmState.ACKNOWLEDGED:
-            msg = t["ack_already"].format(
-                by=rec.acknowledged_by or "?", when=date_time(rec.acknowledged_at, console.tz)
-            )
-        else:
-            msg = t["ack_resolved"]
-        return ack_page(request, token, 200, lang=lang, message=msg, **alarm_facts(rec, lang))
+        return ack_form(request, token, 200, rec, lang)
 
     @r.post("/ack/{token}")
     async def ack_link(request: Request, token: str) -> Response:
@@ -416,9 +461,13 @@ def router(console: Console, live: LiveHub) -> APIRouter:
         t = UI[lang]
         form = await request.form()
         note = str(form.get("note", ""))[:NOTE_MAX]
-        before = rec.state
         try:
-            rec = await alarms.acknowledge_link(token, note)
+            action = Response_(str(form.get("action", Response_.ON_MY_WAY.value)))
+            outcome = Outcome(str(form.get("outcome", ""))) if action is Response_.CLOSED else None
+        except ValueError:
+            return ack_form(request, token, 400, rec, lang, message=t["ack_pick_outcome"])
+        try:
+            rec = await alarms.respond_link(token, action, note, outcome)
         except InvalidTransitionError:
             return ack_page(
                 request, token, 409, lang=lang, message=t["ack_resolved"], **alarm_facts(rec, lang)
@@ -431,14 +480,12 @@ def router(console: Console, live: LiveHub) -> APIRouter:
             return ack_page(request, token, 400, lang=lang, message=t["ack_invalid"])
         except UnknownAlarmError:
             return ack_page(request, token, 404, lang=lang, message=t["ack_unknown"])
-        if before is AlarmState.ACKNOWLEDGED:
-            msg = t["ack_already"].format(
-                by=rec.acknowledged_by or "?", when=date_time(rec.acknowledged_at, console.tz)
-            )
+        if action is Response_.CLOSED:
+            msg = t[
+                "ack_done_closed" if rec.state is AlarmState.RESOLVED else "ack_done_closed_centre"
+            ]
         else:
-            msg = t["ack_done"]
-        return ack_page(
-            request, token, 200, lang=lang, message=msg, done=True, **alarm_facts(rec, lang)
-        )
+            msg = t[f"ack_done_{action.value}"]
+        return ack_form(request, token, 200, rec, lang, message=msg, done=True)
 
     return r

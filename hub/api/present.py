@@ -103,6 +103,10 @@ class AlarmView:
     acknowledged_at: str
     resolved_at: str
     details: tuple[DetailItem, ...]
+    centre_handed: str = ""  # when it went to the alarm centre ("" never)
+    centre_acked: str = ""  # when the centre's receiver acknowledged it
+    response: str = ""  # how far the mantelzorger who took it on got (a UI text key)
+    outcome: str = ""  # how it ended (a UI text key)
 
 
 def alarm_view(rec: AlarmRecord, label: str, lang: str, tz: str, now: float) -> AlarmView:
@@ -116,7 +120,10 @@ def alarm_view(rec: AlarmRecord, label: str, lang: str, tz: str, now: float) -> 
         state=STATE_LABELS[lang][rec.state],
         is_open=rec.state in OPEN_STATES,
         acknowledged=rec.state is AlarmState.ACKNOWLEDGED,
-        version=f"{rec.state.value}.{rec.notifications_sent}.{len(rec.note)}",
+        version=(
+            f"{rec.state.value}.{rec.notifications_sent}.{len(rec.note)}."
+            f"{rec.response}.{rec.centre_handed_at}.{rec.centre_acked_at}"
+        ),
         received=clock_time(rec.received_at, tz, lang),
         age_ts=age_ts,
         age=relative(now - age_ts, lang),
@@ -125,6 +132,10 @@ def alarm_view(rec: AlarmRecord, label: str, lang: str, tz: str, now: float) -> 
         acknowledged_at=clock_time(rec.acknowledged_at, tz, lang),
         resolved_at=clock_time(rec.resolved_at, tz, lang),
         details=details(rec.detail, lang, tz, now),
+        centre_handed=clock_time(rec.centre_handed_at, tz, lang) if rec.centre_handed_at else "",
+        centre_acked=clock_time(rec.centre_acked_at, tz, lang) if rec.centre_acked_at else "",
+        response=f"response_{rec.response.value}" if rec.response else "",
+        outcome=f"outcome_{rec.outcome.value}" if rec.outcome else "",
     )
 
 
@@ -195,9 +206,13 @@ class Summary:
     open: int
     by_severity: tuple[tuple[str, str, int], ...]  # (severity value, label, count) if > 0
     unacknowledged: int
+    # The SIA DC-09 link to the alarm centre: "up", "down", or "" (no link configured).
+    centre_link: str = ""
 
 
-def summary(open_alarms: list[AlarmRecord], lang: str) -> Summary:
+def summary(
+    open_alarms: list[AlarmRecord], lang: str, centre_reachable: bool | None = None
+) -> Summary:
     counts = {s: 0 for s in SEVERITY_ORDER}
     for a in open_alarms:
         if a.severity in counts:
@@ -208,6 +223,7 @@ def summary(open_alarms: list[AlarmRecord], lang: str) -> Summary:
             (s.value, SEVERITY_LABELS[lang][s], n) for s, n in counts.items() if n > 0
         ),
         unacknowledged=sum(1 for a in open_alarms if a.state is not AlarmState.ACKNOWLEDGED),
+        centre_link="" if centre_reachable is None else ("up" if centre_reachable else "down"),
     )
 
 

@@ -1,6 +1,8 @@
 """`mz demo --for N --json`, as a user runs it: the pendant alarm of dw-001 (at 25 s) is
-raised, mailed and acknowledged through the mail's link by the simulated mantelzorger;
-dw-004's bad spot check (NEWS2 5 at 20 s) raises a vitals alarm for the mantelzorger."""
+raised, goes at once to the simulated alarm centre (SIA DC-09, AES) which acknowledges
+it, is mailed in parallel and taken on ("ik ga erheen") through the mail's link by the
+simulated mantelzorger; dw-004's bad spot check (NEWS2 5 at 20 s) raises a vitals alarm
+for the mantelzorger only."""
 
 from __future__ import annotations
 
@@ -50,8 +52,20 @@ def test_demo_runs_for_a_while_and_reports_the_alarm_handled(tmp_path: Path) -> 
     personal = [a for a in summary["alarms"] if a["kind"] == "personal"]
     assert [a["dwelling"] for a in personal] == ["dw-001"]
     assert personal[0]["state"] == "acknowledged"
+    assert personal[0]["response"] in ("on_my_way", "arrived")  # ~10 s apart, near the end
+    # The receiving centre acknowledged it, within seconds of the hub receiving it.
+    assert personal[0]["centre_acked_s"] is not None
+    assert personal[0]["centre_ack_latency_s"] < 5
+    centre = summary["alarm_centre"]
+    assert centre["receiver"] == "simulated" and centre["reachable"] is True
+    assert (1001, 101, 1) in {
+        (int(e["account"]), e["code"], e["qualifier"]) for e in centre["events"]
+    }
+    assert centre["link_tests_received"] >= 1
+    assert "alarm centre simulated DC-09 receiver on 127.0.0.1:" in proc.stderr
     assert personal[0]["notify_latency_s"] is not None and personal[0]["notify_latency_s"] < 5
     assert summary["acknowledged_by_link"] >= 1
     vitals = [a for a in summary["alarms"] if a["kind"] == "vitals"]
     assert [(a["dwelling"], a["severity"]) for a in vitals][:1] == [("dw-004", "high")]
+    assert vitals[0]["centre_handed_s"] is None  # NEWS2 5: the family, not the centre
     assert summary["ingest"].get("accepted.readings", 0) > 0

@@ -77,8 +77,8 @@ def hub_settings(
         "console": {"port": port, "public_url": f"http://127.0.0.1:{port}", "secret_key": SECRET},
         "mail": {
             "url": f"mailto://127.0.0.1:{smtp.port}?from=alarm@mz.test&mode=insecure",
-            "renotify_s": 3600,
         },
+        "routing": {"step_wait_s": 3600},
     }
 
 

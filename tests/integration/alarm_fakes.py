@@ -11,6 +11,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from pathlib import Path
 
+from alerts import routing
 from alerts.model import Contact
 from alerts.service import AlarmService
 from hub.context import Dwelling
@@ -29,10 +30,27 @@ class FakeClock:
 
 @dataclass
 class FakeDirectory:
-    """ContactDirectory (and the registry's dwelling/contacts part)."""
+    """RoutingDirectory (and the registry's dwelling/contacts part): each dwelling's
+    contacts in priority order, each step waiting `wait_s`, unless `policies` says else."""
 
     contacts: dict[str, list[Contact]] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    wait_s: float = 120.0
+    policies: dict[str, routing.Policy] = field(default_factory=dict)
+    accounts: dict[str, str] = field(default_factory=dict)
+    zones: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def policy(self, dwelling_id: str) -> routing.Policy:
+        found = self.policies.get(dwelling_id)
+        if found is not None:
+            return found
+        return routing.default_policy(self.contacts_for(dwelling_id), self.wait_s)
+
+    def alarm_centre_account(self, dwelling_id: str) -> str | None:
+        return self.accounts.get(dwelling_id)
+
+    def zone(self, dwelling_id: str, sensor_id: str) -> int:
+        return self.zones.get((dwelling_id, sensor_id), 0)
 
     def contacts_for(self, dwelling_id: str) -> list[Contact]:
         return list(self.contacts.get(dwelling_id, []))
@@ -72,25 +90,34 @@ def sample_directory() -> FakeDirectory:
     )
 
 
-async def _hub_process(db: str, mail_url: str, alarm_id: str) -> None:
-    """A stand-in hub process for the SIGKILL tests: raise one alarm, deliver forever."""
+async def _hub_process(db: str, mail_url: str, alarm_id: str, centre: str = "") -> None:
+    """A stand-in hub process for the SIGKILL tests: raise one alarm, deliver forever.
+    With `centre` ("host:port", account 1001 for dw-001) it also sends to an alarm centre."""
     import asyncio
     import time
 
-    from alerts.channels.email import EmailChannel
+    from alerts.channels.router import ChannelRouter
+    from alerts.dc09.link import Dc09Link, LinkSettings, Receiver
     from alerts.service import AlarmService, AlertSettings
     from sensors.contract import AlarmKind, AlarmMessage, Severity, new_id
 
+    link = None
+    directory = sample_directory()
+    if centre:
+        host, port = centre.rsplit(":", 1)
+        link = Dc09Link(LinkSettings(primary=Receiver(host, int(port)), ack_timeout_s=60.0))
+        directory.accounts["dw-001"] = "1001"
     svc = AlarmService(
         Path(db),
-        [EmailChannel(mail_url)],
-        sample_directory(),
+        ChannelRouter(mail_url, None),
+        directory,
         AlertSettings(
             public_url="http://127.0.0.1:9",
             secret_key="test-secret-key-0123456789",
             poll_interval_s=0.05,
-            renotify_interval_s=3600,
+            step_wait_s=3600,
         ),
+        centre=link,
     )
     msg = AlarmMessage(
         id=new_id(),
@@ -109,7 +136,7 @@ if __name__ == "__main__":
     import asyncio
     import sys
 
-    asyncio.run(_hub_process(sys.argv[1], sys.argv[2], sys.argv[3]))
+    asyncio.run(_hub_process(*sys.argv[1:5]))
 
 
 @asynccontextmanager

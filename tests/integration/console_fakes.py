@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from alerts.channels.router import ChannelRouter
 from alerts.model import Contact
 from alerts.service import AlarmService, AlertSettings
 from hub.context import (
@@ -109,7 +110,7 @@ def build(
     reg = registry(tmp / "registry.sqlite")
     alarms = AlarmService(
         tmp / "alarms.db",
-        [],
+        ChannelRouter(None, None),
         reg,
         AlertSettings(public_url="http://testserver", secret_key=SECRET, ack_link_ttl_s=3600),
         clock,

@@ -1,4 +1,4 @@
-"""Alarm -> real SMTP (aiosmtpd) through apprise: delivery, ack link, re-notify, restart."""
+"""Alarm -> real SMTP (aiosmtpd) through apprise: delivery, ack link, escalation, restart."""
 
 from __future__ import annotations
 
@@ -8,14 +8,23 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
-from alerts.channels.email import EmailChannel
-from alerts.model import AlarmChange, AlarmKind, AlarmRecord, AlarmState, Contact, Severity
+from alerts.channels.router import ChannelRouter
+from alerts.model import (
+    AlarmChange,
+    AlarmKind,
+    AlarmRecord,
+    AlarmState,
+    Contact,
+    Outcome,
+    Response,
+    Severity,
+)
 from alerts.service import AlarmService, AlertSettings
 from alerts.store import AlarmStore, OutboxStatus
 from sensors.contract import AlarmMessage, new_id
@@ -35,13 +44,17 @@ DW = "dw-001"
 SECRET = "test-secret-key-0123456789"
 
 
-def directory() -> FakeDirectory:
+def directory(*, neighbour: bool = False) -> FakeDirectory:
+    """dw-001 with Anna (and, with `neighbour`, Piet asked second); dw-002 with Bob."""
+    anna = Contact("c-anna", DW, "Anna de Vries", "anna@example.org", "nl")
+    piet = Contact("c-piet", DW, "Piet Jansen", "piet@example.org", "nl", priority=2)
     return FakeDirectory(
         contacts={
-            DW: [Contact("c-anna", DW, "Anna de Vries", "anna@example.org", "nl")],
+            DW: [anna, piet] if neighbour else [anna],
             "dw-002": [Contact("c-bob", "dw-002", "Bob Smith", "bob@example.org", "en")],
         },
         labels={DW: "Unit 3, Tuinstraat", "dw-002": "Unit 7, Kerkpad"},
+        wait_s=30.0,
     )
 
 
@@ -49,7 +62,7 @@ def settings(**kw: object) -> AlertSettings:
     base: dict[str, object] = {
         "public_url": "http://127.0.0.1:9",
         "secret_key": SECRET,
-        "renotify_interval_s": 30.0,
+        "step_wait_s": 30.0,
         "poll_interval_s": 0.02,
         "retry_backoff_s": 0.05,
     }
@@ -58,7 +71,10 @@ def settings(**kw: object) -> AlertSettings:
 
 
 def raise_msg(
-    dwelling: str = DW, kind: AlarmKind = AlarmKind.PERSONAL, alarm_id: str | None = None
+    dwelling: str = DW,
+    kind: AlarmKind = AlarmKind.PERSONAL,
+    alarm_id: str | None = None,
+    severity: Severity = Severity.HIGH,
 ) -> AlarmMessage:
     return AlarmMessage(
         id=new_id(),
@@ -67,17 +83,24 @@ def raise_msg(
         action="raise",
         alarm_id=alarm_id or new_id(),
         kind=kind,
-        severity=Severity.HIGH,
+        severity=severity,
         sensor="pendant-1",
     )
 
 
 @asynccontextmanager
 async def running(
-    db: Path, smtp: SmtpSink, clock: FakeClock, **kw: object
+    db: Path,
+    smtp: SmtpSink,
+    clock: FakeClock,
+    *,
+    contacts: FakeDirectory | None = None,
+    **kw: object,
 ) -> AsyncIterator[AlarmService]:
     base_url = f"mailto://127.0.0.1:{smtp.port}?from=alarm@mz.local&mode=insecure"
-    svc = AlarmService(db, [EmailChannel(base_url)], directory(), settings(**kw), clock)
+    svc = AlarmService(
+        db, ChannelRouter(base_url, None), contacts or directory(), settings(**kw), clock
+    )
     async with service_running(svc):
         yield svc
 
@@ -98,20 +121,22 @@ async def test_alarm_is_mailed_in_dutch_with_a_working_ack_link(
         text = mail_text(mail)
         assert "Beste Anna de Vries" in text
         assert "24-11-2025 17:00:00 CET" in text  # Europe/Amsterdam, not UTC
-        await wait_until(lambda: [c.what for c in changes] == ["raised", "notified"])
+        # A pendant: the alarm centre holds it at once, the family is told in parallel.
+        await wait_until(lambda: "notified" in [c.what for c in changes])
+        assert [c.what for c in changes] == ["raised", "handed_to_centre", "notified"]
         assert changes[-1].alarm.state is AlarmState.NOTIFIED
 
         token = ack_link(mail).rsplit("/", 1)[1]
         rec = await svc.acknowledge_link(token, "ik ga kijken")
         assert rec.state is AlarmState.ACKNOWLEDGED
         assert rec.acknowledged_by == "Anna de Vries (mantelzorger)"
-        assert [c.what for c in changes] == ["raised", "notified", "acknowledged"]
+        assert [c.what for c in changes] == ["raised", "handed_to_centre", "notified", "on_my_way"]
         stats = svc.stats()
         assert (stats.total, stats.open, stats.by_state["acknowledged"]) == (1, 1, 1)
         assert stats.received_to_notified.count == 1 and stats.received_to_acknowledged.count == 1
         assert stats.notifications == {"sent": 1}
 
-        # Acknowledged: no re-notification when the interval passes.
+        # Taken on: nobody else is asked when the step's wait passes.
         clock.advance(31)
         await svc.tick()
         assert len(smtp.messages) == 1
@@ -215,24 +240,26 @@ async def test_text_from_the_wire_is_no_link_in_the_mail(tmp_path: Path, smtp: S
         assert "Details: knop ingedrukt" in text  # an unknown key is left out of a mail
 
 
-async def test_unacknowledged_alarm_is_renotified_after_the_interval(
+async def test_an_alarm_nobody_takes_on_goes_to_the_next_contact_after_the_wait(
     tmp_path: Path, smtp: SmtpSink
 ) -> None:
     clock = FakeClock()
-    async with running(tmp_path / "alarms.db", smtp, clock) as svc:
-        msg = raise_msg()
+    async with running(
+        tmp_path / "alarms.db", smtp, clock, contacts=directory(neighbour=True)
+    ) as svc:
+        msg = raise_msg(kind=AlarmKind.INACTIVITY, severity=Severity.MEDIUM)
         await svc.on_edge_alarm(msg, received_at=clock())
         await wait_until(lambda: len(smtp.messages) == 1)
+        assert smtp.messages[0]["To"] == "anna@example.org"
         clock.advance(29)
         await svc.tick()
-        assert len(smtp.messages) == 1  # not yet due
+        assert len(smtp.messages) == 1  # Anna's step still waits
         clock.advance(2)
         await wait_until(lambda: len(smtp.messages) == 2)
-        assert mail_subject(smtp.messages[1]).startswith("HERHALING 1: ALARM:")
-        # The SMTP server has the mail a moment before the service records it as sent.
+        assert smtp.messages[1]["To"] == "piet@example.org"
         await wait_until(lambda: svc.get(msg.alarm_id).notifications_sent == 2)  # type: ignore[union-attr]
 
-        # Cancel from the edge resolves it and stops re-notification.
+        # Cancel from the edge resolves it and stops the escalation.
         cancel = msg.model_copy(update={"id": new_id(), "action": "cancel"})
         await svc.on_edge_alarm(cancel, received_at=clock())
         rec = svc.get(msg.alarm_id)
@@ -240,6 +267,33 @@ async def test_unacknowledged_alarm_is_renotified_after_the_interval(
         clock.advance(60)
         await svc.tick()
         assert len(smtp.messages) == 2
+        assert rec.centre_handed_at is None
+
+
+async def test_nobody_takes_it_on_so_it_goes_to_the_alarm_centre(
+    tmp_path: Path, smtp: SmtpSink
+) -> None:
+    clock = FakeClock()
+    async with running(
+        tmp_path / "alarms.db", smtp, clock, contacts=directory(neighbour=True)
+    ) as svc:
+        msg = raise_msg(kind=AlarmKind.INACTIVITY, severity=Severity.MEDIUM)
+        await svc.on_edge_alarm(msg, received_at=clock())
+        await wait_until(lambda: len(smtp.messages) == 1)
+        clock.advance(31)
+        await wait_until(lambda: len(smtp.messages) == 2)
+        clock.advance(30)
+        await svc.tick()
+        rec = svc.get(msg.alarm_id)
+        assert rec is not None and rec.centre_required and rec.centre_handed_at == clock()
+        whats = [e.what for e in svc.timeline(msg.alarm_id)]
+        assert whats.count("notified") == 2 and "handed_to_centre" in whats
+        # A mantelzorger's close now records their outcome; the alarm stays the centre's.
+        token = ack_link(smtp.messages[0]).rsplit("/", 1)[1]
+        rec = await svc.respond_link(token, Response.CLOSED, "", Outcome.FALSE_ALARM)
+        assert rec.state is AlarmState.ACKNOWLEDGED and rec.response is Response.CLOSED
+        rec = await svc.close_alarm(msg.alarm_id, "op", Outcome.FALSE_ALARM, "", clock())
+        assert rec.state is AlarmState.RESOLVED and rec.outcome is Outcome.FALSE_ALARM
 
 
 async def test_restart_on_the_same_db_sends_no_duplicate_and_keeps_the_alarm(
@@ -247,20 +301,22 @@ async def test_restart_on_the_same_db_sends_no_duplicate_and_keeps_the_alarm(
 ) -> None:
     db = tmp_path / "alarms.db"
     clock = FakeClock()
-    msg = raise_msg()
-    async with running(db, smtp, clock) as svc:
+    msg = raise_msg(kind=AlarmKind.INACTIVITY, severity=Severity.MEDIUM)
+    two = directory(neighbour=True)
+    async with running(db, smtp, clock, contacts=two) as svc:
         await svc.on_edge_alarm(msg, received_at=clock())
         await wait_until(lambda: len(smtp.messages) == 1)
     clock.advance(5)
-    async with running(db, smtp, clock) as svc:
+    async with running(db, smtp, clock, contacts=two) as svc:
         # The redelivered MQTT message after the restart must not raise it again.
         await svc.on_edge_alarm(msg, received_at=clock())
         await svc.tick()
         assert len(smtp.messages) == 1
         assert [a.id for a in svc.open_alarms()] == [msg.alarm_id]
-        # ...and the schedule carries on where it was: round 1 at received_at + 30 s.
+        # ...and the escalation carries on where it was: step 1 at received_at + 30 s.
         clock.advance(26)
         await wait_until(lambda: len(smtp.messages) == 2)
+        assert smtp.messages[1]["To"] == "piet@example.org"
 
 
 async def test_a_send_interrupted_by_a_crash_is_marked_unknown_not_resent(
@@ -271,7 +327,9 @@ async def test_a_send_interrupted_by_a_crash_is_marked_unknown_not_resent(
     msg = raise_msg()
     # A hub that claimed the notification and died before marking it sent (SIGKILL):
     # the same thing as claiming it by hand and never finishing.
-    crashed = AlarmService(db, [EmailChannel(smtp.apprise_url())], directory(), settings(), clock)
+    crashed = AlarmService(
+        db, ChannelRouter(smtp.apprise_url(), None), directory(), settings(), clock
+    )
     await crashed.on_edge_alarm(msg, received_at=clock())
     await crashed._schedule(clock())
     row = crashed.store.claim("dead-worker", clock())
@@ -279,13 +337,13 @@ async def test_a_send_interrupted_by_a_crash_is_marked_unknown_not_resent(
     crashed.close()
 
     clock.advance(200)  # past sending_lease_s (120 s)
-    async with running(db, smtp, clock, renotify_interval_s=1000.0) as svc:
+    async with running(db, smtp, clock, step_wait_s=1000.0) as svc:
         await svc.tick()
         assert [r.status for r in svc.store.outbox(msg.alarm_id)] == [OutboxStatus.UNKNOWN]
         assert smtp.messages == []
         assert "left 'sending' by dead-worker" in caplog.text
         rec = svc.get(msg.alarm_id)
-        assert rec is not None and rec.state is AlarmState.RAISED
+        assert rec is not None and rec.state is not AlarmState.RESOLVED
 
 
 async def test_technical_alarm_is_mailed_once_per_key_and_cleared(
@@ -302,14 +360,17 @@ async def test_technical_alarm_is_mailed_once_per_key_and_cleared(
         assert svc.open_alarms() == []
 
 
-async def test_severity_without_mail_is_not_mailed(tmp_path: Path, smtp: SmtpSink) -> None:
-    clock = FakeClock()
-    only_high: Callable[[], frozenset[Severity]] = lambda: frozenset({Severity.HIGH})  # noqa: E731
-    async with running(tmp_path / "alarms.db", smtp, clock, notify_severities=only_high()) as svc:
+async def test_technical_alarm_at_night_is_not_mailed_to_family(
+    tmp_path: Path, smtp: SmtpSink
+) -> None:
+    clock = FakeClock(1_764_036_000.0)  # 2025-11-25 03:00 in Amsterdam
+    async with running(tmp_path / "alarms.db", smtp, clock) as svc:
         await svc.raise_technical(DW, "offline", Severity.LOW, {}, clock())
         await svc.tick()
+        clock.advance(3600)
+        await svc.tick()
         assert smtp.messages == []
-        assert len(svc.open_alarms()) == 1
+        assert len(svc.open_alarms()) == 1  # the operators' queue has it
 
 
 async def test_smtp_down_is_retried_then_reported(
@@ -320,7 +381,7 @@ async def test_smtp_down_is_retried_then_reported(
     clock = FakeClock()
     dead = SmtpSink(port=free_port())  # nobody listens there
     async with running(
-        tmp_path / "alarms.db", dead, clock, max_attempts=2, retry_backoff_s=1.0
+        tmp_path / "alarms.db", dead, clock, attempts_per_target=2, retry_backoff_s=1.0
     ) as svc:
         msg = raise_msg()
         await svc.on_edge_alarm(msg, received_at=clock())
@@ -379,7 +440,7 @@ async def test_sigkill_after_sending_no_duplicate_and_alarm_kept(
     finally:
         _kill(proc)
     clock = FakeClock(time.time() + 60)
-    async with running(db, smtp, clock, renotify_interval_s=3600.0) as svc:
+    async with running(db, smtp, clock, step_wait_s=3600.0) as svc:
         await svc.tick()
         assert len(smtp.messages) == 1
         assert [a.id for a in svc.open_alarms()] == [alarm_id]
@@ -405,7 +466,7 @@ async def test_sigkill_mid_send_is_not_resent(
         finally:
             _kill(proc)
     clock = FakeClock(time.time() + 200)  # past sending_lease_s
-    async with running(db, smtp, clock, renotify_interval_s=3600.0) as svc:
+    async with running(db, smtp, clock, step_wait_s=3600.0) as svc:
         await svc.tick()
         assert [r.status for r in svc.store.outbox(alarm_id)] == [OutboxStatus.UNKNOWN]
         assert smtp.messages == []

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from alerts.model import AlarmKind, AlarmState, Severity
+from alerts.model import AlarmKind, AlarmState, Outcome, Response, Severity
 from alerts.service import AlarmService
 from hub.api.app import create_app
 from sensors.contract import AlarmMessage, new_id
@@ -230,7 +230,7 @@ async def test_ack_link_get_shows_a_page_and_post_acknowledges(
     assert url.startswith(f"{BASE}/ack/")
     page = await client.get(url)
     assert page.status_code == 200
-    assert "Ik neem dit alarm aan" in page.text and "Unit 3, Tuinstraat" in page.text
+    assert "Ik ga erheen" in page.text and "Unit 3, Tuinstraat" in page.text
     assert (
         page.headers["cache-control"] == "no-store"
         and page.headers["referrer-policy"] == "same-origin"
@@ -240,15 +240,42 @@ async def test_ack_link_get_shows_a_page_and_post_acknowledges(
         rec is not None and rec.state is AlarmState.RAISED
     )  # a GET (mail scanner) changes nothing
 
-    done = await client.post(url, data={"note": "ik kom eraan"})
-    assert done.status_code == 200 and "Het alarm is bevestigd" in done.text
+    done = await client.post(url, data={"note": "ik kom eraan"})  # the first button
+    assert done.status_code == 200 and "De alarmcentrale ziet dat u onderweg bent" in done.text
     rec = alarms.get(alarm_id)
     assert rec is not None and rec.state is AlarmState.ACKNOWLEDGED
     assert rec.acknowledged_by == "Anna de Vries (mantelzorger)" and rec.note == "ik kom eraan"
+    assert rec.response is Response.ON_MY_WAY
 
-    again = await client.post(url, data={})
-    assert again.status_code == 200 and "al bevestigd door Anna de Vries" in again.text
-    assert "al bevestigd" in (await client.get(url)).text
+    again = await client.get(url)
+    assert "Anna de Vries (mantelzorger) is onderweg" in again.text
+    assert 'value="on_my_way"' not in again.text and 'value="arrived"' in again.text
+    there = await client.post(url, data={"action": "arrived"})
+    assert there.status_code == 200 and "bij de bewoner bent" in there.text
+    unclear = await client.post(url, data={"action": "closed", "outcome": ""})
+    assert unclear.status_code == 400 and "Kies hoe het is afgelopen" in unclear.text
+    closed = await client.post(url, data={"action": "closed", "outcome": "false_alarm"})
+    assert closed.status_code == 200 and "Het alarm is afgesloten" in closed.text
+    rec = alarms.get(alarm_id)
+    assert rec is not None and rec.state is AlarmState.RESOLVED
+    assert rec.outcome is Outcome.FALSE_ALARM and rec.response is Response.CLOSED
+    assert [e.what for e in alarms.timeline(alarm_id)][-3:] == ["on_my_way", "arrived", "resolved"]
+
+
+async def test_a_family_close_leaves_an_alarm_centre_alarm_to_the_operator(
+    setup: tuple[httpx.AsyncClient, AlarmService], clock: FakeClock
+) -> None:
+    client, alarms = setup
+    alarm_id = await raise_alarm(alarms, clock)  # a fall: the centre holds it at once
+    await alarms.tick()
+    url = alarms.ack_url(alarm_id, "c-anna", clock())
+    page = await client.get(url)
+    assert "De alarmcentrale is ook gewaarschuwd" in page.text
+    closed = await client.post(url, data={"action": "closed", "outcome": "family_help"})
+    assert closed.status_code == 200 and "de alarmcentrale rondt dit alarm af" in closed.text
+    rec = alarms.get(alarm_id)
+    assert rec is not None and rec.state is AlarmState.ACKNOWLEDGED  # still the centre's
+    assert 'name="action"' not in (await client.get(url)).text  # nothing left to press
 
 
 async def test_ack_link_in_english_for_an_english_contact(
@@ -257,7 +284,7 @@ async def test_ack_link_in_english_for_an_english_contact(
     client, alarms = setup
     alarm_id = await raise_alarm(alarms, clock, "dw-002")
     page = await client.get(alarms.ack_url(alarm_id, "c-bob", clock()))
-    assert "I am taking this alarm on" in page.text
+    assert "I am on my way" in page.text and "I have arrived" in page.text
 
 
 async def test_expired_and_tampered_ack_links_are_refused(

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from alerts.channels.email import EmailChannel, RedactAddresses
+from alerts.channels.email import RedactAddresses
+from alerts.channels.router import ChannelRouter
 from alerts.model import AlarmKind, Contact, Severity
 from alerts.service import AlarmService, AlertSettings
 from hub.context import Dwelling
@@ -40,9 +41,11 @@ async def delivering(tmp_path: Path, smtp_port: int) -> AsyncIterator[AlarmServi
         secret_key=SECRET,
         poll_interval_s=0.02,
         retry_backoff_s=0.05,
-        max_attempts=2,
+        attempts_per_target=2,
     )
-    svc = AlarmService(tmp_path / "alarms.db", [EmailChannel(url)], registry, settings, FakeClock())
+    svc = AlarmService(
+        tmp_path / "alarms.db", ChannelRouter(url, None), registry, settings, FakeClock()
+    )
     try:
         async with service_running(svc):
             yield svc

@@ -161,6 +161,6 @@ def test_alert_settings_refuse_a_bad_fold_window(bad: dict[str, float]) -> None:
         AlertSettings(public_url="http://x", secret_key=SECRET, **bad)  # type: ignore[arg-type]
 
 
-def test_the_fold_window_never_holds_a_reminder_past_its_round() -> None:
-    s = AlertSettings(public_url="http://x", secret_key=SECRET, renotify_interval_s=30.0)
+def test_the_fold_window_never_holds_a_mail_past_the_next_escalation_step() -> None:
+    s = AlertSettings(public_url="http://x", secret_key=SECRET, step_wait_s=30.0)
     assert (s.fold_window_s, s.effective_fold_window_s) == (120.0, 30.0)

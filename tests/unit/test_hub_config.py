@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hub.cli import app as hub_app
-from hub.config import load_settings
+from hub.config import load_settings, parse_host_port
 from hub.errors import ConfigError
 
 GOOD = """
@@ -25,7 +25,13 @@ secret_key = "0123456789abcdef0123456789abcdef"
 
 [mail]
 url = "mailto://127.0.0.1:8025?from=alarm@mz.local&mode=insecure"
-renotify_s = 60
+
+[routing]
+step_wait_s = 60
+
+[alarm_centre]
+primary = "receiver1.example.org:5000"
+backup = "[::1]:5001"
 """
 
 
@@ -40,7 +46,9 @@ def test_loads_toml(tmp_path: Path) -> None:
     assert (s.broker.host, s.broker.port, s.broker.tls) == ("mqtt.example.org", 8883, True)
     assert s.broker.shared_subscriptions is False  # Mosquitto 2.0 loses $share on restart
     assert s.console.port == 9090 and s.console.host == "127.0.0.1"
-    assert s.mail.renotify_s == 60
+    assert s.routing.step_wait_s == 60
+    assert s.alarm_centre.primary == "receiver1.example.org:5000"
+    assert parse_host_port(s.alarm_centre.backup or "") == ("::1", 5001)
     assert s.data.dir == Path("/tmp/mz-hub-test")
     s.require_secrets()
 
@@ -91,6 +99,12 @@ def test_refuses_missing_or_placeholder_secrets(
         ("[console]\nport = 99999\n", "console.port"),
         ("[console]\nprot = 1\n", "console.prot"),
         ("language = 'fr'\n", "language"),
+        ('[alarm_centre]\nprimary = "receiver.example.org"\n', "host:port"),
+        ('[alarm_centre]\nbackup = "h:99999"\n', "host:port"),
+        ('[alarm_centre]\nkeys = { 1001 = "too-short" }\n', "16, 24 or 32"),
+        ('[alarm_centre]\nkeys = { 1001 = "not-hex-not-hex!" }\n', "hexadecimal"),
+        ("[routing]\nstep_wait_s = 0\n", "routing.step_wait_s"),
+        ("[mail]\nrenotify_s = 60\n", "mail.renotify_s"),
     ],
 )
 def test_corrupt_config_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:

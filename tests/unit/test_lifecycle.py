@@ -1,14 +1,12 @@
-"""Lifecycle transitions and the re-notify schedule, with injected time."""
+"""Lifecycle transitions: taking on, arriving, closing, the alarm centre; injected time."""
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 import pytest
 
 from alerts import lifecycle
 from alerts.errors import InvalidTransitionError
-from alerts.model import AlarmKind, AlarmRecord, AlarmState, Severity
+from alerts.model import AlarmKind, AlarmRecord, AlarmState, Outcome, Response, Severity
 
 T0 = 1_000_000.0
 
@@ -27,15 +25,15 @@ def alarm(state: AlarmState = AlarmState.RAISED) -> AlarmRecord:
 
 
 def test_full_lifecycle_keeps_every_timestamp() -> None:
-    a = lifecycle.notified(alarm(), T0 + 1, 0)
+    a = lifecycle.notified(alarm(), T0 + 1)
     assert (a.record.state, a.record.notified_at, a.what) == (
         AlarmState.NOTIFIED,
         T0 + 1,
         "notified",
     )
-    r = lifecycle.notified(a.record, T0 + 31, 1)
+    r = lifecycle.notified(a.record, T0 + 31)
     assert r.record.notified_at == T0 + 1  # the first notification counts for latency
-    assert r.record.notifications_sent == 2 and r.what == "renotified"
+    assert r.record.notifications_sent == 2 and r.what == "notified"
     k = lifecycle.acknowledge(r.record, "anna", "onderweg", T0 + 40)
     assert k.record.state is AlarmState.ACKNOWLEDGED
     assert (k.record.acknowledged_at, k.record.acknowledged_by, k.record.note) == (
@@ -70,7 +68,7 @@ def test_cannot_acknowledge_a_resolved_alarm() -> None:
 
 
 def test_cancel_resolves_by_edge() -> None:
-    c = lifecycle.cancel(lifecycle.notified(alarm(), T0, 0).record, T0 + 3)
+    c = lifecycle.cancel(lifecycle.notified(alarm(), T0).record, T0 + 3)
     assert c.what == "cancelled"
     assert (c.record.state, c.record.resolved_by, c.record.resolved_at) == (
         AlarmState.RESOLVED,
@@ -81,29 +79,58 @@ def test_cancel_resolves_by_edge() -> None:
 
 def test_a_late_notification_after_ack_counts_but_keeps_the_state() -> None:
     k = lifecycle.acknowledge(alarm(), "op", "", T0).record
-    n = lifecycle.notified(k, T0 + 1, 0).record
+    n = lifecycle.notified(k, T0 + 1).record
     assert n.state is AlarmState.ACKNOWLEDGED and n.notifications_sent == 1
 
 
-@pytest.mark.parametrize(
-    ("elapsed", "expected"),
-    [(0, 0), (29.9, 0), (30, 1), (59, 1), (60, 2), (10_000, 3)],  # capped at max_rounds - 1
-)
-def test_due_round_follows_the_interval_from_receipt(elapsed: float, expected: int) -> None:
-    assert lifecycle.due_round(alarm(), T0 + elapsed, 30.0, 4) == expected
+def test_on_my_way_takes_it_on_and_arrival_and_repeats_change_nothing_more() -> None:
+    a = lifecycle.notified(alarm(), T0 + 1).record
+    on = lifecycle.take_on(a, "Anna (mantelzorger)", "c-anna", "", T0 + 10)
+    assert on.changed and on.what == "on_my_way"
+    assert on.record.state is AlarmState.ACKNOWLEDGED and on.record.acknowledged_at == T0 + 10
+    assert (on.record.response, on.record.responder) == (Response.ON_MY_WAY, "c-anna")
+    assert not lifecycle.take_on(on.record, "Piet", "c-piet", "", T0 + 11).changed
+    there = lifecycle.arrive(on.record, "Piet", "c-piet", "", T0 + 20)
+    assert there.changed and there.record.response is Response.ARRIVED
+    # The first to take it on stays the one who did.
+    assert there.record.acknowledged_at == T0 + 10 and there.record.responder == "c-anna"
+    assert not lifecycle.arrive(there.record, "Anna", "c-anna", "", T0 + 21).changed
+    assert not lifecycle.take_on(there.record, "Anna", "c-anna", "", T0 + 22).changed
 
 
-def test_clock_behind_receipt_means_round_zero() -> None:
-    assert lifecycle.due_round(alarm(), T0 - 100, 30.0, 4) == 0
+def test_a_family_close_resolves_an_alarm_the_centre_does_not_hold() -> None:
+    on = lifecycle.take_on(alarm(), "Anna", "c-anna", "", T0 + 10).record
+    done = lifecycle.close(on, "Anna", Outcome.FAMILY_HELP, "", T0 + 30, operator=False)
+    assert done.record.state is AlarmState.RESOLVED and done.record.outcome is Outcome.FAMILY_HELP
+    assert done.record.response is Response.CLOSED
 
 
-@pytest.mark.parametrize("state", [AlarmState.ACKNOWLEDGED, AlarmState.RESOLVED])
-def test_no_rounds_once_taken_on(state: AlarmState) -> None:
-    a = replace(alarm(), state=state)
-    assert lifecycle.due_round(a, T0 + 100, 30.0, 4) is None
-    assert lifecycle.next_due_at(a, T0 + 100, 30.0, 4) is None
+def test_a_family_close_never_ends_the_centres_handling() -> None:
+    held = lifecycle.hand_to_centre(alarm(), T0).record
+    assert held.centre_required and held.centre_handed_at == T0
+    assert not lifecycle.hand_to_centre(held, T0 + 5).changed
+    closed = lifecycle.close(
+        held, "Anna", Outcome.FALSE_ALARM, "", T0 + 30, operator=False, contact_id="c-anna"
+    )
+    assert closed.changed and closed.what == "closed"
+    assert closed.record.state is AlarmState.ACKNOWLEDGED  # still open for the centre
+    assert (closed.record.response, closed.record.outcome) == (Response.CLOSED, Outcome.FALSE_ALARM)
+    over = lifecycle.close(closed.record, "op", Outcome.FAMILY_HELP, "", T0 + 60, operator=True)
+    assert over.record.state is AlarmState.RESOLVED and over.record.resolved_by == "op"
+    assert over.record.outcome is Outcome.FAMILY_HELP
+    assert not lifecycle.close(over.record, "op", Outcome.OTHER, "", T0 + 61, operator=True).changed
 
 
-def test_next_due_at() -> None:
-    assert lifecycle.next_due_at(alarm(), T0 + 10, 30.0, 4) == T0 + 30
-    assert lifecycle.next_due_at(alarm(), T0 + 95, 30.0, 4) is None  # round 3 was the last
+def test_nothing_takes_on_or_hands_over_a_resolved_alarm() -> None:
+    over = lifecycle.resolve(alarm(), "op", "", T0 + 5).record
+    with pytest.raises(InvalidTransitionError):
+        lifecycle.take_on(over, "Anna", "c-anna", "", T0 + 6)
+    with pytest.raises(InvalidTransitionError):
+        lifecycle.arrive(over, "Anna", "c-anna", "", T0 + 6)
+    assert not lifecycle.hand_to_centre(over, T0 + 6).changed
+
+
+def test_the_centres_ack_is_kept_once() -> None:
+    first = lifecycle.centre_acknowledged(alarm(), T0 + 1)
+    assert first.changed and first.record.centre_acked_at == T0 + 1
+    assert not lifecycle.centre_acknowledged(first.record, T0 + 9).changed

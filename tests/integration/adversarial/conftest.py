@@ -160,7 +160,8 @@ public_url = "{hub.url}"
 secret_key = "{SECRET}"
 [mail]
 url = "mailto://127.0.0.1:{smtp.port}?from=alarm@mz.test&mode=insecure"
-renotify_s = 3600
+[routing]
+step_wait_s = 3600
 """
     )
 
