@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from alerts.errors import InvalidTransitionError
-from alerts.model import OPEN_STATES, AlarmRecord, AlarmState, Outcome, Response
+from alerts.model import OPEN_STATES, AlarmKind, AlarmRecord, AlarmState, Outcome, Response
 
 # States in which nobody has taken the alarm on yet: these are (re-)notified.
 UNACKNOWLEDGED = frozenset({AlarmState.RAISED, AlarmState.NOTIFIED})
@@ -137,11 +137,13 @@ def close(
     contact_id: str | None = None,
 ) -> Step:
     """Close the alarm with an outcome. An operator's close resolves it; a mantelzorger's
-    close resolves it only when the alarm centre does not hold it: else it records their
-    outcome and leaves the alarm open for the centre ("closed")."""
+    close resolves it only when the alarm centre does not hold it and it is no technical
+    alarm: else it records their outcome and leaves the alarm open ("closed")."""
     if rec.state is AlarmState.RESOLVED:
         return Step(rec, False, "resolved")
-    if operator or not rec.centre_required:
+    # Technical alarms (a dwelling offline) are the operators' to close: the family's
+    # close must not hide a dwelling that is still offline from the console.
+    if operator or not (rec.centre_required or rec.kind is AlarmKind.TECHNICAL):
         step = resolve(rec, by, note, now)
         record = replace(step.record, outcome=outcome)
         if not operator:

@@ -18,6 +18,7 @@ from typing import Any
 
 from amqtt.broker import Broker
 from amqtt.contexts import Action
+from amqtt.errors import BrokerError
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
@@ -126,9 +127,14 @@ class EmbeddedBroker:
         }
 
     async def start(self) -> None:
-        self._broker = Broker(self.config())
-        self._broker._subscriptions = _SnapshotIterDict()
-        await self._broker.start()
+        broker = Broker(self.config())
+        broker._subscriptions = _SnapshotIterDict()
+        try:
+            await broker.start()
+        except BrokerError as exc:  # e.g. the port in use: a clear error, not a traceback
+            msg = f"the embedded MQTT broker cannot start on port {self.port}: {exc}"
+            raise OSError(msg) from exc
+        self._broker = broker
         log.info("embedded MQTT broker on 127.0.0.1:%d", self.port)
 
     async def stop(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from alerts import lifecycle
@@ -134,3 +136,9 @@ def test_the_centres_ack_is_kept_once() -> None:
     first = lifecycle.centre_acknowledged(alarm(), T0 + 1)
     assert first.changed and first.record.centre_acked_at == T0 + 1
     assert not lifecycle.centre_acknowledged(first.record, T0 + 9).changed
+
+
+def test_a_family_close_leaves_a_technical_alarm_to_the_operators() -> None:
+    offline = replace(alarm(), kind=AlarmKind.TECHNICAL, detail={"key": "offline"})
+    closed = lifecycle.close(offline, "Anna", Outcome.OTHER, "", T0 + 5, operator=False)
+    assert closed.record.state is AlarmState.ACKNOWLEDGED and closed.what == "closed"
