@@ -68,6 +68,20 @@ def _data_dir(config: Path | None, data_dir: Path | None) -> Path:
         raise _fail(f"{exc} (or pass --data-dir)") from None
 
 
+def _default_wait(config: Path | None, data_dir: Path | None) -> float:
+    """The hub's `routing.step_wait_s` (the wait of dwellings without a policy of their
+    own), from its TOML file; the built-in default with --data-dir alone."""
+    from hub.config import RoutingSection, load_settings
+    from hub.errors import ConfigError
+
+    if data_dir is not None and config is None:
+        return RoutingSection().step_wait_s
+    try:
+        return load_settings(config or DEFAULT_CONFIG).routing.step_wait_s
+    except ConfigError:
+        return RoutingSection().step_wait_s
+
+
 @contextmanager
 def _registry(config: Path | None, data_dir: Path | None) -> Iterator[SqliteRegistry]:
     """The hub's registry, closed afterwards; a change it refuses is a clear error (exit 2)."""
@@ -75,7 +89,9 @@ def _registry(config: Path | None, data_dir: Path | None) -> Iterator[SqliteRegi
     from hub.errors import RegistryError
     from hub.registry import SqliteRegistry
 
-    reg = SqliteRegistry(_data_dir(config, data_dir) / REGISTRY_DB)
+    reg = SqliteRegistry(
+        _data_dir(config, data_dir) / REGISTRY_DB, default_wait_s=_default_wait(config, data_dir)
+    )
     try:
         yield reg
     except RegistryError as exc:
@@ -412,10 +428,10 @@ def routing_show(
     wait = _duration(reg.default_wait_s)
     kind = "its own" if own else f"the default (contacts by priority, {wait} each)"
     print(f"Routing of {dwelling} ({d.label}): {kind}")
-    print(f"{'step':<6}{'contact':<40}{'wait':>14}  available")
+    print(f"{'step':<6}{'contact':<44}{'wait':>14}  available")
     for i, r in enumerate(policy.recipients, 1):
         windows = "; ".join(format_window(w) for w in r.windows) or "always"
-        print(f"{i:<6}{who(r.contact_id):<40}{_duration(r.wait_s):>14}  {windows}")
+        print(f"{i:<6}{who(r.contact_id):<44}{_duration(r.wait_s):>14}  {windows}")
     if policy.centre_after_s is None:
         print("alarm centre: after the last contact's wait")
     else:
@@ -465,7 +481,7 @@ def _print_plan(
         print("  nobody is told (the operators' console only)")
     for step in plan:
         target = "ALARM CENTRE" if step.target.kind == "centre" else who(step.target.contact_id)
-        print(f"  +{_clock(step.due_at - received):<9}{target:<40}{step.reason}")
+        print(f"  +{_clock(step.due_at - received):<9}{target:<44} {step.reason}")
 
 
 def _clock(seconds: float) -> str:

@@ -461,3 +461,49 @@ async def test_alarm_details_are_shown_in_the_operators_language(
     # The API keeps the raw values: scripts want codes, not prose.
     listed = (await client.get("/api/v1/alarms")).json()
     assert {a["detail"].get("press") for a in listed} == {"long_press", None}
+
+
+async def test_an_operator_closes_a_centre_alarm_with_its_outcome_and_its_timeline_shows_all(
+    setup: tuple[httpx.AsyncClient, AlarmService], clock: FakeClock
+) -> None:
+    client, alarms = setup
+    alarm_id = await raise_alarm(alarms, clock)  # a fall: the centre holds it at once
+    await alarms.tick()
+    family = alarms.ack_url(alarm_id, "c-anna", clock())
+    clock.advance(5)
+    assert (await client.post(family, data={"action": "on_my_way"})).status_code == 200
+    await login(client)
+    token = csrf_of((await client.get("/")).text)
+    headers = {"X-CSRF-Token": token}
+
+    bad = await client.post(
+        f"/api/v1/alarms/{alarm_id}/close", json={"outcome": "gone"}, headers=headers
+    )
+    assert bad.status_code == 422
+    clock.advance(60)
+    r = await client.post(
+        f"/api/v1/alarms/{alarm_id}/close",
+        json={"outcome": "ambulance", "note": "ambulance ter plaatse"},
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "resolved" and r.json()["outcome"] == "ambulance"
+
+    detail = (await client.get(f"/api/v1/alarms/{alarm_id}")).json()
+    whats = [e["what"] for e in detail["timeline"]]
+    assert whats[:3] == ["raised_at_source", "received", "handed_to_centre"]
+    assert whats[-2:] == ["on_my_way", "resolved"]
+    assert detail["timeline"][-2]["by"] == "Anna de Vries (mantelzorger)"
+    assert detail["timeline"][-1]["by"] == "jan" and "ambulance" in detail["timeline"][-1]["note"]
+    times = [e["at"] for e in detail["timeline"]]
+    assert times == sorted(times)
+    assert (await client.get("/api/v1/alarms/nope-nope-nope")).status_code == 404
+    again = await client.post(
+        f"/api/v1/alarms/{alarm_id}/close", json={"outcome": "other"}, headers=headers
+    )
+    assert again.status_code == 200 and again.json()["outcome"] == "ambulance"  # kept
+
+    # No DC-09 link in this hub: the API says so, and the console shows no link badge.
+    assert (await client.get("/api/v1/alarm-centre")).json()["configured"] is False
+    assert (await client.get("/api/v1/stats")).json()["alarm_centre"]["configured"] is False
+    assert "Alarmcentrale" not in (await client.get("/")).text.split("</header>")[0]
