@@ -47,6 +47,7 @@ from hub.api.present import (
     alarm_view,
     board_view,
     broken_alarm,
+    queue_order,
     record_id,
     summary,
 )
@@ -123,7 +124,7 @@ def router(console: Console, live: LiveHub) -> APIRouter:
 
     def lists(lang: str, csrf: str) -> dict[str, Any]:
         now = console.clock()
-        open_ = alarms.open_alarms()
+        open_ = queue_order(alarms.open_alarms())
         # recent() is ordered by receive time; an alarm open for long and resolved just now
         # must still show (first): look further back and order by resolution.
         recent = sorted(

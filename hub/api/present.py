@@ -34,6 +34,22 @@ T = TypeVar("T")
 
 # Most urgent first, for the summary bar.
 SEVERITY_ORDER = (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW)
+# How soon somebody should have taken an open alarm on, by severity: the queue's target
+# time (a card turns red past it). Alarm receiving centres answer a critical call within
+# a minute.
+TARGET_S = {
+    Severity.CRITICAL: 60.0,
+    Severity.HIGH: 120.0,
+    Severity.MEDIUM: 300.0,
+    Severity.LOW: 900.0,
+}
+
+
+def queue_order(open_alarms: list[AlarmRecord]) -> list[AlarmRecord]:
+    """The open alarms as an operator works them: most severe first, then the one that
+    has waited longest (received first)."""
+    rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
+    return sorted(open_alarms, key=lambda a: (rank.get(a.severity, len(rank)), a.received_at, a.id))
 
 
 class RenderFailures:
@@ -103,14 +119,28 @@ class AlarmView:
     acknowledged_at: str
     resolved_at: str
     details: tuple[DetailItem, ...]
+    # Waiting to be taken on: since when, against which target (0: not waiting).
+    target_s: float = 0.0
+    overdue: bool = False
+    waited: str = ""
     centre_handed: str = ""  # when it went to the alarm centre ("" never)
     centre_acked: str = ""  # when the centre's receiver acknowledged it
     response: str = ""  # how far the mantelzorger who took it on got (a UI text key)
     outcome: str = ""  # how it ended (a UI text key)
 
 
+def wait_clock(seconds: float) -> str:
+    """A waiting time as m:ss (h:mm:ss past an hour)."""
+    s = max(0, int(seconds))
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
 def alarm_view(rec: AlarmRecord, label: str, lang: str, tz: str, now: float) -> AlarmView:
     resolved = rec.state is AlarmState.RESOLVED and rec.resolved_at is not None
+    waiting = rec.state in (AlarmState.RAISED, AlarmState.NOTIFIED)
+    target = TARGET_S.get(rec.severity, 900.0)
     age_ts = rec.resolved_at if resolved and rec.resolved_at is not None else rec.received_at
     return AlarmView(
         rec=rec,
@@ -132,6 +162,9 @@ def alarm_view(rec: AlarmRecord, label: str, lang: str, tz: str, now: float) -> 
         acknowledged_at=clock_time(rec.acknowledged_at, tz, lang),
         resolved_at=clock_time(rec.resolved_at, tz, lang),
         details=details(rec.detail, lang, tz, now),
+        target_s=target if waiting else 0.0,
+        overdue=waiting and now - rec.received_at > target,
+        waited=wait_clock(now - rec.received_at) if waiting else "",
         centre_handed=clock_time(rec.centre_handed_at, tz, lang) if rec.centre_handed_at else "",
         centre_acked=clock_time(rec.centre_acked_at, tz, lang) if rec.centre_acked_at else "",
         response=f"response_{rec.response.value}" if rec.response else "",

@@ -94,9 +94,14 @@ async def console(tmp_path: Path) -> AsyncIterator[Running]:
 
 
 async def edge_alarm(
-    alarms: AlarmService, dwelling: str, kind: AlarmKind, severity: Severity
+    alarms: AlarmService,
+    dwelling: str,
+    kind: AlarmKind,
+    severity: Severity,
+    *,
+    waited_s: float = 0.0,
 ) -> str:
-    now = time.time()
+    now = time.time() - waited_s
     msg = AlarmMessage(
         id=new_id(),
         dwelling=dwelling,
@@ -203,6 +208,57 @@ async def test_login_live_alarm_and_acknowledge(console: Running) -> None:
             await page.click(".logout button")
             await page.wait_for_url("**/login")
             await page.screenshot(path=str(SCREENSHOT.with_name("console-login.png")))
+        finally:
+            await browser.close()
+
+
+async def test_the_queue_puts_a_late_critical_first_and_reddens_an_overdue_alarm(
+    console: Running,
+) -> None:
+    from playwright.async_api import async_playwright
+
+    alarms = console.alarms
+    # A high alarm that has waited 130 s (its target is 120 s), and a fresh medium one.
+    overdue = await edge_alarm(alarms, "dw-001", AlarmKind.INACTIVITY, Severity.HIGH, waited_s=130)
+    medium = await edge_alarm(alarms, "dw-002", AlarmKind.VITALS, Severity.MEDIUM)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1024, "height": 800})
+            await page.goto(f"{console.url}/")
+            await page.fill('input[name="username"]', OPERATOR[0])
+            await page.fill('input[name="password"]', OPERATOR[1])
+            await page.click('button[type="submit"]')
+            await page.wait_for_selector("#conn.live")
+            card = page.locator(f"#alarm-{overdue}")
+            assert "overdue" in (await card.get_attribute("class") or "")
+            assert "/ 2:00" in await card.locator(".wait").inner_text()
+            fresh = page.locator(f"#alarm-{medium}")
+            assert "overdue" not in (await fresh.get_attribute("class") or "")
+
+            # A critical alarm arriving after the high one goes to the top of the queue, live.
+            critical = await edge_alarm(alarms, "dw-002", AlarmKind.VITALS, Severity.CRITICAL)
+            await page.locator(f"#alarm-{critical}").wait_for(timeout=10_000)
+            ids = await page.locator("#open-list .alarm").evaluate_all(
+                "cards => cards.map(c => c.dataset.id)"
+            )
+            assert ids == [critical, overdue, medium]
+            # The waiting time ticks in the browser (1 s), without a new render.
+            before = await page.locator(f"#alarm-{critical} .wait b").inner_text()
+            tick = page.locator(f"#alarm-{critical} .wait b")
+
+            async def ticked() -> bool:
+                return await tick.inner_text() != before
+
+            await wait_until(ticked, timeout=5)
+            # Taken on: no longer waiting, no longer red.
+            await alarms.acknowledge(overdue, "jan", "", time.time())
+
+            async def calm() -> bool:
+                return "overdue" not in (await card.get_attribute("class") or "")
+
+            await wait_until(calm, timeout=10)
+            assert await page.locator(f"#alarm-{overdue} .wait").count() == 0
         finally:
             await browser.close()
 

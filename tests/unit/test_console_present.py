@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -9,7 +10,7 @@ import pytest
 
 from alerts.model import AlarmKind, AlarmRecord, AlarmState, Severity
 from alerts.present import DetailItem, details, duration, moment, number
-from hub.api.present import alarm_view
+from hub.api.present import alarm_view, queue_order
 
 TZ = "Europe/Amsterdam"
 AMS = ZoneInfo(TZ)
@@ -216,3 +217,37 @@ def test_a_poisoned_alarm_still_has_a_view() -> None:
     view = alarm_view(rec, "Unit 3", "nl", TZ, NOW)
     assert view.received == "niet weer te geven" and view.age_title == "niet weer te geven"
     assert view.details == (DetailItem("duur", "niet weer te geven"),)
+
+
+def _open(alarm_id: str, severity: Severity, received_at: float, state: AlarmState) -> AlarmRecord:
+    return AlarmRecord(
+        id=alarm_id,
+        dwelling="dw-001",
+        kind=AlarmKind.VITALS,
+        severity=severity,
+        state=state,
+        source="edge",
+        raised_at=received_at,
+        received_at=received_at,
+    )
+
+
+def test_the_queue_is_most_severe_first_then_longest_waiting() -> None:
+    t = 1_764_000_000.0
+    high_old = _open("high-old", Severity.HIGH, t, AlarmState.NOTIFIED)
+    high_new = _open("high-new", Severity.HIGH, t + 30, AlarmState.RAISED)
+    critical_late = _open("critical-late", Severity.CRITICAL, t + 60, AlarmState.RAISED)
+    low = _open("low", Severity.LOW, t - 600, AlarmState.NOTIFIED)
+    queue = queue_order([low, high_new, critical_late, high_old])
+    assert [a.id for a in queue] == ["critical-late", "high-old", "high-new", "low"]
+
+
+def test_a_card_waits_against_its_target_and_is_overdue_past_it() -> None:
+    t = 1_764_000_000.0
+    rec = _open("c", Severity.CRITICAL, t, AlarmState.NOTIFIED)
+    assert (alarm_view(rec, "Unit 1", "nl", "Europe/Amsterdam", t + 59).overdue) is False
+    late = alarm_view(rec, "Unit 1", "nl", "Europe/Amsterdam", t + 61)
+    assert late.overdue and late.target_s == 60 and late.waited == "1:01"
+    taken = replace(rec, state=AlarmState.ACKNOWLEDGED, acknowledged_at=t + 30)
+    view = alarm_view(taken, "Unit 1", "nl", "Europe/Amsterdam", t + 3600)
+    assert not view.overdue and view.target_s == 0  # taken on: no longer waiting

@@ -20,6 +20,17 @@
     document.querySelectorAll("time.rel[data-ts]").forEach((el) => {
       el.textContent = relative(now - parseFloat(el.dataset.ts));
     });
+    // Waiting to be taken on, against the target: red (the whole card) once past it.
+    document.querySelectorAll(".wait[data-since]").forEach((el) => {
+      const waited = Math.max(0, Math.floor(now - parseFloat(el.dataset.since)));
+      const b = el.querySelector("b");
+      const mm = String(Math.floor((waited % 3600) / 60)), ss = String(waited % 60).padStart(2, "0");
+      const h = Math.floor(waited / 3600);
+      if (b) b.textContent = h ? h + ":" + mm.padStart(2, "0") + ":" + ss : mm + ":" + ss;
+      const over = waited > parseFloat(el.dataset.target);
+      el.classList.toggle("overdue", over);
+      el.closest(".alarm")?.classList.toggle("overdue", over);
+    });
   }
 
   // Replace a list's children by the server's, keeping unchanged cards (and what the
@@ -102,6 +113,6 @@
   });
 
   tick();
-  setInterval(tick, 10000);
+  setInterval(tick, 1000);
   connect();
 })();
