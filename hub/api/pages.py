@@ -24,10 +24,10 @@ from alerts.errors import (
     TokenRevokedError,
     UnknownAlarmError,
 )
-from alerts.model import AlarmRecord, AlarmState, Outcome
+from alerts.model import AlarmKind, AlarmRecord, AlarmState, Outcome
 from alerts.model import Response as Response_
 from alerts.present import date_time, duration
-from alerts.texts import language
+from alerts.texts import KIND_LABELS, SEVERITY_LABELS, language
 from hub.api import overview
 from hub.api.auth import (
     Throttled,
@@ -42,6 +42,7 @@ from hub.api.console import Console
 from hub.api.dwelling_view import dwelling_page
 from hub.api.live import LiveHub
 from hub.api.present import (
+    SEVERITY_ORDER,
     RenderFailures,
     ack_view,
     alarm_view,
@@ -136,6 +137,13 @@ def router(console: Console, live: LiveHub) -> APIRouter:
             "open_cards": [card(a, lang, csrf, now) for a in open_],
             "recent_cards": [card(a, lang, csrf, now) for a in recent[:RECENT_LIMIT]],
             "summary": summary(open_, lang, centre_reachable()),
+        }
+
+    def filters(lang: str) -> dict[str, Any]:
+        """The queue's filter choices: severities and kinds, in the console's language."""
+        return {
+            "severities": [(s.value, SEVERITY_LABELS[lang][s]) for s in SEVERITY_ORDER],
+            "kinds": [(k.value, KIND_LABELS[lang][k]) for k in AlarmKind],
         }
 
     def board(lang: str) -> dict[str, Any]:
@@ -235,7 +243,9 @@ def router(console: Console, live: LiveHub) -> APIRouter:
             return login_redirect(request)
         lang = console.lang(request)
         values = {**base(request, lang), **lists(lang, csrf_token(request)), **board(lang)}
-        return templates.TemplateResponse(request, "console.html", {**values, "page": "alarms"})
+        return templates.TemplateResponse(
+            request, "console.html", {**values, **filters(lang), "page": "alarms"}
+        )
 
     @r.get("/dwellings")
     async def dwellings_page(request: Request) -> Response:

@@ -236,6 +236,15 @@ async def test_the_queue_puts_a_late_critical_first_and_reddens_an_overdue_alarm
             fresh = page.locator(f"#alarm-{medium}")
             assert "overdue" not in (await fresh.get_attribute("class") or "")
 
+            # Each new alarm is announced (the sound/notification hook); muted, a critical
+            # one still sounds.
+            await page.evaluate(
+                "document.addEventListener('mz:alarm', e => "
+                "(window.__announced = window.__announced || []).push(e.detail))"
+            )
+            await page.click("#mute")
+            assert await page.get_attribute("#mute", "aria-pressed") == "true"
+
             # A critical alarm arriving after the high one goes to the top of the queue, live.
             critical = await edge_alarm(alarms, "dw-002", AlarmKind.VITALS, Severity.CRITICAL)
             await page.locator(f"#alarm-{critical}").wait_for(timeout=10_000)
@@ -243,6 +252,29 @@ async def test_the_queue_puts_a_late_critical_first_and_reddens_an_overdue_alarm
                 "cards => cards.map(c => c.dataset.id)"
             )
             assert ids == [critical, overdue, medium]
+            announced = await page.evaluate("window.__announced")
+            assert announced == [{"id": critical, "severity": "critical", "sound": True}]
+            quiet = await edge_alarm(alarms, "dw-001", AlarmKind.INACTIVITY, Severity.MEDIUM)
+            await page.locator(f"#alarm-{quiet}").wait_for(timeout=10_000)
+
+            async def heard() -> bool:
+                return len(await page.evaluate("window.__announced")) == 2
+
+            await wait_until(heard, timeout=10)
+            assert (await page.evaluate("window.__announced"))[1]["sound"] is False  # muted
+
+            # Filters: only the critical ones, then a search for a dwelling.
+            await page.select_option('#filters select[name="sev"]', "critical")
+            assert await page.locator("#open-list .alarm:visible").count() == 1
+            assert await page.locator("#filtered").is_visible()
+            await page.select_option('#filters select[name="sev"]', "")
+            await page.fill('#filters input[name="q"]', "dw-002")
+            visible = await page.locator("#open-list .alarm:visible").evaluate_all(
+                "cards => cards.map(c => c.dataset.id)"
+            )
+            assert visible == [critical, medium]
+            await page.fill('#filters input[name="q"]', "")
+            assert not await page.locator("#filtered").is_visible()
             # The waiting time ticks in the browser (1 s), without a new render.
             before = await page.locator(f"#alarm-{critical} .wait b").inner_text()
             tick = page.locator(f"#alarm-{critical} .wait b")

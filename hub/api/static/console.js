@@ -36,7 +36,8 @@
   // Replace a list's children by the server's, keeping unchanged cards (and what the
   // operator is typing in a card's note field) so nothing flickers or gets lost.
   function patchList(container, html, markNew) {
-    if (!container) return;
+    if (!container) return [];
+    const added = [];
     const tpl = document.createElement("template");
     tpl.innerHTML = html;
     const next = [];
@@ -52,10 +53,96 @@
         if (typed && field) field.value = typed.value;
       } else if (markNew && node.classList.contains("alarm")) {
         node.classList.add("fresh");
+        added.push(node);
       }
       next.push(node);
     }
     container.replaceChildren(...next);
+    return added;
+  }
+
+  // -- the queue's filters: severity, kind, free text (dwelling label or id, kind) --------
+  const filters = document.getElementById("filters");
+  function applyFilters() {
+    if (!filters) return;
+    const sev = filters.elements.sev.value;
+    const kind = filters.elements.kind.value;
+    const q = filters.elements.q.value.trim().toLowerCase();
+    let hidden = 0;
+    document.querySelectorAll("#open-list .alarm").forEach((card) => {
+      const show = (!sev || card.dataset.sev === sev) && (!kind || card.dataset.kind === kind) &&
+        (!q || (card.dataset.text || "").includes(q));
+      card.hidden = !show;
+      if (!show) hidden += 1;
+    });
+    const note = document.getElementById("filtered");
+    if (note) note.hidden = hidden === 0;
+  }
+  if (filters) {
+    filters.addEventListener("input", applyFilters);
+    filters.addEventListener("submit", (ev) => ev.preventDefault());
+  }
+
+  // -- a new alarm: a sound (unless muted; a critical one always) and a desktop
+  // notification (when the operator allowed them). `mz:alarm` events are the hook.
+  const mute = document.getElementById("mute");
+  let muted = localStorage.getItem("mz-muted") === "1";
+  function showMute() {
+    if (!mute) return;
+    mute.setAttribute("aria-pressed", String(muted));
+    mute.textContent = muted ? mute.dataset.off : mute.dataset.on;
+  }
+  if (mute) {
+    mute.addEventListener("click", () => {
+      muted = !muted;
+      localStorage.setItem("mz-muted", muted ? "1" : "0");
+      showMute();
+    });
+    showMute();
+  }
+  const notify = document.getElementById("notify");
+  if (notify) {
+    if (!("Notification" in window) || Notification.permission === "granted") notify.hidden = true;
+    notify.addEventListener("click", async () => {
+      if ("Notification" in window && (await Notification.requestPermission()) === "granted") {
+        notify.hidden = true;
+      }
+    });
+  }
+  let audio = null;
+  function beep(critical) {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      const times = critical ? [0, 0.35, 0.7] : [0];
+      for (const t of times) {
+        const osc = audio.createOscillator();
+        const gain = audio.createGain();
+        osc.frequency.value = critical ? 880 : 660;
+        gain.gain.setValueAtTime(0.2, audio.currentTime + t);
+        gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + t + 0.3);
+        osc.connect(gain).connect(audio.destination);
+        osc.start(audio.currentTime + t);
+        osc.stop(audio.currentTime + t + 0.3);
+      }
+      return true;
+    } catch (e) {
+      return false; // no audio here (or not yet allowed): the notification still goes
+    }
+  }
+  function announce(card) {
+    const critical = card.dataset.sev === "critical";
+    const sound = critical || !muted;
+    if (sound) beep(critical);
+    const title = card.querySelector(".kind")?.textContent.trim() || "Alarm";
+    const where = card.querySelector(".where strong")?.textContent.trim() || "";
+    if ("Notification" in window && Notification.permission === "granted") {
+      try {
+        new Notification(title, { body: where, tag: card.dataset.id, requireInteraction: critical });
+      } catch (e) { /* some browsers allow notifications from a service worker only */ }
+    }
+    document.dispatchEvent(new CustomEvent("mz:alarm", {
+      detail: { id: card.dataset.id, severity: card.dataset.sev, sound },
+    }));
   }
 
   let first = true;
@@ -65,8 +152,10 @@
     es.onerror = () => { conn.textContent = conn.dataset.lost; conn.classList.remove("live"); };
     es.addEventListener("alarms", (ev) => {
       const d = JSON.parse(ev.data);
-      patchList(document.getElementById("open-list"), d.open, !first);
+      const added = patchList(document.getElementById("open-list"), d.open, !first);
       patchList(document.getElementById("recent-list"), d.recent, false);
+      applyFilters();
+      added.forEach(announce);
       const summary = document.getElementById("summary");
       if (summary) summary.innerHTML = d.summary;
       document.title = d.open_count ? `(${d.open_count}) ${baseTitle}` : baseTitle;
