@@ -139,17 +139,21 @@ class CentreLane:
                 return
             await self._send(row)
 
+    async def _fail(self, row: OutboxRow, error: str, note: str) -> None:
+        """The row will never go out: failed, and on its alarm's timeline."""
+        now = self._clock()
+        await self._io(self._store.finish_all, [row.id], OutboxStatus.FAILED, now, error)
+        await self._io(self._store.log_event, row.alarm_id, now, "centre_failed", CENTRE, note)
+
     async def _send(self, row: OutboxRow) -> None:
         alarm = await self._io(self._store.get, row.alarm_id)
-        now = self._clock()
         account = self.account(row.dwelling or "") if alarm is not None else None
         if alarm is None or account is None:
             why = (
                 "unknown alarm" if alarm is None else f"no alarm-centre account for {row.dwelling}"
             )
             log.error("DC-09 event for alarm %s not sent: %s", row.alarm_id, why)
-            await self._io(self._store.finish_all, [row.id], OutboxStatus.FAILED, now, why)
-            await self._io(self._store.log_event, row.alarm_id, now, "centre_failed", CENTRE, why)
+            await self._fail(row, why, why)
             return
         restore = row.round == RESTORE_ROUND
         zone = self._identity.zone(alarm.dwelling, alarm.sensor) if alarm.sensor else 0
@@ -160,17 +164,7 @@ class CentreLane:
         except Dc09DeliveryError as exc:
             if not exc.retryable:
                 log.error("alarm centre refused the %s of alarm %s: %s", what, alarm.id, exc)
-                await self._io(
-                    self._store.finish_all, [row.id], OutboxStatus.FAILED, self._clock(), str(exc)
-                )
-                await self._io(
-                    self._store.log_event,
-                    alarm.id,
-                    self._clock(),
-                    "centre_failed",
-                    CENTRE,
-                    f"{what}: {exc}",
-                )
+                await self._fail(row, str(exc), f"{what}: {exc}")
                 return
             delay = min(_RETRY_MAX_S, _RETRY_MIN_S * 2 ** max(0, row.attempts - 1))
             log.warning(

@@ -775,23 +775,22 @@ class AlarmService:
         contact, index = found
         lang = language(contact.language, s.language)
         ack_url = self.ack_url(head.id, contact.id, now, link_key=contact.link_key, batch=row.batch)
+        label = self.dwelling_label(head.dwelling)
+        centre = any(a.centre_required for a in plan.alarms)
         subject, body = render_folded_mail(
             plan.alarms,
             lang=lang,
             contact_name=contact.name,
-            dwelling_label=self.dwelling_label(head.dwelling),
+            dwelling_label=label,
             ack_url=ack_url,
             ack_expires_at=now + s.ack_link_ttl_s,
             tz=s.timezone,
             now=now,
             list_max=s.fold_list_max,
-            alarm_centre=any(a.centre_required for a in plan.alarms),
+            alarm_centre=centre,
         )
         short = render_folded_short(
-            plan.alarms,
-            lang=lang,
-            dwelling_label=self.dwelling_label(head.dwelling),
-            alarm_centre=any(a.centre_required for a in plan.alarms),
+            plan.alarms, lang=lang, dwelling_label=label, alarm_centre=centre
         )
         note = Notification(
             head.id,
@@ -829,11 +828,12 @@ class AlarmService:
         contact, index = found
         lang = language(contact.language, s.language)
         ack_url = self.ack_url(alarm.id, contact.id, now, link_key=contact.link_key)
+        label = self.dwelling_label(alarm.dwelling)
         subject, body = render_mail(
             alarm,
             lang=lang,
             contact_name=contact.name,
-            dwelling_label=self.dwelling_label(alarm.dwelling),
+            dwelling_label=label,
             ack_url=ack_url,
             ack_expires_at=now + s.ack_link_ttl_s,
             round_=0,
@@ -841,10 +841,7 @@ class AlarmService:
             alarm_centre=alarm.centre_required,
         )
         short = render_short(
-            alarm,
-            lang=lang,
-            dwelling_label=self.dwelling_label(alarm.dwelling),
-            alarm_centre=alarm.centre_required,
+            alarm, lang=lang, dwelling_label=label, alarm_centre=alarm.centre_required
         )
         note = Notification(
             alarm.id,

@@ -20,10 +20,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from hub.budget import DwellingBudgets
-from hub.config import HubSettings
+from hub.config import HubSettings, parse_host_port
 from hub.context import AlarmSink, ConsoleSettings, HubContext
 from hub.dedup import Deduplicator
 from hub.errors import ConfigError
@@ -35,6 +35,7 @@ from hub.storage.sqlite import SqliteTimeSeriesStore
 if TYPE_CHECKING:
     import uvicorn
 
+    from alerts.dc09.link import Dc09Link
     from alerts.model import AlarmRecord
     from alerts.service import AlarmStats
 
@@ -314,10 +315,9 @@ def build_alarm_service(
     return service
 
 
-def build_centre_link(settings: HubSettings, clock: Callable[[], float]) -> Any:
+def build_centre_link(settings: HubSettings, clock: Callable[[], float]) -> Dc09Link | None:
     """The SIA DC-09 link to the alarm centre, or None when no receiver is configured."""
     from alerts.dc09.link import Dc09Link, LinkSettings, Receiver
-    from hub.config import parse_host_port
 
     ac = settings.alarm_centre
     if ac.primary is None:

@@ -15,8 +15,8 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -25,7 +25,9 @@ from typing import Any
 
 import pytest
 
+from hub.app import Hub, build_hub
 from hub.broker_admin import DynsecAdmin
+from hub.config import HubSettings
 
 HUB_USER = "hub.1"
 HUB_PASSWORD = "hub-test-pw"
@@ -384,3 +386,21 @@ class SiaReceiver:
             for e in self.events
             if e.message_type is not None and "NULL" not in str(e.message_type)
         ]
+
+
+@asynccontextmanager
+async def hub_running(settings: HubSettings) -> AsyncIterator[Hub]:
+    """A real hub (`build_hub`) running in-process until the block ends; closed afterwards.
+    A hub that fails to start raises its error here."""
+    hub = build_hub(settings)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(hub.run(stop, ready))
+    await wait_until(lambda: ready.is_set() or task.done())
+    if task.done():
+        task.result()  # raises what went wrong
+    try:
+        yield hub
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await hub.close()

@@ -5,7 +5,7 @@ time, and `Op` is local to `router()`.
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
@@ -338,12 +338,10 @@ def router(console: Console) -> APIRouter:
         timeline = [TimelineOut(**asdict(e)) for e in alarms.timeline(alarm_id)]
         return AlarmDetailOut(**out(rec).model_dump(), timeline=timeline)
 
-    async def act(alarm_id: str, what: str, op: Operator, body: NoteIn) -> AlarmOut:
+    async def act(change: Awaitable[AlarmRecord]) -> AlarmOut:
+        """An operator's step on an alarm, with the API's answers to what can go wrong."""
         try:
-            if what == "ack":
-                rec = await alarms.acknowledge(alarm_id, op.username, body.note, console.clock())
-            else:
-                rec = await alarms.resolve(alarm_id, op.username, body.note, console.clock())
+            rec = await change
         except UnknownAlarmError as exc:
             raise HTTPException(404, "unknown alarm") from exc
         except InvalidTransitionError as exc:
@@ -352,25 +350,20 @@ def router(console: Console) -> APIRouter:
 
     @r.post("/alarms/{alarm_id}/ack")
     async def ack_alarm(alarm_id: str, op: Op, body: NoteIn | None = None) -> AlarmOut:
-        return await act(alarm_id, "ack", op, body or NoteIn())
+        note = (body or NoteIn()).note
+        return await act(alarms.acknowledge(alarm_id, op.username, note, console.clock()))
 
     @r.post("/alarms/{alarm_id}/resolve")
     async def resolve_alarm(alarm_id: str, op: Op, body: NoteIn | None = None) -> AlarmOut:
-        return await act(alarm_id, "resolve", op, body or NoteIn())
+        note = (body or NoteIn()).note
+        return await act(alarms.resolve(alarm_id, op.username, note, console.clock()))
 
     @r.post("/alarms/{alarm_id}/close")
     async def close_alarm(alarm_id: str, op: Op, body: CloseIn) -> AlarmOut:
         """Close with an outcome (false alarm, family help, care provider, ambulance, other).
         Only an operator closes an alarm the alarm centre holds."""
-        try:
-            rec = await alarms.close_alarm(
-                alarm_id, op.username, body.outcome, body.note, console.clock()
-            )
-        except UnknownAlarmError as exc:
-            raise HTTPException(404, "unknown alarm") from exc
-        except InvalidTransitionError as exc:
-            raise HTTPException(409, str(exc)) from exc
-        return out(rec)
+        clock = console.clock()
+        return await act(alarms.close_alarm(alarm_id, op.username, body.outcome, body.note, clock))
 
     @r.get("/alarm-centre")
     async def alarm_centre(op: Op) -> CentreLinkOut:

@@ -8,39 +8,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port
+from tests.e2e.demo_cli import REPO, demo_command
 
 pytestmark = pytest.mark.e2e
 
 
 def test_demo_runs_for_a_while_and_reports_the_alarm_handled(tmp_path: Path) -> None:
-    ports = [str(free_port()) for _ in range(4)]
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mz",
-            "demo",
-            "--for",
-            "45",
-            "--json",
-            "--port",
-            ports[0],
-            "--inbox-port",
-            ports[1],
-            "--smtp-port",
-            ports[2],
-            "--broker-port",
-            ports[3],
-            "--data-dir",
-            str(tmp_path / "demo"),
-        ],
-        cwd=Path(__file__).parents[2],
+        demo_command(tmp_path / "demo", 45),
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=120,

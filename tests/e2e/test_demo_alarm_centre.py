@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.demo_cli import REPO, demo_command
 from tests.servers import SiaReceiver, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -23,30 +23,11 @@ RUN_S = 110.0
 
 
 async def test_demo_reaches_an_outside_receiver_that_comes_up_late(tmp_path: Path) -> None:
-    ports = [str(free_port()) for _ in range(4)]
     receiver = SiaReceiver(free_port(), {a: None for a in ("0000", "1001", "1002", "1003", "1004")})
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "mz",
-        "demo",
-        "--for",
-        str(RUN_S),
-        "--json",
-        "--alarm-centre",
-        f"127.0.0.1:{receiver.port}",
-        "--port",
-        ports[0],
-        "--inbox-port",
-        ports[1],
-        "--smtp-port",
-        ports[2],
-        "--broker-port",
-        ports[3],
-        "--data-dir",
-        str(tmp_path / "demo"),
-        cwd=Path(__file__).parents[2],
+        *demo_command(tmp_path / "demo", RUN_S, "--alarm-centre", f"127.0.0.1:{receiver.port}"),
+        cwd=REPO,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -50,6 +50,7 @@ from tests.servers import (
     HUB_PASSWORD,
     HUB_USER,
     Mosquitto,
+    hub_running,
     running_mosquitto,
     wait_until,
 )
@@ -98,22 +99,6 @@ def make_settings(
             heartbeat_factor=3.0, check_interval_s=0.05, offline_grace_s=OFFLINE_GRACE_S
         ),
     )
-
-
-@asynccontextmanager
-async def running(settings: HubSettings) -> AsyncIterator[Hub]:
-    hub = build_hub(settings)
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(hub.run(stop, ready))
-    await wait_until(lambda: ready.is_set() or task.done())
-    if task.done():
-        task.result()  # raises what went wrong
-    try:
-        yield hub
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        await hub.close()
 
 
 @asynccontextmanager
@@ -173,7 +158,7 @@ def counting(hub: Hub) -> Callable[[], Awaitable[int]]:
 async def test_readings_land_in_the_store(
     mosquitto: Mosquitto, data_dir: Path, shared: bool
 ) -> None:
-    async with running(make_settings(mosquitto, data_dir, shared=shared)) as hub:
+    async with hub_running(make_settings(mosquitto, data_dir, shared=shared)) as hub:
         async with dwelling(mosquitto) as dw:
             for i in range(5):
                 await publish(dw, batch("dw-001", T0 + i, 60 + i))
@@ -191,7 +176,7 @@ async def test_bad_messages_are_rejected_per_reason_and_good_ones_still_processe
     nan_payload = payload.replace(b'"value":60.0', b'"value":NaN')
     assert nan_payload != payload
     spoofed = encode(batch("dw-002", T0))[1]  # body names dw-002, sent by dw-001 on its topic
-    async with running(make_settings(mosquitto, data_dir)) as hub:
+    async with hub_running(make_settings(mosquitto, data_dir)) as hub:
         async with dwelling(mosquitto) as dw, dwelling(mosquitto, "dw-004") as stranger:
             await dw.publish(topic, b"{not json", qos=1)
             await dw.publish(topic, nan_payload, qos=1)
@@ -219,14 +204,14 @@ async def test_messages_published_while_the_hub_is_down_arrive_after_restart(
     mosquitto: Mosquitto, data_dir: Path, protocol: Literal["3.1.1", "5"]
 ) -> None:
     settings = make_settings(mosquitto, data_dir, protocol=protocol)
-    async with running(settings) as hub:
+    async with hub_running(settings) as hub:
         async with dwelling(mosquitto) as dw:
             await publish(dw, batch("dw-001", T0))
         await wait_until(counting(hub))
     async with dwelling(mosquitto) as dw:  # the hub is down
         for i in range(1, 4):
             await publish(dw, batch("dw-001", T0 + i))
-    async with running(settings) as hub:
+    async with hub_running(settings) as hub:
         await wait_until(lambda: hub.stats.get("accepted.readings") == 3)
         assert await points(hub) == 4
 
@@ -235,7 +220,7 @@ async def test_a_message_whose_processing_fails_is_not_acknowledged_and_comes_ag
     mosquitto: Mosquitto, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """PUBACK only after durable processing: a failed write is redelivered by the broker."""
-    async with running(make_settings(mosquitto, data_dir)) as hub:
+    async with hub_running(make_settings(mosquitto, data_dir)) as hub:
         real_write = hub.store.write_points
         failures = 0
 
@@ -269,7 +254,7 @@ async def test_a_redelivered_alarm_is_raised_once_also_across_a_restart(
         if change.what == "raised":
             raised.append(change.alarm.id)
 
-    async with running(settings) as hub:
+    async with hub_running(settings) as hub:
         service = cast(AlarmService, hub.alarms)
         service.add_listener(listen)
         async with dwelling(mosquitto) as dw:
@@ -282,7 +267,7 @@ async def test_a_redelivered_alarm_is_raised_once_also_across_a_restart(
         rec = service.get(alarm_id)
         assert rec is not None and rec.state in (AlarmState.RAISED, AlarmState.NOTIFIED)
 
-    async with running(settings) as hub:
+    async with hub_running(settings) as hub:
         service = cast(AlarmService, hub.alarms)
         service.add_listener(listen)
         async with dwelling(mosquitto) as dw:
@@ -312,7 +297,7 @@ async def test_status_retained_gives_online_last_will_gives_offline_and_a_techni
     await client.__aenter__()
     try:
         await publish(client, status("dw-002", True, T0, heartbeat_s=60), retain=True)
-        async with running(make_settings(mosquitto, data_dir)) as hub:
+        async with hub_running(make_settings(mosquitto, data_dir)) as hub:
             service = cast(AlarmService, hub.alarms)
 
             def online() -> bool | None:
@@ -345,7 +330,7 @@ async def test_status_retained_gives_online_last_will_gives_offline_and_a_techni
 async def test_silence_past_the_heartbeat_timeout_raises_offline(
     mosquitto: Mosquitto, data_dir: Path
 ) -> None:
-    async with running(make_settings(mosquitto, data_dir)) as hub:
+    async with hub_running(make_settings(mosquitto, data_dir)) as hub:
         service = cast(AlarmService, hub.alarms)
         async with dwelling(mosquitto, "dw-003") as dw:
             await publish(dw, status("dw-003", True, T0, heartbeat_s=0.2))
@@ -433,7 +418,7 @@ async def test_a_sigkilled_hub_loses_nothing(
 async def test_the_hub_serves_the_console_on_its_port(mosquitto: Mosquitto, data_dir: Path) -> None:
     import httpx
 
-    async with running(make_settings(mosquitto, data_dir, console=True)) as hub:
+    async with hub_running(make_settings(mosquitto, data_dir, console=True)) as hub:
         assert hub.console_port
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{hub.console_port}") as http:
             r = await http.get("/api/v1/health")
@@ -458,7 +443,7 @@ async def test_shipped_broker_config_over_tls_keeps_a_dwelling_to_its_own_topics
                 )
             }
         )
-        async with running(settings) as hub:
+        async with hub_running(settings) as hub:
             ctx = ssl.create_default_context(cafile=str(d / "ca.crt"))
             async with aiomqtt.Client(
                 "localhost",

@@ -14,10 +14,7 @@ Two ways the broker sees the dead connection, as in the field and in the demo:
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import cast
 
@@ -27,14 +24,14 @@ from pydantic import SecretStr
 from alerts.model import AlarmKind, AlarmRecord
 from alerts.service import AlarmService
 from edge.config import EdgeSettings
-from hub.app import REGISTRY_DB, Hub, build_hub
+from hub.app import REGISTRY_DB
 from hub.config import BrokerSettings, ConsoleSection, DataSettings, HubSettings, PresenceSettings
 from hub.context import Dwelling
 from hub.presence import OFFLINE_KEY
 from hub.registry import SqliteRegistry
 from simulators.dwelling import SimulatedDwelling
 from tests.edge_fixtures import running_dwelling, scenario, settings_for
-from tests.servers import HUB_PASSWORD, HUB_USER, Mosquitto, wait_until
+from tests.servers import HUB_PASSWORD, HUB_USER, Mosquitto, hub_running, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -78,22 +75,6 @@ def hub_settings(mosquitto: Mosquitto, data_dir: Path) -> HubSettings:
     )
 
 
-@asynccontextmanager
-async def running(settings: HubSettings) -> AsyncIterator[Hub]:
-    hub = build_hub(settings)
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(hub.run(stop, ready))
-    await wait_until(lambda: ready.is_set() or task.done())
-    if task.done():
-        task.result()  # raises what went wrong
-    try:
-        yield hub
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        await hub.close()
-
-
 def offline_alarms(service: AlarmService) -> list[AlarmRecord]:
     return [
         a
@@ -121,7 +102,7 @@ async def test_a_cut_network_raises_one_offline_alarm_cleared_when_it_returns(
         reconnect_min_s=RECONNECT_MIN_S,
         reconnect_max_s=RECONNECT_MAX_S,
     )
-    async with running(hub_settings(mosquitto, data_dir)) as hub:
+    async with hub_running(hub_settings(mosquitto, data_dir)) as hub:
         service = cast(AlarmService, hub.alarms)
 
         def presence_online() -> bool:
