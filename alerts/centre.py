@@ -27,6 +27,7 @@ from alerts.dc09.errors import Dc09DeliveryError
 from alerts.dc09.link import Delivery, LinkState
 from alerts.model import AlarmRecord
 from alerts.store import AlarmStore, OutboxRow, OutboxStatus
+from alerts.ticking import tick_until
 
 log = logging.getLogger(__name__)
 
@@ -117,18 +118,7 @@ class CentreLane:
                 self.wake.set()
 
     async def run(self, stop: asyncio.Event, poll_s: float) -> None:
-        while not stop.is_set():
-            self.wake.clear()
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("alarm centre lane tick failed; retrying in %.1f s", poll_s)
-            waiters = {asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(stop.wait())}
-            _, pending = await asyncio.wait(
-                waiters, timeout=poll_s, return_when=asyncio.FIRST_COMPLETED
-            )
-            for w in pending:
-                w.cancel()
+        await tick_until(stop, self.wake, self.tick, poll_s, what="alarm centre lane", log=log)
 
     async def tick(self) -> None:
         while True:

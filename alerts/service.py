@@ -46,6 +46,7 @@ from alerts.present import person_label, render_mail, render_short
 from alerts.settings import AlertSettings
 from alerts.store import AlarmStore, OutboxRow, OutboxStatus
 from alerts.texts import language
+from alerts.ticking import tick_until
 from alerts.tokens import AckClaim, AckTokens
 from sensors.contract import AlarmMessage
 
@@ -556,28 +557,14 @@ class AlarmService:
             lanes.append(asyncio.create_task(self._centre.run(stop, self.settings.poll_interval_s)))
             lanes.append(asyncio.create_task(self._centre.link.run_link_tests(stop)))
         try:
-            while not stop.is_set():
-                self._wake.clear()
-                try:
-                    await self.tick()
-                except Exception:
-                    # Only this supervisor catches broadly: the store or a directory failed.
-                    # Alarms stay queued in SQLite; the next tick tries again.
-                    log.exception(
-                        "alarm delivery tick failed; retrying in %.1f s",
-                        self.settings.poll_interval_s,
-                    )
-                waiters = {
-                    asyncio.ensure_future(self._wake.wait()),
-                    asyncio.ensure_future(stop.wait()),
-                }
-                _, pending = await asyncio.wait(
-                    waiters,
-                    timeout=self.settings.poll_interval_s,
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                for w in pending:
-                    w.cancel()
+            await tick_until(
+                stop,
+                self._wake,
+                self.tick,
+                self.settings.poll_interval_s,
+                what="alarm delivery",
+                log=log,
+            )
         finally:
             if not stop.is_set():  # cancelled: the lanes do not see `stop`
                 for task in lanes:
