@@ -25,7 +25,7 @@ from hub.api.auth import (
     throttled_verify,
 )
 from hub.api.console import Console
-from hub.api.present import RenderFailures, board_view, guarded
+from hub.console.present import RenderFailures, board_view, guarded
 from hub.context import Operator
 from hub.errors import StorageError
 from hub.storage.base import Bucket

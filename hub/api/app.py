@@ -24,11 +24,13 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.api import api, pages
+from hub.api import api
 from hub.api.auth import PREFS_COOKIE, DeviceCookies, SessionPolicy, Sessions, Sleep
-from hub.api.console import STATIC, Console, ConsoleAlarms, make_templates
+from hub.api.console import Console, ConsoleAlarms
 from hub.api.live import LiveHub
 from hub.api.throttle import LoginLimiter, LoginPolicy, MemoryLoginLimiter
+from hub.console import routes
+from hub.console.views import STATIC, make_templates
 from hub.context import HubContext
 
 log = logging.getLogger(__name__)
@@ -130,5 +132,5 @@ def create_app(
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router(console))
-    app.include_router(pages.router(console, live))
+    app.include_router(routes.router(console, live))
     return app

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 
 from alerts.model import AlarmChange, AlarmRecord, Contact, Outcome, Response, TimelineEntry
 from alerts.settings import AlertSettings
 from alerts.tokens import AckClaim
 from hub.api.auth import DeviceCookies, Sessions, Sleep, current_session
-from hub.api.texts import UI
 from hub.api.throttle import Attempt, LoginLimiter
+from hub.console.texts import UI
 from hub.context import Dwelling, DwellingHealth, HubContext
-
-TEMPLATES = Path(__file__).parent / "templates"
-STATIC = Path(__file__).parent / "static"
 
 
 class ConsoleAlarms(Protocol):
@@ -101,13 +96,3 @@ class Console:
         d = self.ctx.registry.dwelling(dwelling_id)
         h = next((h for h in self.ctx.presence.board() if h.dwelling == dwelling_id), None)
         return None if d is None and h is None else (d, h)
-
-
-def make_templates() -> Jinja2Templates:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    return Jinja2Templates(env=env)

@@ -18,9 +18,9 @@ from fastapi import FastAPI
 
 from alerts.model import AlarmKind, AlarmRecord, AlarmState, Severity
 from alerts.service import AlarmService
-from hub.api import dwelling_view, pages
-from hub.api import present as console_present
 from hub.api.app import create_app
+from hub.console import dwelling_view
+from hub.console import present as console_present
 from hub.storage.sqlite import SqliteTimeSeriesStore
 from sensors.contract import AlarmMessage, new_id
 from tests.integration.alarm_fakes import FakeClock
@@ -174,7 +174,7 @@ async def test_a_record_no_formatter_foresaw_is_one_placeholder_logged_once(
             raise RuntimeError("a bug nobody has seen yet")
         return real(rec, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pages, "alarm_view", failing)
+    monkeypatch.setattr(console_present, "alarm_view", failing)
     csrf = await login(s.client)
     caplog.set_level(logging.WARNING)
     for _ in range(3):

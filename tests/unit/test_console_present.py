@@ -1,4 +1,4 @@
-"""hub.api.present: alarm details, durations and numbers as the operator reads them."""
+"""hub.console.present: alarm details, durations and numbers as the operator reads them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from alerts.model import AlarmKind, AlarmRecord, AlarmState, Severity
 from alerts.present import DetailItem, details, duration, moment, number
-from hub.api.present import alarm_view, queue_order
+from hub.console.present import alarm_view, queue_order
 
 TZ = "Europe/Amsterdam"
 AMS = ZoneInfo(TZ)
@@ -179,7 +179,7 @@ def test_formatters_never_raise_on_values_from_before_the_strict_contract() -> N
     """The probe's 400-digit integer and a time of 1e18 once answered 500 for every page."""
     from alerts.present import clock_time, date_time
     from alerts.texts import local_time
-    from hub.api.texts import relative
+    from hub.console.texts import relative
 
     for lang, none in (("nl", "niet weer te geven"), ("en", "cannot be displayed")):
         assert number(BIG_INT, lang) == none

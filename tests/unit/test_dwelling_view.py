@@ -3,9 +3,9 @@ event lines in the operator's language."""
 
 from __future__ import annotations
 
-from hub.api.charts import SPARK_PAD, SPARK_W, clock, quiet_chart, sparkline
-from hub.api.dwelling_view import event_details, event_row, news2_view
 from hub.api.overview import news2, routine_profile
+from hub.console.charts import SPARK_PAD, SPARK_W, clock, quiet_chart, sparkline
+from hub.console.dwelling_view import event_details, event_row, news2_view
 from hub.storage.base import StoredEvent
 
 TZ = "Europe/Amsterdam"

@@ -25,7 +25,7 @@ from alerts.texts import (
     STATE_LABELS,
     kind_label,
 )
-from hub.api.texts import SENSOR_STATES, UI, relative
+from hub.console.texts import SENSOR_STATES, UI, relative
 from hub.context import Dwelling, DwellingHealth, SensorState
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 in the operator's language and time zone. No I/O.
 
 Each part (the routine, the NEWS2 box, a band change, a chart, a signal) is built on its
-own (`hub.api.present.guarded`): one that cannot be formatted is shown as "niet weer te
+own (`hub.console.present.guarded`): one that cannot be formatted is shown as "niet weer te
 geven" (with the event's id), the rest of the page as usual."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 
 from alerts.present import DetailItem, details, duration, moment, number
 from alerts.texts import BAND_LABELS, PARAM_LABELS
-from hub.api.charts import QuietChart, Spark, clock, quiet_chart, sparkline
 from hub.api.overview import BandChange, News2, Overview, RoutineProfile, VitalSeries
-from hub.api.present import RenderFailures, guarded, record_id
-from hub.api.texts import (
+from hub.console.charts import QuietChart, Spark, clock, quiet_chart, sparkline
+from hub.console.present import RenderFailures, guarded, record_id
+from hub.console.texts import (
     EVENT_LABELS,
     UI,
     VITAL_LABELS,

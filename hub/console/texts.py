@@ -353,7 +353,7 @@ def relative(seconds: float, lang: str) -> str:
     return r["d"].format(n=s // 86400)
 
 
-# -- the dwelling page (hub/api/dwelling_view.py) ------------------------------------------
+# -- the dwelling page (hub/console/dwelling_view.py) ------------------------------------------
 
 # Event kinds (edge detectors) as operators read them; a kind not here is shown as sent.
 EVENT_LABELS: Final[dict[str, dict[str, str]]] = {

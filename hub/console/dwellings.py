@@ -1,0 +1,68 @@
+"""The dwelling board (`/dwellings`) and one dwelling's page (`/dwellings/{id}`): its
+learned routine, NEWS2 and vital-sign charts."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hub.api import overview
+from hub.api.auth import csrf_token, session_operator
+from hub.console.dwelling_view import dwelling_page
+from hub.console.guard import login_redirect
+from hub.console.views import Views
+from hub.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+
+def router(views: Views) -> APIRouter:
+    r = APIRouter(include_in_schema=False)
+    console = views.console
+    ctx = console.ctx
+    templates = console.templates
+
+    @r.get("/dwellings")
+    async def dwellings_page(request: Request) -> Response:
+        if session_operator(request) is None:
+            return login_redirect(request)
+        lang = console.lang(request)
+        values = {
+            **views.base(request, lang),
+            **views.lists(lang, csrf_token(request)),
+            **views.board(lang),
+        }
+        return templates.TemplateResponse(
+            request, "dwellings.html", {**values, "page": "dwellings"}
+        )
+
+    @r.get("/dwellings/{dwelling_id}")
+    async def dwelling_detail(request: Request, dwelling_id: str) -> Response:
+        if session_operator(request) is None:
+            return login_redirect(request)
+        lang = console.lang(request)
+        values = {**views.base(request, lang), **views.top(lang, "dwellings")}
+        found = console.find_dwelling(dwelling_id)
+        if found is None:
+            return templates.TemplateResponse(
+                request, "not_found.html", {**values, "dwelling_id": dwelling_id}, status_code=404
+            )
+        registered, health = found
+        now = console.clock()
+        store_error = False
+        try:
+            ov = await overview.load(ctx.timeseries, dwelling_id, now)
+        except StorageError as exc:
+            log.warning("dwelling page %s: %s", dwelling_id, exc)
+            store_error = True
+            ov = await overview.load(None, dwelling_id, now)
+        open_here = sum(1 for a in console.alarms.open_alarms() if a.dwelling == dwelling_id)
+        view = dwelling_page(ov, registered, health, open_here, lang, console.tz, views.failures)
+        return templates.TemplateResponse(
+            request, "dwelling.html", {**values, "dw": view, "store_error": store_error}
+        )
+
+    return r
