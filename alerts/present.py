@@ -29,6 +29,7 @@ from alerts.texts import (
     MAIL_TEXTS,
     MAIL_UNDISPLAYABLE,
     PARAM_LABELS,
+    PARAM_UNITS,
     ROLE_LABELS,
     SEVERITY_LABELS,
     SHORT_TEXTS,
@@ -218,9 +219,25 @@ def details(
             return name
         return p if not codes_only or PARAM_RE.fullmatch(p) else hidden
 
+    def points(p: str) -> str:
+        sub = detail.get(f"sub_{p}")
+        if not isinstance(sub, int | float) or isinstance(sub, bool):
+            return ""
+        word = labels["subscore_one" if sub == 1 else "subscore"]
+        return f" ({number(sub, lang)} {word})"
+
+    measured = {k[4:] for k, v in detail.items() if k.startswith("val_") and _is_number(v)}
     out = []
     for k, v in detail.items():
-        if v is None or k in ("key", "source"):
+        if v is None or k in ("key", "source", "val_dbp"):
+            continue
+        if k.startswith("sub_") and k[4:] in measured:
+            continue  # read with its measured value
+        if k.startswith("val_") and k[4:] in measured:
+            p = k[4:]
+            assert isinstance(v, int | float)
+            name, text = _measured_item(p, v, detail, lang, param(p), labels)
+            out.append(DetailItem(name, text + points(p)))
             continue
         if codes_only and isinstance(v, str) and not v:
             continue  # an empty text says nothing
@@ -244,6 +261,27 @@ def details(
             text = hidden if codes_only else str(v)[:DETAIL_TEXT_MAX]
         out.append(DetailItem(label, text))
     return tuple(out)
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _measured_item(
+    p: str, v: float, detail: Mapping[str, object], lang: str, name: str, labels: Mapping[str, str]
+) -> tuple[str, str]:
+    """A measured NEWS2 parameter as read at the bedside: "zuurstofsaturatie", "88 %";
+    the systolic pressure with the diastolic beside it: "bloeddruk", "142/88 mmHg"."""
+    if p == "o2":
+        yes, no = YES_NO[lang]
+        return name, yes if v >= 0.5 else no
+    unit = PARAM_UNITS.get(p, "")
+    dbp = detail.get("val_dbp")
+    if p == "sbp" and _is_number(dbp):
+        assert isinstance(dbp, int | float)
+        return labels["blood_pressure"], f"{number(v, lang)}/{number(dbp, lang)} {unit}"
+    sep = "" if unit.startswith("/") else " "
+    return name, f"{number(v, lang)}{sep}{unit}".strip()
 
 
 # -- people --------------------------------------------------------------------------------

@@ -119,6 +119,9 @@ DETAIL_LABELS: Final[dict[str, dict[str, str]]] = {
         "stillness_g": "stilliggen (g)",
         "day": "dag",
         "subscore": "punten",
+        "subscore_one": "punt",
+        "spo2_scale": "SpO2-schaal (zorgplan)",
+        "blood_pressure": "bloeddruk",
         "clock_off": "tijd van de woning onjuist, tijd van ontvangst gebruikt",
     },
     "en": {
@@ -151,6 +154,9 @@ DETAIL_LABELS: Final[dict[str, dict[str, str]]] = {
         "stillness_g": "stillness (g)",
         "day": "day",
         "subscore": "points",
+        "subscore_one": "point",
+        "spo2_scale": "SpO2 scale (care plan)",
+        "blood_pressure": "blood pressure",
         "clock_off": "the dwelling's time was wrong, time of receipt used",
     },
 }
@@ -194,6 +200,18 @@ PARAM_LABELS: Final[dict[str, dict[str, str]]] = {
         "acvpu": "consciousness",
         "temp": "temperature",
     },
+}
+
+
+# The units NEWS2 parameters are measured in (the alarm detail's `val_<param>`), UCUM-like
+# but as a reader writes them.
+PARAM_UNITS: Final[dict[str, str]] = {
+    "rr": "/min",
+    "spo2": "%",
+    "sbp": "mmHg",
+    "dbp": "mmHg",
+    "hr": "/min",
+    "temp": "°C",
 }
 
 

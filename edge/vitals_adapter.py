@@ -37,7 +37,7 @@ from typing import Final
 
 from edge.config import EdgeSettings
 from edge.detection import DetailValue, Finding
-from edge.detectors.news2 import SpO2Scale
+from edge.detectors.news2 import News2Score, SpO2Scale
 from edge.detectors.vitals import (
     Quantity,
     Source,
@@ -47,7 +47,7 @@ from edge.detectors.vitals import (
     VitalsFindingKind,
     VitalsPipeline,
 )
-from sensors.contract import new_id
+from sensors.contract import MAX_DETAIL_KEYS, new_id
 from sensors.readings import Reading
 
 log = logging.getLogger(__name__)
@@ -157,6 +157,17 @@ class VitalsAdapter:
             out.append(f)
         return out
 
+    def _measured(self, n: News2Score, room: int) -> dict[str, DetailValue]:
+        """What was measured, beside the points (the console reads "88 % (3 punten)"):
+        `val_<param>`, the diastolic pressure with the systolic, and the SpO2 scale in use;
+        left out whole rather than push the detail past the wire contract's key limit."""
+        out: dict[str, DetailValue] = {f"val_{p.value}": round(m, 2) for p, m in n.measured}
+        dbp = self.pipeline.value(Quantity.DBP)
+        if dbp is not None and "val_sbp" in out:
+            out["val_dbp"] = round(dbp, 1)  # not scored; read with the systolic
+        out["spo2_scale"] = 2 if self.pipeline.cfg.scale is SpO2Scale.SCALE_2 else 1
+        return out if len(out) <= room else {}
+
     def advance(self, t: float) -> Sequence[Finding]:
         return self._findings(self.pipeline.advance(t))
 
@@ -174,6 +185,7 @@ class VitalsAdapter:
                     "missing": ",".join(p.value for p in n.missing)[:200],
                 }
                 detail |= {f"sub_{p.value}": s for p, s in n.subscores}
+                detail |= self._measured(n, MAX_DETAIL_KEYS - len(detail) - 1)
             if f.previous_band is not None:
                 detail["previous_band"] = f.previous_band.value
             if f.kind is VitalsFindingKind.ALARM and f.severity is not None:

@@ -109,6 +109,9 @@ class News2Score:
     subscores: tuple[tuple[Param, int], ...]  # chart order, scored parameters only
     missing: tuple[Param, ...]  # chart order; includes invalid ones
     invalid: tuple[Invalid, ...] = ()
+    # The measured values that were scored, chart order (O2: 1.0 on oxygen, 0.0 on air;
+    # ACVPU is not a number and not here): what a clinician reads beside the points.
+    measured: tuple[tuple[Param, float], ...] = ()
 
     @property
     def partial(self) -> bool:
@@ -314,4 +317,11 @@ def score(
         subscores=tuple((p, subs[p]) for p in PARAMS if p in subs),
         missing=missing,
         invalid=tuple(invalid),
+        measured=tuple((p, m) for p in PARAMS if (m := _measured(p, values, vitals)) is not None),
     )
+
+
+def _measured(p: Param, values: dict[Param, float | None], vitals: VitalSigns) -> float | None:
+    if p is Param.O2:
+        return None if vitals.o2 is None else float(vitals.o2)
+    return values.get(p)

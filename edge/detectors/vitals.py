@@ -305,6 +305,11 @@ class VitalsPipeline:
             return None
         return c.samples[-1][0], statistics.median(v for _, v in c.samples)
 
+    def value(self, q: Quantity) -> float | None:
+        """The value in use now for `q` (the freshest spot check or continuous window
+        still within its age limit), or None."""
+        return self._value(q)
+
     def _value(self, q: Quantity) -> float | None:
         best: tuple[float, float] | None = None
         spot = self.spot.get(q)

@@ -172,6 +172,39 @@ def test_a_vitals_alarm_reads_clinically_in_dutch_and_english() -> None:
     assert [d.value for d in trend] == ["gewicht snel toegenomen", "gewicht", "84,6"]
 
 
+def test_a_vitals_alarm_shows_the_measured_values_with_units_beside_the_points() -> None:
+    """An edge that sends what it measured (`val_<param>`): each parameter reads as at the
+    bedside, blood pressure as systolic/diastolic, oxygen as yes/no, the points after."""
+    detail = {
+        "score": 9,
+        "sub_spo2": 0,
+        "val_spo2": 90.0,
+        "sub_o2": 2,
+        "val_o2": 1.0,
+        "sub_sbp": 3,
+        "val_sbp": 88.0,
+        "val_dbp": 52.0,
+        "sub_hr": 1,
+        "val_hr": 95.0,
+        "sub_temp": 1,
+        "val_temp": 38.4,
+        "spo2_scale": 2,
+    }
+    nl = [(d.label, d.value) for d in details(detail, "nl", TZ, NOW)]
+    assert nl == [
+        ("score", "9"),
+        ("zuurstofsaturatie", "90 % (0 punten)"),
+        ("extra zuurstof", "ja (2 punten)"),
+        ("bloeddruk", "88/52 mmHg (3 punten)"),
+        ("hartslag", "95/min (1 punt)"),
+        ("temperatuur", "38,4 °C (1 punt)"),
+        ("SpO2-schaal (zorgplan)", "2"),
+    ]
+    en = dict((d.label, d.value) for d in details(detail, "en", TZ, NOW))
+    assert en["blood pressure"] == "88/52 mmHg (3 points)"
+    assert en["heart rate"] == "95/min (1 point)"
+
+
 BIG_INT = int("9" * 400)
 
 

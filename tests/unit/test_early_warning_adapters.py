@@ -280,3 +280,37 @@ def test_unreadable_routine_state_is_a_cold_start_not_a_crash(tmp_path: Path) ->
     state = tmp_path / "routine.json"
     state.mkdir()
     assert load_model(state).days == []
+
+
+def test_a_vitals_alarm_carries_what_was_measured_within_the_wire_contract() -> None:
+    """The operator reads "bloeddruk 88/52 mmHg (3 punten)", not only the points; with
+    every parameter measured the alarm still fits the contract's detail limits."""
+    adapter = VitalsAdapter.from_settings(settings(news2_scale=2, on_oxygen=True))  # type: ignore[arg-type]
+    assert adapter is not None
+    t = 1_700_000_000.0
+    readings = [  # the systolic last: it makes the alarm critical, with all the rest known
+        Reading("vitals-1", "dbp", t, 52.0),
+        Reading("vitals-1", "hr", t, 95.0),
+        Reading("vitals-1", "spo2", t, 90.0),
+        Reading("vitals-1", "rr", t, 21.0),
+        Reading("thermo-1", "temperature", t, 38.4),
+        Reading("vitals-1", "sbp", t, 88.0),
+    ]
+    found = list(adapter.update(readings, t))
+    alarm = [f for f in found if f.alarm is not None][-1]
+    d = alarm.detail
+    assert (d["val_sbp"], d["val_dbp"], d["sub_sbp"]) == (88.0, 52.0, 3)
+    assert alarm.severity is contract.Severity.CRITICAL
+    assert (d["val_hr"], d["val_spo2"], d["val_rr"], d["val_temp"]) == (95.0, 90.0, 21.0, 38.4)
+    assert d["val_o2"] == 1.0 and d["spo2_scale"] == 2
+    msg = contract.AlarmMessage(
+        id=contract.new_id(),
+        dwelling="dw-001",
+        ts=t,
+        action="raise",
+        alarm_id=contract.new_id(),
+        kind=contract.AlarmKind.VITALS,
+        severity=contract.Severity.CRITICAL,
+        detail=d,
+    )
+    assert contract.AlarmMessage.model_validate_json(msg.model_dump_json()).detail == d
