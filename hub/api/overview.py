@@ -31,7 +31,7 @@ EVENT_LIMIT: Final = 30
 FUTURE_SLACK_S: Final = DAY_S
 
 # Reading quantities shown as vital signs, in this order (edge/vitals_adapter.py).
-VITAL_QUANTITIES: Final = ("hr", "spo2", "temperature", "weight")
+VITAL_QUANTITIES: Final = ("hr", "spo2", "sbp", "dbp", "rr", "temperature", "weight")
 # `temperature` is body temperature from a thermometer but also room climate from an
 # ordinary BTHome sensor, and the hub does not know a device's role: a series whose
 # median lies outside this range (degC) is room air, not a resident, and is left out.
@@ -296,3 +296,44 @@ async def load(
         vitals=tuple(await vital_series(store, dwelling, start, now, bucket_s)),
         events=tuple(events),
     )
+
+
+# -- around one alarm ---------------------------------------------------------------------------
+
+AROUND_BEFORE_S: Final = 30 * 60.0  # signals this long before an alarm's raise are "around" it
+AROUND_AFTER_S: Final = 10 * 60.0
+AROUND_LIMIT: Final = 20
+RECENT_S: Final = 3600.0  # the alarm page's "last hour" of readings
+RECENT_BUCKET_S: Final = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class AroundAlarm:
+    """What the alarm page shows next to the alarm itself: the dwelling's detector signals
+    around its raise (the fall's posture and stillness, the NEWS2 updates, the inactivity
+    event) and its vital-sign readings of the last hour, per minute."""
+
+    stored: bool  # False: this hub keeps no history
+    events: tuple[StoredEvent, ...]  # newest first
+    vitals: tuple[VitalSeries, ...]
+    start: float  # the readings' window
+    end: float
+    bucket_s: float
+
+
+async def around(
+    store: TimeSeriesStore | None, dwelling: str, raised_at: float, now: float
+) -> AroundAlarm:
+    """Bounded: <= AROUND_LIMIT events and <= 60 points per chart."""
+    start = now - RECENT_S
+    if store is None:
+        return AroundAlarm(False, (), (), start, now, RECENT_BUCKET_S)
+    events = await store.events(
+        dwelling,
+        raised_at - AROUND_BEFORE_S,
+        raised_at + AROUND_AFTER_S,
+        AROUND_LIMIT,
+        prefixes=EVENT_PREFIXES,
+    )
+    vitals = await vital_series(store, dwelling, start, now, RECENT_BUCKET_S)
+    return AroundAlarm(True, tuple(events), tuple(vitals), start, now, RECENT_BUCKET_S)

@@ -1,23 +1,84 @@
-"""Acting on an alarm from a page without JavaScript (`POST /alarms/{id}/{action}`);
-console.js uses the JSON API (hub.api.api) instead."""
+"""One alarm: its page (`GET /alarms/{id}`: the whole timeline, what was measured, the
+signals around it, the dwelling's last hour of readings), live over hub.console.events;
+and acting on it from a page without JavaScript (`POST /alarms/{id}/{action}`; console.js
+uses the JSON API, hub.api.api, instead)."""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from alerts.errors import InvalidTransitionError, UnknownAlarmError
+from alerts.model import AlarmRecord
+from alerts.present import person_label
+from hub.api import overview
 from hub.api.auth import session_operator
+from hub.console.alarm_view import AlarmPage, alarm_page
 from hub.console.guard import Token, checked_form, login_redirect
+from hub.console.present import alarm_view
 from hub.console.texts import UI
 from hub.console.views import NOTE_MAX, Views
+from hub.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+# Who a timeline entry names that is not a person.
+_SYSTEM = {
+    "nl": {"edge": "de woning", "hub": "de hub", "centre": "alarmcentrale"},
+    "en": {"edge": "the dwelling", "hub": "the hub", "centre": "alarm centre"},
+}
+
+
+async def load_page(views: Views, rec: AlarmRecord, lang: str) -> AlarmPage:
+    """Everything the alarm page shows, at this moment."""
+    console = views.console
+    now = console.clock()
+    try:
+        around = await overview.around(console.ctx.timeseries, rec.dwelling, rec.raised_at, now)
+    except StorageError as exc:
+        log.warning("alarm page %s: %s", rec.id, exc)
+        around = await overview.around(None, rec.dwelling, rec.raised_at, now)
+
+    def who(by: str | None) -> str:
+        """A timeline's `by` as a reader names it: a contact by name and role (through
+        whichever channel: "email:c-anna"), the system by what it is, else as logged."""
+        if not by:
+            return ""
+        if by in _SYSTEM[lang]:
+            return _SYSTEM[lang][by]
+        channel, _, contact_id = by.rpartition(":")
+        contact = console.alarms.contact(rec.dwelling, contact_id)
+        if contact is None:
+            return by
+        name = person_label(contact.name, contact.role, lang)
+        return f"{name} · {channel}" if channel else name
+
+    view = alarm_view(rec, console.label(rec.dwelling), lang, console.tz, now)
+    timeline = console.alarms.timeline(rec.id)
+    return alarm_page(view, timeline, around, who, lang, console.tz, now, views.failures)
 
 
 def router(views: Views) -> APIRouter:
     r = APIRouter(include_in_schema=False)
     console = views.console
     alarms = console.alarms
+
+    @r.get("/alarms/{alarm_id}")
+    async def alarm_detail(request: Request, alarm_id: str) -> Response:
+        if session_operator(request) is None:
+            return login_redirect(request)
+        lang = console.lang(request)
+        values = {**views.base(request, lang), **views.top(lang, "alarms")}
+        rec = alarms.get(alarm_id)
+        if rec is None:
+            return console.templates.TemplateResponse(
+                request, "alarm_not_found.html", {**values, "alarm_id": alarm_id}, status_code=404
+            )
+        page = await load_page(views, rec, lang)
+        return console.templates.TemplateResponse(request, "alarm.html", {**values, "p": page})
 
     @r.post("/alarms/{alarm_id}/{action}")
     async def alarm_form(request: Request, alarm_id: str, action: str) -> Response:

@@ -1,12 +1,18 @@
 """The console's live stream (`/events`, Server-Sent Events): the alarm lists and the
 board, re-rendered when an alarm changes (hub.api.live.LiveHub) or on the refresh timer,
-and sent only when what they show changed. It ends with the operator's session."""
+and sent only when what they show changed. It ends with the operator's session.
+
+A page with a live part of its own asks for it: `?alarm=ID` adds the alarm page's part
+(event `part`: the element id and its HTML, swapped in by console.js).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi import APIRouter
 from sse_starlette import EventSourceResponse
@@ -15,55 +21,83 @@ from starlette.responses import Response
 
 from hub.api.auth import csrf_token, session_operator
 from hub.api.live import LiveHub
+from hub.console.alarms import load_page
 from hub.console.texts import UI
 from hub.console.views import Views
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One thing the stream keeps up to date: `make` gives (what it shows, the event's
+    data); the event is sent when what it shows differs from what was sent last."""
+
+    event: str
+    make: Callable[[], Awaitable[tuple[object, dict[str, Any]]]]
 
 
 def router(views: Views, live: LiveHub) -> APIRouter:
     r = APIRouter(include_in_schema=False)
     console = views.console
 
+    def parts(request: Request, lang: str, csrf: str) -> list[Part]:
+        t = UI[lang]
+
+        async def lists() -> tuple[object, dict[str, Any]]:
+            values = views.lists(lang, csrf)
+            # Only what the cards show; relative times tick in the browser.
+            sig = [(c.id, c.version) for c in values["open_cards"] + values["recent_cards"]]
+            common = {**values, "t": t, "csrf": csrf, "lang": lang}
+            return sig, {
+                "open": views.render("_open.html", common),
+                "recent": views.render("_recent.html", common),
+                "summary": views.render("_summary.html", common),
+                "open_count": values["summary"].open,
+            }
+
+        async def board() -> tuple[object, dict[str, Any]]:
+            b = views.board(lang)
+            return b["board"], {"html": views.render("_board.html", {**b, "t": t, "lang": lang})}
+
+        out = [Part("alarms", lists), Part("board", board)]
+        alarm_id = request.query_params.get("alarm")
+        if alarm_id:
+
+            async def alarm_page() -> tuple[object, dict[str, Any]]:
+                rec = console.alarms.get(alarm_id)
+                if rec is None:
+                    return None, {}
+                page = await load_page(views, rec, lang)
+                html = views.render("_alarm_page.html", {"p": page, "t": t, "lang": lang})
+                return html, {"id": "alarm-live", "v": page.version, "html": html}
+
+            out.append(Part("part", alarm_page))
+        return out
+
     @r.get("/events")
     async def events(request: Request) -> Response:
         if session_operator(request) is None:
             return Response("login required", status_code=401)
         lang = console.lang(request)
-        csrf = csrf_token(request)
+        live_parts = parts(request, lang, csrf_token(request))
         queue = live.subscribe()
 
         async def stream() -> AsyncIterator[dict[str, str]]:
-            sent_lists: object = None
-            sent_board: object = None
+            sent: dict[int, object] = {}
             try:
                 while True:
                     if console.sessions.lookup(request) is None:
                         return  # logged out, removed or disabled: the stream ends with it
                     out: list[dict[str, str]] = []
-                    try:
-                        values = views.lists(lang, csrf)
-                        # Only what the cards show; relative times tick in the browser.
-                        sig = [
-                            (c.id, c.version) for c in values["open_cards"] + values["recent_cards"]
-                        ]
-                        if sig != sent_lists:
-                            common = {**values, "t": UI[lang], "csrf": csrf, "lang": lang}
-                            data = {
-                                "open": views.render("_open.html", common),
-                                "recent": views.render("_recent.html", common),
-                                "summary": views.render("_summary.html", common),
-                                "open_count": values["summary"].open,
-                            }
-                            out.append({"event": "alarms", "data": json.dumps(data)})
-                            sent_lists = sig
-                        b = views.board(lang)
-                        if b["board"] != sent_board:
-                            html = views.render("_board.html", {**b, "t": UI[lang], "lang": lang})
-                            out.append({"event": "board", "data": json.dumps({"html": html})})
-                            sent_board = b["board"]
-                    except Exception as exc:
-                        # The stream stays up (a closed one would be reopened into the
-                        # same failure); the next change or refresh tries again.
-                        views.failures.report("live update", "/events", exc)
+                    for i, part in enumerate(live_parts):
+                        try:
+                            shown, data = await part.make()
+                            if data and (i not in sent or sent[i] != shown):
+                                out.append({"event": part.event, "data": json.dumps(data)})
+                                sent[i] = shown
+                        except Exception as exc:
+                            # The stream stays up (a closed one would be reopened into the
+                            # same failure); the next change or refresh tries again.
+                            views.failures.report("live update", f"/events {part.event}", exc)
                     for item in out:
                         yield item
                     try:

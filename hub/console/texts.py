@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from hub.console.texts_alarm import ALARM_UI
+
 UI: Final[dict[str, dict[str, str]]] = {
     "nl": {
         "title": "Mobiele Zorg — alarmcentrale",
@@ -141,8 +143,8 @@ UI: Final[dict[str, dict[str, str]]] = {
         "band_history": "NEWS2-band, afgelopen 14 dagen",
         "band_history_none": "Geen bandwisselingen in de afgelopen 14 dagen.",
         "trends": "Metingen, afgelopen 14 dagen (mediaan per uur)",
-        "trends_none": "Geen metingen van hartslag, SpO2, lichaamstemperatuur of gewicht "
-        "in de afgelopen 14 dagen.",
+        "trends_none": "Geen metingen van hartslag, SpO2, bloeddruk, ademfrequentie, "
+        "lichaamstemperatuur of gewicht in de afgelopen 14 dagen.",
         "last_value": "laatste",
         "range": "bereik",
         "events": "Recente signalen",
@@ -293,8 +295,8 @@ UI: Final[dict[str, dict[str, str]]] = {
         "band_history": "NEWS2 band, last 14 days",
         "band_history_none": "No band changes in the last 14 days.",
         "trends": "Readings, last 14 days (hourly median)",
-        "trends_none": "No heart rate, SpO2, body temperature or weight readings in the "
-        "last 14 days.",
+        "trends_none": "No heart rate, SpO2, blood pressure, respiration rate, body "
+        "temperature or weight readings in the last 14 days.",
         "last_value": "latest",
         "range": "range",
         "events": "Recent signals",
@@ -411,13 +413,24 @@ VITAL_LABELS: Final[dict[str, dict[str, tuple[str, str]]]] = {
     "nl": {
         "hr": ("Hartslag", "/min"),
         "spo2": ("Zuurstofsaturatie (SpO2)", "%"),
+        "sbp": ("Bloeddruk, systolisch", "mmHg"),
+        "dbp": ("Bloeddruk, diastolisch", "mmHg"),
+        "rr": ("Ademfrequentie", "/min"),
         "temperature": ("Lichaamstemperatuur", "°C"),
         "weight": ("Gewicht", "kg"),
     },
     "en": {
         "hr": ("Heart rate", "/min"),
         "spo2": ("Oxygen saturation (SpO2)", "%"),
+        "sbp": ("Blood pressure, systolic", "mmHg"),
+        "dbp": ("Blood pressure, diastolic", "mmHg"),
+        "rr": ("Respiration rate", "/min"),
         "temperature": ("Body temperature", "°C"),
         "weight": ("Weight", "kg"),
     },
 }
+
+
+# The alarm page's texts (hub.console.texts_alarm), in the same `t` as the rest.
+for _lang, _texts in ALARM_UI.items():
+    UI[_lang].update(_texts)

@@ -145,22 +145,52 @@
     }));
   }
 
+  // New open alarms, on every page (the alarm page has no queue but must still sound).
+  let seen = null;
+  function newcomers(html) {
+    const tpl = document.createElement("template");
+    tpl.innerHTML = html;
+    const cards = Array.from(tpl.content.querySelectorAll("article.alarm[data-id]"));
+    const fresh = seen === null ? [] : cards.filter((c) => !seen.has(c.dataset.id));
+    seen = new Set(cards.map((c) => c.dataset.id));
+    return fresh;
+  }
+
+  // A page's own live part (the alarm page): swapped in whole when it changed.
+  const livePart = document.querySelector("[data-live]");
+  function streamUrl() {
+    if (livePart && livePart.dataset.live === "alarm") {
+      return "/events?alarm=" + encodeURIComponent(livePart.dataset.id);
+    }
+    return "/events";
+  }
+
   let first = true;
   function connect() {
-    const es = new EventSource("/events");
+    const es = new EventSource(streamUrl());
     es.onopen = () => { conn.textContent = conn.dataset.live; conn.classList.add("live"); };
     es.onerror = () => { conn.textContent = conn.dataset.lost; conn.classList.remove("live"); };
     es.addEventListener("alarms", (ev) => {
       const d = JSON.parse(ev.data);
-      const added = patchList(document.getElementById("open-list"), d.open, !first);
+      patchList(document.getElementById("open-list"), d.open, !first);
       patchList(document.getElementById("recent-list"), d.recent, false);
       applyFilters();
-      added.forEach(announce);
+      newcomers(d.open).forEach(announce);
       const summary = document.getElementById("summary");
       if (summary) summary.innerHTML = d.summary;
       document.title = d.open_count ? `(${d.open_count}) ${baseTitle}` : baseTitle;
       first = false;
       tick();
+    });
+    es.addEventListener("part", (ev) => {
+      const d = JSON.parse(ev.data);
+      const el = document.getElementById(d.id);
+      if (el && el.dataset.v !== d.v) {
+        el.innerHTML = d.html;
+        el.dataset.v = d.v;
+        tick();
+        document.dispatchEvent(new CustomEvent("mz:part", { detail: { id: d.id, v: d.v } }));
+      }
     });
     es.addEventListener("board", (ev) => {
       const board = document.getElementById("board");

@@ -1,0 +1,91 @@
+"""Texts of the alarm page (`/alarms/{id}`), Dutch and English; merged into
+hub.console.texts.UI. Timeline steps by their `what` (alerts.model.TimelineEntry)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+ALARM_UI: Final[dict[str, dict[str, str]]] = {
+    "nl": {
+        "alarm_back": "Alarmwachtrij",
+        "alarm_open": "Openen",
+        "alarm_title": "Alarm",
+        "alarm_not_found_title": "Alarm niet gevonden",
+        "alarm_not_found": "Er is geen alarm met id {id}.",
+        "alarm_measured": "Wat er gemeten is",
+        "alarm_measured_none": "Het alarm bevat geen meetwaarden.",
+        "alarm_related": "Signalen rond het alarm",
+        "alarm_related_none": "Geen andere signalen van deze woning rond het alarm.",
+        "alarm_timeline": "Verloop",
+        "alarm_readings": "Metingen, afgelopen uur",
+        "alarm_readings_none": "Geen metingen van vitale functies in het afgelopen uur.",
+        "alarm_resident": "Bewoner",
+        "alarm_dwelling_page": "Woningpagina",
+        "alarm_source": "bron",
+        "alarm_id": "alarmnummer",
+        "alarm_waited": "wacht",
+        "alarm_received_at": "binnengekomen",
+    },
+    "en": {
+        "alarm_back": "Alarm queue",
+        "alarm_open": "Open",
+        "alarm_title": "Alarm",
+        "alarm_not_found_title": "Alarm not found",
+        "alarm_not_found": "There is no alarm with id {id}.",
+        "alarm_measured": "What was measured",
+        "alarm_measured_none": "The alarm carries no measurements.",
+        "alarm_related": "Signals around the alarm",
+        "alarm_related_none": "No other signals from this dwelling around the alarm.",
+        "alarm_timeline": "Timeline",
+        "alarm_readings": "Readings, last hour",
+        "alarm_readings_none": "No vital-sign readings in the last hour.",
+        "alarm_resident": "Resident",
+        "alarm_dwelling_page": "Dwelling page",
+        "alarm_source": "source",
+        "alarm_id": "alarm number",
+        "alarm_waited": "waiting",
+        "alarm_received_at": "received",
+    },
+}
+
+# Timeline steps (alerts.model.TimelineEntry.what). An unknown one is shown as sent.
+TIMELINE_LABELS: Final[dict[str, dict[str, str]]] = {
+    "nl": {
+        "raised_at_source": "Alarm gemaakt in de woning",
+        "received": "Ontvangen door de hub",
+        "raised": "Alarm gemaakt door de hub",
+        "notified": "Bericht afgeleverd",
+        "failed": "Bericht niet afgeleverd",
+        "unknown": "Bericht mogelijk niet afgeleverd",
+        "acknowledged": "Opgepakt",
+        "on_my_way": "Ik ga erheen",
+        "arrived": "Ik ben er",
+        "closed": "Afgesloten door mantelzorger",
+        "resolved": "Afgehandeld",
+        "cancelled": "Geannuleerd in de woning",
+        "handed_to_centre": "Doorgezet naar de alarmcentrale",
+        "centre_acknowledged": "Alarmcentrale heeft ontvangst bevestigd",
+        "centre_retrying": "Alarmcentrale niet bereikt, opnieuw",
+        "centre_failed": "Alarmcentrale weigerde het bericht",
+        "centre_restored": "Herstel gemeld aan de alarmcentrale",
+    },
+    "en": {
+        "raised_at_source": "Alarm made in the dwelling",
+        "received": "Received by the hub",
+        "raised": "Alarm made by the hub",
+        "notified": "Message delivered",
+        "failed": "Message not delivered",
+        "unknown": "Message possibly not delivered",
+        "acknowledged": "Taken on",
+        "on_my_way": "On my way",
+        "arrived": "Arrived",
+        "closed": "Closed by family caregiver",
+        "resolved": "Resolved",
+        "cancelled": "Cancelled in the dwelling",
+        "handed_to_centre": "Handed to the alarm centre",
+        "centre_acknowledged": "The alarm centre confirmed receipt",
+        "centre_retrying": "Alarm centre not reached, retrying",
+        "centre_failed": "The alarm centre refused the message",
+        "centre_restored": "Restore reported to the alarm centre",
+    },
+}
