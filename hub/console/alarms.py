@@ -78,7 +78,10 @@ def router(views: Views) -> APIRouter:
                 request, "alarm_not_found.html", {**values, "alarm_id": alarm_id}, status_code=404
             )
         page = await load_page(views, rec, lang)
-        return console.templates.TemplateResponse(request, "alarm.html", {**values, "p": page})
+        part, version = views.part("_alarm_page.html", {**values, "p": page})
+        return console.templates.TemplateResponse(
+            request, "alarm.html", {**values, "p": page, "part": part, "part_v": version}
+        )
 
     @r.post("/alarms/{alarm_id}/{action}")
     async def alarm_form(request: Request, alarm_id: str, action: str) -> Response:

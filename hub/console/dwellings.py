@@ -11,18 +11,40 @@ from starlette.responses import Response
 
 from hub.api import overview
 from hub.api.auth import csrf_token, session_operator
-from hub.console.dwelling_view import dwelling_page
+from hub.console.dwelling_view import DwellingPage, dwelling_page
 from hub.console.guard import login_redirect
 from hub.console.views import Views
+from hub.context import Dwelling, DwellingHealth
 from hub.errors import StorageError
 
 log = logging.getLogger(__name__)
 
 
+async def load_page(
+    views: Views,
+    dwelling_id: str,
+    found: tuple[Dwelling | None, DwellingHealth | None],
+    lang: str,
+) -> tuple[DwellingPage, bool]:
+    """The dwelling page's view at this moment, and whether the history store failed."""
+    console = views.console
+    registered, health = found
+    now = console.clock()
+    store_error = False
+    try:
+        ov = await overview.load(console.ctx.timeseries, dwelling_id, now)
+    except StorageError as exc:
+        log.warning("dwelling page %s: %s", dwelling_id, exc)
+        store_error = True
+        ov = await overview.load(None, dwelling_id, now)
+    open_here = sum(1 for a in console.alarms.open_alarms() if a.dwelling == dwelling_id)
+    view = dwelling_page(ov, registered, health, open_here, lang, console.tz, views.failures)
+    return view, store_error
+
+
 def router(views: Views) -> APIRouter:
     r = APIRouter(include_in_schema=False)
     console = views.console
-    ctx = console.ctx
     templates = console.templates
 
     @r.get("/dwellings")
@@ -50,19 +72,11 @@ def router(views: Views) -> APIRouter:
             return templates.TemplateResponse(
                 request, "not_found.html", {**values, "dwelling_id": dwelling_id}, status_code=404
             )
-        registered, health = found
-        now = console.clock()
-        store_error = False
-        try:
-            ov = await overview.load(ctx.timeseries, dwelling_id, now)
-        except StorageError as exc:
-            log.warning("dwelling page %s: %s", dwelling_id, exc)
-            store_error = True
-            ov = await overview.load(None, dwelling_id, now)
-        open_here = sum(1 for a in console.alarms.open_alarms() if a.dwelling == dwelling_id)
-        view = dwelling_page(ov, registered, health, open_here, lang, console.tz, views.failures)
+        view, store_error = await load_page(views, dwelling_id, found, lang)
+        page = {**values, "dw": view, "store_error": store_error}
+        part, version = views.part("_dwelling_page.html", page)
         return templates.TemplateResponse(
-            request, "dwelling.html", {**values, "dw": view, "store_error": store_error}
+            request, "dwelling.html", {**page, "part": part, "part_v": version}
         )
 
     return r

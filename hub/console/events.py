@@ -2,8 +2,9 @@
 board, re-rendered when an alarm changes (hub.api.live.LiveHub) or on the refresh timer,
 and sent only when what they show changed. It ends with the operator's session.
 
-A page with a live part of its own asks for it: `?alarm=ID` adds the alarm page's part
-(event `part`: the element id and its HTML, swapped in by console.js).
+A page with a live part of its own asks for it: `?alarm=ID` adds the alarm page's part,
+`?dwelling=ID` the dwelling page's (event `part`: the element id, its version and HTML,
+swapped in by console.js when the version differs from the page's).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from starlette.responses import Response
 
 from hub.api.auth import csrf_token, session_operator
 from hub.api.live import LiveHub
-from hub.console.alarms import load_page
+from hub.console.alarms import load_page as load_alarm
+from hub.console.dwellings import load_page as load_dwelling
 from hub.console.texts import UI
 from hub.console.views import Views
 
@@ -66,11 +68,24 @@ def router(views: Views, live: LiveHub) -> APIRouter:
                 rec = console.alarms.get(alarm_id)
                 if rec is None:
                     return None, {}
-                page = await load_page(views, rec, lang)
-                html = views.render("_alarm_page.html", {"p": page, "t": t, "lang": lang})
-                return html, {"id": "alarm-live", "v": page.version, "html": html}
+                page = await load_alarm(views, rec, lang)
+                html, v = views.part("_alarm_page.html", {"p": page, "t": t, "lang": lang})
+                return v, {"id": "alarm-live", "v": v, "html": str(html)}
 
             out.append(Part("part", alarm_page))
+        dwelling_id = request.query_params.get("dwelling")
+        if dwelling_id:
+
+            async def dwelling_page() -> tuple[object, dict[str, Any]]:
+                found = console.find_dwelling(dwelling_id)
+                if found is None:
+                    return None, {}
+                view, store_error = await load_dwelling(views, dwelling_id, found, lang)
+                values = {"dw": view, "store_error": store_error, "t": t, "lang": lang}
+                html, v = views.part("_dwelling_page.html", values)
+                return v, {"id": "dwelling-live", "v": v, "html": str(html)}
+
+            out.append(Part("part", dwelling_page))
         return out
 
     @r.get("/events")

@@ -4,6 +4,7 @@ costs one placeholder card, never the page or the live stream."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,13 @@ class Views:
 
     def render(self, name: str, values: dict[str, Any]) -> str:
         return self.console.templates.get_template(name).render(values)
+
+    def part(self, name: str, values: dict[str, Any]) -> tuple[Markup, str]:
+        """A page's live part (hub.console.events) and its version: the page and the
+        stream render it alike, so the browser swaps it only when it really changed."""
+        html = self.render(name, values)
+        # Rendered by an autoescaping template: already safe HTML.
+        return Markup(html), hashlib.blake2s(html.encode()).hexdigest()[:16]  # noqa: S704
 
     def centre_reachable(self) -> bool | None:
         """The alarm-centre link's state for the top bar (None: no link configured)."""

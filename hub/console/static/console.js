@@ -159,10 +159,8 @@
   // A page's own live part (the alarm page): swapped in whole when it changed.
   const livePart = document.querySelector("[data-live]");
   function streamUrl() {
-    if (livePart && livePart.dataset.live === "alarm") {
-      return "/events?alarm=" + encodeURIComponent(livePart.dataset.id);
-    }
-    return "/events";
+    if (!livePart) return "/events";
+    return `/events?${livePart.dataset.live}=${encodeURIComponent(livePart.dataset.id)}`;
   }
 
   let first = true;
