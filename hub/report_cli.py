@@ -241,9 +241,10 @@ def _print_table(found: MonthlyReport, label: Callable[[str], str], out: TextIO)
         ended += [f.without_outcome, f.cancelled_at_edge, f.still_open]
         print(f"{name(d, text):{width}}  " + " ".join(f"{n:>13}" for n in ended), file=out)
     print(file=out)
+    print(f"* fewer than {MIN_SAMPLE} values: read with care.", file=out)
     print(
-        f"* fewer than {MIN_SAMPLE} values: read with care. Times from the hub's receipt; "
-        "technical alarms are left out of the response times (docs/alerts.md).",
+        "Times count from the hub's receipt; technical alarms are left out of the response "
+        'times\n(docs/alerts.md, "Monthly report").',
         file=out,
     )
 
