@@ -418,7 +418,7 @@ def _csv_row(row: str, month: Month, dwelling: str, label: str, f: Figures) -> d
         **{f"severity_{s}": str(n) for s, n in f.by_severity.items()},
         "care_alarms": str(f.care_alarms),
     }
-    for name, spread in (("first_response", f.first_response), ("taken_on", f.taken_on)):
+    for name, spread in zip(_SPREADS, (f.first_response, f.taken_on), strict=True):
         out[f"{name}_n"] = str(spread.n)
         out[f"{name}_p50_s"] = _num(spread.p50_s)
         out[f"{name}_p90_s"] = _num(spread.p90_s)
