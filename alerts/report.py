@@ -4,7 +4,7 @@ beyond the store it is given."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import IO, Protocol
 from zoneinfo import ZoneInfo
@@ -58,10 +58,13 @@ def _one_line(text: str) -> str:
     return " / ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
-def write_csv(out: IO[str], data: Iterable[dict[str, str]]) -> int:
-    """Write `data` as CSV with a header; returns the number of rows. Cells that a
-    spreadsheet would run as a formula (=, +, -, @ first) are quoted with a leading '."""
-    writer = csv.DictWriter(out, fieldnames=COLUMNS)
+def write_csv(
+    out: IO[str], data: Iterable[dict[str, str]], columns: Sequence[str] = COLUMNS
+) -> int:
+    """Write `data` as CSV with a header of `columns` (the timeline rows' by default);
+    returns the number of rows. Cells that a spreadsheet would run as a formula (=, +, -,
+    @ first) are quoted with a leading '."""
+    writer = csv.DictWriter(out, fieldnames=columns)
     writer.writeheader()
     n = 0
     for row in data:

@@ -497,6 +497,10 @@ class AlarmService:
     def recent(self, limit: int = 50) -> list[AlarmRecord]:
         return self._store.recent(limit)
 
+    def active_between(self, since: float, until: float) -> list[AlarmRecord]:
+        """Alarms received in [since, until) or open at `since` (the monthly report)."""
+        return self._store.active_between(since, until)
+
     def history(self, alarm_id: str) -> list[tuple[float, str, str | None, str]]:
         return self._store.log(alarm_id)
 

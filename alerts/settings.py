@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The hub's time zone: local times in mails, escalation windows, report months.
+DEFAULT_TIMEZONE = "Europe/Amsterdam"
+
 
 @dataclass(frozen=True, slots=True)
 class AlertSettings:
@@ -20,7 +23,7 @@ class AlertSettings:
     # without a routing policy of their own (alerts.routing.default_policy).
     step_wait_s: float = 120.0
     language: str = "nl"  # for contacts without a language of their own
-    timezone: str = "Europe/Amsterdam"  # times in mails are local times
+    timezone: str = DEFAULT_TIMEZONE  # times in mails are local times
     # The delivery loop wakes up at least this often to look for due work.
     poll_interval_s: float = 1.0
     # A channel send that takes longer than this is abandoned (and counted as failed).

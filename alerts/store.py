@@ -527,6 +527,17 @@ class AlarmStore:
         )
         return [_row_to_alarm(r) for r in rows]
 
+    def active_between(self, since: float, until: float) -> list[AlarmRecord]:
+        """Alarms known and not over at some moment in [since, until): received before
+        `until`, and received in the period or still open at its start (the monthly
+        report's alarms received in the month and the technical ones open in it)."""
+        rows = self._query(
+            f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE received_at < ? "
+            "AND (resolved_at IS NULL OR resolved_at >= ? OR received_at >= ?)",
+            (until, since, since),
+        )
+        return [_row_to_alarm(r) for r in rows]
+
     def log(self, alarm_id: str) -> list[tuple[float, str, str | None, str]]:
         rows = self._query(
             "SELECT at, what, by, note FROM alarm_log WHERE alarm_id=? ORDER BY seq", (alarm_id,)

@@ -24,7 +24,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.api import api
+from hub.api import api, reports
 from hub.api.auth import PREFS_COOKIE, DeviceCookies, SessionPolicy, Sessions, Sleep
 from hub.api.console import Console, ConsoleAlarms
 from hub.api.live import LiveHub
@@ -132,5 +132,6 @@ def create_app(
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router(console))
+    app.include_router(reports.router(console))
     app.include_router(routes.router(console, live))
     return app
