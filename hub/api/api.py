@@ -11,26 +11,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.requests import Request
 
-from alerts.errors import InvalidTransitionError, UnknownAlarmError
-from alerts.model import AlarmRecord, Outcome
+from alerts.errors import ClaimedError, InvalidTransitionError, UnknownAlarmError
+from alerts.model import NOTE_MAX, AlarmRecord, Outcome
 from hub.api import overview
-from hub.api.auth import (
-    Throttled,
-    basic_credentials,
-    csrf_ok,
-    origin_ok,
-    session_operator,
-    throttled_verify,
-)
 from hub.api.console import Console
+from hub.api.deps import operator_dependency
 from hub.api.present import RenderFailures, board_view, guarded
 from hub.context import Operator
 from hub.errors import StorageError
 from hub.storage.base import Bucket
-
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class AlarmOut(BaseModel):
@@ -60,6 +50,8 @@ class AlarmOut(BaseModel):
     centre_required: bool = False  # the alarm centre holds it: an operator closes it
     centre_handed_at: float | None = None
     centre_acked_at: float | None = None  # the receiver's DC-09 ACK
+    claimed_by: str | None = None  # the operator handling it (username), kept once resolved
+    claimed_at: float | None = None
     # Set when the record cannot be given in full (then `detail` is empty and times that
     # are no finite number are 0 or null): the list still answers, this one says so.
     display_error: str | None = None
@@ -117,6 +109,7 @@ class TimelineOut(BaseModel):
     what: str
     by: str | None
     note: str
+    contact: str | None = None  # the contact a handling action was about
 
 
 class AlarmDetailOut(AlarmOut):
@@ -128,7 +121,7 @@ class AlarmDetailOut(AlarmOut):
 class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: Annotated[str, Field(max_length=2000)] = ""
+    note: Annotated[str, Field(max_length=NOTE_MAX)] = ""
 
 
 class CloseIn(NoteIn):
@@ -265,43 +258,7 @@ def router(console: Console) -> APIRouter:
     r = APIRouter(prefix="/api/v1", tags=["api"])
     ctx = console.ctx
     alarms = console.alarms
-
-    async def operator(request: Request) -> Operator:
-        op = session_operator(request)
-        via_session = op is not None
-        creds = basic_credentials(request) if op is None else None
-        if creds is not None:
-            # Basic is a login too: the same throttle as the login form, or it is a way round.
-            # Checked on every request: a removed or disabled operator is refused at once.
-            found = await throttled_verify(
-                ctx.registry,
-                console.limiter,
-                console.attempt(request, creds[0], form=False),
-                creds[1],
-                console.clock,
-                console.sleep,
-            )
-            if isinstance(found, Throttled):
-                wait = math.ceil(found.wait_s)
-                raise HTTPException(
-                    429,
-                    f"too many failed logins; try again in {wait} s",
-                    headers={"Retry-After": str(wait)},
-                )
-            op = found
-        if op is None:
-            # The console's own fetches say so: no Basic prompt in the browser for them.
-            console_js = request.headers.get("x-requested-with") == "mz-console"
-            headers = {} if console_js else {"WWW-Authenticate": 'Basic realm="mz-hub"'}
-            raise HTTPException(401, "login required", headers=headers)
-        if request.method not in SAFE_METHODS:
-            if not origin_ok(request, ctx.console.public_url):
-                raise HTTPException(403, "cross-site request refused")
-            if via_session and not csrf_ok(request, request.headers.get("x-csrf-token")):
-                raise HTTPException(403, "missing or wrong CSRF token")
-        return op
-
-    Op = Annotated[Operator, Depends(operator)]
+    Op = Annotated[Operator, Depends(operator_dependency(console))]
 
     failures = RenderFailures()
 
@@ -344,6 +301,8 @@ def router(console: Console) -> APIRouter:
             rec = await change
         except UnknownAlarmError as exc:
             raise HTTPException(404, "unknown alarm") from exc
+        except ClaimedError:
+            raise  # 409 naming who holds it (hub.api.handling.claimed_handler)
         except InvalidTransitionError as exc:
             raise HTTPException(409, str(exc)) from exc
         return out(rec)

@@ -24,7 +24,8 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.api import api, pages
+from alerts.errors import ClaimedError
+from hub.api import api, handling, pages
 from hub.api.auth import PREFS_COOKIE, DeviceCookies, SessionPolicy, Sessions, Sleep
 from hub.api.console import STATIC, Console, ConsoleAlarms, make_templates
 from hub.api.live import LiveHub
@@ -130,5 +131,7 @@ def create_app(
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router(console))
+    app.include_router(handling.router(console))
+    app.add_exception_handler(ClaimedError, handling.claimed_handler(console))
     app.include_router(pages.router(console, live))
     return app

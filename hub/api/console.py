@@ -11,7 +11,17 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 
-from alerts.model import AlarmChange, AlarmRecord, Contact, Outcome, Response, TimelineEntry
+from alerts.handling import Call
+from alerts.model import (
+    AlarmChange,
+    AlarmKind,
+    AlarmRecord,
+    Contact,
+    HandlingAction,
+    Outcome,
+    Response,
+    TimelineEntry,
+)
 from alerts.settings import AlertSettings
 from alerts.tokens import AckClaim
 from hub.api.auth import DeviceCookies, Sessions, Sleep, current_session
@@ -47,6 +57,22 @@ class ConsoleAlarms(Protocol):
     ) -> AlarmRecord: ...
     def timeline(self, alarm_id: str) -> list[TimelineEntry]: ...
     def centre_state(self) -> Any: ...
+    async def claim(
+        self, alarm_id: str, by: str, now: float, *, take_over: bool = False
+    ) -> AlarmRecord: ...
+    async def release(self, alarm_id: str, by: str, now: float) -> AlarmRecord: ...
+    async def add_note(self, alarm_id: str, by: str, note: str, now: float) -> AlarmRecord: ...
+    async def record_action(
+        self,
+        alarm_id: str,
+        by: str,
+        action: HandlingAction | str,
+        now: float,
+        *,
+        contact_id: str | None = None,
+        note: str = "",
+    ) -> AlarmRecord: ...
+    def call_list(self, dwelling: str, kind: AlarmKind | None = None) -> list[Call]: ...
 
 
 @dataclass(frozen=True, slots=True)
