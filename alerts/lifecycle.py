@@ -262,7 +262,7 @@ def as_operator(
         return result
     if result.changed:
         return replace(result, claimed=True)
-    return Step(held, True, "claimed")
+    return Step(held, True, "claimed", note="")  # the step's own note had no effect
 
 
 def add_note(rec: AlarmRecord, text: str) -> Step:

@@ -205,7 +205,7 @@ def test_an_operator_step_on_an_unclaimed_alarm_claims_it() -> None:
         taken, "jan", "acknowledge", T0 + 5, lambda r: lifecycle.acknowledge(r, "jan", "", T0 + 5)
     )
     assert step.changed and step.what == "claimed" and step.record.claimed_by == "jan"
-    assert step.record.acknowledged_by == "Anna"
+    assert step.record.acknowledged_by == "Anna" and step.note == ""
 
 
 def test_an_operator_step_on_another_operators_alarm_is_refused() -> None:
