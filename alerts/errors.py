@@ -27,6 +27,26 @@ class InvalidTransitionError(AlertsError):
         self.action = action
 
 
+class ClaimedError(InvalidTransitionError):
+    """Another operator holds the alarm's claim: acting on it needs taking it over first
+    (`AlarmService.claim(..., take_over=True)`). Carries who holds it and since when."""
+
+    def __init__(self, alarm_id: str, action: str, holder: str, since: float) -> None:
+        AlertsError.__init__(
+            self, f"alarm {alarm_id!r}: cannot {action}: claimed by {holder} since {since:.0f}"
+        )
+        self.alarm_id = alarm_id
+        self.state = "claimed"
+        self.action = action
+        self.holder = holder
+        self.since = since
+
+
+class HandlingError(AlertsError, ValueError):
+    """An operator's note or handling action that cannot be recorded as asked: an unknown
+    action, a contact that is not the alarm's dwelling's, an empty or too long note."""
+
+
 class TokenError(AlertsError):
     """An acknowledgement link token is not acceptable."""
 

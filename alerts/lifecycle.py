@@ -10,6 +10,11 @@ An alarm the alarm centre holds (`hand_to_centre`: a severity shortcut, or escal
 closed by an operator only; a mantelzorger's close records their outcome and stops the
 family escalation, and the alarm stays open for the centre (docs/alerts.md, "Taken on").
 
+Operators claim the alarm they handle (`claim`, `release`): every operator step goes
+through `as_operator`, which refuses it (`ClaimedError`) while another operator holds the
+claim and takes the claim for the operator when nobody holds it. A mantelzorger's steps
+and the edge's cancel never look at the claim (docs/alerts.md, "Claiming and handling").
+
 Time comes in as an argument. Every step is idempotent: repeating a step that already
 happened returns the record unchanged (`Step.changed` is False), so redelivered
 messages and double clicks are harmless. A step that would go backwards raises
@@ -18,10 +23,19 @@ messages and double clicks are harmless. A step that would go backwards raises
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from alerts.errors import InvalidTransitionError
-from alerts.model import OPEN_STATES, AlarmKind, AlarmRecord, AlarmState, Outcome, Response
+from alerts.errors import ClaimedError, InvalidTransitionError
+from alerts.model import (
+    OPEN_STATES,
+    AlarmKind,
+    AlarmRecord,
+    AlarmState,
+    HandlingAction,
+    Outcome,
+    Response,
+)
 
 # States in which nobody has taken the alarm on yet: these are (re-)notified.
 UNACKNOWLEDGED = frozenset({AlarmState.RAISED, AlarmState.NOTIFIED})
@@ -32,6 +46,12 @@ class Step:
     record: AlarmRecord
     changed: bool
     what: str  # the AlarmChange.what for listeners
+    # The step also took the operator's claim (nobody held it): the store logs "claimed"
+    # before the step itself.
+    claimed: bool = False
+    # What the timeline entry's note says, when the step knows better than its caller
+    # (a take-over names who held the claim: only known inside the transaction).
+    note: str | None = None
 
 
 def _join(old: str, new: str) -> str:
@@ -187,6 +207,82 @@ def centre_acknowledged(rec: AlarmRecord, now: float) -> Step:
     if rec.centre_acked_at is not None:
         return Step(rec, False, "centre_acknowledged")
     return Step(replace(rec, centre_acked_at=now), True, "centre_acknowledged")
+
+
+def claim(rec: AlarmRecord, by: str, now: float, *, take_over: bool = False) -> Step:
+    """Operator `by` claims the alarm ("in behandeling"). Claiming one you hold is a no-op;
+    one another operator holds raises `ClaimedError`, unless `take_over`: then the claim
+    moves, and the timeline says from whom. A resolved alarm cannot be claimed."""
+    if rec.state is AlarmState.RESOLVED:
+        raise InvalidTransitionError(rec.id, rec.state.value, "claim")
+    if rec.claimed_by == by:
+        return Step(rec, False, "claimed")
+    taken = replace(rec, claimed_by=by, claimed_at=now)
+    if rec.claimed_by is None:
+        return Step(taken, True, "claimed")
+    if not take_over:
+        raise ClaimedError(rec.id, "claim", rec.claimed_by, _since(rec))
+    # The audit trail is in Dutch, like its other notes.
+    return Step(taken, True, "taken_over", note=f"overgenomen van {rec.claimed_by}")
+
+
+def release(rec: AlarmRecord, by: str) -> Step:
+    """The holder lets go of the claim (another operator may then act without taking it
+    over). Releasing an unclaimed alarm is a no-op; another's claim raises ClaimedError."""
+    if rec.state is AlarmState.RESOLVED:
+        raise InvalidTransitionError(rec.id, rec.state.value, "release")
+    if rec.claimed_by is None:
+        return Step(rec, False, "released")
+    if rec.claimed_by != by:
+        raise ClaimedError(rec.id, "release", rec.claimed_by, _since(rec))
+    return Step(replace(rec, claimed_by=None, claimed_at=None), True, "released")
+
+
+def hold(rec: AlarmRecord, by: str, action: str, now: float) -> AlarmRecord:
+    """The record with operator `by` holding its claim: as it is when they hold it
+    already, claimed for them when nobody does; `ClaimedError` when another operator
+    does. A resolved alarm is left as it is (its claim says who handled it): the step
+    itself decides whether acting on it is a no-op or refused."""
+    if rec.state is AlarmState.RESOLVED or rec.claimed_by == by:
+        return rec
+    if rec.claimed_by is None:
+        return replace(rec, claimed_by=by, claimed_at=now)
+    raise ClaimedError(rec.id, action, rec.claimed_by, _since(rec))
+
+
+def as_operator(
+    rec: AlarmRecord, by: str, action: str, now: float, step: Callable[[AlarmRecord], Step]
+) -> Step:
+    """Operator `by`'s `step` under the claim rule (`hold`): refused while another operator
+    holds the claim; on an unclaimed alarm it claims it too, even when the step itself
+    changes nothing (acknowledging twice still leaves the claim taken)."""
+    held = hold(rec, by, action, now)
+    result = step(held)
+    if held.claimed_by == rec.claimed_by:
+        return result
+    if result.changed:
+        return replace(result, claimed=True)
+    return Step(held, True, "claimed", note="")  # the step's own note had no effect
+
+
+def add_note(rec: AlarmRecord, text: str) -> Step:
+    """A note on the alarm (appended to `note`; the timeline entry keeps author and time).
+    A resolved alarm takes no more notes: its record is closed."""
+    if rec.state is AlarmState.RESOLVED:
+        raise InvalidTransitionError(rec.id, rec.state.value, "add a note")
+    return Step(replace(rec, note=_join(rec.note, text)), True, "note")
+
+
+def handling_action(rec: AlarmRecord, action: HandlingAction) -> Step:
+    """Something the operator did (called the resident, sent a care provider): only the
+    timeline changes. Not on a resolved alarm."""
+    if rec.state is AlarmState.RESOLVED:
+        raise InvalidTransitionError(rec.id, rec.state.value, "record an action")
+    return Step(rec, True, action.value)
+
+
+def _since(rec: AlarmRecord) -> float:
+    return rec.claimed_at if rec.claimed_at is not None else 0.0
 
 
 def is_open(rec: AlarmRecord) -> bool:

@@ -9,12 +9,15 @@ from alerts.routing import Window
 from sensors.contract import AlarmKind, Severity
 
 __all__ = [
+    "CONTACT_ACTIONS",
     "CONTACT_ROLES",
+    "NOTE_MAX",
     "AlarmChange",
     "AlarmKind",
     "AlarmRecord",
     "AlarmState",
     "Contact",
+    "HandlingAction",
     "Outcome",
     "Response",
     "Severity",
@@ -51,6 +54,37 @@ class Outcome(StrEnum):
     CARE_PROVIDER = "care_provider"  # a care provider was sent
     AMBULANCE = "ambulance"
     OTHER = "other"
+
+
+# The longest note an operator may put on an alarm (the console's note field).
+NOTE_MAX = 2000
+
+
+class HandlingAction(StrEnum):
+    """What an operator did while handling an alarm (docs/alerts.md, "Claiming and
+    handling"): a closed set, each on the alarm's timeline with who and when. The three
+    `*_contact*` ones name the contact (CONTACT_ACTIONS)."""
+
+    CALLED_RESIDENT = "called_resident"
+    SPOKE_VIA_INTERCOM = "spoke_via_intercom"  # the pendant's speech link (spreek-luister)
+    RESIDENT_ANSWERED = "resident_answered"
+    RESIDENT_NO_ANSWER = "resident_no_answer"
+    CALLED_CONTACT = "called_contact"
+    CONTACT_REACHED = "contact_reached"
+    CONTACT_NOT_REACHED = "contact_not_reached"
+    CALLED_GP = "called_gp"  # the GP or the out-of-hours GP service (huisartsenpost)
+    SENT_CARE_PROVIDER = "sent_care_provider"
+    CALLED_AMBULANCE = "called_ambulance"  # 112
+    REPORTED_FAULT = "reported_fault"  # a technical fault reported to installer or supplier
+
+
+CONTACT_ACTIONS = frozenset(
+    {
+        HandlingAction.CALLED_CONTACT,
+        HandlingAction.CONTACT_REACHED,
+        HandlingAction.CONTACT_NOT_REACHED,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +148,10 @@ class AlarmRecord:
     centre_required: bool = False
     centre_handed_at: float | None = None
     centre_acked_at: float | None = None  # the receiver's DC-09 ACK of the new event
+    # The operator handling it ("in behandeling door"): their username, and since when.
+    # Kept when the alarm is resolved: who handled it.
+    claimed_by: str | None = None
+    claimed_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +160,8 @@ class AlarmChange:
 
     alarm: AlarmRecord
     # "raised", "notified", "acknowledged", "on_my_way", "arrived", "closed",
-    # "resolved", "cancelled", "handed_to_centre", "centre_acknowledged"
+    # "resolved", "cancelled", "handed_to_centre", "centre_acknowledged", "claimed",
+    # "taken_over", "released", "note", or a HandlingAction's value
     what: str
 
 
@@ -131,9 +170,13 @@ class TimelineEntry:
     """One moment of an alarm's timeline. `what` is a lifecycle step ("received",
     "notified", "on_my_way", "handed_to_centre", "centre_acknowledged", "resolved", ...) or
     a delivery outcome ("failed", "unknown", "centre_retrying", "centre_failed",
-    "centre_restored"); `by` says who or which channel ("email:c-anna", "centre")."""
+    "centre_restored"), an operator's claim ("claimed", "taken_over", "released"), a
+    "note", or a `HandlingAction` ("called_contact"); `by` says who or which channel
+    ("email:c-anna", "centre", an operator's username); `contact` the contact a handling
+    action was about."""
 
     at: float
     what: str
     by: str | None
     note: str
+    contact: str | None = None

@@ -22,21 +22,24 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from alerts import fold, lifecycle, routing
+from alerts import fold, handling, lifecycle, routing
 from alerts.centre import TROUBLE_ROUND, CentreLane, Link
 from alerts.channels import Notification
 from alerts.channels.targets import kind as target_kind
 from alerts.channels.targets import redact
 from alerts.dc09.link import LinkState
 from alerts.digest import render_folded_mail, render_folded_short
-from alerts.errors import ChannelError, TokenRevokedError, UnknownAlarmError
+from alerts.errors import ChannelError, HandlingError, TokenRevokedError, UnknownAlarmError
 from alerts.model import (
+    CONTACT_ACTIONS,
+    NOTE_MAX,
     OPEN_STATES,
     AlarmChange,
     AlarmKind,
     AlarmRecord,
     AlarmState,
     Contact,
+    HandlingAction,
     Outcome,
     Response,
     Severity,
@@ -325,11 +328,14 @@ class AlarmService:
     # -- people act ---------------------------------------------------------------------
 
     async def acknowledge(self, alarm_id: str, by: str, note: str, now: float) -> AlarmRecord:
-        """Somebody takes the alarm on; stops re-notification. Idempotent."""
-        return await self._act(alarm_id, lifecycle.acknowledge, "acknowledged", by, note, now)
+        """Operator `by` takes the alarm on; stops re-notification. Idempotent. Under the
+        claim rule (`lifecycle.as_operator`): `ClaimedError` while another operator holds
+        it; an unclaimed alarm becomes `by`'s."""
+        return await self._act(alarm_id, lifecycle.acknowledge, "acknowledge", by, note, now)
 
     async def resolve(self, alarm_id: str, by: str, note: str, now: float) -> AlarmRecord:
-        return await self._act(alarm_id, lifecycle.resolve, "resolved", by, note, now)
+        """Operator `by` resolves the alarm; the claim rule as for `acknowledge`."""
+        return await self._act(alarm_id, lifecycle.resolve, "resolve", by, note, now)
 
     async def _act(
         self,
@@ -340,18 +346,125 @@ class AlarmService:
         note: str,
         now: float,
     ) -> AlarmRecord:
-        step = await self._io(
+        step = await self._operator_step(
+            alarm_id, by, verb, now, lambda r: transition(r, by, note, now), note=note
+        )
+        return step.record
+
+    async def _operator_step(
+        self,
+        alarm_id: str,
+        by: str,
+        verb: str,
+        now: float,
+        step: Callable[[AlarmRecord], lifecycle.Step],
+        *,
+        note: str = "",
+        contact: str | None = None,
+    ) -> lifecycle.Step:
+        """One operator step, atomically under the claim rule, logged and emitted."""
+        done = await self._io(
             self._store.update,
             alarm_id,
-            lambda r: transition(r, by, note, now),
+            lambda r: lifecycle.as_operator(r, by, verb, now, step),
             at=now,
             by=by,
             note=note,
+            contact=contact,
+        )
+        if done.changed:
+            log.info("alarm %s: %s by %s", alarm_id, done.what, by)
+            self._emit(done.record, done.what)
+        return done
+
+    # -- claiming and handling (docs/alerts.md, "Claiming and handling") -----------------
+
+    async def claim(
+        self, alarm_id: str, by: str, now: float, *, take_over: bool = False
+    ) -> AlarmRecord:
+        """Operator `by` claims the alarm. A no-op when they hold it; `ClaimedError` (who
+        holds it, since when) when another operator does, unless `take_over`. Exclusive
+        across hub processes: two operators claiming at once, exactly one wins."""
+        step = await self._io(
+            self._store.update,
+            alarm_id,
+            lambda r: lifecycle.claim(r, by, now, take_over=take_over),
+            at=now,
+            by=by,
         )
         if step.changed:
-            log.info("alarm %s %s by %s", alarm_id, verb, by)
+            log.info("alarm %s %s by %s", alarm_id, step.what, by)
             self._emit(step.record, step.what)
         return step.record
+
+    async def release(self, alarm_id: str, by: str, now: float) -> AlarmRecord:
+        """The holder lets go of the claim; `ClaimedError` if another operator holds it."""
+        step = await self._io(
+            self._store.update, alarm_id, lambda r: lifecycle.release(r, by), at=now, by=by
+        )
+        if step.changed:
+            log.info("alarm %s released by %s", alarm_id, by)
+            self._emit(step.record, step.what)
+        return step.record
+
+    async def add_note(self, alarm_id: str, by: str, note: str, now: float) -> AlarmRecord:
+        """A note by operator `by` on the alarm's timeline (author and time), under the
+        claim rule. `HandlingError` for an empty note or one over NOTE_MAX characters."""
+        text = note.strip()
+        if not text:
+            raise HandlingError("a note needs text")
+        _check_note(text)
+        step = await self._operator_step(
+            alarm_id, by, "add a note", now, lambda r: lifecycle.add_note(r, text), note=text
+        )
+        return step.record
+
+    async def record_action(
+        self,
+        alarm_id: str,
+        by: str,
+        action: HandlingAction | str,
+        now: float,
+        *,
+        contact_id: str | None = None,
+        note: str = "",
+    ) -> AlarmRecord:
+        """What operator `by` did (`HandlingAction`), on the alarm's timeline with author,
+        time, the contact (for the contact actions: required, and a contact of the alarm's
+        own dwelling) and an optional note; under the claim rule. `HandlingError` for an
+        unknown action, a missing or foreign contact, or a note over NOTE_MAX."""
+        try:
+            done = HandlingAction(action)
+        except ValueError as exc:
+            raise HandlingError(f"unknown action {action!r}") from exc
+        _check_note(note)
+        if done in CONTACT_ACTIONS:
+            if not contact_id:
+                raise HandlingError(f"{done.value} needs the contact's id")
+            alarm = await self._io(self._store.get, alarm_id)
+            if alarm is None:
+                raise UnknownAlarmError(alarm_id)
+            if self.contact(alarm.dwelling, contact_id) is None:
+                raise HandlingError(f"{contact_id!r} is not a contact of this alarm's dwelling")
+        elif contact_id:
+            raise HandlingError(f"{done.value} is not about a contact")
+        step = await self._operator_step(
+            alarm_id,
+            by,
+            "record an action",
+            now,
+            lambda r: lifecycle.handling_action(r, done),
+            note=note.strip(),
+            contact=contact_id,
+        )
+        return step.record
+
+    def call_list(self, dwelling: str, kind: AlarmKind | None = None) -> list[handling.Call]:
+        """Whom the operator calls for an alarm of `dwelling`, in the routing order, with
+        phone numbers (`alerts.handling.call_list`)."""
+        return handling.call_list(
+            self._contacts.policy(dwelling), self._contacts.contacts_for(dwelling), kind=kind
+        )
 
     def ack_url(
         self,
@@ -471,19 +584,18 @@ class AlarmService:
     async def close_alarm(
         self, alarm_id: str, by: str, outcome: Outcome, note: str, now: float
     ) -> AlarmRecord:
-        """An operator closes the alarm with an outcome (the alarm centre's close)."""
-        step = await self._io(
-            self._store.update,
+        """An operator closes the alarm with an outcome (the alarm centre's close); the
+        claim rule as for `acknowledge`."""
+        step = await self._operator_step(
             alarm_id,
+            by,
+            "close",
+            now,
             lambda r: lifecycle.close(r, by, outcome, note, now, operator=True),
-            at=now,
-            by=by,
             note=f"{outcome.value}: {note}" if note else outcome.value,
         )
         if step.changed:
-            log.info("alarm %s closed by %s: %s", alarm_id, by, outcome.value)
-            self._emit(step.record, step.what)
-            self._wake.set()
+            self._wake.set()  # the alarm centre's restore follows
         return step.record
 
     # -- queries (fast SQLite reads; fine on the event loop) ----------------------------------
@@ -988,6 +1100,11 @@ class AlarmService:
             await self._io(self._store.enqueue, r.alarm_id, r.contact_id, channel, r.round, now)
         if nxt is not None:
             self._wake.set()
+
+
+def _check_note(note: str) -> None:
+    if len(note) > NOTE_MAX:
+        raise HandlingError(f"a note has at most {NOTE_MAX} characters, not {len(note)}")
 
 
 def target_index(channel: str) -> int:

@@ -56,7 +56,9 @@ CREATE TABLE IF NOT EXISTS alarms (
     centre_required INTEGER NOT NULL DEFAULT 0,
     centre_handed_at REAL,
     centre_acked_at REAL,
-    routed INTEGER NOT NULL DEFAULT 0
+    routed INTEGER NOT NULL DEFAULT 0,
+    claimed_by TEXT,
+    claimed_at REAL
 );
 CREATE INDEX IF NOT EXISTS alarms_state ON alarms(state, received_at);
 CREATE INDEX IF NOT EXISTS alarms_received ON alarms(received_at);
@@ -72,7 +74,8 @@ CREATE TABLE IF NOT EXISTS alarm_log (
     at REAL NOT NULL,
     what TEXT NOT NULL,
     by TEXT,
-    note TEXT NOT NULL DEFAULT ''
+    note TEXT NOT NULL DEFAULT '',
+    contact TEXT
 );
 CREATE INDEX IF NOT EXISTS alarm_log_alarm ON alarm_log(alarm_id, seq);
 
@@ -120,7 +123,11 @@ ALARM_COLUMNS = (
     ("centre_handed_at", "REAL"),
     ("centre_acked_at", "REAL"),
     ("routed", "INTEGER NOT NULL DEFAULT 0"),  # 1: no escalation step can fall due any more
+    ("claimed_by", "TEXT"),  # the operator handling it (claiming and handling)
+    ("claimed_at", "REAL"),
 )
+# Columns added to the alarm log after its first release.
+LOG_COLUMNS = (("contact", "TEXT"),)  # the contact a handling action was about
 
 # Created after the migration, since they index the added columns.
 INDEXES = """
@@ -180,9 +187,9 @@ _ALARM_COLUMNS = (
     "id, dwelling, kind, severity, state, source, raised_at, received_at, notified_at, "
     "acknowledged_at, acknowledged_by, resolved_at, resolved_by, note, sensor, detail, "
     "notifications_sent, response, responder, outcome, centre_required, centre_handed_at, "
-    "centre_acked_at"
+    "centre_acked_at, claimed_by, claimed_at"
 )
-_ALARM_MARKS = ",".join("?" * 23)
+_ALARM_MARKS = ",".join("?" * 25)
 _UNACKED = (AlarmState.RAISED.value, AlarmState.NOTIFIED.value)
 
 
@@ -239,6 +246,8 @@ def _row_to_alarm(row: sqlite3.Row) -> AlarmRecord:
         centre_required=bool(row["centre_required"]),
         centre_handed_at=row["centre_handed_at"],
         centre_acked_at=row["centre_acked_at"],
+        claimed_by=row["claimed_by"],
+        claimed_at=row["claimed_at"],
     )
 
 
@@ -266,7 +275,7 @@ def _alarm_params(rec: AlarmRecord) -> tuple[Any, ...]:
 
 
 def _response_params(rec: AlarmRecord) -> tuple[Any, ...]:
-    """The taking-on and alarm-centre columns, in `_ALARM_COLUMNS` order."""
+    """The taking-on, alarm-centre and claim columns, in `_ALARM_COLUMNS` order."""
     return (
         rec.response.value if rec.response else None,
         rec.responder,
@@ -274,6 +283,8 @@ def _response_params(rec: AlarmRecord) -> tuple[Any, ...]:
         int(rec.centre_required),
         rec.centre_handed_at,
         rec.centre_acked_at,
+        rec.claimed_by,
+        rec.claimed_at,
     )
 
 
@@ -330,6 +341,10 @@ class AlarmStore:
             for name, kind in ALARM_COLUMNS:
                 if name not in have_alarm:
                     db.execute(f"ALTER TABLE alarms ADD COLUMN {name} {kind}")
+            have_log = {r["name"] for r in db.execute("PRAGMA table_info(alarm_log)")}
+            for name, kind in LOG_COLUMNS:
+                if name not in have_log:
+                    db.execute(f"ALTER TABLE alarm_log ADD COLUMN {name} {kind}")
             have = {r["name"] for r in db.execute("PRAGMA table_info(outbox)")}
             missing = [(name, kind) for name, kind in OUTBOX_COLUMNS if name not in have]
             for name, kind in missing:
@@ -410,15 +425,21 @@ class AlarmStore:
         at: float,
         by: str | None,
         note: str = "",
+        contact: str | None = None,
     ) -> Step:
-        """Apply a pure lifecycle step atomically; log it when it changed something."""
+        """Apply a pure lifecycle step atomically; log it when it changed something.
+
+        The step reads and writes inside one `BEGIN IMMEDIATE` transaction, so it sees the
+        record as no other process can change it before the write: what makes a claim
+        exclusive across hub processes (two operators claiming at once: the second step
+        sees the first's claim and raises `ClaimedError`, and nothing is written)."""
         with self._tx() as db:
             rows = list(
                 db.execute(f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE id = ?", (alarm_id,))
             )
             if not rows:
                 raise UnknownAlarmError(alarm_id)
-            return self._apply(db, rows[0], step, at=at, by=by, note=note)
+            return self._apply(db, rows[0], step, at=at, by=by, note=note, contact=contact)
 
     def update_many(
         self,
@@ -450,6 +471,7 @@ class AlarmStore:
         at: float,
         by: str | None,
         note: str,
+        contact: str | None = None,
     ) -> Step:
         result = step(_row_to_alarm(row))
         if result.changed:
@@ -458,7 +480,7 @@ class AlarmStore:
                 "UPDATE alarms SET state=?, notified_at=?, acknowledged_at=?, "
                 "acknowledged_by=?, resolved_at=?, resolved_by=?, note=?, notifications_sent=?, "
                 "response=?, responder=?, outcome=?, centre_required=?, centre_handed_at=?, "
-                "centre_acked_at=? WHERE id=?",
+                "centre_acked_at=?, claimed_by=?, claimed_at=? WHERE id=?",
                 (
                     r.state.value,
                     r.notified_at,
@@ -472,9 +494,15 @@ class AlarmStore:
                     r.id,
                 ),
             )
+            if result.claimed:
+                db.execute(
+                    "INSERT INTO alarm_log (alarm_id, at, what, by, note) VALUES (?,?,?,?,'')",
+                    (r.id, at, "claimed", by),
+                )
             db.execute(
-                "INSERT INTO alarm_log (alarm_id, at, what, by, note) VALUES (?,?,?,?,?)",
-                (r.id, at, result.what, by, note),
+                "INSERT INTO alarm_log (alarm_id, at, what, by, note, contact) "
+                "VALUES (?,?,?,?,?,?)",
+                (r.id, at, result.what, by, note if result.note is None else result.note, contact),
             )
         return result
 
@@ -775,8 +803,12 @@ class AlarmStore:
         if rec is None:
             return []
         entries = [TimelineEntry(rec.raised_at, "raised_at_source", rec.source, "")]
-        for at, what, by, note in self.log(alarm_id):
-            first = len(entries) == 1 and what == AlarmState.RAISED.value
-            entries.append(TimelineEntry(at, "received" if first else what, by, note))
+        for row in self._query(
+            "SELECT at, what, by, note, contact FROM alarm_log WHERE alarm_id=? ORDER BY seq",
+            (alarm_id,),
+        ):
+            first = len(entries) == 1 and row["what"] == AlarmState.RAISED.value
+            what = "received" if first else row["what"]
+            entries.append(TimelineEntry(row["at"], what, row["by"], row["note"], row["contact"]))
         # Stable: log order breaks ties (a step and its log entry share one clock reading).
         return sorted(entries, key=lambda e: e.at)

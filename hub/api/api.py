@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerts.errors import InvalidTransitionError, UnknownAlarmError
-from alerts.model import AlarmRecord, Outcome
+from alerts.errors import ClaimedError, InvalidTransitionError, UnknownAlarmError
+from alerts.model import NOTE_MAX, AlarmRecord, Outcome
 from hub.api import overview
 from hub.api.console import Console
 from hub.api.deps import operator_dependency
@@ -50,6 +50,8 @@ class AlarmOut(BaseModel):
     centre_required: bool = False  # the alarm centre holds it: an operator closes it
     centre_handed_at: float | None = None
     centre_acked_at: float | None = None  # the receiver's DC-09 ACK
+    claimed_by: str | None = None  # the operator handling it (username), kept once resolved
+    claimed_at: float | None = None
     # Set when the record cannot be given in full (then `detail` is empty and times that
     # are no finite number are 0 or null): the list still answers, this one says so.
     display_error: str | None = None
@@ -107,6 +109,7 @@ class TimelineOut(BaseModel):
     what: str
     by: str | None
     note: str
+    contact: str | None = None  # the contact a handling action was about
 
 
 class AlarmDetailOut(AlarmOut):
@@ -118,7 +121,7 @@ class AlarmDetailOut(AlarmOut):
 class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: Annotated[str, Field(max_length=2000)] = ""
+    note: Annotated[str, Field(max_length=NOTE_MAX)] = ""
 
 
 class CloseIn(NoteIn):
@@ -255,7 +258,6 @@ def router(console: Console) -> APIRouter:
     r = APIRouter(prefix="/api/v1", tags=["api"])
     ctx = console.ctx
     alarms = console.alarms
-
     Op = Annotated[Operator, Depends(operator_dependency(console))]
 
     failures = RenderFailures()
@@ -299,6 +301,8 @@ def router(console: Console) -> APIRouter:
             rec = await change
         except UnknownAlarmError as exc:
             raise HTTPException(404, "unknown alarm") from exc
+        except ClaimedError:
+            raise  # 409 naming who holds it (hub.api.handling.claimed_handler)
         except InvalidTransitionError as exc:
             raise HTTPException(409, str(exc)) from exc
         return out(rec)

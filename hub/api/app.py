@@ -24,7 +24,8 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.api import api, reports
+from alerts.errors import ClaimedError
+from hub.api import api, handling, reports
 from hub.api.auth import PREFS_COOKIE, DeviceCookies, SessionPolicy, Sessions, Sleep
 from hub.api.console import Console, ConsoleAlarms
 from hub.api.live import LiveHub
@@ -133,5 +134,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router(console))
     app.include_router(reports.router(console))
+    app.include_router(handling.router(console))
+    app.add_exception_handler(ClaimedError, handling.claimed_handler(console))
     app.include_router(routes.router(console, live))
     return app

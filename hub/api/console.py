@@ -9,7 +9,17 @@ from typing import Any, Protocol
 from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 
-from alerts.model import AlarmChange, AlarmRecord, Contact, Outcome, Response, TimelineEntry
+from alerts.handling import Call
+from alerts.model import (
+    AlarmChange,
+    AlarmKind,
+    AlarmRecord,
+    Contact,
+    HandlingAction,
+    Outcome,
+    Response,
+    TimelineEntry,
+)
 from alerts.settings import AlertSettings
 from alerts.tokens import AckClaim
 from hub.api.auth import DeviceCookies, Sessions, Sleep, current_session
@@ -43,6 +53,22 @@ class ConsoleAlarms(Protocol):
     def timeline(self, alarm_id: str) -> list[TimelineEntry]: ...
     def active_between(self, since: float, until: float) -> list[AlarmRecord]: ...
     def centre_state(self) -> Any: ...
+    async def claim(
+        self, alarm_id: str, by: str, now: float, *, take_over: bool = False
+    ) -> AlarmRecord: ...
+    async def release(self, alarm_id: str, by: str, now: float) -> AlarmRecord: ...
+    async def add_note(self, alarm_id: str, by: str, note: str, now: float) -> AlarmRecord: ...
+    async def record_action(
+        self,
+        alarm_id: str,
+        by: str,
+        action: HandlingAction | str,
+        now: float,
+        *,
+        contact_id: str | None = None,
+        note: str = "",
+    ) -> AlarmRecord: ...
+    def call_list(self, dwelling: str, kind: AlarmKind | None = None) -> list[Call]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,7 +125,9 @@ async def test_login_live_alarm_and_acknowledge(console: Running) -> None:
     old = await edge_alarm(alarms, "dw-002", AlarmKind.INACTIVITY, Severity.MEDIUM)
     await alarms.resolve(old, "jan", "bewoner was op bezoek bij familie", time.time())
     acked = await edge_alarm(alarms, "dw-001", AlarmKind.VITALS, Severity.MEDIUM)
-    await alarms.acknowledge(acked, "Anna de Vries (mantelzorger)", "ik ga langs", time.time())
+    # Taken on by the family through their link (no operator claim: piet may resolve it).
+    link = alarms.ack_url(acked, "c-anna", time.time())
+    await alarms.acknowledge_link(link.rsplit("/", 1)[1], "ik ga langs")
     await alarms.raise_technical(
         "dw-002",
         "offline",

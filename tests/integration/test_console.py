@@ -492,8 +492,10 @@ async def test_an_operator_closes_a_centre_alarm_with_its_outcome_and_its_timeli
     detail = (await client.get(f"/api/v1/alarms/{alarm_id}")).json()
     whats = [e["what"] for e in detail["timeline"]]
     assert whats[:3] == ["raised_at_source", "received", "handed_to_centre"]
-    assert whats[-2:] == ["on_my_way", "resolved"]
-    assert detail["timeline"][-2]["by"] == "Anna de Vries (mantelzorger)"
+    # The close claimed the alarm for jan on the way (nobody held it): both on the timeline.
+    assert whats[-3:] == ["on_my_way", "claimed", "resolved"]
+    assert detail["timeline"][-3]["by"] == "Anna de Vries (mantelzorger)"
+    assert detail["timeline"][-2]["by"] == "jan" and detail["claimed_by"] == "jan"
     assert detail["timeline"][-1]["by"] == "jan" and "ambulance" in detail["timeline"][-1]["note"]
     times = [e["at"] for e in detail["timeline"]]
     assert times == sorted(times)

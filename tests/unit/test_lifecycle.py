@@ -1,4 +1,5 @@
-"""Lifecycle transitions: taking on, arriving, closing, the alarm centre; injected time."""
+"""Lifecycle transitions: taking on, arriving, closing, the alarm centre, operators'
+claims; injected time."""
 
 from __future__ import annotations
 
@@ -7,8 +8,16 @@ from dataclasses import replace
 import pytest
 
 from alerts import lifecycle
-from alerts.errors import InvalidTransitionError
-from alerts.model import AlarmKind, AlarmRecord, AlarmState, Outcome, Response, Severity
+from alerts.errors import ClaimedError, InvalidTransitionError
+from alerts.model import (
+    AlarmKind,
+    AlarmRecord,
+    AlarmState,
+    HandlingAction,
+    Outcome,
+    Response,
+    Severity,
+)
 
 T0 = 1_000_000.0
 
@@ -142,3 +151,117 @@ def test_a_family_close_leaves_a_technical_alarm_to_the_operators() -> None:
     offline = replace(alarm(), kind=AlarmKind.TECHNICAL, detail={"key": "offline"})
     closed = lifecycle.close(offline, "Anna", Outcome.OTHER, "", T0 + 5, operator=False)
     assert closed.record.state is AlarmState.ACKNOWLEDGED and closed.what == "closed"
+
+
+# -- claims ------------------------------------------------------------------------------
+
+
+def claimed(by: str = "jan", at: float = T0 + 14) -> AlarmRecord:
+    return lifecycle.claim(alarm(), by, at).record
+
+
+def test_a_claim_takes_an_unclaimed_alarm_and_repeating_it_changes_nothing() -> None:
+    first = lifecycle.claim(alarm(), "jan", T0 + 14)
+    assert first.changed and first.what == "claimed"
+    assert (first.record.claimed_by, first.record.claimed_at) == ("jan", T0 + 14)
+    again = lifecycle.claim(first.record, "jan", T0 + 30)
+    assert not again.changed and again.record.claimed_at == T0 + 14
+
+
+def test_another_operators_claim_is_refused_naming_the_holder_unless_taken_over() -> None:
+    held = claimed()
+    with pytest.raises(ClaimedError) as err:
+        lifecycle.claim(held, "anja", T0 + 20)
+    assert (err.value.holder, err.value.since, err.value.action) == ("jan", T0 + 14, "claim")
+    assert isinstance(err.value, InvalidTransitionError)  # the no-JS forms answer 409 too
+    over = lifecycle.claim(held, "anja", T0 + 20, take_over=True)
+    assert over.changed and over.what == "taken_over" and over.note == "overgenomen van jan"
+    assert (over.record.claimed_by, over.record.claimed_at) == ("anja", T0 + 20)
+    # Taking over an unclaimed alarm is an ordinary claim.
+    plain = lifecycle.claim(alarm(), "anja", T0 + 20, take_over=True)
+    assert plain.what == "claimed" and plain.note is None
+
+
+def test_only_the_holder_releases() -> None:
+    held = claimed()
+    with pytest.raises(ClaimedError):
+        lifecycle.release(held, "anja")
+    free = lifecycle.release(held, "jan")
+    assert free.changed and free.what == "released"
+    assert (free.record.claimed_by, free.record.claimed_at) == (None, None)
+    assert not lifecycle.release(free.record, "jan").changed
+
+
+def test_an_operator_step_on_an_unclaimed_alarm_claims_it() -> None:
+    step = lifecycle.as_operator(
+        alarm(), "jan", "acknowledge", T0 + 5, lambda r: lifecycle.acknowledge(r, "jan", "", T0 + 5)
+    )
+    assert step.changed and step.claimed and step.what == "acknowledged"
+    assert (step.record.claimed_by, step.record.claimed_at) == ("jan", T0 + 5)
+    assert step.record.state is AlarmState.ACKNOWLEDGED
+    # Taken on by the family already: acknowledging changes nothing, but the claim is taken.
+    taken = lifecycle.take_on(alarm(), "Anna", "c-anna", "", T0 + 1).record
+    step = lifecycle.as_operator(
+        taken, "jan", "acknowledge", T0 + 5, lambda r: lifecycle.acknowledge(r, "jan", "", T0 + 5)
+    )
+    assert step.changed and step.what == "claimed" and step.record.claimed_by == "jan"
+    assert step.record.acknowledged_by == "Anna" and step.note == ""
+
+
+def test_an_operator_step_on_another_operators_alarm_is_refused() -> None:
+    held = claimed()
+    for action, step in (
+        ("acknowledge", lambda r: lifecycle.acknowledge(r, "anja", "", T0 + 20)),
+        ("resolve", lambda r: lifecycle.resolve(r, "anja", "", T0 + 20)),
+        ("add a note", lambda r: lifecycle.add_note(r, "gebeld")),
+        ("record an action", lambda r: lifecycle.handling_action(r, HandlingAction.CALLED_GP)),
+    ):
+        with pytest.raises(ClaimedError) as err:
+            lifecycle.as_operator(held, "anja", action, T0 + 20, step)
+        assert (err.value.holder, err.value.action) == ("jan", action)
+    mine = lifecycle.as_operator(
+        held, "jan", "resolve", T0 + 20, lambda r: lifecycle.resolve(r, "jan", "", T0 + 20)
+    )
+    assert mine.changed and not mine.claimed and mine.record.claimed_at == T0 + 14
+
+
+def test_a_resolved_alarm_keeps_who_held_it() -> None:
+    done = lifecycle.as_operator(
+        claimed(), "jan", "resolve", T0 + 60, lambda r: lifecycle.resolve(r, "jan", "", T0 + 60)
+    ).record
+    assert done.state is AlarmState.RESOLVED and done.claimed_by == "jan"
+    with pytest.raises(InvalidTransitionError):
+        lifecycle.claim(done, "anja", T0 + 61, take_over=True)
+    with pytest.raises(InvalidTransitionError):
+        lifecycle.release(done, "jan")
+    # Resolving again (a double click, another operator) is a no-op, not a refusal.
+    again = lifecycle.as_operator(
+        done, "anja", "resolve", T0 + 62, lambda r: lifecycle.resolve(r, "anja", "", T0 + 62)
+    )
+    assert not again.changed and again.record.claimed_by == "jan"
+    with pytest.raises(InvalidTransitionError):
+        lifecycle.add_note(done, "achteraf")
+    with pytest.raises(InvalidTransitionError):
+        lifecycle.handling_action(done, HandlingAction.CALLED_RESIDENT)
+
+
+def test_the_family_and_the_edge_are_never_blocked_by_a_claim() -> None:
+    held = claimed()
+    on = lifecycle.take_on(held, "Anna", "c-anna", "", T0 + 20)
+    assert on.changed and on.record.claimed_by == "jan"
+    there = lifecycle.arrive(on.record, "Anna", "c-anna", "", T0 + 30)
+    closed = lifecycle.close(there.record, "Anna", Outcome.FAMILY_HELP, "", T0 + 40, operator=False)
+    assert closed.record.state is AlarmState.RESOLVED and closed.record.claimed_by == "jan"
+    cancelled = lifecycle.cancel(held, T0 + 20)
+    assert cancelled.changed and cancelled.record.state is AlarmState.RESOLVED
+
+
+def test_a_note_is_appended_and_an_action_changes_only_the_timeline() -> None:
+    noted = lifecycle.add_note(alarm(), "  bewoner gebeld, geen gehoor ")
+    assert (
+        noted.changed
+        and noted.what == "note"
+        and noted.record.note == ("bewoner gebeld, geen gehoor")
+    )
+    step = lifecycle.handling_action(noted.record, HandlingAction.CALLED_CONTACT)
+    assert step.changed and step.what == "called_contact" and step.record == noted.record
