@@ -11,26 +11,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.requests import Request
 
 from alerts.errors import InvalidTransitionError, UnknownAlarmError
 from alerts.model import AlarmRecord, Outcome
 from hub.api import overview
-from hub.api.auth import (
-    Throttled,
-    basic_credentials,
-    csrf_ok,
-    origin_ok,
-    session_operator,
-    throttled_verify,
-)
 from hub.api.console import Console
+from hub.api.deps import operator_dependency
 from hub.api.present import RenderFailures, board_view, guarded
 from hub.context import Operator
 from hub.errors import StorageError
 from hub.storage.base import Bucket
-
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class AlarmOut(BaseModel):
@@ -266,41 +256,7 @@ def router(console: Console) -> APIRouter:
     ctx = console.ctx
     alarms = console.alarms
 
-    async def operator(request: Request) -> Operator:
-        op = session_operator(request)
-        via_session = op is not None
-        creds = basic_credentials(request) if op is None else None
-        if creds is not None:
-            # Basic is a login too: the same throttle as the login form, or it is a way round.
-            # Checked on every request: a removed or disabled operator is refused at once.
-            found = await throttled_verify(
-                ctx.registry,
-                console.limiter,
-                console.attempt(request, creds[0], form=False),
-                creds[1],
-                console.clock,
-                console.sleep,
-            )
-            if isinstance(found, Throttled):
-                wait = math.ceil(found.wait_s)
-                raise HTTPException(
-                    429,
-                    f"too many failed logins; try again in {wait} s",
-                    headers={"Retry-After": str(wait)},
-                )
-            op = found
-        if op is None:
-            # The console's own fetches say so: no Basic prompt in the browser for them.
-            console_js = request.headers.get("x-requested-with") == "mz-console"
-            headers = {} if console_js else {"WWW-Authenticate": 'Basic realm="mz-hub"'}
-            raise HTTPException(401, "login required", headers=headers)
-        if request.method not in SAFE_METHODS:
-            if not origin_ok(request, ctx.console.public_url):
-                raise HTTPException(403, "cross-site request refused")
-            if via_session and not csrf_ok(request, request.headers.get("x-csrf-token")):
-                raise HTTPException(403, "missing or wrong CSRF token")
-        return op
-
+    operator = operator_dependency(console)
     Op = Annotated[Operator, Depends(operator)]
 
     failures = RenderFailures()

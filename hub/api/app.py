@@ -24,7 +24,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.api import api, pages
+from hub.api import api, pages, residents
 from hub.api.auth import PREFS_COOKIE, DeviceCookies, SessionPolicy, Sessions, Sleep
 from hub.api.console import STATIC, Console, ConsoleAlarms, make_templates
 from hub.api.live import LiveHub
@@ -130,5 +130,6 @@ def create_app(
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router(console))
+    app.include_router(residents.router(console))
     app.include_router(pages.router(console, live))
     return app
