@@ -15,7 +15,7 @@ from datetime import date
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -78,21 +78,22 @@ class ResidentIn(BaseModel):
     code and the care notes are write-only here and change only when given (also on PUT);
     null or "" clears a value."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
-    name: str | None = None
-    first_name: str | None = None
-    date_of_birth: date | None = None
-    address: str | None = None
-    access: str | None = None
-    gp_name: str | None = None
-    gp_phone: str | None = None
-    phone: str | None = None
-    news2_scale: int | None = None
-    on_oxygen: bool | None = None
-    institution_patient_id: str | None = None
-    key_safe_code: str | None = None
-    care_notes: str | None = None
+    # Strict: "2" is no scale and "yes" no answer; the registry checks the rest.
+    name: StrictStr | None = None
+    first_name: StrictStr | None = None
+    date_of_birth: date | None = None  # "YYYY-MM-DD"
+    address: StrictStr | None = None
+    access: StrictStr | None = None
+    gp_name: StrictStr | None = None
+    gp_phone: StrictStr | None = None
+    phone: StrictStr | None = None
+    news2_scale: StrictInt | None = None
+    on_oxygen: StrictBool | None = None
+    institution_patient_id: StrictStr | None = None
+    key_safe_code: StrictStr | None = None
+    care_notes: StrictStr | None = None
 
 
 # What PUT sets a card field left out to.
