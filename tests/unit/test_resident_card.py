@@ -392,3 +392,31 @@ def test_admin_cli_adds_a_coordinator(tmp_path: Path) -> None:
     assert reg.verify_operator("coco", "lang-genoeg-wachtwoord") == Operator("coco", "coordinator")
     reg.close()
     assert "coco\tcoordinator" in runner.invoke(admin_app, ["operator", "list", *d]).output
+
+
+# -- the demo's residents ---------------------------------------------------------------
+
+
+def test_the_demo_seeds_a_fictitious_card_per_dwelling(tmp_path: Path) -> None:
+    from simulators.demo_residents import DEMO_RESIDENTS, seed_residents
+
+    codes = set()
+    for attempt in range(2):
+        reg = SqliteRegistry(tmp_path / f"demo-{attempt}.sqlite")
+        for dwelling in DEMO_RESIDENTS:
+            reg.add_dwelling(Dwelling(dwelling, f"Unit {dwelling}"))
+        seed_residents(reg, NOW)
+        for dwelling in DEMO_RESIDENTS:
+            card = reg.resident_card(dwelling)
+            assert card is not None and "(fictief)" in card.name and card.has_key_safe
+            assert card.has_care_notes and card.first_name and card.gp_phone
+            codes.add((dwelling, reg.reveal_key_safe(dwelling, OPERATOR, NOW)))
+        wim = reg.resident_card("dw-004")
+        assert wim is not None and (wim.news2_scale, wim.on_oxygen) == (2, True)
+        others = [reg.resident_card(d) for d in ("dw-001", "dw-002", "dw-003")]
+        assert all(c is not None and (c.news2_scale, c.on_oxygen) == (1, False) for c in others)
+        assert {e.source for e in reg.audit_log() if e.action == "resident.update"} == {"demo"}
+        reg.close()
+    assert all(code.isdigit() and len(code) == 4 for _, code in codes)
+    # Drawn at every seeding: two seedings give (all but surely) other codes.
+    assert len(codes) > len(DEMO_RESIDENTS)
