@@ -269,6 +269,24 @@ def test_the_card_goes_with_its_dwelling(reg: SqliteRegistry) -> None:
     assert reg.reveal_key_safe("dw-001", OPERATOR, NOW) == ""
 
 
+def test_a_registry_made_before_the_card_gets_it_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            """
+            CREATE TABLE dwellings (id TEXT PRIMARY KEY, label TEXT NOT NULL,
+                address TEXT NOT NULL DEFAULT '', language TEXT NOT NULL DEFAULT 'nl');
+            INSERT INTO dwellings (id, label, address) VALUES ('dw-001', 'Unit 1', 'Laan 1');
+            """
+        )
+    conn.close()
+    reg = SqliteRegistry(path)
+    assert reg.resident_card("dw-001") == ResidentCard("dw-001", address="Laan 1")
+    reg.update_resident("dw-001", {"key_safe_code": CODE}, ADMIN, NOW)
+    assert reg.reveal_key_safe("dw-001", OPERATOR, NOW) == CODE
+    reg.close()
+
+
 def test_the_call_list_follows_the_routing(reg: SqliteRegistry) -> None:
     reg.add_contact(Contact("c-ann", "dw-001", "Ann", None, priority=1, phone="06 1234 5678"))
     reg.add_contact(Contact("c-jan", "dw-001", "Jan", None, priority=2, role="neighbour"))
