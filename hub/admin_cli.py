@@ -1,9 +1,13 @@
-"""`mz admin ...` commands: dwellings, contacts, operators, routing, the alarm centre.
+"""`mz admin ...` commands: dwellings, contacts, operators, routing, the alarm centre,
+residents' cards and the audit trail.
 
 They work on the hub's registry file directly (SQLite, WAL), also while the hub runs:
 console sessions live in the same file, so removing or disabling an operator, a new
 password or `operator logout` ends their sessions in the running hub at once.
-Passwords never go on the command line: a prompt with confirmation, or --password-stdin.
+Passwords and key-safe codes never go on the command line (it shows in `ps` and the shell's
+history): a prompt with confirmation, or stdin. Whoever can run `mz admin` on the registry
+file is an admin: reading a key-safe code or care notes is audited with source `cli` and
+the OS user (the real uid's name, and sudo's caller).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ if TYPE_CHECKING:
 
     from alerts.model import Contact
     from alerts.routing import DueStep, Policy, Window
+    from hub.context import Actor
     from hub.registry import SqliteRegistry
 
 app = typer.Typer(no_args_is_help=True)
@@ -38,6 +43,11 @@ centre_app = typer.Typer(
 )
 app.add_typer(routing_app, name="routing")
 app.add_typer(centre_app, name="alarm-centre")
+resident_app = typer.Typer(
+    no_args_is_help=True,
+    help="A dwelling's resident card: who lives there, access, GP, care plan (registry only).",
+)
+app.add_typer(resident_app, name="resident")
 
 ConfigOpt = Annotated[
     Path | None,
@@ -86,7 +96,7 @@ def _default_wait(config: Path | None, data_dir: Path | None) -> float:
 def _registry(config: Path | None, data_dir: Path | None) -> Iterator[SqliteRegistry]:
     """The hub's registry, closed afterwards; a change it refuses is a clear error (exit 2)."""
     from hub.app import REGISTRY_DB
-    from hub.errors import RegistryError
+    from hub.errors import AuditFailed, RegistryError
     from hub.registry import SqliteRegistry
 
     reg = SqliteRegistry(
@@ -94,7 +104,7 @@ def _registry(config: Path | None, data_dir: Path | None) -> Iterator[SqliteRegi
     )
     try:
         yield reg
-    except RegistryError as exc:
+    except (RegistryError, AuditFailed) as exc:
         raise _fail(str(exc)) from None
     finally:
         reg.close()
@@ -562,7 +572,9 @@ def _read_password(from_stdin: bool) -> str:
 @operator_app.command("add")
 def operator_add(
     username: str,
-    role: Annotated[str, typer.Option(help="operator or admin.")] = "operator",
+    role: Annotated[
+        str, typer.Option(help="operator, coordinator (also edits residents' cards) or admin.")
+    ] = "operator",
     display_name: Annotated[str, typer.Option(help="Shown in the console.")] = "",
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin.")
@@ -659,3 +671,273 @@ def _utc(t: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# -- residents' cards and the audit trail ---------------------------------------------
+
+# Where a card's field comes from on the command line (else `--` and the field's name).
+_OPTION = {
+    "institution_patient_id": "--institution-id",
+    "on_oxygen": "--oxygen",
+    "key_safe_code": "the key-safe code",
+    "care_notes": "--file",
+}
+
+
+def _cli_actor() -> Actor:
+    """Who runs `mz admin`, for the audit trail: the real uid's user (not $USER, which
+    anyone can set), and who called sudo."""
+    import os
+    import pwd
+
+    from hub.context import Actor
+
+    uid = os.getuid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = f"uid {uid}"
+    caller = os.environ.get("SUDO_USER")
+    name = f"{user} (sudo: {caller})" if caller and caller != user else user
+    return Actor(name[:64], "admin", "cli")
+
+
+def _update(reg: SqliteRegistry, dwelling: str, changes: dict[str, object]) -> None:
+    """Change the card as `mz admin` (an admin, source cli); a bad value names its option."""
+    import time
+
+    from hub.errors import InvalidValue
+
+    try:
+        reg.update_resident(dwelling, changes, _cli_actor(), time.time())
+    except InvalidValue as exc:
+        option = _OPTION.get(exc.field, "--" + exc.field.replace("_", "-"))
+        raise _fail(f"{option}: {exc.reason}") from None
+
+
+@resident_app.command("show")
+def resident_show(
+    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Show the resident card and the contacts in routing order (no secrets: only
+    whether a key-safe code and care notes are stored)."""
+    from hub.resident_card import call_list
+
+    with _registry(config, data_dir) as reg:
+        card = reg.resident_card(dwelling)
+        if card is None:
+            raise _fail(f"no dwelling {dwelling!r}")
+        d = reg.dwelling(dwelling)
+        callees = call_list(reg.policy(dwelling), reg.contacts_for(dwelling))
+    scale = f"{card.news2_scale}" + (", on oxygen" if card.on_oxygen else ", air")
+    born = card.date_of_birth.isoformat() if card.date_of_birth else ""
+    gp = ", ".join(filter(None, [card.gp_name, card.gp_phone or ""]))
+    rows = [
+        ("name", card.name),
+        ("first name", card.first_name),
+        ("date of birth", born),
+        ("address", card.address),
+        ("access", card.access.replace("\n", " / ")),
+        ("GP", gp),
+        ("phone", card.phone or ""),
+        ("NEWS2 SpO2 scale", scale),
+        ("institution id", card.institution_patient_id or ""),
+        (
+            "key-safe code",
+            "stored (resident key-safe shows it, audited)" if card.has_key_safe else "none",
+        ),
+        (
+            "care notes",
+            "stored (resident notes shows them, audited)" if card.has_care_notes else "none",
+        ),
+    ]
+    if card.updated_at is not None:
+        rows.append(("last change", f"{_utc(card.updated_at)} UTC by {card.updated_by}"))
+    print(f"Resident card of {dwelling} ({d.label if d else dwelling})")
+    for label, value in rows:
+        print(f"{label:<18}{value or '-'}")
+    print("Contacts, in routing order:")
+    if not callees:
+        print("  none")
+    for c in callees:
+        step = f"{c.step}." if c.step is not None else "-"
+        wait = _duration(c.wait_s) if c.wait_s is not None else "not asked"
+        also = c.installer and c.contact.role != "installer"
+        role = c.contact.role + (", installer" if also else "")
+        phone = c.contact.phone or "no phone"
+        print(f"  {step:<4}{c.contact.name} ({role})\t{phone}\t{wait}\t{c.contact.id}")
+
+
+@resident_app.command("set")
+def resident_set(
+    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    name: Annotated[str | None, typer.Option(help="Full name.")] = None,
+    first_name: Annotated[str | None, typer.Option(help="For greetings.")] = None,
+    date_of_birth: Annotated[str | None, typer.Option(help="YYYY-MM-DD ('' removes it).")] = None,
+    address: Annotated[str | None, typer.Option(help="The dwelling's street address.")] = None,
+    access: Annotated[
+        str | None, typer.Option(help="How to get in: door, where the key safe is, a dog.")
+    ] = None,
+    gp_name: Annotated[str | None, typer.Option(help="The GP (huisarts) or practice.")] = None,
+    gp_phone: Annotated[str | None, typer.Option(help="The GP's phone ('' removes it).")] = None,
+    phone: Annotated[str | None, typer.Option(help="The resident's own phone.")] = None,
+    news2_scale: Annotated[
+        int | None, typer.Option(help="The care plan's SpO2 scale: 1, or 2 when prescribed.")
+    ] = None,
+    oxygen: Annotated[
+        bool | None, typer.Option("--oxygen/--no-oxygen", help="On supplemental oxygen.")
+    ] = None,
+    institution_id: Annotated[
+        str | None, typer.Option(help="The care organisation's patient id ('' removes it).")
+    ] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Change the resident card: only the options given change (audited). The key-safe
+    code and the care notes have commands of their own."""
+    given = {
+        "name": name,
+        "first_name": first_name,
+        "date_of_birth": date_of_birth,
+        "address": address,
+        "access": access,
+        "gp_name": gp_name,
+        "gp_phone": gp_phone,
+        "phone": phone,
+        "news2_scale": news2_scale,
+        "on_oxygen": oxygen,
+        "institution_patient_id": institution_id,
+    }
+    changes: dict[str, object] = {k: v for k, v in given.items() if v is not None}
+    if not changes:
+        raise _fail("nothing to change: give at least one option (see --help)")
+    with _registry(config, data_dir) as reg:
+        _update(reg, dwelling, changes)
+    print(f"resident card of {dwelling} updated: {', '.join(changes)}")
+
+
+@resident_app.command("key-safe")
+def resident_key_safe(
+    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    reason: Annotated[str, typer.Option(help="Why, for the audit trail.")] = "",
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Print the key-safe code (the read is audited, with you as the OS user)."""
+    import time
+
+    with _registry(config, data_dir) as reg:
+        code = reg.reveal_key_safe(dwelling, _cli_actor(), time.time(), reason=reason)
+    if not code:
+        print(f"mz admin: no key-safe code stored for {dwelling}", file=sys.stderr)
+        raise typer.Exit(1)
+    print(code)
+
+
+@resident_app.command("set-key-safe")
+def resident_set_key_safe(
+    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    stdin: Annotated[bool, typer.Option("--stdin", help="Read the code from stdin.")] = False,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the stored code.")] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Store the key-safe code, prompted for (twice) or read from stdin: never from the
+    command line (audited, without the code)."""
+    if clear and stdin:
+        raise _fail("--stdin and --clear exclude each other")
+    if clear:
+        code = ""
+    elif stdin:
+        code = sys.stdin.readline().strip()
+    else:
+        code = str(typer.prompt("Key-safe code", hide_input=True, confirmation_prompt=True))
+    if not clear and not code.strip():
+        raise _fail("no code given (--clear removes the stored one)")
+    with _registry(config, data_dir) as reg:
+        _update(reg, dwelling, {"key_safe_code": code})
+    print(f"key-safe code of {dwelling} {'removed' if clear else 'stored'}")
+
+
+@resident_app.command("notes")
+def resident_notes(
+    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    reason: Annotated[str, typer.Option(help="Why, for the audit trail.")] = "",
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Print the care notes (medical; the read is audited, with you as the OS user)."""
+    import time
+
+    with _registry(config, data_dir) as reg:
+        notes = reg.reveal_care_notes(dwelling, _cli_actor(), time.time(), reason=reason)
+    if not notes:
+        print(f"mz admin: no care notes stored for {dwelling}", file=sys.stderr)
+        raise typer.Exit(1)
+    print(notes)
+
+
+@resident_app.command("set-notes")
+def resident_set_notes(
+    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    file: Annotated[
+        str, typer.Option("--file", help="A UTF-8 text file with the notes; '-' reads stdin.")
+    ],
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Replace the care notes (at most 2000 characters; an empty file removes them).
+    Keep them to what an operator needs in an emergency: allergies, blood thinners,
+    oxygen, hearing, dementia (audited, without the text)."""
+    if file == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _fail(f"--file: cannot read {file}: {exc}") from None
+    with _registry(config, data_dir) as reg:
+        _update(reg, dwelling, {"care_notes": text})
+    print(f"care notes of {dwelling} {'stored' if text.strip() else 'removed'}")
+
+
+@app.command("audit")
+def audit_show(
+    dwelling: Annotated[str | None, typer.Option(help="Only this dwelling.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only from then: 7d, 12h, 30m, or a date YYYY-MM-DD (UTC).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows (1-10000).")] = 100,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """The audit trail, newest first (UTC): who read a key-safe code or care notes, who
+    changed a resident card."""
+    import time
+
+    start = None if since is None else _since(since, time.time())
+    with _registry(config, data_dir) as reg:
+        entries = reg.audit_log(dwelling, start, limit)
+    for e in entries:
+        print(
+            f"{_utc(e.at)}\t{e.actor}\t{e.role}\t{e.source}\t{e.action}\t{e.dwelling or '-'}"
+            f"\t{e.detail}"
+        )
+
+
+def _since(spec: str, now: float) -> float:
+    """`7d`, `12h`, `30m` before `now`, or the start of a date (UTC)."""
+    import re
+    from datetime import UTC, datetime
+
+    units = {"m": 60, "h": 3600, "d": 86400}
+    match = re.fullmatch(r"([0-9]{1,5})([mhd])", spec.strip())
+    if match:
+        return now - int(match.group(1)) * units[match.group(2)]
+    try:
+        day = datetime.strptime(spec.strip(), "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise _fail(f"--since: not a period or date {spec!r} (e.g. 7d, 12h, 2026-01-31)") from None
+    return day.timestamp()

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Protocol
 
 from alerts.model import Contact
+from alerts.routing import Policy
 from hub.storage.base import TimeSeriesStore
 from sensors.contract import AlarmMessage, Severity
 
@@ -23,9 +25,59 @@ class Dwelling:
 
 
 @dataclass(frozen=True, slots=True)
+class ResidentCard:
+    """Who lives in a dwelling, for the operator handling its alarms (issue 11, item 4).
+
+    In the hub's registry only: never on MQTT, in the time series or in a mail. The two
+    secrets are not in it, only whether they are set: the key-safe code and the care notes
+    (medical) are read one at a time, each read audited in the same transaction
+    (SqliteRegistry.reveal_key_safe / reveal_care_notes). A registered dwelling always has
+    a card, empty until somebody fills it in."""
+
+    dwelling: str
+    name: str = ""  # full name, as the GP or an ambulance would ask for it
+    first_name: str = ""  # what the operator calls them ("Goedemorgen Truus")
+    date_of_birth: date | None = None
+    # The dwelling's address (Dwelling.address): one copy; changing the card's changes it.
+    address: str = ""
+    access: str = ""  # how to get in: which door, where the key safe is, a dog
+    gp_name: str = ""  # huisarts (practice or person)
+    gp_phone: str | None = None
+    phone: str | None = None  # the resident's own number
+    news2_scale: int = 1  # the care plan's SpO2 scale: 2 only when prescribed (e.g. COPD)
+    on_oxygen: bool = False  # supplemental oxygen at home
+    institution_patient_id: str | None = None  # the care organisation's id (a FHIR link)
+    has_key_safe: bool = False
+    has_care_notes: bool = False
+    updated_at: float | None = None
+    updated_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who reads or changes what the registry guards, as the audit trail records it."""
+
+    name: str  # the operator's username; for `mz admin`, the OS user
+    role: str  # operator, coordinator or admin
+    source: str  # console, api, cli (or demo: the demo's seeding)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    seq: int
+    at: float  # UNIX s
+    actor: str
+    role: str
+    action: str  # e.g. resident.key_safe.view, resident.update
+    dwelling: str | None
+    detail: str  # what changed (field names), a reason; never a secret's value
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class Operator:
     username: str
-    role: str  # "operator" or "admin"
+    role: str  # "operator", "coordinator" or "admin"
     display_name: str = ""
     enabled: bool = True  # a disabled operator cannot log in and has no sessions
 
@@ -72,6 +124,24 @@ class Registry(Protocol):
     def dwelling(self, dwelling_id: str) -> Dwelling | None: ...
     def contacts_for(self, dwelling_id: str) -> list[Contact]: ...
     def operator(self, username: str) -> Operator | None: ...
+    def policy(self, dwelling_id: str) -> Policy:
+        """The dwelling's routing policy (its own, or its contacts by priority)."""
+        ...
+
+    # The resident card and the audit trail (hub.registry documents the rules).
+    def resident_card(self, dwelling_id: str) -> ResidentCard | None: ...
+    def reveal_key_safe(
+        self, dwelling_id: str, actor: Actor, now: float, *, reason: str = ""
+    ) -> str: ...
+    def reveal_care_notes(
+        self, dwelling_id: str, actor: Actor, now: float, *, reason: str = ""
+    ) -> str: ...
+    def update_resident(
+        self, dwelling_id: str, changes: Mapping[str, object], actor: Actor, now: float
+    ) -> ResidentCard: ...
+    def audit_log(
+        self, dwelling: str | None = None, since: float | None = None, limit: int = 100
+    ) -> list[AuditEntry]: ...
     def verify_operator(self, username: str, password: str) -> Operator | None:
         """The operator, if the password is theirs and they are enabled."""
         ...

@@ -38,6 +38,29 @@ class Conflict(RegistryError):
     """The operation would break an invariant (duplicate id, dwelling with open alarms)."""
 
 
+class InvalidValue(RegistryError):
+    """A value the registry will not store: `field` names it, the message says why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.reason = message
+
+
+class Forbidden(RegistryError):
+    """The actor's role may not do this (e.g. an operator editing a resident card)."""
+
+    def __init__(self, role: str, action: str) -> None:
+        super().__init__(f"role {role!r} may not {action}")
+        self.role = role
+        self.action = action
+
+
+class AuditFailed(StorageError):
+    """The audit row could not be written, so what it was to record did not happen: no
+    secret is returned, no change is stored. Retryable, like the store behind it."""
+
+
 class BrokerUnavailable(HubError):
     """The MQTT broker refused or dropped the connection; reconnecting may help."""
 

@@ -10,6 +10,12 @@ It also keeps the console's sessions: in this file, so that every hub process an
 And each dwelling's routing: its escalation policy (alerts.routing.Policy: ordered
 contacts with their waits, when the alarm centre takes over, the installer), its account
 at the alarm centre (SIA DC-09) and the DC-09 zone of each of its sensors.
+
+And the resident card (hub.context.ResidentCard, fields in hub.resident_card) with its two
+secrets, the key-safe code and the care notes, and the audit trail: every read of a
+secret writes its audit row in the same transaction, before the secret is returned (no
+row, no secret); every change of a card is audited with the fields it changed, never a
+secret's value. Only coordinators and admins change a card.
 """
 
 from __future__ import annotations
@@ -22,19 +28,24 @@ import re
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from alerts.model import CONTACT_ROLES, Contact
 from alerts.routing import Policy, Recipient, default_policy, format_window, parse_window
-from hub.context import ConsoleSession, Dwelling, Operator
+from hub import resident_card
+from hub.context import Actor, AuditEntry, ConsoleSession, Dwelling, Operator, ResidentCard
 from hub.db import Synchronous, connect, transaction
-from hub.errors import Conflict, NotFound, RegistryError
+from hub.errors import AuditFailed, Conflict, Forbidden, InvalidValue, NotFound, RegistryError
+from hub.resident_card import PHONE as _PHONE
 from sensors.contract import is_pseudo_id
 
-ROLES: Final = ("operator", "admin")
+# A coordinator (zorgcoördinator) is an operator who also keeps the residents' cards.
+ROLES: Final = ("operator", "coordinator", "admin")
 LANGUAGES: Final = ("nl", "en")
 # scrypt cost: n=2**14, r=8 -> 16 MiB and ~50 ms per check; the OWASP minimum for scrypt.
 _SCRYPT_N: Final = 2**14
@@ -51,8 +62,11 @@ SESSION_TOUCH_S: Final = 60.0
 _ACCOUNT: Final = re.compile(r"[0-9A-Fa-f]{3,16}")
 # Contact ID zones are three decimal digits; 000 means "no zone" (the system itself).
 MAX_ZONE: Final = 999
-# A phone number as people write it: an optional +, then digits, spaces and dashes.
-_PHONE: Final = re.compile(r"\+?[0-9][0-9 -]{4,22}[0-9]")
+# Audit actions and sources: short lower-case tokens (resident.key_safe.view, console).
+_ACTION: Final = re.compile(r"[a-z][a-z0-9_.-]{1,63}")
+_SOURCE: Final = re.compile(r"[a-z][a-z0-9_-]{1,31}")
+MAX_AUDIT_DETAIL: Final = 500
+MAX_AUDIT_LIMIT: Final = 10_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dwellings (
@@ -119,7 +133,50 @@ CREATE TABLE IF NOT EXISTS sensor_zones (
     PRIMARY KEY (dwelling, sensor),
     UNIQUE (dwelling, zone)
 );
+-- The resident card; without a row a dwelling's card is empty. key_safe and care_notes
+-- are secrets: only reveal_key_safe / reveal_care_notes select them, with an audit row.
+CREATE TABLE IF NOT EXISTS residents (
+    dwelling      TEXT PRIMARY KEY REFERENCES dwellings (id) ON DELETE CASCADE,
+    name          TEXT NOT NULL DEFAULT '',
+    first_name    TEXT NOT NULL DEFAULT '',
+    date_of_birth TEXT,  -- ISO date
+    access        TEXT NOT NULL DEFAULT '',
+    gp_name       TEXT NOT NULL DEFAULT '',
+    gp_phone      TEXT,
+    phone         TEXT,
+    news2_scale   INTEGER NOT NULL DEFAULT 1 CHECK (news2_scale IN (1, 2)),
+    on_oxygen     INTEGER NOT NULL DEFAULT 0,
+    institution_patient_id TEXT,
+    key_safe      TEXT NOT NULL DEFAULT '',
+    care_notes    TEXT NOT NULL DEFAULT '',
+    updated_at    REAL,
+    updated_by    TEXT
+);
+-- Who read or changed what. No foreign key: the trail outlives a removed dwelling.
+CREATE TABLE IF NOT EXISTS audit (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at       REAL NOT NULL,
+    actor    TEXT NOT NULL,
+    role     TEXT NOT NULL,
+    action   TEXT NOT NULL,
+    dwelling TEXT,
+    detail   TEXT NOT NULL DEFAULT '',
+    source   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at);
+CREATE INDEX IF NOT EXISTS audit_by_dwelling ON audit (dwelling, at);
 """
+# The card's columns as ResidentCard wants them (after dwelling), and where each
+# resident_card field is stored (the two secrets under other names; the address in
+# dwellings).
+_CARD_SELECT: Final = (
+    "COALESCE(r.name, ''), COALESCE(r.first_name, ''), r.date_of_birth, d.address,"
+    " COALESCE(r.access, ''), COALESCE(r.gp_name, ''), r.gp_phone, r.phone,"
+    " COALESCE(r.news2_scale, 1), COALESCE(r.on_oxygen, 0), r.institution_patient_id,"
+    " COALESCE(r.key_safe != '', 0), COALESCE(r.care_notes != '', 0), r.updated_at,"
+    " r.updated_by"
+)
+_COLUMN: Final = {"key_safe_code": "key_safe"}
 
 # Columns added after the first release: a registry file made before gets them on open.
 _ADDED_COLUMNS: Final = (
@@ -517,6 +574,188 @@ class SqliteRegistry:
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"zone {zone} of {dwelling_id} is another sensor's") from exc
 
+    # -- the resident card --------------------------------------------------------
+
+    def resident_card(self, dwelling_id: str) -> ResidentCard | None:
+        """The dwelling's card without its secrets (empty if nobody filled it in), or None
+        for an unknown dwelling."""
+        with self._lock:
+            return self._card(dwelling_id)
+
+    def _card(self, dwelling_id: str) -> ResidentCard | None:
+        """With the lock held."""
+        rows = self._conn.execute(
+            f"SELECT {_CARD_SELECT} FROM dwellings AS d"
+            " LEFT JOIN residents AS r ON r.dwelling = d.id WHERE d.id = ?",
+            (dwelling_id,),
+        ).fetchall()
+        return _card_of(dwelling_id, rows[0]) if rows else None
+
+    def reveal_key_safe(
+        self, dwelling_id: str, actor: Actor, now: float, *, reason: str = ""
+    ) -> str:
+        """The dwelling's key-safe code ("" when none is stored), after its audit row
+        (action resident.key_safe.view) is committed with it. Raises AuditFailed, and
+        returns nothing, when the row cannot be written."""
+        return self._reveal(dwelling_id, "key_safe", "resident.key_safe.view", actor, now, reason)
+
+    def reveal_care_notes(
+        self, dwelling_id: str, actor: Actor, now: float, *, reason: str = ""
+    ) -> str:
+        """The resident's care notes ("" when none), audited as reveal_key_safe is
+        (action resident.care_notes.view)."""
+        return self._reveal(
+            dwelling_id, "care_notes", "resident.care_notes.view", actor, now, reason
+        )
+
+    def _reveal(
+        self, dwelling_id: str, column: str, action: str, actor: Actor, now: float, reason: str
+    ) -> str:
+        if actor.role not in ROLES:
+            raise Forbidden(actor.role, f"see a resident's {column.replace('_', ' ')}")
+        _check_actor(actor)
+        reason = _audit_detail(reason)
+        with self._lock, self._audited(f"{column.replace('_', ' ')} not shown"):
+            if not self._conn.execute(
+                "SELECT 1 FROM dwellings WHERE id = ?", (dwelling_id,)
+            ).fetchall():
+                raise NotFound("dwelling", dwelling_id)
+            rows = self._conn.execute(
+                f"SELECT {column} FROM residents WHERE dwelling = ?", (dwelling_id,)
+            ).fetchall()
+            secret = str(rows[0][0]) if rows else ""
+            detail = "; ".join(filter(None, [reason, "" if secret else "none stored"]))
+            self._insert_audit(actor, action, dwelling_id, detail, now)
+        return secret
+
+    def update_resident(
+        self, dwelling_id: str, changes: Mapping[str, object], actor: Actor, now: float
+    ) -> ResidentCard:
+        """Change the fields named in `changes` (hub.resident_card.FIELDS: the card's, the
+        key-safe code, the care notes; None or "" clears one); the others stay. Only a
+        coordinator or an admin may (Forbidden otherwise). The change and its audit row
+        (resident.update, naming the changed fields, never a secret's value) are one
+        transaction. Returns the card as it is now."""
+        if actor.role not in resident_card.EDITOR_ROLES:
+            raise Forbidden(actor.role, "change a resident card")
+        _check_actor(actor)
+        today = datetime.fromtimestamp(now, UTC).date()
+        new = {name: _stored(value) for name, value in resident_card.clean(changes, today).items()}
+        with self._lock, self._audited("the card is unchanged"):
+            found = self._conn.execute(
+                "SELECT d.address, r.name, r.first_name, r.date_of_birth, r.access, r.gp_name,"
+                " r.gp_phone, r.phone, r.news2_scale, r.on_oxygen, r.institution_patient_id,"
+                " r.key_safe, r.care_notes FROM dwellings AS d"
+                " LEFT JOIN residents AS r ON r.dwelling = d.id WHERE d.id = ?",
+                (dwelling_id,),
+            ).fetchall()
+            if not found:
+                raise NotFound("dwelling", dwelling_id)
+            names = ("address", *_RESIDENT_COLUMNS)
+            had = {_FIELD.get(n, n): v for n, v in zip(names, found[0], strict=True)}
+            if found[0][1] is None:  # no card yet: the defaults
+                had.update(_EMPTY_CARD)
+            changed = [
+                name for name in resident_card.FIELDS if name in new and new[name] != had[name]
+            ]
+            if changed:
+                if "address" in changed:
+                    self._conn.execute(
+                        "UPDATE dwellings SET address = ? WHERE id = ?",
+                        (new["address"], dwelling_id),
+                    )
+                columns = [_COLUMN.get(n, n) for n in changed if n != "address"]
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO residents (dwelling) VALUES (?)", (dwelling_id,)
+                )
+                self._conn.execute(
+                    "UPDATE residents SET "
+                    + "".join(f"{c} = ?, " for c in columns)
+                    + "updated_at = ?, updated_by = ? WHERE dwelling = ?",
+                    (
+                        *(new[n] for n in changed if n != "address"),
+                        now,
+                        actor.name,
+                        dwelling_id,
+                    ),
+                )
+                self._insert_audit(
+                    actor, "resident.update", dwelling_id, "changed: " + ", ".join(changed), now
+                )
+            card = self._card(dwelling_id)
+        if card is None:  # cannot be: the dwelling is there in this transaction
+            raise NotFound("dwelling", dwelling_id)
+        return card
+
+    # -- the audit trail ------------------------------------------------------------
+
+    def audit(
+        self,
+        actor: Actor,
+        action: str,
+        now: float,
+        *,
+        dwelling: str | None = None,
+        detail: str = "",
+    ) -> None:
+        """Record what `actor` did (never a secret's value in `detail`). Raises
+        AuditFailed when the row cannot be written."""
+        _check_actor(actor)
+        detail = _audit_detail(detail)
+        with self._lock, self._audited("not recorded"):
+            self._insert_audit(actor, action, dwelling, detail, now)
+
+    def audit_log(
+        self, dwelling: str | None = None, since: float | None = None, limit: int = 100
+    ) -> list[AuditEntry]:
+        """The newest `limit` audit rows (1-10000), newest first; only `dwelling`'s, only
+        from `since` (UNIX s) on, if given."""
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise InvalidValue("limit", f"a whole number, not {limit!r}")
+        if not 1 <= limit <= MAX_AUDIT_LIMIT:
+            raise InvalidValue("limit", f"1-{MAX_AUDIT_LIMIT}, not {limit}")
+        where: list[str] = []
+        args: list[object] = []
+        if dwelling is not None:
+            where.append("dwelling = ?")
+            args.append(dwelling)
+        if since is not None:
+            where.append("at >= ?")
+            args.append(since)
+        rows = self._rows(
+            "SELECT seq, at, actor, role, action, dwelling, detail, source FROM audit"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY at DESC, seq DESC LIMIT ?",
+            (*args, limit),
+        )
+        return [AuditEntry(*r) for r in rows]
+
+    def _insert_audit(
+        self, actor: Actor, action: str, dwelling: str | None, detail: str, now: float
+    ) -> None:
+        """Inside the caller's transaction, with the lock held."""
+        if not _ACTION.fullmatch(action):
+            raise RegistryError(f"not an audit action: {action!r}")
+        if not math.isfinite(now):
+            raise RegistryError(f"not a time: {now!r}")
+        self._conn.execute(
+            "INSERT INTO audit (at, actor, role, action, dwelling, detail, source)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (now, actor.name, actor.role, action, dwelling, detail, actor.source),
+        )
+
+    @contextmanager
+    def _audited(self, consequence: str) -> Iterator[None]:
+        """A transaction whose SQLite errors (the audit row not written, the commit
+        failed) are AuditFailed: rolled back, nothing returned or changed."""
+        try:
+            with transaction(self._conn):
+                yield
+        except sqlite3.Error as exc:
+            if self._conn.in_transaction:  # a failed COMMIT leaves it open
+                self._conn.execute("ROLLBACK")
+            raise AuditFailed(f"the audit trail cannot be written, {consequence}: {exc}") from exc
+
     # -- operators ---------------------------------------------------------------
 
     def add_operator(self, operator: Operator, password: str) -> None:
@@ -733,6 +972,85 @@ class SqliteRegistry:
     def _rows(self, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._conn.execute(sql, args).fetchall()
+
+
+# residents' columns in the order update_resident reads them (after the address), and the
+# resident_card field each holds.
+_RESIDENT_COLUMNS: Final = (
+    "name",
+    "first_name",
+    "date_of_birth",
+    "access",
+    "gp_name",
+    "gp_phone",
+    "phone",
+    "news2_scale",
+    "on_oxygen",
+    "institution_patient_id",
+    "key_safe",
+    "care_notes",
+)
+_FIELD: Final = {column: field for field, column in _COLUMN.items()}
+# A card nobody filled in, as stored.
+_EMPTY_CARD: Final[dict[str, object]] = {
+    **{_FIELD.get(c, c): "" for c in _RESIDENT_COLUMNS},
+    "date_of_birth": None,
+    "gp_phone": None,
+    "phone": None,
+    "news2_scale": 1,
+    "on_oxygen": 0,
+    "institution_patient_id": None,
+}
+
+
+def _stored(value: resident_card.Value) -> object:
+    """A cleaned card value as its column holds it."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _card_of(dwelling_id: str, row: tuple[Any, ...]) -> ResidentCard:
+    name, first, born, address, access, gp, gp_phone, phone, scale, o2, pid, *rest = row
+    has_key_safe, has_notes, updated_at, updated_by = rest
+    return ResidentCard(
+        dwelling=dwelling_id,
+        name=name,
+        first_name=first,
+        date_of_birth=date.fromisoformat(born) if born else None,
+        address=address,
+        access=access,
+        gp_name=gp,
+        gp_phone=gp_phone,
+        phone=phone,
+        news2_scale=int(scale),
+        on_oxygen=bool(o2),
+        institution_patient_id=pid,
+        has_key_safe=bool(has_key_safe),
+        has_care_notes=bool(has_notes),
+        updated_at=updated_at,
+        updated_by=updated_by,
+    )
+
+
+def _check_actor(actor: Actor) -> None:
+    if not actor.name or len(actor.name) > 64 or not actor.name.isprintable():
+        raise RegistryError("an audited actor needs a name of 1-64 printable characters")
+    if not _SOURCE.fullmatch(actor.source):
+        raise RegistryError(f"not an audit source: {actor.source!r}")
+    if not actor.role or len(actor.role) > 32:
+        raise RegistryError(f"not a role: {actor.role!r}")
+
+
+def _audit_detail(detail: str) -> str:
+    detail = detail.strip()
+    if len(detail) > MAX_AUDIT_DETAIL or not detail.isprintable():
+        raise InvalidValue(
+            "detail", f"one line of at most {MAX_AUDIT_DETAIL} characters, no control characters"
+        )
+    return detail
 
 
 def _contact_values(contact: Contact, link_key: str) -> tuple[object, ...]:

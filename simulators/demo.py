@@ -33,6 +33,7 @@ from hub.context import Dwelling, Operator
 from sensors.settings import SettingsFileError, read_toml
 from simulators.alarm_centre import AlarmCentre
 from simulators.broker import HUB_USER, EmbeddedBroker
+from simulators.demo_residents import seed_residents
 from simulators.dwelling import SimulatedDwelling, dwelling_settings
 from simulators.mail_sink import MailSink, inbox_app
 from simulators.mantelzorger import SimulatedMantelzorger
@@ -182,6 +183,7 @@ def _seed(hub: Hub, operator_password: str) -> None:
         scenario = load_scenario(_scenario_path(dwelling_id))
         for zone, device in enumerate(scenario.devices, start=1):
             registry.set_zone(dwelling_id, device.id, zone)
+    seed_residents(registry, hub.clock())
     registry.add_operator(
         Operator(username=DEMO_OPERATOR, role="operator", display_name="Demo-operator"),
         operator_password,

@@ -40,7 +40,8 @@ from hub.context import ConsoleSession, Operator, Registry
 
 log = logging.getLogger(__name__)
 
-CONSOLE_ROLES = frozenset({"operator", "admin"})
+# A coordinator works the console like an operator and also edits residents' cards.
+CONSOLE_ROLES = frozenset({"operator", "coordinator", "admin"})
 
 SESSION_COOKIE: Final = "mz_session"  # the server-side session's id, nothing else
 PREFS_COOKIE: Final = "mz_prefs"  # signed (Starlette): language, the login form's CSRF token

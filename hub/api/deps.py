@@ -1,7 +1,7 @@
-"""What the JSON API's routers share: the operator a request acts as.
+"""What the JSON API's routers share: who is asking (`operator_dependency`), and from
+where (`source_of`).
 
-No `from __future__ import annotations`: FastAPI reads the dependency's signature at run
-time.
+No `from __future__ import annotations`: FastAPI reads the signatures at run time.
 """
 
 import math
@@ -25,10 +25,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def operator_dependency(console: Console) -> Callable[[Request], Awaitable[Operator]]:
-    """The dependency that gives a request's operator (a console role): from the
-    session cookie, or HTTP Basic (throttled like the login form); 401 without either;
-    for a state-changing request also the Origin check and, with a session, the CSRF
-    token (403)."""
+    """A FastAPI dependency: the operator of the request's session, or of its HTTP Basic
+    credentials (throttled like the login form); 401 without either. A state-changing
+    request must come from our own origin, and with a session also carry its CSRF token
+    (403 otherwise)."""
     ctx = console.ctx
 
     async def operator(request: Request) -> Operator:
@@ -67,3 +67,9 @@ def operator_dependency(console: Console) -> Callable[[Request], Awaitable[Opera
         return op
 
     return operator
+
+
+def source_of(request: Request) -> str:
+    """For the audit trail: `console` when the request came with a console session,
+    `api` with HTTP Basic (a script)."""
+    return "console" if session_operator(request) is not None else "api"
