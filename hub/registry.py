@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from alerts.model import CONTACT_ROLES, Contact
 from alerts.routing import Policy, Recipient, default_policy, format_window, parse_window
+from hub import registry_changes
 from hub.context import ConsoleSession, Dwelling, Operator
 from hub.db import Synchronous, connect, transaction
 from hub.errors import Conflict, NotFound, RegistryError
@@ -219,6 +220,8 @@ class SqliteRegistry:
             self._conn.execute(
                 "UPDATE contacts SET link_key = lower(hex(randomblob(16))) WHERE link_key = ''"
             )
+            # Which dwellings and operators changed, for other processes' consoles.
+            registry_changes.install(self._conn)
 
     # -- dwellings ---------------------------------------------------------------
 
