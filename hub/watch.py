@@ -247,9 +247,11 @@ class Watcher:
         return self._thread
 
     def start(self) -> None:
-        """Start looking (on the running loop's behalf); nothing to do without feeds."""
-        if not self._feeds or self._thread is not None:
+        """Start looking (on the running loop's behalf); nothing to do without feeds.
+        After `stop`, it starts again where the feeds left off."""
+        if not self._feeds or (self._thread is not None and self._thread.is_alive()):
             return
+        self._stop.clear()
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._run, name="mz-watch", daemon=True)
         self._thread.start()

@@ -377,5 +377,10 @@ async def test_the_console_wakes_its_live_streams_and_stops_its_watcher(
         assert isinstance(woke, StoreChange) and woke.alarms == {alarm_id}
     assert not watcher.thread.is_alive()
     assert await asyncio.wait_for(queue.get(), 1) is None  # the stream is told to end
+    missed = await raise_alarm(other, clock)  # while the app is down
+    async with app.router.lifespan_context(app):  # started again: where it left off
+        queue = live.subscribe()
+        woke = await asyncio.wait_for(queue.get(), PROMISE_S)
+        assert isinstance(woke, StoreChange) and woke.alarms == {missed}
     other.close()
     alarms.close()
