@@ -193,6 +193,28 @@ _ALARM_MARKS = ",".join("?" * 25)
 _UNACKED = (AlarmState.RAISED.value, AlarmState.NOTIFIED.value)
 
 
+def log_head(db: sqlite3.Connection) -> int:
+    """The newest `alarm_log` seq (0 for none): where a watcher starts reading."""
+    return int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM alarm_log").fetchone()[0])
+
+
+def logged_since(db: sqlite3.Connection, seq: int, limit: int) -> list[tuple[int, str, str | None]]:
+    """(seq, alarm id, dwelling) of the first `limit` `alarm_log` entries after `seq`.
+
+    Every change to an alarm (raised, each lifecycle step, each timeline entry) adds an
+    entry in the transaction that makes it, so this is the change feed of the alarms:
+    hub.watch reads it on its own connection to see what other processes committed.
+    SQLite has one writer at a time and `seq` is AUTOINCREMENT, so seq order is commit
+    order and a reader that has seen seq n has seen everything committed before it.
+    """
+    rows = db.execute(
+        "SELECT l.seq, l.alarm_id, a.dwelling FROM alarm_log l "
+        "LEFT JOIN alarms a ON a.id = l.alarm_id WHERE l.seq > ? ORDER BY l.seq LIMIT ?",
+        (seq, limit),
+    )
+    return [(int(r[0]), str(r[1]), r[2]) for r in rows]
+
+
 class OutboxStatus(StrEnum):
     PENDING = "pending"  # to be sent (at or after next_attempt_at)
     SENDING = "sending"  # claimed by a process that is sending it now

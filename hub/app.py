@@ -31,6 +31,7 @@ from hub.ingest import Ingest, IngestCounters, check_tls
 from hub.presence import PresenceMonitor, PresenceStore, PresenceTracker
 from hub.registry import SqliteRegistry
 from hub.storage.sqlite import SqliteTimeSeriesStore
+from hub.watch import ChangeFeed, alarm_feed, registry_feed
 
 if TYPE_CHECKING:
     import uvicorn
@@ -164,7 +165,7 @@ class Hub:
 
         c = self.settings.console
         config = uvicorn.Config(
-            create_app(self.context, clock=self.clock),
+            create_app(self.context, clock=self.clock, watch=self._watch_feeds()),
             host=c.host,
             port=c.port,
             log_config=None,
@@ -186,6 +187,15 @@ class Hub:
             sock.close()
             raise ConfigError(f"console cannot listen on {c.host}:{c.port}: {exc}") from exc
         return _Server(config), sock
+
+    def _watch_feeds(self) -> list[ChangeFeed]:
+        """The shared files' change feeds: what other hub processes and `mz admin`
+        commit reaches this console's live streams within a second."""
+        d = self.settings.data.dir
+        feeds: list[ChangeFeed] = [registry_feed(d / REGISTRY_DB)]
+        if (d / ALARMS_DB).exists():  # not with a stand-in alarm service (tests)
+            feeds.append(alarm_feed(d / ALARMS_DB))
+        return feeds
 
     async def _maintenance(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -37,7 +37,7 @@ from typing import Any, Final
 
 from alerts.model import CONTACT_ROLES, Contact
 from alerts.routing import Policy, Recipient, default_policy, format_window, parse_window
-from hub import resident_card
+from hub import registry_changes, resident_card
 from hub.context import Actor, AuditEntry, ConsoleSession, Dwelling, Operator, ResidentCard
 from hub.db import Synchronous, connect, transaction
 from hub.errors import AuditFailed, Conflict, Forbidden, InvalidValue, NotFound, RegistryError
@@ -276,6 +276,8 @@ class SqliteRegistry:
             self._conn.execute(
                 "UPDATE contacts SET link_key = lower(hex(randomblob(16))) WHERE link_key = ''"
             )
+            # Which dwellings and operators changed, for other processes' consoles.
+            registry_changes.install(self._conn)
 
     # -- dwellings ---------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import cast
 
@@ -33,6 +33,7 @@ from hub.api.throttle import LoginLimiter, LoginPolicy, MemoryLoginLimiter
 from hub.console import routes
 from hub.console.views import STATIC, make_templates
 from hub.context import HubContext
+from hub.watch import WATCH_INTERVAL_S, ChangeFeed, Watcher
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +60,16 @@ def create_app(
     login_policy: LoginPolicy | None = None,
     limiter: LoginLimiter | None = None,
     sleep: Sleep = asyncio.sleep,
+    watch: Sequence[ChangeFeed] = (),
+    watch_interval_s: float = WATCH_INTERVAL_S,
 ) -> FastAPI:
     """The console for `ctx`; `ctx.alarms` is an alerts.service.AlarmService.
 
     `clock` is read for sessions, alarm actions and login throttling, `sleep` sits out a
     login slow-down (tests pass fakes). `limiter` replaces the in-memory login limiter
-    (built from `login_policy`).
+    (built from `login_policy`). `watch`: the shared stores' change feeds (hub.watch),
+    looked at every `watch_interval_s` while the app runs, so that what other hub
+    processes and `mz admin` commit reaches the live streams too.
     """
     if len(ctx.console.secret_key) < 16:
         raise ValueError("ConsoleSettings.secret_key must have at least 16 characters")
@@ -90,13 +95,16 @@ def create_app(
         sleep=sleep,
     )
     live = LiveHub()
+    watcher = Watcher(watch, live.on_store_change, interval_s=watch_interval_s)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         alarms.add_listener(live.on_change)
+        watcher.start()
         try:
             yield
         finally:
+            await watcher.stop()
             alarms.remove_listener(live.on_change)
             live.close()
 
@@ -110,6 +118,7 @@ def create_app(
     )
     app.state.console = console
     app.state.live = live
+    app.state.watcher = watcher
     app.state.sessions = sessions
 
     @app.middleware("http")
