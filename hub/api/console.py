@@ -115,6 +115,11 @@ class Console:
         d = self.ctx.registry.dwelling(dwelling)
         return d.label if d is not None else dwelling
 
+    def operator_name(self, username: str) -> str:
+        """How an operator is named to others: the display name, else the username."""
+        op = self.ctx.registry.operator(username)
+        return op.display_name if op is not None and op.display_name else username
+
     def find_dwelling(
         self, dwelling_id: str
     ) -> tuple[Dwelling | None, DwellingHealth | None] | None:

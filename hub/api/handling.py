@@ -104,11 +104,6 @@ class HandlingOut(BaseModel):
     actions: list[ActionOut]  # every action there is, with its label (for the timeline)
 
 
-def operator_name(console: Console, username: str) -> str:
-    op = console.ctx.registry.operator(username)
-    return op.display_name if op is not None and op.display_name else username
-
-
 def claimed_handler(console: Console) -> Callable[[Request, Exception], Awaitable[Response]]:
     """409 for an action on an alarm another operator holds: who and since when."""
 
@@ -119,7 +114,7 @@ def claimed_handler(console: Console) -> Callable[[Request, Exception], Awaitabl
             {
                 "detail": str(exc),
                 "claimed_by": exc.holder,
-                "claimed_by_name": operator_name(console, exc.holder),
+                "claimed_by_name": console.operator_name(exc.holder),
                 "claimed_at": exc.since,
             },
             status_code=409,
@@ -205,7 +200,7 @@ def router(console: Console) -> APIRouter:
         if rec.claimed_by is not None:
             claim = ClaimOut(
                 by=rec.claimed_by,
-                name=operator_name(console, rec.claimed_by),
+                name=console.operator_name(rec.claimed_by),
                 at=rec.claimed_at or 0.0,
                 mine=rec.claimed_by == op.username,
             )

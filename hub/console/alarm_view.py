@@ -8,8 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from alerts.model import TimelineEntry
+from alerts.handling import Call, ScriptStep, action_label
+from alerts.model import CONTACT_ACTIONS, HandlingAction, Outcome, TimelineEntry
 from alerts.present import moment
+from alerts.texts import ROLE_LABELS
 from hub.api.overview import AroundAlarm
 from hub.console.dwelling_view import EventRow, VitalView, event_row, vital_view
 from hub.console.present import AlarmView, RenderFailures, guarded
@@ -19,6 +21,7 @@ from hub.console.texts_alarm import TIMELINE_LABELS
 # Timeline steps that went wrong, and those that closed the alarm (the row's colour).
 _FAILED = frozenset({"failed", "unknown", "centre_retrying", "centre_failed"})
 _DONE = frozenset({"resolved", "closed", "cancelled"})
+_ACTIONS = frozenset(a.value for a in HandlingAction)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +36,45 @@ class TimelineRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Choice:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepView:
+    key: str
+    text: str
+    actions: tuple[Choice, ...]  # what the operator can record having done
+
+
+@dataclass(frozen=True, slots=True)
+class CallView:
+    contact_id: str
+    name: str
+    role: str  # in the reader's language
+    phone: str  # "" none known
+    tel: str  # the tel: URI ("" none)
+    step: int | None  # its place in the routing order (None: not asked by the routing)
+    installer: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Handling:
+    """The operator's side of the alarm page: who holds it, the script for its kind, the
+    call list in the routing order, and the closing outcomes."""
+
+    mine: bool  # the operator looking holds the claim
+    steps: tuple[StepView, ...]
+    calls: tuple[CallView, ...]
+    contact_actions: tuple[Choice, ...]  # per contact on the call list
+    outcomes: tuple[Choice, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AlarmPage:
     alarm: AlarmView
+    handling: Handling
     timeline: tuple[TimelineRow, ...]
     related: tuple[EventRow, ...]
     readings: tuple[VitalView, ...]
@@ -42,10 +82,61 @@ class AlarmPage:
     version: str  # changes when the live part of the page does
 
 
+def tel(phone: str) -> str:
+    """A tel: URI for a number as people write it ("06 1234 5678" -> "tel:0612345678")."""
+    digits = "".join(c for c in phone if c.isdigit() or c == "+")
+    return f"tel:{digits}" if digits.strip("+") else ""
+
+
+def handling(
+    steps: tuple[ScriptStep, ...], calls: list[Call], me: str, holder: str | None, lang: str
+) -> Handling:
+    t = UI[lang]
+    roles = ROLE_LABELS[lang]
+
+    def call(c: Call) -> CallView:
+        role = t["installer"] if c.installer else roles.get(c.role, c.role)
+        return CallView(
+            c.contact_id, c.name, role, c.phone or "", tel(c.phone or ""), c.step, c.installer
+        )
+
+    return Handling(
+        mine=bool(holder) and holder == me,
+        steps=tuple(
+            StepView(
+                s.key,
+                s.text(lang),
+                tuple(
+                    Choice(a.value, action_label(a, lang))
+                    for a in s.actions
+                    if a not in CONTACT_ACTIONS
+                ),
+            )
+            for s in steps
+        ),
+        calls=tuple(call(c) for c in calls),
+        contact_actions=tuple(
+            Choice(a.value, action_label(a, lang)) for a in HandlingAction if a in CONTACT_ACTIONS
+        ),
+        outcomes=tuple(Choice(o.value, t[f"outcome_{o.value}"]) for o in Outcome),
+    )
+
+
+def _what(e: TimelineEntry, who: Callable[[str | None], str], lang: str) -> str | None:
+    """The timeline step in words: a lifecycle step, or what the operator did (with the
+    contact it was about); None for a step this console has no text for."""
+    label = TIMELINE_LABELS[lang].get(e.what)
+    if label is None and e.what in _ACTIONS:
+        label = action_label(HandlingAction(e.what), lang)
+    if label is not None and e.contact:
+        label = f"{label}: {who(e.contact)}"
+    return label
+
+
 def timeline_row(
     e: TimelineEntry, who: Callable[[str | None], str], lang: str, tz: str, now: float
 ) -> TimelineRow:
-    label = TIMELINE_LABELS[lang].get(e.what)
+    label = _what(e, who, lang)
     return TimelineRow(
         ts=e.at,
         when=moment(e.at, tz, now, lang),
@@ -59,6 +150,7 @@ def timeline_row(
 
 def alarm_page(
     alarm: AlarmView,
+    handling_view: Handling,
     timeline: list[TimelineEntry],
     around: AroundAlarm,
     who: Callable[[str | None], str],
@@ -101,6 +193,7 @@ def alarm_page(
             readings.append(view)
     return AlarmPage(
         alarm=alarm,
+        handling=handling_view,
         timeline=rows,
         related=related,
         readings=tuple(readings),

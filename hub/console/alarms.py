@@ -11,14 +11,14 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from alerts.errors import InvalidTransitionError, UnknownAlarmError
-from alerts.model import AlarmRecord
+from alerts.errors import ClaimedError, HandlingError, InvalidTransitionError, UnknownAlarmError
+from alerts.handling import call_list, script
+from alerts.model import AlarmRecord, HandlingAction, Outcome
 from alerts.present import person_label
 from hub.api import overview
-from hub.api.auth import session_operator
-from hub.console.alarm_view import AlarmPage, alarm_page
+from hub.api.auth import safe_next, session_operator
+from hub.console.alarm_view import AlarmPage, alarm_page, handling
 from hub.console.guard import Token, checked_form, login_redirect
-from hub.console.present import alarm_view
 from hub.console.texts import UI
 from hub.console.views import NOTE_MAX, Views
 from hub.errors import StorageError
@@ -32,8 +32,8 @@ _SYSTEM = {
 }
 
 
-async def load_page(views: Views, rec: AlarmRecord, lang: str) -> AlarmPage:
-    """Everything the alarm page shows, at this moment."""
+async def load_page(views: Views, rec: AlarmRecord, lang: str, me: str) -> AlarmPage:
+    """Everything the alarm page shows operator `me`, at this moment."""
     console = views.console
     now = console.clock()
     try:
@@ -56,9 +56,14 @@ async def load_page(views: Views, rec: AlarmRecord, lang: str) -> AlarmPage:
         name = person_label(contact.name, contact.role, lang)
         return f"{name} · {channel}" if channel else name
 
-    view = alarm_view(rec, console.label(rec.dwelling), lang, console.tz, now)
+    view = views.alarm(rec, lang, now)
+    registry = console.ctx.registry
+    calls = call_list(
+        registry.policy(rec.dwelling), registry.contacts_for(rec.dwelling), kind=rec.kind
+    )
+    work = handling(script(rec.kind), calls, me, rec.claimed_by, lang)
     timeline = console.alarms.timeline(rec.id)
-    return alarm_page(view, timeline, around, who, lang, console.tz, now, views.failures)
+    return alarm_page(view, work, timeline, around, who, lang, console.tz, now, views.failures)
 
 
 def router(views: Views) -> APIRouter:
@@ -68,7 +73,8 @@ def router(views: Views) -> APIRouter:
 
     @r.get("/alarms/{alarm_id}")
     async def alarm_detail(request: Request, alarm_id: str) -> Response:
-        if session_operator(request) is None:
+        op = session_operator(request)
+        if op is None:
             return login_redirect(request)
         lang = console.lang(request)
         values = {**views.base(request, lang), **views.top(lang, "alarms")}
@@ -77,8 +83,8 @@ def router(views: Views) -> APIRouter:
             return console.templates.TemplateResponse(
                 request, "alarm_not_found.html", {**values, "alarm_id": alarm_id}, status_code=404
             )
-        page = await load_page(views, rec, lang)
-        part, version = views.part("_alarm_page.html", {**values, "p": page})
+        page = await load_page(views, rec, lang, op.username)
+        part, version = views.part("_alarm_page.html", {**values, "p": page, "me": op.username})
         return console.templates.TemplateResponse(
             request, "alarm.html", {**values, "p": page, "part": part, "part_v": version}
         )
@@ -92,17 +98,37 @@ def router(views: Views) -> APIRouter:
         if form is None:
             return Response(UI[console.lang(request)]["error_csrf"], status_code=403)
         note = str(form.get("note", ""))[:NOTE_MAX]
+        by, now = op.username, console.clock()
         try:
             if action == "ack":
-                await alarms.acknowledge(alarm_id, op.username, note, console.clock())
+                await alarms.acknowledge(alarm_id, by, note, now)
             elif action == "resolve":
-                await alarms.resolve(alarm_id, op.username, note, console.clock())
+                await alarms.resolve(alarm_id, by, note, now)
+            elif action in ("claim", "take_over"):
+                await alarms.claim(alarm_id, by, now, take_over=action == "take_over")
+            elif action == "release":
+                await alarms.release(alarm_id, by, now)
+            elif action == "note":
+                await alarms.add_note(alarm_id, by, note, now)
+            elif action == "action":
+                done = HandlingAction(str(form.get("action", "")))
+                contact = str(form.get("contact_id", "")) or None
+                await alarms.record_action(alarm_id, by, done, now, contact_id=contact, note=note)
+            elif action == "close":
+                outcome = Outcome(str(form.get("outcome", "")))
+                await alarms.close_alarm(alarm_id, by, outcome, note, now)
             else:
                 return Response("unknown action", status_code=404)
         except UnknownAlarmError:
             return Response("unknown alarm", status_code=404)
+        except ClaimedError as exc:
+            holder = console.operator_name(exc.holder)
+            text = UI[console.lang(request)]["claimed_conflict"].format(name=holder)
+            return Response(text, status_code=409)
         except InvalidTransitionError as exc:
             return Response(str(exc), status_code=409)
-        return RedirectResponse("/", status_code=303)
+        except (ValueError, HandlingError) as exc:  # an unknown action or outcome, a bad note
+            return Response(str(exc), status_code=400)
+        return RedirectResponse(safe_next(str(form.get("back", "/"))), status_code=303)
 
     return r

@@ -49,12 +49,13 @@ def router(views: Views) -> APIRouter:
 
     @r.get("/dwellings")
     async def dwellings_page(request: Request) -> Response:
-        if session_operator(request) is None:
+        op = session_operator(request)
+        if op is None:
             return login_redirect(request)
         lang = console.lang(request)
         values = {
             **views.base(request, lang),
-            **views.lists(lang, csrf_token(request)),
+            **views.lists(lang, csrf_token(request), op.username),
             **views.board(lang),
         }
         return templates.TemplateResponse(

@@ -41,14 +41,14 @@ def router(views: Views, live: LiveHub) -> APIRouter:
     r = APIRouter(include_in_schema=False)
     console = views.console
 
-    def parts(request: Request, lang: str, csrf: str) -> list[Part]:
+    def parts(request: Request, lang: str, csrf: str, me: str) -> list[Part]:
         t = UI[lang]
 
         async def lists() -> tuple[object, dict[str, Any]]:
-            values = views.lists(lang, csrf)
+            values = views.lists(lang, csrf, me)
             # Only what the cards show; relative times tick in the browser.
             sig = [(c.id, c.version) for c in values["open_cards"] + values["recent_cards"]]
-            common = {**values, "t": t, "csrf": csrf, "lang": lang}
+            common = {**values, "t": t, "csrf": csrf, "lang": lang, "me": me}
             return sig, {
                 "open": views.render("_open.html", common),
                 "recent": views.render("_recent.html", common),
@@ -68,8 +68,9 @@ def router(views: Views, live: LiveHub) -> APIRouter:
                 rec = console.alarms.get(alarm_id)
                 if rec is None:
                     return None, {}
-                page = await load_alarm(views, rec, lang)
-                html, v = views.part("_alarm_page.html", {"p": page, "t": t, "lang": lang})
+                page = await load_alarm(views, rec, lang, me)
+                values = {"p": page, "t": t, "lang": lang, "csrf": csrf, "me": me}
+                html, v = views.part("_alarm_page.html", values)
                 return v, {"id": "alarm-live", "v": v, "html": str(html)}
 
             out.append(Part("part", alarm_page))
@@ -90,10 +91,11 @@ def router(views: Views, live: LiveHub) -> APIRouter:
 
     @r.get("/events")
     async def events(request: Request) -> Response:
-        if session_operator(request) is None:
+        op = session_operator(request)
+        if op is None:
             return Response("login required", status_code=401)
         lang = console.lang(request)
-        live_parts = parts(request, lang, csrf_token(request))
+        live_parts = parts(request, lang, csrf_token(request), op.username)
         queue = live.subscribe()
 
         async def stream() -> AsyncIterator[dict[str, str]]:

@@ -127,6 +127,10 @@ class AlarmView:
     centre_acked: str = ""  # when the centre's receiver acknowledged it
     response: str = ""  # how far the mantelzorger who took it on got (a UI text key)
     outcome: str = ""  # how it ended (a UI text key)
+    # The operator handling it ("in behandeling door Anja, 00:14"); "" nobody.
+    claimed_by: str = ""  # username
+    claimed_name: str = ""  # display name
+    claimed_at: str = ""
 
 
 def wait_clock(seconds: float) -> str:
@@ -137,7 +141,10 @@ def wait_clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
-def alarm_view(rec: AlarmRecord, label: str, lang: str, tz: str, now: float) -> AlarmView:
+def alarm_view(
+    rec: AlarmRecord, label: str, lang: str, tz: str, now: float, holder: str = ""
+) -> AlarmView:
+    """`holder`: the display name of the operator holding the claim (else the username)."""
     resolved = rec.state is AlarmState.RESOLVED and rec.resolved_at is not None
     waiting = rec.state in (AlarmState.RAISED, AlarmState.NOTIFIED)
     target = TARGET_S.get(rec.severity, 900.0)
@@ -152,7 +159,7 @@ def alarm_view(rec: AlarmRecord, label: str, lang: str, tz: str, now: float) -> 
         acknowledged=rec.state is AlarmState.ACKNOWLEDGED,
         version=(
             f"{rec.state.value}.{rec.notifications_sent}.{len(rec.note)}."
-            f"{rec.response}.{rec.centre_handed_at}.{rec.centre_acked_at}"
+            f"{rec.response}.{rec.centre_handed_at}.{rec.centre_acked_at}.{rec.claimed_by}"
         ),
         received=clock_time(rec.received_at, tz, lang),
         age_ts=age_ts,
@@ -169,6 +176,9 @@ def alarm_view(rec: AlarmRecord, label: str, lang: str, tz: str, now: float) -> 
         centre_acked=clock_time(rec.centre_acked_at, tz, lang) if rec.centre_acked_at else "",
         response=f"response_{rec.response.value}" if rec.response else "",
         outcome=f"outcome_{rec.outcome.value}" if rec.outcome else "",
+        claimed_by=rec.claimed_by or "",
+        claimed_name=(holder or rec.claimed_by or "") if rec.claimed_by else "",
+        claimed_at=clock_time(rec.claimed_at, tz, lang) if rec.claimed_by else "",
     )
 
 

@@ -96,12 +96,12 @@ class Views:
             raise TypeError(f"macro {name} returned {type(out).__name__}, not Markup")
         return out
 
-    def card(self, rec: AlarmRecord, lang: str, csrf: str, now: float) -> Card:
+    def card(self, rec: AlarmRecord, lang: str, csrf: str, now: float, me: str) -> Card:
+        """`me`: the operator the card is rendered for (their claim buttons differ)."""
         t = UI[lang]
-        console = self.console
         try:
-            view = present.alarm_view(rec, console.label(rec.dwelling), lang, console.tz, now)
-            return Card(rec.id, view.version, self.macro("card", view, t, csrf))
+            view = self.alarm(rec, lang, now)
+            return Card(rec.id, view.version, self.macro("card", view, t, csrf, me))
         except Exception as exc:  # one alarm must never take the console down for everyone
             self.failures.report("alarm", record_id(rec), exc)
         b = present.broken_alarm(rec)
@@ -113,7 +113,12 @@ class Views:
             html = Markup('<article class="alarm broken"><h3>{}</h3></article>').format(text)
             return Card(b.id, "broken", html)
 
-    def lists(self, lang: str, csrf: str) -> dict[str, Any]:
+    def alarm(self, rec: AlarmRecord, lang: str, now: float) -> present.AlarmView:
+        console = self.console
+        holder = console.operator_name(rec.claimed_by) if rec.claimed_by else ""
+        return present.alarm_view(rec, console.label(rec.dwelling), lang, console.tz, now, holder)
+
+    def lists(self, lang: str, csrf: str, me: str) -> dict[str, Any]:
         """The open alarms in queue order, the recently resolved, the top bar's summary."""
         alarms = self.console.alarms
         now = self.console.clock()
@@ -126,17 +131,19 @@ class Views:
             reverse=True,
         )
         return {
-            "open_cards": [self.card(a, lang, csrf, now) for a in open_],
-            "recent_cards": [self.card(a, lang, csrf, now) for a in recent[:RECENT_LIMIT]],
+            "open_cards": [self.card(a, lang, csrf, now, me) for a in open_],
+            "recent_cards": [self.card(a, lang, csrf, now, me) for a in recent[:RECENT_LIMIT]],
             "summary": present.summary(open_, lang, self.centre_reachable()),
         }
 
-    @staticmethod
-    def filters(lang: str) -> dict[str, Any]:
-        """The queue's filter choices: severities and kinds, in the console's language."""
+    def filters(self, lang: str) -> dict[str, Any]:
+        """The queue's filter choices: severities, kinds and the registered dwellings, in
+        the console's language."""
+        dwellings = sorted(self.console.ctx.registry.dwellings(), key=lambda d: d.label)
         return {
             "severities": [(s.value, SEVERITY_LABELS[lang][s]) for s in SEVERITY_ORDER],
             "kinds": [(k.value, KIND_LABELS[lang][k]) for k in AlarmKind],
+            "dwelling_choices": [(d.id, d.label) for d in dwellings],
         }
 
     def board(self, lang: str) -> dict[str, Any]:

@@ -4,8 +4,9 @@ mantelzorger's link, notes and actions, the handling view, and two hub processes
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -13,7 +14,7 @@ import pytest
 
 from alerts.channels.router import ChannelRouter
 from alerts.errors import ClaimedError
-from alerts.model import AlarmChange, AlarmState, Contact, HandlingAction
+from alerts.model import AlarmChange, AlarmState, Contact, HandlingAction, Outcome
 from alerts.service import AlarmService, AlertSettings
 from hub.api.app import create_app
 from hub.context import Operator
@@ -123,7 +124,7 @@ async def test_a_claimed_alarm_is_refused_to_another_operator_until_taken_over(
         assert r.json()["claimed_by"] == "jan", path
     # The page's form (no JavaScript) is refused too.
     form = await anja.client.post(f"/alarms/{alarm_id}/ack", data={"csrf": anja.csrf})
-    assert form.status_code == 409 and "claimed by jan" in form.text
+    assert form.status_code == 409 and "Jan Jansen behandelt dit alarm" in form.text
     rec = alarms.get(alarm_id)
     assert rec is not None and rec.state is AlarmState.RAISED and rec.claimed_by == "jan"
 
@@ -312,3 +313,96 @@ async def test_two_hub_processes_claiming_at_once_exactly_one_wins(
     finally:
         second.close()
         first.close()
+
+
+# -- the console's pages: the alarm page's handling panel and the no-JavaScript forms ------
+
+
+def text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&#39;", "'")
+
+
+def panel(html: str) -> str:
+    found = re.search(r'<section class="panel" id="handling">(.*?)</section>', html, re.S)
+    assert found, html
+    return found.group(1)
+
+
+async def test_the_alarm_page_gives_the_script_the_call_list_and_the_claim(
+    centre: Centre, clock: FakeClock
+) -> None:
+    c = centre
+    anna = c.registry.contact("c-anna")
+    assert anna is not None
+    c.registry.update_contact(replace(anna, phone="06 1234 5678"))
+    c.registry.add_contact(
+        Contact("c-piet", "dw-001", "Piet Buur", None, "nl", priority=2, role="neighbour")
+    )
+    alarm_id = await raise_alarm(c.alarms, clock)
+    page = panel((await c.jan.client.get(f"/alarms/{alarm_id}")).text)
+    assert "Nog door niemand in behandeling" in text(page) and "Oppakken" in page
+    # A fall's script: talk to the resident first; its actions are buttons.
+    assert 'data-step="talk_to_resident"' in page and 'value="called_resident"' in page
+    # The call list in the routing order, with the number to dial; none known: said so.
+    calls = re.findall(r'<li class="call" data-contact="([^"]+)"', page)
+    assert calls == ["c-anna", "c-piet"]
+    assert '<a href="tel:0612345678">06 1234 5678</a>' in page
+    assert "geen telefoonnummer" in text(page)
+    assert all(f'value="{o.value}"' in page for o in Outcome)
+
+    # Jan claims it (the form, as without JavaScript): back on the alarm page.
+    r = await c.jan.client.post(
+        f"/alarms/{alarm_id}/claim", data={"csrf": c.jan.csrf, "back": f"/alarms/{alarm_id}"}
+    )
+    assert r.status_code == 303 and r.headers["location"] == f"/alarms/{alarm_id}"
+    mine = text(panel((await c.jan.client.get(f"/alarms/{alarm_id}")).text))
+    assert "In behandeling door u" in mine and "Vrijgeven" in mine
+    # Anja sees who has it, may take it over, and every other button is disabled.
+    hers = panel((await c.anja.client.get(f"/alarms/{alarm_id}")).text)
+    assert "In behandeling door Jan Jansen" in text(hers) and "Overnemen" in hers
+    assert 'value="called_resident" disabled' in hers and "Neem het alarm eerst" in text(hers)
+    queue = (await c.anja.client.get("/")).text
+    assert re.search(rf'id="alarm-{alarm_id}"[^>]*data-claimed="jan"', queue)
+    assert "In behandeling door Jan Jansen" in text(queue)
+
+
+async def test_the_handling_forms_work_without_javascript(centre: Centre, clock: FakeClock) -> None:
+    c = centre
+    alarm_id = await raise_alarm(c.alarms, clock)
+    back = f"/alarms/{alarm_id}"
+
+    async def form(path: str, **fields: str) -> httpx.Response:
+        data = {"csrf": c.jan.csrf, "back": back, **fields}
+        return await c.jan.client.post(f"/alarms/{alarm_id}/{path}", data=data)
+
+    assert (await form("action", action="called_contact", contact_id="c-anna")).status_code == 303
+    assert (await form("note", note="Anna gaat erheen")).status_code == 303
+    assert (await form("action", action="no_such_thing")).status_code == 400
+    assert (await form("close")).status_code == 400  # no outcome picked
+    refused = await c.anja.client.post(
+        f"/alarms/{alarm_id}/note", data={"csrf": c.anja.csrf, "note": "ik ook", "back": back}
+    )
+    assert refused.status_code == 409 and "Jan Jansen behandelt dit alarm" in refused.text
+    assert (await form("close", outcome="family_help", note="viel mee")).status_code == 303
+    rec = c.alarms.get(alarm_id)
+    assert rec is not None and rec.state is AlarmState.RESOLVED
+    assert rec.outcome is Outcome.FAMILY_HELP and rec.claimed_by == "jan"
+    timeline = text(
+        re.search(
+            r'id="timeline">(.*?)</section>', (await c.jan.client.get(back)).text, re.S
+        ).group(1)  # type: ignore[union-attr]
+    )
+    for step in (
+        "In behandeling genomen",
+        "Contactpersoon gebeld: Anna de Vries (mantelzorger)",
+        "Notitie jan Anna gaat erheen",
+        "Afgehandeld",
+    ):
+        assert step in timeline, step
+    # A cross-site form is refused whatever it carries.
+    r = await c.jan.client.post(
+        f"/alarms/{alarm_id}/claim",
+        data={"csrf": c.jan.csrf},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert r.status_code == 403

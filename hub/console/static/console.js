@@ -3,6 +3,7 @@
 "use strict";
 (function () {
   const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+  const me = document.querySelector('meta[name="mz-user"]')?.content || "";
   const rel = JSON.parse(document.body.dataset.relative || "{}");
   const conn = document.getElementById("conn");
   const baseTitle = document.title;
@@ -67,10 +68,13 @@
     if (!filters) return;
     const sev = filters.elements.sev.value;
     const kind = filters.elements.kind.value;
+    const dw = filters.elements.dw.value;
+    const mine = filters.elements.mine.checked;
     const q = filters.elements.q.value.trim().toLowerCase();
     let hidden = 0;
     document.querySelectorAll("#open-list .alarm").forEach((card) => {
       const show = (!sev || card.dataset.sev === sev) && (!kind || card.dataset.kind === kind) &&
+        (!dw || card.dataset.dw === dw) && (!mine || card.dataset.claimed === me) &&
         (!q || (card.dataset.text || "").includes(q));
       card.hidden = !show;
       if (!show) hidden += 1;
@@ -184,7 +188,13 @@
       const d = JSON.parse(ev.data);
       const el = document.getElementById(d.id);
       if (el && el.dataset.v !== d.v) {
+        // What the operator is typing or picking survives the swap.
+        const kept = new Map();
+        el.querySelectorAll("[data-keep][id]").forEach((f) => kept.set(f.id, f.value));
+        const focused = document.activeElement && document.activeElement.id;
         el.innerHTML = d.html;
+        kept.forEach((value, id) => { const f = document.getElementById(id); if (f) f.value = value; });
+        if (focused) document.getElementById(focused)?.focus();
         el.dataset.v = d.v;
         tick();
         document.dispatchEvent(new CustomEvent("mz:part", { detail: { id: d.id, v: d.v } }));
@@ -224,6 +234,42 @@
         const field = f && f.querySelector('input[name="note"]');
         if (field) field.value = "";
       }
+    } finally {
+      form.querySelectorAll("button").forEach((b) => { b.disabled = false; });
+    }
+  });
+
+  // Claim, release, take over, notes, handling actions, close: forms with data-api post
+  // their fields as JSON to that API path (without JavaScript they post to the page).
+  document.addEventListener("submit", async (ev) => {
+    const form = ev.target;
+    if (!form.dataset || !form.dataset.api) return;
+    ev.preventDefault();
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
+    const body = {};
+    for (const [k, v] of new FormData(form, ev.submitter)) {
+      if (k !== "csrf" && k !== "back") body[k] = v;
+    }
+    if ("take_over" in body) body.take_over = body.take_over === "true";
+    if (body.contact_id === "") delete body.contact_id;
+    form.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+    try {
+      const resp = await fetch(form.dataset.api, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "X-Requested-With": "mz-console" },
+        body: JSON.stringify(body),
+      });
+      if (resp.status === 401) { window.location = "/login"; return; }
+      if (!resp.ok) {
+        const err = await resp.json().catch(() => ({}));
+        const detail = typeof err.detail === "string" ? err.detail : resp.statusText;
+        const claimed = document.body.dataset.msgClaimed;
+        window.alert(err.claimed_by_name && claimed ? claimed.replace("{name}", err.claimed_by_name) : detail);
+        return;
+      }
+      form.querySelectorAll("textarea, input[type=text]").forEach((f) => { f.value = ""; });
+      document.dispatchEvent(new CustomEvent("mz:acted", { detail: { api: form.dataset.api, body } }));
     } finally {
       form.querySelectorAll("button").forEach((b) => { b.disabled = false; });
     }
