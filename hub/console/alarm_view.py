@@ -22,6 +22,7 @@ from hub.console.texts_alarm import TIMELINE_LABELS
 _FAILED = frozenset({"failed", "unknown", "centre_retrying", "centre_failed"})
 _DONE = frozenset({"resolved", "closed", "cancelled"})
 _ACTIONS = frozenset(a.value for a in HandlingAction)
+_OUTCOMES = frozenset(o.value for o in Outcome)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,18 @@ def _what(e: TimelineEntry, who: Callable[[str | None], str], lang: str) -> str 
     return label
 
 
+def _note(e: TimelineEntry, lang: str) -> str:
+    """A close's note starts with its outcome code (alerts.service logs "family_help: ..."):
+    shown in words."""
+    if e.what not in _DONE:
+        return e.note
+    code, sep, rest = e.note.partition(":")
+    if code in _OUTCOMES:
+        said = UI[lang][f"outcome_{code}"]
+        return f"{said}: {rest.strip()}" if sep and rest.strip() else said
+    return e.note
+
+
 def timeline_row(
     e: TimelineEntry, who: Callable[[str | None], str], lang: str, tz: str, now: float
 ) -> TimelineRow:
@@ -143,7 +156,7 @@ def timeline_row(
         what=label or e.what,
         known=label is not None,
         by=who(e.by),
-        note=e.note,
+        note=_note(e, lang),
         tone="fail" if e.what in _FAILED else "done" if e.what in _DONE else "info",
     )
 

@@ -44,7 +44,8 @@ async def load_page(views: Views, rec: AlarmRecord, lang: str, me: str) -> Alarm
 
     def who(by: str | None) -> str:
         """A timeline's `by` as a reader names it: a contact by name and role (through
-        whichever channel: "email:c-anna"), the system by what it is, else as logged."""
+        whichever channel: "email:c-anna"), the system by what it is, an operator by
+        their display name, else as logged."""
         if not by:
             return ""
         if by in _SYSTEM[lang]:
@@ -52,7 +53,7 @@ async def load_page(views: Views, rec: AlarmRecord, lang: str, me: str) -> Alarm
         channel, _, contact_id = by.rpartition(":")
         contact = console.alarms.contact(rec.dwelling, contact_id)
         if contact is None:
-            return by
+            return console.operator_name(by)  # an operator, or as logged
         name = person_label(contact.name, contact.role, lang)
         return f"{name} · {channel}" if channel else name
 

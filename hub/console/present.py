@@ -146,7 +146,8 @@ def alarm_view(
 ) -> AlarmView:
     """`holder`: the display name of the operator holding the claim (else the username)."""
     resolved = rec.state is AlarmState.RESOLVED and rec.resolved_at is not None
-    waiting = rec.state in (AlarmState.RAISED, AlarmState.NOTIFIED)
+    # Waiting until a person takes it on: a mantelzorger, or an operator claiming it.
+    waiting = rec.state in (AlarmState.RAISED, AlarmState.NOTIFIED) and not rec.claimed_by
     target = TARGET_S.get(rec.severity, 900.0)
     age_ts = rec.resolved_at if resolved and rec.resolved_at is not None else rec.received_at
     return AlarmView(

@@ -17,6 +17,7 @@ import uvicorn
 from alerts.model import AlarmKind, AlarmState, Severity
 from alerts.service import AlarmService
 from hub.api.app import create_app
+from hub.context import Registry
 from hub.storage.sqlite import SqliteTimeSeriesStore
 from sensors.contract import AlarmMessage, new_id
 from tests.integration.console_fakes import OPERATOR, build, seed_early_warning
@@ -58,6 +59,7 @@ class Running:
     url: str
     alarms: AlarmService
     store: SqliteTimeSeriesStore
+    registry: Registry
 
 
 class WallClock:
@@ -85,7 +87,7 @@ async def console(tmp_path: Path) -> AsyncIterator[Running]:
     task = asyncio.create_task(server.serve())
     await wait_until(lambda: server.started, timeout=10)
     try:
-        yield Running(f"http://127.0.0.1:{port}", alarms, store)
+        yield Running(f"http://127.0.0.1:{port}", alarms, store, ctx.registry)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 15)

@@ -137,7 +137,7 @@ async def test_the_alarm_page_shows_what_was_measured_the_timeline_and_the_last_
     timeline = text_of(section(page.text, "timeline"))
     steps = ["Alarm gemaakt in de woning", "Ontvangen door de hub", "Opgepakt"]
     assert [timeline.index(x) for x in steps] == sorted(timeline.index(x) for x in steps)
-    assert "Bewoner gebeld, klinkt benauwd" in timeline and OPERATOR[0] in timeline
+    assert "Opgepakt Jan Jansen Bewoner gebeld, klinkt benauwd" in timeline  # display name
     readings = section(page.text, "readings")
     quantities = dict(re.findall(r'data-quantity="(\w+)" data-points="(\d+)"', readings))
     assert set(quantities) == {"sbp", "dbp", "spo2"}

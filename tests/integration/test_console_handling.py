@@ -395,8 +395,8 @@ async def test_the_handling_forms_work_without_javascript(centre: Centre, clock:
     for step in (
         "In behandeling genomen",
         "Contactpersoon gebeld: Anna de Vries (mantelzorger)",
-        "Notitie jan Anna gaat erheen",
-        "Afgehandeld",
+        "Notitie Jan Jansen Anna gaat erheen",
+        "Afgehandeld Jan Jansen Geholpen door familie of buren: viel mee",
     ):
         assert step in timeline, step
     # A cross-site form is refused whatever it carries.
