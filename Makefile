@@ -5,13 +5,14 @@ BIN    := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: demo test lint format bench system-deps clean help
+.PHONY: demo test lint format bench screenshots system-deps clean help
 
 help:
 	@echo "make demo   - run the whole system locally (broker, hub, console, mail sink, 3 dwellings)"
 	@echo "make test   - install what the tests need and run them (unit, integration, e2e)"
 	@echo "make lint   - ruff and mypy --strict"
 	@echo "make bench  - run the benchmarks and print figures"
+	@echo "make screenshots - the console's browser tests, saving their screenshots to docs/img"
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,9 @@ system-deps:
 
 test: $(DEV_STAMP) system-deps lint
 	$(BIN)/pytest
+
+screenshots: $(DEV_STAMP) system-deps
+	MZ_SCREENSHOTS=docs/img $(BIN)/pytest -q tests/e2e -k "browser"
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -185,7 +185,8 @@ def _seed(hub: Hub, operator_password: str) -> None:
             registry.set_zone(dwelling_id, device.id, zone)
     seed_residents(registry, hub.clock())
     registry.add_operator(
-        Operator(username=DEMO_OPERATOR, role="operator", display_name="Demo-operator"),
+        # A coordinator: the demo shows editing a resident card too.
+        Operator(username=DEMO_OPERATOR, role="coordinator", display_name="Demo-coördinator"),
         operator_password,
     )
 

@@ -20,6 +20,7 @@ from hub.api.app import create_app
 from hub.context import Registry
 from hub.storage.sqlite import SqliteTimeSeriesStore
 from sensors.contract import AlarmMessage, new_id
+from tests.e2e.shots import shot
 from tests.integration.console_fakes import OPERATOR, build, seed_early_warning
 from tests.servers import free_port, wait_until
 
@@ -37,7 +38,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOT = Path(os.environ.get("MZ_CONSOLE_SCREENSHOT", "/tmp/console.png"))
 
 
 def require_chromium() -> None:
@@ -161,7 +161,7 @@ async def test_login_live_alarm_and_acknowledge(console: Running) -> None:
             assert "reden: geen levensteken meer van de woning ontvangen" in offline
             assert "heartbeat_timeout" not in offline and "last_seen" not in offline
             assert (await page.title()).startswith("(3)")
-            await page.screenshot(path=str(SCREENSHOT), full_page=False)
+            await page.screenshot(path=str(shot("console-queue-1440.png")), full_page=False)
 
             await card.locator('input[name="note"]').fill("Anna is onderweg, ik bel haar terug")
             await card.locator("button.ack").click()
@@ -195,23 +195,23 @@ async def test_login_live_alarm_and_acknowledge(console: Running) -> None:
                 f"alarm-{acked}"
             )
             assert await page.evaluate("window.__sameDocument") is True
-            await page.screenshot(path=str(SCREENSHOT.with_name("console-after.png")))
+            await page.screenshot(path=str(shot("console-after.png")))
             await page.goto(f"{console.url}/dwellings")
-            await page.screenshot(path=str(SCREENSHOT.with_name("console-dwellings.png")))
+            await page.screenshot(path=str(shot("console-dwellings.png")))
 
             # The mantelzorger's side: the mailed link opens a page; the button acknowledges.
             link_alarm = await edge_alarm(alarms, "dw-001", AlarmKind.FALL, Severity.CRITICAL)
             mantelzorger = await browser.new_page(viewport={"width": 420, "height": 760})
             link = alarms.ack_url(link_alarm, "c-anna", time.time())
             await mantelzorger.goto(console.url + link[link.index("/ack/") :])
-            await mantelzorger.screenshot(path=str(SCREENSHOT.with_name("console-ack.png")))
+            await mantelzorger.screenshot(path=str(shot("console-ack.png")))
             await mantelzorger.click('button[type="submit"]')
             await mantelzorger.locator(".message.ok").wait_for()
             await page.goto(f"{console.url}/")
             await page.locator(f"#alarm-{link_alarm}.st-acknowledged").wait_for()
             await page.click(".logout button")
             await page.wait_for_url("**/login")
-            await page.screenshot(path=str(SCREENSHOT.with_name("console-login.png")))
+            await page.screenshot(path=str(shot("console-login.png")))
         finally:
             await browser.close()
 
@@ -299,11 +299,11 @@ async def test_the_queue_puts_a_late_critical_first_and_reddens_an_overdue_alarm
             await browser.close()
 
 
-async def test_dwelling_page_from_the_board(console: Running, tmp_path: Path) -> None:
+async def test_dwelling_page_from_the_board(console: Running) -> None:
     from playwright.async_api import async_playwright
 
     await seed_early_warning(console.store, "dw-001", time.time())
-    shot = tmp_path / "dwelling.png"
+    picture = shot("console-dwelling.png")
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -329,10 +329,7 @@ async def test_dwelling_page_from_the_board(console: Running, tmp_path: Path) ->
             assert await page.locator("#vitals svg.spark").count() == 4
             signals = (await page.locator("#signals").inner_text()).lower()
             assert "afwijkende trend" in signals and "gewicht snel toegenomen" in signals
-            await page.screenshot(path=str(shot), full_page=True)
-            await page.screenshot(
-                path=str(SCREENSHOT.with_name("console-dwelling.png")), full_page=True
-            )
+            await page.screenshot(path=str(picture), full_page=True)
 
             await page.click("a.lang")  # the same page in English
             await page.locator("#routine h2", has_text="Daily routine").wait_for()
@@ -341,4 +338,4 @@ async def test_dwelling_page_from_the_board(console: Running, tmp_path: Path) ->
             assert "Dwelling not found" in await page.locator("main").inner_text()
         finally:
             await browser.close()
-    assert shot.stat().st_size > 10_000
+    assert picture.stat().st_size > 10_000
