@@ -31,9 +31,7 @@ PERCENTILE_METHOD = "linear"  # see `percentile`
 # "ik ga erheen" / "ik ben er" / close through their link. A close that resolves the
 # alarm is logged as "resolved", so that counts too, unless a machine did it.
 # An operator claiming an alarm is a person responding too (the alarm centre's answer).
-HUMAN_STEPS = frozenset(
-    {"claimed", "acknowledged", "on_my_way", "arrived", "closed", "resolved"}
-)
+HUMAN_STEPS = frozenset({"claimed", "acknowledged", "on_my_way", "arrived", "closed", "resolved"})
 # Who is no person on a timeline: the edge (cancel), the hub (a technical alarm cleared,
 # the hand-over to the centre) and the alarm centre's receiver (alerts.centre.CENTRE: its
 # DC-09 ACK says a machine took the event, not that anybody looked at it).

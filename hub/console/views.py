@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.requests import Request
 
-from alerts.model import AlarmKind, AlarmRecord, AlarmState
+from alerts.model import AlarmKind, AlarmRecord, AlarmState, Outcome
 from alerts.texts import KIND_LABELS, SEVERITY_LABELS
 from hub.api.auth import csrf_token, session_operator
 from hub.api.console import Console
@@ -38,6 +38,7 @@ def make_templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals["OUTCOMES"] = [o.value for o in Outcome]  # the closing codes, in order
     return Jinja2Templates(env=env)
 
 

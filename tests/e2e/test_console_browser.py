@@ -173,6 +173,13 @@ async def test_login_live_alarm_and_acknowledge(console: Running) -> None:
             )
             assert await page.evaluate("window.__sameDocument") is True
 
+            # Closing needs an outcome: without one the browser says so and nothing happens.
+            page.once("dialog", lambda d: d.accept())
+            await page.locator(f"#alarm-{alarm_id} button.resolve").click()
+            assert alarms.get(alarm_id).state is AlarmState.ACKNOWLEDGED  # type: ignore[union-attr]
+            await page.locator(f"#alarm-{alarm_id} select[name=outcome]").select_option(
+                "false_alarm"
+            )
             await page.locator(f"#alarm-{alarm_id} button.resolve").click()
             resolved = page.locator(f"#recent-list #alarm-{alarm_id}")
             await resolved.wait_for(timeout=10_000)

@@ -182,7 +182,7 @@ async def test_a_record_no_formatter_foresaw_is_one_placeholder_logged_once(
         assert page.status_code == 200
     mine = card(page.text, bad.id)
     assert f"Alarm {bad.id}: niet weer te geven" in mine
-    assert f'formaction="/alarms/{bad.id}/resolve"' in mine  # still to be acted on
+    assert f'formaction="/alarms/{bad.id}/close"' in mine  # still to be acted on
     assert "lang ingedrukt" in card(page.text, good)
     english = await s.client.get("/?lang=en")
     assert f"Alarm {bad.id}: cannot be displayed" in english.text

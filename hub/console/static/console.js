@@ -212,20 +212,31 @@
     const form = ev.target;
     if (!form.classList || !form.classList.contains("act")) return;
     ev.preventDefault();
-    const action = ev.submitter && ev.submitter.value === "resolve" ? "resolve" : "ack";
+    // Closing takes an outcome code (the card's picker); acknowledging only the note.
+    const closing = ev.submitter && ev.submitter.value === "close";
     const note = form.querySelector('input[name="note"]').value;
+    const picked = form.querySelector('select[name="outcome"]');
+    const body = closing ? { note, outcome: picked ? picked.value : "" } : { note };
+    if (closing && !body.outcome) {
+      window.alert(picked ? picked.dataset.required : "");
+      picked?.focus();
+      return;
+    }
     form.querySelectorAll("button").forEach((b) => { b.disabled = true; });
     try {
+      const action = closing ? "close" : "ack";
       const resp = await fetch(`/api/v1/alarms/${encodeURIComponent(form.dataset.id)}/${action}`, {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "X-Requested-With": "mz-console" },
-        body: JSON.stringify({ note }),
+        body: JSON.stringify(body),
       });
       if (resp.status === 401) { window.location = "/login"; return; }
       if (!resp.ok) {
-        const body = await resp.json().catch(() => ({}));
-        window.alert(body.detail || resp.statusText);
+        const err = await resp.json().catch(() => ({}));
+        const claimed = document.body.dataset.msgClaimed;
+        const detail = typeof err.detail === "string" ? err.detail : resp.statusText;
+        window.alert(err.claimed_by_name && claimed ? claimed.replace("{name}", err.claimed_by_name) : detail);
         return;
       }
       // The live update may already have replaced this card: clear the note wherever it is.
