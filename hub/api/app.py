@@ -30,6 +30,7 @@ from hub.api.console import STATIC, Console, ConsoleAlarms, make_templates
 from hub.api.live import LiveHub
 from hub.api.throttle import LoginLimiter, LoginPolicy, MemoryLoginLimiter
 from hub.context import HubContext
+from hub.family import routes as family
 
 log = logging.getLogger(__name__)
 
@@ -131,4 +132,6 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(api.router(console))
     app.include_router(pages.router(console, live))
+    app.mount(family.STATIC_PATH, family.static_files(), name="family-static")
+    app.include_router(family.router(console))  # the mantelzorger's page, /familie
     return app
