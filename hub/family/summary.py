@@ -60,9 +60,13 @@ def render_summary(
     t = SUMMARY_TEXTS[language(lang)]
     label = facts.dwelling_label
     ok = facts.alarms == 0 and facts.open_alarms == 0 and facts.online
+    # What needs attention, for the subject: "1 alarm, de woning is niet verbonden".
     what: list[str] = []
     if facts.alarms:
         what.append(t["alarms_one"] if facts.alarms == 1 else t["alarms"].format(n=facts.alarms))
+    elif facts.open_alarms:
+        n = facts.open_alarms
+        what.append(t["open_short_one"] if n == 1 else t["open_short"].format(n=n))
     if not facts.online:
         what.append(t["offline"])
     lines = [t["greeting"].format(name=contact_name), ""]
@@ -89,9 +93,8 @@ def render_summary(
         subject = t["subject_ok"].format(dwelling=label)
         short = t["short_ok"].format(dwelling=label)
     else:
-        joined = ", ".join(what) if what else (t["open_one"] if facts.open_alarms == 1 else "")
-        subject = t["subject_attention"].format(dwelling=label, what=joined.rstrip("."))
-        short = t["short_attention"].format(dwelling=label, what=joined.rstrip("."))
+        subject = t["subject_attention"].format(dwelling=label, what=", ".join(what))
+        short = t["short_attention"].format(dwelling=label, what=", ".join(what))
     return subject, "\n".join(lines) + "\n", short
 
 
