@@ -238,6 +238,7 @@ def router(console: Console) -> APIRouter:
     # -- entry -----------------------------------------------------------------------------
 
     @r.get(BASE)
+    @r.get(f"{BASE}/")  # the app's start URL (inside the service worker's scope)
     async def start(request: Request) -> Response:
         session = sessions.current(request)
         if session is None:
@@ -492,7 +493,7 @@ def router(console: Console) -> APIRouter:
         session = sessions.current(request)
         if session is None:
             if wants_json(request):
-                return JSONResponse({"error": "login required"}, status_code=401)
+                return JSONResponse({"error": "login required"}, status_code=401, headers=NO_STORE)
             return to_login(request, "verlopen")
         lang = lang_of(request, session)
         t = TEXTS[lang]
@@ -534,7 +535,9 @@ def router(console: Console) -> APIRouter:
         registry.set_daily_summary(session.contact.id, on, console.clock())
         log.info("contact %s: daily summary %s", session.contact.id, "on" if on else "off")
         if wants_json(request):
-            return JSONResponse({"ok": True, "message": TEXTS[lang]["summary_saved"]})
+            return JSONResponse(
+                {"ok": True, "message": TEXTS[lang]["summary_saved"]}, headers=NO_STORE
+            )
         return RedirectResponse(f"{home(session)}?opgeslagen=1", status_code=303, headers=NO_STORE)
 
     # -- the installable shell (no personal data) --------------------------------------------
@@ -547,7 +550,7 @@ def router(console: Console) -> APIRouter:
             "name": t["app_name"],
             "short_name": "MZ familie" if lang == "nl" else "MZ family",
             "lang": lang,
-            "start_url": BASE,
+            "start_url": f"{BASE}/",
             "scope": f"{BASE}/",
             "display": "standalone",
             "background_color": "#f4f7f6",

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from playwright.async_api import ViewportSize
 
 from alerts.model import AlarmKind, AlarmState, Outcome, Response, Severity
 from alerts.service import AlarmService
@@ -38,7 +39,7 @@ pytestmark = pytest.mark.e2e
 
 ANNA = ("anna@example.org", "anna-wachtwoord-1")  # test-only credentials
 SHOTS = Path(os.environ.get("MZ_FAMILY_SCREENSHOTS", "/tmp"))
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 @dataclass
@@ -188,6 +189,12 @@ async def test_a_mantelzorger_takes_an_alarm_on_and_closes_it_on_a_phone(hub: Ru
             )
             assert "/familie/static/family.css" in cached and "/familie/offline" in cached
             assert not [p for p in cached if "/woning" in p or "/api/" in p or "/alarmen" in p]
+            # Without a network the page is the cached offline page, never old data.
+            await phone.set_offline(True)
+            await page.goto(f"{hub.url}/familie/woning/dw-001")
+            assert await page.locator("h1").inner_text() == "Geen verbinding"
+            assert "Val" not in await page.locator("main").inner_text()
+            await phone.set_offline(False)
             await phone.close()
         finally:
             await browser.close()

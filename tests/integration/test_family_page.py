@@ -543,7 +543,8 @@ async def test_the_app_shell_is_installable_and_holds_no_data(setup: Setup) -> N
     manifest = await client.get("/familie/manifest.webmanifest")
     assert manifest.headers["content-type"].startswith("application/manifest+json")
     body = manifest.json()
-    assert body["start_url"] == "/familie" and body["scope"] == "/familie/"
+    assert body["start_url"] == "/familie/" and body["scope"] == "/familie/"
+    assert (await client.get(body["start_url"])).headers["location"] == "/familie/login"
     assert body["display"] == "standalone" and body["lang"] == "nl"
     sizes = {i["sizes"] for i in body["icons"]}
     assert {"192x192", "512x512"} <= sizes

@@ -47,7 +47,9 @@ self.addEventListener("fetch", function (event) {
     // The shell: from the network when it can (a new version), else the cached copy.
     event.respondWith(
       fetch(req).catch(function () {
-        return caches.match(req);
+        return caches.match(req).then(function (hit) {
+          return hit || Response.error();
+        });
       })
     );
     return;
@@ -56,7 +58,9 @@ self.addEventListener("fetch", function (event) {
     // Never cached: with no network, the offline page (no data in it).
     event.respondWith(
       fetch(req).catch(function () {
-        return caches.match("/familie/offline");
+        return caches.match("/familie/offline").then(function (hit) {
+          return hit || Response.error();
+        });
       })
     );
   }
