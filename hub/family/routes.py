@@ -369,7 +369,8 @@ def router(console: Console) -> APIRouter:
         lang = contact.language if contact.language in LANGS else lang_of(request, None)
         if request.query_params.get("lang") in LANGS:
             lang = lang_of(request, None)
-        hours = duration(policy.link_max_s, lang)
+        n = max(1, round(policy.link_max_s / 3600))
+        hours = TEXTS[lang]["hours_one" if n == 1 else "hours"].format(n=n)
         return page(
             request,
             "link.html",

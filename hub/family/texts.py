@@ -113,6 +113,8 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "link_intro": "Met deze link opent u de pagina van {dwelling}, zonder wachtwoord. "
         "U blijft {hours} ingelogd.",
         "link_submit": "Open de pagina",
+        "hours_one": "1 uur",
+        "hours": "{n} uur",
         "link_expired": "Deze link is verlopen. Log in met uw e-mailadres en wachtwoord.",
         "link_invalid": "Deze link is niet (meer) geldig.",
         # offline (the service worker's page)
@@ -221,6 +223,8 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "link_intro": "This link opens the page of {dwelling} without a password. You stay "
         "signed in for {hours}.",
         "link_submit": "Open the page",
+        "hours_one": "1 hour",
+        "hours": "{n} hours",
         "link_expired": "This link has expired. Sign in with your e-mail address and password.",
         "link_invalid": "This link is not valid (any more).",
         "offline_title": "No connection",

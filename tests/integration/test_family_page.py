@@ -214,7 +214,8 @@ async def test_the_alarm_link_opens_a_short_session_for_that_dwelling(setup: Set
     # GET shows a button and changes nothing (mail scanners open links).
     page = await client.get(f"/familie/link/{token}")
     assert page.status_code == 200 and "Open de pagina" in page.text
-    assert "Unit 3, Tuinstraat" in page.text and "2 u" in page.text
+    assert "de pagina van Unit 3, Tuinstraat" in page.text
+    assert "U blijft 2 uur ingelogd." in page.text
     assert not page.headers.get_list("set-cookie")
     assert page.headers["referrer-policy"] == "same-origin"
     refused = await client.post(
