@@ -117,6 +117,12 @@ def router(console: Console) -> APIRouter:
     templates = make_templates()
     summary_time = parse_time(ctx.console.family_summary_time).strftime("%H:%M")
     refresh_s = max(1.0, console.board_refresh_s)
+    name_key = hmac.new(ctx.console.secret_key.encode(), b"mz-family-login", "sha256").digest()
+
+    def login_name(email: str) -> str:
+        digest = hmac.new(name_key, email.strip().casefold().encode(), "sha256").hexdigest()
+        return f"family:{digest[:16]}"
+
     public = ctx.console.public_url
 
     # -- helpers ---------------------------------------------------------------------------
@@ -281,8 +287,9 @@ def router(console: Console) -> APIRouter:
         ):
             error = t["error_csrf"]
         else:
-            # Counted like the console's logins (the same limiter), under its own names.
-            name = f"family:{email.casefold()}"
+            # Counted like the console's logins (the same limiter), under a name of its
+            # own that is no e-mail address (the limiter logs names; addresses stay out).
+            name = login_name(email)
             host = request.client.host if request.client else "unknown"
             attempt = Attempt(name, host, devices.device(request, name, console.clock()))
 

@@ -4,6 +4,7 @@ throttling, the live JSON, the status at a glance, the PWA shell."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -177,13 +178,19 @@ async def test_the_login_form_needs_its_token_and_a_same_site_origin(setup: Setu
     assert (await client.get("/familie/woning/dw-001")).status_code == 303
 
 
-async def test_failed_logins_are_throttled_like_the_consoles(setup: Setup) -> None:
+async def test_failed_logins_are_throttled_like_the_consoles(
+    setup: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
     client = setup.client
+    caplog.set_level(logging.INFO)
     for _ in range(5):
         assert (await family_login(client, ANNA[0], "fout-wachtwoord")).status_code == 401
     r = await family_login(client)  # the right password, but the address is locked
     assert r.status_code == 429 and r.headers["retry-after"] == "30"
     assert "Te veel mislukte inlogpogingen. Probeer het over 30 s opnieuw." in r.text
+    # Logged, without the address (no e-mail address is ever logged).
+    assert "family logins from 127.0.0.1 refused for 30 s" in caplog.text
+    assert "anna" not in caplog.text.lower() and "family:" in caplog.text
     assert (await client.get("/familie/woning/dw-001")).status_code == 303
     setup.clock.advance(31)
     assert (await family_login(client)).status_code == 303
