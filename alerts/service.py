@@ -538,6 +538,37 @@ class AlarmService:
         claim, alarm, contact = self._verified(token)
         if alarm is None or contact is None:  # a verified link of a known alarm has both
             raise UnknownAlarmError(claim.alarm_id)
+        return await self._respond(claim.alarm_id, contact, response, note, outcome, claim.batch)
+
+    async def respond_as_contact(
+        self,
+        alarm_id: str,
+        contact_id: str,
+        response: Response,
+        note: str,
+        outcome: Outcome | None = None,
+    ) -> AlarmRecord:
+        """`respond_link` for a contact known otherwise (the family page's session): the
+        same steps, on this one alarm. `UnknownAlarmError` when there is no such alarm or
+        the contact is not (or no longer) one of its dwelling's: one dwelling's contact
+        never acts on another's alarm."""
+        alarm = await self._io(self._store.get, alarm_id)
+        contact = self.contact(alarm.dwelling, contact_id) if alarm is not None else None
+        if alarm is None or contact is None:
+            raise UnknownAlarmError(alarm_id)
+        return await self._respond(alarm_id, contact, response, note, outcome)
+
+    async def _respond(
+        self,
+        alarm_id: str,
+        contact: Contact,
+        response: Response,
+        note: str,
+        outcome: Outcome | None,
+        batch: int | None = None,
+    ) -> AlarmRecord:
+        """The mantelzorger's step on the alarm (and, for a folded mail's link, `batch`:
+        on every alarm that mail carried to them)."""
         if response is Response.CLOSED and outcome is None:
             raise ValueError("closing needs an outcome")
         by = responder_label(contact)
@@ -556,10 +587,10 @@ class AlarmService:
                 return lifecycle.Step(r, False, response.value)
             return act(r)
 
-        if claim.batch is not None:
-            carried = await self._io(self._store.batch_alarms, claim.batch, claim.contact_id)
-            if claim.alarm_id in carried:
-                others = [a for a in carried if a != claim.alarm_id]
+        if batch is not None:
+            carried = await self._io(self._store.batch_alarms, batch, contact.id)
+            if alarm_id in carried:
+                others = [a for a in carried if a != alarm_id]
                 steps = await self._io(
                     self._store.update_many, others, act_if_open, at=now, by=by, note=note
                 )
@@ -570,13 +601,13 @@ class AlarmService:
                         len(changed),
                         response.value,
                         contact.id,
-                        claim.alarm_id,
+                        alarm_id,
                     )
                 for st in changed:
                     self._emit(st.record, st.what)
-        step = await self._io(self._store.update, claim.alarm_id, act, at=now, by=by, note=note)
+        step = await self._io(self._store.update, alarm_id, act, at=now, by=by, note=note)
         if step.changed:
-            log.info("alarm %s: %s by contact %s", claim.alarm_id, step.what, contact.id)
+            log.info("alarm %s: %s by contact %s", alarm_id, step.what, contact.id)
             self._emit(step.record, step.what)
             self._wake.set()
         return step.record
@@ -598,6 +629,38 @@ class AlarmService:
             self._wake.set()  # the alarm centre's restore follows
         return step.record
 
+    async def send_message(self, note: Notification) -> str | None:
+        """Send a message that is no alarm (the family's daily summary) to its contact's
+        targets, in order, each tried once: the first that takes it wins (a timeout ends
+        it: the message may be out). Returns where it went (redacted), or None. No outbox
+        row: the caller makes it at most once (hub.family.summary claims each summary
+        before sending it)."""
+        for target in note.contact.targets:
+            try:
+                await asyncio.wait_for(
+                    self._sender.send(target, note), timeout=self.settings.send_timeout_s
+                )
+            except ChannelError as exc:
+                log.warning(
+                    "message %s to contact %s via %s failed: %s",
+                    note.alarm_id,
+                    note.contact.id,
+                    redact(target),
+                    exc,
+                )
+                continue
+            except TimeoutError:
+                # It may still go out: not tried elsewhere (the outbox's "unknown").
+                log.warning(
+                    "message %s to contact %s via %s timed out; not sent again",
+                    note.alarm_id,
+                    note.contact.id,
+                    redact(target),
+                )
+                return None
+            return redact(target)
+        return None
+
     # -- queries (fast SQLite reads; fine on the event loop) ----------------------------------
 
     def get(self, alarm_id: str) -> AlarmRecord | None:
@@ -612,6 +675,19 @@ class AlarmService:
     def active_between(self, since: float, until: float) -> list[AlarmRecord]:
         """Alarms received in [since, until) or open at `since` (the monthly report)."""
         return self._store.active_between(since, until)
+
+    def dwelling_alarms(self, dwelling: str, since: float, limit: int = 200) -> list[AlarmRecord]:
+        """The dwelling's alarms received since `since`, newest first (at most `limit`),
+        without those for operators only (e.g. "refused"): the family page's history."""
+        return [
+            a
+            for a in self._store.dwelling_since(dwelling, since, limit)
+            if not self._operator_only(a)
+        ]
+
+    def for_family(self, alarm: AlarmRecord) -> bool:
+        """Whether the dwelling's contacts may see this alarm (not an operators' one)."""
+        return not self._operator_only(alarm)
 
     def history(self, alarm_id: str) -> list[tuple[float, str, str | None, str]]:
         return self._store.log(alarm_id)

@@ -137,6 +137,7 @@ CREATE INDEX IF NOT EXISTS outbox_told ON outbox(status, claimed_at);
 CREATE INDEX IF NOT EXISTS outbox_batch ON outbox(batch);
 CREATE INDEX IF NOT EXISTS outbox_channel ON outbox(channel, status);
 CREATE INDEX IF NOT EXISTS alarms_routing ON alarms(routed, state);
+CREATE INDEX IF NOT EXISTS alarms_dwelling_received ON alarms(dwelling, received_at);
 """
 
 # Severity as a number for SQL ordering: the most severe is claimed first.
@@ -567,6 +568,17 @@ class AlarmStore:
         rows = self._query(
             f"SELECT {_ALARM_COLUMNS} FROM alarms ORDER BY received_at DESC, id LIMIT ?",
             (limit,),
+        )
+        return [_row_to_alarm(r) for r in rows]
+
+    def dwelling_since(self, dwelling: str, since: float, limit: int) -> list[AlarmRecord]:
+        """The dwelling's alarms received since `since`, newest first, and every one of
+        its alarms still open, however old."""
+        rows = self._query(
+            f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE dwelling = ? AND received_at >= ?"
+            f" UNION SELECT {_ALARM_COLUMNS} FROM alarms WHERE dwelling = ?"
+            " AND state != 'resolved' ORDER BY received_at DESC, id LIMIT ?",
+            (dwelling, since, dwelling, limit),
         )
         return [_row_to_alarm(r) for r in rows]
 

@@ -323,6 +323,54 @@ def contact_remove(contact_id: str, config: ConfigOpt = None, data_dir: DataDirO
     print(f"removed contact {contact_id}")
 
 
+@contact_app.command("set-password")
+def contact_set_password(
+    contact_id: Annotated[str, typer.Argument(help="The contact's id.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Give a contact a login of their own for the family page (/familie/login): their
+    e-mail address and this password (prompted for twice, or read from stdin). A new
+    password ends their family sessions at once."""
+    import time
+
+    with _registry(config, data_dir) as reg:
+        if reg.contact(contact_id) is None:
+            raise _fail(f"no contact {contact_id!r}")
+        ended = reg.set_contact_password(contact_id, _read_password(password_stdin), time.time())
+    print(f"{contact_id} can log in to the family page ({_sessions(ended)} ended)")
+
+
+@contact_app.command("clear-password")
+def contact_clear_password(
+    contact_id: Annotated[str, typer.Argument(help="The contact's id.")],
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Take a contact's family-page login away; every family session of theirs ends (the
+    link in an alarm message still opens the page, briefly)."""
+    with _registry(config, data_dir) as reg:
+        ended = reg.clear_contact_password(contact_id)
+    print(f"{contact_id} has no family-page login any more ({_sessions(ended)} ended)")
+
+
+@contact_app.command("logout")
+def contact_logout(
+    contact_id: Annotated[str, typer.Argument(help="The contact's id.")],
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """End every family-page session of a contact (they can log in again)."""
+    with _registry(config, data_dir) as reg:
+        if reg.contact(contact_id) is None:
+            raise _fail(f"no contact {contact_id!r}")
+        ended = reg.end_family_sessions(contact_id)
+    print(f"logged out {contact_id} ({_sessions(ended)} ended)")
+
+
 # -- routing ---------------------------------------------------------------------
 
 

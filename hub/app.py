@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol, cast
 
 from hub.budget import DwellingBudgets
 from hub.config import HubSettings, parse_host_port
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from alerts.dc09.link import Dc09Link
     from alerts.model import AlarmRecord
     from alerts.service import AlarmStats
+    from hub.family.summary import DailySummaries
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,8 @@ class Hub:
     alarms: AlarmBackend
     clock: Callable[[], float]
     console_port: int | None = None  # the port actually bound (console.port may be 0)
+    # The family's daily "alles goed" messages (None with a stand-in alarm service).
+    summaries: DailySummaries | None = None
     _closed: bool = field(default=False, repr=False)
 
     @property
@@ -95,6 +98,9 @@ class Hub:
             "alarms": lambda: self.alarms.run(stop),
             "maintenance": lambda: self._maintenance(stop),
         }
+        if self.summaries is not None:
+            summaries = self.summaries
+            parts["summaries"] = lambda: summaries.run(stop)
         server: uvicorn.Server | None = None
         sock: socket.socket | None = None
         if self.settings.console.enabled:
@@ -246,6 +252,7 @@ def build_hub(
     )
     store = SqliteTimeSeriesStore(data.dir / TIMESERIES_DB, synchronous=sync)
     dedup = Deduplicator(data.dir / DEDUP_DB, keep_days=data.dedup_days, synchronous=sync)
+    own_alarms = alarms is None
     if alarms is None:
         alarms = build_alarm_service(settings, registry, clock)
     tracker = PresenceTracker(
@@ -282,6 +289,7 @@ def build_hub(
             demo=c.demo,
             session_max_s=c.session_max_s,
             session_idle_s=c.session_idle_s,
+            family_summary_time=settings.family.summary_time,
         ),
         registry=registry,
         presence=presence,
@@ -289,7 +297,26 @@ def build_hub(
         alarms=alarms,
         timeseries=store,
     )
-    return Hub(settings, context, registry, store, dedup, presence, ingest, alarms, clock)
+    hub = Hub(settings, context, registry, store, dedup, presence, ingest, alarms, clock)
+    if own_alarms:
+        hub.summaries = build_summaries(settings, hub, clock)
+    return hub
+
+
+def build_summaries(settings: HubSettings, hub: Hub, clock: Callable[[], float]) -> DailySummaries:
+    """The family's daily messages, through the real alarm service's channels."""
+    from hub.family.schedule import parse_time
+    from hub.family.summary import DailySummaries, SummaryAlarms
+
+    return DailySummaries(
+        hub.registry,
+        cast(SummaryAlarms, hub.alarms),
+        hub.presence,
+        hub.store,
+        clock,
+        send_time=parse_time(settings.family.summary_time),
+        public_url=settings.console.public_url,
+    )
 
 
 def build_alarm_service(

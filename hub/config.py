@@ -145,6 +145,21 @@ class RoutingSection(_Section):
     step_wait_s: float = Field(default=120.0, gt=0, le=3600)
 
 
+class FamilySection(_Section):
+    """The mantelzorger's page (hub.family)."""
+
+    # The daily "alles goed" message (for contacts who switch it on), local time HH:MM.
+    summary_time: str = "08:00"
+
+    @field_validator("summary_time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        from hub.family.schedule import parse_time
+
+        parse_time(value)  # ValueError: not HH:MM
+        return value.strip()
+
+
 class ChannelsSection(_Section):
     # Signs the JSON webhooks (Standard Webhooks, "whsec_<base64>"); None: no webhooks.
     webhook_secret: SecretStr | None = None
@@ -241,6 +256,7 @@ class HubSettings(FileSettings):
     channels: ChannelsSection = ChannelsSection()
     alarm_centre: AlarmCentreSection = AlarmCentreSection()
     budget: BudgetSection = BudgetSection()
+    family: FamilySection = FamilySection()
     language: Literal["nl", "en"] = "nl"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

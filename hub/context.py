@@ -200,6 +200,8 @@ class ConsoleSettings:
     demo_login_hint: str = ""
     session_max_s: float = 12 * 3600.0  # absolute session lifetime: one shift
     session_idle_s: float = 2 * 3600.0  # a session unused this long ends
+    # The family page (hub.family): when the daily "alles goed" message goes (local HH:MM).
+    family_summary_time: str = "08:00"
 
 
 @dataclass(frozen=True, slots=True)

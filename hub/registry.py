@@ -5,7 +5,8 @@ in WAL mode, shared by the running hub and `mz admin` (another process). Thread-
 the console may call it from uvicorn's worker threads.
 
 It also keeps the console's sessions: in this file, so that every hub process and
-`mz admin` see a logout, a removed or disabled operator or a changed password at once.
+`mz admin` see a logout, a removed or disabled operator or a changed password at once;
+and, for the mantelzorger's page, contacts' own logins and sessions (hub.family_access).
 
 And each dwelling's routing: its escalation policy (alerts.routing.Policy: ordered
 contacts with their waits, when the alarm centre takes over, the installer), its account
@@ -41,6 +42,7 @@ from hub import registry_changes, resident_card
 from hub.context import Actor, AuditEntry, ConsoleSession, Dwelling, Operator, ResidentCard
 from hub.db import Synchronous, connect, transaction
 from hub.errors import AuditFailed, Conflict, Forbidden, InvalidValue, NotFound, RegistryError
+from hub.family_access import FAMILY_SCHEMA, FamilyAccess
 from hub.resident_card import PHONE as _PHONE
 from sensors.contract import is_pseudo_id
 
@@ -238,7 +240,7 @@ def check_password(password: str, stored: str) -> bool:
 _DUMMY_HASH: Final = hash_password("not-a-password", salt=b"\0" * 16)
 
 
-class SqliteRegistry:
+class SqliteRegistry(FamilyAccess):
     """Implements hub.context.Registry and the alarm service's ContactDirectory.
 
     `default_wait_s`: how long each contact of a dwelling without a routing policy of its
@@ -261,6 +263,7 @@ class SqliteRegistry:
         self._conn = connect(path, synchronous=synchronous, check_same_thread=False)
         self._lock = threading.Lock()
         self._conn.executescript(_SCHEMA)
+        self._conn.executescript(FAMILY_SCHEMA)  # contacts' logins and sessions (hub.family)
         self._migrate()
 
     def _migrate(self) -> None:
@@ -388,6 +391,14 @@ class SqliteRegistry:
     def contacts(self) -> list[Contact]:
         rows = self._rows(
             f"SELECT {_CONTACT_COLUMNS} FROM contacts ORDER BY dwelling, priority, id", ()
+        )
+        return [_contact(r) for r in rows]
+
+    def _contacts_where(self, where: str, args: tuple[object, ...]) -> list[Contact]:
+        rows = self._rows(
+            f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE {where}"
+            " ORDER BY dwelling, priority, id",
+            args,
         )
         return [_contact(r) for r in rows]
 

@@ -152,7 +152,7 @@ def _quiet_server(app: Any, port: int) -> Any:
     return _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
 
 
-def _seed(hub: Hub, operator_password: str) -> None:
+def _seed(hub: Hub, operator_password: str, family_password: str) -> None:
     registry = hub.registry
     for dwelling_id, label, carer, mail, account in DEMO_HOMES:
         unit = label.split(" — ")[0]
@@ -179,6 +179,8 @@ def _seed(hub: Hub, operator_password: str) -> None:
                 windows=(parse_window(NEIGHBOUR_WINDOW),),
             )
         )
+        # The family page (/familie): each mantelzorger logs in with their address.
+        registry.set_contact_password(f"c-{dwelling_id}", family_password, time.time())
         registry.set_alarm_centre_account(dwelling_id, account)
         scenario = load_scenario(_scenario_path(dwelling_id))
         for zone, device in enumerate(scenario.devices, start=1):
@@ -221,6 +223,7 @@ async def run_demo(cfg: DemoConfig, stop: asyncio.Event | None = None) -> DemoSu
             raise ValueError(f"broker credentials lack {', '.join(missing)}")
         broker, broker_url, shared = None, cfg.broker_url, cfg.shared_subscriptions
     operator_password = secrets.token_urlsafe(9)
+    family_password = secrets.token_urlsafe(9)
     public_url = f"http://127.0.0.1:{cfg.console_port}"
     centre: AlarmCentre | None = None
     centre_keys: dict[str, str] = {}
@@ -281,7 +284,7 @@ async def run_demo(cfg: DemoConfig, stop: asyncio.Event | None = None) -> DemoSu
         tasks.append(asyncio.create_task(inbox.serve(), name="demo-inbox"))
         (cfg.data_dir / "hub").mkdir()
         hub = build_hub(settings)
-        _seed(hub, operator_password)
+        _seed(hub, operator_password, family_password)
         ready = asyncio.Event()
         hub_task = asyncio.create_task(hub.run(hub_stop, ready), name="demo-hub")
         tasks.append(hub_task)
@@ -306,7 +309,7 @@ async def run_demo(cfg: DemoConfig, stop: asyncio.Event | None = None) -> DemoSu
             sim = SimulatedDwelling(edge, scenario)
             sims.append(sim)
             tasks.append(asyncio.create_task(sim.run(), name=f"demo-{dwelling_id}"))
-        _banner(cfg, public_url, operator_password, broker_url, centre_port)
+        _banner(cfg, public_url, operator_password, family_password, broker_url, centre_port)
         if cfg.duration_s > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=cfg.duration_s)
@@ -368,7 +371,12 @@ def _centre_summary(cfg: DemoConfig, centre: AlarmCentre | None, hub: Hub) -> di
 
 
 def _banner(
-    cfg: DemoConfig, public_url: str, password: str, broker_url: str, centre_port: int
+    cfg: DemoConfig,
+    public_url: str,
+    password: str,
+    family_password: str,
+    broker_url: str,
+    centre_port: int,
 ) -> None:
     if cfg.alarm_centre is None:
         centre = f"simulated DC-09 receiver on 127.0.0.1:{centre_port} (AES, acknowledges)"
@@ -378,6 +386,8 @@ def _banner(
         "",
         "Mobiele Zorg demo is running",
         f"  console      {public_url}   login: {DEMO_OPERATOR} / {password}",
+        f"  family page  {public_url}/familie   login: {DEMO_HOMES[0][3]}@mantelzorg.demo"
+        f" / {family_password} (every mantelzorger with their address)",
         f"  mail inbox   http://127.0.0.1:{cfg.inbox_port}   (SMTP on 127.0.0.1:{cfg.smtp_port})",
         f"  alarm centre {centre}",
         f"  broker       {broker_url}",

@@ -33,6 +33,7 @@ from hub.api.throttle import LoginLimiter, LoginPolicy, MemoryLoginLimiter
 from hub.console import routes
 from hub.console.views import STATIC, make_templates
 from hub.context import HubContext
+from hub.family import routes as family
 from hub.watch import WATCH_INTERVAL_S, ChangeFeed, Watcher
 
 log = logging.getLogger(__name__)
@@ -147,4 +148,6 @@ def create_app(
     app.include_router(residents.router(console))
     app.add_exception_handler(ClaimedError, handling.claimed_handler(console))
     app.include_router(routes.router(console, live))
+    app.mount(family.STATIC_PATH, family.static_files(), name="family-static")
+    app.include_router(family.router(console))  # the mantelzorger's page, /familie
     return app

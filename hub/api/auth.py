@@ -28,7 +28,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
@@ -52,6 +52,7 @@ _DEVICE_PURPOSE: Final = b"mz-device-cookie-v1"
 _DEVICE_VALUE: Final = re.compile(r"([A-Za-z0-9_-]{22})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})")
 
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,11 +155,17 @@ class DeviceCookies:
     workstation) and the nonce is the device's id for the throttle."""
 
     def __init__(
-        self, secret_key: str, *, secure: bool, max_age_s: float = DEVICE_MAX_AGE_S
+        self,
+        secret_key: str,
+        *,
+        secure: bool,
+        max_age_s: float = DEVICE_MAX_AGE_S,
+        path: str = "/login",
     ) -> None:
         self._key = hmac.new(secret_key.encode(), _DEVICE_PURPOSE, hashlib.sha256).digest()
         self.secure = secure
         self.max_age_s = max_age_s
+        self.path = path  # only the login form there reads it
 
     def _mac(self, text: str) -> bytes:
         return hmac.new(self._key, text.encode(), hashlib.sha256).digest()
@@ -177,7 +184,7 @@ class DeviceCookies:
             self.name(username),
             f"{nonce}.{expires}.{self._signature(username, nonce, expires)}",
             max_age=int(self.max_age_s),
-            path="/login",  # only the login form reads it
+            path=self.path,  # only the login form reads it
             httponly=True,
             secure=self.secure,
             samesite="strict",
@@ -225,39 +232,58 @@ async def throttled_verify(
     sleep: Sleep,
 ) -> Operator | Throttled | None:
     """`verify` behind the login limiter: refused, or slowed down, then checked."""
+    return await throttled(
+        limiter, attempt, lambda: verify(registry, attempt.username, password), clock, sleep
+    )
+
+
+async def throttled(
+    limiter: LoginLimiter,
+    attempt: Attempt,
+    check: Callable[[], Awaitable[T | None]],
+    clock: Callable[[], float],
+    sleep: Sleep,
+    *,
+    what: str = "console logins",
+) -> T | Throttled | None:
+    """`check` (a password check: who, or None) behind the login limiter: refused
+    (Throttled), or slowed down, then checked; the outcome is counted. `what` names the
+    logins in the log ("console logins", "family logins")."""
     admission = limiter.admit(attempt, clock())
     if admission.refused_s > 0:
         return Throttled(admission.refused_s)
     try:
         if admission.delay_s > 0:
             await sleep(admission.delay_s)
-        op = await verify(registry, attempt.username, password)
+        found = await check()
     except BaseException:
         limiter.abandon(attempt)
         raise
-    if op is not None:
+    if found is not None:
         limiter.succeeded(attempt)
-        return op
+        return found
     caused = limiter.failed(attempt, clock())
     user = attempt.username[:64]
     if caused.refused_s > 0 and attempt.device is not None:
         log.warning(
-            "console logins from a trusted device of user %r refused for %.0f s after"
-            " repeated failures",
+            "%s from a trusted device of user %r refused for %.0f s after repeated failures",
+            what,
             user,
             caused.refused_s,
         )
     elif caused.refused_s > 0:
         log.warning(
-            "console logins from %s refused for %.0f s after repeated failures (last for %r)",
+            "%s from %s refused for %.0f s after repeated failures (last for %r)",
+            what,
             attempt.address,
             caused.refused_s,
             user,
         )
     if caused.delay_s > 0:
         log.warning(
-            "console logins for user %r from clients without its device cookie are slowed"
+            "%s for user %r from clients without its device cookie are slowed"
             " down by %.0f s after repeated failures",
+            what,
             user,
             caused.delay_s,
         )

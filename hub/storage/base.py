@@ -84,6 +84,13 @@ class TimeSeriesStore(Protocol):
         """The newest point with t < end."""
         ...
 
+    async def last_at_least(
+        self, dwelling: str, sensor: str, quantity: str, threshold: float, start: float, end: float
+    ) -> Point | None:
+        """The newest point with start <= t < end and value >= threshold (the last
+        time a motion sensor said 1, say)."""
+        ...
+
     async def downsample(
         self, dwelling: str, sensor: str, quantity: str, start: float, end: float, bucket_s: float
     ) -> list[Bucket]:

@@ -182,6 +182,18 @@ class SqliteTimeSeriesStore:
         )
         return Point(*rows[0]) if rows else None
 
+    async def last_at_least(
+        self, dwelling: str, sensor: str, quantity: str, threshold: float, start: float, end: float
+    ) -> Point | None:
+        # Backwards along the primary key from `end`: stops at the first match.
+        rows = self._query(
+            "SELECT dwelling, sensor, quantity, t, value FROM readings"
+            " WHERE dwelling = ? AND sensor = ? AND quantity = ? AND t >= ? AND t < ?"
+            " AND value >= ? ORDER BY t DESC LIMIT 1",
+            (dwelling, sensor, quantity, start, end, threshold),
+        )
+        return Point(*rows[0]) if rows else None
+
     async def downsample(
         self, dwelling: str, sensor: str, quantity: str, start: float, end: float, bucket_s: float
     ) -> list[Bucket]:

@@ -1,0 +1,133 @@
+"""Who is asking on the family page: a mantelzorger's server-side session.
+
+Separate from the operators' console sessions: its own cookie (`mz_family`, path
+`/familie`, HttpOnly, SameSite=Strict, Secure over https) holding only a random id; the
+session (contact, dwelling, CSRF token, expiry) lives in the registry
+(hub.family_access) and is looked up on every request. It grants the contact's own
+dwelling and nothing else.
+
+Two ways in: the contact's own login (e-mail address and password: long-lived, for the
+phone's home screen), or a valid acknowledgement link from an alarm message (short-lived:
+whoever holds a mail for a day should not hold the page for a month).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+
+from alerts.model import Contact
+from hub.context import Dwelling
+from hub.family_access import FamilySession, Via
+
+FAMILY_COOKIE: Final = "mz_family"
+BASE: Final = "/familie"
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyPolicy:
+    login_max_s: float = 30 * 86400.0  # a login lasts a month on the phone...
+    login_idle_s: float = 14 * 86400.0  # ...or two weeks unused
+    link_max_s: float = 2 * 3600.0  # started from an alarm message's link
+    link_idle_s: float = 3600.0
+    secure: bool = False  # Secure cookie (served over https)
+
+
+class FamilyDirectory(Protocol):
+    """What the family page needs from the registry (hub.registry.SqliteRegistry)."""
+
+    def dwelling(self, dwelling_id: str) -> Dwelling | None: ...
+    def verify_contact(self, email: str, password: str) -> Contact | None: ...
+    def create_family_session(
+        self,
+        contact_id: str,
+        via: Via,
+        now: float,
+        *,
+        max_age_s: float,
+        idle_s: float,
+        language: str | None = None,
+    ) -> tuple[str, FamilySession]: ...
+    def family_session(self, session_id: str, now: float) -> FamilySession | None: ...
+    def set_family_session_language(self, session_id: str, language: str) -> None: ...
+    def end_family_session(self, session_id: str) -> bool: ...
+    def daily_summary(self, contact_id: str) -> bool: ...
+    def set_daily_summary(self, contact_id: str, on: bool, now: float) -> None: ...
+
+
+class FamilySessions:
+    """Each request's session is looked up once and then kept on the request."""
+
+    def __init__(
+        self, registry: FamilyDirectory, clock: Callable[[], float], policy: FamilyPolicy
+    ) -> None:
+        self.registry = registry
+        self.clock = clock
+        self.policy = policy
+
+    def current(self, conn: HTTPConnection) -> FamilySession | None:
+        state = conn.scope.setdefault("mz.family", {})
+        if "found" not in state:
+            session_id = conn.cookies.get(FAMILY_COOKIE)
+            state["found"] = (
+                self.registry.family_session(session_id, self.clock()) if session_id else None
+            )
+        found: FamilySession | None = state["found"]
+        return found
+
+    def lookup(self, conn: HTTPConnection) -> FamilySession | None:
+        """Look the session up again (not the request's cached one)."""
+        conn.scope.pop("mz.family", None)
+        return self.current(conn)
+
+    def start(
+        self, request: Request, response: Response, contact_id: str, via: Via
+    ) -> FamilySession:
+        """A fresh session (nothing from before survives it). Raises hub.errors.NotFound
+        when the contact is gone (or has no login any more, for a password session)."""
+        old = request.cookies.get(FAMILY_COOKIE)
+        if old:
+            self.registry.end_family_session(old)
+        p = self.policy
+        max_age, idle = (
+            (p.login_max_s, p.login_idle_s) if via == "password" else (p.link_max_s, p.link_idle_s)
+        )
+        lang = request.session.get("lang")
+        session_id, session = self.registry.create_family_session(
+            contact_id,
+            via,
+            self.clock(),
+            max_age_s=max_age,
+            idle_s=idle,
+            language=lang if isinstance(lang, str) else None,
+        )
+        request.session.pop("csrf", None)  # the login form's token is used up
+        request.scope["mz.family"] = {"found": session}
+        response.set_cookie(
+            FAMILY_COOKIE,
+            session_id,
+            max_age=int(max_age),
+            path=BASE,
+            httponly=True,
+            secure=p.secure,
+            samesite="strict",
+        )
+        return session
+
+    def end(self, request: Request, response: Response) -> None:
+        session_id = request.cookies.get(FAMILY_COOKIE)
+        if session_id:
+            self.registry.end_family_session(session_id)
+        request.scope["mz.family"] = {"found": None}
+        response.delete_cookie(
+            FAMILY_COOKIE, path=BASE, httponly=True, secure=self.policy.secure, samesite="strict"
+        )
+
+    def set_language(self, conn: HTTPConnection, lang: str) -> None:
+        session_id = conn.cookies.get(FAMILY_COOKIE)
+        if session_id and self.current(conn) is not None:
+            self.registry.set_family_session_language(session_id, lang)

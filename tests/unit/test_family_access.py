@@ -1,0 +1,136 @@
+"""The registry's part for the family page: contacts' logins, family sessions (what ends
+them, what does not), the daily-summary preference and its once-a-day claim."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from alerts.model import Contact
+from hub.context import Dwelling
+from hub.errors import Conflict, NotFound, RegistryError
+from hub.registry import SqliteRegistry
+
+T0 = 1_764_000_000.0
+PASSWORD = "een-goed-wachtwoord"  # test-only
+
+
+@pytest.fixture
+def reg(tmp_path: Path) -> Iterator[SqliteRegistry]:
+    r = SqliteRegistry(tmp_path / "registry.sqlite")
+    r.add_dwelling(Dwelling("dw-001", "Unit 1"))
+    r.add_dwelling(Dwelling("dw-002", "Unit 2"))
+    r.add_contact(Contact("c-anna", "dw-001", "Anna", "anna@example.org"))
+    r.add_contact(Contact("c-bob", "dw-002", "Bob", "bob@example.org", "en"))
+    yield r
+    r.close()
+
+
+def session(reg: SqliteRegistry, contact: str = "c-anna", via: str = "password") -> str:
+    sid, s = reg.create_family_session(
+        contact,
+        via,  # type: ignore[arg-type]
+        T0,
+        max_age_s=30 * 86400,
+        idle_s=14 * 86400,
+    )
+    assert s.contact.id == contact and s.via == via
+    return sid
+
+
+def test_a_login_is_the_contacts_address_and_password(reg: SqliteRegistry) -> None:
+    assert reg.verify_contact("anna@example.org", PASSWORD) is None  # no login yet
+    reg.set_contact_password("c-anna", PASSWORD, T0)
+    assert reg.has_login("c-anna") and not reg.has_login("c-bob")
+    found = reg.verify_contact(" ANNA@example.org ", PASSWORD)
+    assert found is not None and found.id == "c-anna" and found.dwelling == "dw-001"
+    assert reg.verify_contact("anna@example.org", "niet-het-wachtwoord") is None
+    assert reg.verify_contact("bob@example.org", PASSWORD) is None
+    stored = reg._rows("SELECT password_hash FROM contact_logins", ())
+    assert stored[0][0].startswith("scrypt$") and PASSWORD not in stored[0][0]
+
+
+def test_set_password_refuses_what_cannot_be_a_login(reg: SqliteRegistry) -> None:
+    with pytest.raises(RegistryError, match="shorter than 10"):
+        reg.set_contact_password("c-anna", "kort", T0)
+    with pytest.raises(NotFound):
+        reg.set_contact_password("c-nobody", PASSWORD, T0)
+    reg.add_contact(Contact("c-none", "dw-001", "Zonder adres", None))
+    with pytest.raises(RegistryError, match="no e-mail address"):
+        reg.set_contact_password("c-none", PASSWORD, T0)
+    reg.set_contact_password("c-anna", PASSWORD, T0)
+    reg.add_contact(Contact("c-twin", "dw-002", "Anna (ook)", "Anna@Example.org"))
+    with pytest.raises(Conflict, match="one login per e-mail address"):
+        reg.set_contact_password("c-twin", PASSWORD, T0)
+
+
+def test_a_session_is_one_contact_and_their_dwelling(reg: SqliteRegistry) -> None:
+    reg.set_contact_password("c-anna", PASSWORD, T0)
+    sid = session(reg)
+    found = reg.family_session(sid, T0 + 10)
+    assert found is not None and found.dwelling == "dw-001" and found.contact.id == "c-anna"
+    assert reg.family_session("x" * 43, T0) is None and reg.family_session("junk", T0) is None
+    # A password session needs the login; a link session does not.
+    with pytest.raises(NotFound):
+        session(reg, "c-bob", "password")
+    assert reg.family_session(session(reg, "c-bob", "link"), T0) is not None
+
+
+def test_what_ends_a_session_and_what_does_not(reg: SqliteRegistry) -> None:
+    reg.set_contact_password("c-anna", PASSWORD, T0)
+    sid = session(reg)
+    anna = reg.contact("c-anna")
+    assert anna is not None
+    reg.update_contact(replace(anna, name="Anna de Vries"))  # same link key: it lives
+    assert reg.family_session(sid, T0) is not None
+    reg.update_contact(replace(anna, email="anna@elders.example"))  # a new link key
+    assert reg.family_session(sid, T0) is None
+    sid = session(reg)
+    assert reg.set_contact_password("c-anna", PASSWORD + "-2", T0) == 1  # a new password
+    assert reg.family_session(sid, T0) is None
+    sid, link = session(reg), session(reg, via="link")
+    assert reg.end_family_sessions("c-anna") == 2
+    assert reg.family_session(sid, T0) is None and reg.family_session(link, T0) is None
+    sid, link = session(reg), session(reg, via="link")
+    reg.clear_contact_password("c-anna")
+    assert reg.family_session(sid, T0) is None and reg.family_session(link, T0) is None
+    link = session(reg, via="link")
+    reg.remove_contact("c-anna")
+    assert reg.family_session(link, T0) is None
+
+
+def test_sessions_expire_when_unused_and_in_the_end(reg: SqliteRegistry) -> None:
+    sid, _ = reg.create_family_session("c-anna", "link", T0, max_age_s=7200, idle_s=3600)
+    assert reg.family_session(sid, T0 + 3000) is not None  # used: the idle time starts again
+    assert reg.family_session(sid, T0 + 6500) is not None
+    assert reg.family_session(sid, T0 + 7200) is None  # 2 h: over, however used
+    sid, _ = reg.create_family_session("c-anna", "link", T0, max_age_s=7200, idle_s=3600)
+    assert reg.family_session(sid, T0 + 3600) is None
+    assert reg.family_sessions_of("c-anna", T0) == []
+
+
+def test_the_daily_summary_is_claimed_once_a_day(reg: SqliteRegistry) -> None:
+    assert not reg.daily_summary("c-anna")
+    reg.set_daily_summary("c-anna", True, T0)
+    assert reg.daily_summary("c-anna")
+    with pytest.raises(NotFound):
+        reg.set_daily_summary("c-nobody", True, T0)
+    # Switched on at T0: not due for a send time before it.
+    assert reg.summaries_due("2025-11-24", T0 - 1) == []
+    (due,) = reg.summaries_due("2025-11-25", T0 + 86400)
+    assert due.id == "c-anna"
+    assert reg.claim_summary("c-anna", "2025-11-25")
+    assert not reg.claim_summary("c-anna", "2025-11-25")  # once
+    assert reg.summaries_due("2025-11-25", T0 + 86400) == []
+    assert reg.claim_summary("c-anna", "2025-11-26")
+    # Switching it on again (already on) keeps when it was first switched on.
+    reg.set_daily_summary("c-anna", True, T0 + 5 * 86400)
+    assert reg.summaries_due("2025-11-27", T0 + 3 * 86400) != []
+    reg.set_daily_summary("c-anna", False, T0)
+    assert not reg.claim_summary("c-anna", "2025-11-28")
+    assert reg.summaries_due("2025-11-28", T0 + 4 * 86400) == []
+    with pytest.raises(RegistryError):
+        reg.summaries_due("28-11-2025", T0)
