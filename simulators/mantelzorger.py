@@ -1,10 +1,11 @@
-"""A simulated mantelzorger: reads each alarm mail and answers through its link.
+"""A simulated mantelzorger: reads each alarm mail and answers on the family page.
 
-It behaves like a person with a phone: after a short delay it opens the link (GET shows the
-alarm and its buttons, as real mail scanners may prefetch links) and presses "ik ga erheen"
-(POST); `arrive_after_s` later "ik ben er", and `close_after_s` after that it closes the
-alarm with the outcome "family help". An alarm the alarm centre holds stays open for the
-centre's operator (docs/alerts.md, "Taken on").
+It behaves like a person with a phone: after a short delay it opens the mail's link (GET
+shows the alarm, as real mail scanners may prefetch links), follows *Open de
+familiepagina* to the family page (docs/family.md; the link starts a short session there)
+and presses "ik ga erheen" on the alarm; `arrive_after_s` later "ik ben er", and
+`close_after_s` after that it closes the alarm with the outcome "family help". An alarm
+the alarm centre holds stays open for the centre's operator (docs/alerts.md, "Taken on").
 """
 
 from __future__ import annotations
@@ -24,11 +25,15 @@ from simulators.mail_sink import Mail
 log = logging.getLogger(__name__)
 
 ACK_LINK = re.compile(r"https?://\S+/ack/[A-Za-z0-9._~:-]+")
+FAMILY_LINK = re.compile(r'href="(/familie/link/[^"]+)"')
 
 
 class _FormParser(HTMLParser):
-    def __init__(self) -> None:
+    """The first POST form (or the one whose action is `wanted`): its action and fields."""
+
+    def __init__(self, wanted: str | None = None) -> None:
         super().__init__()
+        self.wanted = wanted
         self.action: str | None = None
         self.fields: dict[str, str] = {}
         self._in_form = False
@@ -36,8 +41,9 @@ class _FormParser(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         if tag == "form" and a.get("method", "get").lower() == "post" and self.action is None:
-            self.action = a.get("action", "")
-            self._in_form = True
+            if self.wanted is None or a.get("action") == self.wanted:
+                self.action = a.get("action", "")
+                self._in_form = True
         elif tag == "input" and self._in_form and a.get("name"):
             self.fields[a["name"]] = a.get("value", "")
 
@@ -82,33 +88,60 @@ class SimulatedMantelzorger:
         await asyncio.sleep(delay)  # the person reads the mail and decides
         try:
             async with httpx.AsyncClient(timeout=10, follow_redirects=True) as http:
-                if not await self._press(http, link, {"action": "on_my_way"}):
+                page = await self._open_family_page(http, link)
+                if page is None:
+                    return
+                url, alarm_form = page
+                if not await self._press(http, url, alarm_form, {"action": "on_my_way"}):
                     return
                 self.acknowledged.append(link)
-                log.info("mantelzorger: on my way, via %s", link)
+                log.info("mantelzorger: on my way, on the family page %s", url)
                 await asyncio.sleep(self.arrive_after_s)  # travels to the dwelling
-                if not await self._press(http, link, {"action": "arrived"}):
+                if not await self._press(http, url, alarm_form, {"action": "arrived"}):
                     return
                 await asyncio.sleep(self.close_after_s)  # helps the resident
                 closing = {"action": "closed", "outcome": "family_help"}
-                if await self._press(http, link, closing):
+                if await self._press(http, url, alarm_form, closing):
                     self.closed.append(link)
         except httpx.HTTPError as exc:
             self.failures.append(f"{link}: {exc}")
             log.warning("mantelzorger: could not answer via %s: %s", link, exc)
 
-    async def _press(self, http: httpx.AsyncClient, link: str, values: dict[str, str]) -> bool:
-        """Open the page and submit its form with `values`; False when it shows none
-        (somebody else closed the alarm, or it is over)."""
-        page = await http.get(link)
+    async def _open_family_page(self, http: httpx.AsyncClient, link: str) -> tuple[str, str] | None:
+        """From the mail's link to the family page: (the page's URL, the action of the
+        alarm's form there), or None when the link leads nowhere (expired, revoked)."""
+        ack = await http.get(link)
+        ack.raise_for_status()
+        found = FAMILY_LINK.search(ack.text)
+        if found is None:
+            log.info("mantelzorger: %s offers no family page", link)
+            return None
+        start = urljoin(str(ack.url), found.group(1))
+        button = await http.get(start)  # shows a button; the POST starts the session
+        button.raise_for_status()
+        opened = await http.post(start)
+        opened.raise_for_status()
+        # The redirect names the alarm: /familie/woning/dw-001#alarm-<id>.
+        where = opened.history[-1].headers.get("location", "") if opened.history else ""
+        alarm_id = where.partition("#alarm-")[2]
+        if not alarm_id:
+            log.info("mantelzorger: the family page did not say which alarm %s is", link)
+            return None
+        return str(opened.url).split("#", 1)[0], f"/familie/alarmen/{alarm_id}"
+
+    async def _press(
+        self, http: httpx.AsyncClient, url: str, action: str, values: dict[str, str]
+    ) -> bool:
+        """Open the family page and submit the alarm's form with `values`; False when the
+        page shows none for it (somebody else closed the alarm, or it is over)."""
+        page = await http.get(url)
         page.raise_for_status()
-        form = _FormParser()
+        form = _FormParser(action)
         form.feed(page.text)
         if form.action is None:
-            log.info("mantelzorger: %s shows no form (already handled?)", link)
+            log.info("mantelzorger: %s shows no form for %s (already handled?)", url, action)
             return False
-        target = urljoin(str(page.url), form.action or str(page.url))
-        done = await http.post(target, data={**form.fields, **values})
+        done = await http.post(urljoin(url, form.action), data={**form.fields, **values})
         done.raise_for_status()
         return True
 

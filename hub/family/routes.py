@@ -348,8 +348,9 @@ def router(console: Console) -> APIRouter:
 
     # -- from an alarm message's link ------------------------------------------------------
 
-    def link_claim(request: Request, token: str) -> tuple[Contact, str] | str:
-        """The contact and dwelling label the link is for, or the message why not."""
+    def link_claim(request: Request, token: str) -> tuple[Contact, str, str] | str:
+        """The contact, dwelling label and alarm id the link is for, or the message why
+        not."""
         lang = lang_of(request, None)
         try:
             claim = alarms.verify_ack_token(token)
@@ -361,7 +362,7 @@ def router(console: Console) -> APIRouter:
         contact = alarms.contact(rec.dwelling, claim.contact_id) if rec is not None else None
         if rec is None or contact is None:
             return str(TEXTS[lang]["link_invalid"])
-        return contact, label(rec.dwelling)
+        return contact, label(rec.dwelling), rec.id
 
     @r.get(f"{BASE}/link/{{token}}")
     async def link_page(request: Request, token: str) -> Response:
@@ -372,7 +373,7 @@ def router(console: Console) -> APIRouter:
             return page(
                 request, "link.html", base(request, lang, error=found, token=""), 410, LINK_HEADERS
             )
-        contact, dwelling_label = found
+        contact, dwelling_label, _ = found
         lang = contact.language if contact.language in LANGS else lang_of(request, None)
         if request.query_params.get("lang") in LANGS:
             lang = lang_of(request, None)
@@ -396,9 +397,10 @@ def router(console: Console) -> APIRouter:
             return page(
                 request, "link.html", base(request, lang, error=found, token=""), 410, LINK_HEADERS
             )
-        contact, _ = found
+        contact, _, alarm_id = found
+        # To the page, at the alarm the link was for.
         response = RedirectResponse(
-            f"{BASE}/woning/{contact.dwelling}", status_code=303, headers=NO_STORE
+            f"{BASE}/woning/{contact.dwelling}#alarm-{alarm_id}", status_code=303, headers=NO_STORE
         )
         try:
             sessions.start(request, response, contact.id, "link")

@@ -2,12 +2,11 @@
 alarm on ("Ik ga erheen"), "Ik ben er", close it with an outcome — live, without a reload —
 and the alarm is closed at the hub; a new alarm appears by itself; the alarm link's way in;
 the service worker caches the shell only. Screenshots at 390 and 1024 px
-($MZ_FAMILY_SCREENSHOTS, a directory; docs/img for the docs)."""
+(tests/e2e/shots.py: `make screenshots` puts them in docs/img)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from hub.registry import SqliteRegistry
 from hub.storage.base import Point
 from hub.storage.sqlite import SqliteTimeSeriesStore
 from sensors.contract import AlarmMessage, new_id
+from tests.e2e.shots import shot
 from tests.e2e.test_console_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -38,7 +38,6 @@ from tests.servers import free_port, wait_until
 pytestmark = pytest.mark.e2e
 
 ANNA = ("anna@example.org", "anna-wachtwoord-1")  # test-only credentials
-SHOTS = Path(os.environ.get("MZ_FAMILY_SCREENSHOTS", "/tmp"))
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
@@ -127,7 +126,7 @@ async def test_a_mantelzorger_takes_an_alarm_on_and_closes_it_on_a_phone(hub: Ru
             assert button is not None and button["height"] >= 48 and button["width"] >= 300
             width = await page.evaluate("document.documentElement.scrollWidth")
             assert width <= PHONE["width"]
-            await page.screenshot(path=str(SHOTS / "family-390.png"), full_page=True)
+            await page.screenshot(path=str(shot("family-390.png")), full_page=True)
 
             # The same login on a 1024 px tablet.
             tablet = await browser.new_context(
@@ -139,7 +138,7 @@ async def test_a_mantelzorger_takes_an_alarm_on_and_closes_it_on_a_phone(hub: Ru
             side = await wide.locator(".col-side").bounding_box()
             main = await wide.locator(".col-main").bounding_box()
             assert side is not None and main is not None and side["x"] > main["x"] + 300
-            await wide.screenshot(path=str(SHOTS / "family-1024.png"), full_page=True)
+            await wide.screenshot(path=str(shot("family-1024.png")), full_page=True)
             await tablet.close()
 
             # The service worker (the installable shell) caches the shell only.
@@ -157,7 +156,7 @@ async def test_a_mantelzorger_takes_an_alarm_on_and_closes_it_on_a_phone(hub: Ru
 
             await card.locator('button[value="arrived"]').click()
             await card.locator(".state", has_text="U bent bij de bewoner").wait_for(timeout=10_000)
-            await card.screenshot(path=str(SHOTS / "family-390-close.png"))
+            await card.screenshot(path=str(shot("family-390-close.png")))
             # Closing needs an outcome: the page says so and sends nothing.
             await card.locator('button[value="closed"]').click()
             await page.locator("#flash", has_text="Kies hoe het is afgelopen").wait_for()
@@ -198,7 +197,7 @@ async def test_a_mantelzorger_takes_an_alarm_on_and_closes_it_on_a_phone(hub: Ru
             await phone.close()
         finally:
             await browser.close()
-    assert (SHOTS / "family-390.png").stat().st_size > 10_000
+    assert shot("family-390.png").stat().st_size > 10_000
 
 
 async def test_the_alarm_link_opens_the_page_without_a_password(hub: Running) -> None:
