@@ -50,7 +50,8 @@ def router(views: Views) -> APIRouter:
             try:
                 impact.check_begun(month, now, tz)
             except ValueError:
-                error = t["report_not_begun"].format(month=month_name(month, lang))
+                name = month_name(month, lang)  # first in the sentence: a capital
+                error = t["report_not_begun"].format(month=name[:1].upper() + name[1:])
                 month = None
         if month is None:
             page = {

@@ -60,7 +60,7 @@ REPORT_UI: Final[dict[str, dict[str, str]]] = {
         "report_technical": "technische storingen",
         "report_response": "Reactietijden",
         "report_first": "Tijd tot eerste reactie",
-        "report_taken": "Tijd tot aangenomen",
+        "report_taken": "Tijd tot het alarm is aangenomen",
         "report_count": "aantal",
         "report_p50": "p50",
         "report_p90": "p90",
@@ -97,8 +97,8 @@ REPORT_UI: Final[dict[str, dict[str, str]]] = {
         "report_kind": "Soort",
         "report_severity": "Urgentie",
         "report_no_values": "geen reacties",
-        "report_p_note": "p50: de helft van de alarmen kreeg binnen deze tijd een reactie; "
-        "p90: negen van de tien. Tijden tellen vanaf de ontvangst door de hub; "
+        "report_p_note": "p50: bij de helft van de alarmen ging het binnen deze tijd; "
+        "p90: bij negen van de tien. Tijden tellen vanaf de ontvangst door de hub; "
         "technische storingen tellen niet mee.",
         "report_small_note": "* Minder dan {n} waarden: lees dit getal met voorzichtigheid.",
         "report_chart_cap": "De {n} woningen met de langste p90 (van {m}); "
@@ -174,9 +174,8 @@ REPORT_UI: Final[dict[str, dict[str, str]]] = {
         "report_kind": "Kind",
         "report_severity": "Urgency",
         "report_no_values": "no responses",
-        "report_p_note": "p50: half of the alarms got a response within this time; "
-        "p90: nine in ten. Times count from the hub's receipt; technical faults are "
-        "left out.",
+        "report_p_note": "p50: half of the alarms within this time; p90: nine in ten. "
+        "Times count from the hub's receipt; technical faults are left out.",
         "report_small_note": "* Fewer than {n} values: read this figure with care.",
         "report_chart_cap": "The {n} dwellings with the longest p90 (of {m}); "
         "every dwelling is in the table.",

@@ -204,7 +204,7 @@ async def test_the_default_month_and_the_month_navigation(setup: Setup) -> None:
         ("oktober", "„oktober” is geen maand."),
         ("1969-12", "„1969-12” is geen maand."),
         ("<b>x</b>", "„<b>x</b>” is geen maand."),
-        ("2025-12", "december 2025 is nog niet begonnen: er valt nog niets te tellen."),
+        ("2025-12", "December 2025 is nog niet begonnen: er valt nog niets te tellen."),
     ],
 )
 async def test_a_bad_month_is_a_clear_400(
