@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from hub.api.console import Console
 from hub.api.live import LiveHub
-from hub.console import ack, alarms, dwellings, events, login, queue
+from hub.console import ack, alarms, dwellings, events, login, queue, residents
 from hub.console.views import Views
 
 
@@ -20,6 +20,7 @@ def router(console: Console, live: LiveHub) -> APIRouter:
         alarms.router(views),
         events.router(views, live),
         ack.router(views),
+        residents.router(views),
     ):
         r.include_router(part)
     return r

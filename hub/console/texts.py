@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from hub.console.texts_alarm import ALARM_UI
+from hub.console.texts_resident import RESIDENT_UI
 
 UI: Final[dict[str, dict[str, str]]] = {
     "nl": {
@@ -433,4 +434,8 @@ VITAL_LABELS: Final[dict[str, dict[str, tuple[str, str]]]] = {
 
 # The alarm page's texts (hub.console.texts_alarm), in the same `t` as the rest.
 for _lang, _texts in ALARM_UI.items():
+    UI[_lang].update(_texts)
+
+# The resident card's texts (hub.console.texts_resident).
+for _lang, _texts in RESIDENT_UI.items():
     UI[_lang].update(_texts)
