@@ -157,10 +157,10 @@
   }
 
   // A page's own live part (the alarm page): swapped in whole when it changed.
-  const livePart = document.querySelector("[data-live]");
+  const livePart = document.querySelector("[data-part][data-id]");
   function streamUrl() {
     if (!livePart) return "/events";
-    return `/events?${livePart.dataset.live}=${encodeURIComponent(livePart.dataset.id)}`;
+    return `/events?${livePart.dataset.part}=${encodeURIComponent(livePart.dataset.id)}`;
   }
 
   let first = true;
