@@ -62,7 +62,7 @@ RESIDENT_UI: Final[dict[str, dict[str, str]]] = {
         "rc_clear_key_safe": "Sleutelkluiscode wissen",
         "rc_clear_care_notes": "Zorgnotities wissen",
         "rc_stored_now": "nu opgeslagen: {state}",
-        "rc_date_hint": "JJJJ-MM-DD",
+        "rc_care_plan": "Zorgplan",
         "rc_address_hint": "Ook het adres van de woning.",
         "rc_errors": "Niet opgeslagen: verbeter de gemarkeerde velden.",
         "rc_changed_meanwhile": "De kaart is intussen gewijzigd door {who} ({when}). "
@@ -161,7 +161,7 @@ RESIDENT_UI: Final[dict[str, dict[str, str]]] = {
         "rc_clear_key_safe": "Clear the key-safe code",
         "rc_clear_care_notes": "Clear the care notes",
         "rc_stored_now": "stored now: {state}",
-        "rc_date_hint": "YYYY-MM-DD",
+        "rc_care_plan": "Care plan",
         "rc_address_hint": "Also the dwelling's address.",
         "rc_errors": "Not saved: correct the marked fields.",
         "rc_changed_meanwhile": "The card was changed meanwhile by {who} ({when}). "

@@ -121,6 +121,7 @@ async def test_the_dwelling_page_shows_the_card_without_its_secrets(setup: Setup
     assert "Huisartsenpraktijk De Voorbeeldhoek" in words
     assert "Schaal 2 (voorgeschreven, doel 88-92 %)" in words
     assert "Sleutelkluis links van de voordeur." in words and "DEMO-0001" in words
+    assert "Tuinstraat 3, 3512 AB Utrecht" in words
     assert '<a class="tel" href="tel:0300000101">030 000 0101</a>' in card  # the GP
     assert 'href="tel:+31300000001"' in card  # the resident
     # The call list in routing order: Jan (step 1, 60 s), then Anna (no phone).
@@ -372,7 +373,7 @@ async def test_the_audit_page_is_for_coordinators(setup: Setup) -> None:
     assert rows == [  # newest first: who, role, what, detail, through what
         ["17:00:00", "jan", "operator", "Sleutelkluiscode ingezien", "", "console"],
         ["23-11-2025 17:00:00", "seed", "beheerder", "Bewonerskaart gewijzigd",
-         "gewijzigd: naam, roepnaam, geboortedatum, toegang, huisarts, telefoon huisarts, "
+         "gewijzigd: naam, roepnaam, geboortedatum, adres, toegang, huisarts, telefoon huisarts, "
          "telefoon bewoner, NEWS2-schaal, zuurstof, cliëntnummer, sleutelkluiscode, "
          "zorgnotities", "mz admin"],
     ]  # fmt: skip
