@@ -104,21 +104,26 @@ def form_values(card: ResidentCard) -> dict[str, str]:
     return values
 
 
-def submitted(form: FormData) -> tuple[dict[str, str], dict[str, object]]:
-    """The form as typed (to show it again) and the changes it asks for: every card field
-    (the registry stores only those that differ), and a secret only when a new one is
-    typed or its "clear" box is ticked."""
-    typed = {f: str(form.get(f, "")) for f in TEXT_FIELDS}
-    typed["news2_scale"] = str(form.get("news2_scale", "1")).strip()
-    typed["on_oxygen"] = "1" if form.get("on_oxygen") else ""
+def submitted(form: FormData, card: ResidentCard) -> tuple[dict[str, str], dict[str, object]]:
+    """The form as typed (to show it again) and the changes it asks for: each card field
+    it carries (the registry stores only those that differ; one it does not carry stays
+    as it is), and a secret only when a new one is typed or its "clear" box is ticked.
+    The oxygen box comes with a hidden "0" before it, so an unticked box is a change too."""
+    typed = form_values(card)
+    changes: dict[str, object] = {}
+    for f in TEXT_FIELDS:
+        if f in form:
+            typed[f] = changes[f] = str(form.get(f, ""))
+    if "news2_scale" in form:
+        typed["news2_scale"] = scale = str(form.get("news2_scale", "")).strip()
+        changes["news2_scale"] = int(scale) if scale.isdigit() and len(scale) < 3 else scale
+    oxygen = form.getlist("on_oxygen")
+    if oxygen:
+        changes["on_oxygen"] = "1" in oxygen
+        typed["on_oxygen"] = "1" if changes["on_oxygen"] else ""
     for secret in ("key_safe_code", "care_notes"):
         typed[secret] = str(form.get(secret, ""))
         typed[f"clear_{secret}"] = "1" if form.get(f"clear_{secret}") else ""
-    changes: dict[str, object] = {f: typed[f] for f in TEXT_FIELDS}
-    scale = typed["news2_scale"]
-    changes["news2_scale"] = int(scale) if scale.isdigit() and len(scale) < 3 else scale
-    changes["on_oxygen"] = typed["on_oxygen"] == "1"
-    for secret in ("key_safe_code", "care_notes"):
         if typed[f"clear_{secret}"]:
             changes[secret] = ""
         elif typed[secret].strip():
@@ -281,7 +286,7 @@ def router(views: Views) -> APIRouter:
         card = registry.resident_card(dwelling_id)
         if card is None:
             return not_found(request, values, dwelling_id)
-        typed, changes = submitted(form)
+        typed, changes = submitted(form, card)
         now = console.clock()
         # The registry's own check dates a birth against the UTC day: so does this one.
         errors = field_errors(changes, datetime.fromtimestamp(now, UTC).date(), lang)

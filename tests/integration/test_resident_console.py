@@ -288,6 +288,28 @@ async def test_a_coordinator_changes_one_field(setup: Setup) -> None:
     assert setup.registry.reveal_key_safe("dw-001", admin, setup.clock()) == KEY_SAFE_CODE
 
 
+async def test_what_the_form_leaves_out_stays_an_unticked_box_is_a_change(setup: Setup) -> None:
+    client = setup.client
+    await signed_in(client, COORDINATOR)
+    fields = form_fields((await client.get(EDIT)).text)
+    assert fields["on_oxygen"] == "1"
+    only = {"csrf": fields["csrf"], "version": fields["version"], "gp_name": "Dr. Jansen"}
+    assert (await client.post(EDIT, data=only)).status_code == 303
+    card = setup.registry.resident_card("dw-001")
+    assert card is not None
+    assert (card.gp_name, card.name, card.on_oxygen, card.news2_scale) == (
+        "Dr. Jansen",
+        "Truus Voorbeeld",
+        True,
+        2,
+    )
+    fields = form_fields((await client.get(EDIT)).text)
+    assert (await client.post(EDIT, data={**fields, "on_oxygen": "0"})).status_code == 303
+    card = setup.registry.resident_card("dw-001")
+    assert card is not None and not card.on_oxygen and card.gp_name == "Dr. Jansen"
+    assert setup.registry.audit_log()[0].detail == "changed: on_oxygen"
+
+
 async def test_a_bad_value_shows_the_fields_error_and_stores_nothing(setup: Setup) -> None:
     client = setup.client
     await signed_in(client, COORDINATOR)
