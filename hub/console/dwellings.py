@@ -4,6 +4,7 @@ learned routine, NEWS2 and vital-sign charts."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -13,8 +14,9 @@ from hub.api import overview
 from hub.api.auth import csrf_token, session_operator
 from hub.console.dwelling_view import DwellingPage, dwelling_page
 from hub.console.guard import login_redirect
+from hub.console.residents import NO_STORE, panel_for
 from hub.console.views import Views
-from hub.context import Dwelling, DwellingHealth
+from hub.context import Dwelling, DwellingHealth, Operator
 from hub.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,25 @@ async def load_page(
     open_here = sum(1 for a in console.alarms.open_alarms() if a.dwelling == dwelling_id)
     view = dwelling_page(ov, registered, health, open_here, lang, console.tz, views.failures)
     return view, store_error
+
+
+async def part_values(
+    views: Views,
+    dwelling_id: str,
+    found: tuple[Dwelling | None, DwellingHealth | None],
+    lang: str,
+    op: Operator | None,
+    csrf: str,
+) -> dict[str, Any]:
+    """What the page's live part (`_dwelling_page.html`) renders, for the page and the
+    stream alike: the page's view and the resident panel (hub.console.residents)."""
+    view, store_error = await load_page(views, dwelling_id, found, lang)
+    return {
+        "dw": view,
+        "store_error": store_error,
+        "resident": panel_for(views, dwelling_id, lang, op),
+        "csrf": csrf,
+    }
 
 
 def router(views: Views) -> APIRouter:
@@ -73,11 +94,15 @@ def router(views: Views) -> APIRouter:
             return templates.TemplateResponse(
                 request, "not_found.html", {**values, "dwelling_id": dwelling_id}, status_code=404
             )
-        view, store_error = await load_page(views, dwelling_id, found, lang)
-        page = {**values, "dw": view, "store_error": store_error}
+        op = session_operator(request)
+        page = {
+            **values,
+            **await part_values(views, dwelling_id, found, lang, op, csrf_token(request)),
+        }
         part, version = views.part("_dwelling_page.html", page)
+        # The resident card names a person: not for the browser's cache.
         return templates.TemplateResponse(
-            request, "dwelling.html", {**page, "part": part, "part_v": version}
+            request, "dwelling.html", {**page, "part": part, "part_v": version}, headers=NO_STORE
         )
 
     return r

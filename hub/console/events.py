@@ -23,7 +23,7 @@ from starlette.responses import Response
 from hub.api.auth import csrf_token, session_operator
 from hub.api.live import LiveHub
 from hub.console.alarms import load_page as load_alarm
-from hub.console.dwellings import load_page as load_dwelling
+from hub.console.dwellings import part_values as dwelling_part
 from hub.console.texts import UI
 from hub.console.views import Views
 
@@ -76,14 +76,14 @@ def router(views: Views, live: LiveHub) -> APIRouter:
             out.append(Part("part", alarm_page))
         dwelling_id = request.query_params.get("dwelling")
         if dwelling_id:
+            op = session_operator(request)
 
             async def dwelling_page() -> tuple[object, dict[str, Any]]:
                 found = console.find_dwelling(dwelling_id)
                 if found is None:
                     return None, {}
-                view, store_error = await load_dwelling(views, dwelling_id, found, lang)
-                values = {"dw": view, "store_error": store_error, "t": t, "lang": lang}
-                html, v = views.part("_dwelling_page.html", values)
+                values = await dwelling_part(views, dwelling_id, found, lang, op, csrf)
+                html, v = views.part("_dwelling_page.html", {**values, "t": t, "lang": lang})
                 return v, {"id": "dwelling-live", "v": v, "html": str(html)}
 
             out.append(Part("part", dwelling_page))

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from hub.api.console import Console
 from hub.api.live import LiveHub
-from hub.console import ack, alarms, dwellings, events, login, queue, reports
+from hub.console import ack, alarms, dwellings, events, login, queue, reports, residents
 from hub.console.views import Views
 
 
@@ -21,6 +21,7 @@ def router(console: Console, live: LiveHub) -> APIRouter:
         events.router(views, live),
         ack.router(views),
         reports.router(views),
+        residents.router(views),
     ):
         r.include_router(part)
     return r

@@ -6,6 +6,7 @@ from typing import Final
 
 from hub.console.texts_alarm import ALARM_UI
 from hub.console.texts_reports import REPORT_UI
+from hub.console.texts_resident import RESIDENT_UI
 
 UI: Final[dict[str, dict[str, str]]] = {
     "nl": {
@@ -432,10 +433,7 @@ VITAL_LABELS: Final[dict[str, dict[str, tuple[str, str]]]] = {
 }
 
 
-# The alarm page's texts (hub.console.texts_alarm), in the same `t` as the rest.
-for _lang, _texts in ALARM_UI.items():
-    UI[_lang].update(_texts)
-
-# The report page's texts (hub.console.texts_reports), likewise.
-for _lang, _texts in REPORT_UI.items():
-    UI[_lang].update(_texts)
+# Each page's own texts, in the same `t` as the rest.
+for _page in (ALARM_UI, REPORT_UI, RESIDENT_UI):
+    for _lang, _texts in _page.items():
+        UI[_lang].update(_texts)

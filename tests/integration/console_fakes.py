@@ -12,6 +12,7 @@ from alerts.channels.router import ChannelRouter
 from alerts.model import Contact
 from alerts.service import AlarmService, AlertSettings
 from hub.context import (
+    Actor,
     ConsoleSettings,
     Dwelling,
     DwellingHealth,
@@ -26,6 +27,7 @@ from tests.integration.alarm_fakes import FakeClock
 
 SECRET = "console-test-secret-0123456789"
 OPERATOR = ("jan", "juist-wachtwoord-42")  # test-only credentials
+COORDINATOR = ("coco", "coordinator-pw-42")  # edits resident cards, reads the audit trail
 VIEWER = ("resident", "pw-resident-1")  # a known user without a console role
 
 
@@ -68,6 +70,7 @@ def registry(path: Path) -> SqliteRegistry:
     reg.add_contact(Contact("c-anna", "dw-001", "Anna de Vries", "anna@example.org", "nl"))
     reg.add_contact(Contact("c-bob", "dw-002", "Bob Smith", "bob@example.org", "en"))
     reg.add_operator(Operator(OPERATOR[0], "operator", "Jan Jansen"), OPERATOR[1])
+    reg.add_operator(Operator(COORDINATOR[0], "coordinator", "Coco"), COORDINATOR[1])
     # The registry refuses other roles; an older or hand-edited one may hold them.
     with sqlite3.connect(path) as conn:
         conn.execute(
@@ -76,6 +79,41 @@ def registry(path: Path) -> SqliteRegistry:
         )
     conn.close()
     return reg
+
+
+# A resident card for dw-001 (fictitious; test-only secrets, spelled so that nothing else
+# on a page can contain them by chance).
+KEY_SAFE_CODE = "K7Q4Z9"
+CARE_NOTES = "COPD, thuiszuurstof 2 l/min. Allergie: penicilline."
+
+
+def seed_resident(reg: SqliteRegistry, now: float) -> None:
+    """Truus's card on dw-001, and a neighbour with a phone the routing asks first."""
+    reg.add_contact(
+        Contact("c-jan", "dw-001", "Jan Buurman", None, priority=2, phone="+31 6 1111 2222",
+                role="neighbour")
+    )  # fmt: skip
+    reg.set_policy("dw-001", [("c-jan", 60), ("c-anna", 120)])
+    reg.update_resident(
+        "dw-001",
+        {
+            "name": "Truus Voorbeeld",
+            "first_name": "Truus",
+            "date_of_birth": "1938-04-12",
+            "address": "Tuinstraat 3, 3512 AB Utrecht",
+            "access": "Sleutelkluis links van de voordeur. Bel eerst aan: slechthorend.",
+            "gp_name": "Huisartsenpraktijk De Voorbeeldhoek",
+            "gp_phone": "030 000 0101",
+            "phone": "+31 30 000 0001",
+            "news2_scale": 2,
+            "on_oxygen": True,
+            "institution_patient_id": "DEMO-0001",
+            "key_safe_code": KEY_SAFE_CODE,
+            "care_notes": CARE_NOTES,
+        },
+        Actor("seed", "admin", "cli"),
+        now,
+    )
 
 
 def presence(now: float) -> FakePresence:

@@ -16,12 +16,11 @@ from hub.api.app import create_app
 from hub.context import Actor, Operator
 from hub.registry import SqliteRegistry
 from tests.integration.alarm_fakes import FakeClock
-from tests.integration.console_fakes import OPERATOR, FakeSleep, build
+from tests.integration.console_fakes import COORDINATOR, OPERATOR, FakeSleep, build
 from tests.integration.test_console import BASE, basic, csrf_of, login
 
 pytestmark = pytest.mark.integration
 
-COORDINATOR = ("coco", "coordinator-pw-42")  # test-only credentials
 ADMIN = ("root", "admin-password-42")
 CODE_1, CODE_2 = "4711", "0815"  # test-only
 CARD = "/api/v1/dwellings/dw-001/resident"
@@ -41,7 +40,6 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     ctx, alarms = build(tmp_path, clock)
     reg = ctx.registry
     assert isinstance(reg, SqliteRegistry)
-    reg.add_operator(Operator(COORDINATOR[0], "coordinator", "Coco"), COORDINATOR[1])
     reg.add_operator(Operator(ADMIN[0], "admin"), ADMIN[1])
     reg.add_contact(
         Contact("c-jan", "dw-001", "Jan (buurman)", None, priority=2, phone="+31 6 1111 2222",
