@@ -15,6 +15,7 @@ from alerts.texts import ROLE_LABELS
 from hub.api.overview import AroundAlarm
 from hub.console.dwelling_view import EventRow, VitalView, event_row, vital_view
 from hub.console.present import AlarmView, RenderFailures, guarded
+from hub.console.resident_view import ResidentPanel
 from hub.console.texts import UI
 from hub.console.texts_alarm import TIMELINE_LABELS
 
@@ -80,6 +81,7 @@ class AlarmPage:
     related: tuple[EventRow, ...]
     readings: tuple[VitalView, ...]
     stored: bool  # False: this hub keeps no reading history
+    resident: ResidentPanel | None  # None: a dwelling the registry does not know
     version: str  # changes when the live part of the page does
 
 
@@ -171,6 +173,7 @@ def alarm_page(
     tz: str,
     now: float,
     failures: RenderFailures,
+    resident: ResidentPanel | None = None,
 ) -> AlarmPage:
     undisplayable = UI[lang]["undisplayable"]
     rows = tuple(
@@ -211,5 +214,6 @@ def alarm_page(
         related=related,
         readings=tuple(readings),
         stored=around.stored,
+        resident=resident,
         version=f"{alarm.version}.{len(rows)}",
     )

@@ -19,8 +19,10 @@ from hub.api import overview
 from hub.api.auth import safe_next, session_operator
 from hub.console.alarm_view import AlarmPage, alarm_page, handling
 from hub.console.guard import Token, checked_form, login_redirect
+from hub.console.residents import panel_for
 from hub.console.texts import UI
 from hub.console.views import NOTE_MAX, Views
+from hub.context import Operator
 from hub.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -32,8 +34,8 @@ _SYSTEM = {
 }
 
 
-async def load_page(views: Views, rec: AlarmRecord, lang: str, me: str) -> AlarmPage:
-    """Everything the alarm page shows operator `me`, at this moment."""
+async def load_page(views: Views, rec: AlarmRecord, lang: str, op: Operator) -> AlarmPage:
+    """Everything the alarm page shows operator `op`, at this moment."""
     console = views.console
     now = console.clock()
     try:
@@ -62,9 +64,13 @@ async def load_page(views: Views, rec: AlarmRecord, lang: str, me: str) -> Alarm
     calls = call_list(
         registry.policy(rec.dwelling), registry.contacts_for(rec.dwelling), kind=rec.kind
     )
-    work = handling(script(rec.kind), calls, me, rec.claimed_by, lang)
+    work = handling(script(rec.kind), calls, op.username, rec.claimed_by, lang)
     timeline = console.alarms.timeline(rec.id)
-    return alarm_page(view, work, timeline, around, who, lang, console.tz, now, views.failures)
+    # A reveal of the key-safe code or care notes from here names the alarm in the audit.
+    resident = panel_for(views, rec.dwelling, lang, op, reason=f"alarm {rec.id}")
+    return alarm_page(
+        view, work, timeline, around, who, lang, console.tz, now, views.failures, resident
+    )
 
 
 def router(views: Views) -> APIRouter:
@@ -84,7 +90,7 @@ def router(views: Views) -> APIRouter:
             return console.templates.TemplateResponse(
                 request, "alarm_not_found.html", {**values, "alarm_id": alarm_id}, status_code=404
             )
-        page = await load_page(views, rec, lang, op.username)
+        page = await load_page(views, rec, lang, op)
         part, version = views.part("_alarm_page.html", {**values, "p": page, "me": op.username})
         return console.templates.TemplateResponse(
             request, "alarm.html", {**values, "p": page, "part": part, "part_v": version}

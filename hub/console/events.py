@@ -26,6 +26,7 @@ from hub.console.alarms import load_page as load_alarm
 from hub.console.dwellings import part_values as dwelling_part
 from hub.console.texts import UI
 from hub.console.views import Views
+from hub.context import Operator
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +42,9 @@ def router(views: Views, live: LiveHub) -> APIRouter:
     r = APIRouter(include_in_schema=False)
     console = views.console
 
-    def parts(request: Request, lang: str, csrf: str, me: str) -> list[Part]:
+    def parts(request: Request, lang: str, csrf: str, op: Operator) -> list[Part]:
         t = UI[lang]
+        me = op.username
 
         async def lists() -> tuple[object, dict[str, Any]]:
             values = views.lists(lang, csrf, me)
@@ -68,7 +70,7 @@ def router(views: Views, live: LiveHub) -> APIRouter:
                 rec = console.alarms.get(alarm_id)
                 if rec is None:
                     return None, {}
-                page = await load_alarm(views, rec, lang, me)
+                page = await load_alarm(views, rec, lang, op)
                 values = {"p": page, "t": t, "lang": lang, "csrf": csrf, "me": me}
                 html, v = views.part("_alarm_page.html", values)
                 return v, {"id": "alarm-live", "v": v, "html": str(html)}
@@ -76,7 +78,6 @@ def router(views: Views, live: LiveHub) -> APIRouter:
             out.append(Part("part", alarm_page))
         dwelling_id = request.query_params.get("dwelling")
         if dwelling_id:
-            op = session_operator(request)
 
             async def dwelling_page() -> tuple[object, dict[str, Any]]:
                 found = console.find_dwelling(dwelling_id)
@@ -95,7 +96,7 @@ def router(views: Views, live: LiveHub) -> APIRouter:
         if op is None:
             return Response("login required", status_code=401)
         lang = console.lang(request)
-        live_parts = parts(request, lang, csrf_token(request), op.username)
+        live_parts = parts(request, lang, csrf_token(request), op)
         queue = live.subscribe()
 
         async def stream() -> AsyncIterator[dict[str, str]]:

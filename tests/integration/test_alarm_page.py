@@ -16,11 +16,12 @@ import pytest
 from alerts.model import AlarmKind, Severity
 from alerts.service import AlarmService
 from hub.api.app import create_app
+from hub.registry import SqliteRegistry
 from hub.storage.base import Point
 from hub.storage.sqlite import SqliteTimeSeriesStore
 from sensors.contract import AlarmMessage, new_id
 from tests.integration.alarm_fakes import FakeClock
-from tests.integration.console_fakes import OPERATOR, build, event
+from tests.integration.console_fakes import KEY_SAFE_CODE, OPERATOR, build, event, seed_resident
 from tests.integration.test_dwelling_page import section, text_of
 
 pytestmark = pytest.mark.integration
@@ -155,3 +156,32 @@ async def test_a_queue_card_links_to_its_alarm_page(setup: Setup) -> None:
     await login(setup.client)
     home = await setup.client.get("/")
     assert f'href="/alarms/{alarm_id}"' in home.text
+
+
+async def test_the_alarm_page_carries_the_resident_card_and_a_reveal_names_the_alarm(
+    setup: Setup, tmp_path: Path
+) -> None:
+    """The operator handling the alarm sees who lives there and how to get in; the key-safe
+    code only on demand, and the audit row says for which alarm."""
+    s = setup
+    registry = SqliteRegistry(tmp_path / "registry.sqlite")  # the console's own file
+    seed_resident(registry, s.clock())
+    alarm_id = await vitals_alarm(s)
+    await login(s.client)
+    page = (await s.client.get(f"/alarms/{alarm_id}")).text
+    found = re.search(r'<section class="panel resident" id="resident".*?</section>', page, re.S)
+    assert found
+    card = text_of(found.group(0))
+    assert "Truus Voorbeeld" in card and "Sleutelkluis links van de voordeur" in card
+    assert KEY_SAFE_CODE not in page and "Sleutelkluiscode tonen" in card
+    reveal = re.search(
+        r'<form method="post" action="([^"]+/key-safe)"[^>]*>(.*?)</form>', page, re.S
+    )
+    assert reveal
+    fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', reveal.group(2)))
+    assert fields["reason"] == f"alarm {alarm_id}"
+    shown = await s.client.post(reveal.group(1), data=fields)
+    assert shown.status_code == 200 and KEY_SAFE_CODE in shown.text
+    (row,) = [a for a in registry.audit_log("dw-001") if a.action == "resident.key_safe.view"]
+    assert row.actor == OPERATOR[0] and f"alarm {alarm_id}" in row.detail
+    registry.close()
