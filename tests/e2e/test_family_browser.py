@@ -213,7 +213,8 @@ async def test_the_alarm_link_opens_the_page_without_a_password(hub: Running) ->
             await page.goto(hub.url + link[link.index("/ack/") :])
             await page.click("a[href^='/familie/link/']")
             await page.click("button[type=submit]")  # "Open de pagina"
-            await page.wait_for_url(f"{hub.url}/familie/woning/dw-001")
+            # The page, at the alarm the link was for.
+            await page.wait_for_url(f"{hub.url}/familie/woning/dw-001#alarm-{alarm_id}")
             card = page.locator(f"#alarm-{alarm_id}")
             await card.locator('button[value="on_my_way"]').click()
             await card.locator(".state", has_text="U bent onderweg").wait_for(timeout=10_000)
