@@ -207,7 +207,34 @@
     });
   }
 
-  // Acknowledge / resolve without leaving the page; the form posts normally without JS.
+  // POST `body` as JSON to the API with the session's CSRF token, the form's buttons
+  // disabled meanwhile. True when it was done; otherwise the operator is told why (a
+  // claim by someone else in words) or, logged out, sent to the login.
+  async function post(form, url, body) {
+    form.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+    try {
+      const resp = await fetch(url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "X-Requested-With": "mz-console" },
+        body: JSON.stringify(body),
+      });
+      if (resp.status === 401) { window.location = "/login"; return false; }
+      if (!resp.ok) {
+        const err = await resp.json().catch(() => ({}));
+        const detail = typeof err.detail === "string" ? err.detail : resp.statusText;
+        const claimed = document.body.dataset.msgClaimed;
+        window.alert(err.claimed_by_name && claimed ? claimed.replace("{name}", err.claimed_by_name) : detail);
+        return false;
+      }
+      return true;
+    } finally {
+      form.querySelectorAll("button").forEach((b) => { b.disabled = false; });
+    }
+  }
+
+  // A card's acknowledge / close without leaving the page; the form posts normally
+  // without JS.
   document.addEventListener("submit", async (ev) => {
     const form = ev.target;
     if (!form.classList || !form.classList.contains("act")) return;
@@ -222,31 +249,13 @@
       picked?.focus();
       return;
     }
-    form.querySelectorAll("button").forEach((b) => { b.disabled = true; });
-    try {
-      const action = closing ? "close" : "ack";
-      const resp = await fetch(`/api/v1/alarms/${encodeURIComponent(form.dataset.id)}/${action}`, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "X-Requested-With": "mz-console" },
-        body: JSON.stringify(body),
-      });
-      if (resp.status === 401) { window.location = "/login"; return; }
-      if (!resp.ok) {
-        const err = await resp.json().catch(() => ({}));
-        const claimed = document.body.dataset.msgClaimed;
-        const detail = typeof err.detail === "string" ? err.detail : resp.statusText;
-        window.alert(err.claimed_by_name && claimed ? claimed.replace("{name}", err.claimed_by_name) : detail);
-        return;
-      }
-      // The live update may already have replaced this card: clear the note wherever it is.
-      const card = document.getElementById(`alarm-${form.dataset.id}`);
-      for (const f of [form, card]) {
-        const field = f && f.querySelector('input[name="note"]');
-        if (field) field.value = "";
-      }
-    } finally {
-      form.querySelectorAll("button").forEach((b) => { b.disabled = false; });
+    const url = `/api/v1/alarms/${encodeURIComponent(form.dataset.id)}/${closing ? "close" : "ack"}`;
+    if (!await post(form, url, body)) return;
+    // The live update may already have replaced this card: clear the note wherever it is.
+    const card = document.getElementById(`alarm-${form.dataset.id}`);
+    for (const f of [form, card]) {
+      const field = f && f.querySelector('input[name="note"]');
+      if (field) field.value = "";
     }
   });
 
@@ -263,27 +272,9 @@
     }
     if ("take_over" in body) body.take_over = body.take_over === "true";
     if (body.contact_id === "") delete body.contact_id;
-    form.querySelectorAll("button").forEach((b) => { b.disabled = true; });
-    try {
-      const resp = await fetch(form.dataset.api, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "X-Requested-With": "mz-console" },
-        body: JSON.stringify(body),
-      });
-      if (resp.status === 401) { window.location = "/login"; return; }
-      if (!resp.ok) {
-        const err = await resp.json().catch(() => ({}));
-        const detail = typeof err.detail === "string" ? err.detail : resp.statusText;
-        const claimed = document.body.dataset.msgClaimed;
-        window.alert(err.claimed_by_name && claimed ? claimed.replace("{name}", err.claimed_by_name) : detail);
-        return;
-      }
-      form.querySelectorAll("textarea, input[type=text]").forEach((f) => { f.value = ""; });
-      document.dispatchEvent(new CustomEvent("mz:acted", { detail: { api: form.dataset.api, body } }));
-    } finally {
-      form.querySelectorAll("button").forEach((b) => { b.disabled = false; });
-    }
+    if (!await post(form, form.dataset.api, body)) return;
+    form.querySelectorAll("textarea, input[type=text]").forEach((f) => { f.value = ""; });
+    document.dispatchEvent(new CustomEvent("mz:acted", { detail: { api: form.dataset.api, body } }));
   });
 
   tick();
