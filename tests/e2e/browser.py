@@ -125,19 +125,27 @@ class Running:
     registry: Registry
 
 
-@pytest.fixture
-async def console(tmp_path: Path) -> AsyncIterator[Running]:
-    """The console with the fakes of tests.integration.console_fakes, on the wall clock."""
+@contextlib.asynccontextmanager
+async def running_console(tmp_path: Path) -> AsyncIterator[Running]:
+    """The console with the fakes of tests.integration.console_fakes, on the wall clock,
+    under uvicorn while the block runs."""
     require_chromium()
     clock = WallClock()
     store = SqliteTimeSeriesStore(tmp_path / "timeseries.sqlite")
     ctx, alarms = build(tmp_path, clock, timeseries=store)  # type: ignore[arg-type]
     try:
+        # board_refresh_s: the pages' live parts (and the family page's poll) every 1 s.
         async with serve(create_app(ctx, clock=clock, board_refresh_s=1.0)) as url:
             yield Running(url, alarms, store, ctx.registry)
     finally:
         alarms.close()
         await store.close()
+
+
+@pytest.fixture
+async def console(tmp_path: Path) -> AsyncIterator[Running]:
+    async with running_console(tmp_path) as running:
+        yield running
 
 
 async def edge_alarm(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,11 @@ from playwright.async_api import ViewportSize
 
 from alerts.model import AlarmKind, AlarmState, Outcome, Response, Severity
 from alerts.service import AlarmService
-from hub.api.app import create_app
 from hub.registry import SqliteRegistry
 from hub.storage.base import Point
-from hub.storage.sqlite import SqliteTimeSeriesStore
 from sensors.contract import AlarmMessage, new_id
-from tests.e2e.browser import WallClock, chromium, edge_alarm, require_chromium, serve, sign_in
+from tests.e2e.browser import Running, chromium, edge_alarm, running_console, sign_in
 from tests.e2e.shots import shot
-from tests.integration.console_fakes import build
 
 pytestmark = pytest.mark.e2e
 
@@ -31,28 +27,13 @@ ANNA = ("anna@example.org", "anna-wachtwoord-1")  # test-only credentials
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
-@dataclass
-class Running:
-    url: str
-    alarms: AlarmService
-    store: SqliteTimeSeriesStore
-
-
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[Running]:
-    require_chromium()
-    clock = WallClock()
-    store = SqliteTimeSeriesStore(tmp_path / "timeseries.sqlite")
-    ctx, alarms = build(tmp_path, clock, timeseries=store)  # type: ignore[arg-type]
-    assert isinstance(ctx.registry, SqliteRegistry)
-    ctx.registry.set_contact_password("c-anna", ANNA[1], time.time())
-    try:
-        # The page polls every 1 s.
-        async with serve(create_app(ctx, clock=clock, board_refresh_s=1.0)) as url:
-            yield Running(url, alarms, store)
-    finally:
-        alarms.close()
-        await store.close()
+    """The hub, where Anna (c-anna, dw-001's mantelzorger) has a login."""
+    async with running_console(tmp_path) as running:
+        assert isinstance(running.registry, SqliteRegistry)
+        running.registry.set_contact_password("c-anna", ANNA[1], time.time())
+        yield running
 
 
 async def history(alarms: AlarmService) -> None:

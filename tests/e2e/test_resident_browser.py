@@ -5,23 +5,20 @@ phone through the form. Screenshots for docs/console.md."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from hub.api.app import create_app
 from hub.registry import SqliteRegistry
-from hub.storage.sqlite import SqliteTimeSeriesStore
-from tests.e2e.browser import WallClock, chromium, require_chromium, serve, sign_in
+from tests.e2e.browser import Running, chromium, running_console, sign_in
 from tests.e2e.shots import shot
 from tests.integration.console_fakes import (
     CARE_NOTES,
     COORDINATOR,
     KEY_SAFE_CODE,
     OPERATOR,
-    build,
     seed_early_warning,
     seed_resident,
 )
@@ -30,28 +27,14 @@ from tests.servers import wait_until
 pytestmark = pytest.mark.e2e
 
 
-@dataclass
-class Running:
-    url: str
-    registry: SqliteRegistry
-
-
 @pytest.fixture
 async def console(tmp_path: Path) -> AsyncIterator[Running]:
-    require_chromium()
-    clock = WallClock()
-    store = SqliteTimeSeriesStore(tmp_path / "timeseries.sqlite")
-    ctx, alarms = build(tmp_path, clock, timeseries=store)  # type: ignore[arg-type]
-    registry = ctx.registry
-    assert isinstance(registry, SqliteRegistry)
-    seed_resident(registry, clock() - 3 * 86400)
-    await seed_early_warning(store, "dw-001", clock())
-    try:
-        async with serve(create_app(ctx, clock=clock, board_refresh_s=1.0)) as url:
-            yield Running(url, registry)
-    finally:
-        alarms.close()
-        await store.close()
+    """The console with dw-001's resident card and early-warning history."""
+    async with running_console(tmp_path) as running:
+        assert isinstance(running.registry, SqliteRegistry)
+        seed_resident(running.registry, time.time() - 3 * 86400)
+        await seed_early_warning(running.store, "dw-001", time.time())
+        yield running
 
 
 async def test_an_operator_reveals_the_key_safe_code(console: Running) -> None:
