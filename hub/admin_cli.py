@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -57,6 +57,8 @@ DataDirOpt = Annotated[
     Path | None,
     typer.Option("--data-dir", help="The hub's data directory (instead of --config)."),
 ]
+DwellingArg = Annotated[str, typer.Argument(help="The dwelling's id.")]
+ReasonOpt = Annotated[str, typer.Option(help="Why, for the audit trail.")]
 DEFAULT_CONFIG = Path("/etc/mz/hub.toml")
 
 
@@ -392,7 +394,7 @@ def _order(specs: list[str]) -> list[tuple[str, float]]:
 
 @routing_app.command("set")
 def routing_set(
-    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    dwelling: DwellingArg,
     contact: Annotated[
         list[str] | None,
         typer.Option(
@@ -429,7 +431,7 @@ def routing_set(
 
 @routing_app.command("reset")
 def routing_reset(
-    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    dwelling: DwellingArg,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -441,7 +443,7 @@ def routing_reset(
 
 @routing_app.command("show")
 def routing_show(
-    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    dwelling: DwellingArg,
     at: Annotated[
         str | None,
         typer.Option(help="Plan for an alarm at this local time, e.g. '2026-11-22 03:00'."),
@@ -557,7 +559,7 @@ def _duration(seconds: float) -> str:
 
 @centre_app.command("account")
 def centre_account(
-    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    dwelling: DwellingArg,
     account: Annotated[
         str | None, typer.Argument(help="3-16 hex digits. Omit to show the current one.")
     ] = None,
@@ -581,7 +583,7 @@ def centre_account(
 
 @centre_app.command("zone")
 def centre_zone(
-    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    dwelling: DwellingArg,
     sensor: Annotated[str, typer.Argument(help="The sensor's id.")],
     zone: Annotated[int, typer.Argument(help="The DC-09 zone, 1-999.")],
     config: ConfigOpt = None,
@@ -595,7 +597,7 @@ def centre_zone(
 
 @centre_app.command("show")
 def centre_show(
-    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    dwelling: DwellingArg,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -750,22 +752,51 @@ def _cli_actor() -> Actor:
     return Actor(name[:64], "admin", "cli")
 
 
-def _update(reg: SqliteRegistry, dwelling: str, changes: dict[str, object]) -> None:
-    """Change the card as `mz admin` (an admin, source cli); a bad value names its option."""
+def _update(
+    config: Path | None,
+    data_dir: Path | None,
+    dwelling: str,
+    changes: dict[str, object],
+    done: str,
+) -> None:
+    """Change the card as `mz admin` (an admin, source cli) and print `done`; a bad value
+    names its option."""
     import time
 
     from hub.errors import InvalidValue
 
-    try:
-        reg.update_resident(dwelling, changes, _cli_actor(), time.time())
-    except InvalidValue as exc:
-        option = _OPTION.get(exc.field, "--" + exc.field.replace("_", "-"))
-        raise _fail(f"{option}: {exc.reason}") from None
+    with _registry(config, data_dir) as reg:
+        try:
+            reg.update_resident(dwelling, changes, _cli_actor(), time.time())
+        except InvalidValue as exc:
+            option = _OPTION.get(exc.field, "--" + exc.field.replace("_", "-"))
+            raise _fail(f"{option}: {exc.reason}") from None
+    print(done)
+
+
+def _reveal(
+    config: Path | None,
+    data_dir: Path | None,
+    dwelling: str,
+    what: Literal["key-safe code", "care notes"],
+    reason: str,
+) -> None:
+    """Print the key-safe code or the care notes (the registry audits the read, as
+    `mz admin`); exit 1 when none is stored."""
+    import time
+
+    with _registry(config, data_dir) as reg:
+        read = reg.reveal_key_safe if what == "key-safe code" else reg.reveal_care_notes
+        secret = read(dwelling, _cli_actor(), time.time(), reason=reason)
+    if not secret:
+        print(f"mz admin: no {what} stored for {dwelling}", file=sys.stderr)
+        raise typer.Exit(1)
+    print(secret)
 
 
 @resident_app.command("show")
 def resident_show(
-    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    dwelling: DwellingArg,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -820,7 +851,7 @@ def resident_show(
 
 @resident_app.command("set")
 def resident_set(
-    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    dwelling: DwellingArg,
     name: Annotated[str | None, typer.Option(help="Full name.")] = None,
     first_name: Annotated[str | None, typer.Option(help="For greetings.")] = None,
     date_of_birth: Annotated[str | None, typer.Option(help="YYYY-MM-DD ('' removes it).")] = None,
@@ -861,32 +892,24 @@ def resident_set(
     changes: dict[str, object] = {k: v for k, v in given.items() if v is not None}
     if not changes:
         raise _fail("nothing to change: give at least one option (see --help)")
-    with _registry(config, data_dir) as reg:
-        _update(reg, dwelling, changes)
-    print(f"resident card of {dwelling} updated: {', '.join(changes)}")
+    done = f"resident card of {dwelling} updated: {', '.join(changes)}"
+    _update(config, data_dir, dwelling, changes, done)
 
 
 @resident_app.command("key-safe")
 def resident_key_safe(
-    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
-    reason: Annotated[str, typer.Option(help="Why, for the audit trail.")] = "",
+    dwelling: DwellingArg,
+    reason: ReasonOpt = "",
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Print the key-safe code (the read is audited, with you as the OS user)."""
-    import time
-
-    with _registry(config, data_dir) as reg:
-        code = reg.reveal_key_safe(dwelling, _cli_actor(), time.time(), reason=reason)
-    if not code:
-        print(f"mz admin: no key-safe code stored for {dwelling}", file=sys.stderr)
-        raise typer.Exit(1)
-    print(code)
+    _reveal(config, data_dir, dwelling, "key-safe code", reason)
 
 
 @resident_app.command("set-key-safe")
 def resident_set_key_safe(
-    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    dwelling: DwellingArg,
     stdin: Annotated[bool, typer.Option("--stdin", help="Read the code from stdin.")] = False,
     clear: Annotated[bool, typer.Option("--clear", help="Remove the stored code.")] = False,
     config: ConfigOpt = None,
@@ -904,32 +927,24 @@ def resident_set_key_safe(
         code = str(typer.prompt("Key-safe code", hide_input=True, confirmation_prompt=True))
     if not clear and not code.strip():
         raise _fail("no code given (--clear removes the stored one)")
-    with _registry(config, data_dir) as reg:
-        _update(reg, dwelling, {"key_safe_code": code})
-    print(f"key-safe code of {dwelling} {'removed' if clear else 'stored'}")
+    done = f"key-safe code of {dwelling} {'removed' if clear else 'stored'}"
+    _update(config, data_dir, dwelling, {"key_safe_code": code}, done)
 
 
 @resident_app.command("notes")
 def resident_notes(
-    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
-    reason: Annotated[str, typer.Option(help="Why, for the audit trail.")] = "",
+    dwelling: DwellingArg,
+    reason: ReasonOpt = "",
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Print the care notes (medical; the read is audited, with you as the OS user)."""
-    import time
-
-    with _registry(config, data_dir) as reg:
-        notes = reg.reveal_care_notes(dwelling, _cli_actor(), time.time(), reason=reason)
-    if not notes:
-        print(f"mz admin: no care notes stored for {dwelling}", file=sys.stderr)
-        raise typer.Exit(1)
-    print(notes)
+    _reveal(config, data_dir, dwelling, "care notes", reason)
 
 
 @resident_app.command("set-notes")
 def resident_set_notes(
-    dwelling: Annotated[str, typer.Argument(help="The dwelling's id.")],
+    dwelling: DwellingArg,
     file: Annotated[
         str, typer.Option("--file", help="A UTF-8 text file with the notes; '-' reads stdin.")
     ],
@@ -946,9 +961,8 @@ def resident_set_notes(
             text = Path(file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise _fail(f"--file: cannot read {file}: {exc}") from None
-    with _registry(config, data_dir) as reg:
-        _update(reg, dwelling, {"care_notes": text})
-    print(f"care notes of {dwelling} {'stored' if text.strip() else 'removed'}")
+    done = f"care notes of {dwelling} {'stored' if text.strip() else 'removed'}"
+    _update(config, data_dir, dwelling, {"care_notes": text}, done)
 
 
 @app.command("audit")

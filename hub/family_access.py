@@ -16,9 +16,7 @@ contact or a logout at once, like the console's sessions.
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from typing import Any, Final, Literal
 from alerts.model import Contact
 from hub.db import transaction
 from hub.errors import Conflict, NotFound, RegistryError
+from hub.session_store import SessionTable, session_key
 
 FAMILY_SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS contact_logins (
@@ -59,8 +58,7 @@ CREATE TABLE IF NOT EXISTS family_prefs (
 """
 
 Via = Literal["password", "link"]
-_SESSION_ID: Final = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
-SESSION_TOUCH_S: Final = 60.0  # last-seen is written at most this often
+_SESSIONS: Final = SessionTable("family_sessions", owner="contact")  # hub.session_store
 _DAY: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -77,10 +75,6 @@ class FamilySession:
     expires_at: float
     idle_expires_at: float
     language: str | None = None
-
-
-def _hash(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode("ascii")).hexdigest()
 
 
 def _address(email: str) -> str:
@@ -197,10 +191,7 @@ class FamilyAccess:
         """A new session for the contact: (its id, for the cookie; the session). Forgets
         expired ones. Raises NotFound if the contact is gone (or, for `via="password"`,
         has no login any more)."""
-        session_id = secrets.token_urlsafe(32)
-        csrf = secrets.token_urlsafe(24)
-        expires_at = now + max_age_s
-        idle_expires_at = min(now + idle_s, expires_at)
+        new = _SESSIONS.new(now, max_age_s=max_age_s, idle_s=idle_s)
         with self._lock, transaction(self._conn):
             rows = self._conn.execute(
                 "SELECT c.dwelling, c.link_key, l.contact FROM contacts AS c"
@@ -210,43 +201,20 @@ class FamilyAccess:
             if not rows or (via == "password" and rows[0][2] is None):
                 raise NotFound("contact", contact_id)
             dwelling, link_key = rows[0][0], rows[0][1]
-            self._conn.execute(
-                "DELETE FROM family_sessions WHERE expires_at <= ? OR idle_expires_at <= ?",
-                (now, now),
-            )
-            self._conn.execute(
-                "INSERT INTO family_sessions (id_hash, contact, dwelling, link_key, via, csrf,"
-                " created_at, last_seen, expires_at, idle_expires_at, idle_s, language)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    _hash(session_id),
-                    contact_id,
-                    dwelling,
-                    link_key,
-                    via,
-                    csrf,
-                    now,
-                    now,
-                    expires_at,
-                    idle_expires_at,
-                    idle_s,
-                    language,
-                ),
-            )
+            owner = {"contact": contact_id, "dwelling": dwelling, "link_key": link_key}
+            _SESSIONS.insert(self._conn, new, language, {**owner, "via": via, "idle_s": idle_s})
         contact = self.contact(contact_id)
         if contact is None:  # removed right after the transaction: the row cascaded away
             raise NotFound("contact", contact_id)
-        session = FamilySession(
-            contact, dwelling, via, csrf, now, now, expires_at, idle_expires_at, language
-        )
-        return session_id, session
+        times = (now, now, new.expires_at, new.idle_expires_at)
+        return new.id, FamilySession(contact, dwelling, via, new.csrf, *times, language)
 
     def family_session(self, session_id: str, now: float) -> FamilySession | None:
         """The live session with this id, or None: unknown, expired, its contact removed,
         moved on (a new link key) or, for a password session, without a login now."""
-        if not _SESSION_ID.fullmatch(session_id):
+        key = session_key(session_id)
+        if key is None:
             return None
-        key = _hash(session_id)
         rows = self._rows(
             "SELECT s.contact, s.dwelling, s.via, s.csrf, s.created_at, s.last_seen,"
             " s.expires_at, s.idle_expires_at, s.idle_s, s.language,"
@@ -261,37 +229,26 @@ class FamilyAccess:
         cid, dwelling, via, csrf, created, last_seen, expires, idle_expires, idle_s, lang, ok = (
             rows[0]
         )
-        if not ok or now >= expires or now >= idle_expires:
-            self._exec("DELETE FROM family_sessions WHERE id_hash = ?", (key,))
+        live = _SESSIONS.live(
+            self._exec, key, now, last_seen, expires, idle_expires, idle_s=idle_s, valid=ok
+        )
+        contact = self.contact(cid) if live is not None else None
+        if live is None or contact is None:
             return None
-        contact = self.contact(cid)
-        if contact is None:
-            return None
-        if now - last_seen >= SESSION_TOUCH_S:
-            last_seen, idle_expires = now, min(now + idle_s, expires)
-            self._exec(
-                "UPDATE family_sessions SET last_seen = ?, idle_expires_at = ? WHERE id_hash = ?",
-                (last_seen, idle_expires, key),
-            )
+        last_seen, idle_expires = live
         return FamilySession(
             contact, dwelling, via, csrf, created, last_seen, expires, idle_expires, lang
         )
 
     def set_family_session_language(self, session_id: str, language: str) -> None:
-        if _SESSION_ID.fullmatch(session_id):
-            self._exec(
-                "UPDATE family_sessions SET language = ? WHERE id_hash = ?",
-                (language, _hash(session_id)),
-            )
+        _SESSIONS.set_language(self._exec, session_id, language)
 
     def end_family_session(self, session_id: str) -> bool:
-        if not _SESSION_ID.fullmatch(session_id):
-            return False
-        return self._exec("DELETE FROM family_sessions WHERE id_hash = ?", (_hash(session_id),)) > 0
+        return _SESSIONS.end(self._exec, session_id)
 
     def end_family_sessions(self, contact_id: str) -> int:
         """Log a contact out everywhere; returns how many sessions ended."""
-        return self._exec("DELETE FROM family_sessions WHERE contact = ?", (contact_id,))
+        return _SESSIONS.end_all(self._exec, contact_id)
 
     def family_sessions_of(self, contact_id: str, now: float) -> list[FamilySession]:
         """The contact's sessions that have not expired, oldest first."""

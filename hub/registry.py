@@ -44,6 +44,7 @@ from hub.db import Synchronous, connect, transaction
 from hub.errors import AuditFailed, Conflict, Forbidden, InvalidValue, NotFound, RegistryError
 from hub.family_access import FAMILY_SCHEMA, FamilyAccess
 from hub.resident_card import PHONE as _PHONE
+from hub.session_store import SessionTable, session_key
 from sensors.contract import is_pseudo_id
 
 # A coordinator (zorgcoördinator) is an operator who also keeps the residents' cards.
@@ -55,11 +56,6 @@ _SCRYPT_R: Final = 8
 _SCRYPT_P: Final = 1
 _SCRYPT_LEN: Final = 32
 MIN_PASSWORD_LEN: Final = 10
-# A session id is secrets.token_urlsafe(32): 256 random bits, 43 characters. Anything
-# else in a cookie is not ours and is not looked up.
-_SESSION_ID: Final = re.compile(r"[A-Za-z0-9_-]{43}")
-# A session's last-seen time is written at most this often (not on every request).
-SESSION_TOUCH_S: Final = 60.0
 # SIA DC-09 account numbers: 3-16 hex digits (stored upper-case).
 _ACCOUNT: Final = re.compile(r"[0-9A-Fa-f]{3,16}")
 # Contact ID zones are three decimal digits; 000 means "no zone" (the system itself).
@@ -198,8 +194,7 @@ _CONTACT_MARKS: Final = ", ".join("?" * len(_CONTACT_COLUMNS.split(",")))
 ChannelCheck = Callable[[str], None]
 
 
-def _session_hash(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode("ascii")).hexdigest()
+_SESSIONS: Final = SessionTable("sessions", owner="username")  # hub.session_store
 
 
 def new_link_key() -> str:
@@ -877,10 +872,7 @@ class SqliteRegistry(FamilyAccess):
         """A new session for an enabled operator: (its id, for the cookie; the session).
 
         Also forgets sessions that have expired, so the table stays small."""
-        session_id = secrets.token_urlsafe(32)
-        csrf = secrets.token_urlsafe(24)
-        expires_at = now + max_age_s
-        idle_expires_at = min(now + idle_s, expires_at)
+        new = _SESSIONS.new(now, max_age_s=max_age_s, idle_s=idle_s)
         with self._lock, transaction(self._conn):
             rows = self._conn.execute(
                 "SELECT username, role, display_name, enabled FROM operators WHERE username = ?",
@@ -888,33 +880,20 @@ class SqliteRegistry(FamilyAccess):
             ).fetchall()
             if not rows or not rows[0][3]:
                 raise NotFound("operator", username)
-            self._conn.execute(
-                "DELETE FROM sessions WHERE expires_at <= ? OR idle_expires_at <= ?", (now, now)
-            )
-            self._conn.execute(
-                "INSERT INTO sessions (id_hash, username, csrf, created_at, last_seen,"
-                " expires_at, idle_expires_at, language) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    _session_hash(session_id),
-                    username,
-                    csrf,
-                    now,
-                    now,
-                    expires_at,
-                    idle_expires_at,
-                    language,
-                ),
-            )
+            _SESSIONS.insert(self._conn, new, language, {"username": username})
         op = Operator(rows[0][0], rows[0][1], rows[0][2])
-        return session_id, ConsoleSession(op, csrf, now, now, expires_at, idle_expires_at, language)
+        session = ConsoleSession(
+            op, new.csrf, now, now, new.expires_at, new.idle_expires_at, language
+        )
+        return new.id, session
 
     def session(self, session_id: str, now: float, *, idle_s: float) -> ConsoleSession | None:
         """The live session with this id, or None (unknown, expired, operator gone or
         disabled: such a session is deleted). Refreshes its last-seen time, at most once
         per SESSION_TOUCH_S."""
-        if not _SESSION_ID.fullmatch(session_id):
+        key = session_key(session_id)
+        if key is None:
             return None
-        key = _session_hash(session_id)
         rows = self._rows(
             "SELECT s.csrf, s.created_at, s.last_seen, s.expires_at, s.idle_expires_at,"
             " s.language, o.username, o.role, o.display_name, o.enabled"
@@ -925,36 +904,25 @@ class SqliteRegistry(FamilyAccess):
         if not rows:
             return None
         csrf, created, last_seen, expires, idle_expires, lang, user, role, name, enabled = rows[0]
-        if not enabled or now >= expires or now >= idle_expires:
-            self._exec("DELETE FROM sessions WHERE id_hash = ?", (key,))
+        live = _SESSIONS.live(
+            self._exec, key, now, last_seen, expires, idle_expires, idle_s=idle_s, valid=enabled
+        )
+        if live is None:
             return None
-        if now - last_seen >= SESSION_TOUCH_S:
-            last_seen, idle_expires = now, min(now + idle_s, expires)
-            self._exec(
-                "UPDATE sessions SET last_seen = ?, idle_expires_at = ? WHERE id_hash = ?",
-                (last_seen, idle_expires, key),
-            )
+        last_seen, idle_expires = live
         return ConsoleSession(
             Operator(user, role, name), csrf, created, last_seen, expires, idle_expires, lang
         )
 
     def set_session_language(self, session_id: str, language: str) -> None:
-        if _SESSION_ID.fullmatch(session_id):
-            self._exec(
-                "UPDATE sessions SET language = ? WHERE id_hash = ?",
-                (language, _session_hash(session_id)),
-            )
+        _SESSIONS.set_language(self._exec, session_id, language)
 
     def end_session(self, session_id: str) -> bool:
-        if not _SESSION_ID.fullmatch(session_id):
-            return False
-        return (
-            self._exec("DELETE FROM sessions WHERE id_hash = ?", (_session_hash(session_id),)) > 0
-        )
+        return _SESSIONS.end(self._exec, session_id)
 
     def end_sessions(self, username: str) -> int:
         """Log an operator out everywhere; returns how many sessions were ended."""
-        return self._exec("DELETE FROM sessions WHERE username = ?", (username,))
+        return _SESSIONS.end_all(self._exec, username)
 
     def sessions_of(self, username: str, now: float) -> list[ConsoleSession]:
         """The operator's sessions that have not expired, oldest first (no ids: only

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerts.errors import ClaimedError, InvalidTransitionError, UnknownAlarmError
+from alerts.errors import ClaimedError, HandlingError, InvalidTransitionError, UnknownAlarmError
 from alerts.model import NOTE_MAX, AlarmRecord, Outcome
 from hub.api import overview
 from hub.api.console import Console
@@ -249,6 +249,39 @@ class OverviewOut(BaseModel):
         )
 
 
+class AlarmReplies:
+    """How the API answers with alarms: each as an AlarmOut, or a placeholder when the
+    record cannot be given in full (so one poisoned alarm never costs a whole list); and
+    an operator's step on one, with the API's answers to what can go wrong."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._failures = RenderFailures()
+
+    def out(self, rec: AlarmRecord) -> AlarmOut:
+        label = self._console.label(rec.dwelling)
+        return guarded(
+            self._failures,
+            "alarm",
+            str(rec.id),
+            lambda: AlarmOut.of(rec, label),
+            lambda: AlarmOut.placeholder(rec, label),
+        )
+
+    async def act(self, change: Awaitable[AlarmRecord]) -> AlarmOut:
+        try:
+            rec = await change
+        except UnknownAlarmError as exc:
+            raise HTTPException(404, "unknown alarm") from exc
+        except ClaimedError:
+            raise  # 409 naming who holds it (hub.api.handling.claimed_handler)
+        except InvalidTransitionError as exc:
+            raise HTTPException(409, str(exc)) from exc
+        except HandlingError as exc:  # a note or handling action that cannot be recorded
+            raise HTTPException(422, str(exc)) from exc
+        return self.out(rec)
+
+
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
     time: float
@@ -260,19 +293,8 @@ def router(console: Console) -> APIRouter:
     alarms = console.alarms
     Op = Annotated[Operator, Depends(operator_dependency(console))]
 
-    failures = RenderFailures()
-
-    def out(rec: AlarmRecord) -> AlarmOut:
-        """One alarm for the API; a record that cannot be given in full is a placeholder,
-        so one poisoned alarm never costs the whole list."""
-        label = console.label(rec.dwelling)
-        return guarded(
-            failures,
-            "alarm",
-            str(rec.id),
-            lambda: AlarmOut.of(rec, label),
-            lambda: AlarmOut.placeholder(rec, label),
-        )
+    replies = AlarmReplies(console)
+    out, act = replies.out, replies.act
 
     @r.get("/health")
     async def health() -> Health:
@@ -294,18 +316,6 @@ def router(console: Console) -> APIRouter:
             raise HTTPException(404, "unknown alarm")
         timeline = [TimelineOut(**asdict(e)) for e in alarms.timeline(alarm_id)]
         return AlarmDetailOut(**out(rec).model_dump(), timeline=timeline)
-
-    async def act(change: Awaitable[AlarmRecord]) -> AlarmOut:
-        """An operator's step on an alarm, with the API's answers to what can go wrong."""
-        try:
-            rec = await change
-        except UnknownAlarmError as exc:
-            raise HTTPException(404, "unknown alarm") from exc
-        except ClaimedError:
-            raise  # 409 naming who holds it (hub.api.handling.claimed_handler)
-        except InvalidTransitionError as exc:
-            raise HTTPException(409, str(exc)) from exc
-        return out(rec)
 
     @r.post("/alarms/{alarm_id}/ack")
     async def ack_alarm(alarm_id: str, op: Op, body: NoteIn | None = None) -> AlarmOut:

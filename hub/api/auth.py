@@ -35,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
+from hub.api.session_cookies import CookieSessions
 from hub.api.throttle import Attempt, LoginLimiter
 from hub.context import ConsoleSession, Operator, Registry
 
@@ -62,77 +63,48 @@ class SessionPolicy:
     secure: bool = False  # Secure cookies (the console is served over https)
 
 
-class Sessions:
+class Sessions(CookieSessions[ConsoleSession]):
     """The console's server-side sessions, kept by the registry (shared by every hub
     process). Each request's session is looked up once and then cached on the request."""
 
     def __init__(
         self, registry: Registry, clock: Callable[[], float], policy: SessionPolicy
     ) -> None:
+        super().__init__(
+            cookie=SESSION_COOKIE, path="/", secure=policy.secure, scope_key="mz.session"
+        )
         self.registry = registry
         self.clock = clock
         self.policy = policy
 
-    def current(self, conn: HTTPConnection) -> ConsoleSession | None:
-        """The request's live session with a console role, or None."""
-        state = conn.scope.setdefault("mz.session", {})
-        if "found" not in state:
-            state["found"] = self.lookup(conn)
-        found: ConsoleSession | None = state["found"]
-        return found
-
-    def lookup(self, conn: HTTPConnection) -> ConsoleSession | None:
-        """Look the session up again (an open event stream does, to end with it)."""
-        session_id = conn.cookies.get(SESSION_COOKIE)
-        if not session_id:
-            return None
+    def find(self, session_id: str) -> ConsoleSession | None:
+        """The live session with a console role, or None."""
         found = self.registry.session(session_id, self.clock(), idle_s=self.policy.idle_s)
         if found is None or found.operator.role not in CONSOLE_ROLES:
             return None
         return found
 
+    def forget(self, session_id: str) -> None:
+        self.registry.end_session(session_id)
+
+    def store_language(self, session_id: str, lang: str) -> None:
+        self.registry.set_session_language(session_id, lang)
+
     def start(self, request: Request, response: Response, op: Operator) -> ConsoleSession:
         """A fresh session on login: nothing from before (a planted session) survives it.
 
         Raises hub.errors.NotFound if the operator was removed or disabled meanwhile."""
-        old = request.cookies.get(SESSION_COOKIE)
-        if old:
-            self.registry.end_session(old)
-        lang = request.session.get("lang")
-        session_id, session = self.registry.create_session(
-            op.username,
-            self.clock(),
-            max_age_s=self.policy.max_age_s,
-            idle_s=self.policy.idle_s,
-            language=lang if isinstance(lang, str) else None,
-        )
-        request.session.pop("csrf", None)  # the login form's token is used up
-        request.scope["mz.session"] = {"found": session}
-        response.set_cookie(
-            SESSION_COOKIE,
-            session_id,
-            max_age=int(self.policy.max_age_s),
-            path="/",
-            httponly=True,
-            secure=self.policy.secure,
-            samesite="strict",  # never sent on cross-site requests: the first CSRF defence
-        )
-        return session
 
-    def end(self, request: Request, response: Response) -> None:
-        """Log out: the session ends in the registry (a copied cookie dies with it)."""
-        session_id = request.cookies.get(SESSION_COOKIE)
-        if session_id:
-            self.registry.end_session(session_id)
-        request.scope["mz.session"] = {"found": None}
-        response.delete_cookie(
-            SESSION_COOKIE, path="/", httponly=True, secure=self.policy.secure, samesite="strict"
-        )
+        def create(lang: str | None) -> tuple[str, ConsoleSession]:
+            return self.registry.create_session(
+                op.username,
+                self.clock(),
+                max_age_s=self.policy.max_age_s,
+                idle_s=self.policy.idle_s,
+                language=lang,
+            )
 
-    def set_language(self, conn: HTTPConnection, lang: str) -> None:
-        session_id = conn.cookies.get(SESSION_COOKIE)
-        if session_id and self.current(conn) is not None:
-            self.registry.set_session_language(session_id, lang)
+        return self.begin(request, response, create, self.policy.max_age_s)
 
 
 def sessions_of(conn: HTTPConnection) -> Sessions:

@@ -22,13 +22,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from alerts import handling
-from alerts.errors import ClaimedError, HandlingError, InvalidTransitionError, UnknownAlarmError
-from alerts.model import CONTACT_ACTIONS, NOTE_MAX, AlarmRecord, HandlingAction
+from alerts.errors import ClaimedError
+from alerts.model import CONTACT_ACTIONS, NOTE_MAX, HandlingAction
 from alerts.texts import ROLE_LABELS, language
-from hub.api.api import AlarmOut
+from hub.api.api import AlarmOut, AlarmReplies
 from hub.api.console import Console
 from hub.api.deps import operator_dependency
-from hub.console.present import RenderFailures, guarded
 from hub.context import Operator
 
 
@@ -135,31 +134,7 @@ def router(console: Console) -> APIRouter:
     r = APIRouter(prefix="/api/v1", tags=["handling"])
     alarms = console.alarms
     Op = Annotated[Operator, Depends(operator_dependency(console))]
-    failures = RenderFailures()
-
-    def out(rec: AlarmRecord) -> AlarmOut:
-        label = console.label(rec.dwelling)
-        return guarded(
-            failures,
-            "alarm",
-            str(rec.id),
-            lambda: AlarmOut.of(rec, label),
-            lambda: AlarmOut.placeholder(rec, label),
-        )
-
-    async def act(change: Awaitable[AlarmRecord]) -> AlarmOut:
-        """The API's answers to what can go wrong; ClaimedError goes to `claimed_handler`."""
-        try:
-            rec = await change
-        except UnknownAlarmError as exc:
-            raise HTTPException(404, "unknown alarm") from exc
-        except ClaimedError:
-            raise
-        except InvalidTransitionError as exc:
-            raise HTTPException(409, str(exc)) from exc
-        except HandlingError as exc:
-            raise HTTPException(422, str(exc)) from exc
-        return out(rec)
+    act = AlarmReplies(console).act
 
     @r.post("/alarms/{alarm_id}/claim")
     async def claim(alarm_id: str, op: Op, body: ClaimIn | None = None) -> AlarmOut:

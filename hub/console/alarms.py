@@ -18,7 +18,7 @@ from alerts.present import person_label
 from hub.api import overview
 from hub.api.auth import safe_next, session_operator
 from hub.console.alarm_view import AlarmPage, alarm_page, handling
-from hub.console.guard import Token, checked_form, login_redirect
+from hub.console.guard import login_redirect, operator_form
 from hub.console.residents import panel_for
 from hub.console.texts import UI
 from hub.console.views import NOTE_MAX, Views
@@ -84,7 +84,7 @@ def router(views: Views) -> APIRouter:
         if op is None:
             return login_redirect(request)
         lang = console.lang(request)
-        values = {**views.base(request, lang), **views.top(lang, "alarms")}
+        values = views.layout(request, lang, "alarms")
         rec = alarms.get(alarm_id)
         if rec is None:
             return console.templates.TemplateResponse(
@@ -98,12 +98,14 @@ def router(views: Views) -> APIRouter:
 
     @r.post("/alarms/{alarm_id}/{action}")
     async def alarm_form(request: Request, alarm_id: str, action: str) -> Response:
-        op = session_operator(request)
-        if op is None:
-            return login_redirect(request)
-        form = await checked_form(request, console.ctx.console.public_url, Token.SESSION)
-        if form is None:
-            return Response(UI[console.lang(request)]["error_csrf"], status_code=403)
+        got = await operator_form(
+            request,
+            console.ctx.console.public_url,
+            lambda: Response(UI[console.lang(request)]["error_csrf"], status_code=403),
+        )
+        if isinstance(got, Response):
+            return got
+        op, form = got
         note = str(form.get("note", ""))[:NOTE_MAX]
         by, now = op.username, console.clock()
         try:

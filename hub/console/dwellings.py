@@ -88,7 +88,7 @@ def router(views: Views) -> APIRouter:
         if session_operator(request) is None:
             return login_redirect(request)
         lang = console.lang(request)
-        values = {**views.base(request, lang), **views.top(lang, "dwellings")}
+        values = views.layout(request, lang, "dwellings")
         found = console.find_dwelling(dwelling_id)
         if found is None:
             return templates.TemplateResponse(

@@ -9,14 +9,16 @@ hub.api.auth's `origin_ok` and `csrf_ok`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from urllib.parse import quote
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import RedirectResponse
+from starlette.responses import RedirectResponse, Response
 
-from hub.api.auth import csrf_ok, origin_ok
+from hub.api.auth import csrf_ok, origin_ok, session_operator
+from hub.context import Operator
 
 
 class Token(Enum):
@@ -41,3 +43,18 @@ def login_redirect(request: Request) -> RedirectResponse:
     """To the login page, coming back here afterwards."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
+
+
+async def operator_form(
+    request: Request, public_url: str, refused: Callable[[], Response]
+) -> tuple[Operator, FormData] | Response:
+    """A signed-in operator's form: (who, the form); else the answer instead: to the
+    login page without a session, `refused()` for a cross-site form or one without the
+    session's CSRF token."""
+    op = session_operator(request)
+    if op is None:
+        return login_redirect(request)
+    form = await checked_form(request, public_url, Token.SESSION)
+    if form is None:
+        return refused()
+    return op, form

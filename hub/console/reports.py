@@ -35,7 +35,7 @@ def router(views: Views) -> APIRouter:
         now = console.clock()
         default = impact.default_month(now, tz)
         asked = request.query_params.get("month", "").strip()
-        values: dict[str, Any] = {**views.base(request, lang), **views.top(lang, "reports")}
+        values: dict[str, Any] = views.layout(request, lang, "reports")
         # The language link keeps the month the page is about.
         values["lang_href"] = "?" + urlencode(
             {**({"month": asked} if asked else {}), "lang": values["other_lang"]}

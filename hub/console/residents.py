@@ -27,7 +27,7 @@ from starlette.responses import RedirectResponse, Response
 from alerts.present import moment
 from hub.api.auth import session_operator
 from hub.api.residents import AUDIT_READERS
-from hub.console.guard import Token, checked_form, login_redirect
+from hub.console.guard import login_redirect, operator_form
 from hub.console.resident_view import ResidentPanel, audit_rows, broken_panel, resident_panel
 from hub.console.texts import UI
 from hub.console.views import Views
@@ -149,6 +149,7 @@ def router(views: Views) -> APIRouter:
     console = views.console
     templates = console.templates
     registry = console.ctx.registry
+    public_url = console.ctx.console.public_url
 
     def page(
         request: Request, name: str, values: dict[str, Any], status_code: int = 200
@@ -157,29 +158,24 @@ def router(views: Views) -> APIRouter:
             request, name, values, status_code=status_code, headers=NO_STORE
         )
 
-    def common(request: Request, lang: str) -> dict[str, Any]:
-        return {**views.base(request, lang), **views.top(lang, "dwellings")}
-
     def not_found(request: Request, values: dict[str, Any], dwelling_id: str) -> Response:
         return page(request, "not_found.html", {**values, "dwelling_id": dwelling_id}, 404)
 
     def forbidden(request: Request, values: dict[str, Any], message: str) -> Response:
         return page(request, "resident_forbidden.html", {**values, "message": message}, 403)
 
-    def refused(lang: str) -> Response:
-        return Response(UI[lang]["error_csrf"], status_code=403, headers=NO_STORE)
+    def refused(request: Request) -> Response:
+        return Response(UI[console.lang(request)]["error_csrf"], status_code=403, headers=NO_STORE)
 
     # -- a secret without JavaScript ----------------------------------------------------
 
     async def reveal(request: Request, dwelling_id: str, what: str) -> Response:
-        op = session_operator(request)
-        if op is None:
-            return login_redirect(request)
+        got = await operator_form(request, public_url, lambda: refused(request))
+        if isinstance(got, Response):
+            return got
+        op, form = got
         lang = console.lang(request)
-        form = await checked_form(request, console.ctx.console.public_url, Token.SESSION)
-        if form is None:
-            return refused(lang)
-        values = common(request, lang)
+        values = views.layout(request, lang, "dwellings")
         t = UI[lang]
         field, heading, none = SECRETS[what]
         read: Callable[..., str] = (
@@ -262,7 +258,7 @@ def router(views: Views) -> APIRouter:
         if op is None:
             return login_redirect(request)
         lang = console.lang(request)
-        values = common(request, lang)
+        values = views.layout(request, lang, "dwellings")
         if not is_editor(op):
             return forbidden(request, values, UI[lang]["rc_forbidden_edit"])
         card = registry.resident_card(dwelling_id)
@@ -272,15 +268,13 @@ def router(views: Views) -> APIRouter:
 
     @r.post("/dwellings/{dwelling_id}/resident/edit")
     async def edit_save(request: Request, dwelling_id: str) -> Response:
-        op = session_operator(request)
-        if op is None:
-            return login_redirect(request)
+        got = await operator_form(request, public_url, lambda: refused(request))
+        if isinstance(got, Response):
+            return got
+        op, form = got
         lang = console.lang(request)
-        form = await checked_form(request, console.ctx.console.public_url, Token.SESSION)
-        if form is None:
-            return refused(lang)
         t = UI[lang]
-        values = common(request, lang)
+        values = views.layout(request, lang, "dwellings")
         if not is_editor(op):
             return forbidden(request, values, t["rc_forbidden_edit"])
         card = registry.resident_card(dwelling_id)
@@ -328,7 +322,7 @@ def router(views: Views) -> APIRouter:
         if op is None:
             return login_redirect(request)
         lang = console.lang(request)
-        values = common(request, lang)
+        values = views.layout(request, lang, "dwellings")
         t = UI[lang]
         if op.role not in AUDIT_READERS:
             return forbidden(request, values, t["rc_forbidden_audit"])

@@ -90,6 +90,10 @@ class Views:
         alarms = self.console.alarms.open_alarms()
         return {"summary": present.summary(alarms, lang, self.centre_reachable()), "page": page}
 
+    def layout(self, request: Request, lang: str, page: str) -> dict[str, Any]:
+        """`base` and `top`: what a signed-in page without the alarm lists needs."""
+        return {**self.base(request, lang), **self.top(lang, page)}
+
     def macro(self, name: str, *args: Any) -> Markup:
         module = self.console.templates.get_template("_alarm.html").module
         out = getattr(module, name)(*args)

@@ -168,6 +168,21 @@ def router(console: Console) -> APIRouter:
         target = f"{BASE}/login" + (f"?m={message}" if message else "")
         return RedirectResponse(target, status_code=303, headers=NO_STORE)
 
+    def login_form(
+        request: Request,
+        lang: str,
+        *,
+        error: str = "",
+        email: str = "",
+        message: str = "",
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """The login page, with the form's CSRF token (in the anonymous cookie)."""
+        csrf = anonymous_csrf_token(request)
+        values = base(request, lang, csrf=csrf, error=error, email=email, message=message)
+        return page(request, "login.html", values, status, headers)
+
     def home(session: FamilySession) -> str:
         return f"{BASE}/woning/{session.dwelling}"
 
@@ -261,18 +276,7 @@ def router(console: Console) -> APIRouter:
         message = {"uit": t["logged_out"], "verlopen": t["session_ended"]}.get(
             request.query_params.get("m", ""), ""
         )
-        return page(
-            request,
-            "login.html",
-            base(
-                request,
-                lang,
-                csrf=anonymous_csrf_token(request),
-                error="",
-                email="",
-                message=message,
-            ),
-        )
+        return login_form(request, lang, message=message)
 
     @r.post(f"{BASE}/login")
     async def login(request: Request) -> Response:
@@ -318,20 +322,7 @@ def router(console: Console) -> APIRouter:
                     devices.issue(response, name, console.clock())
                     log.info("contact %s logged in to the family page", found.id)
                     return response
-        return page(
-            request,
-            "login.html",
-            base(
-                request,
-                lang,
-                csrf=anonymous_csrf_token(request),
-                error=error,
-                email=email,
-                message="",
-            ),
-            status,
-            headers,
-        )
+        return login_form(request, lang, error=error, email=email, status=status, headers=headers)
 
     @r.post(f"{BASE}/uitloggen")
     async def logout(request: Request) -> Response:

@@ -17,10 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from alerts.model import Contact
+from hub.api.session_cookies import CookieSessions
 from hub.context import Dwelling
 from hub.family_access import FamilySession, Via
 
@@ -59,75 +60,41 @@ class FamilyDirectory(Protocol):
     def set_daily_summary(self, contact_id: str, on: bool, now: float) -> None: ...
 
 
-class FamilySessions:
+class FamilySessions(CookieSessions[FamilySession]):
     """Each request's session is looked up once and then kept on the request."""
 
     def __init__(
         self, registry: FamilyDirectory, clock: Callable[[], float], policy: FamilyPolicy
     ) -> None:
+        super().__init__(
+            cookie=FAMILY_COOKIE, path=BASE, secure=policy.secure, scope_key="mz.family"
+        )
         self.registry = registry
         self.clock = clock
         self.policy = policy
 
-    def current(self, conn: HTTPConnection) -> FamilySession | None:
-        state = conn.scope.setdefault("mz.family", {})
-        if "found" not in state:
-            session_id = conn.cookies.get(FAMILY_COOKIE)
-            state["found"] = (
-                self.registry.family_session(session_id, self.clock()) if session_id else None
-            )
-        found: FamilySession | None = state["found"]
-        return found
+    def find(self, session_id: str) -> FamilySession | None:
+        return self.registry.family_session(session_id, self.clock())
 
-    def lookup(self, conn: HTTPConnection) -> FamilySession | None:
-        """Look the session up again (not the request's cached one)."""
-        conn.scope.pop("mz.family", None)
-        return self.current(conn)
+    def forget(self, session_id: str) -> None:
+        self.registry.end_family_session(session_id)
+
+    def store_language(self, session_id: str, lang: str) -> None:
+        self.registry.set_family_session_language(session_id, lang)
 
     def start(
         self, request: Request, response: Response, contact_id: str, via: Via
     ) -> FamilySession:
         """A fresh session (nothing from before survives it). Raises hub.errors.NotFound
         when the contact is gone (or has no login any more, for a password session)."""
-        old = request.cookies.get(FAMILY_COOKIE)
-        if old:
-            self.registry.end_family_session(old)
         p = self.policy
         max_age, idle = (
             (p.login_max_s, p.login_idle_s) if via == "password" else (p.link_max_s, p.link_idle_s)
         )
-        lang = request.session.get("lang")
-        session_id, session = self.registry.create_family_session(
-            contact_id,
-            via,
-            self.clock(),
-            max_age_s=max_age,
-            idle_s=idle,
-            language=lang if isinstance(lang, str) else None,
-        )
-        request.session.pop("csrf", None)  # the login form's token is used up
-        request.scope["mz.family"] = {"found": session}
-        response.set_cookie(
-            FAMILY_COOKIE,
-            session_id,
-            max_age=int(max_age),
-            path=BASE,
-            httponly=True,
-            secure=p.secure,
-            samesite="strict",
-        )
-        return session
 
-    def end(self, request: Request, response: Response) -> None:
-        session_id = request.cookies.get(FAMILY_COOKIE)
-        if session_id:
-            self.registry.end_family_session(session_id)
-        request.scope["mz.family"] = {"found": None}
-        response.delete_cookie(
-            FAMILY_COOKIE, path=BASE, httponly=True, secure=self.policy.secure, samesite="strict"
-        )
+        def create(lang: str | None) -> tuple[str, FamilySession]:
+            return self.registry.create_family_session(
+                contact_id, via, self.clock(), max_age_s=max_age, idle_s=idle, language=lang
+            )
 
-    def set_language(self, conn: HTTPConnection, lang: str) -> None:
-        session_id = conn.cookies.get(FAMILY_COOKIE)
-        if session_id and self.current(conn) is not None:
-            self.registry.set_family_session_language(session_id, lang)
+        return self.begin(request, response, create, max_age)

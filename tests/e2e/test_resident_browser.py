@@ -5,188 +5,128 @@ phone through the form. Screenshots for docs/console.md."""
 
 from __future__ import annotations
 
-import asyncio
+import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import uvicorn
 
-from hub.api.app import create_app
 from hub.registry import SqliteRegistry
-from hub.storage.sqlite import SqliteTimeSeriesStore
+from tests.e2e.browser import Running, chromium, running_console, sign_in
 from tests.e2e.shots import shot
-from tests.e2e.test_console_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    WallClock,
-    _Server,
-    require_chromium,
-)
 from tests.integration.console_fakes import (
     CARE_NOTES,
     COORDINATOR,
     KEY_SAFE_CODE,
     OPERATOR,
-    build,
     seed_early_warning,
     seed_resident,
 )
-from tests.servers import free_port, wait_until
+from tests.servers import wait_until
 
 pytestmark = pytest.mark.e2e
 
 
-@dataclass
-class Running:
-    url: str
-    registry: SqliteRegistry
-
-
 @pytest.fixture
 async def console(tmp_path: Path) -> AsyncIterator[Running]:
-    require_chromium()
-    clock = WallClock()
-    store = SqliteTimeSeriesStore(tmp_path / "timeseries.sqlite")
-    ctx, alarms = build(tmp_path, clock, timeseries=store)  # type: ignore[arg-type]
-    registry = ctx.registry
-    assert isinstance(registry, SqliteRegistry)
-    seed_resident(registry, clock() - 3 * 86400)
-    await seed_early_warning(store, "dw-001", clock())
-    port = free_port()
-    server = _Server(
-        uvicorn.Config(
-            create_app(ctx, clock=clock, board_refresh_s=1.0),
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=3,
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    await wait_until(lambda: server.started, timeout=10)
-    try:
-        yield Running(f"http://127.0.0.1:{port}", registry)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
-        alarms.close()
-        await store.close()
-
-
-async def log_in(page: Any, url: str, user: tuple[str, str], path: str) -> None:
-    await page.goto(f"{url}{path}")
-    await page.fill('input[name="username"]', user[0])
-    await page.fill('input[name="password"]', user[1])
-    await page.click('button[type="submit"]')
-    await page.wait_for_url(f"{url}{path}")
+    """The console with dw-001's resident card and early-warning history."""
+    async with running_console(tmp_path) as running:
+        assert isinstance(running.registry, SqliteRegistry)
+        seed_resident(running.registry, time.time() - 3 * 86400)
+        await seed_early_warning(running.store, "dw-001", time.time())
+        yield running
 
 
 async def test_an_operator_reveals_the_key_safe_code(console: Running) -> None:
-    from playwright.async_api import async_playwright
-
     registry = console.registry
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1024, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await log_in(page, console.url, OPERATOR, "/dwellings/dw-001")
-            await page.wait_for_selector("#conn.live")
-            panel = page.locator("#resident")
-            text = await panel.inner_text()
-            assert "Truus Voorbeeld" in text and "Jan Buurman" in text
-            assert KEY_SAFE_CODE not in await page.content()
-            assert await panel.locator('a.tel[href="tel:0300000101"]').count() == 1
-            await page.screenshot(path=str(shot("console-resident-1024.png")))
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1024, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await sign_in(page, f"{console.url}/dwellings/dw-001", *OPERATOR)
+        await page.wait_for_selector("#conn.live")
+        panel = page.locator("#resident")
+        text = await panel.inner_text()
+        assert "Truus Voorbeeld" in text and "Jan Buurman" in text
+        assert KEY_SAFE_CODE not in await page.content()
+        assert await panel.locator('a.tel[href="tel:0300000101"]').count() == 1
+        await page.screenshot(path=str(shot("console-resident-1024.png")))
 
-            await page.evaluate("window.__sameDocument = true")
-            await panel.get_by_role("button", name="Sleutelkluiscode tonen").click()
-            shown = panel.locator('.revealed[data-secret="key-safe"]')
-            await shown.wait_for(state="visible", timeout=10_000)
-            assert await shown.locator(".secret-value").inner_text() == KEY_SAFE_CODE
-            assert "Deze inzage is vastgelegd" in await shown.inner_text()
-            assert await page.evaluate("window.__sameDocument") is True  # in place: no reload
-            views = [e for e in registry.audit_log("dw-001") if e.action.endswith(".view")]
-            assert [(e.action, e.actor, e.role, e.source) for e in views] == [
-                ("resident.key_safe.view", "jan", "operator", "console")
-            ]
-            await page.screenshot(path=str(shot("console-resident-revealed.png")))
+        await page.evaluate("window.__sameDocument = true")
+        await panel.get_by_role("button", name="Sleutelkluiscode tonen").click()
+        shown = panel.locator('.revealed[data-secret="key-safe"]')
+        await shown.wait_for(state="visible", timeout=10_000)
+        assert await shown.locator(".secret-value").inner_text() == KEY_SAFE_CODE
+        assert "Deze inzage is vastgelegd" in await shown.inner_text()
+        assert await page.evaluate("window.__sameDocument") is True  # in place: no reload
+        views = [e for e in registry.audit_log("dw-001") if e.action.endswith(".view")]
+        assert [(e.action, e.actor, e.role, e.source) for e in views] == [
+            ("resident.key_safe.view", "jan", "operator", "console")
+        ]
+        await page.screenshot(path=str(shot("console-resident-revealed.png")))
 
-            # The page's live part is swapped in every refresh (its "as of" time ticks):
-            # the code stays until it is hidden, and the swapped-in panel shows it.
-            await page.evaluate(
-                "document.addEventListener('mz:part', () => { window.__parts = "
-                "(window.__parts || 0) + 1; })"
-            )
+        # The page's live part is swapped in every refresh (its "as of" time ticks):
+        # the code stays until it is hidden, and the swapped-in panel shows it.
+        await page.evaluate(
+            "document.addEventListener('mz:part', () => { window.__parts = "
+            "(window.__parts || 0) + 1; })"
+        )
 
-            async def swapped() -> bool:
-                return bool(await page.evaluate("window.__parts || 0"))
+        async def swapped() -> bool:
+            return bool(await page.evaluate("window.__parts || 0"))
 
-            await wait_until(swapped, timeout=10)
-            assert await shown.locator(".secret-value").inner_text() == KEY_SAFE_CODE
-            # A click hides it, and the code leaves the page.
-            await shown.click()
-            await shown.wait_for(state="hidden", timeout=5_000)
-            assert KEY_SAFE_CODE not in await page.content()
-            assert await panel.get_by_role("button", name="Sleutelkluiscode tonen").is_visible()
+        await wait_until(swapped, timeout=10)
+        assert await shown.locator(".secret-value").inner_text() == KEY_SAFE_CODE
+        # A click hides it, and the code leaves the page.
+        await shown.click()
+        await shown.wait_for(state="hidden", timeout=5_000)
+        assert KEY_SAFE_CODE not in await page.content()
+        assert await panel.get_by_role("button", name="Sleutelkluiscode tonen").is_visible()
 
-            # The care notes the same way; their reveal is a second audit row.
-            await panel.get_by_role("button", name="Zorgnotities tonen").click()
-            notes = panel.locator('.revealed[data-secret="care-notes"]')
-            await notes.wait_for(state="visible", timeout=10_000)
-            assert await notes.locator(".secret-value").inner_text() == CARE_NOTES
-            await notes.get_by_role("button", name="Verbergen").click()
-            await notes.wait_for(state="hidden", timeout=5_000)
-            actions = [e.action for e in registry.audit_log("dw-001") if e.actor == "jan"]
-            assert actions == ["resident.care_notes.view", "resident.key_safe.view"]
-            # No edit link for an operator.
-            assert await panel.locator("a.rc-edit").count() == 0
-            assert errors == []
-        finally:
-            await browser.close()
+        # The care notes the same way; their reveal is a second audit row.
+        await panel.get_by_role("button", name="Zorgnotities tonen").click()
+        notes = panel.locator('.revealed[data-secret="care-notes"]')
+        await notes.wait_for(state="visible", timeout=10_000)
+        assert await notes.locator(".secret-value").inner_text() == CARE_NOTES
+        await notes.get_by_role("button", name="Verbergen").click()
+        await notes.wait_for(state="hidden", timeout=5_000)
+        actions = [e.action for e in registry.audit_log("dw-001") if e.actor == "jan"]
+        assert actions == ["resident.care_notes.view", "resident.key_safe.view"]
+        # No edit link for an operator.
+        assert await panel.locator("a.rc-edit").count() == 0
+        assert errors == []
 
 
 async def test_a_coordinator_edits_the_gp_phone(console: Running) -> None:
-    from playwright.async_api import async_playwright
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1024, "height": 1000})
+        await sign_in(page, f"{console.url}/dwellings/dw-001", *COORDINATOR)
+        await page.locator("#resident a.rc-edit").click()
+        await page.wait_for_url(f"{console.url}/dwellings/dw-001/resident/edit")
+        gp = page.get_by_label("Telefoon huisarts")
+        assert await gp.input_value() == "030 000 0101"
+        assert await page.get_by_label("Nieuwe sleutelkluiscode").input_value() == ""
+        await gp.fill("bel de praktijk")
+        await page.get_by_role("button", name="Opslaan").click()
+        error = page.locator("#err-gp_phone")
+        await error.wait_for(timeout=10_000)
+        assert "Geen geldig telefoonnummer" in await error.inner_text()
+        await page.screenshot(path=str(shot("console-resident-edit.png")), full_page=True)
 
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1024, "height": 1000})
-            await log_in(page, console.url, COORDINATOR, "/dwellings/dw-001")
-            await page.locator("#resident a.rc-edit").click()
-            await page.wait_for_url(f"{console.url}/dwellings/dw-001/resident/edit")
-            gp = page.get_by_label("Telefoon huisarts")
-            assert await gp.input_value() == "030 000 0101"
-            assert await page.get_by_label("Nieuwe sleutelkluiscode").input_value() == ""
-            await gp.fill("bel de praktijk")
-            await page.get_by_role("button", name="Opslaan").click()
-            error = page.locator("#err-gp_phone")
-            await error.wait_for(timeout=10_000)
-            assert "Geen geldig telefoonnummer" in await error.inner_text()
-            await page.screenshot(path=str(shot("console-resident-edit.png")), full_page=True)
+        await page.get_by_label("Telefoon huisarts").fill("030 765 4321")
+        await page.get_by_role("button", name="Opslaan").click()
+        await page.wait_for_url(f"{console.url}/dwellings/dw-001")
+        tel = page.locator('#resident a.tel[href="tel:0307654321"]')
+        await tel.wait_for(timeout=10_000)
+        assert await tel.inner_text() == "030 765 4321"
+        card = console.registry.resident_card("dw-001")
+        assert card is not None and card.gp_phone == "030 765 4321"
+        newest = console.registry.audit_log("dw-001")[0]
+        assert (newest.actor, newest.detail) == ("coco", "changed: gp_phone")
 
-            await page.get_by_label("Telefoon huisarts").fill("030 765 4321")
-            await page.get_by_role("button", name="Opslaan").click()
-            await page.wait_for_url(f"{console.url}/dwellings/dw-001")
-            tel = page.locator('#resident a.tel[href="tel:0307654321"]')
-            await tel.wait_for(timeout=10_000)
-            assert await tel.inner_text() == "030 765 4321"
-            card = console.registry.resident_card("dw-001")
-            assert card is not None and card.gp_phone == "030 765 4321"
-            newest = console.registry.audit_log("dw-001")[0]
-            assert (newest.actor, newest.detail) == ("coco", "changed: gp_phone")
-
-            # The audit trail, linked from the panel.
-            await page.locator("#resident a.rc-audit").click()
-            await page.wait_for_url(f"{console.url}/audit?dwelling=dw-001")
-            first = await page.locator("table.audit tbody tr").first.inner_text()
-            assert "coco" in first and "Bewonerskaart gewijzigd" in first
-            assert "telefoon huisarts" in first
-        finally:
-            await browser.close()
+        # The audit trail, linked from the panel.
+        await page.locator("#resident a.rc-audit").click()
+        await page.wait_for_url(f"{console.url}/audit?dwelling=dw-001")
+        first = await page.locator("table.audit tbody tr").first.inner_text()
+        assert "coco" in first and "Bewonerskaart gewijzigd" in first
+        assert "telefoon huisarts" in first

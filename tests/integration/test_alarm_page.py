@@ -15,18 +15,16 @@ import pytest
 
 from alerts.model import AlarmKind, Severity
 from alerts.service import AlarmService
-from hub.api.app import create_app
 from hub.registry import SqliteRegistry
 from hub.storage.base import Point
 from hub.storage.sqlite import SqliteTimeSeriesStore
 from sensors.contract import AlarmMessage, new_id
 from tests.integration.alarm_fakes import FakeClock
-from tests.integration.console_fakes import KEY_SAFE_CODE, OPERATOR, build, event, seed_resident
+from tests.integration.console_client import open_console, signed_in
+from tests.integration.console_fakes import KEY_SAFE_CODE, OPERATOR, event, seed_resident
 from tests.integration.test_dwelling_page import section, text_of
 
 pytestmark = pytest.mark.integration
-
-BASE = "http://testserver"
 
 
 @dataclass
@@ -40,28 +38,9 @@ class Setup:
 @pytest.fixture
 async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     clock = FakeClock()
-    store = SqliteTimeSeriesStore(tmp_path / "timeseries.sqlite")
-    ctx, alarms = build(tmp_path, clock, timeseries=store)
-    app = create_app(ctx, clock=clock, board_refresh_s=0.05)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
-        yield Setup(client, store, alarms, clock)
-    alarms.close()
-    await store.close()
-
-
-async def login(client: httpx.AsyncClient) -> str:
-    page = await client.get("/login")
-    found = re.search(r'name="csrf"[^>]*value="([^"]+)"', page.text)
-    assert found, page.text
-    r = await client.post(
-        "/login",
-        data={"username": OPERATOR[0], "password": OPERATOR[1], "csrf": found.group(1)},
-    )
-    assert r.status_code == 303
-    home = await client.get("/")
-    token = re.search(r'name="csrf-token" content="([^"]+)"', home.text)
-    assert token
-    return token.group(1)
+    async with open_console(tmp_path, clock, store=True, board_refresh_s=0.05) as c:
+        assert c.store is not None
+        yield Setup(c.client, c.store, c.alarms, clock)
 
 
 VITALS = {
@@ -111,7 +90,7 @@ async def test_the_alarm_page_needs_a_login_and_says_when_an_alarm_is_unknown(
     alarm_id = await vitals_alarm(setup)
     r = await setup.client.get(f"/alarms/{alarm_id}")
     assert r.status_code == 303 and r.headers["location"].startswith("/login?next=/alarms/")
-    await login(setup.client)
+    await signed_in(setup.client)
     r = await setup.client.get("/alarms/no-such-alarm")
     assert r.status_code == 404 and "Er is geen alarm met id no-such-alarm." in r.text
 
@@ -121,7 +100,7 @@ async def test_the_alarm_page_shows_what_was_measured_the_timeline_and_the_last_
 ) -> None:
     s = setup
     alarm_id = await vitals_alarm(s)
-    csrf = await login(s.client)
+    csrf = await signed_in(s.client)
     s.clock.advance(30)
     r = await s.client.post(
         f"/api/v1/alarms/{alarm_id}/ack",
@@ -153,7 +132,7 @@ async def test_the_alarm_page_shows_what_was_measured_the_timeline_and_the_last_
 
 async def test_a_queue_card_links_to_its_alarm_page(setup: Setup) -> None:
     alarm_id = await vitals_alarm(setup)
-    await login(setup.client)
+    await signed_in(setup.client)
     home = await setup.client.get("/")
     assert f'href="/alarms/{alarm_id}"' in home.text
 
@@ -167,7 +146,7 @@ async def test_the_alarm_page_carries_the_resident_card_and_a_reveal_names_the_a
     registry = SqliteRegistry(tmp_path / "registry.sqlite")  # the console's own file
     seed_resident(registry, s.clock())
     alarm_id = await vitals_alarm(s)
-    await login(s.client)
+    await signed_in(s.client)
     page = (await s.client.get(f"/alarms/{alarm_id}")).text
     found = re.search(r'<section class="panel resident" id="resident".*?</section>', page, re.S)
     assert found

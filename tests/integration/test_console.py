@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,14 +11,12 @@ import pytest
 
 from alerts.model import AlarmKind, AlarmState, Outcome, Response, Severity
 from alerts.service import AlarmService
-from hub.api.app import create_app
 from sensors.contract import AlarmMessage, new_id
 from tests.integration.alarm_fakes import FakeClock
-from tests.integration.console_fakes import OPERATOR, FakeSleep, build
+from tests.integration.console_client import BASE, basic, csrf_of, login, open_console
+from tests.integration.console_fakes import OPERATOR, FakeSleep
 
 pytestmark = pytest.mark.integration
-
-BASE = "http://testserver"
 
 
 @pytest.fixture
@@ -31,11 +28,8 @@ def clock() -> FakeClock:
 async def setup(
     tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[tuple[httpx.AsyncClient, AlarmService]]:
-    ctx, alarms = build(tmp_path, clock)
-    app = create_app(ctx, clock=clock, sleep=FakeSleep(clock))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
-        yield client, alarms
-    alarms.close()
+    async with open_console(tmp_path, clock, sleep=FakeSleep(clock)) as console:
+        yield console.client, console.alarms
 
 
 async def raise_alarm(alarms: AlarmService, clock: FakeClock, dwelling: str = "dw-001") -> str:
@@ -50,28 +44,6 @@ async def raise_alarm(alarms: AlarmService, clock: FakeClock, dwelling: str = "d
     )
     await alarms.on_edge_alarm(msg, received_at=clock())
     return msg.alarm_id
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf"[^>]*value="([^"]+)"', html) or re.search(
-        r'name="csrf-token" content="([^"]+)"', html
-    )
-    assert found, html
-    return found.group(1)
-
-
-async def login(
-    client: httpx.AsyncClient, user: str = OPERATOR[0], password: str = OPERATOR[1]
-) -> httpx.Response:
-    page = await client.get("/login")
-    return await client.post(
-        "/login",
-        data={"username": user, "password": password, "csrf": csrf_of(page.text), "next": "/"},
-    )
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
 async def test_login_is_required(setup: tuple[httpx.AsyncClient, AlarmService]) -> None:
@@ -311,11 +283,9 @@ async def test_expired_and_tampered_ack_links_are_refused(
 
 
 async def test_demo_login_hint(tmp_path: Path, clock: FakeClock) -> None:
-    ctx, alarms = build(tmp_path, clock, demo=True, hint="gebruiker demo, wachtwoord abc-123")
-    app = create_app(ctx, clock=clock)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
-        assert "gebruiker demo, wachtwoord abc-123" in (await client.get("/login")).text
-    alarms.close()
+    hint = "gebruiker demo, wachtwoord abc-123"
+    async with open_console(tmp_path, clock, demo=True, hint=hint) as console:
+        assert hint in (await console.client.get("/login")).text
 
 
 async def test_login_throttle_after_five_failures(

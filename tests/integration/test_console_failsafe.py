@@ -18,18 +18,17 @@ from fastapi import FastAPI
 
 from alerts.model import AlarmKind, AlarmRecord, AlarmState, Severity
 from alerts.service import AlarmService
-from hub.api.app import create_app
 from hub.console import dwelling_view
 from hub.console import present as console_present
 from hub.storage.sqlite import SqliteTimeSeriesStore
 from sensors.contract import AlarmMessage, new_id
 from tests.integration.alarm_fakes import FakeClock
-from tests.integration.console_fakes import OPERATOR, build, event, seed_early_warning
+from tests.integration.console_client import open_console, signed_in
+from tests.integration.console_fakes import event, seed_early_warning
 from tests.servers import wait_until
 
 pytestmark = pytest.mark.integration
 
-BASE = "http://testserver"
 BIG_INT = int("9" * 400)
 SCRIPT = "<script>alert('mz')</script>"
 
@@ -46,28 +45,9 @@ class Setup:
 @pytest.fixture
 async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     clock = FakeClock()
-    store = SqliteTimeSeriesStore(tmp_path / "timeseries.sqlite")
-    ctx, alarms = build(tmp_path, clock, timeseries=store)
-    app = create_app(ctx, clock=clock)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
-        yield Setup(app, client, alarms, store, clock)
-    alarms.close()
-    await store.close()
-
-
-async def login(client: httpx.AsyncClient) -> str:
-    """Logs in; returns the session's CSRF token."""
-    page = await client.get("/login")
-    found = re.search(r'name="csrf"[^>]*value="([^"]+)"', page.text)
-    assert found, page.text
-    r = await client.post(
-        "/login",
-        data={"username": OPERATOR[0], "password": OPERATOR[1], "csrf": found.group(1)},
-    )
-    assert r.status_code == 303
-    token = re.search(r'name="csrf-token" content="([^"]+)"', (await client.get("/")).text)
-    assert token
-    return token.group(1)
+    async with open_console(tmp_path, clock, store=True) as c:
+        assert c.store is not None
+        yield Setup(c.app, c.client, c.alarms, c.store, clock)
 
 
 def poisoned(clock: FakeClock, **detail: object) -> AlarmRecord:
@@ -124,7 +104,7 @@ async def test_a_poisoned_alarm_leaves_every_page_up(setup: Setup) -> None:
     assert s.alarms.store.insert_alarm(bad)
     good = await ordinary(s)
     await event(s.store, "dw-001", "inactivity", s.clock() - 60, threshold_s=BIG_INT, note=SCRIPT)
-    csrf = await login(s.client)
+    csrf = await signed_in(s.client)
 
     page = await s.client.get("/")
     assert page.status_code == 200
@@ -175,7 +155,7 @@ async def test_a_record_no_formatter_foresaw_is_one_placeholder_logged_once(
         return real(rec, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(console_present, "alarm_view", failing)
-    csrf = await login(s.client)
+    csrf = await signed_in(s.client)
     caplog.set_level(logging.WARNING)
     for _ in range(3):
         page = await s.client.get("/")
@@ -204,7 +184,7 @@ async def test_the_api_list_and_the_ack_page_fail_safe(
     bad = poisoned(s.clock)
     s.alarms.store.insert_alarm(bad)
     good = await ordinary(s)
-    await login(s.client)
+    await signed_in(s.client)
 
     def unformattable(rec: AlarmRecord, lang: str) -> str:
         raise RuntimeError("kind cannot be told")
@@ -241,7 +221,7 @@ async def test_the_board_and_the_dwelling_page_fail_safe_part_by_part(
     s = setup
     await seed_early_warning(s.store, "dw-001", s.clock())
     await event(s.store, "dw-001", "fall_confirmed", s.clock() - 30, peak_g=2.5)
-    await login(s.client)
+    await signed_in(s.client)
     real_row = dwelling_view.event_row
 
     def event_row(e: object, *args: object) -> object:
@@ -282,7 +262,7 @@ async def test_html_from_the_wire_is_escaped_on_every_page(setup: Setup) -> None
     rec = poisoned(s.clock, label_s=1.0)
     s.alarms.store.insert_alarm(rec)
     await event(s.store, "dw-001", "trend_alarm", s.clock() - 60, rule=SCRIPT, metric=SCRIPT)
-    await login(s.client)
+    await signed_in(s.client)
     escaped = "&lt;script&gt;alert(&#39;mz&#39;)&lt;/script&gt;"
     for path in ("/", "/dwellings/dw-001"):
         r = await s.client.get(path)

@@ -21,8 +21,9 @@ from hub.context import Operator
 from hub.registry import SqliteRegistry
 from sensors.contract import AlarmMessage, new_id
 from tests.integration.alarm_fakes import FakeClock
+from tests.integration.console_client import BASE, csrf_of, login
 from tests.integration.console_fakes import SECRET, FakeSleep, build
-from tests.integration.test_console import BASE, csrf_of, login, raise_alarm
+from tests.integration.test_console import raise_alarm
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ import pytest
 from hub.app import build_hub
 from hub.config import HubSettings
 from hub.context import Operator
+from tests.integration.console_client import csrf_of
 from tests.integration.console_fakes import OPERATOR
-from tests.integration.test_console import csrf_of
 from tests.servers import wait_until
 
 pytestmark = pytest.mark.integration

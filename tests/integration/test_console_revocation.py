@@ -28,8 +28,9 @@ from hub.api.app import create_app
 from hub.api.auth import SESSION_COOKIE
 from hub.registry import SqliteRegistry
 from tests.integration.alarm_fakes import FakeClock
+from tests.integration.console_client import basic, csrf_of, login
 from tests.integration.console_fakes import OPERATOR, FakeSleep, build
-from tests.integration.test_console import basic, csrf_of, login, raise_alarm
+from tests.integration.test_console import raise_alarm
 from tests.servers import wait_until
 
 pytestmark = pytest.mark.integration

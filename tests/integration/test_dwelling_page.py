@@ -14,22 +14,19 @@ import pytest
 from fastapi import FastAPI
 
 from alerts.service import AlarmService
-from hub.api.app import create_app
 from hub.storage.base import Point
 from hub.storage.sqlite import SqliteTimeSeriesStore
 from tests.integration.alarm_fakes import FakeClock
+from tests.integration.console_client import BASE, open_console, signed_in
 from tests.integration.console_fakes import (
     DAY,
     OPERATOR,
-    build,
     event,
     routine_profile,
     seed_early_warning,
 )
 
 pytestmark = pytest.mark.integration
-
-BASE = "http://testserver"
 
 
 @dataclass
@@ -44,24 +41,9 @@ class Setup:
 @pytest.fixture
 async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     clock = FakeClock()
-    store = SqliteTimeSeriesStore(tmp_path / "timeseries.sqlite")
-    ctx, alarms = build(tmp_path, clock, timeseries=store)
-    app = create_app(ctx, clock=clock)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
-        yield Setup(app, client, store, alarms, clock())
-    alarms.close()
-    await store.close()
-
-
-async def login(client: httpx.AsyncClient) -> None:
-    page = await client.get("/login")
-    found = re.search(r'name="csrf"[^>]*value="([^"]+)"', page.text)
-    assert found, page.text
-    r = await client.post(
-        "/login",
-        data={"username": OPERATOR[0], "password": OPERATOR[1], "csrf": found.group(1)},
-    )
-    assert r.status_code == 303
+    async with open_console(tmp_path, clock, store=True) as c:
+        assert c.store is not None
+        yield Setup(c.app, c.client, c.store, c.alarms, clock())
 
 
 def text_of(html: str) -> str:
@@ -84,7 +66,7 @@ async def test_login_is_required_for_the_page_and_the_api(setup: Setup) -> None:
 
 
 async def test_the_board_links_each_dwelling_to_its_page(setup: Setup) -> None:
-    await login(setup.client)
+    await signed_in(setup.client)
     board = await setup.client.get("/dwellings")
     for dw in ("dw-001", "dw-002", "dw-003"):
         assert f'href="/dwellings/{dw}"' in board.text
@@ -93,7 +75,7 @@ async def test_the_board_links_each_dwelling_to_its_page(setup: Setup) -> None:
 
 async def test_page_shows_the_learned_routine_news2_and_signals(setup: Setup) -> None:
     await seed_early_warning(setup.store, "dw-001", setup.now)
-    await login(setup.client)
+    await signed_in(setup.client)
     r = await setup.client.get("/dwellings/dw-001")
     assert r.status_code == 200
     html = r.text
@@ -149,7 +131,7 @@ async def test_page_shows_the_learned_routine_news2_and_signals(setup: Setup) ->
 
 async def test_english_variant(setup: Setup) -> None:
     await seed_early_warning(setup.store, "dw-001", setup.now)
-    await login(setup.client)
+    await signed_in(setup.client)
     html = (await setup.client.get("/dwellings/dw-001?lang=en")).text
     shown = text_of(html)
     assert '<html lang="en">' in html
@@ -169,7 +151,7 @@ async def test_english_variant(setup: Setup) -> None:
 
 
 async def test_cold_start_says_so(setup: Setup) -> None:
-    await login(setup.client)
+    await signed_in(setup.client)
     # Nothing received yet (the short demo): a clear statement, no empty chart.
     html = (await setup.client.get("/dwellings/dw-002")).text
     routine = text_of(section(html, "routine"))
@@ -192,7 +174,7 @@ async def test_cold_start_says_so(setup: Setup) -> None:
 
 
 async def test_a_malformed_profile_does_not_break_the_page(setup: Setup) -> None:
-    await login(setup.client)
+    await signed_in(setup.client)
     await event(
         setup.store,
         "dw-001",
@@ -219,7 +201,7 @@ async def test_a_malformed_profile_does_not_break_the_page(setup: Setup) -> None
 
 
 async def test_unknown_dwelling_is_a_404(setup: Setup) -> None:
-    await login(setup.client)
+    await signed_in(setup.client)
     r = await setup.client.get("/dwellings/dw-999")
     assert r.status_code == 404
     assert "Woning niet gevonden" in r.text and "dw-999" in r.text
@@ -231,7 +213,7 @@ async def test_unknown_dwelling_is_a_404(setup: Setup) -> None:
 
 async def test_api_overview(setup: Setup) -> None:
     await seed_early_warning(setup.store, "dw-001", setup.now)
-    await login(setup.client)
+    await signed_in(setup.client)
     r = await setup.client.get("/api/v1/dwellings/dw-001/overview")
     assert r.status_code == 200
     body = r.json()
@@ -279,7 +261,7 @@ async def test_dense_readings_are_downsampled_to_hourly_medians(setup: Setup) ->
     points = [Point("dw-001", "wear-1", "hr", start + 20 * i, 60.0 + i % 7) for i in range(n)]
     points += [Point("dw-001", "wear-1", "hr", start - DAY + i, 200.0) for i in range(100)]
     await setup.store.write_points(points)
-    await login(setup.client)
+    await signed_in(setup.client)
     r = await setup.client.get("/api/v1/dwellings/dw-001/overview")
     (hr,) = r.json()["vitals"]
     assert hr["sensor"] == "wear-1"
@@ -298,13 +280,9 @@ async def test_dense_readings_are_downsampled_to_hourly_medians(setup: Setup) ->
 
 
 async def test_without_a_store_the_page_says_so(tmp_path: Path) -> None:
-    clock = FakeClock()
-    ctx, alarms = build(tmp_path, clock)
-    app = create_app(ctx, clock=clock)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
-        await login(client)
-        r = await client.get("/dwellings/dw-001")
+    async with open_console(tmp_path, FakeClock()) as c:
+        await signed_in(c.client)
+        r = await c.client.get("/dwellings/dw-001")
         assert r.status_code == 200 and "Deze hub bewaart geen meetgeschiedenis" in r.text
-        api = await client.get("/api/v1/dwellings/dw-001/overview")
+        api = await c.client.get("/api/v1/dwellings/dw-001/overview")
         assert api.status_code == 200 and api.json()["stored"] is False
-    alarms.close()

@@ -5,7 +5,6 @@ throttling, the live JSON, the status at a glance, the PWA shell."""
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,25 +16,23 @@ from typer.testing import CliRunner
 from alerts.model import AlarmKind, AlarmState, Outcome, Response, Severity
 from alerts.service import AlarmService
 from hub.admin_cli import app as admin_app
-from hub.api.app import create_app
 from hub.context import DwellingHealth, HubContext
 from hub.registry import SqliteRegistry
 from hub.storage.base import Point
 from hub.storage.sqlite import SqliteTimeSeriesStore
 from sensors.contract import AlarmMessage, new_id
 from tests.integration.alarm_fakes import FakeClock
+from tests.integration.console_client import BASE, csrf_of, open_console
+from tests.integration.console_client import login as console_login
 from tests.integration.console_fakes import (
-    OPERATOR,
     FakePresence,
     FakeSleep,
-    build,
     event,
     routine_profile,
 )
 
 pytestmark = pytest.mark.integration
 
-BASE = "http://testserver"
 ANNA = ("anna@example.org", "anna-wachtwoord-1")  # c-anna, dw-001 (test-only credentials)
 BOB = ("bob@example.org", "bob-password-22")  # c-bob, dw-002, English
 
@@ -47,6 +44,7 @@ class Setup:
     registry: SqliteRegistry
     clock: FakeClock
     ctx: HubContext
+    store: SqliteTimeSeriesStore | None  # with _setup(..., store=True)
 
 
 @pytest.fixture
@@ -54,28 +52,17 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-async def _setup(tmp_path: Path, clock: FakeClock, **kw: object) -> AsyncIterator[Setup]:
-    ctx, alarms = build(tmp_path, clock, **kw)  # type: ignore[arg-type]
-    reg = ctx.registry
-    assert isinstance(reg, SqliteRegistry)
-    reg.set_contact_password("c-anna", ANNA[1], clock())
-    reg.set_contact_password("c-bob", BOB[1], clock())
-    app = create_app(ctx, clock=clock, sleep=FakeSleep(clock))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
-        yield Setup(client, alarms, reg, clock, ctx)
-    alarms.close()
+async def _setup(tmp_path: Path, clock: FakeClock, *, store: bool = False) -> AsyncIterator[Setup]:
+    async with open_console(tmp_path, clock, store=store, sleep=FakeSleep(clock)) as c:
+        c.registry.set_contact_password("c-anna", ANNA[1], clock())
+        c.registry.set_contact_password("c-bob", BOB[1], clock())
+        yield Setup(c.client, c.alarms, c.registry, clock, c.ctx, c.store)
 
 
 @pytest.fixture
 async def setup(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Setup]:
     async for s in _setup(tmp_path, clock):
         yield s
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, html
-    return found.group(1)
 
 
 async def family_login(
@@ -139,11 +126,7 @@ async def test_login_opens_the_own_dwelling_page_in_a_cookie_of_its_own(setup: S
 
 async def test_an_operator_session_does_not_open_the_family_page(setup: Setup) -> None:
     client = setup.client
-    login = await client.get("/login")
-    r = await client.post(
-        "/login",
-        data={"username": OPERATOR[0], "password": OPERATOR[1], "csrf": csrf_of(login.text)},
-    )
+    r = await console_login(client)
     assert r.status_code == 303 and (await client.get("/")).status_code == 200
     assert (
         (await client.get("/familie/woning/dw-001"))
@@ -466,36 +449,34 @@ async def test_the_json_follows_a_new_alarm_without_a_reload(setup: Setup) -> No
 async def test_the_status_shows_activity_quiet_and_the_night(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    store = SqliteTimeSeriesStore(tmp_path / "timeseries.sqlite")
     now = clock()  # 17:00 in Amsterdam
-    try:
-        async for s in _setup(tmp_path, clock, timeseries=store):
-            await family_login(s.client)
-            api = "/familie/api/woning/dw-001"
-            # Motion 5 minutes ago (the sensor said 0 since): active.
-            await store.write_points(
-                [
-                    Point("dw-001", "pir-1", "motion", now - 300, 1.0),
-                    Point("dw-001", "pir-1", "motion", now - 240, 0.0),
-                    Point("dw-001", "door-1", "door", now - 7200, 1.0),
-                    Point("dw-001", "room-1", "temperature", now - 10, 21.0),
-                ]
-            )
-            html = (await s.client.get(api)).json()["status"]["html"]
-            assert "Actief" in html and "Beweging gezien om 16:55." in html
-            # An hour and a half later: quiet, since 16:55.
-            clock.advance(5400)
-            html = (await s.client.get(api)).json()["status"]["html"]
-            assert "Rustig" in html and "Geen beweging gezien sinds 16:55 (1 u 35 min)." in html
-            assert "nachttijd" not in html
-            # At 23:30, by a learned routine with its night from 22:45: quiet, night-time.
-            await event(store, "dw-001", "routine_profile", now - 3600, detail=routine_profile())
-            clock.advance(5 * 3600)
-            html = (await s.client.get(api)).json()["status"]["html"]
-            assert "Rustig" in html
-            assert "Het is nachttijd volgens het ritme van de bewoner (22:45–07:15)." in html
-    finally:
-        await store.close()
+    async for s in _setup(tmp_path, clock, store=True):
+        store = s.store
+        assert store is not None
+        await family_login(s.client)
+        api = "/familie/api/woning/dw-001"
+        # Motion 5 minutes ago (the sensor said 0 since): active.
+        await store.write_points(
+            [
+                Point("dw-001", "pir-1", "motion", now - 300, 1.0),
+                Point("dw-001", "pir-1", "motion", now - 240, 0.0),
+                Point("dw-001", "door-1", "door", now - 7200, 1.0),
+                Point("dw-001", "room-1", "temperature", now - 10, 21.0),
+            ]
+        )
+        html = (await s.client.get(api)).json()["status"]["html"]
+        assert "Actief" in html and "Beweging gezien om 16:55." in html
+        # An hour and a half later: quiet, since 16:55.
+        clock.advance(5400)
+        html = (await s.client.get(api)).json()["status"]["html"]
+        assert "Rustig" in html and "Geen beweging gezien sinds 16:55 (1 u 35 min)." in html
+        assert "nachttijd" not in html
+        # At 23:30, by a learned routine with its night from 22:45: quiet, night-time.
+        await event(store, "dw-001", "routine_profile", now - 3600, detail=routine_profile())
+        clock.advance(5 * 3600)
+        html = (await s.client.get(api)).json()["status"]["html"]
+        assert "Rustig" in html
+        assert "Het is nachttijd volgens het ritme van de bewoner (22:45–07:15)." in html
 
 
 async def test_a_dwelling_offline_says_so(tmp_path: Path, clock: FakeClock) -> None:

@@ -15,15 +15,12 @@ import httpx
 import pytest
 
 from alerts.service import AlarmService
-from hub.api.app import create_app
 from tests import report_page, report_seed
 from tests.integration.alarm_fakes import FakeClock
-from tests.integration.console_fakes import FakeSleep, build
-from tests.integration.test_dwelling_page import login
+from tests.integration.console_client import open_console, signed_in
+from tests.integration.console_fakes import FakeSleep
 
 pytestmark = pytest.mark.integration
-
-BASE = "http://testserver"
 
 
 @dataclass
@@ -36,17 +33,14 @@ class Setup:
 @pytest.fixture
 async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     clock = FakeClock()  # 24 November 2025: the last full month is the seeded October
-    ctx, alarms = build(tmp_path, clock)
-    await report_seed.seed(alarms)
-    app = create_app(ctx, clock=clock, sleep=FakeSleep(clock))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
-        yield Setup(c, clock, alarms)
-    alarms.close()
+    async with open_console(tmp_path, clock, sleep=FakeSleep(clock)) as c:
+        await report_seed.seed(c.alarms)
+        yield Setup(c.client, clock, c.alarms)
 
 
 @pytest.fixture
 async def client(setup: Setup) -> httpx.AsyncClient:
-    await login(setup.client)
+    await signed_in(setup.client)
     return setup.client
 
 
@@ -166,7 +160,7 @@ async def test_the_charts_draw_a_bar_per_figure(client: httpx.AsyncClient) -> No
 
 async def test_the_default_month_and_the_month_navigation(setup: Setup) -> None:
     client = setup.client
-    await login(client)
+    await signed_in(client)
     page = (await client.get("/reports")).text
     assert text(element(page, "report-month")) == "oktober 2025"
     assert 'href="/reports?month=2025-09"' in page and 'href="/reports?month=2025-11"' in page
@@ -186,7 +180,7 @@ async def test_the_default_month_and_the_month_navigation(setup: Setup) -> None:
 
     # On 1 December, 00:30 Amsterdam time (23:30 UTC), the last full month is November.
     setup.clock.t = report_seed.local("2025-12-01T00:30")
-    await login(client)  # a week later: the session has ended
+    await signed_in(client)  # a week later: the session has ended
     page = (await client.get("/reports")).text
     assert text(element(page, "report-month")) == "november 2025"
     assert "report-running" not in page and 'href="/reports?month=2025-12"' in page

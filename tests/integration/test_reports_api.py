@@ -12,11 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.api.app import create_app
 from tests import report_seed
 from tests.integration.alarm_fakes import FakeClock
-from tests.integration.console_fakes import OPERATOR, VIEWER, FakeSleep, build
-from tests.integration.test_console import BASE, basic
+from tests.integration.console_client import basic, open_console
+from tests.integration.console_fakes import OPERATOR, VIEWER, FakeSleep
 
 pytestmark = pytest.mark.integration
 
@@ -26,12 +25,9 @@ AUTH = basic(*OPERATOR)
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     clock = FakeClock()  # 24 November 2025: the last full month is the seeded October
-    ctx, alarms = build(tmp_path, clock)
-    await report_seed.seed(alarms)
-    app = create_app(ctx, clock=clock, sleep=FakeSleep(clock))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
-        yield c
-    alarms.close()
+    async with open_console(tmp_path, clock, sleep=FakeSleep(clock)) as c:
+        await report_seed.seed(c.alarms)
+        yield c.client
 
 
 def approx(expected: Any) -> Any:

@@ -12,12 +12,11 @@ import httpx
 import pytest
 
 from alerts.model import Contact
-from hub.api.app import create_app
 from hub.context import Actor, Operator
 from hub.registry import SqliteRegistry
 from tests.integration.alarm_fakes import FakeClock
-from tests.integration.console_fakes import COORDINATOR, OPERATOR, FakeSleep, build
-from tests.integration.test_console import BASE, basic, csrf_of, login
+from tests.integration.console_client import basic, login, open_console, signed_in
+from tests.integration.console_fakes import COORDINATOR, OPERATOR, FakeSleep
 
 pytestmark = pytest.mark.integration
 
@@ -37,36 +36,32 @@ class Setup:
 @pytest.fixture
 async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     clock = FakeClock()
-    ctx, alarms = build(tmp_path, clock)
-    reg = ctx.registry
-    assert isinstance(reg, SqliteRegistry)
-    reg.add_operator(Operator(ADMIN[0], "admin"), ADMIN[1])
-    reg.add_contact(
-        Contact("c-jan", "dw-001", "Jan (buurman)", None, priority=2, phone="+31 6 1111 2222",
-                role="neighbour")
-    )  # fmt: skip
-    reg.set_policy("dw-001", [("c-jan", 60), ("c-anna", 120)])
-    seeder = Actor("seed", "admin", "cli")
-    reg.update_resident(
-        "dw-001",
-        {"name": "Truus Voorbeeld", "first_name": "Truus", "gp_phone": "030 000 0101",
-         "news2_scale": 2, "on_oxygen": True, "key_safe_code": CODE_1,
-         "care_notes": "COPD; allergie: penicilline"},
-        seeder,
-        clock(),
-    )  # fmt: skip
-    reg.update_resident("dw-002", {"name": "Kees Proef", "key_safe_code": CODE_2}, seeder, clock())
-    app = create_app(ctx, clock=clock, sleep=FakeSleep(clock))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
-        yield Setup(client, reg, tmp_path / "registry.sqlite", clock)
-    alarms.close()
+    async with open_console(tmp_path, clock, sleep=FakeSleep(clock)) as c:
+        reg = c.registry
+        reg.add_operator(Operator(ADMIN[0], "admin"), ADMIN[1])
+        reg.add_contact(
+            Contact("c-jan", "dw-001", "Jan (buurman)", None, priority=2, phone="+31 6 1111 2222",
+                    role="neighbour")
+        )  # fmt: skip
+        reg.set_policy("dw-001", [("c-jan", 60), ("c-anna", 120)])
+        seeder = Actor("seed", "admin", "cli")
+        reg.update_resident(
+            "dw-001",
+            {"name": "Truus Voorbeeld", "first_name": "Truus", "gp_phone": "030 000 0101",
+             "news2_scale": 2, "on_oxygen": True, "key_safe_code": CODE_1,
+             "care_notes": "COPD; allergie: penicilline"},
+            seeder,
+            clock(),
+        )  # fmt: skip
+        reg.update_resident(
+            "dw-002", {"name": "Kees Proef", "key_safe_code": CODE_2}, seeder, clock()
+        )
+        yield Setup(c.client, reg, tmp_path / "registry.sqlite", clock)
 
 
 async def session_headers(client: httpx.AsyncClient, user: tuple[str, str]) -> dict[str, str]:
     """Log in through the form; the headers the console's own fetches send."""
-    assert (await login(client, *user)).status_code == 303
-    page = await client.get("/")
-    return {"X-Requested-With": "mz-console", "X-CSRF-Token": csrf_of(page.text)}
+    return {"X-Requested-With": "mz-console", "X-CSRF-Token": await signed_in(client, user)}
 
 
 def views(s: Setup) -> list[tuple[str, str, str, str | None, str]]:

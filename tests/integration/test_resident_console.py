@@ -17,20 +17,18 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from hub.api.app import create_app
 from hub.context import Actor
 from hub.registry import SqliteRegistry
 from tests.integration.alarm_fakes import FakeClock
+from tests.integration.console_client import open_console, signed_in
 from tests.integration.console_fakes import (
     CARE_NOTES,
     COORDINATOR,
     KEY_SAFE_CODE,
     OPERATOR,
     FakeSleep,
-    build,
     seed_resident,
 )
-from tests.integration.test_console import BASE, csrf_of, login
 from tests.servers import wait_until
 
 pytestmark = pytest.mark.integration
@@ -51,20 +49,9 @@ class Setup:
 @pytest.fixture
 async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     clock = FakeClock()
-    ctx, alarms = build(tmp_path, clock)
-    reg = ctx.registry
-    assert isinstance(reg, SqliteRegistry)
-    seed_resident(reg, clock() - 86400)
-    app = create_app(ctx, clock=clock, sleep=FakeSleep(clock))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
-        yield Setup(app, client, reg, tmp_path / "registry.sqlite", clock)
-    alarms.close()
-
-
-async def signed_in(client: httpx.AsyncClient, user: tuple[str, str]) -> str:
-    """Log in through the form; the session's CSRF token."""
-    assert (await login(client, *user)).status_code == 303
-    return csrf_of((await client.get("/")).text)
+    async with open_console(tmp_path, clock, sleep=FakeSleep(clock)) as c:
+        seed_resident(c.registry, clock() - 86400)
+        yield Setup(c.app, c.client, c.registry, tmp_path / "registry.sqlite", clock)
 
 
 def panel(html: str) -> str:

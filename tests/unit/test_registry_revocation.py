@@ -14,7 +14,8 @@ from alerts.model import Contact
 from hub.admin_cli import app as admin_app
 from hub.context import Dwelling, Operator
 from hub.errors import NotFound, RegistryError
-from hub.registry import SESSION_TOUCH_S, SqliteRegistry, hash_password
+from hub.registry import SqliteRegistry, hash_password
+from hub.session_store import SESSION_TOUCH_S
 
 NOW = 1_764_000_000.0
 SHIFT = 12 * 3600.0
