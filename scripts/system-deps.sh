@@ -11,6 +11,9 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 [[ -e /usr/share/zoneinfo/Europe/Amsterdam ]] || need+=(tzdata)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# PostgreSQL's server binaries live under /usr/lib/postgresql/<version>/bin on Debian.
+command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null ||
+  need+=(postgresql)
 
 if ((${#need[@]} == 0)); then
   exit 0

@@ -4,7 +4,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
+from hub.sql.engine import open_engine
+from hub.sql.schema import prepare
+from tests.postgres import Postgres, running_postgres
 from tests.servers import Mosquitto, SmtpSink, running_mosquitto, running_smtp
 
 
@@ -21,3 +25,30 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
 def smtp() -> Iterator[SmtpSink]:
     with running_smtp() as sink:
         yield sink
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    """One PostgreSQL for the whole test run (starting one takes seconds)."""
+    with running_postgres(tmp_path_factory.mktemp("postgres")) as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(postgres_server: Postgres) -> str:
+    """The URL of a new, empty PostgreSQL database for this test."""
+    return postgres_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """The operational store's engine, once on each backend, at the current schema: the
+    backend-neutral contract tests take this."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    engine = open_engine(url)
+    prepare(engine)
+    yield engine
+    engine.dispose()
