@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -88,6 +88,17 @@ class DataSettings(_Section):
     dir: Path = Path("/var/lib/mz-hub")  # registry, alarms, dedup, time series (SQLite)
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"  # FULL: survive power loss too
     dedup_days: float = Field(default=7.0, gt=0)  # keep seen message ids this long
+
+
+class StorageSection(_Section):
+    # The operational store (registry, alarms, outbox, audit trail, dedup, presence,
+    # throttling, detector events): `postgresql://user:pw@host/db`, or unset for the
+    # embedded SQLite file data.dir/hub.sqlite. A URL with a password belongs in the
+    # environment (MZ_HUB_STORAGE__SQL), not in hub.toml.
+    sql: SecretStr | None = None
+
+
+OPS_DB: Final = "hub.sqlite"
 
 
 class ConsoleSection(_Section):
@@ -249,6 +260,7 @@ class HubSettings(FileSettings):
 
     broker: BrokerSettings = BrokerSettings()
     data: DataSettings = DataSettings()
+    storage: StorageSection = StorageSection()
     console: ConsoleSection = ConsoleSection()
     presence: PresenceSettings = PresenceSettings()
     mail: MailSettings = MailSettings()
@@ -280,6 +292,13 @@ class HubSettings(FileSettings):
             )
         for account, key in self.alarm_centre.keys.items():
             _refuse_placeholder(f"alarm_centre.keys.{account}", key.get_secret_value())
+
+    @property
+    def sql_url(self) -> str:
+        """The operational store's database URL (hub.sql.engine.open_engine takes it)."""
+        if self.storage.sql is not None:
+            return self.storage.sql.get_secret_value()
+        return f"sqlite:///{(self.data.dir / OPS_DB).resolve()}"
 
     @property
     def console_secret(self) -> str:
