@@ -22,14 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol, cast
 
+from sqlalchemy import Engine
+
 from hub.budget import DwellingBudgets
 from hub.config import HubSettings, parse_host_port
 from hub.context import AlarmSink, ConsoleSettings, HubContext
 from hub.dedup import Deduplicator
 from hub.errors import ConfigError
 from hub.ingest import Ingest, IngestCounters, check_tls
+from hub.leases import Lease
 from hub.presence import PresenceMonitor, PresenceStore, PresenceTracker
 from hub.registry import SqliteRegistry
+from hub.sql.schema import open_store
 from hub.storage.sqlite import SqliteTimeSeriesStore
 from hub.watch import ChangeFeed, alarm_feed, registry_feed
 
@@ -49,9 +53,7 @@ RESTART_MAX_S: Final = 30.0
 # The hub's SQLite files, all under data.dir.
 REGISTRY_DB: Final = "registry.sqlite"
 ALARMS_DB: Final = "alarms.sqlite"
-DEDUP_DB: Final = "dedup.sqlite"
 TIMESERIES_DB: Final = "timeseries.sqlite"
-PRESENCE_DB: Final = "presence.sqlite"
 
 
 class AlarmBackend(AlarmSink, Protocol):
@@ -78,6 +80,7 @@ class Hub:
     ingest: Ingest
     alarms: AlarmBackend
     clock: Callable[[], float]
+    ops: Engine  # the operational store (hub.sql)
     console_port: int | None = None  # the port actually bound (console.port may be 0)
     # The family's daily "alles goed" messages (None with a stand-in alarm service).
     summaries: DailySummaries | None = None
@@ -140,6 +143,7 @@ class Hub:
         self.presence.close()
         self.alarms.close()
         self.registry.close()
+        self.ops.dispose()
 
     async def _wait_ready(self, stop: asyncio.Event, server: uvicorn.Server | None) -> None:
         stopping = asyncio.ensure_future(stop.wait())
@@ -251,7 +255,8 @@ def build_hub(
         data.dir / REGISTRY_DB, synchronous=sync, default_wait_s=settings.routing.step_wait_s
     )
     store = SqliteTimeSeriesStore(data.dir / TIMESERIES_DB, synchronous=sync)
-    dedup = Deduplicator(data.dir / DEDUP_DB, keep_days=data.dedup_days, synchronous=sync)
+    ops = open_store(settings.sql_url, synchronous=sync)
+    dedup = Deduplicator(ops, keep_days=data.dedup_days)
     own_alarms = alarms is None
     if alarms is None:
         alarms = build_alarm_service(settings, registry, clock)
@@ -262,10 +267,13 @@ def build_hub(
     )
     presence = PresenceMonitor(
         tracker,
-        PresenceStore(data.dir / PRESENCE_DB, synchronous=sync),
+        PresenceStore(ops),
         alarms,
         registry,
         clock=clock,
+        # Named after the worker's MQTT client id: stable across its restarts, so a
+        # restarted worker takes its own lease back at once.
+        lease=Lease(ops, "presence", holder=settings.broker.client_id),
     )
     counters = IngestCounters()
     ingest = Ingest(
@@ -297,7 +305,7 @@ def build_hub(
         alarms=alarms,
         timeseries=store,
     )
-    hub = Hub(settings, context, registry, store, dedup, presence, ingest, alarms, clock)
+    hub = Hub(settings, context, registry, store, dedup, presence, ingest, alarms, clock, ops)
     if own_alarms:
         hub.summaries = build_summaries(settings, hub, clock)
     return hub

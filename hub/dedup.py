@@ -2,47 +2,68 @@
 
 QoS 1 means "at least once": the broker redelivers whatever the hub had not
 acknowledged when it died, and an edge may replay its spool. The hub records each id
-after processing it, so a redelivered message is recognised also after a restart.
-The table lives in SQLite beside the other state; several hub workers on one shared
-subscription would share it (or move it to PostgreSQL) so the check holds across them.
+after processing it, so a redelivered message is recognised also after a restart and by
+every hub worker: the ids live in the operational store (`seen`), shared by the workers.
+`record` takes the caller's connection when the write it guards is in the same store, so
+that the id and the write commit together (INSERT ... ON CONFLICT DO NOTHING).
 """
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
+from collections.abc import Collection, Iterable
 
-from hub.db import Synchronous, connect
+from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
 from hub.errors import StorageError
+from hub.ops_tables import seen as seen_table
+from hub.sql.engine import insert_ignore, reading, writing
 
 DAY_S = 86400.0
+# Ids asked about in one query at most (a bound on the statement's size).
+CHUNK = 500
 
 
 class Deduplicator:
-    def __init__(
-        self, path: Path, *, keep_days: float = 7.0, synchronous: Synchronous = "NORMAL"
-    ) -> None:
-        self._conn = connect(path, synchronous=synchronous)
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY, seen_at REAL NOT NULL)"
-        )
-        self._conn.execute("CREATE INDEX IF NOT EXISTS seen_by_time ON seen (seen_at)")
+    def __init__(self, engine: Engine, *, keep_days: float = 7.0) -> None:
+        self._engine = engine
         self._keep_s = keep_days * DAY_S
 
     def seen(self, message_id: str) -> bool:
-        try:
-            row = self._conn.execute("SELECT 1 FROM seen WHERE id = ?", (message_id,)).fetchone()
-        except sqlite3.Error as exc:
-            raise StorageError(f"dedup lookup: {exc}") from exc
-        return row is not None
+        return bool(self.seen_among([message_id]))
 
-    def record(self, message_id: str, now: float) -> None:
-        # OR IGNORE keeps the first time seen; committed (autocommit) before returning.
+    def seen_among(self, message_ids: Collection[str]) -> set[str]:
+        """The ids of `message_ids` already recorded."""
+        ids = list(dict.fromkeys(message_ids))
+        out: set[str] = set()
         try:
-            self._conn.execute(
-                "INSERT OR IGNORE INTO seen (id, seen_at) VALUES (?, ?)", (message_id, now)
-            )
-        except sqlite3.Error as exc:
+            with reading(self._engine) as conn:
+                for i in range(0, len(ids), CHUNK):
+                    part = ids[i : i + CHUNK]
+                    q = select(seen_table.c.id).where(seen_table.c.id.in_(part))
+                    out.update(conn.execute(q).scalars())
+        except SQLAlchemyError as exc:
+            raise StorageError(f"dedup lookup: {exc}") from exc
+        return out
+
+    def record(self, message_id: str, now: float, conn: Connection | None = None) -> None:
+        self.record_many([message_id], now, conn)
+
+    def record_many(
+        self, message_ids: Iterable[str], now: float, conn: Connection | None = None
+    ) -> None:
+        """Record ids as processed (the first time seen is kept): in `conn`'s transaction
+        when given, else committed before returning."""
+        rows = [{"id": i, "seen_at": now} for i in dict.fromkeys(message_ids)]
+        if not rows:
+            return
+        try:
+            if conn is not None:
+                conn.execute(insert_ignore(conn, seen_table, "id"), rows)
+                return
+            with writing(self._engine) as own:
+                own.execute(insert_ignore(own, seen_table, "id"), rows)
+        except SQLAlchemyError as exc:
             raise StorageError(f"dedup record: {exc}") from exc
 
     def prune(self, now: float) -> int:
@@ -53,14 +74,17 @@ class Deduplicator:
         idempotent per point anyway.
         """
         try:
-            cur = self._conn.execute("DELETE FROM seen WHERE seen_at < ?", (now - self._keep_s,))
-        except sqlite3.Error as exc:
+            with writing(self._engine) as conn:
+                done = conn.execute(
+                    delete(seen_table).where(seen_table.c.seen_at < now - self._keep_s)
+                )
+        except SQLAlchemyError as exc:
             raise StorageError(f"dedup prune: {exc}") from exc
-        return cur.rowcount
+        return int(done.rowcount)
 
     def __len__(self) -> int:
-        row = self._conn.execute("SELECT COUNT(*) FROM seen").fetchone()
-        return int(row[0])
+        with reading(self._engine) as conn:
+            return int(conn.execute(select(func.count()).select_from(seen_table)).scalar_one())
 
     def close(self) -> None:
-        self._conn.close()
+        """The engine is the caller's: nothing of our own to close."""

@@ -28,16 +28,19 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Final, Literal
 
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.exc import SQLAlchemyError
+
 from hub.context import AlarmSink, DwellingHealth, Registry, SensorState
-from hub.db import Synchronous, connect, transaction
 from hub.errors import StorageError
+from hub.leases import Lease
+from hub.ops_tables import presence as presence_table
+from hub.sql.engine import insert, reading, writing
 from sensors.contract import Severity, Status
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,8 @@ OFFLINE_KEY: Final = "offline"  # the technical alarm's key per dwelling
 DEFAULT_HEARTBEAT_S: Final = 30.0  # until a dwelling's status says otherwise
 
 # status_offline: the last will, or the edge's own offline status on a clean stop.
-Reason = Literal["status", "status_offline", "message", "heartbeat_timeout"]
+# "takeover": a new owner of the presence lease bringing the alarms in line (hub.leases).
+Reason = Literal["status", "status_offline", "message", "heartbeat_timeout", "takeover"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,24 +276,17 @@ class PresenceTracker:
         self._states.pop(dwelling, None)
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS presence (
-    dwelling TEXT PRIMARY KEY,
-    state    TEXT NOT NULL
-);
-"""
-
-
 class PresenceStore:
     """Last-known presence per dwelling, as JSON rows (read once at start-up)."""
 
-    def __init__(self, path: Path, *, synchronous: Synchronous = "NORMAL") -> None:
-        self._conn = connect(path, synchronous=synchronous)
-        self._conn.executescript(_SCHEMA)
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
     def load(self) -> list[DwellingState]:
         out = []
-        for dwelling, raw in self._conn.execute("SELECT dwelling, state FROM presence"):
+        with reading(self._engine) as conn:
+            rows = conn.execute(select(presence_table.c.dwelling, presence_table.c.state)).all()
+        for dwelling, raw in rows:
             d = json.loads(raw)
             d["sensors"] = tuple(SensorState(**s) for s in d.get("sensors", ()))
             d["superseded"] = tuple(d.get("superseded", ()))
@@ -326,24 +323,33 @@ class PresenceStore:
                     for x in s.sensors
                 ],
             }
-            rows.append((s.dwelling, json.dumps(d)))
+            rows.append({"dwelling": s.dwelling, "state": json.dumps(d)})
+        if not rows:
+            return
         try:
-            with transaction(self._conn):
-                self._conn.executemany("INSERT OR REPLACE INTO presence VALUES (?, ?)", rows)
-        except sqlite3.Error as exc:
+            with writing(self._engine) as conn:
+                stmt = insert(conn, presence_table)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["dwelling"], set_={"state": stmt.excluded.state}
+                    ),
+                    rows,
+                )
+        except SQLAlchemyError as exc:
             raise StorageError(f"saving presence: {exc}") from exc
 
     def delete(self, dwellings: Iterable[str]) -> None:
+        gone = list(dwellings)
+        if not gone:
+            return
         try:
-            with transaction(self._conn):
-                self._conn.executemany(
-                    "DELETE FROM presence WHERE dwelling = ?", [(d,) for d in dwellings]
-                )
-        except sqlite3.Error as exc:
+            with writing(self._engine) as conn:
+                conn.execute(delete(presence_table).where(presence_table.c.dwelling.in_(gone)))
+        except SQLAlchemyError as exc:
             raise StorageError(f"deleting presence: {exc}") from exc
 
     def close(self) -> None:
-        self._conn.close()
+        """The engine is the caller's: nothing of our own to close."""
 
 
 class PresenceMonitor:
@@ -357,6 +363,7 @@ class PresenceMonitor:
         registry: Registry,
         *,
         clock: Callable[[], float],
+        lease: Lease | None = None,
     ) -> None:
         self._tracker = tracker
         self._store = store
@@ -369,6 +376,11 @@ class PresenceMonitor:
         # edge's "online" must not interleave across the alarm store's awaits (an open
         # offline alarm left behind for a dwelling that shows online).
         self._serial = asyncio.Lock()
+        # With several hub workers every one tracks every dwelling (status is not a
+        # shared subscription), but only the lease's owner raises and clears alarms and
+        # saves the state. Without a lease this process is the only one.
+        self._lease = lease
+        self.owner = lease is None
         with self._lock:
             self._tracker.restore(store.load())
 
@@ -396,7 +408,7 @@ class PresenceMonitor:
             await self._apply(transitions)
             # Health from a status is worth keeping across restarts; a plain reading is
             # not (the timeout restarts from the hub's start anyway): no write for it.
-            if (transitions or status is not None) and state is not None:
+            if self.owner and (transitions or status is not None) and state is not None:
                 self._store.save([state])
 
     async def tick(self, now: float) -> list[Transition]:
@@ -418,9 +430,34 @@ class PresenceMonitor:
         with self._lock:
             changed = [s for t in transitions if (s := self._tracker.state(t.dwelling))]
         await self._apply(transitions)
-        if changed:
+        if changed and self.owner:
             self._store.save(changed)
         return transitions
+
+    async def hold_lease(self, now: float) -> None:
+        """Renew or take the lease; on taking it over, make the alarms match what this
+        worker sees (the previous owner may have died between a transition and its
+        alarm; raising and clearing are idempotent)."""
+        if self._lease is None:
+            return
+        was = self.owner
+        try:
+            self.owner = await asyncio.to_thread(self._lease.hold, now)
+        except StorageError:
+            log.warning("presence lease: store unreachable; not the owner meanwhile")
+            self.owner = False
+        if self.owner and not was:
+            log.info("presence: this worker (%s) owns the offline alarms", self._lease.holder)
+            async with self._serial:
+                with self._lock:
+                    states = self._tracker.states()
+                await self._apply(
+                    [
+                        Transition(s.dwelling, s.online, now, "takeover", s.last_seen)
+                        for s in states
+                        if self._registry.dwelling(s.dwelling) is not None
+                    ]
+                )
 
     async def run(
         self, stop: asyncio.Event, interval_s: float, hearing: asyncio.Event | None = None
@@ -436,13 +473,20 @@ class PresenceMonitor:
                     deaf = False
                     with self._lock:
                         self._tracker.resume(self._clock())
+                await self.hold_lease(self._clock())
                 await self.tick(self._clock())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
+        if self._lease is not None and self.owner:
+            with contextlib.suppress(StorageError):
+                await asyncio.to_thread(self._lease.release)
+            self.owner = False
 
     async def _apply(self, transitions: list[Transition]) -> None:
         # The alarm call comes before the state is saved: after a crash in between, the
         # transition is derived again and the (idempotent) alarm call repeated.
+        if not self.owner:
+            return
         for t in transitions:
             if t.online:
                 log.info("dwelling %s online (%s)", t.dwelling, t.reason)

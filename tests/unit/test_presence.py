@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from hub.context import Dwelling, Presence
+from hub.leases import Lease
 from hub.presence import (
     OFFLINE_KEY,
     PresenceMonitor,
@@ -15,6 +16,7 @@ from hub.presence import (
     Transition,
 )
 from hub.registry import SqliteRegistry
+from hub.sql.schema import open_sqlite_store
 from sensors.contract import AlarmMessage, SensorHealth, Severity, Status
 
 
@@ -234,7 +236,7 @@ def test_an_edge_without_sessions_comes_back_on_any_message() -> None:
 
 
 def test_the_connection_session_survives_a_hub_restart(tmp_path: Path) -> None:
-    store = PresenceStore(tmp_path / "presence.sqlite")
+    store = PresenceStore(open_sqlite_store(tmp_path / "hub.sqlite"))
     t = tracker()
     t.observe("dw-001", 90.0, status=status(90.0, session="session-a"))
     t.observe("dw-001", 100.0, status=status(100.0, session="session-b"))
@@ -341,7 +343,7 @@ def _monitor(
 ) -> PresenceMonitor:
     return PresenceMonitor(
         tracker(started_at=start),
-        PresenceStore(tmp_path / "presence.sqlite"),
+        PresenceStore(open_sqlite_store(tmp_path / "hub.sqlite")),
         alarms,
         registry,
         clock=lambda: start,
@@ -424,3 +426,39 @@ async def test_a_removed_dwelling_going_silent_raises_nothing(
     assert alarms.calls == [("clear", "dw-002", OFFLINE_KEY)]
     assert m.state("dw-002") is None
     m.close()
+
+
+async def test_only_the_lease_owner_raises_and_a_survivor_takes_over(
+    tmp_path: Path, registry: SqliteRegistry
+) -> None:
+    """Two hub workers see every status; one owns the offline alarms. When it dies the
+    other takes the lease over and raises what the dead one may have left unraised."""
+    engine = open_sqlite_store(tmp_path / "hub.sqlite")
+    calls: dict[str, RecordingAlarms] = {"a": RecordingAlarms(), "b": RecordingAlarms()}
+    workers = {
+        name: PresenceMonitor(
+            tracker(started_at=0.0),
+            PresenceStore(engine),
+            calls[name],
+            registry,
+            clock=lambda: 0.0,
+            lease=Lease(engine, "presence", holder=f"worker-{name}", ttl_s=15.0),
+        )
+        for name in ("a", "b")
+    }
+    a, b = workers["a"], workers["b"]
+    await a.hold_lease(1.0)
+    await b.hold_lease(1.0)
+    assert (a.owner, b.owner) == (True, False)
+    for w in (a, b):
+        await w.observe("dw-001", 1.0, status(1.0), False)
+        await w.tick(100.0)
+    assert calls["a"].calls == [("clear", "dw-001", OFFLINE_KEY), ("raise", "dw-001", OFFLINE_KEY)]
+    assert calls["b"].calls == []
+
+    await b.hold_lease(110.0)  # a renewed last at 1.0: its lease ran out at 16.0
+    assert b.owner
+    assert calls["b"].calls == [("raise", "dw-001", OFFLINE_KEY)]
+    await b.observe("dw-001", 120.0, status(120.0), False)
+    assert calls["b"].calls[-1] == ("clear", "dw-001", OFFLINE_KEY)
+    engine.dispose()

@@ -27,9 +27,12 @@ import pytest
 
 from alerts.model import AlarmRecord, Contact
 from alerts.store import AlarmStore
-from hub.app import ALARMS_DB, DEDUP_DB, REGISTRY_DB
+from hub.app import ALARMS_DB, REGISTRY_DB
+from hub.config import OPS_DB
 from hub.context import Dwelling, Operator
+from hub.dedup import Deduplicator
 from hub.registry import SqliteRegistry
+from hub.sql.schema import open_sqlite_store
 from sensors import contract
 from sensors.errors import ContractError
 from tests.edge_fixtures import subscribed
@@ -116,12 +119,11 @@ class HubProcess:
             store.close()
 
     def processed(self, message_id: str) -> bool:
-        import sqlite3
-
-        with contextlib.closing(sqlite3.connect(self.data_dir / DEDUP_DB)) as db:
-            return (
-                db.execute("SELECT 1 FROM seen WHERE id = ?", (message_id,)).fetchone() is not None
-            )
+        engine = open_sqlite_store(self.data_dir / OPS_DB)
+        try:
+            return Deduplicator(engine).seen(message_id)
+        finally:
+            engine.dispose()
 
     async def stats(self) -> dict[str, Any]:
         async with httpx.AsyncClient(base_url=self.url, auth=OPERATOR, timeout=10) as http:
