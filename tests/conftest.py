@@ -41,14 +41,18 @@ def pg_url(postgres_server: Postgres) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def sql_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty operational store, once on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def sql_engine(sql_url: str) -> Iterator[Engine]:
     """The operational store's engine, once on each backend, at the current schema: the
     backend-neutral contract tests take this."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    engine = open_engine(url)
+    engine = open_engine(sql_url)
     prepare(engine)
     yield engine
     engine.dispose()

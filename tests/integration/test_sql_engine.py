@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, func, select
 
 from hub.errors import ConfigError
 from hub.ops_tables import seen
-from hub.sql.engine import insert_ignore, normalise_url, reading, writing
+from hub.sql.engine import insert_ignore, normalise_url, open_engine, reading, writing
+from hub.sql.schema import current, head, metadata, prepare
 
 
 @pytest.mark.parametrize(
@@ -45,3 +50,37 @@ def test_insert_ignore_keeps_the_first_write(sql_engine: Engine) -> None:
     assert (first.rowcount, again.rowcount) == (1, 0)
     with reading(sql_engine) as conn:
         assert conn.execute(select(seen.c.seen_at)).scalars().all() == [1.0]
+
+
+def test_the_migrations_build_exactly_the_schema_the_code_declares(sql_engine: Engine) -> None:
+    """A table or column added to the code without a migration (or the other way round)
+    shows up here, on both backends."""
+    with reading(sql_engine) as conn:
+        assert current(conn) == head()
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_workers_starting_at_once_migrate_an_empty_store_once(sql_url: str) -> None:
+    engines = [open_engine(sql_url) for _ in range(3)]
+    failed: list[BaseException] = []
+
+    def start(engine: Engine) -> None:
+        try:
+            prepare(engine)
+        except BaseException as exc:
+            failed.append(exc)
+
+    try:
+        threads = [threading.Thread(target=start, args=(e,)) for e in engines]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert failed == []
+        with reading(engines[0]) as conn:
+            assert current(conn) == head()
+        prepare(engines[0])  # and once more: nothing to do
+    finally:
+        for e in engines:
+            e.dispose()
