@@ -5,17 +5,32 @@ consistent with each other and with deploy/mosquitto/mosquitto.conf."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import shutil
+import ssl
 import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiomqtt
 import pytest
 import yaml
 
 from hub.config import HubSettings, load_settings
 from tests.hub_env import hub_field_path, parse_env_file
+from tests.servers import (
+    HUB_PASSWORD,
+    HUB_USER,
+    TEST_DWELLINGS,
+    _dynsec_template,
+    free_port,
+    make_test_certs,
+    require_binary,
+    shipped_config,
+    wait_for_port,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -214,3 +229,89 @@ def test_the_dockerfile_builds_what_compose_asks_for(compose: dict[str, Any]) ->
     # The hub image holds every package pyproject.toml installs.
     for package in ("mz", "sensors", "edge", "hub", "alerts", "simulators"):
         assert f"COPY {package} ./{package}" in text
+
+
+# -- the broker's configuration as the mosquitto container has it, on a real Mosquitto ----
+# (Debian bookworm's 2.0.11 here, the version the image installs; no Docker needed)
+
+
+def _broker_layout(tmp_path: Path, main_conf: str) -> tuple[Path, int, int]:
+    """tmp_path/main.conf (`main_conf`, its include_dir moved to tmp_path/mz.d) and the
+    shipped mosquitto.conf in tmp_path/mz.d, as compose mounts it. Returns the main file
+    and the loopback and TLS ports."""
+    make_test_certs(tmp_path)
+    shutil.copyfile(
+        _dynsec_template(require_binary("mosquitto", "mosquitto")),
+        tmp_path / "dynamic-security.json",
+    )
+    (tmp_path / "mz.d").mkdir()
+    port, tls_port = free_port(), free_port()
+    (tmp_path / "mz.d" / "mz.conf").write_text(shipped_config(tmp_path, port, tls_port=tls_port))
+    main = tmp_path / "main.conf"
+    main.write_text(main_conf.replace("/etc/mosquitto/mz.d", str(tmp_path / "mz.d")))
+    return main, port, tls_port
+
+
+async def test_the_container_broker_config_serves_the_workers_over_tls(tmp_path: Path) -> None:
+    """mosquitto-container.conf including the shipped file starts; a hub worker's account
+    connects to the TLS listener (the workers' way in compose) and gets a dwelling's alarm
+    on the shared subscription."""
+    main, _, tls_port = _broker_layout(
+        tmp_path, (COMPOSE_DIR / "mosquitto-container.conf").read_text()
+    )
+    proc = subprocess.Popen(
+        [require_binary("mosquitto", "mosquitto"), "-c", str(main)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(tls_port)
+        tls = ssl.create_default_context(cafile=str(tmp_path / "ca.crt"))
+        async with aiomqtt.Client(
+            "127.0.0.1",
+            tls_port,
+            username=HUB_USER,
+            password=HUB_PASSWORD,
+            identifier="hub.1",
+            tls_context=tls,
+        ) as hub:
+            await hub.subscribe("$share/mz-hub/mz/v1/+/alarms", qos=1)
+            async with aiomqtt.Client(
+                "127.0.0.1",
+                tls_port,
+                username="dw-001",
+                password=TEST_DWELLINGS["dw-001"],
+                identifier="dw-001",
+                tls_context=tls,
+            ) as edge:
+                await edge.publish("mz/v1/dw-001/alarms", b"{}", qos=1)
+            async with asyncio.timeout(10):
+                message = await anext(aiter(hub.messages))
+        assert str(message.topic) == "mz/v1/dw-001/alarms"
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0].decode(errors="replace")
+    # The container's log goes to stdout (docker compose logs): a clean start and stop.
+    assert "as hub.1" in out and "Error" not in out, out
+
+
+def test_the_shipped_config_is_not_a_debian_conf_d_file(tmp_path: Path) -> None:
+    """Why docs/broker.md installs it as /etc/mosquitto/mosquitto.conf: under Debian's own
+    main file (which sets persistence_location and includes conf.d) Mosquitto refuses to
+    start, a setting given twice."""
+    # Debian bookworm's /etc/mosquitto/mosquitto.conf, its paths moved into tmp_path.
+    debian = (
+        f"pid_file {tmp_path}/mosquitto.pid\npersistence true\n"
+        f"persistence_location {tmp_path}/\nlog_dest stdout\n"
+        "include_dir /etc/mosquitto/mz.d\n"
+    )
+    main, _, _ = _broker_layout(tmp_path, debian)
+    done = subprocess.run(
+        [require_binary("mosquitto", "mosquitto"), "-c", str(main)],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "Duplicate persistence_location" in done.stdout + done.stderr
