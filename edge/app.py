@@ -28,6 +28,7 @@ from edge.outbox import Outbox
 from edge.pipeline import LineDecoder, Pipeline
 from edge.spool import Spool
 from edge.transport import Publisher
+from edge.watchdog import Notifier, ping_while_healthy
 from sensors import contract
 from sensors.readings import Frame
 
@@ -113,7 +114,11 @@ class EdgeAgent:
         broker_host: str | None = None,
         broker_port: int | None = None,
         clock: Callable[[], float] = time.time,
+        notifier: Notifier | None = None,
+        watchdog_s: float | None = None,
     ) -> None:
+        """`notifier`: systemd's notification socket (READY, STOPPING); `watchdog_s`: ping
+        its watchdog this often while healthy (edge.watchdog; both None outside systemd)."""
         self.settings = settings
         self.clock = clock
         self.started = clock()
@@ -144,6 +149,10 @@ class EdgeAgent:
         self.driver_restarts: Counter[str] = Counter()
         self._stop = asyncio.Event()
         self._stopped = asyncio.Event()
+        self._notifier = notifier
+        self._watchdog_s = watchdog_s
+        self._main_tasks: list[asyncio.Task[None]] = []
+        self._stopping_sent = False
 
     # -- state ----------------------------------------------------------------------
 
@@ -190,6 +199,23 @@ class EdgeAgent:
     async def wait_stopped(self) -> None:
         await self._stopped.wait()
 
+    def health_problems(self) -> list[str]:
+        """Why the agent is not healthy; empty while it is (the watchdog pings then).
+
+        Healthy: the event loop turns (this runs on it: a blocked loop asks nothing, and the
+        pings stop by themselves) and the long-lived tasks all still run: the publisher
+        (MQTT connection, spool drain, heartbeat), the ticker (readings batches, the
+        detectors' clock) and every driver's supervisor. Those never return and their
+        errors end the agent, so one that has ended is a bug that a restart clears. A broker
+        out of reach or a failing radio is not unhealthy: the spool and the supervisors
+        deal with those, and a restart would not help."""
+        return [f"task {t.get_name()} has ended" for t in self._main_tasks if t.done()]
+
+    def _notify_stopping(self) -> None:
+        if self._notifier is not None and not self._stopping_sent:
+            self._stopping_sent = True
+            self._notifier.notify("STOPPING=1")
+
     def _on_frame(self, frame: Frame) -> None:
         self.pipeline.handle(frame)
 
@@ -215,7 +241,17 @@ class EdgeAgent:
                     for d in self.drivers
                 ]
                 workers.append(tg.create_task(self._ticker(), name="ticker"))
+                self._main_tasks = [publisher, *workers]
+                if self._notifier is not None:
+                    if self._watchdog_s is not None:
+                        log.info("systemd watchdog: a ping every %.1f s", self._watchdog_s)
+                        ping = ping_while_healthy(
+                            self._notifier, self._watchdog_s, self.health_problems
+                        )
+                        workers.append(tg.create_task(ping, name="watchdog"))
+                    self._notifier.notify("READY=1")
                 await self._stop.wait()
+                self._notify_stopping()
                 log.info(
                     "stopping: flushing the spool (up to %.1f s)", self.settings.shutdown_flush_s
                 )
@@ -235,6 +271,7 @@ class EdgeAgent:
                 await self.publisher.say_goodbye()
                 publisher.cancel()
         finally:
+            self._notify_stopping()  # also when a task's error ends the agent
             self.spool.close()
             self._stopped.set()
             log.info("edge agent stopped")

@@ -59,10 +59,12 @@ def run(
     """Run the edge agent until SIGTERM/SIGINT (then flush the spool and exit 0)."""
     import asyncio
     import logging
+    import os
 
     from edge.app import EdgeAgent, run_until_signalled
     from edge.config import EdgeSettings
     from edge.errors import SpoolError
+    from edge.watchdog import Notifier, watchdog_interval
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -70,8 +72,12 @@ def run(
     settings = _load(config)
     assert isinstance(settings, EdgeSettings)
 
+    # Under systemd's Type=notify: READY=1, STOPPING=1 and, with WatchdogSec=, the pings.
+    notifier = Notifier.from_env(os.environ)
+    watchdog_s = watchdog_interval(os.environ) if notifier is not None else None
+
     async def main() -> None:
-        agent = EdgeAgent(settings)
+        agent = EdgeAgent(settings, notifier=notifier, watchdog_s=watchdog_s)
         await run_until_signalled(agent)
 
     try:
@@ -79,3 +85,6 @@ def run(
     except SpoolError as exc:
         typer.echo(f"mz edge: {exc}", err=True)
         raise typer.Exit(1) from None
+    finally:
+        if notifier is not None:
+            notifier.close()

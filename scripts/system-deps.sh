@@ -11,6 +11,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 [[ -e /usr/share/zoneinfo/Europe/Amsterdam ]] || need+=(tzdata)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# systemd-analyze verify checks the units in deploy/ (nothing is started).
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # PostgreSQL's server binaries live under /usr/lib/postgresql/<version>/bin on Debian.
 command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null ||
   need+=(postgresql)
