@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-import hub.ops_tables  # noqa: F401  (tables register on import)
+import alerts.tables  # noqa: F401  (tables register on import)
+import hub.ops_tables  # noqa: F401
 from hub.sql.meta import metadata
 
 
