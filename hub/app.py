@@ -19,7 +19,6 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol, cast
 
 from hub.budget import DwellingBudgets
@@ -30,11 +29,14 @@ from hub.errors import ConfigError
 from hub.ingest import Ingest, IngestCounters, check_tls
 from hub.presence import PresenceMonitor, PresenceStore, PresenceTracker
 from hub.registry import SqliteRegistry
+from hub.sql.engine import open_engine, sqlite_path
+from hub.sql.schema import prepare
 from hub.storage.sqlite import SqliteTimeSeriesStore
 from hub.watch import ChangeFeed, alarm_feed, registry_feed
 
 if TYPE_CHECKING:
     import uvicorn
+    from sqlalchemy import Engine
 
     from alerts.dc09.link import Dc09Link
     from alerts.model import AlarmRecord
@@ -48,7 +50,6 @@ RESTART_MAX_S: Final = 30.0
 
 # The hub's SQLite files, all under data.dir.
 REGISTRY_DB: Final = "registry.sqlite"
-ALARMS_DB: Final = "alarms.sqlite"
 DEDUP_DB: Final = "dedup.sqlite"
 TIMESERIES_DB: Final = "timeseries.sqlite"
 PRESENCE_DB: Final = "presence.sqlite"
@@ -81,6 +82,8 @@ class Hub:
     console_port: int | None = None  # the port actually bound (console.port may be 0)
     # The family's daily "alles goed" messages (None with a stand-in alarm service).
     summaries: DailySummaries | None = None
+    # The operational store's engine (alarms, outbox, audit trail), disposed on close.
+    sql: Engine | None = None
     _closed: bool = field(default=False, repr=False)
 
     @property
@@ -140,6 +143,8 @@ class Hub:
         self.presence.close()
         self.alarms.close()
         self.registry.close()
+        if self.sql is not None:
+            self.sql.dispose()
 
     async def _wait_ready(self, stop: asyncio.Event, server: uvicorn.Server | None) -> None:
         stopping = asyncio.ensure_future(stop.wait())
@@ -199,8 +204,9 @@ class Hub:
         commit reaches this console's live streams within a second."""
         d = self.settings.data.dir
         feeds: list[ChangeFeed] = [registry_feed(d / REGISTRY_DB)]
-        if (d / ALARMS_DB).exists():  # not with a stand-in alarm service (tests)
-            feeds.append(alarm_feed(d / ALARMS_DB))
+        ops = None if self.sql is None else sqlite_path(self.sql)
+        if ops is not None:  # PostgreSQL's feed is LISTEN/NOTIFY (not yet)
+            feeds.append(alarm_feed(ops))
         return feeds
 
     async def _maintenance(self, stop: asyncio.Event) -> None:
@@ -252,9 +258,12 @@ def build_hub(
     )
     store = SqliteTimeSeriesStore(data.dir / TIMESERIES_DB, synchronous=sync)
     dedup = Deduplicator(data.dir / DEDUP_DB, keep_days=data.dedup_days, synchronous=sync)
+    # The operational store: one engine (one connection pool) for all its users.
+    sql = open_engine(settings.sql_url, synchronous=sync)
+    prepare(sql)
     own_alarms = alarms is None
     if alarms is None:
-        alarms = build_alarm_service(settings, registry, clock)
+        alarms = build_alarm_service(settings, sql, registry, clock)
     tracker = PresenceTracker(
         heartbeat_factor=settings.presence.heartbeat_factor,
         started_at=clock(),
@@ -297,7 +306,7 @@ def build_hub(
         alarms=alarms,
         timeseries=store,
     )
-    hub = Hub(settings, context, registry, store, dedup, presence, ingest, alarms, clock)
+    hub = Hub(settings, context, registry, store, dedup, presence, ingest, alarms, clock, sql=sql)
     if own_alarms:
         hub.summaries = build_summaries(settings, hub, clock)
     return hub
@@ -320,7 +329,7 @@ def build_summaries(settings: HubSettings, hub: Hub, clock: Callable[[], float])
 
 
 def build_alarm_service(
-    settings: HubSettings, registry: SqliteRegistry, clock: Callable[[], float]
+    settings: HubSettings, sql: Engine, registry: SqliteRegistry, clock: Callable[[], float]
 ) -> AlarmBackend:
     """The real alarm service from `alerts`: the channel router (mail when [mail] is set,
     apprise and webhook targets per contact) and the DC-09 link when [alarm_centre] is."""
@@ -342,7 +351,7 @@ def build_alarm_service(
         language=settings.language,
     )
     service: AlarmBackend = AlarmService(
-        Path(settings.data.dir / ALARMS_DB),
+        sql,
         router,
         registry,
         alert_settings,
