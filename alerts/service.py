@@ -1,9 +1,10 @@
 """The alarm service: takes alarms in, keeps their lifecycle durable, delivers notifications.
 
 The hub calls the async methods from its ingest and presence code and the console;
-`run()` is the delivery and re-notification loop. All state lives in SQLite (see
-`alerts.store`), so a restart (even SIGKILL) loses no open alarm, and a notification is
-sent at most once (see docs/alerts.md, "Durability").
+`run()` is the delivery and re-notification loop. All state lives in the operational
+store (SQLite or PostgreSQL, see `alerts.store`), so a restart (even SIGKILL) loses no
+open alarm, and a notification is sent at most once, also with several hub workers on one
+database (see docs/alerts.md, "Durability").
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -52,6 +52,9 @@ from alerts.texts import language
 from alerts.ticking import tick_until
 from alerts.tokens import AckClaim, AckTokens
 from sensors.contract import AlarmMessage
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 __all__ = [
     "AlarmService",
@@ -165,7 +168,7 @@ def _edge_record(msg: AlarmMessage, received_at: float) -> AlarmRecord:
 class AlarmService:
     def __init__(
         self,
-        db_path: Path,
+        store: AlarmStore | Engine,
         sender: Sender,
         contacts: RoutingDirectory,
         settings: AlertSettings,
@@ -174,7 +177,9 @@ class AlarmService:
         worker_id: str | None = None,
         centre: Link | None = None,
     ) -> None:
-        self._store = AlarmStore(db_path)
+        # The engine (and closing it) stays the caller's: build_hub opens one for all the
+        # operational store's users.
+        self._store = store if isinstance(store, AlarmStore) else AlarmStore(store)
         self._sender = sender
         self._contacts = contacts
         self.settings = settings
@@ -202,7 +207,7 @@ class AlarmService:
         return self._store
 
     def close(self) -> None:
-        self._store.close()
+        """Nothing of its own to release: the store's engine is its opener's."""
 
     # -- listeners ----------------------------------------------------------------------
 
@@ -223,7 +228,7 @@ class AlarmService:
                 log.warning("alarm listener %r failed", cb, exc_info=True)
 
     async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        # SQLite waits on locks held by other hub processes: keep that off the event loop.
+        # The database waits on locks held by other hub workers: keep that off the event loop.
         return await asyncio.to_thread(fn, *args, **kwargs)
 
     # -- alarms in ----------------------------------------------------------------------
@@ -661,7 +666,7 @@ class AlarmService:
             return redact(target)
         return None
 
-    # -- queries (fast SQLite reads; fine on the event loop) ----------------------------------
+    # -- queries (short indexed reads, called on the event loop) ------------------------------
 
     def get(self, alarm_id: str) -> AlarmRecord | None:
         return self._store.get(alarm_id)

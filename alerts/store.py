@@ -1,22 +1,48 @@
-"""Durable alarm state in SQLite (WAL): alarms, their audit log, and the notification outbox.
+"""Durable alarm state in the operational store (SQLite or PostgreSQL, alerts.tables):
+alarms, their audit log, and the notification outbox.
 
-Every change is one short transaction. Read-modify-write steps run under
-`BEGIN IMMEDIATE`, so several hub processes sharing the file serialise on the write
-lock instead of overwriting each other. The outbox row is the unit of "sent at most
-once": see docs/alerts.md, "Durability".
+Every change is one short transaction (`hub.sql.engine.writing`). What makes the steps
+safe with several hub workers on one database:
+
+- a lifecycle step (`update`) reads the alarm `FOR UPDATE` and writes it in the same
+  transaction: a second worker's step on the same alarm waits for the first one's commit
+  and then sees its result (two operators claiming at once: the second gets
+  `ClaimedError`);
+- the outbox is claimed by selecting due rows `FOR UPDATE SKIP LOCKED` and updating them
+  in the same transaction with a `status='pending'` guard: two workers never take the
+  same row, and neither waits for the other;
+- queueing is idempotent on (alarm, contact, channel, round), inserting an alarm on its
+  id and on the one open technical alarm per (dwelling, key): ON CONFLICT DO NOTHING.
+
+On SQLite `FOR UPDATE` renders as nothing: a writer's transaction begins IMMEDIATE, so
+writers are serialised on the file's write lock. The outbox row is the unit of "sent at
+most once": see docs/alerts.md, "Durability".
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
-from typing import Any
+from typing import Any, Final
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    RowMapping,
+    Select,
+    and_,
+    case,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from alerts.errors import UnknownAlarmError
 from alerts.lifecycle import Step
@@ -29,173 +55,62 @@ from alerts.model import (
     Severity,
     TimelineEntry,
 )
+from alerts.tables import alarm_log, alarms, outbox
+from hub.sql.engine import insert_ignore, reading, writing
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS alarms (
-    id TEXT PRIMARY KEY,
-    dwelling TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    severity TEXT NOT NULL,
-    state TEXT NOT NULL,
-    source TEXT NOT NULL,
-    raised_at REAL NOT NULL,
-    received_at REAL NOT NULL,
-    notified_at REAL,
-    acknowledged_at REAL,
-    acknowledged_by TEXT,
-    resolved_at REAL,
-    resolved_by TEXT,
-    note TEXT NOT NULL DEFAULT '',
-    sensor TEXT,
-    detail TEXT NOT NULL DEFAULT '{}',
-    notifications_sent INTEGER NOT NULL DEFAULT 0,
-    tech_key TEXT,
-    response TEXT,
-    responder TEXT,
-    outcome TEXT,
-    centre_required INTEGER NOT NULL DEFAULT 0,
-    centre_handed_at REAL,
-    centre_acked_at REAL,
-    routed INTEGER NOT NULL DEFAULT 0,
-    claimed_by TEXT,
-    claimed_at REAL
-);
-CREATE INDEX IF NOT EXISTS alarms_state ON alarms(state, received_at);
-CREATE INDEX IF NOT EXISTS alarms_received ON alarms(received_at);
--- open_count(dwelling): the budget's cap on open alarms per dwelling.
-CREATE INDEX IF NOT EXISTS alarms_dwelling_state ON alarms(dwelling, state);
--- One open technical alarm per (dwelling, key), also across hub processes.
-CREATE UNIQUE INDEX IF NOT EXISTS alarms_open_technical ON alarms(dwelling, tech_key)
-    WHERE tech_key IS NOT NULL AND state != 'resolved';
-
-CREATE TABLE IF NOT EXISTS alarm_log (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    alarm_id TEXT NOT NULL,
-    at REAL NOT NULL,
-    what TEXT NOT NULL,
-    by TEXT,
-    note TEXT NOT NULL DEFAULT '',
-    contact TEXT
-);
-CREATE INDEX IF NOT EXISTS alarm_log_alarm ON alarm_log(alarm_id, seq);
-
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    alarm_id TEXT NOT NULL,
-    contact_id TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    round INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    next_attempt_at REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    claimed_by TEXT,
-    claimed_at REAL,
-    finished_at REAL,
-    error TEXT NOT NULL DEFAULT '',
-    -- Copied from the alarm when queued, for the claim's order (OUTBOX_COLUMNS).
-    dwelling TEXT,
-    severity TEXT,
-    -- The row whose mail carried this one (its own id when it went alone), and the mail
-    -- thread of its (dwelling, contact, channel); set when claimed.
-    batch INTEGER,
-    thread TEXT,
-    -- The idempotency key: a round is queued once per contact and channel, whichever
-    -- process (or restart) computes it first.
-    UNIQUE (alarm_id, contact_id, channel, round)
-);
-CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(status, next_attempt_at);
-"""
-
-# Columns added to the outbox after its first release: added to older files on open.
-OUTBOX_COLUMNS = (
-    ("dwelling", "TEXT"),
-    ("severity", "TEXT"),
-    ("batch", "INTEGER"),
-    ("thread", "TEXT"),
-)
-# Columns added to the alarms after their first release (routing and escalation).
-ALARM_COLUMNS = (
-    ("response", "TEXT"),
-    ("responder", "TEXT"),
-    ("outcome", "TEXT"),
-    ("centre_required", "INTEGER NOT NULL DEFAULT 0"),
-    ("centre_handed_at", "REAL"),
-    ("centre_acked_at", "REAL"),
-    ("routed", "INTEGER NOT NULL DEFAULT 0"),  # 1: no escalation step can fall due any more
-    ("claimed_by", "TEXT"),  # the operator handling it (claiming and handling)
-    ("claimed_at", "REAL"),
-)
-# Columns added to the alarm log after its first release.
-LOG_COLUMNS = (("contact", "TEXT"),)  # the contact a handling action was about
-
-# Created after the migration, since they index the added columns.
-INDEXES = """
-CREATE INDEX IF NOT EXISTS outbox_group ON outbox(dwelling, contact_id, channel, status);
-CREATE INDEX IF NOT EXISTS outbox_served ON outbox(dwelling, claimed_at);
-CREATE INDEX IF NOT EXISTS outbox_told ON outbox(status, claimed_at);
-CREATE INDEX IF NOT EXISTS outbox_batch ON outbox(batch);
-CREATE INDEX IF NOT EXISTS outbox_channel ON outbox(channel, status);
-CREATE INDEX IF NOT EXISTS alarms_routing ON alarms(routed, state);
-CREATE INDEX IF NOT EXISTS alarms_dwelling_received ON alarms(dwelling, received_at);
-"""
-
-# Severity as a number for SQL ordering: the most severe is claimed first.
-_RANK = (
-    "CASE {col} WHEN 'critical' THEN 3 WHEN 'high' THEN 2 WHEN 'medium' THEN 1 "
-    "WHEN 'low' THEN 0 ELSE 1 END"
-)
 # Outbox statuses that mean "the contact was (or may have been) told": the fold window.
-_TOLD = "('sending', 'sent', 'unknown')"
+_TOLD: Final = ("sending", "sent", "unknown")
+# The alarm centre's lane has a claim of its own (`claim_channel`).
+_CENTRE_CHANNEL: Final = "dc09"
+# How many candidates a claim tries, best first, before it gives up for this tick: on
+# PostgreSQL other workers may hold the best ones (skipped, not waited for).
+_CANDIDATES: Final = 16
+# Ids per `IN (...)` list (SQLite's limit on parameters per statement is far above).
+_CHUNK: Final = 500
 
-# One claim: the next due pending row that is not held back by its fold window.
-# - `told`: per (dwelling, contact, channel), the last mail claimed within the fold window
-#   and the most severe alarm it (or any mail in the window) carried;
-# - a due row is held back while its group has such a mail, unless it is more severe;
-# - order: most severe first; within a severity, round-robin over dwellings (`turn` is a
-#   row's place in its dwelling's queue; on a tie the dwelling served longest ago, or
-#   never, goes first); then the oldest.
-_CLAIM_NEXT = f"""
-WITH told AS (
-    SELECT dwelling, contact_id, channel, MAX({_RANK.format(col="severity")}) AS told_rank
-    FROM outbox
-    WHERE ? AND status IN {_TOLD} AND claimed_at > ?
-    GROUP BY dwelling, contact_id, channel
-),
-due AS (
-    SELECT o.id, o.dwelling, o.next_attempt_at, {_RANK.format(col="o.severity")} AS urgency,
-           t.told_rank
-    FROM outbox o LEFT JOIN told t
-        ON t.dwelling IS o.dwelling AND t.contact_id = o.contact_id AND t.channel = o.channel
-    WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND o.channel != 'dc09'
-),
-turns AS (
-    SELECT id, dwelling, next_attempt_at, urgency,
-           ROW_NUMBER() OVER (
-               PARTITION BY dwelling, urgency ORDER BY next_attempt_at, id
-           ) AS turn
-    FROM due
-    WHERE told_rank IS NULL OR urgency > told_rank
+_UNACKED: Final = (AlarmState.RAISED.value, AlarmState.NOTIFIED.value)
+_ALARM_FIELDS: Final = (
+    "id",
+    "dwelling",
+    "kind",
+    "severity",
+    "state",
+    "source",
+    "raised_at",
+    "received_at",
+    "notified_at",
+    "acknowledged_at",
+    "acknowledged_by",
+    "resolved_at",
+    "resolved_by",
+    "note",
+    "sensor",
+    "detail",
+    "notifications_sent",
+    "response",
+    "responder",
+    "outcome",
+    "centre_required",
+    "centre_handed_at",
+    "centre_acked_at",
+    "claimed_by",
+    "claimed_at",
 )
-SELECT id FROM turns
-ORDER BY urgency DESC, turn,
-    (SELECT MAX(s.claimed_at) FROM outbox s WHERE s.dwelling IS turns.dwelling),
-    next_attempt_at, id
-LIMIT 1
-"""
+_ALARM_COLS: Final = tuple(alarms.c[name] for name in _ALARM_FIELDS)
 
-_ALARM_COLUMNS = (
-    "id, dwelling, kind, severity, state, source, raised_at, received_at, notified_at, "
-    "acknowledged_at, acknowledged_by, resolved_at, resolved_by, note, sensor, detail, "
-    "notifications_sent, response, responder, outcome, centre_required, centre_handed_at, "
-    "centre_acked_at, claimed_by, claimed_at"
-)
-_ALARM_MARKS = ",".join("?" * 25)
-_UNACKED = (AlarmState.RAISED.value, AlarmState.NOTIFIED.value)
+
+def _rank(col: KeyedColumnElement[Any]) -> ColumnElement[int]:
+    """Severity as a number for ordering: the most severe is claimed first."""
+    return case(
+        {"critical": 3, "high": 2, "medium": 1, "low": 0},
+        value=col,
+        else_=1,
+    )
 
 
 def log_head(db: sqlite3.Connection) -> int:
-    """The newest `alarm_log` seq (0 for none): where a watcher starts reading."""
+    """The newest `alarm_log` seq (0 for none): where a watcher starts reading. On the
+    SQLite file's own connection (hub.watch's SqliteFeed)."""
     return int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM alarm_log").fetchone()[0])
 
 
@@ -206,7 +121,9 @@ def logged_since(db: sqlite3.Connection, seq: int, limit: int) -> list[tuple[int
     entry in the transaction that makes it, so this is the change feed of the alarms:
     hub.watch reads it on its own connection to see what other processes committed.
     SQLite has one writer at a time and `seq` is AUTOINCREMENT, so seq order is commit
-    order and a reader that has seen seq n has seen everything committed before it.
+    order and a reader that has seen seq n has seen everything committed before it
+    (not so on PostgreSQL, where sequence numbers are taken before commit: its feed is
+    LISTEN/NOTIFY).
     """
     rows = db.execute(
         "SELECT l.seq, l.alarm_id, a.dwelling FROM alarm_log l "
@@ -244,7 +161,7 @@ class OutboxRow:
     thread: str | None = None  # the mail thread of its (dwelling, contact, channel)
 
 
-def _row_to_alarm(row: sqlite3.Row) -> AlarmRecord:
+def _row_to_alarm(row: RowMapping) -> AlarmRecord:
     return AlarmRecord(
         id=row["id"],
         dwelling=row["dwelling"],
@@ -274,44 +191,44 @@ def _row_to_alarm(row: sqlite3.Row) -> AlarmRecord:
     )
 
 
-def _alarm_params(rec: AlarmRecord) -> tuple[Any, ...]:
-    return (
-        rec.id,
-        rec.dwelling,
-        rec.kind.value,
-        rec.severity.value,
-        rec.state.value,
-        rec.source,
-        rec.raised_at,
-        rec.received_at,
-        rec.notified_at,
-        rec.acknowledged_at,
-        rec.acknowledged_by,
-        rec.resolved_at,
-        rec.resolved_by,
-        rec.note,
-        rec.sensor,
-        json.dumps(rec.detail, separators=(",", ":")),
-        rec.notifications_sent,
-        *_response_params(rec),
-    )
+def _step_values(rec: AlarmRecord) -> dict[str, Any]:
+    """The columns a lifecycle step may change."""
+    return {
+        "state": rec.state.value,
+        "notified_at": rec.notified_at,
+        "acknowledged_at": rec.acknowledged_at,
+        "acknowledged_by": rec.acknowledged_by,
+        "resolved_at": rec.resolved_at,
+        "resolved_by": rec.resolved_by,
+        "note": rec.note,
+        "notifications_sent": rec.notifications_sent,
+        "response": rec.response.value if rec.response else None,
+        "responder": rec.responder,
+        "outcome": rec.outcome.value if rec.outcome else None,
+        "centre_required": int(rec.centre_required),
+        "centre_handed_at": rec.centre_handed_at,
+        "centre_acked_at": rec.centre_acked_at,
+        "claimed_by": rec.claimed_by,
+        "claimed_at": rec.claimed_at,
+    }
 
 
-def _response_params(rec: AlarmRecord) -> tuple[Any, ...]:
-    """The taking-on, alarm-centre and claim columns, in `_ALARM_COLUMNS` order."""
-    return (
-        rec.response.value if rec.response else None,
-        rec.responder,
-        rec.outcome.value if rec.outcome else None,
-        int(rec.centre_required),
-        rec.centre_handed_at,
-        rec.centre_acked_at,
-        rec.claimed_by,
-        rec.claimed_at,
-    )
+def _alarm_values(rec: AlarmRecord) -> dict[str, Any]:
+    return {
+        "id": rec.id,
+        "dwelling": rec.dwelling,
+        "kind": rec.kind.value,
+        "severity": rec.severity.value,
+        "source": rec.source,
+        "raised_at": rec.raised_at,
+        "received_at": rec.received_at,
+        "sensor": rec.sensor,
+        "detail": json.dumps(rec.detail, separators=(",", ":")),
+        **_step_values(rec),
+    }
 
 
-def _row_to_outbox(row: sqlite3.Row) -> OutboxRow:
+def _row_to_outbox(row: RowMapping) -> OutboxRow:
     return OutboxRow(
         id=row["id"],
         alarm_id=row["alarm_id"],
@@ -331,73 +248,98 @@ def _row_to_outbox(row: sqlite3.Row) -> OutboxRow:
     )
 
 
-class AlarmStore:
-    """Synchronous; the service calls it from a worker thread. One connection, one lock."""
+def _claim_order(now: float, fold_since: float | None) -> Select[tuple[int]]:
+    """The due pending rows (not the alarm centre's) in claim order, best first.
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we issue BEGIN ourselves, so every transaction is explicit.
-        self._db = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False, timeout=10.0
+    - with folding (`fold_since`: the fold window's start), per (dwelling, contact,
+      channel) the most severe alarm any mail claimed within the window carried; a due
+      row is held back while its group has such a mail, unless it is more severe;
+    - order: most severe first; within a severity, round-robin over dwellings (`turn` is
+      a row's place in its dwelling's queue; on a tie the dwelling served longest ago,
+      or never, goes first); then the oldest.
+    """
+    o = outbox.alias("o")
+    urgency = _rank(o.c.severity).label("urgency")
+    due_where = and_(
+        o.c.status == OutboxStatus.PENDING.value,
+        o.c.next_attempt_at <= now,
+        o.c.channel != _CENTRE_CHANNEL,
+    )
+    if fold_since is None:
+        due = select(o.c.id, o.c.dwelling, o.c.next_attempt_at, urgency).where(due_where)
+    else:
+        told = (
+            select(
+                outbox.c.dwelling,
+                outbox.c.contact_id,
+                outbox.c.channel,
+                func.max(_rank(outbox.c.severity)).label("told_rank"),
+            )
+            .where(outbox.c.status.in_(_TOLD), outbox.c.claimed_at > fold_since)
+            .group_by(outbox.c.dwelling, outbox.c.contact_id, outbox.c.channel)
+            .cte("told")
         )
-        self._db.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # FULL: a committed alarm survives a power cut, not only a process crash.
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=10000")
-            self._db.executescript(SCHEMA)
-        self._migrate()
-        with self._lock:
-            self._db.executescript(INDEXES)
+        joined = o.outerjoin(
+            told,
+            and_(
+                told.c.dwelling.is_not_distinct_from(o.c.dwelling),
+                told.c.contact_id == o.c.contact_id,
+                told.c.channel == o.c.channel,
+            ),
+        )
+        due = (
+            select(o.c.id, o.c.dwelling, o.c.next_attempt_at, urgency)
+            .select_from(joined)
+            .where(
+                due_where,
+                or_(told.c.told_rank.is_(None), _rank(o.c.severity) > told.c.told_rank),
+            )
+        )
+    d = due.cte("due")
+    turns = select(
+        d.c.id,
+        d.c.dwelling,
+        d.c.next_attempt_at,
+        d.c.urgency,
+        func.row_number()
+        .over(partition_by=(d.c.dwelling, d.c.urgency), order_by=(d.c.next_attempt_at, d.c.id))
+        .label("turn"),
+    ).cte("turns")
+    s = outbox.alias("s")
+    served = (
+        select(func.max(s.c.claimed_at))
+        .where(s.c.dwelling.is_not_distinct_from(turns.c.dwelling))
+        .scalar_subquery()
+    )
+    return select(turns.c.id).order_by(
+        turns.c.urgency.desc(),
+        turns.c.turn,
+        served.asc().nulls_first(),
+        turns.c.next_attempt_at,
+        turns.c.id,
+    )
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
-    def _migrate(self) -> None:
-        """Add the columns an older file lacks (outbox ones filled from the alarms table).
-        Under the write lock, so two processes opening one old file migrate it once."""
-        with self._tx() as db:
-            have_alarm = {r["name"] for r in db.execute("PRAGMA table_info(alarms)")}
-            for name, kind in ALARM_COLUMNS:
-                if name not in have_alarm:
-                    db.execute(f"ALTER TABLE alarms ADD COLUMN {name} {kind}")
-            have_log = {r["name"] for r in db.execute("PRAGMA table_info(alarm_log)")}
-            for name, kind in LOG_COLUMNS:
-                if name not in have_log:
-                    db.execute(f"ALTER TABLE alarm_log ADD COLUMN {name} {kind}")
-            have = {r["name"] for r in db.execute("PRAGMA table_info(outbox)")}
-            missing = [(name, kind) for name, kind in OUTBOX_COLUMNS if name not in have]
-            for name, kind in missing:
-                db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {kind}")
-            if missing:
-                db.execute(
-                    "UPDATE outbox SET "
-                    "dwelling = (SELECT dwelling FROM alarms WHERE alarms.id = outbox.alarm_id), "
-                    "severity = (SELECT severity FROM alarms WHERE alarms.id = outbox.alarm_id) "
-                    "WHERE dwelling IS NULL"
-                )
-                # Rows already finished went out alone: their own mail.
-                db.execute(
-                    "UPDATE outbox SET batch = id WHERE batch IS NULL AND claimed_at IS NOT NULL"
-                )
+class AlarmStore:
+    """Synchronous; the service calls it from worker threads. The engine is the caller's
+    (hub.app.build_hub opens one for the operational store); the tables must exist
+    (hub.sql.schema.prepare)."""
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
-    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return list(self._db.execute(sql, params))
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def _alarms_where(self, *where: ColumnElement[bool]) -> list[AlarmRecord]:
+        with reading(self._engine) as conn:
+            rows = conn.execute(select(*_ALARM_COLS).where(*where)).mappings()
+            return [_row_to_alarm(r) for r in rows]
+
+    def _outbox_rows(self, query: Select[Any]) -> list[OutboxRow]:
+        with reading(self._engine) as conn:
+            return [_row_to_outbox(r) for r in conn.execute(query).mappings()]
 
     # -- alarms ---------------------------------------------------------------------------
 
@@ -406,38 +348,34 @@ class AlarmStore:
     ) -> bool:
         """Store a new alarm; False (and nothing changed) if its id, or an open technical
         alarm with the same (dwelling, tech_key), is already there."""
-        with self._tx() as db:
-            try:
-                cur = db.execute(
-                    f"INSERT OR IGNORE INTO alarms ({_ALARM_COLUMNS}, tech_key) "
-                    f"VALUES ({_ALARM_MARKS},?)",
-                    (*_alarm_params(rec), tech_key),
-                )
-            except sqlite3.IntegrityError:
-                return False  # the partial unique index: already an open technical alarm
-            if cur.rowcount == 0:
+        with writing(self._engine) as conn:
+            # No conflict target: the primary key and the partial unique index both count.
+            added = conn.execute(
+                insert_ignore(conn, alarms).values(**_alarm_values(rec), tech_key=tech_key)
+            ).rowcount
+            if added == 0:
                 return False
-            db.execute(
-                "INSERT INTO alarm_log (alarm_id, at, what, by, note) VALUES (?,?,?,?,?)",
-                (rec.id, rec.received_at, rec.state.value, by or rec.source, ""),
+            conn.execute(
+                alarm_log.insert().values(
+                    alarm_id=rec.id,
+                    at=rec.received_at,
+                    what=rec.state.value,
+                    by=by or rec.source,
+                    note="",
+                )
             )
             return True
 
     def get(self, alarm_id: str) -> AlarmRecord | None:
-        rows = self._query(f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE id = ?", (alarm_id,))
-        return _row_to_alarm(rows[0]) if rows else None
+        found = self._alarms_where(alarms.c.id == alarm_id)
+        return found[0] if found else None
 
     def get_many(self, alarm_ids: Sequence[str]) -> dict[str, AlarmRecord]:
         """The known alarms among `alarm_ids`, by id."""
         out: dict[str, AlarmRecord] = {}
         ids = list(dict.fromkeys(alarm_ids))
-        for i in range(0, len(ids), 500):  # SQLite's limit on parameters per statement
-            chunk = ids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._query(
-                f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE id IN ({marks})", tuple(chunk)
-            )
-            out.update((r["id"], _row_to_alarm(r)) for r in rows)
+        for i in range(0, len(ids), _CHUNK):
+            out.update((r.id, r) for r in self._alarms_where(alarms.c.id.in_(ids[i : i + _CHUNK])))
         return out
 
     def update(
@@ -452,17 +390,20 @@ class AlarmStore:
     ) -> Step:
         """Apply a pure lifecycle step atomically; log it when it changed something.
 
-        The step reads and writes inside one `BEGIN IMMEDIATE` transaction, so it sees the
-        record as no other process can change it before the write: what makes a claim
-        exclusive across hub processes (two operators claiming at once: the second step
-        sees the first's claim and raises `ClaimedError`, and nothing is written)."""
-        with self._tx() as db:
-            rows = list(
-                db.execute(f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE id = ?", (alarm_id,))
+        The step reads the alarm locked (`FOR UPDATE`; on SQLite the writer's IMMEDIATE
+        transaction) and writes it in the same transaction, so no other worker can change
+        it in between: what makes a claim exclusive across hub workers (two operators
+        claiming at once: the second step waits, sees the first's claim and raises
+        `ClaimedError`, and nothing is written)."""
+        with writing(self._engine) as conn:
+            row = (
+                conn.execute(select(*_ALARM_COLS).where(alarms.c.id == alarm_id).with_for_update())
+                .mappings()
+                .first()
             )
-            if not rows:
+            if row is None:
                 raise UnknownAlarmError(alarm_id)
-            return self._apply(db, rows[0], step, at=at, by=by, note=note, contact=contact)
+            return self._apply(conn, row, step, at=at, by=by, note=note, contact=contact)
 
     def update_many(
         self,
@@ -475,20 +416,28 @@ class AlarmStore:
     ) -> list[Step]:
         """`update` for several alarms in one transaction (one fsync, not one per alarm);
         unknown ids are left out of the result."""
-        with self._tx() as db:
-            out = []
-            for alarm_id in alarm_ids:
-                rows = list(
-                    db.execute(f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE id = ?", (alarm_id,))
-                )
-                if rows:
-                    out.append(self._apply(db, rows[0], step, at=at, by=by, note=note))
-            return out
+        ids = list(dict.fromkeys(alarm_ids))
+        with writing(self._engine) as conn:
+            rows: dict[str, RowMapping] = {}
+            for i in range(0, len(ids), _CHUNK):
+                # Locked in id order: two workers locking overlapping sets cannot deadlock.
+                locked = conn.execute(
+                    select(*_ALARM_COLS)
+                    .where(alarms.c.id.in_(ids[i : i + _CHUNK]))
+                    .order_by(alarms.c.id)
+                    .with_for_update()
+                ).mappings()
+                rows.update((r["id"], r) for r in locked)
+            return [
+                self._apply(conn, rows[alarm_id], step, at=at, by=by, note=note)
+                for alarm_id in ids
+                if alarm_id in rows
+            ]
 
     @staticmethod
     def _apply(
-        db: sqlite3.Connection,
-        row: sqlite3.Row,
+        conn: Connection,
+        row: RowMapping,
         step: Callable[[AlarmRecord], Step],
         *,
         at: float,
@@ -499,43 +448,30 @@ class AlarmStore:
         result = step(_row_to_alarm(row))
         if result.changed:
             r = result.record
-            db.execute(
-                "UPDATE alarms SET state=?, notified_at=?, acknowledged_at=?, "
-                "acknowledged_by=?, resolved_at=?, resolved_by=?, note=?, notifications_sent=?, "
-                "response=?, responder=?, outcome=?, centre_required=?, centre_handed_at=?, "
-                "centre_acked_at=?, claimed_by=?, claimed_at=? WHERE id=?",
-                (
-                    r.state.value,
-                    r.notified_at,
-                    r.acknowledged_at,
-                    r.acknowledged_by,
-                    r.resolved_at,
-                    r.resolved_by,
-                    r.note,
-                    r.notifications_sent,
-                    *_response_params(r),
-                    r.id,
-                ),
-            )
+            conn.execute(update(alarms).where(alarms.c.id == r.id).values(**_step_values(r)))
             if result.claimed:
-                db.execute(
-                    "INSERT INTO alarm_log (alarm_id, at, what, by, note) VALUES (?,?,?,?,'')",
-                    (r.id, at, "claimed", by),
+                conn.execute(
+                    alarm_log.insert().values(alarm_id=r.id, at=at, what="claimed", by=by, note="")
                 )
-            db.execute(
-                "INSERT INTO alarm_log (alarm_id, at, what, by, note, contact) "
-                "VALUES (?,?,?,?,?,?)",
-                (r.id, at, result.what, by, note if result.note is None else result.note, contact),
+            conn.execute(
+                alarm_log.insert().values(
+                    alarm_id=r.id,
+                    at=at,
+                    what=result.what,
+                    by=by,
+                    note=note if result.note is None else result.note,
+                    contact=contact,
+                )
             )
         return result
 
     def open_technical(self, dwelling: str, key: str) -> AlarmRecord | None:
-        rows = self._query(
-            f"SELECT {_ALARM_COLUMNS} FROM alarms "
-            "WHERE dwelling=? AND tech_key=? AND state != 'resolved'",
-            (dwelling, key),
+        found = self._alarms_where(
+            alarms.c.dwelling == dwelling,
+            alarms.c.tech_key == key,
+            alarms.c.state != AlarmState.RESOLVED.value,
         )
-        return _row_to_alarm(rows[0]) if rows else None
+        return found[0] if found else None
 
     def open_count(self, dwelling: str) -> int:
         """Alarms the dwelling's edge raised that nobody has taken on yet (raised or
@@ -543,68 +479,79 @@ class AlarmStore:
         open alarms counts. Acknowledged ones do not count: a family that acknowledges by
         mail and never closes would otherwise, weeks later, have a pendant press refused.
         An indexed COUNT."""
-        rows = self._query(
-            "SELECT COUNT(*) AS n FROM alarms WHERE dwelling=? AND state IN (?, ?) "
-            "AND source='edge'",
-            (dwelling, *_UNACKED),
-        )
-        return int(rows[0]["n"])
+        with reading(self._engine) as conn:
+            n = conn.execute(
+                select(func.count())
+                .select_from(alarms)
+                .where(
+                    alarms.c.dwelling == dwelling,
+                    alarms.c.state.in_(_UNACKED),
+                    alarms.c.source == "edge",
+                )
+            ).scalar_one()
+        return int(n)
 
     def open_alarms(self) -> list[AlarmRecord]:
-        rows = self._query(
-            f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE state != 'resolved' "
-            "ORDER BY received_at DESC, id"
-        )
-        return [_row_to_alarm(r) for r in rows]
+        with reading(self._engine) as conn:
+            rows = conn.execute(
+                select(*_ALARM_COLS)
+                .where(alarms.c.state != AlarmState.RESOLVED.value)
+                .order_by(alarms.c.received_at.desc(), alarms.c.id)
+            ).mappings()
+            return [_row_to_alarm(r) for r in rows]
 
     def unacknowledged(self) -> list[AlarmRecord]:
-        rows = self._query(
-            f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE state IN (?, ?)",
-            _UNACKED,
-        )
-        return [_row_to_alarm(r) for r in rows]
+        return self._alarms_where(alarms.c.state.in_(_UNACKED))
 
     def recent(self, limit: int) -> list[AlarmRecord]:
-        rows = self._query(
-            f"SELECT {_ALARM_COLUMNS} FROM alarms ORDER BY received_at DESC, id LIMIT ?",
-            (limit,),
-        )
-        return [_row_to_alarm(r) for r in rows]
+        with reading(self._engine) as conn:
+            rows = conn.execute(
+                select(*_ALARM_COLS).order_by(alarms.c.received_at.desc(), alarms.c.id).limit(limit)
+            ).mappings()
+            return [_row_to_alarm(r) for r in rows]
 
     def dwelling_since(self, dwelling: str, since: float, limit: int) -> list[AlarmRecord]:
         """The dwelling's alarms received since `since`, newest first, and every one of
         its alarms still open, however old."""
-        rows = self._query(
-            f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE dwelling = ? AND received_at >= ?"
-            f" UNION SELECT {_ALARM_COLUMNS} FROM alarms WHERE dwelling = ?"
-            " AND state != 'resolved' ORDER BY received_at DESC, id LIMIT ?",
-            (dwelling, since, dwelling, limit),
-        )
-        return [_row_to_alarm(r) for r in rows]
+        with reading(self._engine) as conn:
+            rows = conn.execute(
+                select(*_ALARM_COLS)
+                .where(
+                    alarms.c.dwelling == dwelling,
+                    or_(
+                        alarms.c.received_at >= since,
+                        alarms.c.state != AlarmState.RESOLVED.value,
+                    ),
+                )
+                .order_by(alarms.c.received_at.desc(), alarms.c.id)
+                .limit(limit)
+            ).mappings()
+            return [_row_to_alarm(r) for r in rows]
 
     def all_since(self, since: float) -> list[AlarmRecord]:
-        rows = self._query(
-            f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE received_at >= ?",
-            (since,),
-        )
-        return [_row_to_alarm(r) for r in rows]
+        return self._alarms_where(alarms.c.received_at >= since)
 
     def active_between(self, since: float, until: float) -> list[AlarmRecord]:
         """Alarms known and not over at some moment in [since, until): received before
         `until`, and received in the period or still open at its start (the monthly
         report's alarms received in the month and the technical ones open in it)."""
-        rows = self._query(
-            f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE received_at < ? "
-            "AND (resolved_at IS NULL OR resolved_at >= ? OR received_at >= ?)",
-            (until, since, since),
+        return self._alarms_where(
+            alarms.c.received_at < until,
+            or_(
+                alarms.c.resolved_at.is_(None),
+                alarms.c.resolved_at >= since,
+                alarms.c.received_at >= since,
+            ),
         )
-        return [_row_to_alarm(r) for r in rows]
 
     def log(self, alarm_id: str) -> list[tuple[float, str, str | None, str]]:
-        rows = self._query(
-            "SELECT at, what, by, note FROM alarm_log WHERE alarm_id=? ORDER BY seq", (alarm_id,)
-        )
-        return [(r["at"], r["what"], r["by"], r["note"]) for r in rows]
+        with reading(self._engine) as conn:
+            rows = conn.execute(
+                select(alarm_log.c.at, alarm_log.c.what, alarm_log.c.by, alarm_log.c.note)
+                .where(alarm_log.c.alarm_id == alarm_id)
+                .order_by(alarm_log.c.seq)
+            )
+            return [(r.at, r.what, r.by, r.note) for r in rows]
 
     # -- outbox ---------------------------------------------------------------------------
 
@@ -621,27 +568,27 @@ class AlarmStore:
         """Queue one notification; False if this (alarm, contact, channel, round) exists.
         `failed`: record it as failed at once, with this reason (a step nobody can take)."""
         status = OutboxStatus.PENDING if failed is None else OutboxStatus.FAILED
-        with self._tx() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO outbox (alarm_id, contact_id, channel, round, status, "
-                "created_at, next_attempt_at, dwelling, severity, error, finished_at) "
-                "VALUES (?,?,?,?,?,?,?, (SELECT dwelling FROM alarms WHERE id=?), "
-                "(SELECT severity FROM alarms WHERE id=?), ?, ?)",
-                (
-                    alarm_id,
-                    contact_id,
-                    channel,
-                    round_,
-                    status.value,
-                    now,
-                    now,
-                    alarm_id,
-                    alarm_id,
-                    failed or "",
-                    None if failed is None else now,
-                ),
-            )
-            return cur.rowcount > 0
+        with writing(self._engine) as conn:
+            of = conn.execute(
+                select(alarms.c.dwelling, alarms.c.severity).where(alarms.c.id == alarm_id)
+            ).first()
+            stmt = insert_ignore(conn, outbox, "alarm_id", "contact_id", "channel", "round")
+            added = conn.execute(
+                stmt.values(
+                    alarm_id=alarm_id,
+                    contact_id=contact_id,
+                    channel=channel,
+                    round=round_,
+                    status=status.value,
+                    created_at=now,
+                    next_attempt_at=now,
+                    dwelling=None if of is None else of.dwelling,
+                    severity=None if of is None else of.severity,
+                    error=failed or "",
+                    finished_at=None if failed is None else now,
+                )
+            ).rowcount
+            return bool(added > 0)
 
     def claim(
         self,
@@ -651,73 +598,107 @@ class AlarmStore:
         fold_window_s: float = 0.0,
         thread_gap_s: float = 0.0,
     ) -> OutboxRow | None:
-        """Take the next due pending row (see `_CLAIM_NEXT` for the order) and return it.
+        """Take the next due pending row (see `_claim_order` for the order) and return it.
 
         With `fold_window_s` > 0 (folding on): a row whose (dwelling, contact, channel) had
         a mail claimed within the window waits for the window's end, unless it is more
         severe than everything that window carried; and the claimed row takes along every
         other due pending row of its group, so one mail carries them all (`batch(id)`).
-        Rows are claimed, all or none, in one `BEGIN IMMEDIATE` transaction with the
-        `status='pending'` guard, so the claim is exclusive across hub processes.
+        The rows are locked `FOR UPDATE SKIP LOCKED` and updated, all or none, in one
+        transaction with the `status='pending'` guard, so the claim is exclusive across
+        hub workers: a row another worker is claiming is skipped for the next best.
 
         The mail thread continues the group's last one if that mail was claimed at most
         `thread_gap_s` ago; else the claimed row starts a new thread.
         """
         fold = fold_window_s > 0
-        with self._tx() as db:
-            first = list(db.execute(_CLAIM_NEXT, (int(fold), now - fold_window_s, now)))
-            if not first:
+        order = _claim_order(now, now - fold_window_s if fold else None)
+        with writing(self._engine) as conn:
+            head: RowMapping | None = None
+            for candidate in conn.execute(order.limit(_CANDIDATES)).scalars().all():
+                head = (
+                    conn.execute(
+                        select(outbox)
+                        .where(
+                            outbox.c.id == candidate,
+                            outbox.c.status == OutboxStatus.PENDING.value,
+                        )
+                        .with_for_update(skip_locked=True)
+                    )
+                    .mappings()
+                    .first()
+                )
+                if head is not None:
+                    break
+            if head is None:
                 return None
-            (head,) = list(db.execute("SELECT * FROM outbox WHERE id=?", (first[0]["id"],)))
-            group = (head["dwelling"], head["contact_id"], head["channel"])
+            group = and_(
+                outbox.c.dwelling.is_not_distinct_from(head["dwelling"]),
+                outbox.c.contact_id == head["contact_id"],
+                outbox.c.channel == head["channel"],
+            )
             ids = [head["id"]]
             if fold:
-                ids += [
-                    r["id"]
-                    for r in db.execute(
-                        "SELECT id FROM outbox WHERE dwelling IS ? AND contact_id=? AND channel=? "
-                        "AND status='pending' AND next_attempt_at <= ? AND id != ? ORDER BY id",
-                        (*group, now, head["id"]),
+                ids += conn.execute(
+                    select(outbox.c.id)
+                    .where(
+                        group,
+                        outbox.c.status == OutboxStatus.PENDING.value,
+                        outbox.c.next_attempt_at <= now,
+                        outbox.c.id != head["id"],
                     )
-                ]
-            last = list(
-                db.execute(
-                    "SELECT thread, claimed_at FROM outbox WHERE dwelling IS ? AND contact_id=? "
-                    f"AND channel=? AND status IN {_TOLD} AND thread IS NOT NULL "
-                    "ORDER BY claimed_at DESC LIMIT 1",
-                    group,
-                )
-            )
-            if last and last[0]["claimed_at"] >= now - thread_gap_s:
-                thread = str(last[0]["thread"])
+                    .order_by(outbox.c.id)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            last = conn.execute(
+                select(outbox.c.thread, outbox.c.claimed_at)
+                .where(group, outbox.c.status.in_(_TOLD), outbox.c.thread.is_not(None))
+                .order_by(outbox.c.claimed_at.desc().nulls_last())
+                .limit(1)
+            ).first()
+            if last is not None and last.claimed_at >= now - thread_gap_s:
+                thread = str(last.thread)
             else:
                 thread = f"{head['id']}.{int(now)}"
-            marks = ",".join("?" * len(ids))
-            rows = list(
-                db.execute(
-                    "UPDATE outbox SET status='sending', claimed_by=?, claimed_at=?, "
-                    f"attempts=attempts+1, batch=?, thread=? WHERE id IN ({marks}) "
-                    "AND status='pending' RETURNING *",
-                    (worker, now, head["id"], thread, *ids),
+            rows = conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(ids), outbox.c.status == OutboxStatus.PENDING.value)
+                .values(
+                    status=OutboxStatus.SENDING.value,
+                    claimed_by=worker,
+                    claimed_at=now,
+                    attempts=outbox.c.attempts + 1,
+                    batch=head["id"],
+                    thread=thread,
                 )
-            )
-            return next(_row_to_outbox(r) for r in rows if r["id"] == head["id"])
+                .returning(*outbox.c)
+            ).mappings()
+            claimed = [_row_to_outbox(r) for r in rows]  # all read: the cursor closes
+            return next(r for r in claimed if r.id == head["id"])
 
     def batch(self, batch_id: int) -> list[OutboxRow]:
         """The rows one claim took together (the claimed row first)."""
-        rows = self._query(
-            "SELECT * FROM outbox WHERE batch=? ORDER BY id != ?, id", (batch_id, batch_id)
+        return self._outbox_rows(
+            select(outbox)
+            .where(outbox.c.batch == batch_id)
+            .order_by(case((outbox.c.id == batch_id, 0), else_=1), outbox.c.id)
         )
-        return [_row_to_outbox(r) for r in rows]
 
     def batch_alarms(self, batch_id: int, contact_id: str) -> list[str]:
         """The alarms one mail to this contact carried (its acknowledgement link's reach)."""
-        rows = self._query(
-            "SELECT DISTINCT alarm_id FROM outbox WHERE batch=? AND contact_id=? "
-            "AND status IN ('sent', 'unknown') ORDER BY alarm_id",
-            (batch_id, contact_id),
-        )
-        return [r["alarm_id"] for r in rows]
+        with reading(self._engine) as conn:
+            return list(
+                conn.execute(
+                    select(outbox.c.alarm_id)
+                    .distinct()
+                    .where(
+                        outbox.c.batch == batch_id,
+                        outbox.c.contact_id == contact_id,
+                        outbox.c.status.in_((OutboxStatus.SENT.value, OutboxStatus.UNKNOWN.value)),
+                    )
+                    .order_by(outbox.c.alarm_id)
+                ).scalars()
+            )
 
     def finish(self, row_id: int, status: OutboxStatus, now: float, error: str = "") -> None:
         self.finish_all([row_id], status, now, error)
@@ -726,73 +707,107 @@ class AlarmStore:
         self, row_ids: Sequence[int], status: OutboxStatus, now: float, error: str = ""
     ) -> None:
         """`finish` for the rows of one mail, in one transaction."""
-        with self._tx() as db:
-            db.executemany(
-                "UPDATE outbox SET status=?, finished_at=?, error=? "
-                "WHERE id=? AND status='sending'",
-                [(status.value, now, error[:500], row_id) for row_id in row_ids],
-            )
+        ids = list(row_ids)
+        with writing(self._engine) as conn:
+            for i in range(0, len(ids), _CHUNK):
+                conn.execute(
+                    update(outbox)
+                    .where(
+                        outbox.c.id.in_(ids[i : i + _CHUNK]),
+                        outbox.c.status == OutboxStatus.SENDING.value,
+                    )
+                    .values(status=status.value, finished_at=now, error=error[:500])
+                )
 
     def retry_later(self, row_id: int, at: float, error: str) -> None:
-        with self._tx() as db:
-            db.execute(
-                "UPDATE outbox SET status='pending', next_attempt_at=?, error=?, claimed_by=NULL "
-                "WHERE id=? AND status='sending'",
-                (at, error[:500], row_id),
+        with writing(self._engine) as conn:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row_id, outbox.c.status == OutboxStatus.SENDING.value)
+                .values(
+                    status=OutboxStatus.PENDING.value,
+                    next_attempt_at=at,
+                    error=error[:500],
+                    claimed_by=None,
+                )
             )
 
     def expire_leases(self, older_than: float, now: float) -> list[OutboxRow]:
         """Rows claimed before `older_than` and still 'sending': their sender died. Mark them
-        'unknown' (never resend: the mail may have gone out) and return them."""
-        with self._tx() as db:
-            rows = list(
-                db.execute(
-                    "UPDATE outbox SET status='unknown', finished_at=?, "
-                    "error='sender stopped mid-send; not resent' "
-                    "WHERE status='sending' AND claimed_at < ? RETURNING *",
-                    (now, older_than),
-                )
+        'unknown' (never resend: the mail may have gone out) and return them; each row to
+        one worker only (a row another worker is finishing right now is skipped)."""
+        with writing(self._engine) as conn:
+            ids = list(
+                conn.execute(
+                    select(outbox.c.id)
+                    .where(
+                        outbox.c.status == OutboxStatus.SENDING.value,
+                        outbox.c.claimed_at < older_than,
+                    )
+                    .order_by(outbox.c.id)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
             )
-            return [_row_to_outbox(r) for r in rows]
+            if not ids:
+                return []
+            rows = conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(ids), outbox.c.status == OutboxStatus.SENDING.value)
+                .values(
+                    status=OutboxStatus.UNKNOWN.value,
+                    finished_at=now,
+                    error="sender stopped mid-send; not resent",
+                )
+                .returning(*outbox.c)
+            ).mappings()
+            return sorted((_row_to_outbox(r) for r in rows), key=lambda r: r.id)
 
     def outbox(self, alarm_id: str | None = None) -> list[OutboxRow]:
-        if alarm_id is None:
-            rows = self._query("SELECT * FROM outbox ORDER BY id")
-        else:
-            rows = self._query("SELECT * FROM outbox WHERE alarm_id=? ORDER BY id", (alarm_id,))
-        return [_row_to_outbox(r) for r in rows]
+        query = select(outbox).order_by(outbox.c.id)
+        if alarm_id is not None:
+            query = query.where(outbox.c.alarm_id == alarm_id)
+        return self._outbox_rows(query)
 
     def outbox_counts(self) -> dict[str, int]:
-        rows = self._query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
-        return {r["status"]: r["n"] for r in rows}
+        with reading(self._engine) as conn:
+            rows = conn.execute(
+                select(outbox.c.status, func.count()).group_by(outbox.c.status)
+            ).all()
+        return {status: int(n) for status, n in rows}
 
     # -- routing and the alarm centre ----------------------------------------------------
 
     def routing_open(self) -> list[AlarmRecord]:
         """Open alarms whose escalation may still have a step to take."""
-        rows = self._query(
-            f"SELECT {_ALARM_COLUMNS} FROM alarms WHERE state != 'resolved' AND routed = 0 "
-            "ORDER BY received_at, id"
-        )
-        return [_row_to_alarm(r) for r in rows]
+        with reading(self._engine) as conn:
+            rows = conn.execute(
+                select(*_ALARM_COLS)
+                .where(alarms.c.state != AlarmState.RESOLVED.value, alarms.c.routed == 0)
+                .order_by(alarms.c.received_at, alarms.c.id)
+            ).mappings()
+            return [_row_to_alarm(r) for r in rows]
 
     def mark_routed(self, alarm_id: str) -> None:
-        with self._tx() as db:
-            db.execute("UPDATE alarms SET routed = 1 WHERE id = ?", (alarm_id,))
+        with writing(self._engine) as conn:
+            conn.execute(update(alarms).where(alarms.c.id == alarm_id).values(routed=1))
 
     def steps_done(self, alarm_id: str) -> set[int]:
         """The escalation steps (outbox rounds) already queued for the alarm."""
-        rows = self._query(
-            "SELECT DISTINCT round FROM outbox WHERE alarm_id = ? AND round >= 0", (alarm_id,)
-        )
-        return {int(r["round"]) for r in rows}
+        with reading(self._engine) as conn:
+            rounds = conn.execute(
+                select(outbox.c.round)
+                .distinct()
+                .where(outbox.c.alarm_id == alarm_id, outbox.c.round >= 0)
+            ).scalars()
+            return {int(r) for r in rounds}
 
     def log_event(self, alarm_id: str, at: float, what: str, by: str | None, note: str) -> None:
         """Put something that happened to the alarm on its timeline (a send, a failure)."""
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO alarm_log (alarm_id, at, what, by, note) VALUES (?,?,?,?,?)",
-                (alarm_id, at, what, by, note[:500]),
+        with writing(self._engine) as conn:
+            conn.execute(
+                alarm_log.insert().values(
+                    alarm_id=alarm_id, at=at, what=what, by=by, note=note[:500]
+                )
             )
 
     def claim_channel(
@@ -801,34 +816,69 @@ class AlarmStore:
         """Claim the next due pending row of one channel (the alarm centre's lane): most
         severe first, then the oldest. A row of round `after_round` (a restore) waits
         while its alarm's other rows on the channel are unfinished, so a restore never
-        overtakes its event."""
-        with self._tx() as db:
-            rows = list(
-                db.execute(
-                    "UPDATE outbox SET status='sending', claimed_by=?, claimed_at=?, "
-                    "attempts=attempts+1, batch=id WHERE id = ("
-                    "SELECT o.id FROM outbox o WHERE o.channel = ? AND o.status = 'pending' "
-                    "AND o.next_attempt_at <= ? AND NOT (o.round = ? AND EXISTS ("
-                    "SELECT 1 FROM outbox n WHERE n.alarm_id = o.alarm_id AND n.channel = ? "
-                    "AND n.round != ? AND n.status IN ('pending', 'sending'))) "
-                    f"ORDER BY {_RANK.format(col='o.severity')} DESC, o.next_attempt_at, o.id "
-                    "LIMIT 1) AND status = 'pending' RETURNING *",
-                    (worker, now, channel, now, after_round, channel, after_round),
+        overtakes its event. Exclusive across workers as `claim` is."""
+        o, n = outbox.alias("o"), outbox.alias("n")
+        unfinished = exists().where(
+            n.c.alarm_id == o.c.alarm_id,
+            n.c.channel == channel,
+            n.c.round != after_round,
+            n.c.status.in_((OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)),
+        )
+        with writing(self._engine) as conn:
+            row_id = conn.execute(
+                select(o.c.id)
+                .where(
+                    o.c.channel == channel,
+                    o.c.status == OutboxStatus.PENDING.value,
+                    o.c.next_attempt_at <= now,
+                    ~and_(o.c.round == after_round, unfinished),
                 )
+                .order_by(_rank(o.c.severity).desc(), o.c.next_attempt_at, o.c.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).scalar()
+            if row_id is None:
+                return None
+            row = (
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id == row_id, outbox.c.status == OutboxStatus.PENDING.value)
+                    .values(
+                        status=OutboxStatus.SENDING.value,
+                        claimed_by=worker,
+                        claimed_at=now,
+                        attempts=outbox.c.attempts + 1,
+                        batch=outbox.c.id,
+                    )
+                    .returning(*outbox.c)
+                )
+                .mappings()
+                .first()
             )
-            return _row_to_outbox(rows[0]) if rows else None
+            return None if row is None else _row_to_outbox(row)
 
     def centre_restores_due(self, channel: str, restore_round: int) -> list[str]:
         """Alarms over (resolved) with an event on `channel` and no restore queued yet."""
-        rows = self._query(
-            "SELECT DISTINCT o.alarm_id FROM outbox o JOIN alarms a ON a.id = o.alarm_id "
-            "WHERE o.channel = ? AND o.round != ? AND o.status IN ('pending', 'sending', "
-            "'sent', 'unknown') AND a.state = 'resolved' AND NOT EXISTS ("
-            "SELECT 1 FROM outbox r WHERE r.alarm_id = o.alarm_id AND r.channel = ? "
-            "AND r.round = ?)",
-            (channel, restore_round, channel, restore_round),
+        o, r = outbox.alias("o"), outbox.alias("r")
+        queued = exists().where(
+            r.c.alarm_id == o.c.alarm_id, r.c.channel == channel, r.c.round == restore_round
         )
-        return [r["alarm_id"] for r in rows]
+        with reading(self._engine) as conn:
+            return list(
+                conn.execute(
+                    select(o.c.alarm_id)
+                    .distinct()
+                    .join(alarms, alarms.c.id == o.c.alarm_id)
+                    .where(
+                        o.c.channel == channel,
+                        o.c.round != restore_round,
+                        o.c.status.in_(("pending", "sending", "sent", "unknown")),
+                        alarms.c.state == AlarmState.RESOLVED.value,
+                        ~queued,
+                    )
+                    .order_by(o.c.alarm_id)
+                ).scalars()
+            )
 
     def timeline(self, alarm_id: str) -> list[TimelineEntry]:
         """The alarm's timeline: raised at its source, then its log (the first entry,
@@ -837,12 +887,21 @@ class AlarmStore:
         if rec is None:
             return []
         entries = [TimelineEntry(rec.raised_at, "raised_at_source", rec.source, "")]
-        for row in self._query(
-            "SELECT at, what, by, note, contact FROM alarm_log WHERE alarm_id=? ORDER BY seq",
-            (alarm_id,),
-        ):
-            first = len(entries) == 1 and row["what"] == AlarmState.RAISED.value
-            what = "received" if first else row["what"]
-            entries.append(TimelineEntry(row["at"], what, row["by"], row["note"], row["contact"]))
+        with reading(self._engine) as conn:
+            rows = conn.execute(
+                select(
+                    alarm_log.c.at,
+                    alarm_log.c.what,
+                    alarm_log.c.by,
+                    alarm_log.c.note,
+                    alarm_log.c.contact,
+                )
+                .where(alarm_log.c.alarm_id == alarm_id)
+                .order_by(alarm_log.c.seq)
+            ).all()
+        for row in rows:
+            first = len(entries) == 1 and row.what == AlarmState.RAISED.value
+            what = "received" if first else row.what
+            entries.append(TimelineEntry(row.at, what, row.by, row.note, row.contact))
         # Stable: log order breaks ties (a step and its log entry share one clock reading).
         return sorted(entries, key=lambda e: e.at)

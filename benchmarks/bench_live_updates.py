@@ -34,7 +34,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hub.app import ALARMS_DB, REGISTRY_DB, build_hub
+from hub.app import REGISTRY_DB, build_hub
 from hub.config import load_settings
 from hub.context import Dwelling, Operator
 from hub.watch import WATCH_INTERVAL_S
@@ -64,13 +64,15 @@ async def peer(data_dir: Path, changes: int, seed: int) -> None:
     """The other process: raise alarms on the shared store, print each commit's time."""
     from alerts.channels.router import ChannelRouter
     from alerts.service import AlarmService, AlertSettings
+    from hub.config import OPS_DB
     from hub.registry import SqliteRegistry
+    from hub.sql.engine import sqlite_engine
     from sensors import contract
 
     rng = random.Random(seed)
     registry = SqliteRegistry(data_dir / REGISTRY_DB)
     svc = AlarmService(
-        data_dir / ALARMS_DB,
+        sqlite_engine(data_dir / OPS_DB),  # the hub (started first) created the tables
         ChannelRouter(None, None),
         registry,
         AlertSettings(public_url="http://127.0.0.1:9", secret_key=secrets.token_urlsafe(24)),
@@ -90,6 +92,7 @@ async def peer(data_dir: Path, changes: int, seed: int) -> None:
         await svc.on_edge_alarm(msg, received_at=now)
         print(json.dumps({"id": msg.alarm_id, "t": time.time()}), flush=True)
     svc.close()
+    svc.store.engine.dispose()
     registry.close()
 
 

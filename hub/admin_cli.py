@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from alerts.model import Contact
     from alerts.routing import DueStep, Policy, Window
+    from alerts.store import AlarmStore
     from hub.context import Actor
     from hub.registry import SqliteRegistry
 
@@ -112,20 +113,56 @@ def _registry(config: Path | None, data_dir: Path | None) -> Iterator[SqliteRegi
         reg.close()
 
 
-def _open_alarms(data_dir: Path, dwelling: str) -> int:
-    """Open alarms of `dwelling` in the alarm service's store (none if it has none yet)."""
-    from hub.app import ALARMS_DB
+def _sql_url(config: Path | None, data_dir: Path | None) -> str:
+    """The operational store's URL: `sqlite:///<data-dir>/hub.sqlite` with --data-dir,
+    else the hub.toml's `[storage] sql` (by default the file under its data.dir)."""
+    from hub.config import OPS_DB, load_settings
+    from hub.errors import ConfigError
 
-    path = data_dir / ALARMS_DB
-    if not path.exists():
-        return 0
-    from alerts.store import AlarmStore
-
-    store = AlarmStore(path)
+    if data_dir is not None:
+        return f"sqlite:///{(data_dir / OPS_DB).resolve()}"
     try:
-        return sum(1 for a in store.open_alarms() if a.dwelling == dwelling)
+        return load_settings(config or DEFAULT_CONFIG).sql_url
+    except ConfigError as exc:
+        raise _fail(f"{exc} (or pass --data-dir)") from None
+
+
+@contextmanager
+def _alarm_store(config: Path | None, data_dir: Path | None) -> Iterator[AlarmStore | None]:
+    """The alarm service's store (None while there is none yet: never creates one)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from alerts.store import AlarmStore
+    from hub.errors import ConfigError
+    from hub.sql.engine import normalise_url, open_engine
+
+    try:
+        url = normalise_url(_sql_url(config, data_dir))
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not Path(str(parsed.database)).exists():
+        yield None
+        return
+    engine = open_engine(url)
+    try:
+        try:
+            known = inspect(engine).has_table("alarms")
+        except SQLAlchemyError as exc:
+            raise _fail(f"cannot open the operational store: {exc}") from None
+        yield AlarmStore(engine) if known else None
     finally:
-        store.close()
+        engine.dispose()
+
+
+def _open_alarms(config: Path | None, data_dir: Path | None, dwelling: str) -> int:
+    """Open alarms of `dwelling` in the alarm service's store (none if it has none yet)."""
+    with _alarm_store(config, data_dir) as store:
+        if store is None:
+            return 0
+        return sum(1 for a in store.open_alarms() if a.dwelling == dwelling)
 
 
 # -- dwellings -------------------------------------------------------------------
@@ -167,7 +204,7 @@ def dwelling_remove(
     directory = _data_dir(config, data_dir)
     with _registry(None, directory) as reg:
         reg.remove_dwelling(
-            dwelling_id, open_alarms=_open_alarms(directory, dwelling_id), force=force
+            dwelling_id, open_alarms=_open_alarms(config, data_dir, dwelling_id), force=force
         )
     print(f"removed dwelling {dwelling_id}")
 

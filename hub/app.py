@@ -19,7 +19,6 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol, cast
 
 from sqlalchemy import Engine
@@ -33,6 +32,7 @@ from hub.ingest import Ingest, IngestCounters, check_tls
 from hub.leases import Lease
 from hub.presence import PresenceMonitor, PresenceStore, PresenceTracker
 from hub.registry import SqliteRegistry
+from hub.sql.engine import sqlite_path
 from hub.sql.schema import open_store
 from hub.storage.sqlite import SqliteTimeSeriesStore
 from hub.watch import ChangeFeed, alarm_feed, registry_feed
@@ -52,7 +52,6 @@ RESTART_MAX_S: Final = 30.0
 
 # The hub's SQLite files, all under data.dir.
 REGISTRY_DB: Final = "registry.sqlite"
-ALARMS_DB: Final = "alarms.sqlite"
 TIMESERIES_DB: Final = "timeseries.sqlite"
 
 
@@ -80,7 +79,9 @@ class Hub:
     ingest: Ingest
     alarms: AlarmBackend
     clock: Callable[[], float]
-    ops: Engine  # the operational store (hub.sql)
+    # The operational store's engine (alarms, outbox, audit trail, dedup, presence, ...),
+    # disposed on close.
+    sql: Engine
     console_port: int | None = None  # the port actually bound (console.port may be 0)
     # The family's daily "alles goed" messages (None with a stand-in alarm service).
     summaries: DailySummaries | None = None
@@ -143,7 +144,7 @@ class Hub:
         self.presence.close()
         self.alarms.close()
         self.registry.close()
-        self.ops.dispose()
+        self.sql.dispose()
 
     async def _wait_ready(self, stop: asyncio.Event, server: uvicorn.Server | None) -> None:
         stopping = asyncio.ensure_future(stop.wait())
@@ -203,8 +204,9 @@ class Hub:
         commit reaches this console's live streams within a second."""
         d = self.settings.data.dir
         feeds: list[ChangeFeed] = [registry_feed(d / REGISTRY_DB)]
-        if (d / ALARMS_DB).exists():  # not with a stand-in alarm service (tests)
-            feeds.append(alarm_feed(d / ALARMS_DB))
+        ops = sqlite_path(self.sql)
+        if ops is not None:  # PostgreSQL's feed is LISTEN/NOTIFY (not yet)
+            feeds.append(alarm_feed(ops))
         return feeds
 
     async def _maintenance(self, stop: asyncio.Event) -> None:
@@ -255,11 +257,12 @@ def build_hub(
         data.dir / REGISTRY_DB, synchronous=sync, default_wait_s=settings.routing.step_wait_s
     )
     store = SqliteTimeSeriesStore(data.dir / TIMESERIES_DB, synchronous=sync)
-    ops = open_store(settings.sql_url, synchronous=sync)
-    dedup = Deduplicator(ops, keep_days=data.dedup_days)
+    # The operational store: one engine (one connection pool) for all its users.
+    sql = open_store(settings.sql_url, synchronous=sync)
+    dedup = Deduplicator(sql, keep_days=data.dedup_days)
     own_alarms = alarms is None
     if alarms is None:
-        alarms = build_alarm_service(settings, registry, clock)
+        alarms = build_alarm_service(settings, sql, registry, clock)
     tracker = PresenceTracker(
         heartbeat_factor=settings.presence.heartbeat_factor,
         started_at=clock(),
@@ -267,13 +270,13 @@ def build_hub(
     )
     presence = PresenceMonitor(
         tracker,
-        PresenceStore(ops),
+        PresenceStore(sql),
         alarms,
         registry,
         clock=clock,
         # Named after the worker's MQTT client id: stable across its restarts, so a
         # restarted worker takes its own lease back at once.
-        lease=Lease(ops, "presence", holder=settings.broker.client_id),
+        lease=Lease(sql, "presence", holder=settings.broker.client_id),
     )
     counters = IngestCounters()
     ingest = Ingest(
@@ -305,7 +308,7 @@ def build_hub(
         alarms=alarms,
         timeseries=store,
     )
-    hub = Hub(settings, context, registry, store, dedup, presence, ingest, alarms, clock, ops)
+    hub = Hub(settings, context, registry, store, dedup, presence, ingest, alarms, clock, sql)
     if own_alarms:
         hub.summaries = build_summaries(settings, hub, clock)
     return hub
@@ -328,7 +331,7 @@ def build_summaries(settings: HubSettings, hub: Hub, clock: Callable[[], float])
 
 
 def build_alarm_service(
-    settings: HubSettings, registry: SqliteRegistry, clock: Callable[[], float]
+    settings: HubSettings, sql: Engine, registry: SqliteRegistry, clock: Callable[[], float]
 ) -> AlarmBackend:
     """The real alarm service from `alerts`: the channel router (mail when [mail] is set,
     apprise and webhook targets per contact) and the DC-09 link when [alarm_centre] is."""
@@ -350,7 +353,7 @@ def build_alarm_service(
         language=settings.language,
     )
     service: AlarmBackend = AlarmService(
-        Path(settings.data.dir / ALARMS_DB),
+        sql,
         router,
         registry,
         alert_settings,

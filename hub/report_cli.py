@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TextIO
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from alerts.settings import DEFAULT_TIMEZONE
-from hub.admin_cli import ConfigOpt, DataDirOpt, _data_dir
+from hub.admin_cli import ConfigOpt, DataDirOpt, _alarm_store, _data_dir, _sql_url
 
 if TYPE_CHECKING:
     from alerts.impact import Figures, MonthlyReport, Spread
@@ -73,11 +74,8 @@ def alarms(
     except ValueError as exc:
         print(f"mz report: {exc}", file=sys.stderr)
         raise typer.Exit(2) from None
-    store = _store(_data_dir(config, data_dir))
-    try:
+    with _store(config, data_dir) as store:
         data = list(report.rows(store, since=start, until=end, tz=tz))
-    finally:
-        store.close()
     out = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
     try:
         if csv:
@@ -108,15 +106,20 @@ def _zone(name: str) -> ZoneInfo:
         raise _fail(f"unknown time zone {name!r}") from None
 
 
-def _store(data_dir: Path) -> AlarmStore:
+@contextmanager
+def _store(config: Path | None, data_dir: Path | None) -> Iterator[AlarmStore]:
     """The hub's alarm store (exit 2 when there is none: never an empty new one)."""
-    from alerts.store import AlarmStore
-    from hub.app import ALARMS_DB
+    with _alarm_store(config, data_dir) as store:
+        if store is None:
+            raise _fail(f"no alarm store at {_shown(_sql_url(config, data_dir))}")
+        yield store
 
-    path = data_dir / ALARMS_DB
-    if not path.exists():
-        raise _fail(f"no alarm store at {path}")
-    return AlarmStore(path)
+
+def _shown(url: str) -> str:
+    """The store's URL without its password (for messages)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _labels(data_dir: Path) -> dict[str, str]:
@@ -167,13 +170,9 @@ def monthly(
         impact.check_begun(wanted, now, tz)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    root = _data_dir(config, data_dir)
-    labels = _labels(root)
-    store = _store(root)
-    try:
+    labels = _labels(_data_dir(config, data_dir))
+    with _store(config, data_dir) as store:
         found = impact.load(store, wanted, tz, now, dwellings=labels, only=dwelling)
-    finally:
-        store.close()
     if dwelling is not None and dwelling not in labels and found.total.empty:
         raise _fail(f"no dwelling {dwelling!r} in the registry, and no alarms of it")
 

@@ -182,7 +182,8 @@ class SqliteFeed:
 def alarm_feed(
     path: Path, *, limit: int = READ_LIMIT, factory: type[sqlite3.Connection] = sqlite3.Connection
 ) -> SqliteFeed:
-    """The alarm store (alerts.store): every alarm change and timeline entry."""
+    """The alarm store (alerts.store): every alarm change and timeline entry. `path` is
+    the operational store's SQLite file (`hub.sql.engine.sqlite_path(engine)`)."""
 
     def since(db: sqlite3.Connection, seq: int, limit: int) -> list[Logged]:
         return [

@@ -127,3 +127,11 @@ def insert_ignore(bind: Engine | Connection, table: Table, *keys: str) -> Insert
     asked)."""
     stmt: Insert = insert(bind, table).on_conflict_do_nothing(index_elements=list(keys) or None)
     return stmt.execution_options(preserve_rowcount=True)
+
+
+def sqlite_path(bind: Engine | Connection) -> Path | None:
+    """The SQLite file behind `bind` (None on PostgreSQL): for what reads the file on a
+    connection of its own (hub.watch)."""
+    if not is_sqlite(bind) or not bind.engine.url.database:
+        return None
+    return Path(bind.engine.url.database)

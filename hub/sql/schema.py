@@ -18,7 +18,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
-import hub.ops_tables  # noqa: F401  (tables register on import)
+import alerts.tables  # noqa: F401  (tables register on import)
+import hub.ops_tables  # noqa: F401
 from hub.sql.engine import Synchronous, is_sqlite, open_engine, reading, writing
 from hub.sql.meta import metadata
 

@@ -23,7 +23,6 @@ import httpx
 import pytest
 
 from alerts.model import AlarmState, Contact
-from alerts.store import AlarmStore
 from hub.app import REGISTRY_DB, Hub, build_hub
 from hub.config import load_settings
 from hub.context import Dwelling
@@ -33,6 +32,7 @@ from simulators.dwelling import SimulatedDwelling, dwelling_settings
 from simulators.mail_sink import Mail
 from simulators.mantelzorger import SimulatedMantelzorger, find_ack_link
 from simulators.scenario import parse_scenario
+from tests.ops_store import hub_store
 from tests.servers import HUB_PASSWORD, HUB_USER, Mosquitto, SmtpSink, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -206,8 +206,7 @@ async def test_a_sigkilled_hub_loses_no_open_alarm_and_mails_nobody_twice(
     try:
         await wait_until(lambda: "MQTT session up" in log.read_text(), timeout=30)
         await _raise(mosquitto, first)
-        store = AlarmStore(data_dir / "alarms.sqlite")
-        try:
+        with hub_store(data_dir) as store:
 
             def notified(alarm_id: str) -> bool:
                 rec = store.get(alarm_id)
@@ -225,8 +224,6 @@ async def test_a_sigkilled_hub_loses_no_open_alarm_and_mails_nobody_twice(
             await wait_until(lambda: notified(second), timeout=30)
             first_rec = store.get(first)
             assert first_rec is not None and first_rec.state is AlarmState.NOTIFIED  # still open
-        finally:
-            store.close()
         # Exactly one mail per alarm: the restart re-sent nothing and the replay raised nothing.
         await wait_until(lambda: len(smtp.messages) >= 2, timeout=5)
         async with httpx.AsyncClient() as http:

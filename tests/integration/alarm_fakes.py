@@ -107,8 +107,10 @@ async def _hub_process(db: str, mail_url: str, alarm_id: str, centre: str = "") 
         host, port = centre.rsplit(":", 1)
         link = Dc09Link(LinkSettings(primary=Receiver(host, int(port)), ack_timeout_s=60.0))
         directory.accounts["dw-001"] = "1001"
+    from tests.ops_store import ops_file
+
     svc = AlarmService(
-        Path(db),
+        ops_file(Path(db)),
         ChannelRouter(mail_url, None),
         directory,
         AlertSettings(
@@ -150,3 +152,4 @@ async def service_running(svc: AlarmService) -> AsyncIterator[AlarmService]:
         stop.set()
         await asyncio.wait_for(task, 10)
         svc.close()
+        svc.store.engine.dispose()

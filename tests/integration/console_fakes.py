@@ -24,6 +24,7 @@ from hub.registry import SqliteRegistry, hash_password
 from hub.storage.base import Point, StoredEvent, TimeSeriesStore
 from sensors.contract import new_id
 from tests.integration.alarm_fakes import FakeClock
+from tests.ops_store import ops_engine
 
 SECRET = "console-test-secret-0123456789"
 OPERATOR = ("jan", "juist-wachtwoord-42")  # test-only credentials
@@ -147,7 +148,7 @@ def build(
 ) -> tuple[HubContext, AlarmService]:
     reg = registry(tmp / "registry.sqlite")
     alarms = AlarmService(
-        tmp / "alarms.db",
+        ops_engine(tmp),
         ChannelRouter(None, None),
         reg,
         AlertSettings(public_url="http://testserver", secret_key=SECRET, ack_link_ttl_s=3600),

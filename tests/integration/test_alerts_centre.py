@@ -19,9 +19,10 @@ from alerts.channels.router import ChannelRouter
 from alerts.dc09.link import Dc09Link, LinkSettings, Receiver
 from alerts.model import AlarmRecord, AlarmState, Contact, Outcome
 from alerts.service import AlarmService, AlertSettings
-from alerts.store import AlarmStore, OutboxStatus
+from alerts.store import OutboxStatus
 from sensors.contract import AlarmKind, AlarmMessage, Severity, new_id
 from tests.integration.alarm_fakes import FakeDirectory, service_running
+from tests.ops_store import existing_store, ops_file
 from tests.servers import SiaReceiver, SmtpSink, free_port, wait_until
 
 pytestmark = pytest.mark.integration
@@ -76,7 +77,7 @@ async def running(
     )
     mail = f"mailto://127.0.0.1:{smtp.port}?from=alarm@mz.local&mode=insecure"
     svc = AlarmService(
-        db,
+        ops_file(db),
         ChannelRouter(mail, None),
         directory(),
         AlertSettings(
@@ -100,7 +101,7 @@ async def test_pendant_goes_to_the_centre_at_once_and_to_family_in_parallel(
     receiver = SiaReceiver(free_port(), {ACCOUNT: key})
     await receiver.start()
     try:
-        async with running(tmp_path / "alarms.db", smtp, receiver.port, key=key) as svc:
+        async with running(tmp_path / "hub.sqlite", smtp, receiver.port, key=key) as svc:
             msg = alarm()
             await svc.on_edge_alarm(msg, received_at=time.time())
             await wait_until(lambda: receiver.alarms() == [(ACCOUNT, "1", "101", "007")])
@@ -127,7 +128,7 @@ async def test_pendant_goes_to_the_centre_at_once_and_to_family_in_parallel(
 
 async def test_receiver_down_then_up_gets_every_event_once(tmp_path: Path, smtp: SmtpSink) -> None:
     receiver = SiaReceiver(free_port(), {ACCOUNT: None})  # not started: down
-    async with running(tmp_path / "alarms.db", smtp, receiver.port) as svc:
+    async with running(tmp_path / "hub.sqlite", smtp, receiver.port) as svc:
         sent = [alarm(), alarm(AlarmKind.FALL), alarm(AlarmKind.VITALS, Severity.CRITICAL)]
         for msg in sent:
             await svc.on_edge_alarm(msg, received_at=time.time())
@@ -181,21 +182,14 @@ def centre_acked(svc: AlarmService, alarm_id: str) -> bool:
 
 
 def _statuses(db: Path, alarm_id: str) -> list[tuple[str, OutboxStatus]]:
-    if not db.exists():
-        return []
-    store = AlarmStore(db)
-    try:
-        return [(r.channel, r.status) for r in store.outbox(alarm_id)]
-    except Exception:  # the schema is not there yet
-        return []
-    finally:
-        store.close()
+    with existing_store(db) as store:
+        return [] if store is None else [(r.channel, r.status) for r in store.outbox(alarm_id)]
 
 
 async def test_hub_killed_mid_send_never_sends_the_event_twice(
     tmp_path: Path, smtp: SmtpSink, caplog: pytest.LogCaptureFixture
 ) -> None:
-    db = tmp_path / "alarms.db"
+    db = tmp_path / "hub.sqlite"
     alarm_id = new_id()
     mail = f"mailto://127.0.0.1:{smtp.port}?from=alarm@mz.local&mode=insecure"
     # A receiver that takes the connection and the frame and never answers: the hub is

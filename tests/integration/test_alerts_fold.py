@@ -21,6 +21,7 @@ from tests.integration.alarm_fakes import (
     sample_directory,
     service_running,
 )
+from tests.ops_store import ops_file
 from tests.servers import SmtpSink, wait_until
 
 pytestmark = pytest.mark.integration
@@ -57,7 +58,7 @@ async def running(
     settings.update(kw)
     base_url = f"mailto://127.0.0.1:{smtp.port}?from=alarm@mz.local&mode=insecure"
     svc = AlarmService(
-        db,
+        ops_file(db),
         ChannelRouter(base_url, None),
         sample_directory(),
         AlertSettings(**settings),  # type: ignore[arg-type]
@@ -75,7 +76,7 @@ async def test_a_storm_of_200_is_two_mails_and_another_dwelling_goes_first(
     tmp_path: Path, smtp: SmtpSink
 ) -> None:
     clock = FakeClock()
-    async with running(tmp_path / "alarms.db", smtp, clock) as svc:
+    async with running(tmp_path / "hub.sqlite", smtp, clock) as svc:
         first = raise_msg()
         await svc.on_edge_alarm(first, received_at=clock())
         await wait_until(lambda: len(to(smtp, "anna@example.org")) == 1)
@@ -138,7 +139,7 @@ async def test_a_more_severe_alarm_is_not_held_by_the_window(
     tmp_path: Path, smtp: SmtpSink
 ) -> None:
     clock = FakeClock()
-    async with running(tmp_path / "alarms.db", smtp, clock) as svc:
+    async with running(tmp_path / "hub.sqlite", smtp, clock) as svc:
         await svc.on_edge_alarm(raise_msg(severity=Severity.HIGH), received_at=clock())
         await wait_until(lambda: len(smtp.messages) == 1)
         clock.advance(1)
@@ -160,7 +161,7 @@ async def test_technical_alarms_for_operators_only_are_never_mailed(
     tmp_path: Path, smtp: SmtpSink
 ) -> None:
     clock = FakeClock()
-    async with running(tmp_path / "alarms.db", smtp, clock) as svc:
+    async with running(tmp_path / "hub.sqlite", smtp, clock) as svc:
         await svc.raise_technical(DW, "refused", Severity.LOW, {"budget_readings": 270}, clock())
         for _ in range(3):
             await svc.tick()
@@ -173,7 +174,7 @@ async def test_technical_alarms_for_operators_only_are_never_mailed(
         await svc.raise_technical(DW, "offline", Severity.LOW, {}, clock())
         await wait_until(lambda: len(smtp.messages) == 1)
     async with running(
-        tmp_path / "other.db", smtp, clock, operator_only_keys=frozenset({"offline"})
+        tmp_path / "other.sqlite", smtp, clock, operator_only_keys=frozenset({"offline"})
     ) as svc:
         await svc.raise_technical(OTHER, "offline", Severity.LOW, {}, clock())
         await svc.tick()

@@ -26,7 +26,7 @@ from alerts.model import (
     Severity,
 )
 from alerts.service import AlarmService, AlertSettings
-from alerts.store import AlarmStore, OutboxStatus
+from alerts.store import OutboxStatus
 from sensors.contract import AlarmMessage, new_id
 from tests.integration.alarm_fakes import (
     FakeClock,
@@ -36,6 +36,7 @@ from tests.integration.alarm_fakes import (
     mail_text,
     service_running,
 )
+from tests.ops_store import existing_store, ops_file
 from tests.servers import SmtpSink, wait_until
 
 pytestmark = pytest.mark.integration
@@ -99,7 +100,7 @@ async def running(
 ) -> AsyncIterator[AlarmService]:
     base_url = f"mailto://127.0.0.1:{smtp.port}?from=alarm@mz.local&mode=insecure"
     svc = AlarmService(
-        db, ChannelRouter(base_url, None), contacts or directory(), settings(**kw), clock
+        ops_file(db), ChannelRouter(base_url, None), contacts or directory(), settings(**kw), clock
     )
     async with service_running(svc):
         yield svc
@@ -110,7 +111,7 @@ async def test_alarm_is_mailed_in_dutch_with_a_working_ack_link(
 ) -> None:
     clock = FakeClock()
     changes: list[AlarmChange] = []
-    async with running(tmp_path / "alarms.db", smtp, clock) as svc:
+    async with running(tmp_path / "hub.sqlite", smtp, clock) as svc:
         svc.add_listener(changes.append)
         msg = raise_msg()
         await svc.on_edge_alarm(msg, received_at=clock())
@@ -144,7 +145,7 @@ async def test_alarm_is_mailed_in_dutch_with_a_working_ack_link(
 
 async def test_english_contact_gets_english_mail(tmp_path: Path, smtp: SmtpSink) -> None:
     clock = FakeClock()
-    async with running(tmp_path / "alarms.db", smtp, clock) as svc:
+    async with running(tmp_path / "hub.sqlite", smtp, clock) as svc:
         await svc.on_edge_alarm(raise_msg("dw-002", AlarmKind.FALL), received_at=clock())
         await wait_until(lambda: len(smtp.messages) == 1)
         assert mail_subject(smtp.messages[0]) == "ALARM: fall — Unit 7, Kerkpad"
@@ -176,7 +177,7 @@ async def test_a_poisoned_alarm_is_mailed_and_its_link_works(
     tmp_path: Path, smtp: SmtpSink
 ) -> None:
     clock = FakeClock()
-    async with running(tmp_path / "alarms.db", smtp, clock) as svc:
+    async with running(tmp_path / "hub.sqlite", smtp, clock) as svc:
         rec = stored_before_the_strict_contract(clock)
         assert svc.store.insert_alarm(rec)
         await wait_until(lambda: len(smtp.messages) == 1)
@@ -204,7 +205,7 @@ async def test_a_mail_that_cannot_be_formatted_goes_out_minimal(
 
     monkeypatch.setattr(present, "details", broken)
     clock = FakeClock()
-    async with running(tmp_path / "alarms.db", smtp, clock) as svc:
+    async with running(tmp_path / "hub.sqlite", smtp, clock) as svc:
         msg = raise_msg()
         await svc.on_edge_alarm(msg, received_at=clock())
         await wait_until(lambda: len(smtp.messages) == 1)
@@ -222,7 +223,7 @@ async def test_a_mail_that_cannot_be_formatted_goes_out_minimal(
 
 async def test_text_from_the_wire_is_no_link_in_the_mail(tmp_path: Path, smtp: SmtpSink) -> None:
     clock = FakeClock()
-    async with running(tmp_path / "alarms.db", smtp, clock) as svc:
+    async with running(tmp_path / "hub.sqlite", smtp, clock) as svc:
         msg = AlarmMessage(
             id=new_id(),
             dwelling=DW,
@@ -245,7 +246,7 @@ async def test_an_alarm_nobody_takes_on_goes_to_the_next_contact_after_the_wait(
 ) -> None:
     clock = FakeClock()
     async with running(
-        tmp_path / "alarms.db", smtp, clock, contacts=directory(neighbour=True)
+        tmp_path / "hub.sqlite", smtp, clock, contacts=directory(neighbour=True)
     ) as svc:
         msg = raise_msg(kind=AlarmKind.INACTIVITY, severity=Severity.MEDIUM)
         await svc.on_edge_alarm(msg, received_at=clock())
@@ -275,7 +276,7 @@ async def test_nobody_takes_it_on_so_it_goes_to_the_alarm_centre(
 ) -> None:
     clock = FakeClock()
     async with running(
-        tmp_path / "alarms.db", smtp, clock, contacts=directory(neighbour=True)
+        tmp_path / "hub.sqlite", smtp, clock, contacts=directory(neighbour=True)
     ) as svc:
         msg = raise_msg(kind=AlarmKind.INACTIVITY, severity=Severity.MEDIUM)
         await svc.on_edge_alarm(msg, received_at=clock())
@@ -299,7 +300,7 @@ async def test_nobody_takes_it_on_so_it_goes_to_the_alarm_centre(
 async def test_restart_on_the_same_db_sends_no_duplicate_and_keeps_the_alarm(
     tmp_path: Path, smtp: SmtpSink
 ) -> None:
-    db = tmp_path / "alarms.db"
+    db = tmp_path / "hub.sqlite"
     clock = FakeClock()
     msg = raise_msg(kind=AlarmKind.INACTIVITY, severity=Severity.MEDIUM)
     two = directory(neighbour=True)
@@ -322,19 +323,20 @@ async def test_restart_on_the_same_db_sends_no_duplicate_and_keeps_the_alarm(
 async def test_a_send_interrupted_by_a_crash_is_marked_unknown_not_resent(
     tmp_path: Path, smtp: SmtpSink, caplog: pytest.LogCaptureFixture
 ) -> None:
-    db = tmp_path / "alarms.db"
+    db = tmp_path / "hub.sqlite"
     clock = FakeClock()
     msg = raise_msg()
     # A hub that claimed the notification and died before marking it sent (SIGKILL):
     # the same thing as claiming it by hand and never finishing.
     crashed = AlarmService(
-        db, ChannelRouter(smtp.apprise_url(), None), directory(), settings(), clock
+        ops_file(db), ChannelRouter(smtp.apprise_url(), None), directory(), settings(), clock
     )
     await crashed.on_edge_alarm(msg, received_at=clock())
     await crashed._schedule(clock())
     row = crashed.store.claim("dead-worker", clock())
     assert row is not None
     crashed.close()
+    crashed.store.engine.dispose()
 
     clock.advance(200)  # past sending_lease_s (120 s)
     async with running(db, smtp, clock, step_wait_s=1000.0) as svc:
@@ -350,7 +352,7 @@ async def test_technical_alarm_is_mailed_once_per_key_and_cleared(
     tmp_path: Path, smtp: SmtpSink
 ) -> None:
     clock = FakeClock()
-    async with running(tmp_path / "alarms.db", smtp, clock) as svc:
+    async with running(tmp_path / "hub.sqlite", smtp, clock) as svc:
         await svc.raise_technical(DW, "offline", Severity.LOW, {"last_seen_s": 95}, clock())
         await svc.raise_technical(DW, "offline", Severity.LOW, {"last_seen_s": 96}, clock())
         await wait_until(lambda: len(smtp.messages) == 1)
@@ -364,7 +366,7 @@ async def test_technical_alarm_at_night_is_not_mailed_to_family(
     tmp_path: Path, smtp: SmtpSink
 ) -> None:
     clock = FakeClock(1_764_036_000.0)  # 2025-11-25 03:00 in Amsterdam
-    async with running(tmp_path / "alarms.db", smtp, clock) as svc:
+    async with running(tmp_path / "hub.sqlite", smtp, clock) as svc:
         await svc.raise_technical(DW, "offline", Severity.LOW, {}, clock())
         await svc.tick()
         clock.advance(3600)
@@ -381,7 +383,7 @@ async def test_smtp_down_is_retried_then_reported(
     clock = FakeClock()
     dead = SmtpSink(port=free_port())  # nobody listens there
     async with running(
-        tmp_path / "alarms.db", dead, clock, attempts_per_target=2, retry_backoff_s=1.0
+        tmp_path / "hub.sqlite", dead, clock, attempts_per_target=2, retry_backoff_s=1.0
     ) as svc:
         msg = raise_msg()
         await svc.on_edge_alarm(msg, received_at=clock())
@@ -411,13 +413,8 @@ def _start_hub_process(db: Path, mail_url: str, alarm_id: str) -> subprocess.Pop
 
 
 def _statuses(db: Path, alarm_id: str) -> list[OutboxStatus]:
-    if not db.exists():
-        return []
-    store = AlarmStore(db)
-    try:
-        return [r.status for r in store.outbox(alarm_id)]
-    finally:
-        store.close()
+    with existing_store(db) as store:
+        return [] if store is None else [r.status for r in store.outbox(alarm_id)]
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
@@ -430,7 +427,7 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 async def test_sigkill_after_sending_no_duplicate_and_alarm_kept(
     tmp_path: Path, smtp: SmtpSink
 ) -> None:
-    db = tmp_path / "alarms.db"
+    db = tmp_path / "hub.sqlite"
     alarm_id = new_id()
     base_url = f"mailto://127.0.0.1:{smtp.port}?from=alarm@mz.local&mode=insecure"
     proc = _start_hub_process(db, base_url, alarm_id)
@@ -451,7 +448,7 @@ async def test_sigkill_after_sending_no_duplicate_and_alarm_kept(
 async def test_sigkill_mid_send_is_not_resent(
     tmp_path: Path, smtp: SmtpSink, caplog: pytest.LogCaptureFixture
 ) -> None:
-    db = tmp_path / "alarms.db"
+    db = tmp_path / "hub.sqlite"
     alarm_id = new_id()
     # An SMTP server that accepts the connection and never says hello: the send hangs.
     with socket.socket() as stalled:

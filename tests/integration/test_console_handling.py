@@ -24,6 +24,7 @@ from tests.integration.alarm_fakes import FakeClock
 from tests.integration.console_client import BASE, csrf_of, login
 from tests.integration.console_fakes import SECRET, FakeSleep, build
 from tests.integration.test_console import raise_alarm
+from tests.ops_store import another_engine
 
 pytestmark = pytest.mark.integration
 
@@ -289,8 +290,8 @@ async def test_two_hub_processes_claiming_at_once_exactly_one_wins(
 ) -> None:
     ctx, first = build(tmp_path, clock)
     assert isinstance(ctx.registry, SqliteRegistry)
-    second = AlarmService(  # another hub process on the same alarm file
-        tmp_path / "alarms.db",
+    second = AlarmService(  # another hub process on the same database
+        another_engine(first.store.engine),
         ChannelRouter(None, None),
         ctx.registry,
         AlertSettings(public_url=BASE, secret_key=SECRET, ack_link_ttl_s=3600),
@@ -313,6 +314,7 @@ async def test_two_hub_processes_claiming_at_once_exactly_one_wins(
                 assert rec is not None and rec.claimed_by == won[0]
     finally:
         second.close()
+        second.store.engine.dispose()
         first.close()
 
 

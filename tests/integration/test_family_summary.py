@@ -23,6 +23,7 @@ from hub.registry import SqliteRegistry
 from sensors.contract import AlarmMessage, new_id
 from tests.integration.alarm_fakes import FakeClock
 from tests.integration.console_fakes import SECRET, FakePresence, registry
+from tests.ops_store import ops_engine
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +71,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     reg = registry(tmp_path / "registry.sqlite")
     sender = RecordingSender()
     alarms = AlarmService(
-        tmp_path / "alarms.db",
+        ops_engine(tmp_path),
         sender,
         reg,
         AlertSettings(public_url="https://hub.example.org", secret_key=SECRET),

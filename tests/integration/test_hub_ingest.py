@@ -400,11 +400,13 @@ async def test_a_sigkilled_hub_loses_nothing(
         assert [p.value for p in got] == [float(i) for i in range(n)]
 
         from alerts.store import AlarmStore
+        from tests.ops_store import ops_engine
 
-        alarms = AlarmStore(data_dir / "alarms.sqlite")
+        engine = ops_engine(data_dir)
+        alarms = AlarmStore(engine)
         await wait_until(lambda: alarms.get(alarm_id) is not None, timeout=20)
         assert [w for _, w, _, _ in alarms.log(alarm_id)].count("raised") == 1
-        alarms.close()
+        engine.dispose()
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0, log.read_text()[-2000:]

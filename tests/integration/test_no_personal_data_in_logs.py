@@ -22,6 +22,7 @@ from hub.context import Dwelling
 from hub.registry import SqliteRegistry
 from sensors.contract import AlarmMessage, new_id
 from tests.integration.alarm_fakes import FakeClock, ack_link, service_running
+from tests.ops_store import ops_engine
 from tests.servers import SmtpSink, free_port, wait_until
 
 pytestmark = pytest.mark.integration
@@ -44,7 +45,7 @@ async def delivering(tmp_path: Path, smtp_port: int) -> AsyncIterator[AlarmServi
         attempts_per_target=2,
     )
     svc = AlarmService(
-        tmp_path / "alarms.db", ChannelRouter(url, None), registry, settings, FakeClock()
+        ops_engine(tmp_path), ChannelRouter(url, None), registry, settings, FakeClock()
     )
     try:
         async with service_running(svc):

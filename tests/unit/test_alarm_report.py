@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 from alerts import lifecycle, report
 from alerts.model import AlarmKind, AlarmRecord, AlarmState, Outcome, Severity
 from alerts.store import AlarmStore
-from hub.app import ALARMS_DB
 from hub.report_cli import parse_since
 from mz.cli import app
+from tests.ops_store import ops_engine
 
 AMS = ZoneInfo("Europe/Amsterdam")
 T0 = 1_764_000_000.0  # 2025-11-24 16:00 UTC, 17:00 in Amsterdam
@@ -37,7 +37,7 @@ def alarm(alarm_id: str, received_at: float) -> AlarmRecord:
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    store = AlarmStore(tmp_path / ALARMS_DB)
+    store = AlarmStore(ops_engine(tmp_path))
     try:
         store.insert_alarm(alarm("old-alarm-1", T0 - 10 * 86400))
         store.insert_alarm(alarm("new-alarm-1", T0))
@@ -56,16 +56,16 @@ def data_dir(tmp_path: Path) -> Path:
             by="op",
         )
     finally:
-        store.close()
+        store.engine.dispose()
     return tmp_path
 
 
 def test_rows_are_the_period_s_timelines_in_local_time(data_dir: Path) -> None:
-    store = AlarmStore(data_dir / ALARMS_DB)
+    store = AlarmStore(ops_engine(data_dir))
     try:
         rows = list(report.rows(store, since=T0 - 86400, until=None, tz=AMS))
     finally:
-        store.close()
+        store.engine.dispose()
     assert {r["alarm_id"] for r in rows} == {"new-alarm-1"}  # the old one is outside
     assert [r["what"] for r in rows] == [
         "raised_at_source",
@@ -84,12 +84,12 @@ def test_rows_are_the_period_s_timelines_in_local_time(data_dir: Path) -> None:
 
 
 def test_the_csv_has_one_line_per_entry_and_no_formula(data_dir: Path) -> None:
-    store = AlarmStore(data_dir / ALARMS_DB)
+    store = AlarmStore(ops_engine(data_dir))
     try:
         out = io.StringIO()
         n = report.write_csv(out, report.rows(store, since=0.0, until=None, tz=AMS))
     finally:
-        store.close()
+        store.engine.dispose()
     parsed = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert n == len(parsed) == 7
     note = next(r["note"] for r in parsed if r["what"] == "on_my_way")

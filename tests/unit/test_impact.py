@@ -19,6 +19,7 @@ from alerts.centre import CENTRE
 from alerts.impact import Month
 from alerts.model import AlarmKind, AlarmRecord, AlarmState, Outcome, Severity, TimelineEntry
 from alerts.store import AlarmStore
+from tests.ops_store import ops_engine
 
 AMS = ZoneInfo("Europe/Amsterdam")
 NOV = Month(2026, 11)
@@ -391,7 +392,7 @@ def test_the_csv_has_a_row_per_dwelling_and_the_total_and_no_formula() -> None:
 
 
 def test_load_reads_the_month_s_alarms_and_the_outage_open_since_before(tmp_path: Path) -> None:
-    store = AlarmStore(tmp_path / "alarms.db")
+    store = AlarmStore(ops_engine(tmp_path))
     try:
         store.insert_alarm(offline("t-oct", local("2026-10-30T20:00"), None), tech_key="offline")
         store.update(
@@ -409,7 +410,7 @@ def test_load_reads_the_month_s_alarms_and_the_outage_open_since_before(tmp_path
         store.insert_alarm(alarm("dec", local("2026-12-01T00:00")))
         found = impact.load(store, NOV, AMS, local("2027-01-01T00:00"))
     finally:
-        store.close()
+        store.engine.dispose()
     f = found.total
     assert f.alarms == 1 and f.first_response.p50_s == 12.0  # "dec" is December's
     assert f.downtime_h == 32.0 and f.outages == 1  # 1 Nov 00:00 to 2 Nov 08:00

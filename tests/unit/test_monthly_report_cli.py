@@ -13,18 +13,19 @@ from typer.testing import CliRunner
 
 from alerts.channels.router import ChannelRouter
 from alerts.service import AlarmService, AlertSettings
-from hub.app import ALARMS_DB, REGISTRY_DB
+from hub.app import REGISTRY_DB
 from mz.cli import app
 from tests import report_seed
 from tests.integration.alarm_fakes import FakeClock
 from tests.integration.console_fakes import SECRET, registry
+from tests.ops_store import ops_engine
 
 
 @pytest.fixture
 async def data_dir(tmp_path: Path) -> Path:
     reg = registry(tmp_path / REGISTRY_DB)
     alarms = AlarmService(
-        tmp_path / ALARMS_DB,
+        ops_engine(tmp_path),
         ChannelRouter(None, None),
         reg,
         AlertSettings(public_url="http://testserver", secret_key=SECRET),
@@ -34,6 +35,7 @@ async def data_dir(tmp_path: Path) -> Path:
         await report_seed.seed(alarms)
     finally:
         alarms.close()
+        alarms.store.engine.dispose()
         reg.close()
     return tmp_path
 

@@ -135,13 +135,15 @@ def test_admin_cli_round_trip(tmp_path: Path) -> None:
 def test_admin_cli_refuses_removing_dwelling_with_open_alarm(tmp_path: Path) -> None:
     from alerts.model import AlarmKind, AlarmRecord, AlarmState, Severity
     from alerts.store import AlarmStore
+    from tests.ops_store import ops_engine
 
     runner = CliRunner()
     d = ["--data-dir", str(tmp_path)]
     assert (
         runner.invoke(admin_app, ["dwelling", "add", "dw-001", "--label", "U1", *d]).exit_code == 0
     )
-    alarms = AlarmStore(tmp_path / "alarms.sqlite")
+    engine = ops_engine(tmp_path)
+    alarms = AlarmStore(engine)
     alarms.insert_alarm(
         AlarmRecord(
             id="alarm-0001",
@@ -154,7 +156,7 @@ def test_admin_cli_refuses_removing_dwelling_with_open_alarm(tmp_path: Path) -> 
             received_at=1.0,
         )
     )
-    alarms.close()
+    engine.dispose()
     r = runner.invoke(admin_app, ["dwelling", "remove", "dw-001", *d])
     assert r.exit_code == 2 and "open alarm" in r.output
     r = runner.invoke(admin_app, ["dwelling", "remove", "dw-001", "--force", *d])

@@ -29,14 +29,16 @@ from hub.watch import StoreChange, Watcher, alarm_feed, registry_feed
 from sensors.contract import AlarmMessage, new_id
 from tests.integration.alarm_fakes import FakeClock, sample_directory
 from tests.integration.console_fakes import build
+from tests.ops_store import ops_file
 from tests.servers import wait_until
 
 PROMISE_S = 2.0  # what the console promises: another process's change within 2 s
 
 
 def service(path: Path, clock: FakeClock) -> AlarmService:
+    """An alarm service on the SQLite file `path`: a hub process of its own."""
     return AlarmService(
-        path,
+        ops_file(path),
         ChannelRouter(None, None),
         sample_directory(),
         AlertSettings(public_url="http://testserver", secret_key="watch-test-secret-0123456"),
@@ -52,11 +54,12 @@ def clock() -> FakeClock:
 @pytest.fixture
 def two(tmp_path: Path, clock: FakeClock) -> Iterator[tuple[AlarmService, AlarmService]]:
     """This hub's alarm service and another process's, on one file (two connections)."""
-    a = service(tmp_path / "alarms.sqlite", clock)
-    b = service(tmp_path / "alarms.sqlite", clock)
+    a = service(tmp_path / "hub.sqlite", clock)
+    b = service(tmp_path / "hub.sqlite", clock)
     yield a, b
-    a.close()
-    b.close()
+    for svc in (a, b):
+        svc.close()
+        svc.store.engine.dispose()
 
 
 async def raise_alarm(svc: AlarmService, clock: FakeClock, dwelling: str = "dw-001") -> str:
@@ -93,7 +96,7 @@ async def watching(
     two: tuple[AlarmService, AlarmService], tmp_path: Path
 ) -> AsyncIterator[tuple[Watcher, Seen]]:
     seen = Seen()
-    watcher = Watcher([alarm_feed(tmp_path / "alarms.sqlite")], seen, interval_s=0.25)
+    watcher = Watcher([alarm_feed(tmp_path / "hub.sqlite")], seen, interval_s=0.25)
     watcher.start()
     await wait_until(lambda: watcher.stats()["alarms"].polls >= 1)  # its first look is done
     yield watcher, seen
@@ -107,7 +110,7 @@ async def test_a_feed_reports_what_another_connection_committed_once(
     two: tuple[AlarmService, AlarmService], clock: FakeClock, tmp_path: Path
 ) -> None:
     _, b = two
-    feed = alarm_feed(tmp_path / "alarms.sqlite")
+    feed = alarm_feed(tmp_path / "hub.sqlite")
     before = await raise_alarm(b, clock)
     assert feed.read() is None  # the first look: only what comes after it
     alarm_id = await raise_alarm(b, clock, "dw-002")
@@ -128,8 +131,8 @@ async def test_a_burst_between_two_looks_is_one_change_and_a_long_one_comes_in_p
     two: tuple[AlarmService, AlarmService], clock: FakeClock, tmp_path: Path
 ) -> None:
     _, b = two
-    feed = alarm_feed(tmp_path / "alarms.sqlite")
-    small = alarm_feed(tmp_path / "alarms.sqlite", limit=40)
+    feed = alarm_feed(tmp_path / "hub.sqlite")
+    small = alarm_feed(tmp_path / "hub.sqlite", limit=40)
     assert feed.read() is None and small.read() is None
     ids = [await raise_alarm(b, clock) for _ in range(100)]
     change = feed.read()
@@ -158,7 +161,7 @@ async def test_an_idle_look_is_one_pragma(
 ) -> None:
     _, b = two
     Counting.statements = []
-    feed = alarm_feed(tmp_path / "alarms.sqlite", factory=Counting)
+    feed = alarm_feed(tmp_path / "hub.sqlite", factory=Counting)
     assert feed.read() is None
     await raise_alarm(b, clock)
     assert feed.read() is not None
@@ -198,7 +201,7 @@ async def test_a_burst_of_100_changes_gives_one_change_per_look(
 ) -> None:
     _, b = two
     seen = Seen()
-    watcher = Watcher([alarm_feed(tmp_path / "alarms.sqlite")], seen, interval_s=0.05)
+    watcher = Watcher([alarm_feed(tmp_path / "hub.sqlite")], seen, interval_s=0.05)
     watcher.start()
     await wait_until(lambda: watcher.stats()["alarms"].polls >= 1)
     polls_before = watcher.stats()["alarms"].polls
@@ -217,7 +220,7 @@ async def test_no_change_is_reported_when_nothing_changed(
     _, b = two
     await raise_alarm(b, clock)  # before the watcher: not its news
     seen = Seen()
-    watcher = Watcher([alarm_feed(tmp_path / "alarms.sqlite")], seen, interval_s=0.01)
+    watcher = Watcher([alarm_feed(tmp_path / "hub.sqlite")], seen, interval_s=0.01)
     watcher.start()
     await wait_until(lambda: watcher.stats()["alarms"].polls >= 50)
     await watcher.stop()
@@ -246,9 +249,7 @@ async def test_a_failing_look_is_counted_and_the_watcher_keeps_going(
     _, b = two
     caplog.set_level(logging.INFO, logger="hub.watch")
     seen = Seen()
-    watcher = Watcher(
-        [alarm_feed(tmp_path / "alarms.sqlite", factory=Locked)], seen, interval_s=0.01
-    )
+    watcher = Watcher([alarm_feed(tmp_path / "hub.sqlite", factory=Locked)], seen, interval_s=0.01)
     Locked.locked.clear()
     watcher.start()
     await wait_until(lambda: watcher.stats()["alarms"].polls >= 1)
@@ -279,7 +280,7 @@ async def test_a_failing_listener_does_not_stop_the_watcher(
         if len(seen.changes) == 1:
             raise RuntimeError("a broken console tab")
 
-    watcher = Watcher([alarm_feed(tmp_path / "alarms.sqlite")], listener, interval_s=0.01)
+    watcher = Watcher([alarm_feed(tmp_path / "hub.sqlite")], listener, interval_s=0.01)
     watcher.start()
     await wait_until(lambda: watcher.stats()["alarms"].polls >= 1)
     first = await raise_alarm(b, clock)
@@ -365,11 +366,11 @@ async def test_the_console_wakes_its_live_streams_and_stops_its_watcher(
     tmp_path: Path, clock: FakeClock
 ) -> None:
     ctx, alarms = build(tmp_path, clock)
-    other = service(tmp_path / "alarms.db", clock)  # another hub process, same file
+    other = service(tmp_path / "hub.sqlite", clock)  # another hub process, same file
     app = create_app(
         ctx,
         clock=clock,
-        watch=[alarm_feed(tmp_path / "alarms.db"), registry_feed(tmp_path / "registry.sqlite")],
+        watch=[alarm_feed(tmp_path / "hub.sqlite"), registry_feed(tmp_path / "registry.sqlite")],
     )
     live: LiveHub = app.state.live
     watcher: Watcher = app.state.watcher
@@ -388,4 +389,5 @@ async def test_the_console_wakes_its_live_streams_and_stops_its_watcher(
         woke = await asyncio.wait_for(queue.get(), PROMISE_S)
         assert isinstance(woke, StoreChange) and woke.alarms == {missed}
     other.close()
+    other.store.engine.dispose()
     alarms.close()

@@ -26,8 +26,7 @@ import httpx
 import pytest
 
 from alerts.model import AlarmRecord, Contact
-from alerts.store import AlarmStore
-from hub.app import ALARMS_DB, REGISTRY_DB
+from hub.app import REGISTRY_DB
 from hub.config import OPS_DB
 from hub.context import Dwelling, Operator
 from hub.dedup import Deduplicator
@@ -36,6 +35,7 @@ from hub.sql.schema import open_sqlite_store
 from sensors import contract
 from sensors.errors import ContractError
 from tests.edge_fixtures import subscribed
+from tests.ops_store import hub_store
 from tests.servers import (
     HUB_PASSWORD,
     HUB_USER,
@@ -105,18 +105,12 @@ class HubProcess:
         return self.log.read_text(errors="replace")
 
     def alarms(self) -> list[AlarmRecord]:
-        store = AlarmStore(self.data_dir / ALARMS_DB)
-        try:
+        with hub_store(self.data_dir) as store:
             return store.recent(10_000)
-        finally:
-            store.close()
 
     def raised_count(self, alarm_id: str) -> int:
-        store = AlarmStore(self.data_dir / ALARMS_DB)
-        try:
+        with hub_store(self.data_dir) as store:
             return [w for _, w, _, _ in store.log(alarm_id)].count("raised")
-        finally:
-            store.close()
 
     def processed(self, message_id: str) -> bool:
         engine = open_sqlite_store(self.data_dir / OPS_DB)
@@ -341,13 +335,10 @@ def assert_each_raised_once(
     assert all(n == 1 for n in counts.values()), counts
     at_hub = sorted(a.id for a in hub.alarms() if a.dwelling == dwelling and a.source == "edge")
     assert at_hub == sorted(alarm_ids), (at_hub, alarm_ids)
-    store = AlarmStore(hub.data_dir / ALARMS_DB)
-    try:
+    with hub_store(hub.data_dir) as store:
         for alarm_id in alarm_ids:
             first = [r for r in store.outbox(alarm_id) if r.round == 0]
             assert len(first) <= 1, first
-    finally:
-        store.close()
 
 
 async def flood(

@@ -1,20 +1,32 @@
-"""The SQLite alarm store: nothing is lost across close and reopen."""
+"""The alarm store's contract, on SQLite and on PostgreSQL (the `sql_engine` fixture):
+nothing is lost across close and reopen, and several hub workers (an engine each) on one
+database never both win a claim."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from alerts import lifecycle
 from alerts.errors import ClaimedError, UnknownAlarmError
 from alerts.model import AlarmKind, AlarmRecord, AlarmState, HandlingAction, Severity
 from alerts.store import AlarmStore, OutboxStatus
+from tests.ops_store import another_engine
 
 T0 = 1_000_000.0
+
+
+@pytest.fixture
+def other(sql_engine: Engine) -> Iterator[Engine]:
+    """A second hub worker's engine on the same database."""
+    engine = another_engine(sql_engine)
+    yield engine
+    engine.dispose()
 
 
 def alarm(alarm_id: str, received_at: float = T0) -> AlarmRecord:
@@ -32,9 +44,8 @@ def alarm(alarm_id: str, received_at: float = T0) -> AlarmRecord:
     )
 
 
-def test_reopen_after_close_loses_nothing(tmp_path: Path) -> None:
-    db = tmp_path / "alarms.db"
-    store = AlarmStore(db)
+def test_reopen_after_close_loses_nothing(sql_engine: Engine) -> None:
+    store = AlarmStore(sql_engine)
     assert store.insert_alarm(alarm("alarm-0001"))
     assert not store.insert_alarm(alarm("alarm-0001"))  # idempotent on the id
     assert store.insert_alarm(alarm("alarm-0002", T0 + 5))
@@ -46,9 +57,10 @@ def test_reopen_after_close_loses_nothing(tmp_path: Path) -> None:
     )
     assert store.enqueue("alarm-0001", "c-anna", "email", 0, T0)
     assert not store.enqueue("alarm-0001", "c-anna", "email", 0, T0)
-    store.close()
+    sql_engine.dispose()  # every connection closed
 
-    store = AlarmStore(db)
+    reopened = another_engine(sql_engine)
+    store = AlarmStore(reopened)
     assert store.get("alarm-0001") == alarm("alarm-0001")  # every field, detail included
     acked = store.get("alarm-0002")
     assert acked is not None and acked.state is AlarmState.ACKNOWLEDGED
@@ -63,12 +75,11 @@ def test_reopen_after_close_loses_nothing(tmp_path: Path) -> None:
         ("alarm-0001", OutboxStatus.PENDING)
     ]
     assert [w for _, w, _, _ in store.log("alarm-0002")] == ["raised", "acknowledged"]
-    store.close()
+    reopened.dispose()
 
 
-def test_claim_is_exclusive_and_leases_expire_to_unknown(tmp_path: Path) -> None:
-    db = tmp_path / "alarms.db"
-    a, b = AlarmStore(db), AlarmStore(db)  # two hub processes on one file
+def test_claim_is_exclusive_and_leases_expire_to_unknown(sql_engine: Engine, other: Engine) -> None:
+    a, b = AlarmStore(sql_engine), AlarmStore(other)  # two hub workers on one database
     a.insert_alarm(alarm("alarm-0001"))
     a.enqueue("alarm-0001", "c-anna", "email", 0, T0)
     row = a.claim("hub-a", T0)
@@ -81,12 +92,10 @@ def test_claim_is_exclusive_and_leases_expire_to_unknown(tmp_path: Path) -> None
     ]
     a.finish(row.id, OutboxStatus.SENT, T0 + 201)  # too late: the row is no longer 'sending'
     assert [r.status for r in b.outbox()] == [OutboxStatus.UNKNOWN]
-    a.close()
-    b.close()
 
 
-def test_one_open_technical_alarm_per_key(tmp_path: Path) -> None:
-    store = AlarmStore(tmp_path / "alarms.db")
+def test_one_open_technical_alarm_per_key(sql_engine: Engine) -> None:
+    store = AlarmStore(sql_engine)
     first = AlarmRecord(
         id="t-1", dwelling="dw-001", kind=AlarmKind.TECHNICAL, severity=Severity.LOW,
         state=AlarmState.RAISED, source="hub", raised_at=T0, received_at=T0,
@@ -96,12 +105,12 @@ def test_one_open_technical_alarm_per_key(tmp_path: Path) -> None:
     assert not store.insert_alarm(second, tech_key="offline")
     store.update("t-1", lambda r: lifecycle.resolve(r, "hub", "", T0 + 1), at=T0 + 1, by="hub")
     assert store.insert_alarm(second, tech_key="offline")  # the old one is closed
-    store.close()
 
 
-def test_a_claim_and_the_handling_are_kept_with_author_contact_and_time(tmp_path: Path) -> None:
-    db = tmp_path / "alarms.db"
-    store = AlarmStore(db)
+def test_a_claim_and_the_handling_are_kept_with_author_contact_and_time(
+    sql_engine: Engine, other: Engine
+) -> None:
+    store = AlarmStore(sql_engine)
     store.insert_alarm(alarm("alarm-0001"))
     store.update(
         "alarm-0001",
@@ -123,9 +132,8 @@ def test_a_claim_and_the_handling_are_kept_with_author_contact_and_time(tmp_path
         at=T0 + 9,
         by="anja",
     )
-    store.close()
 
-    store = AlarmStore(db)
+    store = AlarmStore(other)  # what another worker reads
     rec = store.get("alarm-0001")
     assert rec is not None and (rec.claimed_by, rec.claimed_at) == ("anja", T0 + 9)
     assert [(e.at, e.what, e.by, e.note, e.contact) for e in store.timeline("alarm-0001")] == [
@@ -135,42 +143,6 @@ def test_a_claim_and_the_handling_are_kept_with_author_contact_and_time(tmp_path
         (T0 + 5, "called_contact", "jan", "voicemail ingesproken", "c-anna"),
         (T0 + 9, "taken_over", "anja", "overgenomen van jan", None),
     ]
-    store.close()
-
-
-def test_an_older_file_gets_the_claim_and_contact_columns(tmp_path: Path) -> None:
-    db = tmp_path / "alarms.db"
-    con = sqlite3.connect(db)
-    con.executescript(
-        """
-        CREATE TABLE alarms (
-            id TEXT PRIMARY KEY, dwelling TEXT NOT NULL, kind TEXT NOT NULL,
-            severity TEXT NOT NULL, state TEXT NOT NULL, source TEXT NOT NULL,
-            raised_at REAL NOT NULL, received_at REAL NOT NULL, notified_at REAL,
-            acknowledged_at REAL, acknowledged_by TEXT, resolved_at REAL, resolved_by TEXT,
-            note TEXT NOT NULL DEFAULT '', sensor TEXT, detail TEXT NOT NULL DEFAULT '{}',
-            notifications_sent INTEGER NOT NULL DEFAULT 0, tech_key TEXT
-        );
-        CREATE TABLE alarm_log (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT, alarm_id TEXT NOT NULL, at REAL NOT NULL,
-            what TEXT NOT NULL, by TEXT, note TEXT NOT NULL DEFAULT ''
-        );
-        INSERT INTO alarms (id, dwelling, kind, severity, state, source, raised_at,
-            received_at) VALUES ('old-1', 'dw-001', 'fall', 'high', 'raised', 'edge', 1, 2);
-        INSERT INTO alarm_log (alarm_id, at, what, by) VALUES ('old-1', 2, 'raised', 'edge');
-        """
-    )
-    con.close()
-    store = AlarmStore(db)
-    old = store.get("old-1")
-    assert old is not None and (old.claimed_by, old.claimed_at) == (None, None)
-    step = store.update("old-1", lambda r: lifecycle.claim(r, "jan", 3.0), at=3.0, by="jan")
-    assert step.record.claimed_by == "jan"
-    assert [(e.what, e.contact) for e in store.timeline("old-1")][1:] == [
-        ("received", None),
-        ("claimed", None),
-    ]
-    store.close()
 
 
 def race(stores: tuple[AlarmStore, AlarmStore], alarm_id: str) -> tuple[str, ClaimedError]:
@@ -200,9 +172,8 @@ def race(stores: tuple[AlarmStore, AlarmStore], alarm_id: str) -> tuple[str, Cla
     return won[0], lost[0]
 
 
-def test_two_processes_claiming_at_once_exactly_one_wins(tmp_path: Path) -> None:
-    db = tmp_path / "alarms.db"
-    a, b = AlarmStore(db), AlarmStore(db)  # two hub processes: a connection each
+def test_two_workers_claiming_at_once_exactly_one_wins(sql_engine: Engine, other: Engine) -> None:
+    a, b = AlarmStore(sql_engine), AlarmStore(other)  # two hub workers: an engine each
     for n in range(25):
         alarm_id = f"alarm-{n:04d}"
         a.insert_alarm(alarm(alarm_id))
@@ -211,12 +182,118 @@ def test_two_processes_claiming_at_once_exactly_one_wins(tmp_path: Path) -> None
         rec = b.get(alarm_id)
         assert rec is not None and rec.claimed_by == winner
         assert [e.what for e in a.timeline(alarm_id)].count("claimed") == 1
-    a.close()
-    b.close()
 
 
-def test_a_claim_needs_the_alarm(tmp_path: Path) -> None:
-    store = AlarmStore(tmp_path / "alarms.db")
+def test_a_claim_needs_the_alarm(sql_engine: Engine) -> None:
+    store = AlarmStore(sql_engine)
     with pytest.raises(UnknownAlarmError):
         store.update("nope", lambda r: lifecycle.claim(r, "jan", T0), at=T0, by="jan")
-    store.close()
+
+
+# -- the outbox with several workers ------------------------------------------------------
+
+Claim = Callable[[AlarmStore, str], list[int]]
+
+
+def drain(stores: Sequence[AlarmStore], claim_one: Claim) -> list[list[int]]:
+    """Each store claims on a thread of its own, all starting at once, until nothing is
+    pending; the outbox row ids each one took (fails on any worker's error)."""
+    start = threading.Barrier(len(stores))
+    taken: list[list[int]] = [[] for _ in stores]
+    errors: list[BaseException] = []
+
+    def work(i: int, store: AlarmStore) -> None:
+        try:
+            start.wait(timeout=10)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                ids = claim_one(store, f"hub-{i}")
+                if ids:
+                    taken[i].extend(ids)
+                elif store.outbox_counts().get("pending", 0) == 0:
+                    return
+            raise AssertionError("rows still pending after 60 s")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i, s)) for i, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=90)
+    assert not errors, errors
+    return taken
+
+
+def queue_storm(store: AlarmStore, channel: str = "email") -> set[int]:
+    """60 notifications due at T0: 6 dwellings, 2 contacts each, 5 alarms per dwelling."""
+    for d in range(6):
+        for n in range(5):
+            rec = replace(alarm(f"a-{d}-{n}", T0 - 10 + n), dwelling=f"dw-{d:03d}")
+            assert store.insert_alarm(rec)
+            for contact in ("c-anna", "c-bob"):
+                assert store.enqueue(rec.id, f"{contact}-{d}", channel, 0, T0 - 10 + n)
+    return {r.id for r in store.outbox()}
+
+
+@pytest.mark.parametrize("fold_window_s", [0.0, 120.0], ids=["one-by-one", "folded"])
+def test_two_workers_claiming_the_outbox_never_take_the_same_row(
+    sql_engine: Engine, other: Engine, fold_window_s: float
+) -> None:
+    a, b = AlarmStore(sql_engine), AlarmStore(other)
+    queued = queue_storm(a)
+
+    def send(store: AlarmStore, worker: str) -> list[int]:
+        row = store.claim(worker, T0, fold_window_s=fold_window_s)
+        if row is None:
+            return []
+        mail = [r.id for r in store.batch(row.id)]
+        store.finish_all(mail, OutboxStatus.SENT, T0)
+        return mail
+
+    taken = drain((a, b), send)
+    every = taken[0] + taken[1]
+    assert sorted(every) == sorted(queued)  # each row sent, none twice
+    assert {r.status for r in a.outbox()} == {OutboxStatus.SENT}
+    assert all(r.attempts == 1 for r in a.outbox())
+
+
+def test_two_workers_on_the_alarm_centres_lane_never_take_the_same_row(
+    sql_engine: Engine, other: Engine
+) -> None:
+    a, b = AlarmStore(sql_engine), AlarmStore(other)
+    queued = queue_storm(a, channel="dc09")
+
+    def send(store: AlarmStore, worker: str) -> list[int]:
+        row = store.claim_channel("dc09", worker, T0, after_round=99)
+        if row is None:
+            return []
+        store.finish(row.id, OutboxStatus.SENT, T0)
+        return [row.id]
+
+    taken = drain((a, b), send)
+    assert sorted(taken[0] + taken[1]) == sorted(queued)
+
+
+def test_a_dead_senders_rows_are_expired_by_one_worker_each(
+    sql_engine: Engine, other: Engine
+) -> None:
+    a, b = AlarmStore(sql_engine), AlarmStore(other)
+    queued = queue_storm(a)
+    while a.claim("hub-dead", T0) is not None:
+        pass
+    start = threading.Barrier(2)
+    expired: list[list[int]] = [[], []]
+
+    def expire(i: int, store: AlarmStore) -> None:
+        start.wait(timeout=10)
+        expired[i] = [r.id for r in store.expire_leases(older_than=T0 + 1, now=T0 + 300)]
+
+    threads = [threading.Thread(target=expire, args=(i, s)) for i, s in enumerate((a, b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    # Each row once, to one worker: only one of them logs and warns about it.
+    assert sorted(expired[0] + expired[1]) == sorted(queued)
+    assert {r.status for r in b.outbox()} == {OutboxStatus.UNKNOWN}

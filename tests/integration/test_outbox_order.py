@@ -1,13 +1,16 @@
-"""The outbox claim: most severe first, fair across dwellings, folded per contact."""
+"""The outbox claim: most severe first, fair across dwellings, folded per contact; on
+SQLite and on PostgreSQL (the `sql_engine` fixture)."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from alerts.model import AlarmKind, AlarmRecord, AlarmState, Severity
 from alerts.store import AlarmStore, OutboxStatus
+from tests.ops_store import ops_engine
 
 T0 = 1_000_000.0
 FOLD = 120.0
@@ -50,8 +53,8 @@ def send(store: AlarmStore, now: float, **kw: float) -> list[str]:
     return [r.alarm_id for r in rows]
 
 
-def test_another_dwellings_alarm_is_claimed_before_a_storms_backlog(tmp_path: Path) -> None:
-    store = AlarmStore(tmp_path / "alarms.db")
+def test_another_dwellings_alarm_is_claimed_before_a_storms_backlog(sql_engine: Engine) -> None:
+    store = AlarmStore(sql_engine)
     for i in range(200):
         queue(store, f"a-{i:03d}", "dw-a", at=T0 + i * 0.01)
     assert send(store, T0 + 5) == ["a-000"]
@@ -61,8 +64,8 @@ def test_another_dwellings_alarm_is_claimed_before_a_storms_backlog(tmp_path: Pa
     assert send(store, T0 + 7) == ["a-001"]
 
 
-def test_round_robin_across_dwellings_within_a_severity(tmp_path: Path) -> None:
-    store = AlarmStore(tmp_path / "alarms.db")
+def test_round_robin_across_dwellings_within_a_severity(sql_engine: Engine) -> None:
+    store = AlarmStore(sql_engine)
     for i in range(3):
         queue(store, f"a-{i}", "dw-a", at=T0 + i)
     for i in range(2):
@@ -73,8 +76,8 @@ def test_round_robin_across_dwellings_within_a_severity(tmp_path: Path) -> None:
     assert store.claim("hub-1", T0 + 30) is None
 
 
-def test_a_critical_alarm_overtakes_medium_ones(tmp_path: Path) -> None:
-    store = AlarmStore(tmp_path / "alarms.db")
+def test_a_critical_alarm_overtakes_medium_ones(sql_engine: Engine) -> None:
+    store = AlarmStore(sql_engine)
     for i in range(50):
         queue(store, f"m-{i:02d}", "dw-a", Severity.MEDIUM, at=T0 + i)
     queue(store, "low", "dw-b", Severity.LOW, at=T0 - 100)
@@ -86,15 +89,15 @@ def test_a_critical_alarm_overtakes_medium_ones(tmp_path: Path) -> None:
     assert remaining[-1] == "low"
 
 
-def test_rows_not_yet_due_wait(tmp_path: Path) -> None:
-    store = AlarmStore(tmp_path / "alarms.db")
+def test_rows_not_yet_due_wait(sql_engine: Engine) -> None:
+    store = AlarmStore(sql_engine)
     queue(store, "later", "dw-a", Severity.CRITICAL, at=T0 + 10)
     assert store.claim("hub-1", T0) is None
     assert send(store, T0 + 10) == ["later"]
 
 
-def test_a_fold_window_holds_a_dwellings_alarms_for_one_mail(tmp_path: Path) -> None:
-    store = AlarmStore(tmp_path / "alarms.db")
+def test_a_fold_window_holds_a_dwellings_alarms_for_one_mail(sql_engine: Engine) -> None:
+    store = AlarmStore(sql_engine)
     queue(store, "a-first", "dw-a", at=T0)
     assert send(store, T0, fold_window_s=FOLD) == ["a-first"]
     for i in range(20):
@@ -111,9 +114,9 @@ def test_a_fold_window_holds_a_dwellings_alarms_for_one_mail(tmp_path: Path) -> 
 
 
 def test_a_more_severe_alarm_breaks_the_window_and_takes_the_others_along(
-    tmp_path: Path,
+    sql_engine: Engine,
 ) -> None:
-    store = AlarmStore(tmp_path / "alarms.db")
+    store = AlarmStore(sql_engine)
     queue(store, "first", "dw-a", Severity.HIGH, at=T0)
     assert send(store, T0, fold_window_s=FOLD) == ["first"]
     queue(store, "same", "dw-a", Severity.HIGH, at=T0 + 1)
@@ -128,16 +131,16 @@ def test_a_more_severe_alarm_breaks_the_window_and_takes_the_others_along(
     assert send(store, T0 + 4 + FOLD + 1, fold_window_s=FOLD) == ["worse2"]
 
 
-def test_the_fold_window_is_per_contact(tmp_path: Path) -> None:
-    store = AlarmStore(tmp_path / "alarms.db")
+def test_the_fold_window_is_per_contact(sql_engine: Engine) -> None:
+    store = AlarmStore(sql_engine)
     queue(store, "a-0", "dw-a", contact="c-anna")
     assert send(store, T0, fold_window_s=FOLD) == ["a-0"]
     store.enqueue("a-0", "c-bob", "email", 0, T0)  # a second contact of the dwelling
     assert send(store, T0 + 1, fold_window_s=FOLD) == ["a-0"]
 
 
-def test_a_storms_mails_share_one_thread(tmp_path: Path) -> None:
-    store = AlarmStore(tmp_path / "alarms.db")
+def test_a_storms_mails_share_one_thread(sql_engine: Engine) -> None:
+    store = AlarmStore(sql_engine)
     queue(store, "a-0", "dw-a")
     first = store.claim("hub-1", T0, fold_window_s=FOLD, thread_gap_s=600)
     assert first is not None and first.thread
@@ -151,8 +154,10 @@ def test_a_storms_mails_share_one_thread(tmp_path: Path) -> None:
     assert third is not None and third.thread != first.thread
 
 
-def test_open_count_counts_the_edges_unacknowledged_alarms_of_one_dwelling(tmp_path: Path) -> None:
-    store = AlarmStore(tmp_path / "alarms.db")
+def test_open_count_counts_the_edges_unacknowledged_alarms_of_one_dwelling(
+    sql_engine: Engine,
+) -> None:
+    store = AlarmStore(sql_engine)
     for i in range(3):
         store.insert_alarm(alarm(f"a-{i}", "dw-a"))
     store.insert_alarm(alarm("b-0", "dw-b"))
@@ -163,60 +168,15 @@ def test_open_count_counts_the_edges_unacknowledged_alarms_of_one_dwelling(tmp_p
     assert store.open_count("dw-a") == 3
     assert store.open_count("dw-b") == 1
     assert store.open_count("dw-none") == 0
-    plan = store._query(  # the COUNT uses the index, not a scan of every alarm
-        "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM alarms WHERE dwelling=? AND state IN (?,?) "
-        "AND source='edge'",
-        ("dw-a", "raised", "notified"),
-    )
-    assert any("alarms_dwelling_state" in r["detail"] for r in plan)
 
 
-OLD_SCHEMA = """
-CREATE TABLE alarms (
-    id TEXT PRIMARY KEY, dwelling TEXT NOT NULL, kind TEXT NOT NULL, severity TEXT NOT NULL,
-    state TEXT NOT NULL, source TEXT NOT NULL, raised_at REAL NOT NULL,
-    received_at REAL NOT NULL, notified_at REAL, acknowledged_at REAL, acknowledged_by TEXT,
-    resolved_at REAL, resolved_by TEXT, note TEXT NOT NULL DEFAULT '', sensor TEXT,
-    detail TEXT NOT NULL DEFAULT '{}', notifications_sent INTEGER NOT NULL DEFAULT 0,
-    tech_key TEXT
-);
-CREATE TABLE outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, alarm_id TEXT NOT NULL, contact_id TEXT NOT NULL,
-    channel TEXT NOT NULL, round INTEGER NOT NULL, status TEXT NOT NULL,
-    created_at REAL NOT NULL, next_attempt_at REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0, claimed_by TEXT, claimed_at REAL, finished_at REAL,
-    error TEXT NOT NULL DEFAULT '', UNIQUE (alarm_id, contact_id, channel, round)
-);
-"""
-
-
-def test_an_older_database_is_migrated_and_its_queue_keeps_working(tmp_path: Path) -> None:
-    db = tmp_path / "alarms.db"
-    con = sqlite3.connect(db)
-    con.executescript(OLD_SCHEMA)
-    old_rows = (("m-1", "dw-a", "medium"), ("m-2", "dw-a", "medium"), ("c-1", "dw-b", "critical"))
-    for aid, dw, sev in old_rows:
-        con.execute(
-            "INSERT INTO alarms (id, dwelling, kind, severity, state, source, raised_at, "
-            "received_at) VALUES (?,?,?,?,?,?,?,?)",
-            (aid, dw, "personal", sev, "raised", "edge", T0, T0),
-        )
-        con.execute(
-            "INSERT INTO outbox (alarm_id, contact_id, channel, round, status, created_at, "
-            "next_attempt_at) VALUES (?,?,?,?,?,?,?)",
-            (aid, "c-1", "email", 0, "pending", T0, T0),
-        )
-    con.commit()
-    con.close()
-
-    store = AlarmStore(db)
-    assert {(r.alarm_id, r.dwelling, r.severity) for r in store.outbox()} == {
-        ("m-1", "dw-a", "medium"),
-        ("m-2", "dw-a", "medium"),
-        ("c-1", "dw-b", "critical"),
-    }
-    assert send(store, T0 + 1) == ["c-1"]
-    store.close()
-    store = AlarmStore(db)  # opening again changes nothing
-    assert [send(store, T0 + 1)[0] for _ in range(2)] == ["m-1", "m-2"]
-    store.close()
+def test_open_count_is_an_indexed_count_on_sqlite(tmp_path: Path) -> None:
+    engine = ops_engine(tmp_path)
+    with engine.connect() as conn:  # the COUNT uses the index, not a scan of every alarm
+        plan = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM alarms WHERE dwelling=? AND state IN (?,?) "
+            "AND source='edge'",
+            ("dw-a", "raised", "notified"),
+        ).all()
+    engine.dispose()
+    assert any("ix_alarms_dwelling_state" in str(r[-1]) for r in plan), plan
