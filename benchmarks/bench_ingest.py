@@ -242,7 +242,10 @@ async def main(args: argparse.Namespace) -> list[dict[str, object]]:
         root = Path(tmp)
         for ops in args.backends.split(","):
             (root / f"broker-{ops}").mkdir()
-            overrides = {"max_queued_messages": str(args.messages * 2)}
+            overrides = {
+                "max_queued_messages": str(args.messages * 2),
+                **dict(o.split("=", 1) for o in args.broker),
+            }
             with running_mosquitto(root / f"broker-{ops}", overrides=overrides) as broker:
                 publisher_account(broker)
                 raw = await asyncio.to_thread(
@@ -271,6 +274,9 @@ if __name__ == "__main__":
     p.add_argument("--dwellings", type=int, default=1000)
     p.add_argument("--backends", default="sqlite", help="operational stores: sqlite,postgresql")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--broker", action="append", default=[], help="a mosquitto.conf override, KEY=VALUE"
+    )
     a = p.parse_args()
     out = asyncio.run(main(a))
     if a.json:

@@ -1040,3 +1040,32 @@ def _since(spec: str, now: float) -> float:
     except ValueError:
         raise _fail(f"--since: not a period or date {spec!r} (e.g. 7d, 12h, 2026-01-31)") from None
     return day.timestamp()
+
+
+@app.command("dead-letters")
+def dead_letters_show(
+    limit: Annotated[int, typer.Option(help="At most this many (1-10000).", min=1, max=10000)] = 50,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Messages parked after failing again and again while the stores were up (a bug or a
+    poison message), newest first (UTC): key, topic, attempts, when, the last error."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from hub.dead_letters import DeadLetters
+    from hub.errors import ConfigError
+    from hub.sql.schema import open_store
+
+    try:
+        engine = open_store(_sql_url(config, data_dir))
+    except (ConfigError, SQLAlchemyError) as exc:
+        raise _fail(f"cannot open the operational store: {exc}") from None
+    try:
+        letters = DeadLetters(engine).parked(limit)
+    finally:
+        engine.dispose()
+    if not letters:
+        print("no parked messages")
+    for d in letters:
+        assert d.parked_at is not None
+        print(f"{_utc(d.parked_at)}\t{d.key}\t{d.topic}\t{d.attempts}\t{d.error[:200]}")

@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 from hub.budget import DwellingBudgets
 from hub.config import HubSettings, parse_host_port
 from hub.context import AlarmSink, ConsoleSettings, HubContext
+from hub.dead_letters import DeadLetters
 from hub.dedup import Deduplicator
 from hub.errors import ConfigError
 from hub.ingest import Ingest, IngestCounters, check_tls
@@ -279,6 +280,7 @@ def build_hub(
         lease=Lease(sql, "presence", holder=settings.broker.client_id),
     )
     counters = IngestCounters()
+    dead = DeadLetters(sql)
     ingest = Ingest(
         settings.broker,
         registry=registry,
@@ -289,6 +291,7 @@ def build_hub(
         clock=clock,
         counters=counters,
         budgets=DwellingBudgets(settings.budget.policy()),
+        dead_letters=dead,
     )
     c = settings.console
     context = HubContext(
@@ -307,6 +310,7 @@ def build_hub(
         ingest_stats=counters,
         alarms=alarms,
         timeseries=store,
+        parked=dead,
     )
     hub = Hub(settings, context, registry, store, dedup, presence, ingest, alarms, clock, sql)
     if own_alarms:

@@ -215,6 +215,12 @@ class HubContext:
     alarms: object  # alerts.service.AlarmService (typed as object to keep this module import-light)
     # Added by the hub: readings and events history; None where no store is wired.
     timeseries: TimeSeriesStore | None = None
+    # Messages parked after failing over and over (hub.dead_letters), for /api/v1/stats.
+    parked: ParkedMessages | None = None
+
+
+class ParkedMessages(Protocol):
+    def parked_count(self) -> int: ...
 
 
 class AlarmSink(Protocol):

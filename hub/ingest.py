@@ -35,14 +35,15 @@ import contextlib
 import logging
 import random
 import ssl
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from hub.budget import BUDGET_READINGS, BudgetPolicy, DwellingBudgets
 from hub.config import BrokerSettings
 from hub.context import AlarmSink, Registry
+from hub.dead_letters import DeadLetters, letter_key
 from hub.dedup import Deduplicator
 from hub.errors import ConfigError
 from hub.storage.base import Point, StoredEvent, TimeSeriesStore
@@ -71,9 +72,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# A message whose processing fails this often (a bug or a poison message) is dropped
-# and logged at ERROR instead of blocking the session forever.
-MAX_ATTEMPTS: Final = 5
+# A failed message is tried again in place after RETRY_S x 2**n (n = failures so far);
+# one that keeps failing while the stores answer is parked (hub.dead_letters).
+RETRY_S: Final = 0.05
+# The most messages the readings session takes in one batch (one write, one PUBACK run).
+MAX_BATCH: Final = 500
+# ... gathering what arrives within this long of the batch's first message: readings wait
+# at most this much longer; alarms never (their own session takes no batches).
+LINGER_S: Final = 0.005
+READINGS_SUFFIX: Final = f"/{Channel.READINGS.value}"
+CHANNEL_OF: Final = {
+    "readings": Channel.READINGS,
+    "event": Channel.EVENTS,
+    "alarm": Channel.ALARMS,
+    "status": Channel.STATUS,
+}
 WARN_EVERY_S: Final = 10.0  # at most one warning per rejection reason this often
 # A technical alarm for the operators ("refused", "alarms_refused", "clock") is asked for
 # at most this often per dwelling (it is one open alarm per dwelling and key anyway; this
@@ -102,6 +115,15 @@ CHANNELS: Final[dict[SessionKind, tuple[Channel, ...]]] = {
     SessionKind.CONTROL: (Channel.EVENTS, Channel.STATUS),
     SessionKind.BULK: (Channel.READINGS,),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One message as the broker delivered it."""
+
+    topic: str
+    payload: bytes
+    retained: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +196,12 @@ class _RateLimitedWarnings:
         log.warning("%s%s", msg % args, suffix)
 
 
+def _incoming(message: aiomqtt.Message) -> Incoming:
+    payload = message.payload
+    raw = payload if isinstance(payload, bytes) else str(payload).encode()
+    return Incoming(str(message.topic), raw, bool(message.retain))
+
+
 def tls_context(b: BrokerSettings) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=None if b.ca_file is None else str(b.ca_file))
     if b.cert_file is not None:
@@ -205,8 +233,10 @@ class Ingest:
         clock: Callable[[], float],
         counters: IngestCounters | None = None,
         budgets: DwellingBudgets | None = None,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         self._broker = broker
+        self._dead = dead_letters
         self._budgets = budgets or DwellingBudgets(BudgetPolicy())
         self._registry = registry
         self._store = store
@@ -216,7 +246,6 @@ class Ingest:
         self._clock = clock
         self.stats = counters or IngestCounters()
         self._warnings = _RateLimitedWarnings(clock)
-        self._attempts: dict[str, int] = {}
         self._known: dict[str, tuple[bool, float]] = {}
         self._refused_alarmed: dict[tuple[str, str], float] = {}
         self._up: set[SessionKind] = set()
@@ -230,6 +259,99 @@ class Ingest:
         """Validate and process one message. Returns when it may be acknowledged;
         raises when it must not be (so the broker redelivers it)."""
         now = self._clock()
+        admitted = await self._admit(topic, payload, now)
+        if isinstance(admitted, Verdict):
+            return admitted
+        msg = admitted
+        # Status is a state, not an event: the newest wins (presence ignores older ones),
+        # and a retained copy seen again must still reach presence after a restart, so
+        # it skips de-duplication.
+        is_status = isinstance(msg, Status)
+        if not is_status and self._dedup.seen(msg.id):
+            self.stats.incr("duplicate")
+            return Verdict("duplicate", self._receipt(msg, now))
+        if isinstance(msg, AlarmMessage) and msg.action == "raise":
+            over = self._budgets.admit_alarm(
+                msg.dwelling, open_alarms=await self._alarms.open_count(msg.dwelling), now=now
+            )
+            if over is not None:
+                # No receipt: the edge sends it again later, when it may fit. The operators
+                # are told at high severity: this may be a resident's real alarm.
+                return await self._refuse(
+                    msg.dwelling,
+                    over,
+                    topic,
+                    "alarm over its budget",
+                    now,
+                    key=ALARMS_REFUSED_KEY,
+                    severity=Severity.HIGH,
+                )
+        if not await self._process_or_park(msg, topic, payload, now, retained):
+            return Verdict("rejected")
+        if not is_status:
+            self._dedup.record(msg.id, now)
+        self.stats.incr(f"accepted.{CHANNEL_OF[msg.type].value}")
+        return Verdict("accepted", self._receipt(msg, now))
+
+    async def handle_batch(self, items: Sequence[Incoming]) -> list[Verdict]:
+        """Validate and process several messages, the verdicts in their order. Reading
+        batches share one de-duplication lookup, one time-series write and one record of
+        their ids (this is what lets ingest keep up with the broker); anything else goes
+        through `handle` one by one. Returns when every message may be acknowledged."""
+        verdicts: list[Verdict | None] = [None] * len(items)
+        batches: list[tuple[int, ReadingsBatch]] = []
+        now = self._clock()
+        for i, item in enumerate(items):
+            if not item.topic.endswith(READINGS_SUFFIX):
+                verdicts[i] = await self.handle(item.topic, item.payload, retained=item.retained)
+                continue
+            admitted = await self._admit(item.topic, item.payload, now)
+            if isinstance(admitted, Verdict):
+                verdicts[i] = admitted
+            elif isinstance(admitted, ReadingsBatch):
+                batches.append((i, admitted))
+            else:  # a readings topic always decodes to a batch; keep the general path
+                verdicts[i] = await self.handle(item.topic, item.payload, retained=item.retained)
+        if batches:
+            seen = self._dedup.seen_among([b.id for _, b in batches])
+            fresh: list[tuple[int, ReadingsBatch]] = []
+            for i, b in batches:
+                if b.id in seen:  # before, or earlier in this batch
+                    self.stats.incr("duplicate")
+                    verdicts[i] = Verdict("duplicate")
+                else:
+                    seen.add(b.id)
+                    fresh.append((i, b))
+            try:
+                await self._store_batches([b for _, b in fresh], now)
+            except Exception:
+                # One of them may be poison: each on its own, so only that one is parked.
+                self.stats.incr("failed")
+                log.warning("a batch of %d readings messages failed; one by one", len(fresh))
+                for i, _ in fresh:
+                    verdicts[i] = await self.handle(items[i].topic, items[i].payload)
+            else:
+                self._dedup.record_many([b.id for _, b in fresh], now)
+                for i, _ in fresh:
+                    verdicts[i] = Verdict("accepted")
+                self.stats.incr("accepted.readings", len(fresh))
+        return [v if v is not None else Verdict("rejected") for v in verdicts]
+
+    async def _store_batches(self, batches: Sequence[ReadingsBatch], now: float) -> None:
+        points: list[Point] = []
+        for msg in batches:
+            points += self._points(msg, now)
+        await self._store.write_points(points)
+        self.stats.incr("points", len(points))
+        for msg in batches:
+            await self._presence.observe(
+                msg.dwelling, now, None, False, after_goodbye=False, made_at=msg.ts
+            )
+
+    async def _admit(self, topic: str, payload: bytes, now: float) -> Message | Verdict:
+        """Everything that refuses a message before any state is touched: the topic, the
+        dwelling, the budgets, the contract. Cheap for a flood: the budget is asked
+        before the message is decoded."""
         try:
             where = parse_topic(topic)
         except ContractError as exc:
@@ -241,8 +363,7 @@ class Ingest:
             return await self._refuse(
                 dwelling, "unexpected_channel", topic, "commands go to dwellings", now
             )
-        # The budget is asked before the message is decoded, so a flood costs next to
-        # nothing. Every reading has exactly one "quantity" key (hub.budget, docs/hub.md).
+        # Every reading has exactly one "quantity" key (hub.budget, docs/hub.md).
         raw_readings = payload.count(b'"quantity"') if channel is Channel.READINGS else 0
         over = self._budgets.admit(
             dwelling, channel, readings=raw_readings, size=len(payload), now=now
@@ -250,7 +371,7 @@ class Ingest:
         if over is not None:
             return await self._refuse(dwelling, over, topic, "over its budget", now)
         try:
-            parsed, msg = decode(topic, payload, now=now)
+            _parsed, msg = decode(topic, payload, now=now)
         except ContractError as exc:
             return await self._refuse(dwelling, exc.reason, topic, exc.detail, now)
         if isinstance(msg, AlarmMessage) and not time_ok(msg.ts, now):
@@ -259,54 +380,46 @@ class Ingest:
             return await self._refuse(
                 dwelling, BUDGET_READINGS, topic, "more readings than its raw keys showed", now
             )
+        return msg
 
-        # Status is a state, not an event: the newest wins (presence ignores older ones),
-        # and a retained copy seen again must still reach presence after a restart, so
-        # it skips de-duplication.
-        is_status = isinstance(msg, Status)
-        if not is_status and self._dedup.seen(msg.id):
-            self.stats.incr("duplicate")
-            return Verdict("duplicate", self._receipt(msg, now))
-        if isinstance(msg, AlarmMessage) and msg.action == "raise":
-            over = self._budgets.admit_alarm(
-                dwelling, open_alarms=await self._alarms.open_count(dwelling), now=now
-            )
-            if over is not None:
-                # No receipt: the edge sends it again later, when it may fit. The operators
-                # are told at high severity: this may be a resident's real alarm.
-                return await self._refuse(
-                    dwelling,
-                    over,
-                    topic,
-                    "alarm over its budget",
-                    now,
-                    key=ALARMS_REFUSED_KEY,
-                    severity=Severity.HIGH,
+    async def _process_or_park(
+        self, msg: Message, topic: str, payload: bytes, now: float, retained: bool
+    ) -> bool:
+        """Process `msg`, trying again in place on failure. A failure while the stores are
+        down raises (the session ends, the broker keeps the message); one that keeps
+        failing while they answer is the message's own: after MAX_ATTEMPTS it is parked
+        (hub.dead_letters) and False returned, and the session goes on."""
+        key = letter_key(msg.id, topic, payload)
+        failures = 0
+        while True:
+            try:
+                await self._process(msg, now, retained)
+            except Exception as exc:
+                self.stats.incr("failed")
+                if self._dead is None or not self._dead.healthy():
+                    raise
+                attempts = self._dead.failed(key, topic, payload, repr(exc), now)
+                if attempts < self._dead.max_attempts:
+                    failures += 1
+                    log.warning("processing %s failed (attempt %d)", key, attempts, exc_info=True)
+                    await asyncio.sleep(RETRY_S * 2 ** min(failures, 6))
+                    continue
+                # Giving up on a message is data held back (or an alarm not delivered):
+                # ERROR, and the operators see the count.
+                log.error(
+                    "parked %s message %s from %s after %d failed attempts: %r",
+                    msg.type,
+                    msg.id,
+                    msg.dwelling,
+                    attempts,
+                    exc,
                 )
-        try:
-            await self._process(msg, now, retained)
-        except Exception:
-            attempts = self._attempts.get(msg.id, 0) + 1
-            self._attempts[msg.id] = attempts
-            self.stats.incr("failed")
-            if attempts < MAX_ATTEMPTS:
-                raise
-            # Giving up on a message is data lost (or an alarm not delivered): ERROR.
-            log.exception(
-                "dropping %s message %s from %s after %d failed attempts",
-                parsed.channel.value,
-                msg.id,
-                parsed.dwelling,
-                attempts,
-            )
-            self._attempts.pop(msg.id, None)
-            self.stats.incr("dropped")
-            return Verdict("rejected")
-        self._attempts.pop(msg.id, None)
-        if not is_status:
-            self._dedup.record(msg.id, now)
-        self.stats.incr(f"accepted.{parsed.channel.value}")
-        return Verdict("accepted", self._receipt(msg, now))
+                self._dead.park(key, now)
+                self.stats.incr("parked")
+                return False
+            if failures and self._dead is not None:
+                self._dead.forget(key)
+            return True
 
     async def _clock_off(self, msg: AlarmMessage, topic: str, now: float) -> AlarmMessage:
         """An alarm whose time is off the hub's clock (a Pi without a real-time clock,
@@ -348,14 +461,9 @@ class Ingest:
             # A reading out of its quantity's range or time window is refused by itself;
             # the rest of the batch is good data (idempotent: the split is deterministic
             # for a given `now`, and a point stored twice is one point).
-            kept, refused = split_readings(msg, now)
-            for reason, n in refused.items():
-                self.stats.incr(f"rejected.{reason}", n)
-                self.stats.refuse(msg.dwelling, reason, n)
-            await self._store.write_points(
-                [Point(msg.dwelling, r.sensor, r.quantity, r.t, r.value) for r in kept]
-            )
-            self.stats.incr("points", len(kept))
+            points = self._points(msg, now)
+            await self._store.write_points(points)
+            self.stats.incr("points", len(points))
         elif isinstance(msg, Event):
             await self._store.write_event(
                 StoredEvent(
@@ -381,6 +489,13 @@ class Ingest:
             after_goodbye=not isinstance(msg, ReadingsBatch),
             made_at=msg.ts,
         )
+
+    def _points(self, msg: ReadingsBatch, now: float) -> list[Point]:
+        kept, refused = split_readings(msg, now)
+        for reason, n in refused.items():
+            self.stats.incr(f"rejected.{reason}", n)
+            self.stats.refuse(msg.dwelling, reason, n)
+        return [Point(msg.dwelling, r.sensor, r.quantity, r.t, r.value) for r in kept]
 
     def _reject(self, reason: str, topic: str, detail: str) -> Verdict:
         self.stats.incr(f"rejected.{reason}")
@@ -556,28 +671,70 @@ class Ingest:
                 self.connected.set()
             messages = aiter(client.messages)
             stopping = asyncio.ensure_future(stop.wait())
+            pending: asyncio.Future[aiomqtt.Message] | None = None
             try:
                 while True:
-                    nxt = asyncio.ensure_future(anext(messages))
-                    done, _ = await asyncio.wait(
-                        {nxt, stopping}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    if nxt not in done:
-                        # Stopping: a message being waited for is not lost, it was never
-                        # acknowledged; processing is never cut off halfway.
-                        nxt.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await nxt
-                        return
-                    message = nxt.result()
-                    payload = message.payload
-                    raw = payload if isinstance(payload, bytes) else str(payload).encode()
-                    verdict = await self.handle(str(message.topic), raw, retained=message.retain)
-                    client._client.ack(message.mid, message.qos)
-                    if verdict.receipt is not None:
-                        await self._send_receipt(client, verdict.receipt)
+                    if pending is None:
+                        pending = asyncio.ensure_future(anext(messages))
+                    waits: set[asyncio.Future[Any]] = {pending, stopping}
+                    done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                    if pending not in done:
+                        return  # stopping (the finally below lets go of the wait)
+                    taken = [pending.result()]
+                    pending = None
+                    if kind is SessionKind.BULK:
+                        pending = await self._gather(client, messages, taken)
+                    await self._handle_taken(client, taken)
             finally:
                 stopping.cancel()
+                if pending is not None:
+                    # A message being waited for is not lost: it was never acknowledged,
+                    # the broker delivers it again. Processing is never cut off halfway.
+                    pending.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                        await pending
+
+    async def _gather(
+        self,
+        client: aiomqtt.Client,
+        messages: AsyncIterator[aiomqtt.Message],
+        taken: list[aiomqtt.Message],
+    ) -> asyncio.Future[aiomqtt.Message] | None:
+        """Add to `taken` what arrives within LINGER_S of its first message, up to
+        MAX_BATCH: one write and one run of PUBACKs for all of it. Returns the wait for
+        the next message when the linger ran out on it (it is not cancelled: the
+        iterator must not be interrupted)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LINGER_S
+        while len(taken) < MAX_BATCH:
+            queued = len(client.messages)
+            if queued:
+                for _ in range(min(queued, MAX_BATCH - len(taken))):
+                    taken.append(await anext(messages))
+                continue
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            nxt = asyncio.ensure_future(anext(messages))
+            done, _ = await asyncio.wait({nxt}, timeout=remaining)
+            if not done:
+                return nxt
+            taken.append(nxt.result())
+        return None
+
+    async def _handle_taken(self, client: aiomqtt.Client, taken: list[aiomqtt.Message]) -> None:
+        items = [_incoming(m) for m in taken]
+        if len(items) == 1:
+            one = items[0]
+            verdicts = [await self.handle(one.topic, one.payload, retained=one.retained)]
+        else:
+            verdicts = await self.handle_batch(items)
+        # Only now, with every message of the batch durable, the PUBACKs.
+        for message in taken:
+            client._client.ack(message.mid, message.qos)
+        for verdict in verdicts:
+            if verdict.receipt is not None:
+                await self._send_receipt(client, verdict.receipt)
 
     async def _ask_for_resends(self, client: aiomqtt.Client) -> None:
         """The alarms session is (back) up: what the broker held for it while the hub was

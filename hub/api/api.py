@@ -405,6 +405,9 @@ def router(console: Console) -> APIRouter:
             "ingest": counters,
             "rejected": rejected,
             "refused_by_dwelling": ctx.ingest_stats.refused(),
+            # Parked messages (every worker's, from the shared store): each one is data
+            # held back or an alarm not processed; `mz admin dead-letters` lists them.
+            "parked": None if ctx.parked is None else ctx.parked.parked_count(),
             "alarms": s.as_dict() if hasattr(s, "as_dict") else s,
             "alarm_centre": centre_link().model_dump(),
         }

@@ -31,12 +31,14 @@ from hub.config import (
     PresenceSettings,
 )
 from hub.context import Dwelling
+from hub.dead_letters import MAX_ATTEMPTS, DeadLetters
 from hub.presence import OFFLINE_KEY
 from hub.registry import SqliteRegistry
 from hub.storage.sqlite import SqliteTimeSeriesStore
 from sensors.contract import (
     AlarmMessage,
     Channel,
+    Event,
     Message,
     Reading,
     ReadingsBatch,
@@ -481,3 +483,41 @@ async def test_a_console_port_in_use_is_a_clear_config_error(
                 await hub.run(asyncio.Event())
         finally:
             await hub.close()
+
+
+async def test_a_message_that_keeps_failing_is_parked_and_the_session_goes_on(
+    mosquitto: Mosquitto, data_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """One poison message (its processing fails every time while the stores answer) is
+    parked after MAX_ATTEMPTS, acknowledged and counted; the messages behind it are
+    processed without the session being dropped for everybody."""
+    poison = Event(id=new_id(), dwelling="dw-001", ts=T0, kind="motion_seen")
+    good = [Event(id=new_id(), dwelling="dw-001", ts=T0 + i, kind="motion_seen") for i in (1, 2)]
+    caplog.set_level("INFO", logger="hub.ingest")
+    async with hub_running(make_settings(mosquitto, data_dir)) as hub:
+        real_write = hub.store.write_event
+
+        async def poisoned(event: Any) -> None:
+            if event.id == poison.id:
+                raise ValueError("a bug this message triggers")
+            await real_write(event)
+
+        monkeypatch.setattr(hub.store, "write_event", poisoned)
+        async with dwelling(mosquitto) as dw:
+            for msg in (poison, *good):
+                await publish(dw, msg)
+        await wait_until(lambda: hub.stats.get("accepted.events") == 2, timeout=20)
+        assert hub.stats.get("parked") == 1 and hub.stats.get("failed") == MAX_ATTEMPTS
+        [letter] = DeadLetters(hub.sql).parked()
+        assert letter.key == poison.id and letter.attempts == MAX_ATTEMPTS
+        assert letter.topic == "mz/v1/dw-001/events" and b"motion_seen" in letter.payload
+        assert "a bug this message triggers" in letter.error
+        assert hub.context.parked is not None and hub.context.parked.parked_count() == 1
+        stored = await hub.store.events("dw-001", 0, 1e12)
+        assert {e.id for e in stored} == {g.id for g in good}
+    ups = [
+        r
+        for r in caplog.records
+        if "MQTT session up" in r.getMessage() and "control" in r.getMessage()
+    ]
+    assert len(ups) == 1  # never dropped and re-made

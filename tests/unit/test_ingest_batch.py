@@ -1,0 +1,93 @@
+"""Ingest.handle_batch: the readings session's batches, without a broker (real stores)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.app import Hub, build_hub
+from hub.config import load_settings
+from hub.context import Dwelling
+from hub.ingest import Incoming
+from sensors.contract import Reading, ReadingsBatch, encode, new_id
+
+T0 = 1_800_000_000.0
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+    settings = load_settings(
+        None,
+        broker={"url": "mqtt://127.0.0.1:1", "username": "hub.1", "password": "not-used-pw-1"},
+        data={"dir": str(tmp_path)},
+        console={"enabled": False, "secret_key": secrets.token_urlsafe(24)},
+    )
+    h = build_hub(settings, clock=lambda: T0 + 10)
+    for dw in ("dw-001", "dw-002"):
+        h.registry.add_dwelling(Dwelling(dw, dw))
+    yield h
+    await h.close()
+
+
+def batch(dw: str, t: float, msg_id: str | None = None) -> Incoming:
+    msg = ReadingsBatch(
+        id=msg_id or new_id(),
+        dwelling=dw,
+        ts=t,
+        readings=[Reading(sensor="hr-1", quantity="hr", t=t, value=60.0 + t - T0)],
+    )
+    topic, payload = encode(msg)
+    return Incoming(topic, payload)
+
+
+async def stored(hub: Hub, dw: str) -> list[float]:
+    return [p.t - T0 for p in await hub.store.series(dw, "hr-1", "hr", 0, 1e12)]
+
+
+async def test_a_batch_is_stored_with_its_verdicts_in_order(hub: Hub) -> None:
+    again = new_id()
+    items = [
+        batch("dw-001", T0 + 1),
+        Incoming("mz/v1/dw-001/readings", b"{not json"),
+        batch("dw-002", T0 + 2, again),
+        batch("dw-002", T0 + 2, again),  # redelivered within the same batch
+        batch("dw-009", T0 + 3),  # not registered
+    ]
+    verdicts = await hub.ingest.handle_batch(items)
+    assert [v.outcome for v in verdicts] == [
+        "accepted",
+        "rejected",
+        "accepted",
+        "duplicate",
+        "rejected",
+    ]
+    assert await stored(hub, "dw-001") == [1.0]
+    assert await stored(hub, "dw-002") == [2.0]
+    # Redelivered later (the hub died before its PUBACKs): recognised, nothing new.
+    later = await hub.ingest.handle_batch([batch("dw-002", T0 + 2, again), batch("dw-001", T0 + 4)])
+    assert [v.outcome for v in later] == ["duplicate", "accepted"]
+    assert hub.stats.get("accepted.readings") == 3 and hub.stats.get("duplicate") == 2
+
+
+async def test_a_failed_batch_write_is_retried_one_by_one(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = hub.store.write_points
+    calls: list[int] = []
+
+    async def fails_once(points: Any) -> None:
+        calls.append(len(points))
+        if len(calls) == 1:
+            raise OSError("disk hiccup")
+        await real(points)
+
+    monkeypatch.setattr(hub.store, "write_points", fails_once)
+    verdicts = await hub.ingest.handle_batch([batch("dw-001", T0 + i) for i in range(3)])
+    assert [v.outcome for v in verdicts] == ["accepted"] * 3
+    assert calls == [3, 1, 1, 1]
+    assert await stored(hub, "dw-001") == [0.0, 1.0, 2.0]
+    assert hub.stats.get("failed") == 1
