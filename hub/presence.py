@@ -435,9 +435,12 @@ class PresenceMonitor:
         return transitions
 
     async def hold_lease(self, now: float) -> None:
-        """Renew or take the lease; on taking it over, make the alarms match what this
-        worker sees (the previous owner may have died between a transition and its
-        alarm; raising and clearing are idempotent)."""
+        """Renew or take the lease. On taking it over, raise the offline alarm for every
+        dwelling this worker sees offline (the previous owner may have died between the
+        transition and its alarm; raising is idempotent). Nothing is cleared on a
+        takeover: this worker may not have watched a dwelling for a whole window yet
+        (a restart gives every dwelling a fresh one), and an alarm is cleared only by the
+        dwelling being heard again."""
         if self._lease is None:
             return
         was = self.owner
@@ -453,9 +456,9 @@ class PresenceMonitor:
                     states = self._tracker.states()
                 await self._apply(
                     [
-                        Transition(s.dwelling, s.online, now, "takeover", s.last_seen)
+                        Transition(s.dwelling, False, now, "takeover", s.last_seen)
                         for s in states
-                        if self._registry.dwelling(s.dwelling) is not None
+                        if not s.online and self._registry.dwelling(s.dwelling) is not None
                     ]
                 )
 
