@@ -31,6 +31,7 @@ from hub.dedup import Deduplicator
 from hub.errors import ConfigError
 from hub.ingest import Ingest, IngestCounters, check_tls
 from hub.leases import Lease
+from hub.pg_feed import PgFeed
 from hub.presence import PresenceMonitor, PresenceStore, PresenceTracker
 from hub.registry import SqliteRegistry
 from hub.sql.engine import sqlite_path
@@ -206,8 +207,10 @@ class Hub:
         d = self.settings.data.dir
         feeds: list[ChangeFeed] = [registry_feed(d / REGISTRY_DB)]
         ops = sqlite_path(self.sql)
-        if ops is not None:  # PostgreSQL's feed is LISTEN/NOTIFY (not yet)
+        if ops is not None:
             feeds.append(alarm_feed(ops))
+        else:  # PostgreSQL: the writers' transactions NOTIFY (hub.pg_feed)
+            feeds.append(PgFeed("alarms", self.settings.sql_url))
         return feeds
 
     async def _maintenance(self, stop: asyncio.Event) -> None:

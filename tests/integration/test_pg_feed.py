@@ -1,0 +1,66 @@
+"""hub.pg_feed: the consoles' change feed on PostgreSQL (LISTEN/NOTIFY), against a real
+server: what another worker commits is seen, what it has not committed is not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from alerts.store import AlarmStore
+from hub.pg_feed import PgFeed, parse
+from hub.sql.engine import open_engine
+from hub.sql.schema import prepare
+from tests.integration.test_alarm_store import alarm
+
+
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[Engine]:
+    engine = open_engine(pg_url)
+    prepare(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_committed_alarm_changes_are_seen_and_a_reconnect_says_everything(pg: Engine) -> None:
+    feed = PgFeed("store", pg.url.render_as_string(hide_password=False))
+    try:
+        assert feed.read() is None  # the first look: changes from here on
+        store = AlarmStore(pg)
+        rec = alarm("a" * 32)
+        assert store.insert_alarm(rec)
+        store.log_event(rec.id, rec.received_at + 1, "note", "anja", "gebeld")
+        change = feed.read()
+        assert change is not None and not change.everything
+        assert change.alarms == {rec.id} and change.dwellings == {rec.dwelling}
+        assert feed.read() is None  # nothing new
+        feed.close()  # the connection lost: what was sent meanwhile is gone
+        store.log_event(rec.id, rec.received_at + 2, "note", "anja", "weer gebeld")
+        again = feed.read()
+        assert again is not None and again.everything
+    finally:
+        feed.close()
+
+
+def test_an_uncommitted_change_is_not_announced(pg: Engine) -> None:
+    feed = PgFeed("store", pg.url.render_as_string(hide_password=False))
+    store = AlarmStore(pg)
+    try:
+        feed.read()
+        with pytest.raises(RuntimeError), pg.begin() as conn:
+            from alerts.tables import alarm_log
+
+            conn.execute(alarm_log.insert().values(alarm_id="b" * 32, at=1.0, what="note", note=""))
+            assert feed.read() is None  # not yet committed
+            raise RuntimeError("rolled back")
+        assert feed.read() is None
+        assert store.get("b" * 32) is None
+    finally:
+        feed.close()
+
+
+def test_payloads_name_alarms_dwellings_and_operators() -> None:
+    assert parse("alarm_log:abc:dw-001") == ("abc", "dw-001", None)
+    assert parse("contacts:dw-002") == (None, "dw-002", None)
+    assert parse("operators:anja") == (None, None, "anja")
