@@ -77,9 +77,6 @@ log = logging.getLogger(__name__)
 RETRY_S: Final = 0.05
 # The most messages the readings session takes in one batch (one write, one PUBACK run).
 MAX_BATCH: Final = 500
-# ... gathering what arrives within this long of the batch's first message: readings wait
-# at most this much longer; alarms never (their own session takes no batches).
-LINGER_S: Final = 0.005
 READINGS_SUFFIX: Final = f"/{Channel.READINGS.value}"
 CHANNEL_OF: Final = {
     "readings": Channel.READINGS,
@@ -683,7 +680,7 @@ class Ingest:
                     taken = [pending.result()]
                     pending = None
                     if kind is SessionKind.BULK:
-                        pending = await self._gather(client, messages, taken)
+                        await self._gather(client, messages, taken)
                     await self._handle_taken(client, taken)
             finally:
                 stopping.cancel()
@@ -699,28 +696,20 @@ class Ingest:
         client: aiomqtt.Client,
         messages: AsyncIterator[aiomqtt.Message],
         taken: list[aiomqtt.Message],
-    ) -> asyncio.Future[aiomqtt.Message] | None:
-        """Add to `taken` what arrives within LINGER_S of its first message, up to
-        MAX_BATCH: one write and one run of PUBACKs for all of it. Returns the wait for
-        the next message when the linger ran out on it (it is not cancelled: the
-        iterator must not be interrupted)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + LINGER_S
+    ) -> None:
+        """Add to `taken` what the broker has already handed over, up to MAX_BATCH: one
+        write and one run of PUBACKs for all of it. Never waits for more (the broker
+        sends only so many unacknowledged messages: waiting would idle both); it only
+        lets the client read what is already on the socket, for as long as that adds."""
         while len(taken) < MAX_BATCH:
             queued = len(client.messages)
-            if queued:
-                for _ in range(min(queued, MAX_BATCH - len(taken))):
-                    taken.append(await anext(messages))
-                continue
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return None
-            nxt = asyncio.ensure_future(anext(messages))
-            done, _ = await asyncio.wait({nxt}, timeout=remaining)
-            if not done:
-                return nxt
-            taken.append(nxt.result())
-        return None
+            if not queued:
+                await asyncio.sleep(0)  # the client's reader runs: anything more there?
+                queued = len(client.messages)
+                if not queued:
+                    return
+            for _ in range(min(queued, MAX_BATCH - len(taken))):
+                taken.append(await anext(messages))
 
     async def _handle_taken(self, client: aiomqtt.Client, taken: list[aiomqtt.Message]) -> None:
         items = [_incoming(m) for m in taken]
