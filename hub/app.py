@@ -31,6 +31,7 @@ from hub.dedup import Deduplicator
 from hub.errors import ConfigError
 from hub.ingest import Ingest, IngestCounters, check_tls
 from hub.leases import Lease
+from hub.legacy_import import import_legacy
 from hub.pg_feed import PgFeed
 from hub.presence import PresenceMonitor, PresenceStore, PresenceTracker
 from hub.registry import SqliteRegistry
@@ -263,6 +264,7 @@ def build_hub(
     store = SqliteTimeSeriesStore(data.dir / TIMESERIES_DB, synchronous=sync)
     # The operational store: one engine (one connection pool) for all its users.
     sql = open_store(settings.sql_url, synchronous=sync)
+    import_legacy(sql, data.dir)  # a data.dir from before the operational store, once
     dedup = Deduplicator(sql, keep_days=data.dedup_days)
     own_alarms = alarms is None
     if alarms is None:

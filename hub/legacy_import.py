@@ -1,0 +1,80 @@
+"""Carrying a data.dir from before the operational store over into it, once.
+
+Until 2026-12 the hub kept its alarms (`alarms.sqlite`: alarms, alarm_log, outbox), the
+message ids it had seen (`dedup.sqlite`) and presence (`presence.sqlite`) in files of
+their own. A hub that starts on an operational store without alarms and finds such files
+beside it copies their rows in (the columns both have, by name), in one transaction, and
+renames each file to `<name>.imported` so it is never read again. Open alarms, their
+timelines and undelivered notifications therefore survive the upgrade.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Final
+
+from sqlalchemy import Connection, Engine, Table, func, select, text
+
+from alerts.tables import alarms as alarms_table
+from hub.sql.engine import writing
+from hub.sql.meta import metadata
+
+log = logging.getLogger(__name__)
+
+# (old file, its tables to copy), in foreign-key order.
+LEGACY: Final = (
+    ("alarms.sqlite", ("alarms", "alarm_log", "outbox")),
+    ("dedup.sqlite", ("seen",)),
+    ("presence.sqlite", ("presence",)),
+)
+
+
+def import_legacy(engine: Engine, data_dir: Path) -> dict[str, int]:
+    """Copy what the old files hold into `engine`'s store when it has no alarms yet;
+    returns rows copied per table (empty when there was nothing to do)."""
+    found = [(data_dir / name, tables) for name, tables in LEGACY if (data_dir / name).exists()]
+    if not found:
+        return {}
+    copied: dict[str, int] = {}
+    with writing(engine) as conn:
+        if conn.execute(select(func.count()).select_from(alarms_table)).scalar_one():
+            log.warning("old files in %s left alone: the operational store has alarms", data_dir)
+            return {}
+        for path, tables in found:
+            old = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                for name in tables:
+                    copied[name] = _copy(old, conn, metadata.tables[name])
+            finally:
+                old.close()
+    for path, _ in found:
+        path.rename(path.with_name(path.name + ".imported"))
+        for suffix in ("-wal", "-shm"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+    log.info("imported the old files of %s: %s", data_dir, copied)
+    return copied
+
+
+def _copy(old: sqlite3.Connection, conn: Connection, table: Table) -> int:
+    have = [r[1] for r in old.execute(f"PRAGMA table_info({table.name})")]
+    if not have:
+        return 0
+    columns = [c for c in have if c in table.c]
+    cur = old.execute(f"SELECT {', '.join(columns)} FROM {table.name}")
+    n = 0
+    while rows := cur.fetchmany(1000):
+        conn.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
+        n += len(rows)
+    if n and conn.dialect.name == "postgresql":
+        # Rows came with their own ids: move the id sequences past them.
+        for col in table.primary_key.columns:
+            if col.autoincrement is True:
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', '{col.name}'),"
+                        f" (SELECT MAX({col.name}) FROM {table.name}))"
+                    )
+                )
+    return n
