@@ -46,7 +46,8 @@ INSERT INTO seen VALUES ('abcdefgh01', 100);
 OLD_PRESENCE = """
 CREATE TABLE presence (dwelling TEXT PRIMARY KEY, state TEXT NOT NULL);
 INSERT INTO presence VALUES ('dw-001',
-  '{"online": false, "since": 90.0, "last_seen": 80.0, "deadline_base": 80.0, "heartbeat_s": 30.0}');
+  '{"online": false, "since": 90.0, "last_seen": 80.0, "deadline_base": 80.0,
+    "heartbeat_s": 30.0}');
 """
 
 
