@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Final
 from edge.backoff import Backoff
 from edge.config import EdgeSettings
 from edge.errors import TransportError
+from edge.mqtt_reset import reset_sockets
 from edge.outbox import Outbox
 from edge.pacing import TokenBucket
 from edge.spool import Priority, ReceiptPolicy, SpoolItem
@@ -188,11 +189,8 @@ class Publisher:
         try:
             await self._serve(client)
         finally:
-            # aiomqtt 2.5 leaves paho's socket open (and registered with the loop) when
-            # CONNACK times out; a stale CONNECT that reaches the broker later would take
-            # over our next session. Close it and paho's wake-up socketpair (both no-ops
-            # when already closed), so no descriptor outlives the session.
-            client._client._reset_sockets()
+            # No descriptor of this session outlives it (edge.mqtt_reset says why).
+            reset_sockets(client)
 
     async def _serve(self, client: aiomqtt.Client) -> None:
         async with client:

@@ -46,6 +46,7 @@ from hub.context import AlarmSink, Registry
 from hub.dead_letters import DeadLetters, letter_key
 from hub.dedup import Deduplicator
 from hub.errors import ConfigError
+from hub.mqtt_acks import ack, manual_acks
 from hub.storage.base import Point, StoredEvent, TimeSeriesStore
 from sensors.contract import (
     AlarmMessage,
@@ -613,9 +614,8 @@ class Ingest:
             keepalive=b.keepalive_s,
             tls_context=tls_context(b) if b.tls else None,
         )
-        # aiomqtt 2.x has no manual-ack API but its paho client does: with it on, paho
-        # sends no PUBACK until ingest calls ack() after durable processing.
-        client._client.manual_ack_set(True)
+        # No PUBACK until ingest acknowledges a message after durable processing.
+        manual_acks(client)
         client.pending_calls_threshold = 1000
         return client
 
@@ -720,7 +720,7 @@ class Ingest:
             verdicts = await self.handle_batch(items)
         # Only now, with every message of the batch durable, the PUBACKs.
         for message in taken:
-            client._client.ack(message.mid, message.qos)
+            ack(client, message)
         for verdict in verdicts:
             if verdict.receipt is not None:
                 await self._send_receipt(client, verdict.receipt)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +22,7 @@ from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
 from hub.broker_admin import is_hub_account
+from simulators.amqtt_patch import patch_subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -92,19 +92,6 @@ class DwellingACLPlugin(BaseTopicPlugin):  # type: ignore[misc]
         return ok
 
 
-class _SnapshotIterDict(dict[str, Any]):
-    """amqtt 0.12.1 iterates its subscription table across awaits (`_run_broadcast`,
-    session resume); a subscribe arriving meanwhile raised "dictionary changed size during
-    iteration" and the message being broadcast was dropped (seen in the demo). Iterating
-    over a snapshot makes those loops safe."""
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(super().keys()))
-
-    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
-        return list(super().items())
-
-
 @dataclass(slots=True)
 class EmbeddedBroker:
     """amqtt bound to 127.0.0.1 (its own default is 0.0.0.0) with our auth and ACL."""
@@ -128,7 +115,7 @@ class EmbeddedBroker:
 
     async def start(self) -> None:
         broker = Broker(self.config())
-        broker._subscriptions = _SnapshotIterDict()
+        patch_subscriptions(broker)  # simulators.amqtt_patch says why
         try:
             await broker.start()
         except BrokerError as exc:  # e.g. the port in use: a clear error, not a traceback
