@@ -29,6 +29,7 @@ from hub.context import AlarmSink, ConsoleSettings, HubContext
 from hub.dead_letters import DeadLetters
 from hub.dedup import Deduplicator
 from hub.errors import ConfigError
+from hub.event_log import SqlEventStore
 from hub.ingest import Ingest, IngestCounters, check_tls
 from hub.leases import Lease
 from hub.legacy_import import import_legacy
@@ -37,6 +38,8 @@ from hub.presence import PresenceMonitor, PresenceStore, PresenceTracker
 from hub.registry import SqliteRegistry
 from hub.sql.engine import sqlite_path
 from hub.sql.schema import open_store
+from hub.storage.base import TimeSeriesStore
+from hub.storage.routed import RoutedStore
 from hub.storage.sqlite import SqliteTimeSeriesStore
 from hub.watch import ChangeFeed, alarm_feed, registry_feed
 
@@ -76,7 +79,7 @@ class Hub:
     settings: HubSettings
     context: HubContext
     registry: SqliteRegistry
-    store: SqliteTimeSeriesStore
+    store: TimeSeriesStore  # points to the time-series engine, events to the SQL store
     dedup: Deduplicator
     presence: PresenceMonitor
     ingest: Ingest
@@ -261,10 +264,12 @@ def build_hub(
     registry = SqliteRegistry(
         data.dir / REGISTRY_DB, synchronous=sync, default_wait_s=settings.routing.step_wait_s
     )
-    store = SqliteTimeSeriesStore(data.dir / TIMESERIES_DB, synchronous=sync)
     # The operational store: one engine (one connection pool) for all its users.
     sql = open_store(settings.sql_url, synchronous=sync)
     import_legacy(sql, data.dir)  # a data.dir from before the operational store, once
+    store = RoutedStore(
+        SqliteTimeSeriesStore(data.dir / TIMESERIES_DB, synchronous=sync), SqlEventStore(sql)
+    )
     dedup = Deduplicator(sql, keep_days=data.dedup_days)
     own_alarms = alarms is None
     if alarms is None:

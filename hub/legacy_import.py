@@ -18,6 +18,7 @@ from typing import Final
 from sqlalchemy import Connection, Engine, Table, func, select, text
 
 from alerts.tables import alarms as alarms_table
+from hub.ops_tables import events as events_table
 from hub.sql.engine import writing
 from hub.sql.meta import metadata
 
@@ -34,6 +35,35 @@ LEGACY: Final = (
 def import_legacy(engine: Engine, data_dir: Path) -> dict[str, int]:
     """Copy what the old files hold into `engine`'s store when it has no alarms yet;
     returns rows copied per table (empty when there was nothing to do)."""
+    copied = _old_events(engine, data_dir / "timeseries.sqlite")
+    return copied | _old_files(engine, data_dir)
+
+
+def _old_events(engine: Engine, path: Path) -> dict[str, int]:
+    """Detector events used to share timeseries.sqlite with the readings: moved (copied,
+    then deleted there) when the operational store has none yet."""
+    if not path.exists():
+        return {}
+    old = sqlite3.connect(path, timeout=10)
+    try:
+        has = old.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'"
+        ).fetchone()
+        if has is None or old.execute("SELECT 1 FROM events LIMIT 1").fetchone() is None:
+            return {}
+        with writing(engine) as conn:
+            if conn.execute(select(func.count()).select_from(events_table)).scalar_one():
+                return {}
+            n = _copy(old, conn, events_table)
+        old.execute("DELETE FROM events")
+        old.commit()
+    finally:
+        old.close()
+    log.info("moved %d detector events out of %s into the operational store", n, path)
+    return {"events": n}
+
+
+def _old_files(engine: Engine, data_dir: Path) -> dict[str, int]:
     found = [(data_dir / name, tables) for name, tables in LEGACY if (data_dir / name).exists()]
     if not found:
         return {}

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from alerts.store import AlarmStore
 from hub.dedup import Deduplicator
+from hub.event_log import SqlEventStore
 from hub.legacy_import import import_legacy
 from hub.presence import PresenceStore
 
@@ -79,6 +80,25 @@ def test_an_old_data_dir_is_carried_over_once(sql_engine: Engine, tmp_path: Path
     assert not (tmp_path / "alarms.sqlite").exists()
     assert (tmp_path / "alarms.sqlite.imported").exists()
     assert import_legacy(sql_engine, tmp_path) == {}  # once
+
+
+async def test_detector_events_move_out_of_the_time_series_file(
+    sql_engine: Engine, tmp_path: Path
+) -> None:
+    with sqlite3.connect(tmp_path / "timeseries.sqlite") as db:
+        db.executescript(
+            "CREATE TABLE events (id TEXT PRIMARY KEY, dwelling TEXT NOT NULL, kind TEXT NOT NULL,"
+            " sensor TEXT, ts REAL NOT NULL, received_at REAL NOT NULL, detail TEXT NOT NULL);"
+            "INSERT INTO events VALUES ('e1', 'dw-001', 'routine_profile', NULL, 10, 11, '{}');"
+        )
+    db.close()
+    assert import_legacy(sql_engine, tmp_path) == {"events": 1}
+    [event] = await SqlEventStore(sql_engine).events("dw-001", 0, 100)
+    assert (event.id, event.kind) == ("e1", "routine_profile")
+    with sqlite3.connect(tmp_path / "timeseries.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM events").fetchone() == (0,)
+    db.close()
+    assert import_legacy(sql_engine, tmp_path) == {}
 
 
 def test_a_store_that_has_alarms_is_left_alone(sql_engine: Engine, tmp_path: Path) -> None:
