@@ -170,6 +170,7 @@ class Hub:
 
         try:
             from hub.api.app import create_app  # type: ignore[import-not-found,unused-ignore]
+            from hub.login_throttle_store import shared_login_limiter
         except ImportError as exc:
             raise ConfigError(f"console enabled but hub.api is unavailable: {exc}") from exc
 
@@ -182,7 +183,13 @@ class Hub:
 
         c = self.settings.console
         config = uvicorn.Config(
-            create_app(self.context, clock=self.clock, watch=self._watch_feeds()),
+            create_app(
+                self.context,
+                clock=self.clock,
+                watch=self._watch_feeds(),
+                # Failed logins counted in the shared store: every worker sees them.
+                limiter=shared_login_limiter(self.sql, self.clock),
+            ),
             host=c.host,
             port=c.port,
             log_config=None,

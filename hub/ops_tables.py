@@ -63,3 +63,14 @@ dead_letters = Table(
     Column("error", Text, nullable=False),
     Index(None, "parked_at"),
 )
+
+# The console's login throttle, shared by the workers (hub.login_throttle_store): one row
+# per key (user:..., ip:..., device:...), its state as JSON.
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("state", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index(None, "updated_at"),
+)

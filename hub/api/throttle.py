@@ -27,7 +27,7 @@ State is in memory, per process: several hub processes each throttle on their ow
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -216,15 +216,32 @@ class LoginPolicy:
     )
 
 
-class MemoryLoginLimiter:
-    """`LoginLimiter` in this process's memory (a restart forgets; several hub processes
-    each count on their own)."""
+class Throttle(Protocol):
+    """What `MemoryLoginLimiter` asks of a throttle: `LoginThrottle`, or one on the shared
+    store (hub.login_throttle_store.SqlLoginThrottle)."""
 
-    def __init__(self, policy: LoginPolicy | None = None) -> None:
+    def begin(self, keys: Iterable[str], now: float) -> float: ...
+    def enter(self, keys: Iterable[str], now: float) -> float: ...
+    def failed(self, keys: Iterable[str], now: float) -> float: ...
+    def abandon(self, keys: Iterable[str]) -> None: ...
+    def succeeded(self, keys: Iterable[str], clear: str | None = None) -> None: ...
+
+
+class MemoryLoginLimiter:
+    """`LoginLimiter` over three throttles: in this process's memory by default (a restart
+    forgets; several hub processes each count on their own), or `throttle` makes them
+    (the hub passes ones on the shared store)."""
+
+    def __init__(
+        self,
+        policy: LoginPolicy | None = None,
+        *,
+        throttle: Callable[[ThrottlePolicy], Throttle] = LoginThrottle,
+    ) -> None:
         self.policy = policy or LoginPolicy()
-        self._address = LoginThrottle(self.policy.address)
-        self._device = LoginThrottle(self.policy.device)
-        self._user = LoginThrottle(self.policy.user)
+        self._address = throttle(self.policy.address)
+        self._device = throttle(self.policy.device)
+        self._user = throttle(self.policy.user)
 
     def admit(self, attempt: Attempt, now: float) -> Admission:
         if attempt.device is not None:
