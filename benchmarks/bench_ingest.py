@@ -103,23 +103,7 @@ def publish(broker: Mosquitto, messages: list[tuple[str, bytes]]) -> None:
 
 
 def publisher_account(broker: Mosquitto) -> None:
-    broker.admin().run(
-        [
-            {
-                "command": "createRole",
-                "rolename": "bench-publisher",
-                "acls": [
-                    {"acltype": "publishClientSend", "topic": "mz/v1/+/readings", "allow": True}
-                ],
-            },
-            {
-                "command": "createClient",
-                "username": PUBLISHER,
-                "password": PUBLISHER_PW,
-                "roles": [{"rolename": "bench-publisher"}],
-            },
-        ]
-    )
+    broker.add_publisher(PUBLISHER, PUBLISHER_PW, "mz/v1/+/readings")
 
 
 def raw_drain(broker: Mosquitto, messages: list[tuple[str, bytes]]) -> float:

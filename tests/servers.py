@@ -202,6 +202,25 @@ class Mosquitto:
     def admin(self) -> DynsecAdmin:
         return DynsecAdmin("127.0.0.1", self.port, ADMIN_USER, ADMIN_PASSWORD)
 
+    def add_publisher(self, username: str, password: str, topic: str) -> None:
+        """A test-only account that may publish `topic` (e.g. every dwelling's readings):
+        a load generator that need not log in as a thousand dwellings."""
+        self.admin().run(
+            [
+                {
+                    "command": "createRole",
+                    "rolename": username,
+                    "acls": [{"acltype": "publishClientSend", "topic": topic, "allow": True}],
+                },
+                {
+                    "command": "createClient",
+                    "username": username,
+                    "password": password,
+                    "roles": [{"rolename": username}],
+                },
+            ]
+        )
+
     def add_dwelling(self, dwelling: str, password: str) -> None:
         """A dwelling account as `mz broker add-dwelling` makes it, with a known password."""
         admin = self.admin()

@@ -61,23 +61,7 @@ def publish_backlog(mosquitto: Mosquitto, now: float) -> None:
 async def test_an_alarm_after_20000_batches_is_processed_within_a_second(
     mosquitto: Mosquitto, data_dir: Path
 ) -> None:
-    mosquitto.admin().run(
-        [
-            {
-                "command": "createRole",
-                "rolename": "lane-publisher",
-                "acls": [
-                    {"acltype": "publishClientSend", "topic": "mz/v1/+/readings", "allow": True}
-                ],
-            },
-            {
-                "command": "createClient",
-                "username": PUBLISHER,
-                "password": PUBLISHER_PW,
-                "roles": [{"rolename": "lane-publisher"}],
-            },
-        ]
-    )
+    mosquitto.add_publisher(PUBLISHER, PUBLISHER_PW, "mz/v1/+/readings")
     async with hub_running(make_settings(mosquitto, data_dir)) as hub:
         for i in range(DWELLINGS):
             hub.registry.add_dwelling(Dwelling(f"dx-{i:04d}", f"Unit x{i}"))

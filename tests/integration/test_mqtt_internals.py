@@ -29,6 +29,17 @@ async def receive_one(mosquitto: Mosquitto, *, acknowledge: bool) -> str:
     raise AssertionError("no message")
 
 
+async def publish_as_dw001(mosquitto: Mosquitto, msg: contract.ReadingsBatch) -> None:
+    async with aiomqtt.Client(
+        "127.0.0.1",
+        mosquitto.port,
+        username="dw-001",
+        password=TEST_DWELLINGS["dw-001"],
+        identifier="dw-001",
+    ) as dw:
+        await dw.publish(*contract.encode(msg), qos=1)
+
+
 async def test_a_message_is_redelivered_until_acknowledged(mosquitto: Mosquitto) -> None:
     async with aiomqtt.Client(
         "127.0.0.1",
@@ -40,24 +51,10 @@ async def test_a_message_is_redelivered_until_acknowledged(mosquitto: Mosquitto)
     ) as first:
         await first.subscribe("mz/v1/+/readings", qos=1)  # the session and its filter
     msg = contract.ReadingsBatch(id=contract.new_id(), dwelling="dw-001", ts=1.0, readings=[])
-    async with aiomqtt.Client(
-        "127.0.0.1",
-        mosquitto.port,
-        username="dw-001",
-        password=TEST_DWELLINGS["dw-001"],
-        identifier="dw-001",
-    ) as dw:
-        await dw.publish(*contract.encode(msg), qos=1)
+    await publish_as_dw001(mosquitto, msg)
     first_time = await receive_one(mosquitto, acknowledge=False)
     again = await receive_one(mosquitto, acknowledge=True)  # not acked: here again
     assert msg.id in first_time and msg.id in again
     follow = contract.ReadingsBatch(id=contract.new_id(), dwelling="dw-001", ts=2.0, readings=[])
-    async with aiomqtt.Client(
-        "127.0.0.1",
-        mosquitto.port,
-        username="dw-001",
-        password=TEST_DWELLINGS["dw-001"],
-        identifier="dw-001",
-    ) as dw:
-        await dw.publish(*contract.encode(follow), qos=1)
+    await publish_as_dw001(mosquitto, follow)
     assert follow.id in await receive_one(mosquitto, acknowledge=True)  # the acked one is gone
