@@ -260,7 +260,12 @@ class Ingest:
         admitted = await self._admit(topic, payload, now)
         if isinstance(admitted, Verdict):
             return admitted
-        msg = admitted
+        return await self._admitted(admitted, topic, payload, now, retained)
+
+    async def _admitted(
+        self, msg: Message, topic: str, payload: bytes, now: float, retained: bool
+    ) -> Verdict:
+        """The rest of `handle` for a message `_admit` let through (its budget charged)."""
         # Status is a state, not an event: the newest wins (presence ignores older ones),
         # and a retained copy seen again must still reach presence after a restart, so
         # it skips de-duplication.
@@ -326,8 +331,10 @@ class Ingest:
                 # One of them may be poison: each on its own, so only that one is parked.
                 self.stats.incr("failed")
                 log.warning("a batch of %d readings messages failed; one by one", len(fresh))
-                for i, _ in fresh:
-                    verdicts[i] = await self.handle(items[i].topic, items[i].payload)
+                for i, b in fresh:
+                    verdicts[i] = await self._admitted(
+                        b, items[i].topic, items[i].payload, now, False
+                    )
             else:
                 self._dedup.record_many([b.id for _, b in fresh], now)
                 for i, _ in fresh:

@@ -25,6 +25,8 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
         broker={"url": "mqtt://127.0.0.1:1", "username": "hub.1", "password": "not-used-pw-1"},
         data={"dir": str(tmp_path)},
         console={"enabled": False, "secret_key": secrets.token_urlsafe(24)},
+        # Three batches at once per dwelling, then one a minute: a retry must not pay twice.
+        budget={"bulk_messages_burst": 3, "bulk_messages_per_s": 1 / 60},
     )
     h = build_hub(settings, clock=lambda: T0 + 10)
     for dw in ("dw-001", "dw-002"):
@@ -71,6 +73,9 @@ async def test_a_batch_is_stored_with_its_verdicts_in_order(hub: Hub) -> None:
     later = await hub.ingest.handle_batch([batch("dw-002", T0 + 2, again), batch("dw-001", T0 + 4)])
     assert [v.outcome for v in later] == ["duplicate", "accepted"]
     assert hub.stats.get("accepted.readings") == 3 and hub.stats.get("duplicate") == 2
+    # dw-001 has now sent three messages (one of them junk): its burst. A fourth is refused.
+    [over] = await hub.ingest.handle_batch([batch("dw-001", T0 + 5)])
+    assert over.outcome == "rejected"
 
 
 async def test_a_failed_batch_write_is_retried_one_by_one(
@@ -87,6 +92,7 @@ async def test_a_failed_batch_write_is_retried_one_by_one(
 
     monkeypatch.setattr(hub.store, "write_points", fails_once)
     verdicts = await hub.ingest.handle_batch([batch("dw-001", T0 + i) for i in range(3)])
+    # Retried one by one without paying the budget again (exactly the burst of 3).
     assert [v.outcome for v in verdicts] == ["accepted"] * 3
     assert calls == [3, 1, 1, 1]
     assert await stored(hub, "dw-001") == [0.0, 1.0, 2.0]
