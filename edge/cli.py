@@ -31,9 +31,16 @@ def _load(config: Path) -> object:
 def check_config(config: ConfigPath = DEFAULT_CONFIG) -> None:
     """Validate the settings file and print a summary (secrets masked)."""
     from edge.config import EdgeSettings
+    from edge.errors import ConfigError
+    from edge.tls import client_context
 
     settings = _load(config)
     assert isinstance(settings, EdgeSettings)
+    try:
+        client_context(settings)  # the CA, client certificate and key files load
+    except ConfigError as exc:
+        typer.echo(f"mz edge: invalid configuration: {exc}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(
         f"ok: dwelling {settings.dwelling}, broker {settings.broker_url} "
         f"(user {settings.mqtt_username}, tls {'on' if settings.tls else 'off'}), "

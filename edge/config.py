@@ -2,7 +2,8 @@
 
 Built once in the CLI and passed down; nothing reads the environment elsewhere. Nested
 values are overridden with a double underscore, e.g. `MZ_EDGE_SPOOL__MAX_MESSAGES=5000`,
-`MZ_EDGE_PASSWORD=...` (the usual way to keep the secret out of the file).
+`MZ_EDGE_PASSWORD=...` (the usual way to keep the secret out of the file), or
+`password_file` naming a file that holds it (what `mz provision` writes).
 """
 
 from __future__ import annotations
@@ -207,7 +208,14 @@ class EdgeSettings(FileSettings):
     broker_url: str = "mqtts://localhost:8883"
     username: str | None = None  # defaults to the dwelling id (the broker's ACL expects it)
     password: SecretStr
+    # A file holding the password, instead of `password` (mode 0600; `mz provision` writes
+    # one into the dwelling's bundle). Read once, at start.
+    password_file: Path | None = None
     ca_file: Path | None = None
+    # A client certificate (PEM) and its key, for a broker that asks for one
+    # (`mz provision dwelling --cert`); a second factor beside the password.
+    cert_file: Path | None = None
+    key_file: Path | None = None
     client_id: str | None = None  # defaults to the dwelling id: the broker binds it to the account
     mqtt_version: Literal["3.1.1", "5"] = "3.1.1"
     keepalive_s: Annotated[int, Field(ge=1, le=3600)] = 30
@@ -252,9 +260,26 @@ class EdgeSettings(FileSettings):
     on_oxygen: bool = False
     devices: list[DeviceConfig] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _password_from_file(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("password_file") is None:
+            return data
+        if data.get("password") is not None:
+            raise ValueError("password and password_file are both set: keep one")
+        path = Path(data["password_file"])
+        try:
+            password = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            detail = exc.strerror if isinstance(exc, OSError) else "not text"
+            raise ValueError(f"password_file {path}: {detail}") from exc
+        return {**data, "password": password}
+
     @model_validator(mode="after")
     def _check(self) -> Self:
         _pseudo_id(self.dwelling)
+        if self.key_file is not None and self.cert_file is None:
+            raise ValueError("key_file without cert_file")
         if self.password.get_secret_value().strip().lower() in _PLACEHOLDERS:
             raise ValueError("password is a placeholder: set MZ_EDGE_PASSWORD or password")
         url = urlsplit(self.broker_url)
@@ -287,7 +312,11 @@ class EdgeSettings(FileSettings):
 
     @property
     def tls(self) -> bool:
-        return urlsplit(self.broker_url).scheme == "mqtts" or self.ca_file is not None
+        return (
+            urlsplit(self.broker_url).scheme == "mqtts"
+            or self.ca_file is not None
+            or self.cert_file is not None
+        )
 
     @property
     def mqtt_username(self) -> str:

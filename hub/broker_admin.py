@@ -22,19 +22,22 @@ The model, one account per party:
 * default access is deny for everything (publish, receive, subscribe).
 
 The pure part builds the plugin's JSON commands; `DynsecAdmin` sends them over MQTT to
-`$CONTROL/dynamic-security/v1` as the plugin's admin account (see docs/broker.md).
+`$CONTROL/dynamic-security/v1` as the plugin's admin account (see docs/broker.md), one
+connection for any number of control messages (`DynsecAdmin.session`).
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import re
 import secrets
 import ssl
-import threading
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from hub.errors import HubError
 from sensors.contract import PREFIX, Channel, is_pseudo_id
@@ -47,6 +50,7 @@ HUB_ACCOUNT_RE: Final = re.compile(r"^hub\.[a-z0-9][a-z0-9-]{0,31}$")
 SHARE_GROUP: Final = "mz-hub"
 
 JsonObj = dict[str, Any]
+T = TypeVar("T")
 
 
 class BrokerAdminError(HubError):
@@ -99,6 +103,42 @@ def dwelling_role_acls(dwelling: str) -> list[JsonObj]:
     acls.append(_acl("unsubscribeLiteral", f"{base}/{Channel.CMD.value}/+"))
     acls.append(_acl("publishClientReceive", f"{base}/{Channel.CMD.value}/#"))
     return acls
+
+
+def create_dwelling_commands(dwelling: str, password: str) -> list[JsonObj]:
+    """The dwelling's own role and its account, bound to its id as client id."""
+    role = dwelling_role(dwelling)
+    return [
+        {"command": "createRole", "rolename": role, "acls": dwelling_role_acls(dwelling)},
+        {
+            "command": "createClient",
+            "username": dwelling,
+            "password": password,
+            "clientid": dwelling,
+            "roles": [{"rolename": role}],
+        },
+    ]
+
+
+def reissue_dwelling_commands(dwelling: str, password: str) -> list[JsonObj]:
+    """A new password for an existing dwelling account, bound to its id again and enabled
+    (a revoked dwelling provisioned anew)."""
+    return [
+        {"command": "setClientPassword", "username": dwelling, "password": password},
+        {"command": "setClientId", "username": dwelling, "clientid": dwelling},
+        {"command": "enableClient", "username": dwelling},
+    ]
+
+
+# Commands per control message in a long run. Mosquitto 2.0's plugin rewrites its whole
+# state file after every command (~25 ms with 1,000 dwellings, growing with their number),
+# and the broker serves nobody else meanwhile: small messages let other clients' packets,
+# alarms among them, through between them. Round trips cost ~1 ms each.
+BATCH_COMMANDS: Final = 10
+
+
+def batches(items: Sequence[T], size: int = BATCH_COMMANDS) -> list[list[T]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 def check_dwelling_id(dwelling: str) -> None:
@@ -164,12 +204,17 @@ class DynsecAdmin:
         BrokerAdminError unless it contains one of `allow` (e.g. "already exists")."""
         if not commands:
             return []
-        responses = self._exchange({"commands": commands})
-        for cmd, resp in zip(commands, responses, strict=False):
-            error = resp.get("error")
-            if error and not any(a in str(error) for a in allow):
-                raise BrokerAdminError(f"{cmd['command']}: {error}")
-        return responses
+        with self.session() as session:
+            return session.run(commands, allow=allow)
+
+    @contextmanager
+    def session(self) -> Iterator[DynsecSession]:
+        """One connection for many control messages (bulk provisioning)."""
+        session = DynsecSession(self)
+        try:
+            yield session
+        finally:
+            session.close()
 
     def account(self, username: str) -> Account | None:
         [resp] = self.run([{"command": "getClient", "username": username}], allow=("not found",))
@@ -178,8 +223,8 @@ class DynsecAdmin:
         return _account(resp.get("data", {}).get("client", {}))
 
     def accounts(self) -> list[Account]:
-        [resp] = self.run([{"command": "listClients", "verbose": True, "count": -1}])
-        return [_account(c) for c in resp.get("data", {}).get("clients", [])]
+        with self.session() as session:
+            return session.accounts()
 
     # -- the operations `mz broker` offers ---------------------------------------------
 
@@ -208,19 +253,7 @@ class DynsecAdmin:
                 ]
             )
             return password
-        role = dwelling_role(dwelling)
-        self.run(
-            [
-                {"command": "createRole", "rolename": role, "acls": dwelling_role_acls(dwelling)},
-                {
-                    "command": "createClient",
-                    "username": dwelling,
-                    "password": password,
-                    "clientid": dwelling,
-                    "roles": [{"rolename": role}],
-                },
-            ]
-        )
+        self.run(create_dwelling_commands(dwelling, password))
         return password
 
     def add_hub(self, username: str, *, reset: bool = False) -> str:
@@ -265,67 +298,106 @@ class DynsecAdmin:
             raise BrokerAdminError(f"no broker account {username!r}")
         return found
 
-    # -- I/O --------------------------------------------------------------------------
 
-    def _exchange(self, request: JsonObj) -> list[JsonObj]:
+class DynsecSession:
+    """The admin account's connection to the plugin: each `run` is one control message,
+    answered (the plugin replies to the sender only, in order) before the next is sent."""
+
+    def __init__(self, admin: DynsecAdmin) -> None:
         import paho.mqtt.client as paho
         from paho.mqtt.enums import CallbackAPIVersion
 
-        got: list[JsonObj] = []
-        done = threading.Event()
-        subscribed = threading.Event()
-        failure: list[str] = []
+        self._timeout = admin._timeout
+        self._answers: queue.Queue[JsonObj | str] = queue.Queue()
+        ready: queue.Queue[str | None] = queue.Queue()
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"mz-broker-admin-{uuid.uuid4().hex[:8]}",
             protocol=paho.MQTTv311,
         )
-        client.username_pw_set(self._username, self._password)
-        if self._tls:
-            client.tls_set_context(ssl.create_default_context(cafile=self._tls_ca))
+        client.username_pw_set(admin._username, admin._password)
+        if admin._tls:
+            client.tls_set_context(ssl.create_default_context(cafile=admin._tls_ca))
 
         def on_connect(c: Any, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
             if rc.is_failure:
-                failure.append(f"broker refused the admin login: {rc}")
-                done.set()
+                ready.put(f"broker refused the admin login: {rc}")
                 return
             c.subscribe(RESPONSE_TOPIC, qos=1)
 
-        def on_subscribe(c: Any, _u: Any, _mid: Any, rcs: Any, _p: Any) -> None:
+        def on_subscribe(_c: Any, _u: Any, _mid: Any, rcs: Any, _p: Any) -> None:
             if any(r.is_failure for r in rcs):
-                failure.append("the admin account may not read dynamic-security responses")
-                done.set()
-                return
-            subscribed.set()
-            c.publish(CONTROL_TOPIC, json.dumps(request), qos=1)
+                ready.put("the admin account may not read dynamic-security responses")
+            else:
+                ready.put(None)
 
         def on_message(_c: Any, _u: Any, msg: Any) -> None:
             try:
-                got.extend(json.loads(msg.payload).get("responses", []))
-            except (ValueError, AttributeError):
-                failure.append("unreadable answer from the dynamic-security plugin")
-            done.set()
+                answer = json.loads(msg.payload)
+                if not isinstance(answer, dict):
+                    raise ValueError
+            except ValueError:
+                self._answers.put("unreadable answer from the dynamic-security plugin")
+                return
+            self._answers.put(answer)
 
         client.on_connect = on_connect
         client.on_subscribe = on_subscribe
         client.on_message = on_message
         try:
-            client.connect(self._host, self._port, keepalive=30)
+            client.connect(admin._host, admin._port, keepalive=30)
         except OSError as exc:
             raise BrokerAdminError(
-                f"cannot reach the broker at {self._host}:{self._port}: {exc}"
+                f"cannot reach the broker at {admin._host}:{admin._port}: {exc}"
             ) from exc
         client.loop_start()
+        self._client = client
         try:
-            if not done.wait(self._timeout):
-                what = "no answer" if subscribed.is_set() else "no connection"
-                raise BrokerAdminError(
-                    f"{what} from the dynamic-security plugin within {self._timeout:.0f} s "
-                    "(is the plugin loaded, and is this its admin account?)"
-                )
-        finally:
-            client.disconnect()
-            client.loop_stop()
-        if failure:
-            raise BrokerAdminError(failure[0])
-        return got
+            failure = ready.get(timeout=self._timeout)
+        except queue.Empty:
+            failure = (
+                f"no connection to the dynamic-security plugin within {self._timeout:.0f} s "
+                "(is the plugin loaded, and is this its admin account?)"
+            )
+        if failure is not None:
+            self.close()
+            raise BrokerAdminError(failure)
+
+    def run(self, commands: list[JsonObj], *, allow: tuple[str, ...] = ()) -> list[JsonObj]:
+        """As DynsecAdmin.run, on this connection."""
+        if not commands:
+            return []
+        responses = self.exchange(commands)
+        for cmd, resp in zip(commands, responses, strict=False):
+            error = resp.get("error")
+            if error and not any(a in str(error) for a in allow):
+                raise BrokerAdminError(f"{cmd['command']}: {error}")
+        return responses
+
+    def accounts(self) -> list[Account]:
+        [resp] = self.run([{"command": "listClients", "verbose": True, "count": -1}])
+        return [_account(c) for c in resp.get("data", {}).get("clients", [])]
+
+    def exchange(self, commands: list[JsonObj]) -> list[JsonObj]:
+        """Send one control message; the plugin's responses, errors included (one per
+        command)."""
+        self._client.publish(CONTROL_TOPIC, json.dumps({"commands": commands}), qos=1)
+        try:
+            answer = self._answers.get(timeout=self._timeout)
+        except queue.Empty:
+            raise BrokerAdminError(
+                f"no answer from the dynamic-security plugin within {self._timeout:.0f} s "
+                "(is the plugin loaded, and is this its admin account?)"
+            ) from None
+        if isinstance(answer, str):
+            raise BrokerAdminError(answer)
+        responses = answer.get("responses", [])
+        if not isinstance(responses, list) or len(responses) != len(commands):
+            raise BrokerAdminError(
+                f"the dynamic-security plugin answered {len(responses)} of {len(commands)} commands"
+            )
+        return responses
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()

@@ -48,19 +48,23 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _admin(broker: str, admin: str, password_file: Path | None, ca: Path | None) -> DynsecAdmin:
+def admin_for(broker: str, admin: str, password_file: Path | None, ca: Path | None) -> DynsecAdmin:
+    """The plugin's admin connection from the command-line options (also `mz provision`'s);
+    BrokerAdminError with one line for the operator if they cannot work."""
     parts = urlsplit(broker)
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise _fail(f"--broker must look like mqtt://host:1883, not {broker!r}")
+        raise BrokerAdminError(f"--broker must look like mqtt://host:1883, not {broker!r}")
     if password_file is not None:
         try:
             password = password_file.read_text().strip()
         except OSError as exc:
-            raise _fail(f"cannot read {password_file}: {exc.strerror}") from None
+            raise BrokerAdminError(f"cannot read {password_file}: {exc.strerror}") from None
     else:
         password = os.environ.get("MZ_BROKER_ADMIN_PASSWORD", "")
     if not password:
-        raise _fail("no admin password: set MZ_BROKER_ADMIN_PASSWORD or --admin-password-file")
+        raise BrokerAdminError(
+            "no admin password: set MZ_BROKER_ADMIN_PASSWORD or --admin-password-file"
+        )
     tls = parts.scheme == "mqtts"
     return DynsecAdmin(
         parts.hostname,
@@ -70,6 +74,13 @@ def _admin(broker: str, admin: str, password_file: Path | None, ca: Path | None)
         tls=tls,
         tls_ca=str(ca) if ca is not None else None,
     )
+
+
+def _admin(broker: str, admin: str, password_file: Path | None, ca: Path | None) -> DynsecAdmin:
+    try:
+        return admin_for(broker, admin, password_file, ca)
+    except BrokerAdminError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _do(action: str, fn: Callable[[], T]) -> T:

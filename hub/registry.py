@@ -280,21 +280,29 @@ class SqliteRegistry(FamilyAccess):
     # -- dwellings ---------------------------------------------------------------
 
     def add_dwelling(self, dwelling: Dwelling) -> None:
-        if not is_pseudo_id(dwelling.id):
-            raise RegistryError(
-                f"dwelling id {dwelling.id!r} is not pseudonymous: lower-case letters, digits,"
-                " '-' and '_', 2-64 characters"
-            )
-        _check_language(dwelling.language)
-        if not dwelling.label.strip():
-            raise RegistryError("a dwelling needs a label")
-        try:
-            self._exec(
-                "INSERT INTO dwellings (id, label, address, language) VALUES (?, ?, ?, ?)",
-                (dwelling.id, dwelling.label, dwelling.address, dwelling.language),
-            )
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(f"dwelling {dwelling.id} already exists") from exc
+        self.add_dwellings([dwelling])
+
+    def add_dwellings(self, dwellings: Sequence[Dwelling]) -> None:
+        """Register `dwellings` in one transaction: all of them, or (a bad or existing one,
+        named in the error) none."""
+        for dwelling in dwellings:
+            if not is_pseudo_id(dwelling.id):
+                raise RegistryError(
+                    f"dwelling id {dwelling.id!r} is not pseudonymous: lower-case letters,"
+                    " digits, '-' and '_', 2-64 characters"
+                )
+            _check_language(dwelling.language)
+            if not dwelling.label.strip():
+                raise RegistryError(f"dwelling {dwelling.id} needs a label")
+        with self._lock, transaction(self._conn):
+            for dwelling in dwellings:
+                try:
+                    self._conn.execute(
+                        "INSERT INTO dwellings (id, label, address, language) VALUES (?, ?, ?, ?)",
+                        (dwelling.id, dwelling.label, dwelling.address, dwelling.language),
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise Conflict(f"dwelling {dwelling.id} already exists") from exc
 
     def dwellings(self) -> list[Dwelling]:
         rows = self._rows("SELECT id, label, address, language FROM dwellings ORDER BY id", ())

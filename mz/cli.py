@@ -12,6 +12,7 @@ from edge.cli import app as edge_app
 from hub.admin_cli import app as admin_app
 from hub.broker_cli import app as broker_app
 from hub.cli import app as hub_app
+from hub.provision_cli import app as provision_app
 from hub.report_cli import app as report_app
 from mz.eval_cli import eval_app, train_app
 from simulators.cli import sim_app
@@ -28,6 +29,9 @@ app.add_typer(edge_app, name="edge", help="The dwelling's edge agent (runs on th
 app.add_typer(hub_app, name="hub", help="The central hub: ingest, alarms, console.")
 app.add_typer(admin_app, name="admin", help="Manage dwellings, contacts and operators.")
 app.add_typer(broker_app, name="broker", help="Broker accounts: dwellings, hub workers.")
+app.add_typer(
+    provision_app, name="provision", help="Provision dwellings: broker account, registry, bundle."
+)
 app.add_typer(report_app, name="report", help="Reports for the care organisation (CSV).")
 app.add_typer(sim_app, name="sim", help="Simulators: dwellings, devices, residents.")
 app.add_typer(eval_app, name="eval", help="Evaluate detectors on recorded datasets.")

@@ -147,3 +147,36 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MZ_EDGE_PASSWORD", "a-real-secret")
     s = load_settings(REPO / "deploy" / "edge" / "edge.example.toml")
     assert s.devices
+
+
+def test_password_from_a_file(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("from-the-file-0123\n")
+    text = GOOD.replace('password = "s3cr3t-long-enough"', f'password_file = "{secret}"')
+    s = load_settings(write(tmp_path, text))
+    assert s.password.get_secret_value() == "from-the-file-0123"
+
+
+@pytest.mark.parametrize(
+    ("replacement", "message"),
+    [
+        ('password = "x-long-pw"\npassword_file = "{secret}"', "both set"),
+        ('password_file = "{missing}"', "No such file"),
+        ('password_file = "{secret}"\ncert_file = "/c.crt"\nkey_file = "/c.key"', None),
+        ('password_file = "{secret}"\nkey_file = "/c.key"', "key_file without cert_file"),
+    ],
+)
+def test_password_file_and_client_certificate_settings(
+    tmp_path: Path, replacement: str, message: str | None
+) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("from-the-file-0123\n")
+    line = replacement.format(secret=secret, missing=tmp_path / "nope")
+    text = GOOD.replace('password = "s3cr3t-long-enough"', line)
+    if message is None:
+        s = load_settings(write(tmp_path, text))
+        assert (str(s.cert_file), str(s.key_file), s.tls) == ("/c.crt", "/c.key", True)
+        return
+    with pytest.raises(ConfigError, match=message) as info:
+        load_settings(write(tmp_path, text))
+    assert "\n" not in str(info.value)
