@@ -272,7 +272,9 @@ def build_hub(
         data.dir / REGISTRY_DB, synchronous=sync, default_wait_s=settings.routing.step_wait_s
     )
     # The operational store: one engine (one connection pool) for all its users.
-    sql = open_store(settings.sql_url, synchronous=sync)
+    # FULL on SQLite: a committed alarm (and the outbox behind it) survives a power cut,
+    # as the alarm store always did; data.synchronous is for the time series.
+    sql = open_store(settings.sql_url, synchronous="FULL")
     import_legacy(sql, data.dir)  # a data.dir from before the operational store, once
     store = RoutedStore(
         SqliteTimeSeriesStore(data.dir / TIMESERIES_DB, synchronous=sync), SqlEventStore(sql)

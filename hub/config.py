@@ -86,7 +86,9 @@ class BrokerSettings(_Section):
 
 class DataSettings(_Section):
     dir: Path = Path("/var/lib/mz-hub")  # registry, alarms, dedup, time series (SQLite)
-    synchronous: Literal["NORMAL", "FULL"] = "NORMAL"  # FULL: survive power loss too
+    # The time series: FULL survives power loss too. The operational store (alarms, outbox)
+    # always runs FULL on SQLite.
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     dedup_days: float = Field(default=7.0, gt=0)  # keep seen message ids this long
 
 
