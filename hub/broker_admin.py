@@ -133,8 +133,9 @@ def reissue_dwelling_commands(dwelling: str, password: str) -> list[JsonObj]:
 # Commands per control message in a long run. Mosquitto 2.0's plugin rewrites its whole
 # state file after every command (~25 ms with 1,000 dwellings, growing with their number),
 # and the broker serves nobody else meanwhile: small messages let other clients' packets,
-# alarms among them, through between them. Round trips cost ~1 ms each.
-BATCH_COMMANDS: Final = 10
+# alarms among them, through between them (benchmarks/bench_provision.py measures the
+# pauses). A round trip costs ~1 ms, next to the saves' tens.
+BATCH_COMMANDS: Final = 4
 
 
 def batches(items: Sequence[T], size: int = BATCH_COMMANDS) -> list[list[T]]:
@@ -323,7 +324,7 @@ class DynsecSession:
             if rc.is_failure:
                 ready.put(f"broker refused the admin login: {rc}")
                 return
-            c.subscribe(RESPONSE_TOPIC, qos=1)
+            c.subscribe(RESPONSE_TOPIC, qos=0)
 
         def on_subscribe(_c: Any, _u: Any, _mid: Any, rcs: Any, _p: Any) -> None:
             if any(r.is_failure for r in rcs):
@@ -381,7 +382,12 @@ class DynsecSession:
     def exchange(self, commands: list[JsonObj]) -> list[JsonObj]:
         """Send one control message; the plugin's responses, errors included (one per
         command)."""
-        self._client.publish(CONTROL_TOPIC, json.dumps({"commands": commands}), qos=1)
+        # QoS 0 both ways: a plain request and its answer. With QoS 1 the broker's PUBACK
+        # and its answer leave as two small segments, and Nagle's algorithm (Mosquitto
+        # leaves it on: `set_tcp_nodelay false`) holds the answer for our delayed ACK,
+        # ~40 ms a message. Nothing is lost on a live TCP connection, and a lost
+        # connection times out below.
+        self._client.publish(CONTROL_TOPIC, json.dumps({"commands": commands}), qos=0)
         try:
             answer = self._answers.get(timeout=self._timeout)
         except queue.Empty:

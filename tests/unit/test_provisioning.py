@@ -233,3 +233,29 @@ def test_add_dwellings_is_all_or_nothing(tmp_path: Path) -> None:
         assert len(reg.dwellings()) == 501
     finally:
         reg.close()
+
+
+def test_check_config_loads_the_bundles_certificate_and_key(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    d = staged_bundle(tmp_path, cert=True)
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mz", "edge", "check-config", "--config", str(d / "edge.toml")],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    good = check()
+    assert good.returncode == 0, good.stderr
+    assert "tls on" in good.stdout
+    other = ClientCA.open(tmp_path / "ca", NOW).issue("dw-018", NOW)
+    (d / "client.key").write_bytes(other.key_pem)
+    bad = check()
+    assert bad.returncode == 2 and "cert_file" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
