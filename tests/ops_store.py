@@ -12,14 +12,12 @@ from sqlalchemy import Engine, inspect
 from alerts.store import AlarmStore
 from hub.config import OPS_DB
 from hub.sql.engine import open_engine, sqlite_engine
-from hub.sql.schema import prepare
+from hub.sql.schema import open_sqlite_store
 
 
 def ops_file(path: Path) -> Engine:
     """An engine on the SQLite file `path`, its tables created (dispose it when done)."""
-    engine = sqlite_engine(path)
-    prepare(engine)
-    return engine
+    return open_sqlite_store(path)
 
 
 def ops_engine(data_dir: Path) -> Engine:
