@@ -27,20 +27,28 @@ def _load(config: Path) -> object:
         raise typer.Exit(2) from None
 
 
-@app.command("check-config")
-def check_config(config: ConfigPath = DEFAULT_CONFIG) -> None:
-    """Validate the settings file and print a summary (secrets masked)."""
+def _check_tls_files(settings: object) -> None:
+    """Exit 2 with one line if the CA, client certificate or key file cannot be used."""
     from edge.config import EdgeSettings
     from edge.errors import ConfigError
     from edge.tls import client_context
 
-    settings = _load(config)
     assert isinstance(settings, EdgeSettings)
     try:
-        client_context(settings)  # the CA, client certificate and key files load
+        client_context(settings)
     except ConfigError as exc:
         typer.echo(f"mz edge: invalid configuration: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+@app.command("check-config")
+def check_config(config: ConfigPath = DEFAULT_CONFIG) -> None:
+    """Validate the settings file and print a summary (secrets masked)."""
+    from edge.config import EdgeSettings
+
+    settings = _load(config)
+    assert isinstance(settings, EdgeSettings)
+    _check_tls_files(settings)
     typer.echo(
         f"ok: dwelling {settings.dwelling}, broker {settings.broker_url} "
         f"(user {settings.mqtt_username}, tls {'on' if settings.tls else 'off'}), "
@@ -78,6 +86,7 @@ def run(
     )
     settings = _load(config)
     assert isinstance(settings, EdgeSettings)
+    _check_tls_files(settings)
 
     # Under systemd's Type=notify: READY=1, STOPPING=1 and, with WatchdogSec=, the pings.
     notifier = Notifier.from_env(os.environ)

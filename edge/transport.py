@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,11 +39,12 @@ from typing import TYPE_CHECKING, Final
 
 from edge.backoff import Backoff
 from edge.config import EdgeSettings
-from edge.errors import TransportError
+from edge.errors import ConfigError, TransportError
 from edge.mqtt_reset import reset_sockets
 from edge.outbox import Outbox
 from edge.pacing import TokenBucket
 from edge.spool import Priority, ReceiptPolicy, SpoolItem
+from edge.tls import client_context
 from sensors import contract
 from sensors.errors import ContractError
 
@@ -130,11 +130,8 @@ class Publisher:
         s = self.settings
         self._connection_id = contract.new_id()  # this connection's statuses and will share it
         will_topic, will_payload = contract.encode(self._status(False))
-        tls_context: ssl.SSLContext | None = None
-        if s.tls:
-            tls_context = ssl.create_default_context(
-                cafile=str(s.ca_file) if s.ca_file is not None else None
-            )
+        # The CA it trusts and, in a bundle with one, the dwelling's client certificate.
+        tls_context = client_context(s)
         client = aiomqtt.Client(
             self.host,
             self.port,
@@ -168,7 +165,10 @@ class Publisher:
         while True:
             try:
                 await self._session()
-            except* (aiomqtt.MqttError, TransportError, OSError) as eg:
+            # ConfigError: a certificate or key file that stopped loading (replaced while
+            # running, say). `mz edge run` checked them at start; until someone fixes
+            # them the agent keeps detecting and spooling, and keeps trying.
+            except* (aiomqtt.MqttError, TransportError, ConfigError, OSError) as eg:
                 exc = eg.exceptions[0]
                 self.stats.last_error = str(exc)
                 self.stats.failures += 1

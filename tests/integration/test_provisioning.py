@@ -288,7 +288,13 @@ async def test_the_edge_agent_connects_with_its_bundle_and_its_alarm_arrives(
         **FAST,
     )
     assert settings.broker_url == f"mqtts://localhost:{tls_broker.tls_port}"
-    async with hub_subscriber(tls_broker) as hub:
+    await alarm_arrives(tls_broker, settings)
+
+
+async def alarm_arrives(broker: Mosquitto, settings: EdgeSettings) -> None:
+    """The real edge agent, on `settings`, connects; a pendant press reaches the hub."""
+    sc = scenario(room_interval=0.2)
+    async with hub_subscriber(broker) as hub:
         dw = SimulatedDwelling(settings, sc)
         async with running_dwelling(dw):
             await wait_until(lambda: dw.state.connected, timeout=10)
@@ -468,6 +474,15 @@ async def test_where_the_listener_requires_a_client_certificate_the_bundles_work
     with pytest.raises(aiomqtt.MqttError):
         async with as_edge(s, tls_context=no_cert):
             pass
+    # The edge agent itself presents the bundle's certificate too.
+    devices = settings_for(scenario(room_interval=0.2), cert_broker, tmp_path).devices
+    agent = bundle_settings(
+        tmp_path,
+        devices=[d.model_dump() for d in devices],
+        spool={"path": str(tmp_path / "spool.sqlite")},
+        **FAST,
+    )
+    await alarm_arrives(cert_broker, agent)
     # The certificate is no login on its own: revoked, it gets nowhere.
     assert mz_provision(cert_broker, tmp_path, "revoke", DW).returncode == 0
     with pytest.raises(aiomqtt.MqttError):

@@ -235,15 +235,15 @@ def test_add_dwellings_is_all_or_nothing(tmp_path: Path) -> None:
         reg.close()
 
 
-def test_check_config_loads_the_bundles_certificate_and_key(tmp_path: Path) -> None:
+def test_check_config_and_run_load_the_bundles_certificate_and_key(tmp_path: Path) -> None:
     import subprocess
     import sys
 
     d = staged_bundle(tmp_path, cert=True)
 
-    def check() -> subprocess.CompletedProcess[str]:
+    def check(command: str = "check-config") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "mz", "edge", "check-config", "--config", str(d / "edge.toml")],
+            [sys.executable, "-m", "mz", "edge", command, "--config", str(d / "edge.toml")],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -259,3 +259,6 @@ def test_check_config_loads_the_bundles_certificate_and_key(tmp_path: Path) -> N
     bad = check()
     assert bad.returncode == 2 and "cert_file" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+    # `mz edge run` refuses to start on it the same way (not a retry loop in the journal).
+    refused = check("run")
+    assert refused.returncode == 2 and "cert_file" in refused.stderr
