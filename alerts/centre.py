@@ -182,7 +182,6 @@ class CentreLane:
             )
             raise
         acked = delivery.acked_at
-        await self._io(self._store.finish_all, [row.id], OutboxStatus.SENT, acked)
         receiver = f"{delivery.receiver.host}:{delivery.receiver.port}"
         log.info(
             "alarm %s: DC-09 %s (code %03d, account %s) acknowledged by %s",
@@ -193,20 +192,24 @@ class CentreLane:
             receiver,
         )
         if restore:
+            await self._io(self._store.finish_all, [row.id], OutboxStatus.SENT, acked)
             await self._io(
                 self._store.log_event, alarm.id, acked, "centre_restored", CENTRE, receiver
             )
             return
-        step = await self._io(
-            self._store.update,
-            alarm.id,
+        # The row SENT and the alarm acknowledged by the centre in one transaction.
+        steps = await self._io(
+            self._store.update_many,
+            [alarm.id],
             lambda r: lifecycle.centre_acknowledged(r, acked),
             at=acked,
             by=CENTRE,
             note=f"DC-09 {event.code:03d} ACK {receiver}",
+            sent=[row.id],
         )
-        if step.changed:
-            self._emit(step.record, step.what)
+        for step in steps:
+            if step.changed:
+                self._emit(step.record, step.what)
 
 
 def link_state_view(state: LinkState) -> Mapping[str, Any]:

@@ -1110,14 +1110,15 @@ class AlarmService:
             await self._give_up(list(rows), contact, index, ChannelError(by, repr(exc)))
             return
         sent_at = self._clock()
-        await self._io(self._store.finish_all, ids, OutboxStatus.SENT, sent_at)
         folded = len(rounds) > 1
+        # The rows SENT and the alarms NOTIFIED in one transaction.
         steps = await self._io(
             self._store.update_many,
             list(rounds),
             lambda r: lifecycle.notified(r, sent_at),
             at=sent_at,
             by=by,
+            sent=ids,
             # The audit trail says where it went, and whether inside a folded mail.
             note=f"{shown}; gebundeld: één bericht voor {len(rounds)} meldingen "
             f"(bericht {row.batch})"

@@ -413,11 +413,15 @@ class AlarmStore:
         at: float,
         by: str | None,
         note: str = "",
+        sent: Sequence[int] = (),
     ) -> list[Step]:
         """`update` for several alarms in one transaction (one fsync, not one per alarm);
-        unknown ids are left out of the result."""
+        unknown ids are left out of the result. `sent`: outbox rows marked SENT at `at`
+        in the same transaction (a crash cannot leave a delivered message beside an
+        alarm that does not know it was notified)."""
         ids = list(dict.fromkeys(alarm_ids))
         with writing(self._engine) as conn:
+            self._finish(conn, sent, OutboxStatus.SENT, at, "")
             rows: dict[str, RowMapping] = {}
             for i in range(0, len(ids), _CHUNK):
                 # Locked in id order: two workers locking overlapping sets cannot deadlock.
@@ -707,17 +711,23 @@ class AlarmStore:
         self, row_ids: Sequence[int], status: OutboxStatus, now: float, error: str = ""
     ) -> None:
         """`finish` for the rows of one mail, in one transaction."""
-        ids = list(row_ids)
         with writing(self._engine) as conn:
-            for i in range(0, len(ids), _CHUNK):
-                conn.execute(
-                    update(outbox)
-                    .where(
-                        outbox.c.id.in_(ids[i : i + _CHUNK]),
-                        outbox.c.status == OutboxStatus.SENDING.value,
-                    )
-                    .values(status=status.value, finished_at=now, error=error[:500])
+            self._finish(conn, row_ids, status, now, error)
+
+    @staticmethod
+    def _finish(
+        conn: Connection, row_ids: Sequence[int], status: OutboxStatus, now: float, error: str
+    ) -> None:
+        ids = list(row_ids)
+        for i in range(0, len(ids), _CHUNK):
+            conn.execute(
+                update(outbox)
+                .where(
+                    outbox.c.id.in_(ids[i : i + _CHUNK]),
+                    outbox.c.status == OutboxStatus.SENDING.value,
                 )
+                .values(status=status.value, finished_at=now, error=error[:500])
+            )
 
     def retry_later(self, row_id: int, at: float, error: str) -> None:
         with writing(self._engine) as conn:

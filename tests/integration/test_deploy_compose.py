@@ -292,7 +292,10 @@ async def test_the_container_broker_config_serves_the_workers_over_tls(tmp_path:
         proc.terminate()
         out = proc.communicate(timeout=10)[0].decode(errors="replace")
     # The container's log goes to stdout (docker compose logs): a clean start and stop.
-    assert "as hub.1" in out and "Error" not in out, out
+    # The one TLS error allowed is the readiness probe's (wait_for_port connects and
+    # closes without a handshake, which Mosquitto may log as an unexpected EOF).
+    errors = [ln for ln in out.splitlines() if "Error" in ln and "unexpected eof" not in ln]
+    assert "as hub.1" in out and not errors, out
 
 
 def test_the_shipped_config_is_not_a_debian_conf_d_file(tmp_path: Path) -> None:
