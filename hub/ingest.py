@@ -35,7 +35,7 @@ import contextlib
 import logging
 import random
 import ssl
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
@@ -653,26 +653,48 @@ class Ingest:
                 drop.append(shared)
         return want, drop
 
+    def _session_up(self, kind: SessionKind) -> None:
+        log.info(
+            "MQTT session up: %s as %s (%s)", self._broker.url, self.client_id(kind), kind.value
+        )
+        self._up.add(kind)
+        if kind is SessionKind.CONTROL:
+            self.hearing.set()
+        if self._up == set(SessionKind):
+            self.connected.set()
+
+    async def _bulk_session(self, stop: asyncio.Event) -> None:
+        """Readings: on paho's own thread (hub.bulk_session), in batches of what has
+        arrived, each batch acknowledged once it is durable."""
+        from hub.bulk_session import BulkSession
+
+        kind = SessionKind.BULK
+        b = self._broker
+        want, drop = self.filters(kind)
+        tls = tls_context(b) if b.tls else None
+        async with BulkSession(b, self.client_id(kind), tls) as session:
+            await session.subscribe(want)
+            await session.unsubscribe(drop)
+            self._session_up(kind)
+            while taken := await session.batch(MAX_BATCH, stop):
+                await self.handle_batch([Incoming(m.topic, m.payload, m.retained) for m in taken])
+                # Only now, with every message of the batch durable, the PUBACKs.
+                for message in taken:
+                    session.ack(message)
+
     async def _session(self, kind: SessionKind, stop: asyncio.Event) -> None:
+        if kind is SessionKind.BULK:
+            await self._bulk_session(stop)
+            return
         client = self._client(kind)
         want, drop = self.filters(kind)
         async with client:
             for topic in want:
                 await client.subscribe(topic, qos=1)
             await client.unsubscribe(drop)
-            log.info(
-                "MQTT session up: %s as %s (%s)",
-                self._broker.url,
-                self.client_id(kind),
-                kind.value,
-            )
-            self._up.add(kind)
-            if kind is SessionKind.CONTROL:
-                self.hearing.set()
             if kind is SessionKind.ALARMS:
                 await self._ask_for_resends(client)
-            if self._up == set(SessionKind):
-                self.connected.set()
+            self._session_up(kind)
             messages = aiter(client.messages)
             stopping = asyncio.ensure_future(stop.wait())
             pending: asyncio.Future[aiomqtt.Message] | None = None
@@ -686,8 +708,6 @@ class Ingest:
                         return  # stopping (the finally below lets go of the wait)
                     taken = [pending.result()]
                     pending = None
-                    if kind is SessionKind.BULK:
-                        await self._gather(client, messages, taken)
                     await self._handle_taken(client, taken)
             finally:
                 stopping.cancel()
@@ -697,26 +717,6 @@ class Ingest:
                     pending.cancel()
                     with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
                         await pending
-
-    async def _gather(
-        self,
-        client: aiomqtt.Client,
-        messages: AsyncIterator[aiomqtt.Message],
-        taken: list[aiomqtt.Message],
-    ) -> None:
-        """Add to `taken` what the broker has already handed over, up to MAX_BATCH: one
-        write and one run of PUBACKs for all of it. Never waits for more (the broker
-        sends only so many unacknowledged messages: waiting would idle both); it only
-        lets the client read what is already on the socket, for as long as that adds."""
-        while len(taken) < MAX_BATCH:
-            queued = len(client.messages)
-            if not queued:
-                await asyncio.sleep(0)  # the client's reader runs: anything more there?
-                queued = len(client.messages)
-                if not queued:
-                    return
-            for _ in range(min(queued, MAX_BATCH - len(taken))):
-                taken.append(await anext(messages))
 
     async def _handle_taken(self, client: aiomqtt.Client, taken: list[aiomqtt.Message]) -> None:
         items = [_incoming(m) for m in taken]
