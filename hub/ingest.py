@@ -35,7 +35,7 @@ import contextlib
 import logging
 import random
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
@@ -60,9 +60,9 @@ from sensors.contract import (
     decode,
     encode,
     parse_topic,
+    reading_problem,
     receipt_command,
     resend_command,
-    split_readings,
     subscription,
     time_ok,
 )
@@ -145,6 +145,8 @@ class PresenceObserver(Protocol):
         after_goodbye: bool = True,
         made_at: float | None = None,
     ) -> None: ...
+
+    async def observe_readings(self, made_at: Mapping[str, float], now: float) -> None: ...
 
 
 class IngestCounters:
@@ -348,10 +350,10 @@ class Ingest:
             points += self._points(msg, now)
         await self._store.write_points(points)
         self.stats.incr("points", len(points))
+        newest: dict[str, float] = {}
         for msg in batches:
-            await self._presence.observe(
-                msg.dwelling, now, None, False, after_goodbye=False, made_at=msg.ts
-            )
+            newest[msg.dwelling] = max(msg.ts, newest.get(msg.dwelling, msg.ts))
+        await self._presence.observe_readings(newest, now)
 
     async def _admit(self, topic: str, payload: bytes, now: float) -> Message | Verdict:
         """Everything that refuses a message before any state is touched: the topic, the
@@ -376,7 +378,7 @@ class Ingest:
         if over is not None:
             return await self._refuse(dwelling, over, topic, "over its budget", now)
         try:
-            _parsed, msg = decode(topic, payload, now=now)
+            _parsed, msg = decode(where, payload, now=now)
         except ContractError as exc:
             return await self._refuse(dwelling, exc.reason, topic, exc.detail, now)
         if isinstance(msg, AlarmMessage) and not time_ok(msg.ts, now):
@@ -496,11 +498,18 @@ class Ingest:
         )
 
     def _points(self, msg: ReadingsBatch, now: float) -> list[Point]:
-        kept, refused = split_readings(msg, now)
-        for reason, n in refused.items():
-            self.stats.incr(f"rejected.{reason}", n)
-            self.stats.refuse(msg.dwelling, reason, n)
-        return [Point(msg.dwelling, r.sensor, r.quantity, r.t, r.value) for r in kept]
+        """The batch's readings as points, those refused counted (contract.split_readings
+        in one pass: this runs for every reading)."""
+        points: list[Point] = []
+        dwelling = msg.dwelling
+        for r in msg.readings:
+            problem = reading_problem(r, now)
+            if problem is None:
+                points.append(Point(dwelling, r.sensor, r.quantity, r.t, r.value))
+            else:
+                self.stats.incr(f"rejected.{problem}")
+                self.stats.refuse(dwelling, problem, 1)
+        return points
 
     def _reject(self, reason: str, topic: str, detail: str) -> Verdict:
         self.stats.incr(f"rejected.{reason}")

@@ -29,7 +29,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
@@ -410,6 +410,24 @@ class PresenceMonitor:
             # not (the timeout restarts from the hub's start anyway): no write for it.
             if self.owner and (transitions or status is not None) and state is not None:
                 self._store.save([state])
+
+    async def observe_readings(self, made_at: Mapping[str, float], now: float) -> None:
+        """Reading batches just stored, the newest source time per dwelling: `observe`
+        for each (after_goodbye=False), under one lock and one save for the lot."""
+        async with self._serial:
+            transitions: list[Transition] = []
+            changed: list[DwellingState] = []
+            with self._lock:
+                for dwelling, ts in made_at.items():
+                    moved = self._tracker.observe(dwelling, now, after_goodbye=False, made_at=ts)
+                    if moved:
+                        transitions += moved
+                        state = self._tracker.state(dwelling)
+                        if state is not None:
+                            changed.append(state)
+            await self._apply(transitions)
+            if self.owner and changed:
+                self._store.save(changed)
 
     async def tick(self, now: float) -> list[Transition]:
         async with self._serial:

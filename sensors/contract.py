@@ -490,6 +490,11 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+# Made once: json.loads with arguments builds a decoder and its scanner per call.
+_JSON: Final = json.JSONDecoder(
+    parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys
+)
+
 # pydantic error types -> rejection reasons; anything else is "schema".
 _REASON_BY_ERROR: Final[dict[str, str]] = {
     "finite_number": "non_finite",
@@ -527,7 +532,7 @@ def _utf8(payload: bytes | bytearray | str) -> str:
 
 
 def decode(
-    topic: str, payload: bytes | bytearray | str, *, now: float | None = None
+    topic: str | Topic, payload: bytes | bytearray | str, *, now: float | None = None
 ) -> tuple[Topic, Message]:
     """Parse and validate one MQTT message against wire contract v1.
 
@@ -536,14 +541,12 @@ def decode(
     spoofing attempt or a bug). `now` is the receiver's clock: the hub passes it, so `ts`
     must lie in [now - MAX_AGE_S, now + MAX_SKEW_S]; without it (the edge reading its
     commands) only TS_FLOOR..TS_CEILING is checked. Readings are checked one by one
-    afterwards, with `split_readings`.
+    afterwards, with `split_readings`. `topic` may be one `parse_topic` already made.
     """
-    parsed = parse_topic(topic)
+    parsed = topic if isinstance(topic, Topic) else parse_topic(topic)
     text = _utf8(payload)
     try:
-        obj = json.loads(
-            text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys
-        )
+        obj = _JSON.decode(text)
     except ContractError:
         raise
     except (ValueError, RecursionError) as exc:

@@ -81,7 +81,7 @@ class SqliteTimeSeriesStore:
             with transaction(self._conn):
                 self._conn.executemany(
                     "INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?, ?)",
-                    [(p.dwelling, p.sensor, p.quantity, p.t, p.value) for p in points],
+                    points,  # Point is a tuple in the table's column order
                 )
         except sqlite3.Error as exc:
             raise StorageError(f"writing {len(points)} readings: {exc}") from exc
