@@ -69,6 +69,10 @@ async def test_a_batch_is_stored_with_its_verdicts_in_order(hub: Hub) -> None:
     ]
     assert await stored(hub, "dw-001") == [1.0]
     assert await stored(hub, "dw-002") == [2.0]
+    # Both dwellings heard from (presence is observed once per batch, per dwelling).
+    board = {h.dwelling: h for h in hub.presence.board()}
+    assert board["dw-001"].online and board["dw-002"].online
+    assert board["dw-001"].last_seen == board["dw-002"].last_seen == T0 + 10
     # Redelivered later (the hub died before its PUBACKs): recognised, nothing new.
     later = await hub.ingest.handle_batch([batch("dw-002", T0 + 2, again), batch("dw-001", T0 + 4)])
     assert [v.outcome for v in later] == ["duplicate", "accepted"]
