@@ -13,9 +13,11 @@ from typer.testing import CliRunner
 from alerts.model import Contact
 from alerts.routing import DEFAULT_POLICY, Policy, Recipient, parse_window
 from hub.admin_cli import app as admin_app
+from hub.config import OPS_DB
 from hub.context import Dwelling, Operator, Registry
 from hub.errors import Conflict, NotFound, RegistryError
 from hub.registry import SqliteRegistry, check_password, hash_password
+from tests.ops_store import imported_registry
 
 
 @pytest.fixture
@@ -368,8 +370,8 @@ def test_sensor_zones(dw: SqliteRegistry) -> None:
         dw.set_zone("dw-404", "door-1", 3)
 
 
-def test_a_registry_made_before_routing_is_migrated_on_open(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite"
+def test_a_registry_made_before_routing_is_imported(tmp_path: Path) -> None:
+    path = tmp_path / "registry.sqlite"  # as the hub of 2026-11 left it
     with sqlite3.connect(path) as conn:
         conn.executescript(
             """
@@ -385,13 +387,13 @@ def test_a_registry_made_before_routing_is_migrated_on_open(tmp_path: Path) -> N
             """
         )
     conn.close()
-    reg = SqliteRegistry(path)
+    reg = imported_registry(tmp_path)
     ann = reg.contact("c-1")
     assert ann == Contact("c-1", "dw-001", "Ann", "ann@example.org", link_key="k")
     reg.set_policy("dw-001", [("c-1", 45)])
     reg.set_alarm_centre_account("dw-001", "ABC")
     reg.close()
-    again = SqliteRegistry(path)
+    again = SqliteRegistry(tmp_path / OPS_DB)
     assert again.policy("dw-001").recipients == (Recipient("c-1", 45),)
     assert again.alarm_centre_account("dw-001") == "ABC"
     again.close()

@@ -12,10 +12,12 @@ from typer.testing import CliRunner
 
 from alerts.model import Contact
 from hub.admin_cli import app as admin_app
+from hub.config import OPS_DB
 from hub.context import Dwelling, Operator
 from hub.errors import NotFound, RegistryError
 from hub.registry import SqliteRegistry, hash_password
 from hub.session_store import SESSION_TOUCH_S
+from tests.ops_store import imported_registry
 
 NOW = 1_764_000_000.0
 SHIFT = 12 * 3600.0
@@ -172,10 +174,10 @@ CREATE TABLE operators (username TEXT PRIMARY KEY, role TEXT NOT NULL,
 """
 
 
-def test_a_registry_made_before_link_keys_and_sessions_is_migrated_on_open(
+def test_a_registry_made_before_link_keys_and_sessions_is_imported(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "old.sqlite"
+    path = tmp_path / "registry.sqlite"  # as the hub of 2026-11 left it
     with sqlite3.connect(path) as conn:
         conn.executescript(OLD_SCHEMA)
         conn.execute("INSERT INTO dwellings (id, label) VALUES ('dw-001', 'Unit 1')")
@@ -188,13 +190,13 @@ def test_a_registry_made_before_link_keys_and_sessions_is_migrated_on_open(
             (hash_password(PW),),
         )
     conn.close()
-    reg = SqliteRegistry(path)
+    reg = imported_registry(tmp_path)
     keys = [c.link_key for c in reg.contacts_for("dw-001")]
     assert all(len(k) == 32 for k in keys) and keys[0] != keys[1]
     assert reg.verify_operator("jan", PW) == Operator("jan", "operator")  # enabled
     session_id, _ = reg.create_session("jan", NOW, max_age_s=SHIFT, idle_s=IDLE)
     reg.close()
-    again = SqliteRegistry(path)  # opening again changes nothing
+    again = SqliteRegistry(tmp_path / OPS_DB)  # opening again changes nothing
     assert [c.link_key for c in again.contacts_for("dw-001")] == keys
     assert again.session(session_id, NOW, idle_s=IDLE) is not None
     again.close()

@@ -19,6 +19,7 @@ from hub.context import Actor, Dwelling, Operator, ResidentCard
 from hub.errors import AuditFailed, Forbidden, InvalidValue, NotFound
 from hub.registry import ROLES, SqliteRegistry
 from hub.resident_card import call_list
+from tests.ops_store import imported_registry
 
 NOW = 1_764_000_000.0  # 2025-11-24 16:00 UTC
 COORDINATOR = Actor("coco", "coordinator", "console")
@@ -269,8 +270,8 @@ def test_the_card_goes_with_its_dwelling(reg: SqliteRegistry) -> None:
     assert reg.reveal_key_safe("dw-001", OPERATOR, NOW) == ""
 
 
-def test_a_registry_made_before_the_card_gets_it_on_open(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite"
+def test_a_registry_made_before_the_card_is_imported(tmp_path: Path) -> None:
+    path = tmp_path / "registry.sqlite"  # as the hub of 2026-11 left it
     with sqlite3.connect(path) as conn:
         conn.executescript(
             """
@@ -280,7 +281,7 @@ def test_a_registry_made_before_the_card_gets_it_on_open(tmp_path: Path) -> None
             """
         )
     conn.close()
-    reg = SqliteRegistry(path)
+    reg = imported_registry(tmp_path)
     assert reg.resident_card("dw-001") == ResidentCard("dw-001", address="Laan 1")
     reg.update_resident("dw-001", {"key_safe_code": CODE}, ADMIN, NOW)
     assert reg.reveal_key_safe("dw-001", OPERATOR, NOW) == CODE
