@@ -12,7 +12,7 @@ from sqlalchemy import Engine, inspect
 from alerts.store import AlarmStore
 from hub.config import OPS_DB
 from hub.legacy_import import import_legacy
-from hub.registry import SqliteRegistry
+from hub.registry import Registry, SqliteRegistry
 from hub.sql.engine import open_engine, sqlite_engine
 from hub.sql.schema import open_sqlite_store
 
@@ -56,7 +56,7 @@ def hub_store(data_dir: Path) -> Iterator[AlarmStore]:
         engine.dispose()
 
 
-def imported_registry(data_dir: Path) -> SqliteRegistry:
+def imported_registry(data_dir: Path) -> Registry:
     """The registry of a hub started on `data_dir`, which holds an old `registry.sqlite`
     (hub.legacy_import carries it into `data_dir`/hub.sqlite first)."""
     engine = ops_engine(data_dir)

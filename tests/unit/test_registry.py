@@ -14,25 +14,26 @@ from alerts.model import Contact
 from alerts.routing import DEFAULT_POLICY, Policy, Recipient, parse_window
 from hub.admin_cli import app as admin_app
 from hub.config import OPS_DB
-from hub.context import Dwelling, Operator, Registry
+from hub.context import Dwelling, Operator
+from hub.context import Registry as ConsoleRegistry
 from hub.errors import Conflict, NotFound, RegistryError
-from hub.registry import SqliteRegistry, check_password, hash_password
+from hub.registry import Registry, SqliteRegistry, check_password, hash_password
 from tests.ops_store import imported_registry
 
 
 @pytest.fixture
-def reg(tmp_path: Path) -> Iterator[SqliteRegistry]:
-    r = SqliteRegistry(tmp_path / "registry.sqlite")
+def reg(tmp_path: Path) -> Iterator[Registry]:
+    r = SqliteRegistry(tmp_path / "hub.sqlite")
     yield r
     r.close()
 
 
-def test_satisfies_the_console_protocol(reg: SqliteRegistry) -> None:
-    typed: Registry = reg
+def test_satisfies_the_console_protocol(reg: Registry) -> None:
+    typed: ConsoleRegistry = reg
     assert typed is reg
 
 
-def test_dwellings(reg: SqliteRegistry) -> None:
+def test_dwellings(reg: Registry) -> None:
     reg.add_dwelling(Dwelling("dw-002", "Unit 2", "Tuinstraat 2", "en"))
     reg.add_dwelling(Dwelling("dw-001", "Unit 1"))
     assert [d.id for d in reg.dwellings()] == ["dw-001", "dw-002"]
@@ -43,12 +44,12 @@ def test_dwellings(reg: SqliteRegistry) -> None:
 
 
 @pytest.mark.parametrize("bad", ["DW-1", "dw/1", "dw+1", "x", "Jan Jansen"])
-def test_dwelling_ids_must_be_pseudonymous(reg: SqliteRegistry, bad: str) -> None:
+def test_dwelling_ids_must_be_pseudonymous(reg: Registry, bad: str) -> None:
     with pytest.raises(RegistryError):
         reg.add_dwelling(Dwelling(bad, "label"))
 
 
-def test_contacts_ordered_by_priority_and_removed_with_dwelling(reg: SqliteRegistry) -> None:
+def test_contacts_ordered_by_priority_and_removed_with_dwelling(reg: Registry) -> None:
     reg.add_dwelling(Dwelling("dw-001", "Unit 1"))
     reg.add_contact(Contact("c-2", "dw-001", "Piet", "piet@example.org", "nl", 2))
     reg.add_contact(Contact("c-1", "dw-001", "Ann", "ann@example.org", "en", 1))
@@ -61,7 +62,7 @@ def test_contacts_ordered_by_priority_and_removed_with_dwelling(reg: SqliteRegis
     assert reg.contacts_for("dw-001") == []
 
 
-def test_refuses_to_remove_dwelling_with_open_alarms_unless_forced(reg: SqliteRegistry) -> None:
+def test_refuses_to_remove_dwelling_with_open_alarms_unless_forced(reg: Registry) -> None:
     reg.add_dwelling(Dwelling("dw-001", "Unit 1"))
     with pytest.raises(Conflict):
         reg.remove_dwelling("dw-001", open_alarms=1)
@@ -71,7 +72,7 @@ def test_refuses_to_remove_dwelling_with_open_alarms_unless_forced(reg: SqliteRe
         reg.remove_dwelling("dw-001")
 
 
-def test_operator_passwords(reg: SqliteRegistry) -> None:
+def test_operator_passwords(reg: Registry) -> None:
     reg.add_operator(Operator("alice", "admin", "Alice"), "correct horse battery")
     assert reg.verify_operator("alice", "correct horse battery") == Operator(
         "alice", "admin", "Alice"
@@ -124,7 +125,7 @@ def test_admin_cli_round_trip(tmp_path: Path) -> None:
     assert "Ann" in runner.invoke(admin_app, ["contact", "list", *d]).output
     listed = runner.invoke(admin_app, ["operator", "list", *d]).output
     assert "op\toperator" in listed and "scrypt" not in listed
-    reg = SqliteRegistry(tmp_path / "registry.sqlite")
+    reg = SqliteRegistry(tmp_path / "hub.sqlite")
     assert reg.verify_operator("op", "s3cret-password") is not None
     assert reg.verify_operator("op2", "pw-one-1234") is not None
     reg.close()
@@ -171,7 +172,7 @@ DAY = (parse_window("07:00-22:00"),)
 
 
 @pytest.fixture
-def dw(reg: SqliteRegistry) -> SqliteRegistry:
+def dw(reg: Registry) -> Registry:
     reg.add_dwelling(Dwelling("dw-001", "Unit 1"))
     reg.add_dwelling(Dwelling("dw-002", "Unit 2"))
     reg.add_contact(Contact("c-ann", "dw-001", "Ann", "ann@example.org", priority=1))
@@ -195,7 +196,7 @@ def dw(reg: SqliteRegistry) -> SqliteRegistry:
     return reg
 
 
-def test_contact_fields_round_trip(dw: SqliteRegistry) -> None:
+def test_contact_fields_round_trip(dw: Registry) -> None:
     jan = dw.contact("c-jan")
     assert jan is not None
     assert (jan.phone, jan.role, jan.windows) == ("+31 6 1234 5678", "neighbour", DAY)
@@ -219,9 +220,7 @@ def test_contact_fields_round_trip(dw: SqliteRegistry) -> None:
         ({"name": " "}, "name"),
     ],
 )
-def test_contact_fields_are_checked(
-    dw: SqliteRegistry, change: dict[str, object], says: str
-) -> None:
+def test_contact_fields_are_checked(dw: Registry, change: dict[str, object], says: str) -> None:
     base = Contact("c-new", "dw-001", "New", None)
     with pytest.raises(RegistryError, match=says):
         dw.add_contact(replace(base, **change))  # type: ignore[arg-type]
@@ -245,7 +244,7 @@ def test_channel_check_hook_refuses_what_it_cannot_use(tmp_path: Path) -> None:
     reg.close()
 
 
-def test_update_contact_keeps_the_link_key_unless_an_address_changes(dw: SqliteRegistry) -> None:
+def test_update_contact_keeps_the_link_key_unless_an_address_changes(dw: Registry) -> None:
     ann = dw.contact("c-ann")
     assert ann is not None
     renamed = dw.update_contact(replace(ann, name="Ann de Vries", windows=DAY, role="care"))
@@ -277,7 +276,7 @@ def test_default_policy_is_the_contacts_in_priority_order(tmp_path: Path) -> Non
 
 
 def test_stored_policy_takes_windows_from_contacts_and_forgets_removed_ones(
-    dw: SqliteRegistry,
+    dw: Registry,
 ) -> None:
     policy = dw.set_policy("dw-001", [("c-jan", 60), ("c-ann", 300)], centre_after_s=200)
     assert policy == Policy(
@@ -319,7 +318,7 @@ def test_stored_policy_takes_windows_from_contacts_and_forgets_removed_ones(
     ],
 )
 def test_set_policy_refuses_what_it_cannot_store(
-    dw: SqliteRegistry,
+    dw: Registry,
     dwelling: str,
     order: list[tuple[str, float]],
     kw: dict[str, Any],
@@ -331,7 +330,7 @@ def test_set_policy_refuses_what_it_cannot_store(
     assert dw.policy("dw-001") == before and not dw.has_own_policy("dw-001")
 
 
-def test_alarm_centre_accounts(dw: SqliteRegistry) -> None:
+def test_alarm_centre_accounts(dw: Registry) -> None:
     assert dw.alarm_centre_account("dw-001") is None
     dw.set_alarm_centre_account("dw-001", "12ab")
     assert dw.alarm_centre_account("dw-001") == "12AB"
@@ -351,7 +350,7 @@ def test_alarm_centre_accounts(dw: SqliteRegistry) -> None:
     assert dw.alarm_centre_account("dw-002") is None
 
 
-def test_sensor_zones(dw: SqliteRegistry) -> None:
+def test_sensor_zones(dw: Registry) -> None:
     assert dw.zone("dw-001", "pendant-1") == 0  # unknown: "no zone", the whole dwelling
     dw.set_zone("dw-001", "pendant-1", 1)
     dw.set_zone("dw-001", "bed-1", 2)
@@ -432,7 +431,7 @@ def test_admin_cli_routing_and_alarm_centre(tmp_path: Path) -> None:
     assert "secret" not in listed  # only the channels' schemes are shown
     assert "c-ann\tdw-001\tAnn\ta@x.org\tnl\t1\tfamily\t\tmailto\talways" in listed
 
-    reg = SqliteRegistry(tmp_path / "registry.sqlite")
+    reg = SqliteRegistry(tmp_path / "hub.sqlite")
     jan = reg.contact("c-jan")
     assert jan is not None and len(jan.windows) == 2 and jan.channels[1] == "json://127.0.0.1/h"
     reg.close()
@@ -450,14 +449,14 @@ def test_admin_cli_routing_and_alarm_centre(tmp_path: Path) -> None:
     assert "its own" in day and "at most 200 s (3:20)" in day
     normal = day.split("\n\n")[1]
     assert [line.split()[0] for line in normal.splitlines()[1:]] == ["+0:00", "+1:00", "+3:20"]
-    reg = SqliteRegistry(tmp_path / "registry.sqlite")
+    reg = SqliteRegistry(tmp_path / "hub.sqlite")
     assert [r.contact_id for r in reg.policy("dw-001").recipients] == ["c-jan", "c-ann"]
     reg.close()
     assert "reset" in ok("routing", "reset", "dw-001")
     assert "the default" in ok("routing", "show", "dw-001")
 
     ok("contact", "update", "c-jan", "--no-windows", "--email", "jan@x.org", "--name", "Jan B.")
-    reg = SqliteRegistry(tmp_path / "registry.sqlite")
+    reg = SqliteRegistry(tmp_path / "hub.sqlite")
     jan = reg.contact("c-jan")
     assert jan is not None and (jan.name, jan.windows, jan.email) == ("Jan B.", (), "jan@x.org")
     assert jan.role == "neighbour" and len(jan.channels) == 2  # untouched

@@ -15,7 +15,7 @@ from hub.admin_cli import app as admin_app
 from hub.config import OPS_DB
 from hub.context import Dwelling, Operator
 from hub.errors import NotFound, RegistryError
-from hub.registry import SqliteRegistry, hash_password
+from hub.registry import Registry, SqliteRegistry, hash_password
 from hub.session_store import SESSION_TOUCH_S
 from tests.ops_store import imported_registry
 
@@ -26,22 +26,20 @@ PW = "juist-wachtwoord-42"
 
 
 @pytest.fixture
-def reg(tmp_path: Path) -> Iterator[SqliteRegistry]:
-    r = SqliteRegistry(tmp_path / "registry.sqlite")
+def reg(tmp_path: Path) -> Iterator[Registry]:
+    r = SqliteRegistry(tmp_path / "hub.sqlite")
     r.add_operator(Operator("jan", "operator", "Jan Jansen"), PW)
     r.add_operator(Operator("eva", "admin"), PW)
     yield r
     r.close()
 
 
-def start(reg: SqliteRegistry, user: str = "jan", now: float = NOW) -> str:
+def start(reg: Registry, user: str = "jan", now: float = NOW) -> str:
     session_id, _ = reg.create_session(user, now, max_age_s=SHIFT, idle_s=IDLE)
     return session_id
 
 
-def test_a_session_is_found_by_its_id_only_and_stored_hashed(
-    reg: SqliteRegistry, tmp_path: Path
-) -> None:
+def test_a_session_is_found_by_its_id_only_and_stored_hashed(reg: Registry, tmp_path: Path) -> None:
     session_id, made = reg.create_session("jan", NOW, max_age_s=SHIFT, idle_s=IDLE, language="en")
     assert len(session_id) == 43  # secrets.token_urlsafe(32): 256 random bits
     found = reg.session(session_id, NOW + 1, idle_s=IDLE)
@@ -56,20 +54,20 @@ def test_a_session_is_found_by_its_id_only_and_stored_hashed(
         reg.session(session_id[:-1] + ("A" if session_id[-1] != "A" else "B"), NOW, idle_s=IDLE)
         is None
     )
-    with sqlite3.connect(tmp_path / "registry.sqlite") as conn:
+    with sqlite3.connect(tmp_path / "hub.sqlite") as conn:
         rows = conn.execute("SELECT * FROM sessions").fetchall()
     conn.close()
     assert len(rows) == 1 and session_id not in repr(rows)
 
 
 @pytest.mark.parametrize("junk", ["", "é" * 43, "x" * 42, "../" * 15, "a" * 4000, "\x00" * 43])
-def test_junk_session_ids_are_no_session(reg: SqliteRegistry, junk: str) -> None:
+def test_junk_session_ids_are_no_session(reg: Registry, junk: str) -> None:
     start(reg)
     assert reg.session(junk, NOW, idle_s=IDLE) is None
     assert reg.end_session(junk) is False
 
 
-def test_idle_expiry_and_last_seen_written_at_most_once_a_minute(reg: SqliteRegistry) -> None:
+def test_idle_expiry_and_last_seen_written_at_most_once_a_minute(reg: Registry) -> None:
     session_id = start(reg)
     early = reg.session(session_id, NOW + SESSION_TOUCH_S - 1, idle_s=IDLE)
     assert early is not None and early.last_seen == NOW
@@ -80,7 +78,7 @@ def test_idle_expiry_and_last_seen_written_at_most_once_a_minute(reg: SqliteRegi
     assert reg.session(session_id, NOW + 3601, idle_s=IDLE) is None  # and it is gone
 
 
-def test_absolute_expiry_whatever_the_activity(reg: SqliteRegistry) -> None:
+def test_absolute_expiry_whatever_the_activity(reg: Registry) -> None:
     session_id = start(reg)
     t = NOW
     while t < NOW + SHIFT - 3600:
@@ -91,7 +89,7 @@ def test_absolute_expiry_whatever_the_activity(reg: SqliteRegistry) -> None:
     assert reg.session(session_id, NOW + SHIFT, idle_s=IDLE) is None
 
 
-def test_logout_ends_only_that_session(reg: SqliteRegistry) -> None:
+def test_logout_ends_only_that_session(reg: Registry) -> None:
     a, b = start(reg), start(reg)
     assert reg.end_session(a) is True
     assert reg.session(a, NOW, idle_s=IDLE) is None
@@ -99,7 +97,7 @@ def test_logout_ends_only_that_session(reg: SqliteRegistry) -> None:
     assert reg.end_session(a) is False
 
 
-def test_removing_disabling_or_a_new_password_ends_every_session(reg: SqliteRegistry) -> None:
+def test_removing_disabling_or_a_new_password_ends_every_session(reg: Registry) -> None:
     jan, eva = start(reg), start(reg, "eva")
     assert reg.set_password("jan", "een-nieuw-wachtwoord") == 1
     assert reg.session(jan, NOW, idle_s=IDLE) is None
@@ -130,17 +128,15 @@ def test_removing_disabling_or_a_new_password_ends_every_session(reg: SqliteRegi
         reg.set_password("eva", "kort")
 
 
-def test_another_process_ending_a_session_is_seen_at_once(
-    reg: SqliteRegistry, tmp_path: Path
-) -> None:
+def test_another_process_ending_a_session_is_seen_at_once(reg: Registry, tmp_path: Path) -> None:
     session_id = start(reg)
-    admin = SqliteRegistry(tmp_path / "registry.sqlite")  # `mz admin`, another connection
+    admin = SqliteRegistry(tmp_path / "hub.sqlite")  # `mz admin`, another connection
     admin.set_enabled("jan", False)
     admin.close()
     assert reg.session(session_id, NOW, idle_s=IDLE) is None
 
 
-def test_sessions_of_lists_the_live_ones(reg: SqliteRegistry) -> None:
+def test_sessions_of_lists_the_live_ones(reg: Registry) -> None:
     start(reg, now=NOW - SHIFT - 1)  # long over
     start(reg, now=NOW - 60)
     start(reg, now=NOW - 30)
@@ -149,7 +145,7 @@ def test_sessions_of_lists_the_live_ones(reg: SqliteRegistry) -> None:
 
 
 def test_each_contact_gets_its_own_link_key_and_a_new_one_when_re_added(
-    reg: SqliteRegistry,
+    reg: Registry,
 ) -> None:
     reg.add_dwelling(Dwelling("dw-001", "Unit 1"))
     added = reg.add_contact(Contact("c-1", "dw-001", "Ann", "ann@example.org", link_key="mine"))
@@ -212,7 +208,7 @@ def test_admin_cli_disable_enable_passwd_sessions_logout_remove(tmp_path: Path) 
         return r.output
 
     admin("add", "jan", "--password-stdin", stdin=PW + "\n")
-    reg = SqliteRegistry(tmp_path / "registry.sqlite")
+    reg = SqliteRegistry(tmp_path / "hub.sqlite")
     session_id = start(reg, now=_now())
     assert len(admin("sessions", "jan").strip().splitlines()) == 1
 

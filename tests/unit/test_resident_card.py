@@ -17,7 +17,7 @@ from alerts.model import Contact
 from hub.admin_cli import app as admin_app
 from hub.context import Actor, Dwelling, Operator, ResidentCard
 from hub.errors import AuditFailed, Forbidden, InvalidValue, NotFound
-from hub.registry import ROLES, SqliteRegistry
+from hub.registry import ROLES, Registry, SqliteRegistry
 from hub.resident_card import call_list
 from tests.ops_store import imported_registry
 
@@ -29,15 +29,15 @@ CODE = "4711"  # test-only
 
 
 @pytest.fixture
-def reg(tmp_path: Path) -> Iterator[SqliteRegistry]:
-    r = SqliteRegistry(tmp_path / "registry.sqlite")
+def reg(tmp_path: Path) -> Iterator[Registry]:
+    r = SqliteRegistry(tmp_path / "hub.sqlite")
     r.add_dwelling(Dwelling("dw-001", "Unit 1", "Tuinstraat 12, Utrecht"))
     r.add_dwelling(Dwelling("dw-002", "Unit 2"))
     yield r
     r.close()
 
 
-def full_card(reg: SqliteRegistry) -> ResidentCard:
+def full_card(reg: Registry) -> ResidentCard:
     return reg.update_resident(
         "dw-001",
         {
@@ -68,12 +68,12 @@ def audit_rows(path: Path) -> list[tuple[object, ...]]:
     return found
 
 
-def test_a_dwelling_has_an_empty_card_until_it_is_filled_in(reg: SqliteRegistry) -> None:
+def test_a_dwelling_has_an_empty_card_until_it_is_filled_in(reg: Registry) -> None:
     assert reg.resident_card("dw-001") == ResidentCard("dw-001", address="Tuinstraat 12, Utrecht")
     assert reg.resident_card("dw-404") is None
 
 
-def test_the_card_round_trips_without_its_secrets(reg: SqliteRegistry) -> None:
+def test_the_card_round_trips_without_its_secrets(reg: Registry) -> None:
     card = full_card(reg)
     assert card == reg.resident_card("dw-001")
     assert (card.name, card.first_name, card.date_of_birth) == (
@@ -97,7 +97,7 @@ def test_the_card_round_trips_without_its_secrets(reg: SqliteRegistry) -> None:
     assert reg.resident_card("dw-002") == ResidentCard("dw-002")
 
 
-def test_a_partial_update_changes_only_what_it_names(reg: SqliteRegistry) -> None:
+def test_a_partial_update_changes_only_what_it_names(reg: Registry) -> None:
     full_card(reg)
     card = reg.update_resident("dw-001", {"gp_phone": "030 000 0202"}, ADMIN, NOW + 60)
     assert card.gp_phone == "030 000 0202"
@@ -113,7 +113,7 @@ def test_a_partial_update_changes_only_what_it_names(reg: SqliteRegistry) -> Non
     assert (card.phone, card.date_of_birth, card.first_name) == (None, None, "Truus")
 
 
-def test_the_address_is_the_dwellings(reg: SqliteRegistry) -> None:
+def test_the_address_is_the_dwellings(reg: Registry) -> None:
     card = reg.update_resident("dw-001", {"address": "Tuinstraat 14, Utrecht"}, ADMIN, NOW)
     assert card.address == "Tuinstraat 14, Utrecht"
     dwelling = reg.dwelling("dw-001")
@@ -145,7 +145,7 @@ def test_the_address_is_the_dwellings(reg: SqliteRegistry) -> None:
     ],
 )
 def test_bad_values_are_refused_and_nothing_changes(
-    reg: SqliteRegistry, field: str, value: object, says: str
+    reg: Registry, field: str, value: object, says: str
 ) -> None:
     before = full_card(reg)
     with pytest.raises(InvalidValue, match=says) as caught:
@@ -156,13 +156,13 @@ def test_bad_values_are_refused_and_nothing_changes(
     assert len(reg.audit_log()) == 1  # only full_card's
 
 
-def test_a_bad_key_safe_code_is_not_repeated_in_the_error(reg: SqliteRegistry) -> None:
+def test_a_bad_key_safe_code_is_not_repeated_in_the_error(reg: Registry) -> None:
     with pytest.raises(InvalidValue) as caught:
         reg.update_resident("dw-001", {"key_safe_code": "98 76"}, ADMIN, NOW)
     assert "98" not in str(caught.value)
 
 
-def test_only_a_coordinator_or_an_admin_edits_a_card(reg: SqliteRegistry) -> None:
+def test_only_a_coordinator_or_an_admin_edits_a_card(reg: Registry) -> None:
     with pytest.raises(Forbidden, match="operator"):
         reg.update_resident("dw-001", {"name": "Iemand Anders"}, OPERATOR, NOW)
     with pytest.raises(Forbidden):
@@ -175,7 +175,7 @@ def test_only_a_coordinator_or_an_admin_edits_a_card(reg: SqliteRegistry) -> Non
         reg.update_resident("dw-404", {"name": "X"}, ADMIN, NOW)
 
 
-def test_revealing_a_secret_writes_its_audit_row_first(reg: SqliteRegistry, tmp_path: Path) -> None:
+def test_revealing_a_secret_writes_its_audit_row_first(reg: Registry, tmp_path: Path) -> None:
     full_card(reg)
     assert reg.reveal_key_safe("dw-001", OPERATOR, NOW + 10, reason="alarm a-1") == CODE
     notes = reg.reveal_care_notes("dw-001", OPERATOR, NOW + 20)
@@ -188,16 +188,16 @@ def test_revealing_a_secret_writes_its_audit_row_first(reg: SqliteRegistry, tmp_
     assert log[1].detail == "alarm a-1" and log[1].dwelling == "dw-001"
     # Committed: another process (the console, mz admin) sees the rows at once.
     assert ("jan", "operator", "resident.key_safe.view", "dw-001", "alarm a-1", "console") in (
-        audit_rows(tmp_path / "registry.sqlite")
+        audit_rows(tmp_path / "hub.sqlite")
     )
     # A reveal where nothing is stored is a read all the same.
     assert reg.reveal_key_safe("dw-002", OPERATOR, NOW + 30) == ""
     assert reg.audit_log(limit=1)[0].detail == "none stored"
 
 
-def test_no_audit_row_no_secret(reg: SqliteRegistry, tmp_path: Path) -> None:
+def test_no_audit_row_no_secret(reg: Registry, tmp_path: Path) -> None:
     full_card(reg)
-    path = tmp_path / "registry.sqlite"
+    path = tmp_path / "hub.sqlite"
     with sqlite3.connect(path) as conn:  # the audit insert fails, as a full disk would
         conn.execute(
             "CREATE TRIGGER no_audit BEFORE INSERT ON audit"
@@ -222,7 +222,7 @@ def test_no_audit_row_no_secret(reg: SqliteRegistry, tmp_path: Path) -> None:
     assert reg.reveal_key_safe("dw-001", OPERATOR, NOW + 20) == CODE
 
 
-def test_a_secret_needs_a_console_role(reg: SqliteRegistry) -> None:
+def test_a_secret_needs_a_console_role(reg: Registry) -> None:
     full_card(reg)
     with pytest.raises(Forbidden):
         reg.reveal_key_safe("dw-001", Actor("resident", "viewer", "console"), NOW)
@@ -231,7 +231,7 @@ def test_a_secret_needs_a_console_role(reg: SqliteRegistry) -> None:
     assert [e.action for e in reg.audit_log()] == ["resident.update"]
 
 
-def test_an_edit_is_audited_by_field_never_by_value(reg: SqliteRegistry) -> None:
+def test_an_edit_is_audited_by_field_never_by_value(reg: Registry) -> None:
     full_card(reg)
     first = reg.audit_log()[0]
     assert first.action == "resident.update" and first.actor == "coco"
@@ -248,7 +248,7 @@ def test_an_edit_is_audited_by_field_never_by_value(reg: SqliteRegistry) -> None
     assert CODE not in text and "8080" not in text and "penicilline" not in text
 
 
-def test_the_audit_log_filters_and_outlives_the_dwelling(reg: SqliteRegistry) -> None:
+def test_the_audit_log_filters_and_outlives_the_dwelling(reg: Registry) -> None:
     for k in range(5):
         reg.reveal_key_safe("dw-001" if k % 2 else "dw-002", OPERATOR, NOW + k)
     reg.audit(ADMIN, "operator.add", NOW + 10, detail="coco")
@@ -262,7 +262,7 @@ def test_the_audit_log_filters_and_outlives_the_dwelling(reg: SqliteRegistry) ->
     assert len(reg.audit_log("dw-001")) == 2
 
 
-def test_the_card_goes_with_its_dwelling(reg: SqliteRegistry) -> None:
+def test_the_card_goes_with_its_dwelling(reg: Registry) -> None:
     full_card(reg)
     reg.remove_dwelling("dw-001")
     reg.add_dwelling(Dwelling("dw-001", "Unit 1 again"))
@@ -288,7 +288,7 @@ def test_a_registry_made_before_the_card_is_imported(tmp_path: Path) -> None:
     reg.close()
 
 
-def test_the_call_list_follows_the_routing(reg: SqliteRegistry) -> None:
+def test_the_call_list_follows_the_routing(reg: Registry) -> None:
     reg.add_contact(Contact("c-ann", "dw-001", "Ann", None, priority=1, phone="06 1234 5678"))
     reg.add_contact(Contact("c-jan", "dw-001", "Jan", None, priority=2, role="neighbour"))
     reg.add_contact(Contact("c-i", "dw-001", "Inst", None, priority=3, role="installer"))
@@ -407,7 +407,7 @@ def test_admin_cli_adds_a_coordinator(tmp_path: Path) -> None:
         input="lang-genoeg-wachtwoord\n",
     )
     assert r.exit_code == 0, r.output
-    reg = SqliteRegistry(tmp_path / "registry.sqlite")
+    reg = SqliteRegistry(tmp_path / "hub.sqlite")
     assert reg.verify_operator("coco", "lang-genoeg-wachtwoord") == Operator("coco", "coordinator")
     reg.close()
     assert "coco\tcoordinator" in runner.invoke(admin_app, ["operator", "list", *d]).output
