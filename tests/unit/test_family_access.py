@@ -5,22 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from alerts.model import Contact
 from hub.context import Dwelling
 from hub.errors import Conflict, NotFound, RegistryError
-from hub.registry import Registry, SqliteRegistry
+from hub.registry import Registry
 
 T0 = 1_764_000_000.0
 PASSWORD = "een-goed-wachtwoord"  # test-only
 
 
 @pytest.fixture
-def reg(tmp_path: Path) -> Iterator[Registry]:
-    r = SqliteRegistry(tmp_path / "hub.sqlite")
+def reg(sql_engine: Engine) -> Iterator[Registry]:
+    """On SQLite and on PostgreSQL (tests/conftest.py)."""
+    r = Registry(sql_engine)
     r.add_dwelling(Dwelling("dw-001", "Unit 1"))
     r.add_dwelling(Dwelling("dw-002", "Unit 2"))
     r.add_contact(Contact("c-anna", "dw-001", "Anna", "anna@example.org"))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from alerts.model import Contact
@@ -22,8 +23,9 @@ from tests.ops_store import imported_registry
 
 
 @pytest.fixture
-def reg(tmp_path: Path) -> Iterator[Registry]:
-    r = SqliteRegistry(tmp_path / "hub.sqlite")
+def reg(sql_engine: Engine) -> Iterator[Registry]:
+    """On SQLite and on PostgreSQL (tests/conftest.py)."""
+    r = Registry(sql_engine)
     yield r
     r.close()
 

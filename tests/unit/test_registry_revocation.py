@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from alerts.model import Contact
@@ -17,7 +18,7 @@ from hub.context import Dwelling, Operator
 from hub.errors import NotFound, RegistryError
 from hub.registry import Registry, SqliteRegistry, hash_password
 from hub.session_store import SESSION_TOUCH_S
-from tests.ops_store import imported_registry
+from tests.ops_store import another_engine, imported_registry
 
 NOW = 1_764_000_000.0
 SHIFT = 12 * 3600.0
@@ -26,8 +27,9 @@ PW = "juist-wachtwoord-42"
 
 
 @pytest.fixture
-def reg(tmp_path: Path) -> Iterator[Registry]:
-    r = SqliteRegistry(tmp_path / "hub.sqlite")
+def reg(sql_engine: Engine) -> Iterator[Registry]:
+    """On SQLite and on PostgreSQL (tests/conftest.py)."""
+    r = Registry(sql_engine)
     r.add_operator(Operator("jan", "operator", "Jan Jansen"), PW)
     r.add_operator(Operator("eva", "admin"), PW)
     yield r
@@ -39,7 +41,7 @@ def start(reg: Registry, user: str = "jan", now: float = NOW) -> str:
     return session_id
 
 
-def test_a_session_is_found_by_its_id_only_and_stored_hashed(reg: Registry, tmp_path: Path) -> None:
+def test_a_session_is_found_by_its_id_only_and_stored_hashed(reg: Registry) -> None:
     session_id, made = reg.create_session("jan", NOW, max_age_s=SHIFT, idle_s=IDLE, language="en")
     assert len(session_id) == 43  # secrets.token_urlsafe(32): 256 random bits
     found = reg.session(session_id, NOW + 1, idle_s=IDLE)
@@ -54,9 +56,8 @@ def test_a_session_is_found_by_its_id_only_and_stored_hashed(reg: Registry, tmp_
         reg.session(session_id[:-1] + ("A" if session_id[-1] != "A" else "B"), NOW, idle_s=IDLE)
         is None
     )
-    with sqlite3.connect(tmp_path / "hub.sqlite") as conn:
-        rows = conn.execute("SELECT * FROM sessions").fetchall()
-    conn.close()
+    with reg.engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM sessions")).fetchall()
     assert len(rows) == 1 and session_id not in repr(rows)
 
 
@@ -128,11 +129,11 @@ def test_removing_disabling_or_a_new_password_ends_every_session(reg: Registry) 
         reg.set_password("eva", "kort")
 
 
-def test_another_process_ending_a_session_is_seen_at_once(reg: Registry, tmp_path: Path) -> None:
+def test_another_process_ending_a_session_is_seen_at_once(reg: Registry) -> None:
     session_id = start(reg)
-    admin = SqliteRegistry(tmp_path / "hub.sqlite")  # `mz admin`, another connection
-    admin.set_enabled("jan", False)
-    admin.close()
+    other = another_engine(reg.engine)  # `mz admin` or another worker: connections of its own
+    Registry(other).set_enabled("jan", False)
+    other.dispose()
     assert reg.session(session_id, NOW, idle_s=IDLE) is None
 
 

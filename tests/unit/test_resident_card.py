@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from alerts.model import Contact
@@ -19,7 +20,7 @@ from hub.context import Actor, Dwelling, Operator, ResidentCard
 from hub.errors import AuditFailed, Forbidden, InvalidValue, NotFound
 from hub.registry import ROLES, Registry, SqliteRegistry
 from hub.resident_card import call_list
-from tests.ops_store import imported_registry
+from tests.ops_store import another_engine, imported_registry
 
 NOW = 1_764_000_000.0  # 2025-11-24 16:00 UTC
 COORDINATOR = Actor("coco", "coordinator", "console")
@@ -29,8 +30,9 @@ CODE = "4711"  # test-only
 
 
 @pytest.fixture
-def reg(tmp_path: Path) -> Iterator[Registry]:
-    r = SqliteRegistry(tmp_path / "hub.sqlite")
+def reg(sql_engine: Engine) -> Iterator[Registry]:
+    """On SQLite and on PostgreSQL (tests/conftest.py)."""
+    r = Registry(sql_engine)
     r.add_dwelling(Dwelling("dw-001", "Unit 1", "Tuinstraat 12, Utrecht"))
     r.add_dwelling(Dwelling("dw-002", "Unit 2"))
     yield r
@@ -59,13 +61,15 @@ def full_card(reg: Registry) -> ResidentCard:
     )
 
 
-def audit_rows(path: Path) -> list[tuple[object, ...]]:
-    """The audit table as another process sees it."""
-    with sqlite3.connect(path) as conn:
-        rows = conn.execute("SELECT actor, role, action, dwelling, detail, source FROM audit")
-        found = rows.fetchall()
-    conn.close()
-    return found
+def audit_rows(engine: Engine) -> list[tuple[object, ...]]:
+    """The audit table as another process sees it (an engine of its own)."""
+    other = another_engine(engine)
+    try:
+        with other.connect() as conn:
+            sql = text("SELECT actor, role, action, dwelling, detail, source FROM audit")
+            return [tuple(r) for r in conn.execute(sql)]
+    finally:
+        other.dispose()
 
 
 def test_a_dwelling_has_an_empty_card_until_it_is_filled_in(reg: Registry) -> None:
@@ -175,7 +179,7 @@ def test_only_a_coordinator_or_an_admin_edits_a_card(reg: Registry) -> None:
         reg.update_resident("dw-404", {"name": "X"}, ADMIN, NOW)
 
 
-def test_revealing_a_secret_writes_its_audit_row_first(reg: Registry, tmp_path: Path) -> None:
+def test_revealing_a_secret_writes_its_audit_row_first(reg: Registry) -> None:
     full_card(reg)
     assert reg.reveal_key_safe("dw-001", OPERATOR, NOW + 10, reason="alarm a-1") == CODE
     notes = reg.reveal_care_notes("dw-001", OPERATOR, NOW + 20)
@@ -188,14 +192,18 @@ def test_revealing_a_secret_writes_its_audit_row_first(reg: Registry, tmp_path: 
     assert log[1].detail == "alarm a-1" and log[1].dwelling == "dw-001"
     # Committed: another process (the console, mz admin) sees the rows at once.
     assert ("jan", "operator", "resident.key_safe.view", "dw-001", "alarm a-1", "console") in (
-        audit_rows(tmp_path / "hub.sqlite")
+        audit_rows(reg.engine)
     )
     # A reveal where nothing is stored is a read all the same.
     assert reg.reveal_key_safe("dw-002", OPERATOR, NOW + 30) == ""
     assert reg.audit_log(limit=1)[0].detail == "none stored"
 
 
-def test_no_audit_row_no_secret(reg: Registry, tmp_path: Path) -> None:
+def test_no_audit_row_no_secret(tmp_path: Path) -> None:
+    """SQLite: a trigger refuses the audit row (PostgreSQL's behaviour on a failed insert
+    is the same rollback, but a trigger there is written differently)."""
+    reg = SqliteRegistry(tmp_path / "hub.sqlite")
+    reg.add_dwelling(Dwelling("dw-001", "Unit 1", "Tuinstraat 12, Utrecht"))
     full_card(reg)
     path = tmp_path / "hub.sqlite"
     with sqlite3.connect(path) as conn:  # the audit insert fails, as a full disk would
@@ -220,6 +228,7 @@ def test_no_audit_row_no_secret(reg: Registry, tmp_path: Path) -> None:
         conn.execute("DROP TRIGGER no_audit")
     conn.close()
     assert reg.reveal_key_safe("dw-001", OPERATOR, NOW + 20) == CODE
+    reg.close()
 
 
 def test_a_secret_needs_a_console_role(reg: Registry) -> None:
