@@ -3,6 +3,7 @@ them, what does not), the daily-summary preference and its once-a-day claim."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -13,6 +14,7 @@ from alerts.model import Contact
 from hub.context import Dwelling
 from hub.errors import Conflict, NotFound, RegistryError
 from hub.registry import Registry
+from tests.ops_store import another_engine
 
 T0 = 1_764_000_000.0
 PASSWORD = "een-goed-wachtwoord"  # test-only
@@ -135,3 +137,31 @@ def test_the_daily_summary_is_claimed_once_a_day(reg: Registry) -> None:
     assert reg.summaries_due("2025-11-28", T0 + 4 * 86400) == []
     with pytest.raises(RegistryError):
         reg.summaries_due("28-11-2025", T0)
+
+
+def test_one_login_per_address_also_when_two_workers_set_it_at_once(sql_engine: Engine) -> None:
+    reg = Registry(sql_engine)
+    reg.add_dwelling(Dwelling("dw-001", "Unit 1"))
+    for cid in ("c-1", "c-2"):
+        reg.add_contact(Contact(cid, "dw-001", cid, "Gedeeld@Example.org"))
+    engines = [another_engine(sql_engine) for _ in range(2)]
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def set_password(n: int) -> None:
+        barrier.wait()
+        try:
+            Registry(engines[n]).set_contact_password(f"c-{n + 1}", PASSWORD, T0)
+            outcomes.append("ok")
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=set_password, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for engine in engines:
+        engine.dispose()
+    assert sorted(outcomes) == ["conflict", "ok"]
+    assert sum(reg.has_login(c) for c in ("c-1", "c-2")) == 1

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import shlex
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from hub.context import Dwelling, Operator
 from hub.context import Registry as ConsoleRegistry
 from hub.errors import Conflict, NotFound, RegistryError
 from hub.registry import Registry, SqliteRegistry, check_password, hash_password
-from tests.ops_store import imported_registry
+from tests.ops_store import another_engine, imported_registry
 
 
 @pytest.fixture
@@ -494,3 +495,34 @@ def test_admin_cli_routing_and_alarm_centre(tmp_path: Path) -> None:
         assert says in refused(*args), args
     for group in ("routing", "alarm-centre"):
         assert runner.invoke(admin_app, [group, "--help"]).exit_code == 0
+
+
+def test_workers_setting_one_policy_at_once_all_succeed(sql_engine: Engine) -> None:
+    """Several workers (own engines) store a policy for one dwelling at the same moment:
+    each change is whole (the dwelling's row is locked), none fails on the other's row."""
+    reg = Registry(sql_engine)
+    reg.add_dwelling(Dwelling("dw-001", "Unit 1"))
+    for cid in ("c-1", "c-2"):
+        reg.add_contact(Contact(cid, "dw-001", cid, None))
+    engines = [another_engine(sql_engine) for _ in range(4)]
+    failed: list[BaseException] = []
+    barrier = threading.Barrier(len(engines))
+
+    def store(n: int) -> None:
+        try:
+            barrier.wait()
+            order = [("c-1", 10.0 + n), ("c-2", 20.0)] if n % 2 else [("c-2", 30.0 + n)]
+            Registry(engines[n]).set_policy("dw-001", order)
+        except BaseException as exc:
+            failed.append(exc)
+
+    threads = [threading.Thread(target=store, args=(n,)) for n in range(len(engines))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for engine in engines:
+        engine.dispose()
+    assert failed == []
+    steps = reg.policy("dw-001").recipients
+    assert [r.contact_id for r in steps] in (["c-1", "c-2"], ["c-2"])  # one of them, whole
