@@ -25,8 +25,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from hub.app import REGISTRY_DB, build_hub
-from hub.config import BrokerSettings, ConsoleSection, DataSettings, HubSettings
+from hub.app import build_hub
+from hub.config import OPS_DB, BrokerSettings, ConsoleSection, DataSettings, HubSettings
 from hub.context import Dwelling
 from hub.registry import SqliteRegistry
 from sensors import contract
@@ -59,7 +59,7 @@ def alarm(dwelling: str, now: float) -> tuple[str, bytes]:
 async def main(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        reg = SqliteRegistry(data / REGISTRY_DB)
+        reg = SqliteRegistry(data / OPS_DB)
         for dw in ("dw-001", "dw-003"):
             reg.add_dwelling(Dwelling(dw, dw))
         reg.close()

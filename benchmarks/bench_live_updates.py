@@ -34,8 +34,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hub.app import REGISTRY_DB, build_hub
-from hub.config import load_settings
+from hub.app import build_hub
+from hub.config import OPS_DB, load_settings
 from hub.context import Dwelling, Operator
 from hub.watch import WATCH_INTERVAL_S
 from tests.servers import HUB_PASSWORD, HUB_USER, free_port, running_mosquitto, wait_until
@@ -64,13 +64,12 @@ async def peer(data_dir: Path, changes: int, seed: int) -> None:
     """The other process: raise alarms on the shared store, print each commit's time."""
     from alerts.channels.router import ChannelRouter
     from alerts.service import AlarmService, AlertSettings
-    from hub.config import OPS_DB
     from hub.registry import SqliteRegistry
     from hub.sql.engine import sqlite_engine
     from sensors import contract
 
     rng = random.Random(seed)
-    registry = SqliteRegistry(data_dir / REGISTRY_DB)
+    registry = SqliteRegistry(data_dir / OPS_DB)
     svc = AlarmService(
         sqlite_engine(data_dir / OPS_DB),  # the hub (started first) created the tables
         ChannelRouter(None, None),

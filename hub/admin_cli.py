@@ -1,12 +1,13 @@
 """`mz admin ...` commands: dwellings, contacts, operators, routing, the alarm centre,
 residents' cards and the audit trail.
 
-They work on the hub's registry file directly (SQLite, WAL), also while the hub runs:
-console sessions live in the same file, so removing or disabling an operator, a new
-password or `operator logout` ends their sessions in the running hub at once.
+They work on the hub's operational store directly (the registry's tables: the SQLite file
+under data.dir, or `[storage] sql`), also while the hub runs: console sessions live in
+the same store, so removing or disabling an operator, a new password or `operator logout`
+ends their sessions in the running hub at once.
 Passwords and key-safe codes never go on the command line (it shows in `ps` and the shell's
 history): a prompt with confirmation, or stdin. Whoever can run `mz admin` on the registry
-file is an admin: reading a key-safe code or care notes is audited with source `cli` and
+store is an admin: reading a key-safe code or care notes is audited with source `cli` and
 the OS user (the real uid's name, and sudo's caller).
 """
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from alerts.routing import DueStep, Policy, Window
     from alerts.store import AlarmStore
     from hub.context import Actor
-    from hub.registry import SqliteRegistry
+    from hub.registry import Registry
 
 app = typer.Typer(no_args_is_help=True)
 dwelling_app = typer.Typer(no_args_is_help=True, help="Dwellings (pseudonymous ids).")
@@ -96,21 +97,31 @@ def _default_wait(config: Path | None, data_dir: Path | None) -> float:
 
 
 @contextmanager
-def _registry(config: Path | None, data_dir: Path | None) -> Iterator[SqliteRegistry]:
-    """The hub's registry, closed afterwards; a change it refuses is a clear error (exit 2)."""
-    from hub.app import REGISTRY_DB
-    from hub.errors import AuditFailed, RegistryError
-    from hub.registry import SqliteRegistry
+def _registry(config: Path | None, data_dir: Path | None) -> Iterator[Registry]:
+    """The hub's registry, closed afterwards; a change it refuses is a clear error (exit 2).
 
-    reg = SqliteRegistry(
-        _data_dir(config, data_dir) / REGISTRY_DB, default_wait_s=_default_wait(config, data_dir)
-    )
+    On the operational store, brought to the current schema (created if there is none
+    yet: dwellings are registered before the hub first runs), with an old registry file
+    of the data directory imported first, as the hub does when it starts."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from hub.errors import AuditFailed, ConfigError, RegistryError
+    from hub.legacy_import import import_legacy
+    from hub.registry import Registry
+    from hub.sql.schema import open_store
+
+    directory = _data_dir(config, data_dir)
     try:
-        yield reg
+        engine = open_store(_sql_url(config, data_dir))
+        import_legacy(engine, directory)
+    except (ConfigError, SQLAlchemyError) as exc:
+        raise _fail(f"cannot open the operational store: {exc}") from None
+    try:
+        yield Registry(engine, default_wait_s=_default_wait(config, data_dir))
     except (RegistryError, AuditFailed) as exc:
         raise _fail(str(exc)) from None
     finally:
-        reg.close()
+        engine.dispose()
 
 
 def _sql_url(config: Path | None, data_dir: Path | None) -> str:
@@ -201,8 +212,7 @@ def dwelling_remove(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Remove a dwelling and its contacts (refused while it has open alarms)."""
-    directory = _data_dir(config, data_dir)
-    with _registry(None, directory) as reg:
+    with _registry(config, data_dir) as reg:
         reg.remove_dwelling(
             dwelling_id, open_alarms=_open_alarms(config, data_dir, dwelling_id), force=force
         )

@@ -35,7 +35,7 @@ from hub.leases import Lease
 from hub.legacy_import import import_legacy
 from hub.pg_feed import PgFeed
 from hub.presence import PresenceMonitor, PresenceStore, PresenceTracker
-from hub.registry import SqliteRegistry
+from hub.registry import Registry
 from hub.sql.engine import sqlite_path
 from hub.sql.schema import open_store
 from hub.storage.base import TimeSeriesStore
@@ -56,8 +56,7 @@ log = logging.getLogger(__name__)
 DEDUP_PRUNE_EVERY_S: Final = 3600.0
 RESTART_MAX_S: Final = 30.0
 
-# The hub's SQLite files, all under data.dir.
-REGISTRY_DB: Final = "registry.sqlite"
+# The time series' SQLite file under data.dir (the operational store's is config.OPS_DB).
 TIMESERIES_DB: Final = "timeseries.sqlite"
 
 
@@ -78,7 +77,7 @@ class Hub:
 
     settings: HubSettings
     context: HubContext
-    registry: SqliteRegistry
+    registry: Registry
     store: TimeSeriesStore  # points to the time-series engine, events to the SQL store
     dedup: Deduplicator
     presence: PresenceMonitor
@@ -213,16 +212,13 @@ class Hub:
         return _Server(config), sock
 
     def _watch_feeds(self) -> list[ChangeFeed]:
-        """The shared files' change feeds: what other hub processes and `mz admin`
-        commit reaches this console's live streams within a second."""
-        d = self.settings.data.dir
-        feeds: list[ChangeFeed] = [registry_feed(d / REGISTRY_DB)]
+        """The operational store's change feeds: what other hub processes and `mz admin`
+        commit (alarms, the registry) reaches this console's live streams within a second."""
         ops = sqlite_path(self.sql)
         if ops is not None:
-            feeds.append(alarm_feed(ops))
-        else:  # PostgreSQL: the writers' transactions NOTIFY (hub.pg_feed)
-            feeds.append(PgFeed("alarms", self.settings.sql_url))
-        return feeds
+            return [registry_feed(ops), alarm_feed(ops)]
+        # PostgreSQL: the writers' transactions NOTIFY, alarms and registry alike (hub.pg_feed)
+        return [PgFeed("store", self.settings.sql_url)]
 
     async def _maintenance(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -268,14 +264,12 @@ def build_hub(
     data = settings.data
     data.dir.mkdir(parents=True, exist_ok=True)
     sync = data.synchronous
-    registry = SqliteRegistry(
-        data.dir / REGISTRY_DB, synchronous=sync, default_wait_s=settings.routing.step_wait_s
-    )
     # The operational store: one engine (one connection pool) for all its users.
     # FULL on SQLite: a committed alarm (and the outbox behind it) survives a power cut,
     # as the alarm store always did; data.synchronous is for the time series.
     sql = open_store(settings.sql_url, synchronous="FULL")
     import_legacy(sql, data.dir)  # a data.dir from before the operational store, once
+    registry = Registry(sql, default_wait_s=settings.routing.step_wait_s)
     store = RoutedStore(
         SqliteTimeSeriesStore(data.dir / TIMESERIES_DB, synchronous=sync), SqlEventStore(sql)
     )
@@ -354,7 +348,7 @@ def build_summaries(settings: HubSettings, hub: Hub, clock: Callable[[], float])
 
 
 def build_alarm_service(
-    settings: HubSettings, sql: Engine, registry: SqliteRegistry, clock: Callable[[], float]
+    settings: HubSettings, sql: Engine, registry: Registry, clock: Callable[[], float]
 ) -> AlarmBackend:
     """The real alarm service from `alerts`: the channel router (mail when [mail] is set,
     apprise and webhook targets per contact) and the DC-09 link when [alarm_centre] is."""

@@ -31,7 +31,7 @@ class ResidentCard:
     In the hub's registry only: never on MQTT, in the time series or in a mail. The two
     secrets are not in it, only whether they are set: the key-safe code and the care notes
     (medical) are read one at a time, each read audited in the same transaction
-    (SqliteRegistry.reveal_key_safe / reveal_care_notes). A registered dwelling always has
+    (Registry.reveal_key_safe / reveal_care_notes). A registered dwelling always has
     a card, empty until somebody fills it in."""
 
     dwelling: str

@@ -1,9 +1,9 @@
 """The registry's part for the mantelzorger's page (hub.family): contacts' own logins,
 their server-side family sessions and their daily-summary preference.
 
-A mixin of `hub.registry.SqliteRegistry` (same file, same connection, same lock), so
-that `mz admin contact set-password` and every hub process see a new password, a removed
-contact or a logout at once, like the console's sessions.
+A mixin of `hub.registry.Registry` (the same operational store; its tables in
+hub.registry_tables), so that `mz admin contact set-password` and every hub worker see a
+new password, a removed contact or a logout at once, like the console's sessions.
 
 - A login is a contact's e-mail address with a password of their own (scrypt, like the
   operators'). One login per address: a second contact with the same address cannot get
@@ -17,49 +17,24 @@ contact or a logout at once, like the console's sessions.
 from __future__ import annotations
 
 import re
-import sqlite3
-import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
 from alerts.model import Contact
-from hub.db import transaction
 from hub.errors import Conflict, NotFound, RegistryError
 from hub.session_store import SessionTable, session_key
-
-FAMILY_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS contact_logins (
-    contact       TEXT PRIMARY KEY REFERENCES contacts (id) ON DELETE CASCADE,
-    password_hash TEXT NOT NULL,
-    set_at        REAL NOT NULL
-);
--- The cookie (mz_family) holds a random id; only its SHA-256 is stored here.
-CREATE TABLE IF NOT EXISTS family_sessions (
-    id_hash         TEXT PRIMARY KEY,
-    contact         TEXT NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
-    dwelling        TEXT NOT NULL,
-    link_key        TEXT NOT NULL,
-    via             TEXT NOT NULL, -- 'password' or 'link'
-    csrf            TEXT NOT NULL,
-    created_at      REAL NOT NULL,
-    last_seen       REAL NOT NULL,
-    expires_at      REAL NOT NULL,
-    idle_expires_at REAL NOT NULL,
-    idle_s          REAL NOT NULL, -- how long it may go unused (by `via`)
-    language        TEXT
-);
-CREATE INDEX IF NOT EXISTS family_sessions_by_contact ON family_sessions (contact);
-CREATE TABLE IF NOT EXISTS family_prefs (
-    contact          TEXT PRIMARY KEY REFERENCES contacts (id) ON DELETE CASCADE,
-    daily_summary    INTEGER NOT NULL DEFAULT 0,
-    enabled_at       REAL,
-    summary_sent_day TEXT -- the local date (YYYY-MM-DD) of the last summary claimed
-);
-"""
+from hub.sql.engine import is_sqlite, writing
+from hub.sql.positional import counting, fetch, run
 
 Via = Literal["password", "link"]
 _SESSIONS: Final = SessionTable("family_sessions", owner="contact")  # hub.session_store
 _DAY: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+# pg_advisory_xact_lock(class, key) class of the login locks: "mz" + 1 in ASCII.
+_LOGIN_LOCK: Final = 0x6D7A01
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,21 +59,20 @@ def _address(email: str) -> str:
 
 
 class FamilyAccess:
-    """Mixed into SqliteRegistry, which provides these (and `contact`, `_contact_row`)."""
+    """Mixed into Registry, which provides these (and `contact`, `_contacts_where`)."""
 
-    _conn: sqlite3.Connection
-    _lock: threading.Lock
+    _engine: Engine
 
-    def _exec(self, sql: str, args: tuple[object, ...]) -> int:
+    def _exec(self, sql: str, args: Sequence[object]) -> int:
         raise NotImplementedError
 
-    def _rows(self, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
+    def _rows(self, sql: str, args: Sequence[object]) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
     def contact(self, contact_id: str) -> Contact | None:
         raise NotImplementedError
 
-    def _contacts_where(self, where: str, args: tuple[object, ...]) -> list[Contact]:
+    def _contacts_where(self, where: str, args: Sequence[object]) -> list[Contact]:
         raise NotImplementedError
 
     # -- logins ------------------------------------------------------------------
@@ -118,40 +92,43 @@ class FamilyAccess:
                 f"contact {contact_id} has no e-mail address to log in with"
                 " (mz admin contact update --email ...)"
             )
-        pw_hash = hash_password(password)  # slow: outside the lock
-        with self._lock, transaction(self._conn):
-            other = self._conn.execute(
+        pw_hash = hash_password(password)  # slow: outside the transaction
+        address = _address(contact.email)
+        with writing(self._engine) as conn:
+            if not is_sqlite(conn):  # one login per address: those setting it take turns
+                run(conn, f"SELECT pg_advisory_xact_lock({_LOGIN_LOCK}, hashtext(?))", (address,))
+            other = fetch(
+                conn,
                 "SELECT c.id FROM contacts AS c JOIN contact_logins AS l ON l.contact = c.id"
                 " WHERE lower(trim(c.email)) = ? AND c.id != ?",
-                (_address(contact.email), contact_id),
-            ).fetchall()
+                (address, contact_id),
+            )
             if other:
                 raise Conflict(
                     f"contact {other[0][0]} already logs in with {contact.email}; one login"
                     " per e-mail address"
                 )
-            self._conn.execute(
+            run(
+                conn,
                 "INSERT INTO contact_logins (contact, password_hash, set_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (contact) DO UPDATE SET password_hash = excluded.password_hash,"
                 " set_at = excluded.set_at",
                 (contact_id, pw_hash, now),
             )
-            return self._conn.execute(
-                "DELETE FROM family_sessions WHERE contact = ?", (contact_id,)
+            return run(
+                conn, "DELETE FROM family_sessions WHERE contact = ?", (contact_id,)
             ).rowcount
 
     def clear_contact_password(self, contact_id: str) -> int:
         """Take the contact's login away and end their sessions (also link ones)."""
-        with self._lock, transaction(self._conn):
+        with writing(self._engine) as conn:
             if (
-                self._conn.execute(
-                    "DELETE FROM contact_logins WHERE contact = ?", (contact_id,)
-                ).rowcount
+                run(conn, "DELETE FROM contact_logins WHERE contact = ?", (contact_id,)).rowcount
                 == 0
             ):
                 raise NotFound("contact login", contact_id)
-            return self._conn.execute(
-                "DELETE FROM family_sessions WHERE contact = ?", (contact_id,)
+            return run(
+                conn, "DELETE FROM family_sessions WHERE contact = ?", (contact_id,)
             ).rowcount
 
     def has_login(self, contact_id: str) -> bool:
@@ -192,17 +169,18 @@ class FamilyAccess:
         expired ones. Raises NotFound if the contact is gone (or, for `via="password"`,
         has no login any more)."""
         new = _SESSIONS.new(now, max_age_s=max_age_s, idle_s=idle_s)
-        with self._lock, transaction(self._conn):
-            rows = self._conn.execute(
+        with writing(self._engine) as conn:
+            rows = fetch(
+                conn,
                 "SELECT c.dwelling, c.link_key, l.contact FROM contacts AS c"
                 " LEFT JOIN contact_logins AS l ON l.contact = c.id WHERE c.id = ?",
                 (contact_id,),
-            ).fetchall()
+            )
             if not rows or (via == "password" and rows[0][2] is None):
                 raise NotFound("contact", contact_id)
             dwelling, link_key = rows[0][0], rows[0][1]
             owner = {"contact": contact_id, "dwelling": dwelling, "link_key": link_key}
-            _SESSIONS.insert(self._conn, new, language, {**owner, "via": via, "idle_s": idle_s})
+            _SESSIONS.insert(counting(conn), new, language, {**owner, "via": via, "idle_s": idle_s})
         contact = self.contact(contact_id)
         if contact is None:  # removed right after the transaction: the row cascaded away
             raise NotFound("contact", contact_id)
@@ -280,7 +258,7 @@ class FamilyAccess:
                 " THEN family_prefs.enabled_at ELSE excluded.enabled_at END",
                 (contact_id, int(on), now if on else None),
             )
-        except sqlite3.IntegrityError as exc:
+        except IntegrityError as exc:
             raise NotFound("contact", contact_id) from exc
         if changed == 0:
             raise NotFound("contact", contact_id)

@@ -6,11 +6,18 @@ their own. A hub that starts on an operational store without alarms and finds su
 beside it copies their rows in (the columns both have, by name), in one transaction, and
 renames each file to `<name>.imported` so it is never read again. Open alarms, their
 timelines and undelivered notifications therefore survive the upgrade.
+
+The registry (`registry.sqlite`: dwellings, contacts, operators, sessions, routing, the
+resident cards, the audit trail, the family's logins) moved in too, in 2026-12: it is
+imported the same way when the store's registry is empty (no dwellings, no operators).
+A file made by an older version lacks columns added since: they get their defaults, and
+a contact without a link key gets a fresh random one.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import sqlite3
 from pathlib import Path
 from typing import Final
@@ -19,6 +26,9 @@ from sqlalchemy import Connection, Engine, Table, func, select, text
 
 from alerts.tables import alarms as alarms_table
 from hub.ops_tables import events as events_table
+from hub.registry_tables import contacts as contacts_table
+from hub.registry_tables import dwellings as dwellings_table
+from hub.registry_tables import operators as operators_table
 from hub.sql.engine import writing
 from hub.sql.meta import metadata
 
@@ -30,12 +40,31 @@ LEGACY: Final = (
     ("dedup.sqlite", ("seen",)),
     ("presence.sqlite", ("presence",)),
 )
+# The registry's file (it used to be hub.app's REGISTRY_DB) and its tables, in
+# foreign-key order; its change log (registry_changes) is not carried over.
+REGISTRY_DB: Final = "registry.sqlite"
+REGISTRY_TABLES: Final = (
+    "dwellings",
+    "contacts",
+    "operators",
+    "sessions",
+    "routing",
+    "routing_steps",
+    "alarm_centre_accounts",
+    "sensor_zones",
+    "residents",
+    "audit",
+    "contact_logins",
+    "family_sessions",
+    "family_prefs",
+)
 
 
 def import_legacy(engine: Engine, data_dir: Path) -> dict[str, int]:
     """Copy what the old files hold into `engine`'s store when it has no alarms yet;
     returns rows copied per table (empty when there was nothing to do)."""
     copied = _old_events(engine, data_dir / "timeseries.sqlite")
+    copied |= _old_registry(engine, data_dir / REGISTRY_DB)
     return copied | _old_files(engine, data_dir)
 
 
@@ -63,6 +92,43 @@ def _old_events(engine: Engine, path: Path) -> dict[str, int]:
     return {"events": n}
 
 
+def _old_registry(engine: Engine, path: Path) -> dict[str, int]:
+    if not path.exists():
+        return {}
+    copied: dict[str, int] = {}
+    with writing(engine) as conn:
+        for table in (dwellings_table, operators_table):
+            if conn.execute(select(func.count()).select_from(table)).scalar_one():
+                log.warning("%s left alone: the operational store has a registry", path)
+                return {}
+        old = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            for name in REGISTRY_TABLES:
+                copied[name] = _copy(old, conn, metadata.tables[name])
+        finally:
+            old.close()
+        # Contacts from before link keys: each gets its own.
+        keyless = conn.execute(
+            select(contacts_table.c.id).where(contacts_table.c.link_key == "")
+        ).scalars()
+        for contact_id in list(keyless):
+            conn.execute(
+                contacts_table.update()
+                .where(contacts_table.c.id == contact_id)
+                .values(link_key=secrets.token_hex(16))
+            )
+    _retire(path)
+    log.info("imported the old registry %s: %s", path, copied)
+    return copied
+
+
+def _retire(path: Path) -> None:
+    """Rename an imported file to `<name>.imported`, so that it is never read again."""
+    path.rename(path.with_name(path.name + ".imported"))
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
 def _old_files(engine: Engine, data_dir: Path) -> dict[str, int]:
     found = [(data_dir / name, tables) for name, tables in LEGACY if (data_dir / name).exists()]
     if not found:
@@ -80,9 +146,7 @@ def _old_files(engine: Engine, data_dir: Path) -> dict[str, int]:
             finally:
                 old.close()
     for path, _ in found:
-        path.rename(path.with_name(path.name + ".imported"))
-        for suffix in ("-wal", "-shm"):
-            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        _retire(path)
     log.info("imported the old files of %s: %s", data_dir, copied)
     return copied
 

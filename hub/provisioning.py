@@ -48,7 +48,7 @@ from hub.client_ca import ClientCA
 from hub.context import Dwelling
 from hub.edge_bundle import Bundle, BundleError, BundleSettings, Staging
 from hub.errors import HubError, RegistryError
-from hub.registry import LANGUAGES, SqliteRegistry
+from hub.registry import LANGUAGES, Registry
 from sensors.contract import is_pseudo_id
 
 CSV_COLUMNS: Final = ("id", "label", "address", "language")
@@ -167,7 +167,7 @@ class Provisioner:
     """One run's collaborators: the plugin session, the registry, where bundles go."""
 
     session: DynsecSession
-    registry: SqliteRegistry
+    registry: Registry
     out: Path
     bundle: BundleSettings
     now: datetime

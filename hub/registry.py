@@ -27,8 +27,6 @@ import json
 import math
 import re
 import secrets
-import sqlite3
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -36,15 +34,19 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
 from alerts.model import CONTACT_ROLES, Contact
 from alerts.routing import Policy, Recipient, default_policy, format_window, parse_window
-from hub import registry_changes, resident_card
+from hub import resident_card
 from hub.context import Actor, AuditEntry, ConsoleSession, Dwelling, Operator, ResidentCard
-from hub.db import Synchronous, connect, transaction
 from hub.errors import AuditFailed, Conflict, Forbidden, InvalidValue, NotFound, RegistryError
-from hub.family_access import FAMILY_SCHEMA, FamilyAccess
+from hub.family_access import FamilyAccess
 from hub.resident_card import PHONE as _PHONE
 from hub.session_store import SessionTable, session_key
+from hub.sql.engine import Synchronous, is_sqlite, reading, writing
+from hub.sql.positional import counting, fetch, run, run_many
 from sensors.contract import is_pseudo_id
 
 # A coordinator (zorgcoördinator) is an operator who also keeps the residents' cards.
@@ -66,104 +68,6 @@ _SOURCE: Final = re.compile(r"[a-z][a-z0-9_-]{1,31}")
 MAX_AUDIT_DETAIL: Final = 500
 MAX_AUDIT_LIMIT: Final = 10_000
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS dwellings (
-    id       TEXT PRIMARY KEY,
-    label    TEXT NOT NULL,
-    address  TEXT NOT NULL DEFAULT '',
-    language TEXT NOT NULL DEFAULT 'nl'
-);
-CREATE TABLE IF NOT EXISTS contacts (
-    id       TEXT PRIMARY KEY,
-    dwelling TEXT NOT NULL REFERENCES dwellings (id) ON DELETE CASCADE,
-    name     TEXT NOT NULL,
-    email    TEXT,
-    language TEXT NOT NULL DEFAULT 'nl',
-    priority INTEGER NOT NULL DEFAULT 1,
-    link_key TEXT NOT NULL DEFAULT '',
-    phone    TEXT,
-    channels TEXT NOT NULL DEFAULT '[]', -- JSON list of apprise URLs / targets, in order
-    role     TEXT NOT NULL DEFAULT 'family',
-    windows  TEXT NOT NULL DEFAULT '[]'  -- JSON list of window specs ("ma-vr 08:00-18:00")
-);
-CREATE INDEX IF NOT EXISTS contacts_by_dwelling ON contacts (dwelling, priority);
-CREATE TABLE IF NOT EXISTS operators (
-    username      TEXT PRIMARY KEY,
-    role          TEXT NOT NULL,
-    display_name  TEXT NOT NULL DEFAULT '',
-    password_hash TEXT NOT NULL,
-    enabled       INTEGER NOT NULL DEFAULT 1
-);
--- The cookie holds a random id; only its SHA-256 is stored here.
-CREATE TABLE IF NOT EXISTS sessions (
-    id_hash         TEXT PRIMARY KEY,
-    username        TEXT NOT NULL REFERENCES operators (username) ON DELETE CASCADE,
-    csrf            TEXT NOT NULL,
-    created_at      REAL NOT NULL,
-    last_seen       REAL NOT NULL,
-    expires_at      REAL NOT NULL,
-    idle_expires_at REAL NOT NULL,
-    language        TEXT
-);
-CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (username);
--- A dwelling's own routing policy; without a row it has the default one.
-CREATE TABLE IF NOT EXISTS routing (
-    dwelling       TEXT PRIMARY KEY REFERENCES dwellings (id) ON DELETE CASCADE,
-    centre_after_s REAL,
-    installer      TEXT REFERENCES contacts (id) ON DELETE SET NULL
-);
--- Its recipients in order; a removed contact leaves the order (ON DELETE CASCADE).
-CREATE TABLE IF NOT EXISTS routing_steps (
-    dwelling TEXT NOT NULL REFERENCES routing (dwelling) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    contact  TEXT NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
-    wait_s   REAL NOT NULL,
-    PRIMARY KEY (dwelling, position)
-);
-CREATE TABLE IF NOT EXISTS alarm_centre_accounts (
-    dwelling TEXT PRIMARY KEY REFERENCES dwellings (id) ON DELETE CASCADE,
-    account  TEXT NOT NULL UNIQUE
-);
-CREATE TABLE IF NOT EXISTS sensor_zones (
-    dwelling TEXT NOT NULL REFERENCES dwellings (id) ON DELETE CASCADE,
-    sensor   TEXT NOT NULL,
-    zone     INTEGER NOT NULL,
-    PRIMARY KEY (dwelling, sensor),
-    UNIQUE (dwelling, zone)
-);
--- The resident card; without a row a dwelling's card is empty. key_safe and care_notes
--- are secrets: only reveal_key_safe / reveal_care_notes select them, with an audit row.
-CREATE TABLE IF NOT EXISTS residents (
-    dwelling      TEXT PRIMARY KEY REFERENCES dwellings (id) ON DELETE CASCADE,
-    name          TEXT NOT NULL DEFAULT '',
-    first_name    TEXT NOT NULL DEFAULT '',
-    date_of_birth TEXT,  -- ISO date
-    access        TEXT NOT NULL DEFAULT '',
-    gp_name       TEXT NOT NULL DEFAULT '',
-    gp_phone      TEXT,
-    phone         TEXT,
-    news2_scale   INTEGER NOT NULL DEFAULT 1 CHECK (news2_scale IN (1, 2)),
-    on_oxygen     INTEGER NOT NULL DEFAULT 0,
-    institution_patient_id TEXT,
-    key_safe      TEXT NOT NULL DEFAULT '',
-    care_notes    TEXT NOT NULL DEFAULT '',
-    updated_at    REAL,
-    updated_by    TEXT
-);
--- Who read or changed what. No foreign key: the trail outlives a removed dwelling.
-CREATE TABLE IF NOT EXISTS audit (
-    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
-    at       REAL NOT NULL,
-    actor    TEXT NOT NULL,
-    role     TEXT NOT NULL,
-    action   TEXT NOT NULL,
-    dwelling TEXT,
-    detail   TEXT NOT NULL DEFAULT '',
-    source   TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at);
-CREATE INDEX IF NOT EXISTS audit_by_dwelling ON audit (dwelling, at);
-"""
 # The card's columns as ResidentCard wants them (after dwelling), and where each
 # resident_card field is stored (the two secrets under other names; the address in
 # dwellings).
@@ -171,20 +75,12 @@ _CARD_SELECT: Final = (
     "COALESCE(r.name, ''), COALESCE(r.first_name, ''), r.date_of_birth, d.address,"
     " COALESCE(r.access, ''), COALESCE(r.gp_name, ''), r.gp_phone, r.phone,"
     " COALESCE(r.news2_scale, 1), COALESCE(r.on_oxygen, 0), r.institution_patient_id,"
-    " COALESCE(r.key_safe != '', 0), COALESCE(r.care_notes != '', 0), r.updated_at,"
+    " CASE WHEN r.key_safe != '' THEN 1 ELSE 0 END,"
+    " CASE WHEN r.care_notes != '' THEN 1 ELSE 0 END, r.updated_at,"
     " r.updated_by"
 )
 _COLUMN: Final = {"key_safe_code": "key_safe"}
 
-# Columns added after the first release: a registry file made before gets them on open.
-_ADDED_COLUMNS: Final = (
-    ("contacts", "link_key", "TEXT NOT NULL DEFAULT ''"),
-    ("operators", "enabled", "INTEGER NOT NULL DEFAULT 1"),
-    ("contacts", "phone", "TEXT"),
-    ("contacts", "channels", "TEXT NOT NULL DEFAULT '[]'"),
-    ("contacts", "role", "TEXT NOT NULL DEFAULT 'family'"),
-    ("contacts", "windows", "TEXT NOT NULL DEFAULT '[]'"),
-)
 _CONTACT_COLUMNS: Final = (
     "id, dwelling, name, email, language, priority, link_key, phone, channels, role, windows"
 )
@@ -235,8 +131,14 @@ def check_password(password: str, stored: str) -> bool:
 _DUMMY_HASH: Final = hash_password("not-a-password", salt=b"\0" * 16)
 
 
-class SqliteRegistry(FamilyAccess):
-    """Implements hub.context.Registry and the alarm service's ContactDirectory.
+class Registry(FamilyAccess):
+    """Implements hub.context.Registry and the alarm service's ContactDirectory, on the
+    operational store's engine (hub.sql.schema.open_store: its tables in
+    hub.registry_tables). Thread-safe: the console calls it from uvicorn's worker threads.
+
+    Several hub workers and `mz admin` share the store: what must stay unique is a
+    constraint, a read followed by a write locks the rows it read (FOR UPDATE on
+    PostgreSQL; SQLite's BEGIN IMMEDIATE takes the one write lock anyway).
 
     `default_wait_s`: how long each contact of a dwelling without a routing policy of its
     own is given to take an alarm on before the next is asked. `channel_check`: a deeper
@@ -245,9 +147,8 @@ class SqliteRegistry(FamilyAccess):
 
     def __init__(
         self,
-        path: Path,
+        engine: Engine,
         *,
-        synchronous: Synchronous = "NORMAL",
         default_wait_s: float = 120.0,
         channel_check: ChannelCheck | None = None,
     ) -> None:
@@ -255,27 +156,12 @@ class SqliteRegistry(FamilyAccess):
             raise ValueError(f"default_wait_s must be finite and >= 0, not {default_wait_s!r}")
         self.default_wait_s = default_wait_s
         self._channel_check = channel_check
-        self._conn = connect(path, synchronous=synchronous, check_same_thread=False)
-        self._lock = threading.Lock()
-        self._conn.executescript(_SCHEMA)
-        self._conn.executescript(FAMILY_SCHEMA)  # contacts' logins and sessions (hub.family)
-        self._migrate()
+        self._engine = engine
+        self._owns_engine = False
 
-    def _migrate(self) -> None:
-        """Add the columns a registry made by an older version lacks; give every contact
-        without one a link key. In one transaction: a second process opening the file at
-        the same time waits, then finds the columns there."""
-        with self._lock, transaction(self._conn):
-            for table, column, decl in _ADDED_COLUMNS:
-                have = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
-                if column not in have:
-                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
-            # randomblob() is evaluated per row: every contact gets its own key.
-            self._conn.execute(
-                "UPDATE contacts SET link_key = lower(hex(randomblob(16))) WHERE link_key = ''"
-            )
-            # Which dwellings and operators changed, for other processes' consoles.
-            registry_changes.install(self._conn)
+    @property
+    def engine(self) -> Engine:
+        return self._engine
 
     # -- dwellings ---------------------------------------------------------------
 
@@ -294,14 +180,15 @@ class SqliteRegistry(FamilyAccess):
             _check_language(dwelling.language)
             if not dwelling.label.strip():
                 raise RegistryError(f"dwelling {dwelling.id} needs a label")
-        with self._lock, transaction(self._conn):
+        with writing(self._engine) as conn:
             for dwelling in dwellings:
                 try:
-                    self._conn.execute(
+                    run(
+                        conn,
                         "INSERT INTO dwellings (id, label, address, language) VALUES (?, ?, ?, ?)",
                         (dwelling.id, dwelling.label, dwelling.address, dwelling.language),
                     )
-                except sqlite3.IntegrityError as exc:
+                except IntegrityError as exc:
                     raise Conflict(f"dwelling {dwelling.id} already exists") from exc
 
     def dwellings(self) -> list[Dwelling]:
@@ -343,7 +230,9 @@ class SqliteRegistry(FamilyAccess):
                 f"INSERT INTO contacts ({_CONTACT_COLUMNS}) VALUES ({_CONTACT_MARKS})",
                 (contact.id, contact.dwelling, *_contact_values(contact, link_key)),
             )
-        except sqlite3.IntegrityError as exc:
+        except IntegrityError as exc:
+            if self.dwelling(contact.dwelling) is None:  # removed meanwhile
+                raise NotFound("dwelling", contact.dwelling) from exc
             raise Conflict(f"contact {contact.id} already exists") from exc
         return replace(contact, link_key=link_key)
 
@@ -355,10 +244,12 @@ class SqliteRegistry(FamilyAccess):
         The link key is kept, unless the e-mail address, phone or channels changed: then
         it is new, and links sent to where the contact no longer is stop working."""
         self._check_contact(contact)
-        with self._lock, transaction(self._conn):
-            rows = self._conn.execute(
-                f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE id = ?", (contact.id,)
-            ).fetchall()
+        with writing(self._engine) as conn:
+            rows = fetch(
+                conn,
+                f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE id = ?" + _for_update(conn),
+                (contact.id,),
+            )
             if not rows:
                 raise NotFound("contact", contact.id)
             old = _contact(rows[0])
@@ -373,7 +264,8 @@ class SqliteRegistry(FamilyAccess):
                 contact.targets,
             )
             link_key = new_link_key() if moved else old.link_key
-            self._conn.execute(
+            run(
+                conn,
                 "UPDATE contacts SET name = ?, email = ?, language = ?, priority = ?,"
                 " link_key = ?, phone = ?, channels = ?, role = ?, windows = ? WHERE id = ?",
                 (*_contact_values(contact, link_key), contact.id),
@@ -397,7 +289,7 @@ class SqliteRegistry(FamilyAccess):
         )
         return [_contact(r) for r in rows]
 
-    def _contacts_where(self, where: str, args: tuple[object, ...]) -> list[Contact]:
+    def _contacts_where(self, where: str, args: Sequence[object]) -> list[Contact]:
         rows = self._rows(
             f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE {where}"
             " ORDER BY dwelling, priority, id",
@@ -441,22 +333,26 @@ class SqliteRegistry(FamilyAccess):
         The installer is the stored one, else the dwelling's first contact whose role is
         "installer". An unknown dwelling has a policy without recipients (the centre at
         once)."""
-        with self._lock:
+        with reading(self._engine) as conn:
             contacts = [
                 _contact(r)
-                for r in self._conn.execute(
+                for r in run(
+                    conn,
                     f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE dwelling = ?"
                     " ORDER BY priority, id",
                     (dwelling_id,),
                 )
             ]
-            stored = self._conn.execute(
-                "SELECT centre_after_s, installer FROM routing WHERE dwelling = ?", (dwelling_id,)
-            ).fetchall()
-            steps = self._conn.execute(
+            stored = fetch(
+                conn,
+                "SELECT centre_after_s, installer FROM routing WHERE dwelling = ?",
+                (dwelling_id,),
+            )
+            steps = fetch(
+                conn,
                 "SELECT contact, wait_s FROM routing_steps WHERE dwelling = ? ORDER BY position",
                 (dwelling_id,),
-            ).fetchall()
+            )
         if not stored:
             return default_policy(contacts, self.default_wait_s)
         by_id = {c.id: c for c in contacts}
@@ -490,30 +386,34 @@ class SqliteRegistry(FamilyAccess):
             Policy(recipients, centre_after_s, installer)  # its own checks (duplicates...)
         except ValueError as exc:
             raise RegistryError(str(exc)) from exc
-        with self._lock, transaction(self._conn):
-            if not self._conn.execute(
-                "SELECT 1 FROM dwellings WHERE id = ?", (dwelling_id,)
-            ).fetchall():
+        with writing(self._engine) as conn:
+            # The dwelling's row locked: one policy change at a time per dwelling.
+            if not fetch(
+                conn, "SELECT 1 FROM dwellings WHERE id = ?" + _for_update(conn), (dwelling_id,)
+            ):
                 raise NotFound("dwelling", dwelling_id)
             theirs = {
                 r[0]
-                for r in self._conn.execute(
-                    "SELECT id FROM contacts WHERE dwelling = ?", (dwelling_id,)
-                )
+                for r in run(conn, "SELECT id FROM contacts WHERE dwelling = ?", (dwelling_id,))
             }
             for cid in [r.contact_id for r in recipients] + [installer] * (installer is not None):
                 if cid not in theirs:
                     raise RegistryError(f"{cid!r} is not a contact of dwelling {dwelling_id}")
-            self._conn.execute("DELETE FROM routing WHERE dwelling = ?", (dwelling_id,))
-            self._conn.execute(
+            run(conn, "DELETE FROM routing WHERE dwelling = ?", (dwelling_id,))
+            run(
+                conn,
                 "INSERT INTO routing (dwelling, centre_after_s, installer) VALUES (?, ?, ?)",
                 (dwelling_id, centre_after_s, installer),
             )
-            self._conn.executemany(
-                "INSERT INTO routing_steps (dwelling, position, contact, wait_s)"
-                " VALUES (?, ?, ?, ?)",
-                [(dwelling_id, i, r.contact_id, r.wait_s) for i, r in enumerate(recipients)],
-            )
+            try:
+                run_many(
+                    conn,
+                    "INSERT INTO routing_steps (dwelling, position, contact, wait_s)"
+                    " VALUES (?, ?, ?, ?)",
+                    [(dwelling_id, i, r.contact_id, r.wait_s) for i, r in enumerate(recipients)],
+                )
+            except IntegrityError as exc:  # a contact removed by another process meanwhile
+                raise RegistryError(f"a contact of dwelling {dwelling_id} is gone") from exc
         return self.policy(dwelling_id)
 
     def reset_policy(self, dwelling_id: str) -> bool:
@@ -553,7 +453,7 @@ class SqliteRegistry(FamilyAccess):
                 " ON CONFLICT (dwelling) DO UPDATE SET account = excluded.account",
                 (dwelling_id, account.upper()),
             )
-        except sqlite3.IntegrityError as exc:
+        except IntegrityError as exc:
             raise Conflict(f"account {account.upper()} is another dwelling's") from exc
 
     def zone(self, dwelling_id: str, sensor_id: str) -> int:
@@ -587,7 +487,7 @@ class SqliteRegistry(FamilyAccess):
                 " ON CONFLICT (dwelling, sensor) DO UPDATE SET zone = excluded.zone",
                 (dwelling_id, sensor_id, zone),
             )
-        except sqlite3.IntegrityError as exc:
+        except IntegrityError as exc:
             raise Conflict(f"zone {zone} of {dwelling_id} is another sensor's") from exc
 
     # -- the resident card --------------------------------------------------------
@@ -595,17 +495,8 @@ class SqliteRegistry(FamilyAccess):
     def resident_card(self, dwelling_id: str) -> ResidentCard | None:
         """The dwelling's card without its secrets (empty if nobody filled it in), or None
         for an unknown dwelling."""
-        with self._lock:
-            return self._card(dwelling_id)
-
-    def _card(self, dwelling_id: str) -> ResidentCard | None:
-        """With the lock held."""
-        rows = self._conn.execute(
-            f"SELECT {_CARD_SELECT} FROM dwellings AS d"
-            " LEFT JOIN residents AS r ON r.dwelling = d.id WHERE d.id = ?",
-            (dwelling_id,),
-        ).fetchall()
-        return _card_of(dwelling_id, rows[0]) if rows else None
+        with reading(self._engine) as conn:
+            return _card(conn, dwelling_id)
 
     def reveal_key_safe(
         self, dwelling_id: str, actor: Actor, now: float, *, reason: str = ""
@@ -631,17 +522,13 @@ class SqliteRegistry(FamilyAccess):
             raise Forbidden(actor.role, f"see a resident's {column.replace('_', ' ')}")
         _check_actor(actor)
         reason = _audit_detail(reason)
-        with self._lock, self._audited(f"{column.replace('_', ' ')} not shown"):
-            if not self._conn.execute(
-                "SELECT 1 FROM dwellings WHERE id = ?", (dwelling_id,)
-            ).fetchall():
+        with self._audited(f"{column.replace('_', ' ')} not shown") as conn:
+            if not fetch(conn, "SELECT 1 FROM dwellings WHERE id = ?", (dwelling_id,)):
                 raise NotFound("dwelling", dwelling_id)
-            rows = self._conn.execute(
-                f"SELECT {column} FROM residents WHERE dwelling = ?", (dwelling_id,)
-            ).fetchall()
+            rows = fetch(conn, f"SELECT {column} FROM residents WHERE dwelling = ?", (dwelling_id,))
             secret = str(rows[0][0]) if rows else ""
             detail = "; ".join(filter(None, [reason, "" if secret else "none stored"]))
-            self._insert_audit(actor, action, dwelling_id, detail, now)
+            self._insert_audit(conn, actor, action, dwelling_id, detail, now)
         return secret
 
     def update_resident(
@@ -657,14 +544,17 @@ class SqliteRegistry(FamilyAccess):
         _check_actor(actor)
         today = datetime.fromtimestamp(now, UTC).date()
         new = {name: _stored(value) for name, value in resident_card.clean(changes, today).items()}
-        with self._lock, self._audited("the card is unchanged"):
-            found = self._conn.execute(
+        with self._audited("the card is unchanged") as conn:
+            # The dwelling's row locked: concurrent edits of one card take turns.
+            found = fetch(
+                conn,
                 "SELECT d.address, r.name, r.first_name, r.date_of_birth, r.access, r.gp_name,"
                 " r.gp_phone, r.phone, r.news2_scale, r.on_oxygen, r.institution_patient_id,"
                 " r.key_safe, r.care_notes FROM dwellings AS d"
-                " LEFT JOIN residents AS r ON r.dwelling = d.id WHERE d.id = ?",
+                " LEFT JOIN residents AS r ON r.dwelling = d.id WHERE d.id = ?"
+                + _for_update(conn, "d"),
                 (dwelling_id,),
-            ).fetchall()
+            )
             if not found:
                 raise NotFound("dwelling", dwelling_id)
             names = ("address", *_RESIDENT_COLUMNS)
@@ -676,15 +566,19 @@ class SqliteRegistry(FamilyAccess):
             ]
             if changed:
                 if "address" in changed:
-                    self._conn.execute(
+                    run(
+                        conn,
                         "UPDATE dwellings SET address = ? WHERE id = ?",
                         (new["address"], dwelling_id),
                     )
                 columns = [_COLUMN.get(n, n) for n in changed if n != "address"]
-                self._conn.execute(
-                    "INSERT OR IGNORE INTO residents (dwelling) VALUES (?)", (dwelling_id,)
+                run(
+                    conn,
+                    "INSERT INTO residents (dwelling) VALUES (?) ON CONFLICT (dwelling) DO NOTHING",
+                    (dwelling_id,),
                 )
-                self._conn.execute(
+                run(
+                    conn,
                     "UPDATE residents SET "
                     + "".join(f"{c} = ?, " for c in columns)
                     + "updated_at = ?, updated_by = ? WHERE dwelling = ?",
@@ -696,9 +590,14 @@ class SqliteRegistry(FamilyAccess):
                     ),
                 )
                 self._insert_audit(
-                    actor, "resident.update", dwelling_id, "changed: " + ", ".join(changed), now
+                    conn,
+                    actor,
+                    "resident.update",
+                    dwelling_id,
+                    "changed: " + ", ".join(changed),
+                    now,
                 )
-            card = self._card(dwelling_id)
+            card = _card(conn, dwelling_id)
         if card is None:  # cannot be: the dwelling is there in this transaction
             raise NotFound("dwelling", dwelling_id)
         return card
@@ -718,8 +617,8 @@ class SqliteRegistry(FamilyAccess):
         AuditFailed when the row cannot be written."""
         _check_actor(actor)
         detail = _audit_detail(detail)
-        with self._lock, self._audited("not recorded"):
-            self._insert_audit(actor, action, dwelling, detail, now)
+        with self._audited("not recorded") as conn:
+            self._insert_audit(conn, actor, action, dwelling, detail, now)
 
     def audit_log(
         self, dwelling: str | None = None, since: float | None = None, limit: int = 100
@@ -747,29 +646,34 @@ class SqliteRegistry(FamilyAccess):
         return [AuditEntry(*r) for r in rows]
 
     def _insert_audit(
-        self, actor: Actor, action: str, dwelling: str | None, detail: str, now: float
+        self,
+        conn: Connection,
+        actor: Actor,
+        action: str,
+        dwelling: str | None,
+        detail: str,
+        now: float,
     ) -> None:
-        """Inside the caller's transaction, with the lock held."""
+        """Inside the caller's transaction."""
         if not _ACTION.fullmatch(action):
             raise RegistryError(f"not an audit action: {action!r}")
         if not math.isfinite(now):
             raise RegistryError(f"not a time: {now!r}")
-        self._conn.execute(
+        run(
+            conn,
             "INSERT INTO audit (at, actor, role, action, dwelling, detail, source)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (now, actor.name, actor.role, action, dwelling, detail, actor.source),
         )
 
     @contextmanager
-    def _audited(self, consequence: str) -> Iterator[None]:
-        """A transaction whose SQLite errors (the audit row not written, the commit
-        failed) are AuditFailed: rolled back, nothing returned or changed."""
+    def _audited(self, consequence: str) -> Iterator[Connection]:
+        """A write transaction whose database errors (the audit row not written, the
+        commit failed) are AuditFailed: rolled back, nothing returned or changed."""
         try:
-            with transaction(self._conn):
-                yield
-        except sqlite3.Error as exc:
-            if self._conn.in_transaction:  # a failed COMMIT leaves it open
-                self._conn.execute("ROLLBACK")
+            with writing(self._engine) as conn:
+                yield conn
+        except DBAPIError as exc:
             raise AuditFailed(f"the audit trail cannot be written, {consequence}: {exc}") from exc
 
     # -- operators ---------------------------------------------------------------
@@ -788,7 +692,7 @@ class SqliteRegistry(FamilyAccess):
                 " VALUES (?, ?, ?, ?)",
                 (operator.username, operator.role, operator.display_name, pw_hash),
             )
-        except sqlite3.IntegrityError as exc:
+        except IntegrityError as exc:
             raise Conflict(f"operator {operator.username} already exists") from exc
 
     def operators(self) -> list[Operator]:
@@ -806,49 +710,44 @@ class SqliteRegistry(FamilyAccess):
 
     def remove_operator(self, username: str) -> int:
         """Remove the operator and end their sessions; returns how many were ended."""
-        with self._lock, transaction(self._conn):
-            ended = self._conn.execute(
-                "DELETE FROM sessions WHERE username = ?", (username,)
-            ).rowcount
-            if (
-                self._conn.execute("DELETE FROM operators WHERE username = ?", (username,)).rowcount
-                == 0
-            ):
+        with writing(self._engine) as conn:
+            ended = run(conn, "DELETE FROM sessions WHERE username = ?", (username,)).rowcount
+            if run(conn, "DELETE FROM operators WHERE username = ?", (username,)).rowcount == 0:
                 raise NotFound("operator", username)
         return ended
 
     def set_enabled(self, username: str, enabled: bool) -> int:
         """Enable or disable an operator; disabling ends their sessions (returns how many)."""
-        with self._lock, transaction(self._conn):
+        with writing(self._engine) as conn:
             if (
-                self._conn.execute(
-                    "UPDATE operators SET enabled = ? WHERE username = ?", (int(enabled), username)
+                run(
+                    conn,
+                    "UPDATE operators SET enabled = ? WHERE username = ?",
+                    (int(enabled), username),
                 ).rowcount
                 == 0
             ):
                 raise NotFound("operator", username)
             if enabled:
                 return 0
-            return self._conn.execute(
-                "DELETE FROM sessions WHERE username = ?", (username,)
-            ).rowcount
+            return run(conn, "DELETE FROM sessions WHERE username = ?", (username,)).rowcount
 
     def set_password(self, username: str, password: str) -> int:
         """A new password; ends every session of the operator (returns how many)."""
         if len(password) < MIN_PASSWORD_LEN:
             raise RegistryError(f"password shorter than {MIN_PASSWORD_LEN} characters")
         pw_hash = hash_password(password)
-        with self._lock, transaction(self._conn):
+        with writing(self._engine) as conn:
             if (
-                self._conn.execute(
-                    "UPDATE operators SET password_hash = ? WHERE username = ?", (pw_hash, username)
+                run(
+                    conn,
+                    "UPDATE operators SET password_hash = ? WHERE username = ?",
+                    (pw_hash, username),
                 ).rowcount
                 == 0
             ):
                 raise NotFound("operator", username)
-            return self._conn.execute(
-                "DELETE FROM sessions WHERE username = ?", (username,)
-            ).rowcount
+            return run(conn, "DELETE FROM sessions WHERE username = ?", (username,)).rowcount
 
     def verify_operator(self, username: str, password: str) -> Operator | None:
         """The operator if the password is theirs and they are enabled. A disabled or
@@ -881,14 +780,17 @@ class SqliteRegistry(FamilyAccess):
 
         Also forgets sessions that have expired, so the table stays small."""
         new = _SESSIONS.new(now, max_age_s=max_age_s, idle_s=idle_s)
-        with self._lock, transaction(self._conn):
-            rows = self._conn.execute(
-                "SELECT username, role, display_name, enabled FROM operators WHERE username = ?",
+        with writing(self._engine) as conn:
+            # Locked: a concurrent disable (which ends the sessions) waits, or comes first.
+            rows = fetch(
+                conn,
+                "SELECT username, role, display_name, enabled FROM operators WHERE username = ?"
+                + _for_update(conn),
                 (username,),
-            ).fetchall()
+            )
             if not rows or not rows[0][3]:
                 raise NotFound("operator", username)
-            _SESSIONS.insert(self._conn, new, language, {"username": username})
+            _SESSIONS.insert(counting(conn), new, language, {"username": username})
         op = Operator(rows[0][0], rows[0][1], rows[0][2])
         session = ConsoleSession(
             op, new.csrf, now, now, new.expires_at, new.idle_expires_at, language
@@ -949,18 +851,59 @@ class SqliteRegistry(FamilyAccess):
         ]
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        """Close the engine if this registry opened it (SqliteRegistry); else nothing:
+        the engine is its owner's."""
+        if self._owns_engine:
+            self._engine.dispose()
 
     # -- helpers -----------------------------------------------------------------
 
-    def _exec(self, sql: str, args: tuple[object, ...]) -> int:
-        with self._lock, transaction(self._conn):
-            return self._conn.execute(sql, args).rowcount
+    def _exec(self, sql: str, args: Sequence[object]) -> int:
+        with writing(self._engine) as conn:
+            return run(conn, sql, args).rowcount
 
-    def _rows(self, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._conn.execute(sql, args).fetchall()
+    def _rows(self, sql: str, args: Sequence[object]) -> list[tuple[Any, ...]]:
+        with reading(self._engine) as conn:
+            return [tuple(r) for r in run(conn, sql, args)]
+
+
+class SqliteRegistry(Registry):
+    """A Registry on the embedded operational store in the SQLite file `path` (brought
+    to the current schema), for tools and tests given a file; closed with the registry.
+    The hub itself passes its engine to Registry."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        synchronous: Synchronous = "NORMAL",
+        default_wait_s: float = 120.0,
+        channel_check: ChannelCheck | None = None,
+    ) -> None:
+        from hub.sql.schema import open_store  # imports every table module
+
+        engine = open_store(f"sqlite:///{path.resolve()}", synchronous=synchronous)
+        super().__init__(engine, default_wait_s=default_wait_s, channel_check=channel_check)
+        self._owns_engine = True
+
+
+def _for_update(conn: Connection, of: str | None = None) -> str:
+    """` FOR UPDATE [OF of]` on PostgreSQL: the rows read stay as read until the
+    transaction ends. Nothing on SQLite, whose writer (BEGIN IMMEDIATE) holds the one
+    write lock already."""
+    if is_sqlite(conn):
+        return ""
+    return " FOR UPDATE" + (f" OF {of}" if of else "")
+
+
+def _card(conn: Connection, dwelling_id: str) -> ResidentCard | None:
+    rows = fetch(
+        conn,
+        f"SELECT {_CARD_SELECT} FROM dwellings AS d"
+        " LEFT JOIN residents AS r ON r.dwelling = d.id WHERE d.id = ?",
+        (dwelling_id,),
+    )
+    return _card_of(dwelling_id, rows[0]) if rows else None
 
 
 # residents' columns in the order update_resident reads them (after the address), and the

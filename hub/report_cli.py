@@ -15,9 +15,11 @@ from zoneinfo import ZoneInfo
 import typer
 
 from alerts.settings import DEFAULT_TIMEZONE
-from hub.admin_cli import ConfigOpt, DataDirOpt, _alarm_store, _data_dir, _sql_url
+from hub.admin_cli import ConfigOpt, DataDirOpt, _alarm_store, _sql_url
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from alerts.impact import Figures, MonthlyReport, Spread
     from alerts.store import AlarmStore
 
@@ -122,19 +124,16 @@ def _shown(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _labels(data_dir: Path) -> dict[str, str]:
-    """The registry's dwellings and their labels (none when it has no registry yet)."""
-    from hub.app import REGISTRY_DB
-    from hub.registry import SqliteRegistry
+def _labels(engine: Engine) -> dict[str, str]:
+    """The registry's dwellings and their labels (none when the store has no registry
+    yet: a store no hub of this version has opened)."""
+    from sqlalchemy import inspect
 
-    path = data_dir / REGISTRY_DB
-    if not path.exists():
+    from hub.registry import Registry
+
+    if not inspect(engine).has_table("dwellings"):
         return {}
-    reg = SqliteRegistry(path)
-    try:
-        return {d.id: d.label for d in reg.dwellings()}
-    finally:
-        reg.close()
+    return {d.id: d.label for d in Registry(engine).dwellings()}
 
 
 @app.command("monthly")
@@ -170,8 +169,8 @@ def monthly(
         impact.check_begun(wanted, now, tz)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    labels = _labels(_data_dir(config, data_dir))
     with _store(config, data_dir) as store:
+        labels = _labels(store.engine)
         found = impact.load(store, wanted, tz, now, dwellings=labels, only=dwelling)
     if dwelling is not None and dwelling not in labels and found.total.empty:
         raise _fail(f"no dwelling {dwelling!r} in the registry, and no alarms of it")

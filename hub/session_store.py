@@ -14,8 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -25,8 +24,9 @@ SESSION_TOUCH_S: Final = 60.0
 # The columns every session table has after id_hash, in this order (see `SessionTable.insert`).
 _TIME_COLUMNS: Final = "csrf, created_at, last_seen, expires_at, idle_expires_at, language"
 
-# Runs one statement in a transaction of its own; returns the rows it changed.
-Exec = Callable[[str, tuple[object, ...]], int]
+# Runs one statement (with `?` placeholders, hub.sql.positional); returns the rows it
+# changed.
+Exec = Callable[[str, Sequence[object]], int]
 
 
 def session_key(session_id: str) -> str | None:
@@ -71,21 +71,21 @@ class SessionTable:
 
     def insert(
         self,
-        conn: sqlite3.Connection,
+        run: Exec,
         new: NewSession,
         language: str | None,
         owner_columns: dict[str, object],
     ) -> None:
-        """Store `new` (in the caller's transaction), with the owner's columns;
-        forgets the table's expired sessions first, so that it stays small."""
-        conn.execute(
+        """Store `new` with the owner's columns (`run` executes in the caller's
+        transaction); forgets the table's expired sessions first, so that it stays small."""
+        run(
             f"DELETE FROM {self.table} WHERE expires_at <= ? OR idle_expires_at <= ?",
             (new.created_at, new.created_at),
         )
         columns = ", ".join(["id_hash", _TIME_COLUMNS, *owner_columns])
         marks = ", ".join("?" * (7 + len(owner_columns)))
         times = (new.created_at, new.created_at, new.expires_at, new.idle_expires_at)
-        conn.execute(
+        run(
             f"INSERT INTO {self.table} ({columns}) VALUES ({marks})",
             (new.key, new.csrf, *times, language, *owner_columns.values()),
         )

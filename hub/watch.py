@@ -13,8 +13,8 @@ transaction that makes the change (the alarms' `alarm_log`, the registry's
 `registry_changes`). A sequence, not timestamps: the processes' clocks may differ, and
 with SQLite's single writer seq order is commit order. Idle, a poll is one pragma.
 
-A PostgreSQL backend would implement `ChangeFeed` with LISTEN/NOTIFY: the writers NOTIFY
-in their transaction, and `read()` drains the notifications that arrived.
+On PostgreSQL `hub.pg_feed.PgFeed` implements `ChangeFeed` with LISTEN/NOTIFY: the
+writers' triggers NOTIFY in their transaction, and `read()` drains what arrived.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import secrets
 from typing import Final
 
 from hub.context import Actor
-from hub.registry import SqliteRegistry
+from hub.registry import Registry
 
 # Who seeds, for the audit trail.
 SEEDER: Final = Actor("mz-demo", "admin", "demo")
@@ -91,7 +91,7 @@ def new_key_safe_code() -> str:
     return f"{secrets.randbelow(10_000):04d}"
 
 
-def seed_residents(registry: SqliteRegistry, now: float) -> None:
+def seed_residents(registry: Registry, now: float) -> None:
     """Give each demo dwelling in the registry its card and a fresh key-safe code."""
     for dwelling, card in DEMO_RESIDENTS.items():
         if registry.dwelling(dwelling) is not None:

@@ -11,6 +11,8 @@ from sqlalchemy import Engine, inspect
 
 from alerts.store import AlarmStore
 from hub.config import OPS_DB
+from hub.legacy_import import import_legacy
+from hub.registry import Registry, SqliteRegistry
 from hub.sql.engine import open_engine, sqlite_engine
 from hub.sql.schema import open_sqlite_store
 
@@ -52,3 +54,14 @@ def hub_store(data_dir: Path) -> Iterator[AlarmStore]:
         yield AlarmStore(engine)
     finally:
         engine.dispose()
+
+
+def imported_registry(data_dir: Path) -> Registry:
+    """The registry of a hub started on `data_dir`, which holds an old `registry.sqlite`
+    (hub.legacy_import carries it into `data_dir`/hub.sqlite first)."""
+    engine = ops_engine(data_dir)
+    try:
+        import_legacy(engine, data_dir)
+    finally:
+        engine.dispose()
+    return SqliteRegistry(data_dir / OPS_DB)

@@ -39,7 +39,7 @@ class FamilyPolicy:
 
 
 class FamilyDirectory(Protocol):
-    """What the family page needs from the registry (hub.registry.SqliteRegistry)."""
+    """What the family page needs from the registry (hub.registry.Registry)."""
 
     def dwelling(self, dwelling_id: str) -> Dwelling | None: ...
     def verify_contact(self, email: str, password: str) -> Contact | None: ...

@@ -99,7 +99,7 @@ def render_summary(
 
 
 class SummaryDirectory(Protocol):
-    """The registry's part (hub.registry.SqliteRegistry)."""
+    """The registry's part (hub.registry.Registry)."""
 
     def dwelling(self, dwelling_id: str) -> Dwelling | None: ...
     def summaries_due(self, day: str, send_at: float) -> list[Contact]: ...

@@ -15,7 +15,7 @@ from playwright.async_api import ViewportSize
 
 from alerts.model import AlarmKind, AlarmState, Outcome, Response, Severity
 from alerts.service import AlarmService
-from hub.registry import SqliteRegistry
+from hub.registry import Registry
 from hub.storage.base import Point
 from sensors.contract import AlarmMessage, new_id
 from tests.e2e.browser import Running, chromium, edge_alarm, running_console, sign_in
@@ -31,7 +31,7 @@ PHONE: ViewportSize = {"width": 390, "height": 844}
 async def hub(tmp_path: Path) -> AsyncIterator[Running]:
     """The hub, where Anna (c-anna, dw-001's mantelzorger) has a login."""
     async with running_console(tmp_path) as running:
-        assert isinstance(running.registry, SqliteRegistry)
+        assert isinstance(running.registry, Registry)
         running.registry.set_contact_password("c-anna", ANNA[1], time.time())
         yield running
 

@@ -30,8 +30,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from hub.app import REGISTRY_DB
-from hub.config import BrokerSettings, ConsoleSection, DataSettings, HubSettings
+from hub.config import OPS_DB, BrokerSettings, ConsoleSection, DataSettings, HubSettings
 from hub.context import Dwelling, Operator
 from hub.registry import SqliteRegistry
 from sensors.contract import AlarmKind, AlarmMessage, Severity, new_id
@@ -48,7 +47,7 @@ PROMISE_S = 2.0
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     d = tmp_path / "hub-data"
-    reg = SqliteRegistry(d / REGISTRY_DB)
+    reg = SqliteRegistry(d / OPS_DB)
     reg.add_dwelling(Dwelling("dw-001", "Unit 3, Tuinstraat"))
     reg.add_operator(Operator(OPERATOR[0], "operator", "Jan Jansen"), OPERATOR[1])
     reg.close()
@@ -175,7 +174,7 @@ async def mz_admin(data_dir: Path, *args: str) -> None:
 
 
 def registry_has(data_dir: Path, sql: str) -> bool:
-    with contextlib.closing(sqlite3.connect(data_dir / REGISTRY_DB)) as db:
+    with contextlib.closing(sqlite3.connect(data_dir / OPS_DB)) as db:
         return db.execute(sql).fetchone() is not None
 
 

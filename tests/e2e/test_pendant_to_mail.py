@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 from alerts.model import AlarmState, Contact
-from hub.app import REGISTRY_DB, Hub, build_hub
-from hub.config import load_settings
+from hub.app import Hub, build_hub
+from hub.config import OPS_DB, load_settings
 from hub.context import Dwelling
 from hub.registry import SqliteRegistry
 from sensors.contract import AlarmKind, AlarmMessage, Severity, encode, new_id
@@ -56,7 +56,7 @@ device = "pendant-1"
 
 
 def seed(data_dir: Path, smtp: SmtpSink) -> None:
-    reg = SqliteRegistry(data_dir / REGISTRY_DB)
+    reg = SqliteRegistry(data_dir / OPS_DB)
     reg.add_dwelling(Dwelling("dw-001", "Unit 1, Tuinstraat"))
     reg.add_contact(Contact("c-1", "dw-001", "Anna de Vries", "anna@example.org", "nl"))
     reg.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.registry import SqliteRegistry
+from hub.registry import Registry
 from tests.e2e.browser import Running, chromium, running_console, sign_in
 from tests.e2e.shots import shot
 from tests.integration.console_fakes import (
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.e2e
 async def console(tmp_path: Path) -> AsyncIterator[Running]:
     """The console with dw-001's resident card and early-warning history."""
     async with running_console(tmp_path) as running:
-        assert isinstance(running.registry, SqliteRegistry)
+        assert isinstance(running.registry, Registry)
         seed_resident(running.registry, time.time() - 3 * 86400)
         await seed_early_warning(running.store, "dw-001", time.time())
         yield running

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from alerts.service import AlarmService
 from hub.api.app import create_app
 from hub.context import HubContext
-from hub.registry import SqliteRegistry
+from hub.registry import Registry
 from hub.storage.sqlite import SqliteTimeSeriesStore
 from tests.integration.alarm_fakes import FakeClock
 from tests.integration.console_fakes import OPERATOR, build
@@ -30,7 +30,7 @@ class Console:
     app: FastAPI
     client: httpx.AsyncClient
     ctx: HubContext
-    registry: SqliteRegistry
+    registry: Registry
     alarms: AlarmService
     store: SqliteTimeSeriesStore | None  # with `store=True` only
 
@@ -51,7 +51,7 @@ async def open_console(
     timeseries = SqliteTimeSeriesStore(tmp_path / "timeseries.sqlite") if store else None
     ctx, alarms = build(tmp_path, clock, demo=demo, hint=hint, timeseries=timeseries)
     registry = ctx.registry
-    assert isinstance(registry, SqliteRegistry)
+    assert isinstance(registry, Registry)
     app = create_app(ctx, clock=clock, **app_options)
     try:
         async with httpx.AsyncClient(

@@ -20,7 +20,7 @@ from hub.context import (
     Operator,
     SensorState,
 )
-from hub.registry import SqliteRegistry, hash_password
+from hub.registry import Registry, SqliteRegistry, hash_password
 from hub.storage.base import Point, StoredEvent, TimeSeriesStore
 from sensors.contract import new_id
 from tests.integration.alarm_fakes import FakeClock
@@ -63,7 +63,7 @@ class FakeSleep:
         self.clock.advance(seconds)
 
 
-def registry(path: Path) -> SqliteRegistry:
+def registry(path: Path) -> Registry:
     reg = SqliteRegistry(path)
     reg.add_dwelling(Dwelling("dw-001", "Unit 3, Tuinstraat"))
     reg.add_dwelling(Dwelling("dw-002", "Unit 7, Kerkpad"))
@@ -88,7 +88,7 @@ KEY_SAFE_CODE = "K7Q4Z9"
 CARE_NOTES = "COPD, thuiszuurstof 2 l/min. Allergie: penicilline."
 
 
-def seed_resident(reg: SqliteRegistry, now: float) -> None:
+def seed_resident(reg: Registry, now: float) -> None:
     """Truus's card on dw-001, and a neighbour with a phone the routing asks first."""
     reg.add_contact(
         Contact("c-jan", "dw-001", "Jan Buurman", None, priority=2, phone="+31 6 1111 2222",
@@ -146,7 +146,7 @@ def build(
     hint: str = "",
     timeseries: TimeSeriesStore | None = None,
 ) -> tuple[HubContext, AlarmService]:
-    reg = registry(tmp / "registry.sqlite")
+    reg = registry(tmp / "hub.sqlite")
     alarms = AlarmService(
         ops_engine(tmp),
         ChannelRouter(None, None),

@@ -143,7 +143,7 @@ async def test_the_alarm_page_carries_the_resident_card_and_a_reveal_names_the_a
     """The operator handling the alarm sees who lives there and how to get in; the key-safe
     code only on demand, and the audit row says for which alarm."""
     s = setup
-    registry = SqliteRegistry(tmp_path / "registry.sqlite")  # the console's own file
+    registry = SqliteRegistry(tmp_path / "hub.sqlite")  # the console's own file
     seed_resident(registry, s.clock())
     alarm_id = await vitals_alarm(s)
     await signed_in(s.client)

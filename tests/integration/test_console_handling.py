@@ -18,7 +18,7 @@ from alerts.model import AlarmChange, AlarmState, Contact, HandlingAction, Outco
 from alerts.service import AlarmService, AlertSettings
 from hub.api.app import create_app
 from hub.context import Operator
-from hub.registry import SqliteRegistry
+from hub.registry import Registry
 from sensors.contract import AlarmMessage, new_id
 from tests.integration.alarm_fakes import FakeClock
 from tests.integration.console_client import BASE, csrf_of, login
@@ -48,7 +48,7 @@ class Centre:
     anja: Desk
     family: httpx.AsyncClient  # a mantelzorger's phone: no login, only the mailed link
     alarms: AlarmService
-    registry: SqliteRegistry
+    registry: Registry
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ async def desk(client: httpx.AsyncClient, user: str, password: str) -> Desk:
 async def centre(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Centre]:
     ctx, alarms = build(tmp_path, clock)
     registry = ctx.registry
-    assert isinstance(registry, SqliteRegistry)
+    assert isinstance(registry, Registry)
     registry.add_operator(Operator(ANJA[0], "operator", "Anja de Boer"), ANJA[1])
     app = create_app(ctx, clock=clock, sleep=FakeSleep(clock))
     transport = httpx.ASGITransport(app=app)
@@ -289,7 +289,7 @@ async def test_two_hub_processes_claiming_at_once_exactly_one_wins(
     tmp_path: Path, clock: FakeClock
 ) -> None:
     ctx, first = build(tmp_path, clock)
-    assert isinstance(ctx.registry, SqliteRegistry)
+    assert isinstance(ctx.registry, Registry)
     second = AlarmService(  # another hub process on the same database
         another_engine(first.store.engine),
         ChannelRouter(None, None),

@@ -26,7 +26,7 @@ from alerts.service import AlarmService
 from hub.admin_cli import app as admin_app
 from hub.api.app import create_app
 from hub.api.auth import SESSION_COOKIE
-from hub.registry import SqliteRegistry
+from hub.registry import Registry
 from tests.integration.alarm_fakes import FakeClock
 from tests.integration.console_client import basic, csrf_of, login
 from tests.integration.console_fakes import OPERATOR, FakeSleep, build
@@ -42,7 +42,7 @@ BASE = "http://testserver"
 class Console:
     app: FastAPI
     alarms: AlarmService
-    registry: SqliteRegistry
+    registry: Registry
     clock: FakeClock
     sleep: FakeSleep
     data_dir: Path
@@ -65,7 +65,7 @@ async def console(tmp_path: Path) -> AsyncIterator[Console]:
     ctx, alarms = build(tmp_path, clock)
     sleep = FakeSleep(clock)
     app = create_app(ctx, clock=clock, sleep=sleep, board_refresh_s=0.05)
-    registry = cast(SqliteRegistry, ctx.registry)
+    registry = cast(Registry, ctx.registry)
     yield Console(app, alarms, registry, clock, sleep, tmp_path)
     alarms.close()
     registry.close()
@@ -89,7 +89,7 @@ async def test_the_cookie_holds_only_a_random_id_stored_hashed(console: Console)
         assert len(value) == 43 and OPERATOR[0] not in value
         attrs = cookie.lower()
         assert "httponly" in attrs and "samesite=strict" in attrs and "secure" not in attrs
-    with sqlite3.connect(console.data_dir / "registry.sqlite") as conn:
+    with sqlite3.connect(console.data_dir / "hub.sqlite") as conn:
         assert value not in repr(conn.execute("SELECT * FROM sessions").fetchall())
     conn.close()
 

@@ -17,7 +17,7 @@ from alerts.model import AlarmKind, AlarmState, Outcome, Response, Severity
 from alerts.service import AlarmService
 from hub.admin_cli import app as admin_app
 from hub.context import DwellingHealth, HubContext
-from hub.registry import SqliteRegistry
+from hub.registry import Registry, SqliteRegistry
 from hub.storage.base import Point
 from hub.storage.sqlite import SqliteTimeSeriesStore
 from sensors.contract import AlarmMessage, new_id
@@ -41,7 +41,7 @@ BOB = ("bob@example.org", "bob-password-22")  # c-bob, dw-002, English
 class Setup:
     client: httpx.AsyncClient
     alarms: AlarmService
-    registry: SqliteRegistry
+    registry: Registry
     clock: FakeClock
     ctx: HubContext
     store: SqliteTimeSeriesStore | None  # with _setup(..., store=True)
@@ -555,7 +555,7 @@ async def test_the_app_shell_is_installable_and_holds_no_data(setup: Setup) -> N
 
 
 def test_set_password_prompts_and_the_login_works(tmp_path: Path) -> None:
-    reg = SqliteRegistry(tmp_path / "registry.sqlite")
+    reg = SqliteRegistry(tmp_path / "hub.sqlite")
     from alerts.model import Contact
     from hub.context import Dwelling
 
@@ -573,7 +573,7 @@ def test_set_password_prompts_and_the_login_works(tmp_path: Path) -> None:
     )
     assert r.exit_code == 0, r.output
     assert "lang-genoeg-1" not in r.output.replace("Password", "")
-    reg = SqliteRegistry(tmp_path / "registry.sqlite")
+    reg = SqliteRegistry(tmp_path / "hub.sqlite")
     found = reg.verify_contact("anna@example.org", "lang-genoeg-1")
     assert found is not None and found.id == "c-anna"
     reg.close()
@@ -594,6 +594,6 @@ def test_set_password_prompts_and_the_login_works(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "no contact" in r.output
     r = runner.invoke(admin_app, ["contact", "clear-password", "c-anna", *d])
     assert r.exit_code == 0
-    reg = SqliteRegistry(tmp_path / "registry.sqlite")
+    reg = SqliteRegistry(tmp_path / "hub.sqlite")
     assert reg.verify_contact("anna@example.org", "lang-genoeg-1") is None
     reg.close()

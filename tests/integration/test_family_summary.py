@@ -19,7 +19,7 @@ from alerts.service import AlarmService, AlertSettings
 from hub.context import DwellingHealth
 from hub.family.schedule import next_moment, parse_time, todays_moment
 from hub.family.summary import DailySummaries
-from hub.registry import SqliteRegistry
+from hub.registry import Registry, SqliteRegistry
 from sensors.contract import AlarmMessage, new_id
 from tests.integration.alarm_fakes import FakeClock
 from tests.integration.console_fakes import SECRET, FakePresence, registry
@@ -46,13 +46,13 @@ class RecordingSender:
 @dataclass
 class World:
     clock: FakeClock
-    registry: SqliteRegistry
+    registry: Registry
     alarms: AlarmService
     sender: RecordingSender
     presence: FakePresence
     summaries: DailySummaries
 
-    def other_process(self, reg: SqliteRegistry) -> DailySummaries:
+    def other_process(self, reg: Registry) -> DailySummaries:
         """A second hub process on the same files (its own registry connection)."""
         return DailySummaries(
             reg,
@@ -68,7 +68,7 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     clock = FakeClock()
-    reg = registry(tmp_path / "registry.sqlite")
+    reg = registry(tmp_path / "hub.sqlite")
     sender = RecordingSender()
     alarms = AlarmService(
         ops_engine(tmp_path),
@@ -166,7 +166,7 @@ async def test_what_needs_attention_is_in_the_subject(world: World) -> None:
 async def test_two_hub_processes_send_it_once(world: World, tmp_path: Path) -> None:
     w = world
     w.registry.set_daily_summary("c-anna", True, w.clock())
-    other_registry = SqliteRegistry(tmp_path / "registry.sqlite")
+    other_registry = SqliteRegistry(tmp_path / "hub.sqlite")
     other = w.other_process(other_registry)
     w.clock.advance(TO_NEXT_8)
     try:

@@ -22,8 +22,9 @@ from pydantic import SecretStr
 
 from alerts.model import AlarmChange, AlarmKind, AlarmState
 from alerts.service import AlarmService
-from hub.app import REGISTRY_DB, Hub, build_hub
+from hub.app import Hub, build_hub
 from hub.config import (
+    OPS_DB,
     BrokerSettings,
     ConsoleSection,
     DataSettings,
@@ -68,7 +69,7 @@ OFFLINE_GRACE_S = 1.0
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     d = tmp_path / "hub-data"
-    reg = SqliteRegistry(d / REGISTRY_DB)
+    reg = SqliteRegistry(d / OPS_DB)
     for i in (1, 2, 3):  # dw-004 and dw-005 have broker credentials but are not registered
         reg.add_dwelling(Dwelling(f"dw-{i:03d}", f"Unit {i}"))
     reg.close()

@@ -17,11 +17,11 @@ import pytest
 
 from alerts.model import Contact
 from alerts.store import AlarmStore
-from hub.app import REGISTRY_DB
 from hub.context import Dwelling
 from hub.presence import OFFLINE_KEY
-from hub.registry import SqliteRegistry
+from hub.registry import Registry
 from hub.sql.engine import open_engine
+from hub.sql.schema import open_store
 from hub.storage.sqlite import SqliteTimeSeriesStore
 from sensors import contract
 from tests.integration.adversarial.conftest import HubProcess
@@ -69,12 +69,14 @@ check_interval_s = 0.2
     )
 
 
-def seed(data_dir: Path) -> None:
-    reg = SqliteRegistry(data_dir / REGISTRY_DB)
+def seed(sql_url: str) -> None:
+    """The dwellings, in the shared store the workers' registry is in."""
+    engine = open_store(sql_url)
+    reg = Registry(engine)
     for i, dw in enumerate((*STREAMING, SILENT), start=1):
         reg.add_dwelling(Dwelling(dw, f"Unit {i}"))
         reg.add_contact(Contact(f"c-{dw}", dw, f"Contact {i}", f"{dw}@example.org", "nl"))
-    reg.close()
+    engine.dispose()
 
 
 async def stream(dw: str, mosquitto: Mosquitto, t0: float, alarm_at: int, alarm_id: str) -> None:
@@ -109,7 +111,7 @@ async def test_three_workers_one_killed_mid_stream_lose_nothing_and_repeat_nothi
 ) -> None:
     data = tmp_path / "hub-data"
     data.mkdir()
-    seed(data)
+    seed(pg_url)
     workers = []
     for n in (1, 2, 3):
         w = HubProcess(data, tmp_path / f"hub-{n}.toml", tmp_path / f"hub-{n}.log", free_port())

@@ -1,5 +1,5 @@
 """hub.legacy_import: a data.dir from before the operational store keeps its alarms,
-timelines, undelivered notifications, seen ids and presence, on both backends."""
+timelines, undelivered notifications, seen ids, presence and registry, on both backends."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from alerts.store import AlarmStore
+from hub.context import Actor, Dwelling, Operator
 from hub.dedup import Deduplicator
 from hub.event_log import SqlEventStore
 from hub.legacy_import import import_legacy
 from hub.presence import PresenceStore
+from hub.registry import Registry, hash_password
 
 # The files' shape as the hub of 2026-11 left them (alerts/store.py and hub/dedup.py,
 # hub/presence.py then).
@@ -107,3 +109,82 @@ def test_a_store_that_has_alarms_is_left_alone(sql_engine: Engine, tmp_path: Pat
     old_files(tmp_path)  # the old files again, beside a store in use
     assert import_legacy(sql_engine, tmp_path) == {}
     assert (tmp_path / "alarms.sqlite").exists()
+
+
+# The registry file as the hub of 2026-11 left it (hub/registry.py then), a contact from
+# before link keys among them.
+OLD_REGISTRY = """
+CREATE TABLE dwellings (id TEXT PRIMARY KEY, label TEXT NOT NULL,
+  address TEXT NOT NULL DEFAULT '', language TEXT NOT NULL DEFAULT 'nl');
+CREATE TABLE contacts (id TEXT PRIMARY KEY,
+  dwelling TEXT NOT NULL REFERENCES dwellings (id) ON DELETE CASCADE, name TEXT NOT NULL,
+  email TEXT, language TEXT NOT NULL DEFAULT 'nl', priority INTEGER NOT NULL DEFAULT 1,
+  link_key TEXT NOT NULL DEFAULT '', phone TEXT, channels TEXT NOT NULL DEFAULT '[]',
+  role TEXT NOT NULL DEFAULT 'family', windows TEXT NOT NULL DEFAULT '[]');
+CREATE TABLE operators (username TEXT PRIMARY KEY, role TEXT NOT NULL,
+  display_name TEXT NOT NULL DEFAULT '', password_hash TEXT NOT NULL,
+  enabled INTEGER NOT NULL DEFAULT 1);
+CREATE TABLE routing (dwelling TEXT PRIMARY KEY REFERENCES dwellings (id) ON DELETE CASCADE,
+  centre_after_s REAL, installer TEXT REFERENCES contacts (id) ON DELETE SET NULL);
+CREATE TABLE routing_steps (dwelling TEXT NOT NULL REFERENCES routing (dwelling)
+  ON DELETE CASCADE, position INTEGER NOT NULL, contact TEXT NOT NULL REFERENCES contacts (id)
+  ON DELETE CASCADE, wait_s REAL NOT NULL, PRIMARY KEY (dwelling, position));
+CREATE TABLE residents (dwelling TEXT PRIMARY KEY REFERENCES dwellings (id) ON DELETE CASCADE,
+  name TEXT NOT NULL DEFAULT '', key_safe TEXT NOT NULL DEFAULT '');
+CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, actor TEXT NOT NULL,
+  role TEXT NOT NULL, action TEXT NOT NULL, dwelling TEXT, detail TEXT NOT NULL DEFAULT '',
+  source TEXT NOT NULL);
+CREATE TABLE registry_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, key TEXT);
+INSERT INTO dwellings VALUES ('dw-001', 'Unit 1', 'Tuinstraat 12', 'nl');
+INSERT INTO contacts (id, dwelling, name, email, link_key)
+  VALUES ('c-anna', 'dw-001', 'Anna', 'anna@example.org', 'k-anna');
+INSERT INTO contacts (id, dwelling, name, priority) VALUES ('c-piet', 'dw-001', 'Piet', 2);
+INSERT INTO operators (username, role, password_hash) VALUES ('jan', 'operator', '{pw}');
+INSERT INTO routing VALUES ('dw-001', 600, NULL);
+INSERT INTO routing_steps VALUES ('dw-001', 0, 'c-piet', 60), ('dw-001', 1, 'c-anna', 90);
+INSERT INTO residents VALUES ('dw-001', 'Truus', '4711');
+INSERT INTO audit (at, actor, role, action, dwelling, source)
+  VALUES (100, 'root', 'admin', 'resident.update', 'dw-001', 'cli');
+INSERT INTO registry_changes (tbl, key) VALUES ('dwellings', 'dw-001');
+"""
+
+
+def test_an_old_registry_file_is_carried_over_once(sql_engine: Engine, tmp_path: Path) -> None:
+    pw = "juist-wachtwoord-42"
+    with sqlite3.connect(tmp_path / "registry.sqlite") as db:
+        db.executescript(OLD_REGISTRY.format(pw=hash_password(pw)))
+    db.close()
+    copied = import_legacy(sql_engine, tmp_path)
+    assert {k: v for k, v in copied.items() if v} == {
+        "dwellings": 1,
+        "contacts": 2,
+        "operators": 1,
+        "routing": 1,
+        "routing_steps": 2,
+        "residents": 1,
+        "audit": 1,
+    }
+    reg = Registry(sql_engine)
+    assert reg.dwelling("dw-001") == Dwelling("dw-001", "Unit 1", "Tuinstraat 12")
+    anna, piet = reg.contacts_for("dw-001")
+    assert anna.link_key == "k-anna" and len(piet.link_key) == 32  # a key of its own now
+    assert reg.verify_operator("jan", pw) == Operator("jan", "operator")
+    assert [r.contact_id for r in reg.policy("dw-001").recipients] == ["c-piet", "c-anna"]
+    card = reg.resident_card("dw-001")
+    assert card is not None and card.name == "Truus" and card.has_key_safe
+    admin = Actor("root", "admin", "cli")
+    assert reg.reveal_key_safe("dw-001", admin, 200) == "4711"
+    assert [e.action for e in reg.audit_log()] == ["resident.key_safe.view", "resident.update"]
+    assert not (tmp_path / "registry.sqlite").exists()
+    assert (tmp_path / "registry.sqlite.imported").exists()
+    assert import_legacy(sql_engine, tmp_path) == {}  # once
+
+
+def test_a_store_that_has_a_registry_is_left_alone(sql_engine: Engine, tmp_path: Path) -> None:
+    Registry(sql_engine).add_dwelling(Dwelling("dw-new", "Nieuw"))
+    with sqlite3.connect(tmp_path / "registry.sqlite") as db:
+        db.executescript(OLD_REGISTRY.format(pw="x"))
+    db.close()
+    assert import_legacy(sql_engine, tmp_path) == {}
+    assert [d.id for d in Registry(sql_engine).dwellings()] == ["dw-new"]
+    assert (tmp_path / "registry.sqlite").exists()

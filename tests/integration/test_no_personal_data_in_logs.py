@@ -33,7 +33,7 @@ SECRET = "test-secret-key-0123456789"
 
 @asynccontextmanager
 async def delivering(tmp_path: Path, smtp_port: int) -> AsyncIterator[AlarmService]:
-    registry = SqliteRegistry(tmp_path / "registry.sqlite")
+    registry = SqliteRegistry(tmp_path / "hub.sqlite")
     registry.add_dwelling(Dwelling("dw-001", "Unit 3, Tuinstraat"))
     registry.add_contact(Contact("c-anna", "dw-001", "Anna de Vries", ADDRESS))
     url = f"mailto://127.0.0.1:{smtp_port}?from=alarm@mz.local&mode=insecure"

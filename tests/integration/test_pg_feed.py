@@ -8,11 +8,17 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
+from alerts.model import Contact
 from alerts.store import AlarmStore
+from hub.context import Actor, Dwelling, Operator
 from hub.pg_feed import PgFeed, parse
+from hub.registry import Registry
 from hub.sql.engine import open_engine
 from hub.sql.schema import prepare
+from hub.watch import StoreChange
 from tests.integration.test_alarm_store import alarm
+
+ADMIN = Actor("root", "admin", "cli")
 
 
 @pytest.fixture
@@ -64,3 +70,27 @@ def test_payloads_name_alarms_dwellings_and_operators() -> None:
     assert parse("alarm_log:abc:dw-001") == ("abc", "dw-001", None)
     assert parse("contacts:dw-002") == (None, "dw-002", None)
     assert parse("operators:anja") == (None, None, "anja")
+
+
+def test_registry_edits_name_their_dwelling_or_operator(pg: Engine) -> None:
+    """The registry's NOTIFY triggers (migration 0005), as hub.watch's SQLite feed reports
+    them: an edit names its dwelling, an operator change or a session's end the operator;
+    a new session or a session touch is nothing a console shows."""
+    feed = PgFeed("store", pg.url.render_as_string(hide_password=False))
+    reg = Registry(pg)
+    try:
+        assert feed.read() is None
+        reg.add_dwelling(Dwelling("dw-001", "Unit 1"))
+        reg.add_contact(Contact("c-anna", "dw-001", "Anna", "anna@example.org"))
+        assert feed.read() == StoreChange("store", dwellings=frozenset({"dw-001"}))
+        reg.add_operator(Operator("jan", "operator"), "juist-wachtwoord-42")
+        assert feed.read() == StoreChange("store", operators=frozenset({"jan"}))
+        sid, _ = reg.create_session("jan", 1000.0, max_age_s=3600, idle_s=600)
+        assert reg.session(sid, 1000.0 + 120, idle_s=600) is not None  # touched
+        assert feed.read() is None
+        reg.update_resident("dw-001", {"gp_phone": "030 123 4567"}, ADMIN, 1001.0)
+        assert feed.read() == StoreChange("store", dwellings=frozenset({"dw-001"}))
+        assert reg.end_session(sid)
+        assert feed.read() == StoreChange("store", operators=frozenset({"jan"}))
+    finally:
+        feed.close()

@@ -24,8 +24,14 @@ from pydantic import SecretStr
 from alerts.model import AlarmKind, AlarmRecord
 from alerts.service import AlarmService
 from edge.config import EdgeSettings
-from hub.app import REGISTRY_DB
-from hub.config import BrokerSettings, ConsoleSection, DataSettings, HubSettings, PresenceSettings
+from hub.config import (
+    OPS_DB,
+    BrokerSettings,
+    ConsoleSection,
+    DataSettings,
+    HubSettings,
+    PresenceSettings,
+)
 from hub.context import Dwelling
 from hub.presence import OFFLINE_KEY
 from hub.registry import SqliteRegistry
@@ -50,7 +56,7 @@ ATTEMPTS_AT_CAP = 6
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     d = tmp_path / "hub-data"
-    registry = SqliteRegistry(d / REGISTRY_DB)
+    registry = SqliteRegistry(d / OPS_DB)
     registry.add_dwelling(Dwelling(DWELLING, "Unit 1"))
     registry.close()
     return d

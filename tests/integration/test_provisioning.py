@@ -27,8 +27,8 @@ import pytest
 
 from edge.config import EdgeSettings, load_settings
 from edge.tls import client_context
-from hub.app import REGISTRY_DB
 from hub.client_ca import CA_CERT, CA_DIR, ClientCA
+from hub.config import OPS_DB
 from hub.registry import SqliteRegistry
 from sensors import contract
 from simulators.dwelling import SimulatedDwelling
@@ -161,7 +161,7 @@ async def recorder(broker: Mosquitto) -> AsyncIterator[list[tuple[str, bytes]]]:
 
 
 def registered(tmp_path: Path) -> list[str]:
-    reg = SqliteRegistry(tmp_path / "hub" / REGISTRY_DB)
+    reg = SqliteRegistry(tmp_path / "hub" / OPS_DB)
     try:
         return [d.id for d in reg.dwellings()]
     finally:

@@ -13,7 +13,7 @@ import pytest
 
 from alerts.model import Contact
 from hub.context import Actor, Operator
-from hub.registry import SqliteRegistry
+from hub.registry import Registry
 from tests.integration.alarm_fakes import FakeClock
 from tests.integration.console_client import basic, login, open_console, signed_in
 from tests.integration.console_fakes import COORDINATOR, OPERATOR, FakeSleep
@@ -28,7 +28,7 @@ CARD = "/api/v1/dwellings/dw-001/resident"
 @dataclass
 class Setup:
     client: httpx.AsyncClient
-    registry: SqliteRegistry
+    registry: Registry
     path: Path
     clock: FakeClock
 
@@ -56,7 +56,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
         reg.update_resident(
             "dw-002", {"name": "Kees Proef", "key_safe_code": CODE_2}, seeder, clock()
         )
-        yield Setup(c.client, reg, tmp_path / "registry.sqlite", clock)
+        yield Setup(c.client, reg, tmp_path / "hub.sqlite", clock)
 
 
 async def session_headers(client: httpx.AsyncClient, user: tuple[str, str]) -> dict[str, str]:

@@ -18,7 +18,7 @@ import pytest
 from fastapi import FastAPI
 
 from hub.context import Actor
-from hub.registry import SqliteRegistry
+from hub.registry import Registry
 from tests.integration.alarm_fakes import FakeClock
 from tests.integration.console_client import open_console, signed_in
 from tests.integration.console_fakes import (
@@ -41,7 +41,7 @@ EDIT = "/dwellings/dw-001/resident/edit"
 class Setup:
     app: FastAPI
     client: httpx.AsyncClient
-    registry: SqliteRegistry
+    registry: Registry
     path: Path
     clock: FakeClock
 
@@ -51,7 +51,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     clock = FakeClock()
     async with open_console(tmp_path, clock, sleep=FakeSleep(clock)) as c:
         seed_resident(c.registry, clock() - 86400)
-        yield Setup(c.app, c.client, c.registry, tmp_path / "registry.sqlite", clock)
+        yield Setup(c.app, c.client, c.registry, tmp_path / "hub.sqlite", clock)
 
 
 def panel(html: str) -> str:

@@ -3,24 +3,27 @@ them, what does not), the daily-summary preference and its once-a-day claim."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from alerts.model import Contact
 from hub.context import Dwelling
 from hub.errors import Conflict, NotFound, RegistryError
-from hub.registry import SqliteRegistry
+from hub.registry import Registry
+from tests.ops_store import another_engine
 
 T0 = 1_764_000_000.0
 PASSWORD = "een-goed-wachtwoord"  # test-only
 
 
 @pytest.fixture
-def reg(tmp_path: Path) -> Iterator[SqliteRegistry]:
-    r = SqliteRegistry(tmp_path / "registry.sqlite")
+def reg(sql_engine: Engine) -> Iterator[Registry]:
+    """On SQLite and on PostgreSQL (tests/conftest.py)."""
+    r = Registry(sql_engine)
     r.add_dwelling(Dwelling("dw-001", "Unit 1"))
     r.add_dwelling(Dwelling("dw-002", "Unit 2"))
     r.add_contact(Contact("c-anna", "dw-001", "Anna", "anna@example.org"))
@@ -29,7 +32,7 @@ def reg(tmp_path: Path) -> Iterator[SqliteRegistry]:
     r.close()
 
 
-def session(reg: SqliteRegistry, contact: str = "c-anna", via: str = "password") -> str:
+def session(reg: Registry, contact: str = "c-anna", via: str = "password") -> str:
     sid, s = reg.create_family_session(
         contact,
         via,  # type: ignore[arg-type]
@@ -41,7 +44,7 @@ def session(reg: SqliteRegistry, contact: str = "c-anna", via: str = "password")
     return sid
 
 
-def test_a_login_is_the_contacts_address_and_password(reg: SqliteRegistry) -> None:
+def test_a_login_is_the_contacts_address_and_password(reg: Registry) -> None:
     assert reg.verify_contact("anna@example.org", PASSWORD) is None  # no login yet
     reg.set_contact_password("c-anna", PASSWORD, T0)
     assert reg.has_login("c-anna") and not reg.has_login("c-bob")
@@ -53,7 +56,7 @@ def test_a_login_is_the_contacts_address_and_password(reg: SqliteRegistry) -> No
     assert stored[0][0].startswith("scrypt$") and PASSWORD not in stored[0][0]
 
 
-def test_set_password_refuses_what_cannot_be_a_login(reg: SqliteRegistry) -> None:
+def test_set_password_refuses_what_cannot_be_a_login(reg: Registry) -> None:
     with pytest.raises(RegistryError, match="shorter than 10"):
         reg.set_contact_password("c-anna", "kort", T0)
     with pytest.raises(NotFound):
@@ -67,7 +70,7 @@ def test_set_password_refuses_what_cannot_be_a_login(reg: SqliteRegistry) -> Non
         reg.set_contact_password("c-twin", PASSWORD, T0)
 
 
-def test_a_session_is_one_contact_and_their_dwelling(reg: SqliteRegistry) -> None:
+def test_a_session_is_one_contact_and_their_dwelling(reg: Registry) -> None:
     reg.set_contact_password("c-anna", PASSWORD, T0)
     sid = session(reg)
     found = reg.family_session(sid, T0 + 10)
@@ -79,7 +82,7 @@ def test_a_session_is_one_contact_and_their_dwelling(reg: SqliteRegistry) -> Non
     assert reg.family_session(session(reg, "c-bob", "link"), T0) is not None
 
 
-def test_what_ends_a_session_and_what_does_not(reg: SqliteRegistry) -> None:
+def test_what_ends_a_session_and_what_does_not(reg: Registry) -> None:
     reg.set_contact_password("c-anna", PASSWORD, T0)
     sid = session(reg)
     anna = reg.contact("c-anna")
@@ -102,7 +105,7 @@ def test_what_ends_a_session_and_what_does_not(reg: SqliteRegistry) -> None:
     assert reg.family_session(link, T0) is None
 
 
-def test_sessions_expire_when_unused_and_in_the_end(reg: SqliteRegistry) -> None:
+def test_sessions_expire_when_unused_and_in_the_end(reg: Registry) -> None:
     sid, _ = reg.create_family_session("c-anna", "link", T0, max_age_s=7200, idle_s=3600)
     assert reg.family_session(sid, T0 + 3000) is not None  # used: the idle time starts again
     assert reg.family_session(sid, T0 + 6500) is not None
@@ -112,7 +115,7 @@ def test_sessions_expire_when_unused_and_in_the_end(reg: SqliteRegistry) -> None
     assert reg.family_sessions_of("c-anna", T0) == []
 
 
-def test_the_daily_summary_is_claimed_once_a_day(reg: SqliteRegistry) -> None:
+def test_the_daily_summary_is_claimed_once_a_day(reg: Registry) -> None:
     assert not reg.daily_summary("c-anna")
     reg.set_daily_summary("c-anna", True, T0)
     assert reg.daily_summary("c-anna")
@@ -134,3 +137,31 @@ def test_the_daily_summary_is_claimed_once_a_day(reg: SqliteRegistry) -> None:
     assert reg.summaries_due("2025-11-28", T0 + 4 * 86400) == []
     with pytest.raises(RegistryError):
         reg.summaries_due("28-11-2025", T0)
+
+
+def test_one_login_per_address_also_when_two_workers_set_it_at_once(sql_engine: Engine) -> None:
+    reg = Registry(sql_engine)
+    reg.add_dwelling(Dwelling("dw-001", "Unit 1"))
+    for cid in ("c-1", "c-2"):
+        reg.add_contact(Contact(cid, "dw-001", cid, "Gedeeld@Example.org"))
+    engines = [another_engine(sql_engine) for _ in range(2)]
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def set_password(n: int) -> None:
+        barrier.wait()
+        try:
+            Registry(engines[n]).set_contact_password(f"c-{n + 1}", PASSWORD, T0)
+            outcomes.append("ok")
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=set_password, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for engine in engines:
+        engine.dispose()
+    assert sorted(outcomes) == ["conflict", "ok"]
+    assert sum(reg.has_login(c) for c in ("c-1", "c-2")) == 1

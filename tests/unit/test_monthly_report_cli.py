@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from alerts.channels.router import ChannelRouter
 from alerts.service import AlarmService, AlertSettings
-from hub.app import REGISTRY_DB
+from hub.config import OPS_DB
 from mz.cli import app
 from tests import report_seed
 from tests.integration.alarm_fakes import FakeClock
@@ -23,7 +23,7 @@ from tests.ops_store import ops_engine
 
 @pytest.fixture
 async def data_dir(tmp_path: Path) -> Path:
-    reg = registry(tmp_path / REGISTRY_DB)
+    reg = registry(tmp_path / OPS_DB)
     alarms = AlarmService(
         ops_engine(tmp_path),
         ChannelRouter(None, None),

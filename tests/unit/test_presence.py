@@ -15,7 +15,7 @@ from hub.presence import (
     PresenceTracker,
     Transition,
 )
-from hub.registry import SqliteRegistry
+from hub.registry import Registry, SqliteRegistry
 from hub.sql.schema import open_sqlite_store
 from sensors.contract import AlarmMessage, SensorHealth, Severity, Status
 
@@ -330,8 +330,8 @@ class RecordingAlarms:
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Iterator[SqliteRegistry]:
-    r = SqliteRegistry(tmp_path / "registry.sqlite")
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    r = SqliteRegistry(tmp_path / "hub.sqlite")
     r.add_dwelling(Dwelling("dw-001", "Unit 1"))
     r.add_dwelling(Dwelling("dw-002", "Unit 2"))
     yield r
@@ -339,7 +339,7 @@ def registry(tmp_path: Path) -> Iterator[SqliteRegistry]:
 
 
 def _monitor(
-    tmp_path: Path, registry: SqliteRegistry, alarms: RecordingAlarms, start: float
+    tmp_path: Path, registry: Registry, alarms: RecordingAlarms, start: float
 ) -> PresenceMonitor:
     return PresenceMonitor(
         tracker(started_at=start),
@@ -351,7 +351,7 @@ def _monitor(
 
 
 async def test_monitor_raises_and_clears_the_offline_alarm_and_remembers(
-    tmp_path: Path, registry: SqliteRegistry
+    tmp_path: Path, registry: Registry
 ) -> None:
     alarms = RecordingAlarms()
     m = _monitor(tmp_path, registry, alarms, 0.0)
@@ -379,7 +379,7 @@ async def test_monitor_raises_and_clears_the_offline_alarm_and_remembers(
 
 
 async def test_a_network_cut_and_return_raise_one_offline_alarm_cleared_on_return(
-    tmp_path: Path, registry: SqliteRegistry
+    tmp_path: Path, registry: Registry
 ) -> None:
     """The whole sequence a cut produces, as the hub's ingest hands it over: the offline
     alarm once, cleared by the new connection, nothing for the old one's leftovers."""
@@ -408,7 +408,7 @@ async def test_a_network_cut_and_return_raise_one_offline_alarm_cleared_on_retur
     m.close()
 
 
-def test_monitor_satisfies_the_console_protocol(tmp_path: Path, registry: SqliteRegistry) -> None:
+def test_monitor_satisfies_the_console_protocol(tmp_path: Path, registry: Registry) -> None:
     m = _monitor(tmp_path, registry, RecordingAlarms(), 0.0)
     p: Presence = m
     assert len(p.board()) == 2
@@ -416,7 +416,7 @@ def test_monitor_satisfies_the_console_protocol(tmp_path: Path, registry: Sqlite
 
 
 async def test_a_removed_dwelling_going_silent_raises_nothing(
-    tmp_path: Path, registry: SqliteRegistry
+    tmp_path: Path, registry: Registry
 ) -> None:
     alarms = RecordingAlarms()
     m = _monitor(tmp_path, registry, alarms, 0.0)
@@ -429,7 +429,7 @@ async def test_a_removed_dwelling_going_silent_raises_nothing(
 
 
 async def test_only_the_lease_owner_raises_and_a_survivor_takes_over(
-    tmp_path: Path, registry: SqliteRegistry
+    tmp_path: Path, registry: Registry
 ) -> None:
     """Two hub workers see every status; one owns the offline alarms. When it dies the
     other takes the lease over and raises what the dead one may have left unraised."""

@@ -222,7 +222,7 @@ def test_a_discarded_staging_leaves_nothing(tmp_path: Path) -> None:
 
 
 def test_add_dwellings_is_all_or_nothing(tmp_path: Path) -> None:
-    reg = SqliteRegistry(tmp_path / "registry.sqlite")
+    reg = SqliteRegistry(tmp_path / "hub.sqlite")
     try:
         reg.add_dwelling(Dwelling("dw-002", "Unit 2"))
         batch = [Dwelling(f"dw-{i:03d}", f"Unit {i}") for i in (1, 2, 3)]

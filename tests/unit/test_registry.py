@@ -2,35 +2,41 @@ from __future__ import annotations
 
 import shlex
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from alerts.model import Contact
 from alerts.routing import DEFAULT_POLICY, Policy, Recipient, parse_window
 from hub.admin_cli import app as admin_app
-from hub.context import Dwelling, Operator, Registry
+from hub.config import OPS_DB
+from hub.context import Dwelling, Operator
+from hub.context import Registry as ConsoleRegistry
 from hub.errors import Conflict, NotFound, RegistryError
-from hub.registry import SqliteRegistry, check_password, hash_password
+from hub.registry import Registry, SqliteRegistry, check_password, hash_password
+from tests.ops_store import another_engine, imported_registry
 
 
 @pytest.fixture
-def reg(tmp_path: Path) -> Iterator[SqliteRegistry]:
-    r = SqliteRegistry(tmp_path / "registry.sqlite")
+def reg(sql_engine: Engine) -> Iterator[Registry]:
+    """On SQLite and on PostgreSQL (tests/conftest.py)."""
+    r = Registry(sql_engine)
     yield r
     r.close()
 
 
-def test_satisfies_the_console_protocol(reg: SqliteRegistry) -> None:
-    typed: Registry = reg
+def test_satisfies_the_console_protocol(reg: Registry) -> None:
+    typed: ConsoleRegistry = reg
     assert typed is reg
 
 
-def test_dwellings(reg: SqliteRegistry) -> None:
+def test_dwellings(reg: Registry) -> None:
     reg.add_dwelling(Dwelling("dw-002", "Unit 2", "Tuinstraat 2", "en"))
     reg.add_dwelling(Dwelling("dw-001", "Unit 1"))
     assert [d.id for d in reg.dwellings()] == ["dw-001", "dw-002"]
@@ -41,12 +47,12 @@ def test_dwellings(reg: SqliteRegistry) -> None:
 
 
 @pytest.mark.parametrize("bad", ["DW-1", "dw/1", "dw+1", "x", "Jan Jansen"])
-def test_dwelling_ids_must_be_pseudonymous(reg: SqliteRegistry, bad: str) -> None:
+def test_dwelling_ids_must_be_pseudonymous(reg: Registry, bad: str) -> None:
     with pytest.raises(RegistryError):
         reg.add_dwelling(Dwelling(bad, "label"))
 
 
-def test_contacts_ordered_by_priority_and_removed_with_dwelling(reg: SqliteRegistry) -> None:
+def test_contacts_ordered_by_priority_and_removed_with_dwelling(reg: Registry) -> None:
     reg.add_dwelling(Dwelling("dw-001", "Unit 1"))
     reg.add_contact(Contact("c-2", "dw-001", "Piet", "piet@example.org", "nl", 2))
     reg.add_contact(Contact("c-1", "dw-001", "Ann", "ann@example.org", "en", 1))
@@ -59,7 +65,7 @@ def test_contacts_ordered_by_priority_and_removed_with_dwelling(reg: SqliteRegis
     assert reg.contacts_for("dw-001") == []
 
 
-def test_refuses_to_remove_dwelling_with_open_alarms_unless_forced(reg: SqliteRegistry) -> None:
+def test_refuses_to_remove_dwelling_with_open_alarms_unless_forced(reg: Registry) -> None:
     reg.add_dwelling(Dwelling("dw-001", "Unit 1"))
     with pytest.raises(Conflict):
         reg.remove_dwelling("dw-001", open_alarms=1)
@@ -69,7 +75,7 @@ def test_refuses_to_remove_dwelling_with_open_alarms_unless_forced(reg: SqliteRe
         reg.remove_dwelling("dw-001")
 
 
-def test_operator_passwords(reg: SqliteRegistry) -> None:
+def test_operator_passwords(reg: Registry) -> None:
     reg.add_operator(Operator("alice", "admin", "Alice"), "correct horse battery")
     assert reg.verify_operator("alice", "correct horse battery") == Operator(
         "alice", "admin", "Alice"
@@ -122,7 +128,7 @@ def test_admin_cli_round_trip(tmp_path: Path) -> None:
     assert "Ann" in runner.invoke(admin_app, ["contact", "list", *d]).output
     listed = runner.invoke(admin_app, ["operator", "list", *d]).output
     assert "op\toperator" in listed and "scrypt" not in listed
-    reg = SqliteRegistry(tmp_path / "registry.sqlite")
+    reg = SqliteRegistry(tmp_path / "hub.sqlite")
     assert reg.verify_operator("op", "s3cret-password") is not None
     assert reg.verify_operator("op2", "pw-one-1234") is not None
     reg.close()
@@ -169,7 +175,7 @@ DAY = (parse_window("07:00-22:00"),)
 
 
 @pytest.fixture
-def dw(reg: SqliteRegistry) -> SqliteRegistry:
+def dw(reg: Registry) -> Registry:
     reg.add_dwelling(Dwelling("dw-001", "Unit 1"))
     reg.add_dwelling(Dwelling("dw-002", "Unit 2"))
     reg.add_contact(Contact("c-ann", "dw-001", "Ann", "ann@example.org", priority=1))
@@ -193,7 +199,7 @@ def dw(reg: SqliteRegistry) -> SqliteRegistry:
     return reg
 
 
-def test_contact_fields_round_trip(dw: SqliteRegistry) -> None:
+def test_contact_fields_round_trip(dw: Registry) -> None:
     jan = dw.contact("c-jan")
     assert jan is not None
     assert (jan.phone, jan.role, jan.windows) == ("+31 6 1234 5678", "neighbour", DAY)
@@ -217,9 +223,7 @@ def test_contact_fields_round_trip(dw: SqliteRegistry) -> None:
         ({"name": " "}, "name"),
     ],
 )
-def test_contact_fields_are_checked(
-    dw: SqliteRegistry, change: dict[str, object], says: str
-) -> None:
+def test_contact_fields_are_checked(dw: Registry, change: dict[str, object], says: str) -> None:
     base = Contact("c-new", "dw-001", "New", None)
     with pytest.raises(RegistryError, match=says):
         dw.add_contact(replace(base, **change))  # type: ignore[arg-type]
@@ -243,7 +247,7 @@ def test_channel_check_hook_refuses_what_it_cannot_use(tmp_path: Path) -> None:
     reg.close()
 
 
-def test_update_contact_keeps_the_link_key_unless_an_address_changes(dw: SqliteRegistry) -> None:
+def test_update_contact_keeps_the_link_key_unless_an_address_changes(dw: Registry) -> None:
     ann = dw.contact("c-ann")
     assert ann is not None
     renamed = dw.update_contact(replace(ann, name="Ann de Vries", windows=DAY, role="care"))
@@ -275,7 +279,7 @@ def test_default_policy_is_the_contacts_in_priority_order(tmp_path: Path) -> Non
 
 
 def test_stored_policy_takes_windows_from_contacts_and_forgets_removed_ones(
-    dw: SqliteRegistry,
+    dw: Registry,
 ) -> None:
     policy = dw.set_policy("dw-001", [("c-jan", 60), ("c-ann", 300)], centre_after_s=200)
     assert policy == Policy(
@@ -317,7 +321,7 @@ def test_stored_policy_takes_windows_from_contacts_and_forgets_removed_ones(
     ],
 )
 def test_set_policy_refuses_what_it_cannot_store(
-    dw: SqliteRegistry,
+    dw: Registry,
     dwelling: str,
     order: list[tuple[str, float]],
     kw: dict[str, Any],
@@ -329,7 +333,7 @@ def test_set_policy_refuses_what_it_cannot_store(
     assert dw.policy("dw-001") == before and not dw.has_own_policy("dw-001")
 
 
-def test_alarm_centre_accounts(dw: SqliteRegistry) -> None:
+def test_alarm_centre_accounts(dw: Registry) -> None:
     assert dw.alarm_centre_account("dw-001") is None
     dw.set_alarm_centre_account("dw-001", "12ab")
     assert dw.alarm_centre_account("dw-001") == "12AB"
@@ -349,7 +353,7 @@ def test_alarm_centre_accounts(dw: SqliteRegistry) -> None:
     assert dw.alarm_centre_account("dw-002") is None
 
 
-def test_sensor_zones(dw: SqliteRegistry) -> None:
+def test_sensor_zones(dw: Registry) -> None:
     assert dw.zone("dw-001", "pendant-1") == 0  # unknown: "no zone", the whole dwelling
     dw.set_zone("dw-001", "pendant-1", 1)
     dw.set_zone("dw-001", "bed-1", 2)
@@ -368,8 +372,8 @@ def test_sensor_zones(dw: SqliteRegistry) -> None:
         dw.set_zone("dw-404", "door-1", 3)
 
 
-def test_a_registry_made_before_routing_is_migrated_on_open(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite"
+def test_a_registry_made_before_routing_is_imported(tmp_path: Path) -> None:
+    path = tmp_path / "registry.sqlite"  # as the hub of 2026-11 left it
     with sqlite3.connect(path) as conn:
         conn.executescript(
             """
@@ -385,13 +389,13 @@ def test_a_registry_made_before_routing_is_migrated_on_open(tmp_path: Path) -> N
             """
         )
     conn.close()
-    reg = SqliteRegistry(path)
+    reg = imported_registry(tmp_path)
     ann = reg.contact("c-1")
     assert ann == Contact("c-1", "dw-001", "Ann", "ann@example.org", link_key="k")
     reg.set_policy("dw-001", [("c-1", 45)])
     reg.set_alarm_centre_account("dw-001", "ABC")
     reg.close()
-    again = SqliteRegistry(path)
+    again = SqliteRegistry(tmp_path / OPS_DB)
     assert again.policy("dw-001").recipients == (Recipient("c-1", 45),)
     assert again.alarm_centre_account("dw-001") == "ABC"
     again.close()
@@ -430,7 +434,7 @@ def test_admin_cli_routing_and_alarm_centre(tmp_path: Path) -> None:
     assert "secret" not in listed  # only the channels' schemes are shown
     assert "c-ann\tdw-001\tAnn\ta@x.org\tnl\t1\tfamily\t\tmailto\talways" in listed
 
-    reg = SqliteRegistry(tmp_path / "registry.sqlite")
+    reg = SqliteRegistry(tmp_path / "hub.sqlite")
     jan = reg.contact("c-jan")
     assert jan is not None and len(jan.windows) == 2 and jan.channels[1] == "json://127.0.0.1/h"
     reg.close()
@@ -448,14 +452,14 @@ def test_admin_cli_routing_and_alarm_centre(tmp_path: Path) -> None:
     assert "its own" in day and "at most 200 s (3:20)" in day
     normal = day.split("\n\n")[1]
     assert [line.split()[0] for line in normal.splitlines()[1:]] == ["+0:00", "+1:00", "+3:20"]
-    reg = SqliteRegistry(tmp_path / "registry.sqlite")
+    reg = SqliteRegistry(tmp_path / "hub.sqlite")
     assert [r.contact_id for r in reg.policy("dw-001").recipients] == ["c-jan", "c-ann"]
     reg.close()
     assert "reset" in ok("routing", "reset", "dw-001")
     assert "the default" in ok("routing", "show", "dw-001")
 
     ok("contact", "update", "c-jan", "--no-windows", "--email", "jan@x.org", "--name", "Jan B.")
-    reg = SqliteRegistry(tmp_path / "registry.sqlite")
+    reg = SqliteRegistry(tmp_path / "hub.sqlite")
     jan = reg.contact("c-jan")
     assert jan is not None and (jan.name, jan.windows, jan.email) == ("Jan B.", (), "jan@x.org")
     assert jan.role == "neighbour" and len(jan.channels) == 2  # untouched
@@ -491,3 +495,34 @@ def test_admin_cli_routing_and_alarm_centre(tmp_path: Path) -> None:
         assert says in refused(*args), args
     for group in ("routing", "alarm-centre"):
         assert runner.invoke(admin_app, [group, "--help"]).exit_code == 0
+
+
+def test_workers_setting_one_policy_at_once_all_succeed(sql_engine: Engine) -> None:
+    """Several workers (own engines) store a policy for one dwelling at the same moment:
+    each change is whole (the dwelling's row is locked), none fails on the other's row."""
+    reg = Registry(sql_engine)
+    reg.add_dwelling(Dwelling("dw-001", "Unit 1"))
+    for cid in ("c-1", "c-2"):
+        reg.add_contact(Contact(cid, "dw-001", cid, None))
+    engines = [another_engine(sql_engine) for _ in range(4)]
+    failed: list[BaseException] = []
+    barrier = threading.Barrier(len(engines))
+
+    def store(n: int) -> None:
+        try:
+            barrier.wait()
+            order = [("c-1", 10.0 + n), ("c-2", 20.0)] if n % 2 else [("c-2", 30.0 + n)]
+            Registry(engines[n]).set_policy("dw-001", order)
+        except BaseException as exc:
+            failed.append(exc)
+
+    threads = [threading.Thread(target=store, args=(n,)) for n in range(len(engines))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for engine in engines:
+        engine.dispose()
+    assert failed == []
+    steps = reg.policy("dw-001").recipients
+    assert [r.contact_id for r in steps] in (["c-1", "c-2"], ["c-2"])  # one of them, whole

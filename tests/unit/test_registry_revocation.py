@@ -8,14 +8,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from alerts.model import Contact
 from hub.admin_cli import app as admin_app
+from hub.config import OPS_DB
 from hub.context import Dwelling, Operator
 from hub.errors import NotFound, RegistryError
-from hub.registry import SqliteRegistry, hash_password
+from hub.registry import Registry, SqliteRegistry, hash_password
 from hub.session_store import SESSION_TOUCH_S
+from tests.ops_store import another_engine, imported_registry
 
 NOW = 1_764_000_000.0
 SHIFT = 12 * 3600.0
@@ -24,22 +27,21 @@ PW = "juist-wachtwoord-42"
 
 
 @pytest.fixture
-def reg(tmp_path: Path) -> Iterator[SqliteRegistry]:
-    r = SqliteRegistry(tmp_path / "registry.sqlite")
+def reg(sql_engine: Engine) -> Iterator[Registry]:
+    """On SQLite and on PostgreSQL (tests/conftest.py)."""
+    r = Registry(sql_engine)
     r.add_operator(Operator("jan", "operator", "Jan Jansen"), PW)
     r.add_operator(Operator("eva", "admin"), PW)
     yield r
     r.close()
 
 
-def start(reg: SqliteRegistry, user: str = "jan", now: float = NOW) -> str:
+def start(reg: Registry, user: str = "jan", now: float = NOW) -> str:
     session_id, _ = reg.create_session(user, now, max_age_s=SHIFT, idle_s=IDLE)
     return session_id
 
 
-def test_a_session_is_found_by_its_id_only_and_stored_hashed(
-    reg: SqliteRegistry, tmp_path: Path
-) -> None:
+def test_a_session_is_found_by_its_id_only_and_stored_hashed(reg: Registry) -> None:
     session_id, made = reg.create_session("jan", NOW, max_age_s=SHIFT, idle_s=IDLE, language="en")
     assert len(session_id) == 43  # secrets.token_urlsafe(32): 256 random bits
     found = reg.session(session_id, NOW + 1, idle_s=IDLE)
@@ -54,20 +56,19 @@ def test_a_session_is_found_by_its_id_only_and_stored_hashed(
         reg.session(session_id[:-1] + ("A" if session_id[-1] != "A" else "B"), NOW, idle_s=IDLE)
         is None
     )
-    with sqlite3.connect(tmp_path / "registry.sqlite") as conn:
-        rows = conn.execute("SELECT * FROM sessions").fetchall()
-    conn.close()
+    with reg.engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM sessions")).fetchall()
     assert len(rows) == 1 and session_id not in repr(rows)
 
 
 @pytest.mark.parametrize("junk", ["", "é" * 43, "x" * 42, "../" * 15, "a" * 4000, "\x00" * 43])
-def test_junk_session_ids_are_no_session(reg: SqliteRegistry, junk: str) -> None:
+def test_junk_session_ids_are_no_session(reg: Registry, junk: str) -> None:
     start(reg)
     assert reg.session(junk, NOW, idle_s=IDLE) is None
     assert reg.end_session(junk) is False
 
 
-def test_idle_expiry_and_last_seen_written_at_most_once_a_minute(reg: SqliteRegistry) -> None:
+def test_idle_expiry_and_last_seen_written_at_most_once_a_minute(reg: Registry) -> None:
     session_id = start(reg)
     early = reg.session(session_id, NOW + SESSION_TOUCH_S - 1, idle_s=IDLE)
     assert early is not None and early.last_seen == NOW
@@ -78,7 +79,7 @@ def test_idle_expiry_and_last_seen_written_at_most_once_a_minute(reg: SqliteRegi
     assert reg.session(session_id, NOW + 3601, idle_s=IDLE) is None  # and it is gone
 
 
-def test_absolute_expiry_whatever_the_activity(reg: SqliteRegistry) -> None:
+def test_absolute_expiry_whatever_the_activity(reg: Registry) -> None:
     session_id = start(reg)
     t = NOW
     while t < NOW + SHIFT - 3600:
@@ -89,7 +90,7 @@ def test_absolute_expiry_whatever_the_activity(reg: SqliteRegistry) -> None:
     assert reg.session(session_id, NOW + SHIFT, idle_s=IDLE) is None
 
 
-def test_logout_ends_only_that_session(reg: SqliteRegistry) -> None:
+def test_logout_ends_only_that_session(reg: Registry) -> None:
     a, b = start(reg), start(reg)
     assert reg.end_session(a) is True
     assert reg.session(a, NOW, idle_s=IDLE) is None
@@ -97,7 +98,7 @@ def test_logout_ends_only_that_session(reg: SqliteRegistry) -> None:
     assert reg.end_session(a) is False
 
 
-def test_removing_disabling_or_a_new_password_ends_every_session(reg: SqliteRegistry) -> None:
+def test_removing_disabling_or_a_new_password_ends_every_session(reg: Registry) -> None:
     jan, eva = start(reg), start(reg, "eva")
     assert reg.set_password("jan", "een-nieuw-wachtwoord") == 1
     assert reg.session(jan, NOW, idle_s=IDLE) is None
@@ -128,17 +129,15 @@ def test_removing_disabling_or_a_new_password_ends_every_session(reg: SqliteRegi
         reg.set_password("eva", "kort")
 
 
-def test_another_process_ending_a_session_is_seen_at_once(
-    reg: SqliteRegistry, tmp_path: Path
-) -> None:
+def test_another_process_ending_a_session_is_seen_at_once(reg: Registry) -> None:
     session_id = start(reg)
-    admin = SqliteRegistry(tmp_path / "registry.sqlite")  # `mz admin`, another connection
-    admin.set_enabled("jan", False)
-    admin.close()
+    other = another_engine(reg.engine)  # `mz admin` or another worker: connections of its own
+    Registry(other).set_enabled("jan", False)
+    other.dispose()
     assert reg.session(session_id, NOW, idle_s=IDLE) is None
 
 
-def test_sessions_of_lists_the_live_ones(reg: SqliteRegistry) -> None:
+def test_sessions_of_lists_the_live_ones(reg: Registry) -> None:
     start(reg, now=NOW - SHIFT - 1)  # long over
     start(reg, now=NOW - 60)
     start(reg, now=NOW - 30)
@@ -147,7 +146,7 @@ def test_sessions_of_lists_the_live_ones(reg: SqliteRegistry) -> None:
 
 
 def test_each_contact_gets_its_own_link_key_and_a_new_one_when_re_added(
-    reg: SqliteRegistry,
+    reg: Registry,
 ) -> None:
     reg.add_dwelling(Dwelling("dw-001", "Unit 1"))
     added = reg.add_contact(Contact("c-1", "dw-001", "Ann", "ann@example.org", link_key="mine"))
@@ -172,10 +171,10 @@ CREATE TABLE operators (username TEXT PRIMARY KEY, role TEXT NOT NULL,
 """
 
 
-def test_a_registry_made_before_link_keys_and_sessions_is_migrated_on_open(
+def test_a_registry_made_before_link_keys_and_sessions_is_imported(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "old.sqlite"
+    path = tmp_path / "registry.sqlite"  # as the hub of 2026-11 left it
     with sqlite3.connect(path) as conn:
         conn.executescript(OLD_SCHEMA)
         conn.execute("INSERT INTO dwellings (id, label) VALUES ('dw-001', 'Unit 1')")
@@ -188,13 +187,13 @@ def test_a_registry_made_before_link_keys_and_sessions_is_migrated_on_open(
             (hash_password(PW),),
         )
     conn.close()
-    reg = SqliteRegistry(path)
+    reg = imported_registry(tmp_path)
     keys = [c.link_key for c in reg.contacts_for("dw-001")]
     assert all(len(k) == 32 for k in keys) and keys[0] != keys[1]
     assert reg.verify_operator("jan", PW) == Operator("jan", "operator")  # enabled
     session_id, _ = reg.create_session("jan", NOW, max_age_s=SHIFT, idle_s=IDLE)
     reg.close()
-    again = SqliteRegistry(path)  # opening again changes nothing
+    again = SqliteRegistry(tmp_path / OPS_DB)  # opening again changes nothing
     assert [c.link_key for c in again.contacts_for("dw-001")] == keys
     assert again.session(session_id, NOW, idle_s=IDLE) is not None
     again.close()
@@ -210,7 +209,7 @@ def test_admin_cli_disable_enable_passwd_sessions_logout_remove(tmp_path: Path) 
         return r.output
 
     admin("add", "jan", "--password-stdin", stdin=PW + "\n")
-    reg = SqliteRegistry(tmp_path / "registry.sqlite")
+    reg = SqliteRegistry(tmp_path / "hub.sqlite")
     session_id = start(reg, now=_now())
     assert len(admin("sessions", "jan").strip().splitlines()) == 1
 

@@ -11,14 +11,16 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from alerts.model import Contact
 from hub.admin_cli import app as admin_app
 from hub.context import Actor, Dwelling, Operator, ResidentCard
 from hub.errors import AuditFailed, Forbidden, InvalidValue, NotFound
-from hub.registry import ROLES, SqliteRegistry
+from hub.registry import ROLES, Registry, SqliteRegistry
 from hub.resident_card import call_list
+from tests.ops_store import another_engine, imported_registry
 
 NOW = 1_764_000_000.0  # 2025-11-24 16:00 UTC
 COORDINATOR = Actor("coco", "coordinator", "console")
@@ -28,15 +30,16 @@ CODE = "4711"  # test-only
 
 
 @pytest.fixture
-def reg(tmp_path: Path) -> Iterator[SqliteRegistry]:
-    r = SqliteRegistry(tmp_path / "registry.sqlite")
+def reg(sql_engine: Engine) -> Iterator[Registry]:
+    """On SQLite and on PostgreSQL (tests/conftest.py)."""
+    r = Registry(sql_engine)
     r.add_dwelling(Dwelling("dw-001", "Unit 1", "Tuinstraat 12, Utrecht"))
     r.add_dwelling(Dwelling("dw-002", "Unit 2"))
     yield r
     r.close()
 
 
-def full_card(reg: SqliteRegistry) -> ResidentCard:
+def full_card(reg: Registry) -> ResidentCard:
     return reg.update_resident(
         "dw-001",
         {
@@ -58,21 +61,23 @@ def full_card(reg: SqliteRegistry) -> ResidentCard:
     )
 
 
-def audit_rows(path: Path) -> list[tuple[object, ...]]:
-    """The audit table as another process sees it."""
-    with sqlite3.connect(path) as conn:
-        rows = conn.execute("SELECT actor, role, action, dwelling, detail, source FROM audit")
-        found = rows.fetchall()
-    conn.close()
-    return found
+def audit_rows(engine: Engine) -> list[tuple[object, ...]]:
+    """The audit table as another process sees it (an engine of its own)."""
+    other = another_engine(engine)
+    try:
+        with other.connect() as conn:
+            sql = text("SELECT actor, role, action, dwelling, detail, source FROM audit")
+            return [tuple(r) for r in conn.execute(sql)]
+    finally:
+        other.dispose()
 
 
-def test_a_dwelling_has_an_empty_card_until_it_is_filled_in(reg: SqliteRegistry) -> None:
+def test_a_dwelling_has_an_empty_card_until_it_is_filled_in(reg: Registry) -> None:
     assert reg.resident_card("dw-001") == ResidentCard("dw-001", address="Tuinstraat 12, Utrecht")
     assert reg.resident_card("dw-404") is None
 
 
-def test_the_card_round_trips_without_its_secrets(reg: SqliteRegistry) -> None:
+def test_the_card_round_trips_without_its_secrets(reg: Registry) -> None:
     card = full_card(reg)
     assert card == reg.resident_card("dw-001")
     assert (card.name, card.first_name, card.date_of_birth) == (
@@ -96,7 +101,7 @@ def test_the_card_round_trips_without_its_secrets(reg: SqliteRegistry) -> None:
     assert reg.resident_card("dw-002") == ResidentCard("dw-002")
 
 
-def test_a_partial_update_changes_only_what_it_names(reg: SqliteRegistry) -> None:
+def test_a_partial_update_changes_only_what_it_names(reg: Registry) -> None:
     full_card(reg)
     card = reg.update_resident("dw-001", {"gp_phone": "030 000 0202"}, ADMIN, NOW + 60)
     assert card.gp_phone == "030 000 0202"
@@ -112,7 +117,7 @@ def test_a_partial_update_changes_only_what_it_names(reg: SqliteRegistry) -> Non
     assert (card.phone, card.date_of_birth, card.first_name) == (None, None, "Truus")
 
 
-def test_the_address_is_the_dwellings(reg: SqliteRegistry) -> None:
+def test_the_address_is_the_dwellings(reg: Registry) -> None:
     card = reg.update_resident("dw-001", {"address": "Tuinstraat 14, Utrecht"}, ADMIN, NOW)
     assert card.address == "Tuinstraat 14, Utrecht"
     dwelling = reg.dwelling("dw-001")
@@ -144,7 +149,7 @@ def test_the_address_is_the_dwellings(reg: SqliteRegistry) -> None:
     ],
 )
 def test_bad_values_are_refused_and_nothing_changes(
-    reg: SqliteRegistry, field: str, value: object, says: str
+    reg: Registry, field: str, value: object, says: str
 ) -> None:
     before = full_card(reg)
     with pytest.raises(InvalidValue, match=says) as caught:
@@ -155,13 +160,13 @@ def test_bad_values_are_refused_and_nothing_changes(
     assert len(reg.audit_log()) == 1  # only full_card's
 
 
-def test_a_bad_key_safe_code_is_not_repeated_in_the_error(reg: SqliteRegistry) -> None:
+def test_a_bad_key_safe_code_is_not_repeated_in_the_error(reg: Registry) -> None:
     with pytest.raises(InvalidValue) as caught:
         reg.update_resident("dw-001", {"key_safe_code": "98 76"}, ADMIN, NOW)
     assert "98" not in str(caught.value)
 
 
-def test_only_a_coordinator_or_an_admin_edits_a_card(reg: SqliteRegistry) -> None:
+def test_only_a_coordinator_or_an_admin_edits_a_card(reg: Registry) -> None:
     with pytest.raises(Forbidden, match="operator"):
         reg.update_resident("dw-001", {"name": "Iemand Anders"}, OPERATOR, NOW)
     with pytest.raises(Forbidden):
@@ -174,7 +179,7 @@ def test_only_a_coordinator_or_an_admin_edits_a_card(reg: SqliteRegistry) -> Non
         reg.update_resident("dw-404", {"name": "X"}, ADMIN, NOW)
 
 
-def test_revealing_a_secret_writes_its_audit_row_first(reg: SqliteRegistry, tmp_path: Path) -> None:
+def test_revealing_a_secret_writes_its_audit_row_first(reg: Registry) -> None:
     full_card(reg)
     assert reg.reveal_key_safe("dw-001", OPERATOR, NOW + 10, reason="alarm a-1") == CODE
     notes = reg.reveal_care_notes("dw-001", OPERATOR, NOW + 20)
@@ -187,16 +192,20 @@ def test_revealing_a_secret_writes_its_audit_row_first(reg: SqliteRegistry, tmp_
     assert log[1].detail == "alarm a-1" and log[1].dwelling == "dw-001"
     # Committed: another process (the console, mz admin) sees the rows at once.
     assert ("jan", "operator", "resident.key_safe.view", "dw-001", "alarm a-1", "console") in (
-        audit_rows(tmp_path / "registry.sqlite")
+        audit_rows(reg.engine)
     )
     # A reveal where nothing is stored is a read all the same.
     assert reg.reveal_key_safe("dw-002", OPERATOR, NOW + 30) == ""
     assert reg.audit_log(limit=1)[0].detail == "none stored"
 
 
-def test_no_audit_row_no_secret(reg: SqliteRegistry, tmp_path: Path) -> None:
+def test_no_audit_row_no_secret(tmp_path: Path) -> None:
+    """SQLite: a trigger refuses the audit row (PostgreSQL's behaviour on a failed insert
+    is the same rollback, but a trigger there is written differently)."""
+    reg = SqliteRegistry(tmp_path / "hub.sqlite")
+    reg.add_dwelling(Dwelling("dw-001", "Unit 1", "Tuinstraat 12, Utrecht"))
     full_card(reg)
-    path = tmp_path / "registry.sqlite"
+    path = tmp_path / "hub.sqlite"
     with sqlite3.connect(path) as conn:  # the audit insert fails, as a full disk would
         conn.execute(
             "CREATE TRIGGER no_audit BEFORE INSERT ON audit"
@@ -219,9 +228,10 @@ def test_no_audit_row_no_secret(reg: SqliteRegistry, tmp_path: Path) -> None:
         conn.execute("DROP TRIGGER no_audit")
     conn.close()
     assert reg.reveal_key_safe("dw-001", OPERATOR, NOW + 20) == CODE
+    reg.close()
 
 
-def test_a_secret_needs_a_console_role(reg: SqliteRegistry) -> None:
+def test_a_secret_needs_a_console_role(reg: Registry) -> None:
     full_card(reg)
     with pytest.raises(Forbidden):
         reg.reveal_key_safe("dw-001", Actor("resident", "viewer", "console"), NOW)
@@ -230,7 +240,7 @@ def test_a_secret_needs_a_console_role(reg: SqliteRegistry) -> None:
     assert [e.action for e in reg.audit_log()] == ["resident.update"]
 
 
-def test_an_edit_is_audited_by_field_never_by_value(reg: SqliteRegistry) -> None:
+def test_an_edit_is_audited_by_field_never_by_value(reg: Registry) -> None:
     full_card(reg)
     first = reg.audit_log()[0]
     assert first.action == "resident.update" and first.actor == "coco"
@@ -247,7 +257,7 @@ def test_an_edit_is_audited_by_field_never_by_value(reg: SqliteRegistry) -> None
     assert CODE not in text and "8080" not in text and "penicilline" not in text
 
 
-def test_the_audit_log_filters_and_outlives_the_dwelling(reg: SqliteRegistry) -> None:
+def test_the_audit_log_filters_and_outlives_the_dwelling(reg: Registry) -> None:
     for k in range(5):
         reg.reveal_key_safe("dw-001" if k % 2 else "dw-002", OPERATOR, NOW + k)
     reg.audit(ADMIN, "operator.add", NOW + 10, detail="coco")
@@ -261,7 +271,7 @@ def test_the_audit_log_filters_and_outlives_the_dwelling(reg: SqliteRegistry) ->
     assert len(reg.audit_log("dw-001")) == 2
 
 
-def test_the_card_goes_with_its_dwelling(reg: SqliteRegistry) -> None:
+def test_the_card_goes_with_its_dwelling(reg: Registry) -> None:
     full_card(reg)
     reg.remove_dwelling("dw-001")
     reg.add_dwelling(Dwelling("dw-001", "Unit 1 again"))
@@ -269,8 +279,8 @@ def test_the_card_goes_with_its_dwelling(reg: SqliteRegistry) -> None:
     assert reg.reveal_key_safe("dw-001", OPERATOR, NOW) == ""
 
 
-def test_a_registry_made_before_the_card_gets_it_on_open(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite"
+def test_a_registry_made_before_the_card_is_imported(tmp_path: Path) -> None:
+    path = tmp_path / "registry.sqlite"  # as the hub of 2026-11 left it
     with sqlite3.connect(path) as conn:
         conn.executescript(
             """
@@ -280,14 +290,14 @@ def test_a_registry_made_before_the_card_gets_it_on_open(tmp_path: Path) -> None
             """
         )
     conn.close()
-    reg = SqliteRegistry(path)
+    reg = imported_registry(tmp_path)
     assert reg.resident_card("dw-001") == ResidentCard("dw-001", address="Laan 1")
     reg.update_resident("dw-001", {"key_safe_code": CODE}, ADMIN, NOW)
     assert reg.reveal_key_safe("dw-001", OPERATOR, NOW) == CODE
     reg.close()
 
 
-def test_the_call_list_follows_the_routing(reg: SqliteRegistry) -> None:
+def test_the_call_list_follows_the_routing(reg: Registry) -> None:
     reg.add_contact(Contact("c-ann", "dw-001", "Ann", None, priority=1, phone="06 1234 5678"))
     reg.add_contact(Contact("c-jan", "dw-001", "Jan", None, priority=2, role="neighbour"))
     reg.add_contact(Contact("c-i", "dw-001", "Inst", None, priority=3, role="installer"))
@@ -406,7 +416,7 @@ def test_admin_cli_adds_a_coordinator(tmp_path: Path) -> None:
         input="lang-genoeg-wachtwoord\n",
     )
     assert r.exit_code == 0, r.output
-    reg = SqliteRegistry(tmp_path / "registry.sqlite")
+    reg = SqliteRegistry(tmp_path / "hub.sqlite")
     assert reg.verify_operator("coco", "lang-genoeg-wachtwoord") == Operator("coco", "coordinator")
     reg.close()
     assert "coco\tcoordinator" in runner.invoke(admin_app, ["operator", "list", *d]).output

@@ -24,7 +24,7 @@ from hub.admin_cli import app as admin_app
 from hub.api.app import create_app
 from hub.api.live import LiveHub
 from hub.context import Actor, Dwelling, Operator
-from hub.registry import SqliteRegistry
+from hub.registry import Registry, SqliteRegistry
 from hub.watch import StoreChange, Watcher, alarm_feed, registry_feed
 from sensors.contract import AlarmMessage, new_id
 from tests.integration.alarm_fakes import FakeClock, sample_directory
@@ -294,22 +294,22 @@ async def test_a_failing_listener_does_not_stop_the_watcher(
 
 
 @pytest.fixture
-def registries(tmp_path: Path) -> Iterator[tuple[SqliteRegistry, SqliteRegistry]]:
-    a = SqliteRegistry(tmp_path / "registry.sqlite")
+def registries(tmp_path: Path) -> Iterator[tuple[Registry, Registry]]:
+    a = SqliteRegistry(tmp_path / "hub.sqlite")
     a.add_dwelling(Dwelling("dw-001", "Unit 3, Tuinstraat"))
     a.add_contact(Contact("c-anna", "dw-001", "Anna de Vries", "anna@example.org"))
     a.add_operator(Operator("jan", "operator", "Jan Jansen"), "juist-wachtwoord-42")
-    b = SqliteRegistry(tmp_path / "registry.sqlite")
+    b = SqliteRegistry(tmp_path / "hub.sqlite")
     yield a, b
     a.close()
     b.close()
 
 
 def test_registry_edits_elsewhere_name_their_dwelling_or_operator(
-    registries: tuple[SqliteRegistry, SqliteRegistry], tmp_path: Path
+    registries: tuple[Registry, Registry], tmp_path: Path
 ) -> None:
     a, b = registries
-    feed = registry_feed(tmp_path / "registry.sqlite")
+    feed = registry_feed(tmp_path / "hub.sqlite")
     assert feed.read() is None
     sid, _ = a.create_session("jan", 1000.0, max_age_s=3600, idle_s=600)
     assert feed.read() is None  # a new session: nothing a console shows
@@ -340,12 +340,12 @@ def test_registry_edits_elsewhere_name_their_dwelling_or_operator(
 
 
 def test_a_feed_behind_the_pruned_registry_log_is_told_everything(
-    registries: tuple[SqliteRegistry, SqliteRegistry], tmp_path: Path
+    registries: tuple[Registry, Registry], tmp_path: Path
 ) -> None:
     _, b = registries
-    feed = registry_feed(tmp_path / "registry.sqlite")
+    feed = registry_feed(tmp_path / "hub.sqlite")
     assert feed.read() is None
-    with sqlite3.connect(tmp_path / "registry.sqlite") as conn:  # one bulk edit
+    with sqlite3.connect(tmp_path / "hub.sqlite") as conn:  # one bulk edit
         for i in range(1200):
             conn.execute("UPDATE dwellings SET label = ? WHERE id = 'dw-001'", (f"Unit {i}",))
     conn.close()
@@ -370,7 +370,7 @@ async def test_the_console_wakes_its_live_streams_and_stops_its_watcher(
     app = create_app(
         ctx,
         clock=clock,
-        watch=[alarm_feed(tmp_path / "hub.sqlite"), registry_feed(tmp_path / "registry.sqlite")],
+        watch=[alarm_feed(tmp_path / "hub.sqlite"), registry_feed(tmp_path / "hub.sqlite")],
     )
     live: LiveHub = app.state.live
     watcher: Watcher = app.state.watcher

@@ -26,7 +26,6 @@ import httpx
 import pytest
 
 from alerts.model import AlarmRecord, Contact
-from hub.app import REGISTRY_DB
 from hub.config import OPS_DB
 from hub.context import Dwelling, Operator
 from hub.dedup import Deduplicator
@@ -128,7 +127,7 @@ class HubProcess:
 
 
 def seed(data_dir: Path) -> None:
-    reg = SqliteRegistry(data_dir / REGISTRY_DB)
+    reg = SqliteRegistry(data_dir / OPS_DB)
     for i, dw in enumerate((*HONEST, HOSTILE), start=1):
         reg.add_dwelling(Dwelling(dw, f"Unit {i}, Tuinstraat"))
         cid, name, email = CONTACTS[dw]
