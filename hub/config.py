@@ -141,7 +141,7 @@ class TimeseriesSection(_Section):
             try:
                 self.target()
             except ValueError as exc:
-                raise ValueError(f"timeseries.url {exc}") from None
+                raise ValueError(f"url {exc}") from None
         return self
 
     def target(self) -> InfluxTarget | None:

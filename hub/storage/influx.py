@@ -203,6 +203,8 @@ class InfluxStore:
         try:
             return await self._ql.query(statement)
         except QueryFailed as exc:
+            if "database not found" in str(exc):
+                return []  # nothing written yet (the first write makes it)
             raise StorageError(f"InfluxDB query failed: {exc}") from exc
 
     async def _rows(self, statement: str) -> list[list[Any]]:
