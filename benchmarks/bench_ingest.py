@@ -2,13 +2,14 @@
 broker can pass through to a plain subscriber, measured in the same run.
 
     .venv/bin/python benchmarks/bench_ingest.py [--messages 20000] [--dwellings 1000]
-        [--backends sqlite,postgresql] [--json]
+        [--backends sqlite,postgresql,sqlite/influxdb] [--json]
 
 Real parts: Mosquitto with the shipped configuration (dynamic-security ACLs checked on
 every publish and delivery; `max_queued_messages` raised so the backlog fits), the real hub
 (`build_hub`: validation, budgets, dedup, the stores, manual PUBACKs after the write), and
 for `postgresql` a real PostgreSQL 15 started for the run (tests/postgres.py) as the
-operational store.
+operational store; a backend pair `OPS/influxdb` puts the time series in a real InfluxDB
+1.6.7 started for the run (tests/servers.py; `[timeseries] url`, v1 /write).
 
 Both sides drain the same kind of backlog: `--messages` realistic batches (8 readings of 4
 sensors each, ~800 bytes, as an edge sends every few seconds) from `--dwellings`
@@ -159,6 +160,20 @@ def sql_store(kind: str, root: Path) -> Iterator[dict[str, object]]:
         yield {"sql": pg.create_database()}
 
 
+@contextlib.contextmanager
+def timeseries_store(kind: str, root: Path) -> Iterator[dict[str, object]]:
+    if kind == "sqlite":
+        yield {}
+        return
+    if kind != "influxdb":
+        raise SystemExit(f"unknown time-series backend {kind!r} (sqlite, influxdb)")
+    from tests.servers import running_influxdb
+
+    (root / "influxdb").mkdir(exist_ok=True)
+    with running_influxdb(root / "influxdb") as influx:
+        yield {"url": influx.url("mz_bench")}
+
+
 async def run_hub_until(hub: Hub, done: object, within: float) -> float:
     stop, ready = asyncio.Event(), asyncio.Event()
     # From the start, connecting included: the readings session drains on its own
@@ -175,20 +190,26 @@ async def run_hub_until(hub: Hub, done: object, within: float) -> float:
 
 
 async def hub_drain(
-    broker: Mosquitto, messages: list[tuple[str, bytes]], dwellings: int, root: Path, ops: str
+    broker: Mosquitto,
+    messages: list[tuple[str, bytes]],
+    dwellings: int,
+    root: Path,
+    ops: str,
+    ts: str = "sqlite",
 ) -> dict[str, float | int]:
     n = len(messages)
-    with sql_store(ops, root) as storage:
+    with sql_store(ops, root) as storage, timeseries_store(ts, root) as timeseries:
         settings = load_settings(
             None,
             broker={
                 "url": broker.url,
                 "username": HUB_USER,
                 "password": HUB_PASSWORD,
-                "client_id": f"hub.bench-{ops}",
+                "client_id": f"hub.bench-{ops}-{ts}",
             },
-            data={"dir": str(root / f"hub-{ops}")},
+            data={"dir": str(root / f"hub-{ops}-{ts}")},
             storage=storage,
+            timeseries=timeseries,
             console={"enabled": False, "secret_key": secrets.token_urlsafe(24)},
         )
         hub = build_hub(settings)
@@ -226,23 +247,30 @@ async def main(args: argparse.Namespace) -> list[dict[str, object]]:
     results: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for ops in args.backends.split(","):
-            (root / f"broker-{ops}").mkdir()
+        for pair in args.backends.split(","):
+            ops, _, ts = pair.partition("/")
+            ts = ts or "sqlite"
+            (root / f"broker-{ops}-{ts}").mkdir()
             overrides = {
                 "max_queued_messages": str(args.messages * 2),
                 **dict(o.split("=", 1) for o in args.broker),
             }
-            with running_mosquitto(root / f"broker-{ops}", overrides=overrides) as broker:
+            with running_mosquitto(root / f"broker-{ops}-{ts}", overrides=overrides) as broker:
                 publisher_account(broker)
                 raw = await asyncio.to_thread(
                     raw_drain, broker, batches(args.messages, args.dwellings, now)
                 )
                 hub = await hub_drain(
-                    broker, batches(args.messages, args.dwellings, now), args.dwellings, root, ops
+                    broker,
+                    batches(args.messages, args.dwellings, now),
+                    args.dwellings,
+                    root,
+                    ops,
+                    ts,
                 )
             results.append(
                 {
-                    "backends": f"{ops}/sqlite",
+                    "backends": f"{ops}/{ts}",
                     "raw_msgs_per_s": round(raw),
                     "hub_msgs_per_s": round(float(hub["hub_msgs_per_s"])),
                     "ratio": round(float(hub["hub_msgs_per_s"]) / raw, 3),
@@ -258,7 +286,12 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--messages", type=int, default=20_000)
     p.add_argument("--dwellings", type=int, default=1000)
-    p.add_argument("--backends", default="sqlite", help="operational stores: sqlite,postgresql")
+    p.add_argument(
+        "--backends",
+        default="sqlite",
+        help="operational store[/time series], comma-separated: sqlite, postgresql, "
+        "sqlite/influxdb, postgresql/influxdb",
+    )
     p.add_argument("--json", action="store_true")
     p.add_argument(
         "--broker", action="append", default=[], help="a mosquitto.conf override, KEY=VALUE"

@@ -249,6 +249,31 @@ async def _supervise(name: str, part: Callable[[], Awaitable[None]], stop: async
         delay = min(delay * 2, RESTART_MAX_S)
 
 
+def open_points_store(settings: HubSettings) -> TimeSeriesStore:
+    """The readings' store: InfluxDB when `[timeseries] url` is set, else embedded SQLite."""
+    ts, data = settings.timeseries, settings.data
+    target = ts.target()
+    if target is None:
+        return SqliteTimeSeriesStore(data.dir / TIMESERIES_DB, synchronous=data.synchronous)
+    from hub.storage.influx import BUFFER_FILE, InfluxStore, Retention
+    from hub.storage.influx_write import WritePolicy
+
+    return InfluxStore(
+        target,
+        data.dir / BUFFER_FILE,
+        buffer_max_readings=ts.buffer_max_readings,
+        retention=Retention(
+            ts.raw_retention_days, ts.aggregate_retention_days, manage=ts.manage_retention
+        ),
+        policy=WritePolicy(
+            batch_lines=ts.batch_readings,
+            attempts=ts.retry_attempts,
+            backoff_max_s=ts.backoff_max_s,
+        ),
+        timeout_s=ts.timeout_s,
+    )
+
+
 def build_hub(
     settings: HubSettings,
     *,
@@ -263,16 +288,13 @@ def build_hub(
     check_tls(settings.broker)
     data = settings.data
     data.dir.mkdir(parents=True, exist_ok=True)
-    sync = data.synchronous
     # The operational store: one engine (one connection pool) for all its users.
     # FULL on SQLite: a committed alarm (and the outbox behind it) survives a power cut,
     # as the alarm store always did; data.synchronous is for the time series.
     sql = open_store(settings.sql_url, synchronous="FULL")
     import_legacy(sql, data.dir)  # a data.dir from before the operational store, once
     registry = Registry(sql, default_wait_s=settings.routing.step_wait_s)
-    store = RoutedStore(
-        SqliteTimeSeriesStore(data.dir / TIMESERIES_DB, synchronous=sync), SqlEventStore(sql)
-    )
+    store = RoutedStore(open_points_store(settings), SqlEventStore(sql))
     dedup = Deduplicator(sql, keep_days=data.dedup_days)
     own_alarms = alarms is None
     if alarms is None:

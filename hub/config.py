@@ -11,11 +11,20 @@ from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import SettingsConfigDict
 
 from hub.budget import BudgetPolicy, Rate
 from hub.errors import ConfigError
+from hub.storage.influx_url import InfluxTarget, parse_influx_url
 from sensors.contract import MAX_PAYLOAD_BYTES, MAX_READINGS_PER_BATCH, is_pseudo_id
 from sensors.settings import FileSettings, SettingsFileError, first_error, read_toml
 
@@ -101,6 +110,45 @@ class StorageSection(_Section):
 
 
 OPS_DB: Final = "hub.sqlite"
+
+
+class TimeseriesSection(_Section):
+    """Where the readings go (docs/hub.md, "Time-series backends"). No `url`: the embedded
+    SQLite file data.dir/timeseries.sqlite."""
+
+    # influxdb://TOKEN@host:8086?org=mz&bucket=mz (v2 API: InfluxDB 2.x/3.x/Cloud),
+    # influxdb1://[USER:PASSWORD@]host:8086?db=mz (InfluxDB 1.x); influxdbs:// and
+    # influxdb1s:// for HTTPS. With a token or password it belongs in the environment
+    # (MZ_HUB_TIMESERIES__URL), as does `token` (MZ_HUB_TIMESERIES__TOKEN).
+    url: SecretStr | None = None
+    token: SecretStr | None = None
+    # The disk buffer (data.dir/influx-buffer.sqlite) while InfluxDB is unreachable; when
+    # full, the oldest readings are dropped and counted.
+    buffer_max_readings: int = Field(default=2_000_000, ge=1)
+    raw_retention_days: float = Field(default=30.0, ge=1)
+    aggregate_retention_days: float = Field(default=730.0, ge=1)  # the 1-minute aggregates
+    # InfluxDB 1.x: create the database, retention policies and continuous query (needs an
+    # admin user). On 2.x the bucket's retention and a task do it (docs/hub.md).
+    manage_retention: bool = True
+    batch_readings: int = Field(default=5000, ge=1, le=100_000)  # per HTTP write
+    retry_attempts: int = Field(default=3, ge=1, le=10)  # before a batch is buffered
+    backoff_max_s: float = Field(default=30.0, gt=0, le=600)  # between backfill tries
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _check_url(self) -> TimeseriesSection:
+        if self.url is not None:
+            try:
+                self.target()
+            except ValueError as exc:
+                raise ValueError(f"url {exc}") from None
+        return self
+
+    def target(self) -> InfluxTarget | None:
+        if self.url is None:
+            return None
+        token = None if self.token is None else self.token.get_secret_value()
+        return parse_influx_url(self.url.get_secret_value(), token=token)
 
 
 class ConsoleSection(_Section):
@@ -263,6 +311,7 @@ class HubSettings(FileSettings):
     broker: BrokerSettings = BrokerSettings()
     data: DataSettings = DataSettings()
     storage: StorageSection = StorageSection()
+    timeseries: TimeseriesSection = TimeseriesSection()
     console: ConsoleSection = ConsoleSection()
     presence: PresenceSettings = PresenceSettings()
     mail: MailSettings = MailSettings()
@@ -294,6 +343,11 @@ class HubSettings(FileSettings):
             )
         for account, key in self.alarm_centre.keys.items():
             _refuse_placeholder(f"alarm_centre.keys.{account}", key.get_secret_value())
+        influx = self.timeseries.target()
+        if influx is not None and influx.token is not None:
+            _refuse_placeholder("the timeseries token", influx.token)
+        if influx is not None and influx.password is not None:
+            _refuse_placeholder("the timeseries password", influx.password)
 
     @property
     def sql_url(self) -> str:

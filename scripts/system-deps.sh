@@ -14,6 +14,9 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # systemd-analyze verify checks the units in deploy/ (nothing is started).
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # PostgreSQL's server binaries live under /usr/lib/postgresql/<version>/bin on Debian.
+# Time-series engines: InfluxDB 1.x (v1 API, InfluxQL) and victoria-metrics (v2 write API).
+command -v influxd >/dev/null 2>&1 || need+=(influxdb)
+command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
 command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null ||
   need+=(postgresql)
 

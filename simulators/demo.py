@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from alerts.model import AlarmRecord, Contact
 from alerts.routing import parse_window
@@ -70,6 +71,8 @@ class DemoConfig:
     # An outside SIA DC-09 receiver ("host:port", sent unencrypted) instead of the demo's
     # simulated alarm centre.
     alarm_centre: str | None = None
+    # The hub's [timeseries] url (demo_influx_url) instead of the embedded SQLite file.
+    influx_url: str | None = None
     duration_s: float = 0.0  # 0: until interrupted
     banner_to_stderr: bool = False  # keep stdout for the JSON summary
 
@@ -254,6 +257,7 @@ async def run_demo(cfg: DemoConfig, stop: asyncio.Event | None = None) -> DemoSu
             "url": f"mailto://127.0.0.1:{cfg.smtp_port}?from=alarm@mobielezorg.demo&mode=insecure"
         },
         routing={"step_wait_s": cfg.step_wait_s},
+        timeseries={"url": cfg.influx_url},
         alarm_centre={
             "primary": cfg.alarm_centre or f"127.0.0.1:{centre_port}",
             "keys": centre_keys,
@@ -370,6 +374,29 @@ def _centre_summary(cfg: DemoConfig, centre: AlarmCentre | None, hub: Hub) -> di
     return out
 
 
+def demo_influx_url(url: str, token: str) -> str:
+    """`mz demo --influx URL` (an InfluxDB-v2-compatible endpoint, http(s)://host:port) as
+    the hub's [timeseries] url: the v2 write API, org mz, bucket mz, `token`."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+        parts = parts._replace(scheme="")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise ValueError(f"{url!r} is not an endpoint like http://127.0.0.1:8086")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    scheme = "influxdb" if parts.scheme == "http" else "influxdbs"
+    netloc = host if port is None else f"{host}:{port}"
+    return f"{scheme}://{quote(token, safe='')}@{netloc}?org=mz&bucket=mz"
+
+
+def _influx_shown(url: str) -> str:
+    parts = urlsplit(url)
+    http = "http" if parts.scheme == "influxdb" else "https"
+    return f"InfluxDB v2 API at {http}://{parts.hostname}:{parts.port or 8086} (org mz, bucket mz)"
+
+
 def _banner(
     cfg: DemoConfig,
     public_url: str,
@@ -382,6 +409,9 @@ def _banner(
         centre = f"simulated DC-09 receiver on 127.0.0.1:{centre_port} (AES, acknowledges)"
     else:
         centre = f"{cfg.alarm_centre} (SIA DC-09, unencrypted)"
+    series = (
+        _influx_shown(cfg.influx_url) if cfg.influx_url else f"SQLite in {cfg.data_dir / 'hub'}"
+    )
     lines = [
         "",
         "Mobiele Zorg demo is running",
@@ -390,6 +420,7 @@ def _banner(
         f" / {family_password} (every mantelzorger with their address)",
         f"  mail inbox   http://127.0.0.1:{cfg.inbox_port}   (SMTP on 127.0.0.1:{cfg.smtp_port})",
         f"  alarm centre {centre}",
+        f"  time series  {series}",
         f"  broker       {broker_url}",
         f"  dwellings    {', '.join(d for d, *_ in DEMO_HOMES)}"
         " (scenarios in simulators/scenarios/demo/)",

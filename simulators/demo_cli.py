@@ -71,6 +71,16 @@ def demo_command(
             "instead of the demo's simulated alarm centre.",
         ),
     ] = None,
+    influx: Annotated[
+        str | None,
+        typer.Option(
+            "--influx",
+            metavar="URL",
+            help="Write the time series to this InfluxDB-v2-compatible endpoint "
+            "(http(s)://host:8086; org mz, bucket mz, token from MZ_INFLUX_TOKEN or 'demo') "
+            "instead of SQLite.",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING.")] = "INFO",
 ) -> None:
     """Run the whole system locally: broker, hub, console, mail sink, a simulated alarm
@@ -78,9 +88,16 @@ def demo_command(
     import asyncio
     import json
     import logging
+    import os
 
     from hub.errors import ConfigError
-    from simulators.demo import DemoConfig, install_signal_handlers, load_credentials, run_demo
+    from simulators.demo import (
+        DemoConfig,
+        demo_influx_url,
+        install_signal_handlers,
+        load_credentials,
+        run_demo,
+    )
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -100,6 +117,13 @@ def demo_command(
         except ValueError as exc:
             typer.echo(f"mz demo: --alarm-centre {exc}", err=True)
             raise typer.Exit(2) from None
+    influx_url = None
+    if influx is not None:
+        try:
+            influx_url = demo_influx_url(influx, os.environ.get("MZ_INFLUX_TOKEN") or "demo")
+        except ValueError as exc:
+            typer.echo(f"mz demo: --influx {exc}", err=True)
+            raise typer.Exit(2) from None
     try:
         credentials_map = load_credentials(credentials) if credentials else None
     except ValueError as exc:  # the file is missing, unreadable or not TOML
@@ -116,6 +140,7 @@ def demo_command(
         shared_subscriptions=shared,
         step_wait_s=step_wait,
         alarm_centre=alarm_centre,
+        influx_url=influx_url,
         duration_s=duration,
         banner_to_stderr=as_json,
     )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +10,14 @@ from sqlalchemy import Engine
 from hub.sql.engine import open_engine
 from hub.sql.schema import prepare
 from tests.postgres import Postgres, running_postgres
-from tests.servers import Mosquitto, SmtpSink, running_mosquitto, running_smtp
+from tests.servers import (
+    InfluxDB1,
+    Mosquitto,
+    SmtpSink,
+    running_influxdb,
+    running_mosquitto,
+    running_smtp,
+)
 
 
 @pytest.fixture
@@ -56,3 +64,16 @@ def sql_engine(sql_url: str) -> Iterator[Engine]:
     prepare(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def influxdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB1]:
+    """One InfluxDB 1.6.7 for the run; each test takes a database of its own (influx_db)."""
+    with running_influxdb(tmp_path_factory.mktemp("influxdb")) as server:
+        yield server
+
+
+@pytest.fixture
+def influx_url(influxdb_server: InfluxDB1) -> str:
+    """`[timeseries] url` of a new database for this test on the shared InfluxDB 1.x."""
+    return influxdb_server.url(f"mz_{uuid.uuid4().hex[:12]}")

@@ -423,3 +423,131 @@ async def hub_running(settings: HubSettings) -> AsyncIterator[Hub]:
         stop.set()
         await asyncio.wait_for(task, 10)
         await hub.close()
+
+
+@dataclass
+class InfluxDB1:
+    """A real InfluxDB 1.x (Debian's `influxdb`, 1.6.7: v1 /write and InfluxQL only), its
+    data in `workdir`, restartable on the same port and data."""
+
+    binary: str
+    workdir: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, db: str) -> str:
+        """`[timeseries] url` for database `db` (made by the store)."""
+        return f"influxdb1://127.0.0.1:{self.port}?db={db}"
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "INFLUXDB_META_DIR": str(self.workdir / "meta"),
+            "INFLUXDB_DATA_DIR": str(self.workdir / "data"),
+            "INFLUXDB_DATA_WAL_DIR": str(self.workdir / "wal"),
+            "INFLUXDB_HTTP_BIND_ADDRESS": f"127.0.0.1:{self.port}",
+            "INFLUXDB_BIND_ADDRESS": f"127.0.0.1:{free_port()}",
+            "INFLUXDB_REPORTING_DISABLED": "true",
+            "INFLUXDB_HTTP_LOG_ENABLED": "false",
+        }
+        log = (self.workdir / "influxd.log").open("ab")
+        self.proc = subprocess.Popen(
+            [self.binary, "run", "-config", "/dev/null"], env=env, stdout=log, stderr=log
+        )
+        log.close()
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def query(self, statement: str, db: str) -> list[list[Any]]:
+        """Rows of one InfluxQL statement (epoch µs), straight from the server."""
+        import httpx
+
+        r = httpx.post(
+            f"{self.http}/query", params={"q": statement, "db": db, "epoch": "u"}, timeout=10
+        )
+        r.raise_for_status()
+        result = r.json()["results"][0]
+        assert "error" not in result, result["error"]
+        return [row for s in result.get("series", []) for row in s["values"]]
+
+
+@contextmanager
+def running_influxdb(tmp: Path) -> Iterator[InfluxDB1]:
+    """InfluxDB 1.x on a free loopback port, data in `tmp` (ready in ~50 ms)."""
+    server = InfluxDB1(require_binary("influxd", "influxdb"), tmp, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Victoria:
+    """A real victoria-metrics (Debian's, 1.79): takes the InfluxDB v2 write API, reads
+    back through its export API (no InfluxQL)."""
+
+    binary: str
+    workdir: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self) -> str:
+        return f"influxdb://demo@127.0.0.1:{self.port}?org=mz&bucket=mz"
+
+    def start(self) -> None:
+        log = (self.workdir / "victoria.log").open("ab")
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                f"-storageDataPath={self.workdir / 'data'}",
+                f"-httpListenAddr=127.0.0.1:{self.port}",
+                "-search.latencyOffset=0s",
+                "-selfScrapeInterval=0",
+            ],
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def export(self, match: str) -> list[dict[str, Any]]:
+        """Every series matching `match` (a series selector) with its samples, made
+        visible first (it shows new data only after ~1 s otherwise)."""
+        import json
+
+        import httpx
+
+        httpx.get(f"{self.http}/internal/force_flush", timeout=10).raise_for_status()
+        r = httpx.post(f"{self.http}/api/v1/export", data={"match[]": match}, timeout=10)
+        r.raise_for_status()
+        return [json.loads(line) for line in r.text.splitlines() if line.strip()]
+
+
+@contextmanager
+def running_victoria(tmp: Path) -> Iterator[Victoria]:
+    server = Victoria(require_binary("victoria-metrics", "victoria-metrics"), tmp, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -7,7 +7,7 @@ time, and `Op` is local to `router()`.
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -410,6 +410,14 @@ def router(console: Console) -> APIRouter:
             "parked": None if ctx.parked is None else ctx.parked.parked_count(),
             "alarms": s.as_dict() if hasattr(s, "as_dict") else s,
             "alarm_centre": centre_link().model_dump(),
+            # InfluxDB writes: written, buffered (on disk now), dropped (buffer full), ...;
+            # None on the embedded SQLite store.
+            "timeseries": _write_stats(ctx.timeseries),
         }
 
     return r
+
+
+def _write_stats(store: object) -> dict[str, int] | None:
+    stats = getattr(store, "write_stats", None)
+    return cast("dict[str, int] | None", stats()) if callable(stats) else None

@@ -74,6 +74,12 @@ class RoutedStore:
     ) -> list[Bucket]:
         return await self.points.downsample(dwelling, sensor, quantity, start, end, bucket_s)
 
+    def write_stats(self) -> dict[str, int] | None:
+        """The points store's write counters (InfluxStore: written, buffered, dropped, ...)
+        for /api/v1/stats; None for a store that keeps none (SQLite)."""
+        stats = getattr(self.points, "write_stats", None)
+        return stats() if callable(stats) else None
+
     async def close(self) -> None:
         await self.points.close()
         await self.event_store.close()

@@ -1,3 +1,6 @@
+"""The SQLite store's own behaviour: events, reopening. The readings' contract, shared with
+InfluxDB, is tests/integration/test_timeseries_contract.py."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -23,37 +26,6 @@ def _pt(t: float, value: float, sensor: str = "hr-1", quantity: str = "heart_rat
 async def test_satisfies_protocol(store: SqliteTimeSeriesStore) -> None:
     typed: TimeSeriesStore = store
     assert typed is store
-
-
-async def test_series_in_range_oldest_first(store: SqliteTimeSeriesStore) -> None:
-    await store.write_points([_pt(3, 63), _pt(1, 61), _pt(2, 62), _pt(5, 65)])
-    got = await store.series("dw-001", "hr-1", "heart_rate", 1, 5)
-    assert [(p.t, p.value) for p in got] == [(1, 61), (2, 62), (3, 63)]
-
-
-async def test_writing_the_same_point_twice_keeps_one(store: SqliteTimeSeriesStore) -> None:
-    """Redelivered batches are harmless: the point key is (dwelling, sensor, quantity, t)."""
-    await store.write_points([_pt(1, 61)])
-    await store.write_points([_pt(1, 61), _pt(1, 61)])
-    assert len(await store.series("dw-001", "hr-1", "heart_rate", 0, 10)) == 1
-
-
-async def test_latest_per_sensor_and_quantity(store: SqliteTimeSeriesStore) -> None:
-    await store.write_points(
-        [
-            _pt(1, 61),
-            _pt(2, 62),
-            _pt(1, 36.5, "th-1", "temperature"),
-            _pt(9, 20.0, "th-1", "humidity"),
-        ]
-    )
-    await store.write_points([Point("dw-002", "hr-1", "heart_rate", 99, 99)])
-    got = {(p.sensor, p.quantity): (p.t, p.value) for p in await store.latest("dw-001")}
-    assert got == {
-        ("hr-1", "heart_rate"): (2, 62),
-        ("th-1", "temperature"): (1, 36.5),
-        ("th-1", "humidity"): (9, 20.0),
-    }
 
 
 async def test_events_newest_first_and_idempotent(store: SqliteTimeSeriesStore) -> None:
