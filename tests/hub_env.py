@@ -8,17 +8,11 @@ from pydantic import BaseModel
 
 from hub.config import HubSettings
 
-# Field paths that deploy/ already names and another part of issue 12 adds: accepted while
-# their section does not exist yet, checked like the others once it does.
-PENDING = {("timeseries", "url")}  # InfluxDB (issue 12 item 2)
-
 
 def hub_field_path(name: str) -> tuple[str, ...]:
     """The settings path of `MZ_HUB_SECTION__KEY`; AssertionError if there is none."""
     assert name.startswith("MZ_HUB_"), name
     path = tuple(name.removeprefix("MZ_HUB_").lower().split("__"))
-    if path in PENDING and path[0] not in HubSettings.model_fields:
-        return path
     model: type[BaseModel] = HubSettings
     for i, part in enumerate(path):
         assert part in model.model_fields, f"{name}: {'.'.join(path[: i + 1])} is no setting"
