@@ -477,7 +477,8 @@ class InfluxDB1:
         r.raise_for_status()
         result = r.json()["results"][0]
         assert "error" not in result, result["error"]
-        return [row for s in result.get("series", []) for row in s["values"]]
+        # A series may have no rows: SHOW CONTINUOUS QUERIES lists every database.
+        return [row for s in result.get("series", []) for row in s.get("values", [])]
 
 
 @contextmanager
