@@ -30,6 +30,15 @@ def pg(pg_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+def arrived(feed: PgFeed, within_s: float = 10.0) -> StoreChange | None:
+    """The feed's next change, waiting for it: a NOTIFY reaches the LISTEN connection
+    shortly after the commit, not at once."""
+    deadline = time.monotonic() + within_s
+    while (change := feed.read()) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return change
+
+
 def test_committed_alarm_changes_are_seen_and_a_reconnect_says_everything(pg: Engine) -> None:
     feed = PgFeed("store", pg.url.render_as_string(hide_password=False))
     try:
@@ -38,7 +47,7 @@ def test_committed_alarm_changes_are_seen_and_a_reconnect_says_everything(pg: En
         rec = alarm("a" * 32)
         assert store.insert_alarm(rec)
         store.log_event(rec.id, rec.received_at + 1, "note", "anja", "gebeld")
-        change = feed.read()
+        change = arrived(feed)
         assert change is not None and not change.everything
         assert change.alarms == {rec.id} and change.dwellings == {rec.dwelling}
         assert feed.read() is None  # nothing new
@@ -71,15 +80,6 @@ def test_payloads_name_alarms_dwellings_and_operators() -> None:
     assert parse("alarm_log:abc:dw-001") == ("abc", "dw-001", None)
     assert parse("contacts:dw-002") == (None, "dw-002", None)
     assert parse("operators:anja") == (None, None, "anja")
-
-
-def arrived(feed: PgFeed, within_s: float = 10.0) -> StoreChange | None:
-    """The feed's next change, waiting for it: a NOTIFY reaches the LISTEN connection
-    shortly after the commit, not at once."""
-    deadline = time.monotonic() + within_s
-    while (change := feed.read()) is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return change
 
 
 def test_registry_edits_name_their_dwelling_or_operator(pg: Engine) -> None:
