@@ -60,9 +60,9 @@ from sensors.contract import (
     decode,
     encode,
     parse_topic,
-    reading_problem,
     receipt_command,
     resend_command,
+    split_readings,
     subscription,
     time_ok,
 )
@@ -498,18 +498,11 @@ class Ingest:
         )
 
     def _points(self, msg: ReadingsBatch, now: float) -> list[Point]:
-        """The batch's readings as points, those refused counted (contract.split_readings
-        in one pass: this runs for every reading)."""
-        points: list[Point] = []
-        dwelling = msg.dwelling
-        for r in msg.readings:
-            problem = reading_problem(r, now)
-            if problem is None:
-                points.append(Point(dwelling, r.sensor, r.quantity, r.t, r.value))
-            else:
-                self.stats.incr(f"rejected.{problem}")
-                self.stats.refuse(dwelling, problem, 1)
-        return points
+        kept, refused = split_readings(msg, now)
+        for reason, n in refused.items():
+            self.stats.incr(f"rejected.{reason}", n)
+            self.stats.refuse(msg.dwelling, reason, n)
+        return [Point(msg.dwelling, r.sensor, r.quantity, r.t, r.value) for r in kept]
 
     def _reject(self, reason: str, topic: str, detail: str) -> Verdict:
         self.stats.incr(f"rejected.{reason}")
