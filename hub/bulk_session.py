@@ -191,6 +191,11 @@ class BulkSession:
         """Up to `limit` messages, as soon as there is at least one; [] once `stop` is
         set. Raises aiomqtt.MqttError when the connection is gone (what was received
         and not yet acknowledged comes again on the next session)."""
+        if self._inbox:
+            # Messages are waiting: without this the caller's loop would go from batch to
+            # batch of a backlog without once letting the event loop run, and the alarm
+            # session beside it (hub.ingest) would wait for the whole backlog.
+            await asyncio.sleep(0)
         while not self._inbox:
             if self._closed.done():
                 raise aiomqtt.MqttError(self._closed.result())

@@ -77,7 +77,9 @@ log = logging.getLogger(__name__)
 # one that keeps failing while the stores answer is parked (hub.dead_letters).
 RETRY_S: Final = 0.05
 # The most messages the readings session takes in one batch (one write, one PUBACK run).
-MAX_BATCH: Final = 500
+# A batch holds the event loop it shares with the alarm session for its whole time
+# (~25 ms at 100 here), so this bounds how long an alarm waits behind a backlog.
+MAX_BATCH: Final = 100
 READINGS_SUFFIX: Final = f"/{Channel.READINGS.value}"
 CHANNEL_OF: Final = {
     "readings": Channel.READINGS,
@@ -694,9 +696,14 @@ class Ingest:
             for topic in want:
                 await client.subscribe(topic, qos=1)
             await client.unsubscribe(drop)
-            if kind is SessionKind.ALARMS:
-                await self._ask_for_resends(client)
             self._session_up(kind)
+            # The resend requests go out beside the message loop, not before it: at a
+            # fleet's size they take a while, and an alarm already queued must not wait.
+            resends = (
+                asyncio.create_task(self._ask_for_resends(client), name="ingest-resends")
+                if kind is SessionKind.ALARMS
+                else None
+            )
             messages = aiter(client.messages)
             stopping = asyncio.ensure_future(stop.wait())
             pending: asyncio.Future[aiomqtt.Message] | None = None
@@ -713,6 +720,10 @@ class Ingest:
                     await self._handle_taken(client, taken)
             finally:
                 stopping.cancel()
+                if resends is not None:
+                    resends.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await resends
                 if pending is not None:
                     # A message being waited for is not lost: it was never acknowledged,
                     # the broker delivers it again. Processing is never cut off halfway.
@@ -738,8 +749,7 @@ class Ingest:
         """The alarms session is (back) up: what the broker held for it while the hub was
         away may have been dropped (a full queue, a broker crash), so every dwelling is
         asked to send its unconfirmed alarms now rather than at its next resend time.
-        QoS 0 and before the first message is read: best effort (an edge that misses it
-        resends on its own schedule), and never interleaved with the message loop."""
+        QoS 0: best effort (an edge that misses it resends on its own schedule)."""
         now = self._clock()
         dwellings = [d.id for d in self._registry.dwellings()]
         for dwelling in dwellings:
