@@ -59,6 +59,7 @@ from sensors.contract import (
     Status,
     decode,
     encode,
+    is_pseudo_id,
     parse_topic,
     receipt_command,
     resend_command,
@@ -308,6 +309,7 @@ class Ingest:
         verdicts: list[Verdict | None] = [None] * len(items)
         batches: list[tuple[int, ReadingsBatch]] = []
         now = self._clock()
+        self._look_up_dwellings([item.topic for item in items], now)
         for i, item in enumerate(items):
             if not item.topic.endswith(READINGS_SUFFIX):
                 verdicts[i] = await self.handle(item.topic, item.payload, retained=item.retained)
@@ -449,6 +451,26 @@ class Ingest:
         if isinstance(msg, AlarmMessage):
             return receipt_command(msg.dwelling, msg.id, now)
         return None
+
+    def _look_up_dwellings(self, topics: Sequence[str], now: float) -> None:
+        """Refresh, in one registry query, what the cache no longer knows of the dwellings
+        `topics` name (`_registered` then finds each: one query per batch, not per
+        dwelling)."""
+        stale: set[str] = set()
+        for topic in topics:
+            parts = topic.split("/", 3)
+            if len(parts) > 2 and parts[1] == "v1" and parts[2] not in stale:
+                cached = self._known.get(parts[2])
+                if (cached is None or cached[1] <= now) and is_pseudo_id(parts[2]):
+                    stale.add(parts[2])
+        if not stale:
+            return
+        known = self._registry.registered(stale)
+        if len(self._known) + len(stale) > 100_000:  # a spray of ids: start over
+            self._known.clear()
+        until = now + REGISTRY_CACHE_S
+        for dwelling in stale:
+            self._known[dwelling] = (dwelling in known, until)
 
     def _registered(self, dwelling: str, now: float) -> bool:
         cached = self._known.get(dwelling)
