@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
+from hub.broker_tls import tls_context
 from hub.budget import BUDGET_READINGS, BudgetPolicy, DwellingBudgets
 from hub.config import BrokerSettings
 from hub.context import AlarmSink, Registry
@@ -203,15 +204,6 @@ def _incoming(message: aiomqtt.Message) -> Incoming:
     payload = message.payload
     raw = payload if isinstance(payload, bytes) else str(payload).encode()
     return Incoming(str(message.topic), raw, bool(message.retain))
-
-
-def tls_context(b: BrokerSettings) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=None if b.ca_file is None else str(b.ca_file))
-    if b.cert_file is not None:
-        ctx.load_cert_chain(str(b.cert_file), None if b.key_file is None else str(b.key_file))
-    if b.tls_insecure:
-        ctx.check_hostname = False
-    return ctx
 
 
 def check_tls(b: BrokerSettings) -> None:
@@ -693,12 +685,17 @@ class Ingest:
         """Readings: on paho's own thread (hub.bulk_session), in batches of what has
         arrived, each batch acknowledged once it is durable."""
         from hub.bulk_session import BulkSession
+        from hub.readings_receiver import ReceiverSession
 
         kind = SessionKind.BULK
         b = self._broker
         want, drop = self.filters(kind)
-        tls = tls_context(b) if b.tls else None
-        async with BulkSession(b, self.client_id(kind), tls) as session:
+        session: BulkSession | ReceiverSession
+        if b.readings_receiver == "process":
+            session = ReceiverSession(b, self.client_id(kind))
+        else:
+            session = BulkSession(b, self.client_id(kind), tls_context(b) if b.tls else None)
+        async with session:
             await session.subscribe(want)
             await session.unsubscribe(drop)
             self._session_up(kind)
