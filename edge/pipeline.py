@@ -12,6 +12,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from edge.config import DeviceConfig, EdgeSettings
 from edge.detection import Detector, Finding
@@ -118,6 +119,8 @@ class Pipeline:
             d.port: d for d in settings.devices if d.transport == "serial" and d.port
         }
         self._bthome = {d.id: BTHomeDecoder(d.id) for d in self._by_address.values()}
+        # A GATT measurement's time stamp is the device's wall clock: the dwelling's zone.
+        self._tz = ZoneInfo(settings.timezone)
         self._pending: list[contract.Reading] = []
 
     # -- frames ---------------------------------------------------------------------
@@ -179,7 +182,9 @@ class Pipeline:
         with the frame's `status` (non-zero: unusable), to the detectors, which decide
         whether the device is a vitals source."""
         try:
-            decoded = health_readings(device.id, frame.characteristic.lower(), frame.data, frame.t)
+            decoded = health_readings(
+                device.id, frame.characteristic.lower(), frame.data, frame.t, tz=self._tz
+            )
         except DecodeError as exc:
             self._decode_error(exc)
             return

@@ -57,6 +57,7 @@ needs to be explicit about.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import struct
 from collections.abc import Callable
@@ -472,9 +473,12 @@ def _special(*values: SFloatValue | None) -> bool:
     return any(isinstance(v, SFloatSpecial) for v in values)
 
 
-def _heart_rate(data: bytes) -> tuple[dict[str, float], int]:
+_Decoded = tuple[dict[str, float], int, DateTime | None]  # values, status, time stamp
+
+
+def _heart_rate(data: bytes) -> _Decoded:
     hr = decode_heart_rate(data)
-    return {"hr": float(hr.bpm)}, 0 if hr.usable else STATUS_NO_CONTACT
+    return {"hr": float(hr.bpm)}, 0 if hr.usable else STATUS_NO_CONTACT, None
 
 
 def _plx_status(meas: int | None, dev: int | None, meas_unusable: int) -> int:
@@ -482,21 +486,22 @@ def _plx_status(meas: int | None, dev: int | None, meas_unusable: int) -> int:
     return status | (STATUS_DEVICE if (dev or 0) & DEV_UNUSABLE else 0)
 
 
-def _plx_continuous(data: bytes) -> tuple[dict[str, float], int]:
+def _plx_continuous(data: bytes) -> _Decoded:
     plx = decode_plx_continuous(data)
     status = STATUS_SPECIAL_VALUE if _special(plx.spo2, plx.pulse_rate) else 0
     status |= _plx_status(plx.measurement_status, plx.device_status, MEAS_UNUSABLE_CONTINUOUS)
-    return {"spo2": _number(plx.spo2), "hr": _number(plx.pulse_rate)}, status
+    return {"spo2": _number(plx.spo2), "hr": _number(plx.pulse_rate)}, status, None
 
 
-def _plx_spot_check(data: bytes) -> tuple[dict[str, float], int]:
+def _plx_spot_check(data: bytes) -> _Decoded:
     plx = decode_plx_spot_check(data)
     status = STATUS_SPECIAL_VALUE if _special(plx.spo2, plx.pulse_rate) else 0
     status |= _plx_status(plx.measurement_status, plx.device_status, MEAS_UNUSABLE)
-    return {"spo2": _number(plx.spo2), "hr": _number(plx.pulse_rate)}, status
+    values = {"spo2": _number(plx.spo2), "hr": _number(plx.pulse_rate)}
+    return values, status, None if plx.clock_not_set else plx.timestamp
 
 
-def _blood_pressure(data: bytes) -> tuple[dict[str, float], int]:
+def _blood_pressure(data: bytes) -> _Decoded:
     bp = decode_blood_pressure(data)
     status = STATUS_SPECIAL_VALUE if _special(bp.systolic, bp.diastolic) else 0
     if (bp.status or 0) & BP_UNRELIABLE:
@@ -510,21 +515,23 @@ def _blood_pressure(data: bytes) -> tuple[dict[str, float], int]:
     pulse = bp.pulse_rate
     if pulse is not None and not _special(pulse) and not (bp.status or 0) & BP_PULSE_RANGE_MASK:
         values["hr"] = _number(pulse)
-    return values, status
+    return values, status, bp.timestamp
 
 
-def _temperature(data: bytes) -> tuple[dict[str, float], int]:
+def _temperature(data: bytes) -> _Decoded:
     m = decode_temperature(data)
     status = STATUS_SPECIAL_VALUE if _special(m.value) else 0
-    return {"temperature": _number(m.celsius)}, status
+    return {"temperature": _number(m.celsius)}, status, m.timestamp
 
 
-def _weight(data: bytes) -> tuple[dict[str, float], int]:
-    kg = decode_weight(data).weight_kg
-    return {"weight": math.nan if kg is None else kg}, 0 if kg is not None else STATUS_SPECIAL_VALUE
+def _weight(data: bytes) -> _Decoded:
+    m = decode_weight(data)
+    kg = m.weight_kg
+    status = 0 if kg is not None else STATUS_SPECIAL_VALUE
+    return {"weight": math.nan if kg is None else kg}, status, m.timestamp
 
 
-_DECODERS: Final[dict[str, Callable[[bytes], tuple[dict[str, float], int]]]] = {
+_DECODERS: Final[dict[str, Callable[[bytes], _Decoded]]] = {
     HEART_RATE_MEASUREMENT: _heart_rate,
     PLX_CONTINUOUS_MEASUREMENT: _plx_continuous,
     PLX_SPOT_CHECK_MEASUREMENT: _plx_spot_check,
@@ -534,7 +541,30 @@ _DECODERS: Final[dict[str, Callable[[bytes], tuple[dict[str, float], int]]]] = {
 }
 
 
-def health_readings(sensor: str, characteristic: str, data: bytes, t: float) -> DecodedFrame:
+# A device's time stamp is believed when it is at most this old (the wire contract's
+# window) and at most this far ahead of the reception time; otherwise its clock is wrong
+# (never set: 2000-01-01, year 0) and the reading is timed at reception.
+STORED_MAX_AGE_S: Final = 7 * 86400.0
+DEVICE_CLOCK_AHEAD_S: Final = 600.0
+
+
+def measured_at(stamp: DateTime | None, t: float, tz: dt.tzinfo | None) -> float:
+    """When a measurement was taken: its time stamp (the device's wall clock in the
+    dwelling's zone `tz`) when it is believable, else the reception time `t`. A cuff or
+    scale indicates its stored measurements on connection: they keep their own times,
+    so an old one is never scored as fresh."""
+    local = stamp.as_datetime() if stamp is not None else None
+    if local is None or tz is None:
+        return t
+    device_t = local.replace(tzinfo=tz).timestamp()
+    if t - STORED_MAX_AGE_S <= device_t <= t + DEVICE_CLOCK_AHEAD_S:
+        return device_t
+    return t
+
+
+def health_readings(
+    sensor: str, characteristic: str, data: bytes, t: float, *, tz: dt.tzinfo | None = None
+) -> DecodedFrame:
     """One notification or indication -> readings plus the frame's `status`.
 
     Heart rate: `hr`; PLX continuous and spot-check: `spo2`, `hr` (the pulse rate, as the
@@ -545,7 +575,9 @@ def health_readings(sensor: str, characteristic: str, data: bytes, t: float) -> 
 
     A special value becomes a NaN reading and sets `STATUS_SPECIAL_VALUE`; a value outside
     `PHYSICAL_RANGE` sets `STATUS_OUT_OF_RANGE`; every value of a frame with a non-zero
-    status is unusable. Raises DecodeError on malformed bytes or an unknown
+    status is unusable. With the dwelling's time zone `tz`, a measurement's own time
+    stamp times its readings (`measured_at`); without, or for a characteristic without
+    one, `t` (reception) does. Raises DecodeError on malformed bytes or an unknown
     characteristic.
     """
     if characteristic == BATTERY_LEVEL:
@@ -554,13 +586,14 @@ def health_readings(sensor: str, characteristic: str, data: bytes, t: float) -> 
     decoder = _DECODERS.get(characteristic)
     if decoder is None:
         raise DecodeError(DEVICE_KIND, f"not a health characteristic: {characteristic}")
-    values, status = decoder(data)
+    values, status, stamp = decoder(data)
     for quantity, value in values.items():
         low, high = PHYSICAL_RANGE[quantity]
         if math.isfinite(value) and not low <= value <= high:
             status |= STATUS_OUT_OF_RANGE
-    readings = [Reading(sensor, q, t, v) for q, v in values.items()]
-    readings.append(Reading(sensor, "status", t, float(status)))
+    at = measured_at(stamp, t, tz)
+    readings = [Reading(sensor, q, at, v) for q, v in values.items()]
+    readings.append(Reading(sensor, "status", at, float(status)))
     return DecodedFrame(sensor=sensor, t=t, readings=tuple(readings))
 
 

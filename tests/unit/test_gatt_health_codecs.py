@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -52,6 +53,7 @@ from sensors.codecs.ble_health import (
     encode_plx_continuous,
     encode_plx_spot_check,
     health_readings,
+    measured_at,
 )
 from sensors.codecs.ieee11073 import decode_float, encode_float
 from sensors.codecs.sig_spot_check import (
@@ -441,3 +443,38 @@ def test_every_supported_characteristic_is_fuzzed() -> None:
         WEIGHT_MEASUREMENT,
         BATTERY_LEVEL,
     } == SUPPORTED
+
+
+# ------------------------------------------------------------------------- time stamps
+
+AMS = ZoneInfo("Europe/Amsterdam")
+RECEIVED = dt.datetime(2026, 12, 4, 9, 0, 0, tzinfo=AMS).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("stamp", "expected"),
+    [
+        # a stored measurement from this morning keeps its own time (08:15 CET)
+        (DateTime(2026, 12, 4, 8, 15, 0), RECEIVED - 45 * 60),
+        (DateTime(2026, 11, 28, 8, 15, 0), RECEIVED - 6 * 86400 - 45 * 60),
+        (DateTime(2000, 1, 1, 0, 5, 0), RECEIVED),  # clock never set
+        (DateTime(2026, 12, 4, 11, 0, 0), RECEIVED),  # ahead: clock wrong
+        (DateTime(0, 12, 4, 8, 15, 0), RECEIVED),  # year "not known"
+        (DateTime(2026, 2, 30, 8, 15, 0), RECEIVED),  # no such date
+        (None, RECEIVED),
+    ],
+)
+def test_measured_at(stamp: DateTime | None, expected: float) -> None:
+    assert measured_at(stamp, RECEIVED, AMS) == expected
+    assert measured_at(stamp, RECEIVED, None) == RECEIVED  # no zone: reception time
+
+
+def test_readings_carry_the_measurement_time() -> None:
+    stamp = DateTime(2026, 12, 4, 8, 15, 0)
+    bp = encode_blood_pressure(BloodPressureMeasurement(128.0, 82.0, 97.0, timestamp=stamp))
+    frame = health_readings("cuff-1", BLOOD_PRESSURE_MEASUREMENT, bp, RECEIVED, tz=AMS)
+    assert {r.t for r in frame.readings} == {RECEIVED - 45 * 60}
+    # A spot-check oximeter that says its clock was never set: reception time.
+    spot = encode_plx_spot_check(PlxSpotCheck(97.0, 70.0, timestamp=stamp, clock_not_set=True))
+    frame = health_readings("ox-1", PLX_SPOT_CHECK_MEASUREMENT, spot, RECEIVED, tz=AMS)
+    assert {r.t for r in frame.readings} == {RECEIVED}

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -37,7 +38,7 @@ from sensors.codecs.ble_health import (
     health_readings,
 )
 from sensors.codecs.sig_spot_check import decode_blood_pressure, decode_temperature
-from sensors.readings import Frame
+from sensors.readings import Frame, Notification
 from simulators.devices.gatt_health import SimulatedSpotCheckDevice
 from tests.ble_radio import FakeRadio
 from tests.servers import wait_until
@@ -246,3 +247,21 @@ async def test_a_cuff_measurement_reaches_the_hub_and_news2(spool: Spool) -> Non
     assert vitals.pipeline.value(Quantity.SBP) == pytest.approx(128.3, abs=0.1)
     (state,) = health.snapshot(T0 + 1)
     assert state.state == "ok" and state.battery == 64
+
+
+def test_a_stored_measurement_keeps_its_own_time_in_the_pipeline(spool: Spool) -> None:
+    s = settings(timezone="Europe/Amsterdam")
+    health = HealthTracker(((d.id, d.kind, s.silence_for(d)) for d in s.devices), T0)
+    pipeline = Pipeline(s, Outbox(spool), health)
+    received = dt.datetime(2026, 12, 4, 9, 0, tzinfo=ZoneInfo("Europe/Amsterdam")).timestamp()
+    cuff = SimulatedSpotCheckDevice("cuff-1", CUFF, "blood_pressure")
+    # The cuff's memory: taken at 08:15, sent when the edge connected at 09:00.
+    ((char, data), _battery) = cuff.measure({"sbp": 128, "dbp": 82}, WHEN)
+    pipeline.handle(Notification(CUFF, char, data, received))
+    pipeline.tick(received + 1)
+    times = set()
+    for item in spool.peek(1000):
+        msg = contract.decode(item.topic, item.payload)[1]
+        if isinstance(msg, contract.ReadingsBatch):
+            times |= {r.t for r in msg.readings}
+    assert times == {received - 45 * 60}
