@@ -31,8 +31,9 @@ Bluetooth proxies have the same), connects with bleak-retry-connector's
 configured characteristic on that one connection and emits each value as our own
 `Notification`, tagged with the characteristic it came from so the pipeline picks the
 codec. bleak's `start_notify` enables notifications or indications, whichever the
-characteristic has (the CCCD write differs; bleak and BlueZ do it); a characteristic
-with neither is refused by name before subscribing. No bleak type leaves this module (the
+characteristic has (the CCCD write differs; bleak and BlueZ do it); a read-only one (a
+Battery Level, often) is read once per connection; one that does none of these is
+refused by name before subscribing. No bleak type leaves this module (the
 characteristic is bound per subscription, not read from bleak's object).
 
 `client_backend` / `scanner_backend` are bleak's own backend seam (`BleakClient(...,
@@ -216,19 +217,25 @@ class _Link:
                 retryable=False,
             )
         props = set(found.properties)
-        mode = "indications" if "indicate" in props and "notify" not in props else "notifications"
         if not props & {"notify", "indicate"}:
-            raise DriverError(
-                self.name,
-                f"cannot subscribe to {char}: it neither notifies nor indicates"
-                f" ({', '.join(sorted(props))})",
-                retryable=False,
-            )
+            if "read" not in props:
+                raise DriverError(
+                    self.name,
+                    f"cannot subscribe to {char}: it neither notifies, indicates nor reads"
+                    f" ({', '.join(sorted(props))})",
+                    retryable=False,
+                )
+            # Many devices' Battery Level is read-only: read it once per connection.
+            try:
+                callback(found, await client.read_gatt_char(char))
+            except (BleakError, OSError) as exc:
+                raise DriverError(self.name, f"cannot read {char}: {exc!r}") from exc
+            return "read once"
         try:
             await client.start_notify(char, callback)
         except (BleakError, OSError) as exc:
             raise DriverError(self.name, f"cannot subscribe to {char}: {exc!r}") from exc
-        return mode
+        return "indications" if "indicate" in props and "notify" not in props else "notifications"
 
 
 class GattWearable:

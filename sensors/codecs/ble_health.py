@@ -1,9 +1,13 @@
-"""Bluetooth SIG health characteristics over GATT: encode and decode (pure).
+"""Bluetooth SIG health characteristics over GATT: encode, decode, and our readings (pure).
 
-Two notified characteristics, as the Bluetooth SIG defines them (GATT Specification
-Supplement, "Heart Rate Measurement" and "PLX Continuous Measurement"; Heart Rate
-Service 1.0; Pulse Oximeter Service 1.0.1), so that a real heart-rate strap, watch or
-pulse oximeter works, and a simulator sends exactly the bytes they send:
+The characteristics as the Bluetooth SIG defines them (GATT Specification Supplement;
+Heart Rate Service 1.0; Pulse Oximeter Service 1.0.1; Blood Pressure, Health Thermometer
+and Weight Scale Services), so that a real strap, watch, oximeter, cuff, thermometer or
+scale works, and a simulator sends exactly the bytes they send. Here: Heart Rate
+Measurement, PLX Continuous and PLX Spot-Check Measurement, Battery Level, and the one
+dispatch `decode_characteristic(uuid, data)` over all of them; Blood Pressure, Temperature
+and Weight Measurement are in `sensors.codecs.sig_spot_check`, SFLOAT / FLOAT in
+`sensors.codecs.ieee11073`.
 
 **Heart Rate Measurement** (0x2A37, Heart Rate Service 0x180D), little-endian:
 
@@ -36,23 +40,34 @@ detected.
 | device and sensor status | u24       | flags bit 3 | `DEV_*` bits                     |
 | pulse amplitude index    | SFLOAT    | flags bit 4 | %                                |
 
+**PLX Spot-Check Measurement** (0x2A5E, indicated): flags u8 (bit 0: time stamp; bit 1:
+measurement status; bit 2: device and sensor status; bit 3: pulse amplitude index; bit 4:
+device clock not set), SpO2 and PR as SFLOATs, then the flagged fields in that order (time
+stamp: 7-byte Date Time; statuses as in the continuous measurement).
+
+**Battery Level** (0x2A19): u8 percent; 101-255 are reserved (refused).
+
 **SFLOAT** (IEEE 11073-20601 SFLOAT-Type, 16 bits): a 4-bit signed exponent (high
 nibble) and a 12-bit signed mantissa, value = mantissa x 10^exponent. With exponent 0
 the mantissas 0x7FF (NaN), 0x800 (NRes: not at this resolution), 0x7FE (+INFINITY),
 0x802 (-INFINITY) and 0x801 (reserved) are special values, decoded as `SFloatSpecial`.
 
-What makes a value unusable (never scored, flagged): a special SFLOAT value, "sensor
-contact not detected", or a PLX measurement / device-and-sensor status bit that says the
-value is not a settled clinical measurement (`MEAS_UNUSABLE`, `DEV_UNUSABLE`).
+What makes a value unusable (never scored, flagged): a special value, "sensor contact
+not detected", a PLX measurement / device-and-sensor status bit that says the value is not
+a settled clinical measurement (`MEAS_UNUSABLE` for a spot check; for a continuous
+oximeter `MEAS_UNUSABLE_CONTINUOUS`, without "measurement ongoing", which continuous
+oximeters set throughout; `DEV_UNUSABLE`), a cuff's body movement / loose cuff / improper
+position, or a value outside `PHYSICAL_RANGE`.
 `health_readings` turns a notification into our readings with a frame `status` reading
 (`STATUS_*` bits, 0 = usable), as the serial vitals line does.
 
 Malformed bytes (too short, trailing bytes, a field declared but missing) raise
-`sensors.errors.DecodeError`. Why hand-rolled: the two layouts are small and fixed by the
-SIG; the one maintained Python library covering both (`bluetooth-sig`, 0.x) would pull in
-msgspec and the SIG's whole YAML registry onto the Pi for ~150 lines of struct unpacking,
-and its treatment of special values and of the status bits is not what our validation
-needs to be explicit about.
+`sensors.errors.DecodeError`. Why hand-rolled: the layouts are small and fixed by the
+SIG; the one maintained Python library covering them (`bluetooth-sig`, 0.x) would pull in
+msgspec and the SIG's whole YAML registry onto the Pi for a few hundred lines of struct
+unpacking, its treatment of special values and of the status bits is not what our
+validation needs to be explicit about, and its test vectors read SFLOAT with a biased
+exponent (0x8078 as 120, where IEEE 11073-20601 says 120 x 10^-8).
 """
 
 from __future__ import annotations

@@ -286,9 +286,38 @@ async def test_a_transient_bluez_failure_is_retried_within_one_connect() -> None
     assert driver.connect_failures == 0 and cuff.connects == 2
 
 
-async def test_a_characteristic_without_notify_or_indicate_is_refused_by_name() -> None:
+async def test_a_read_only_battery_level_is_read_once_per_connection() -> None:
     radio = FakeRadio()
-    thermo = radio.add(CUFF, {HEALTH_THERMOMETER_SERVICE: {TEMPERATURE_MEASUREMENT: ["read"]}})
+    thermo = radio.add(
+        CUFF,
+        {
+            HEALTH_THERMOMETER_SERVICE: {TEMPERATURE_MEASUREMENT: ["indicate"]},
+            BATTERY_SERVICE: {BATTERY_LEVEL: ["read"]},
+        },
+    )
+    thermo.values[BATTERY_LEVEL] = b"\x2a"
+    thermo.advertising = True
+    frames: list[Frame] = []
+    driver = GattHealthDevice(
+        "thermo-1",
+        CUFF,
+        [TEMPERATURE_MEASUREMENT, BATTERY_LEVEL],
+        clock=lambda: T0,
+        client_backend=radio.client_backend,
+        scanner_backend=radio.scanner_backend,
+    )
+    async with running(driver.run(frames.append)):
+        await wait_until(lambda: driver.connected.is_set())
+        thermo.send(TEMPERATURE_MEASUREMENT, NORDIC_TEMP)
+    assert frames == [
+        Notification(CUFF, BATTERY_LEVEL, b"\x2a", T0),
+        Notification(CUFF, TEMPERATURE_MEASUREMENT, NORDIC_TEMP, T0),
+    ]
+
+
+async def test_a_characteristic_it_cannot_hear_from_is_refused_by_name() -> None:
+    radio = FakeRadio()
+    thermo = radio.add(CUFF, {HEALTH_THERMOMETER_SERVICE: {TEMPERATURE_MEASUREMENT: ["write"]}})
     thermo.advertising = True
     driver = GattHealthDevice(
         "thermo-1",
@@ -297,7 +326,7 @@ async def test_a_characteristic_without_notify_or_indicate_is_refused_by_name() 
         client_backend=radio.client_backend,
         scanner_backend=radio.scanner_backend,
     )
-    with pytest.raises(DriverError, match="neither notifies nor indicates") as err:
+    with pytest.raises(DriverError, match="neither notifies, indicates nor reads") as err:
         await asyncio.wait_for(driver.run(lambda f: None), 5)
     assert not err.value.retryable and not radio.connected
 
