@@ -265,3 +265,68 @@ def test_a_stored_measurement_keeps_its_own_time_in_the_pipeline(spool: Spool) -
         if isinstance(msg, contract.ReadingsBatch):
             times |= {r.t for r in msg.readings}
     assert times == {received - 45 * 60}
+
+
+# ------------------------------------------------------------------------- scenarios
+
+_GATT_SCENARIO = """
+[[devices]]
+id = "cuff-1"
+kind = "gatt"
+measures = "blood_pressure"
+{extra}
+[[devices]]
+id = "vitals-1"
+kind = "vitals"
+[[events]]
+at = 1
+action = "measure"
+device = "{device}"
+values = {values}
+{event_extra}
+"""
+
+
+def _scenario(
+    extra: str = "",
+    device: str = "cuff-1",
+    values: str = "{ sbp = 120, dbp = 80 }",
+    event: str = "",
+) -> Any:
+    from simulators.scenario import parse_scenario
+
+    return parse_scenario(
+        _GATT_SCENARIO.format(extra=extra, device=device, values=values, event_extra=event)
+    )
+
+
+def test_scenario_gatt_device_and_measure() -> None:
+    sc = _scenario('units = "kpa"', event='problems = ["cuff_loose"]')
+    (cuff, _gw) = sc.devices
+    assert (cuff.kind, cuff.measures, cuff.units) == ("gatt", "blood_pressure", "kpa")
+    assert sc.events[0].problems == ["cuff_loose"]
+    from simulators.dwelling import _device_config
+
+    assert _device_config(cuff) == {
+        "id": "cuff-1",
+        "transport": "ble",
+        "address": cuff.mac,
+        "kind": "gatt",
+        "health": ["blood_pressure", "battery"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"extra": 'units = "lb"'}, "units 'lb' are for a weight"),
+        ({"values": "{ temperature = 37 }"}, "a blood_pressure measurement takes"),
+        ({"values": "{ sbp = 120 }"}, "a blood_pressure measurement takes"),
+        ({"device": "vitals-1", "event": 'problems = ["nan"]'}, "problems are for a gatt"),
+    ],
+)
+def test_scenario_refuses_bad_gatt_entries(kw: dict[str, str], message: str) -> None:
+    from simulators.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError, match=message):
+        _scenario(**kw)
