@@ -49,7 +49,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypedDict, Unpack
 
 from edge.backoff import Backoff
 from edge.drivers import Emit
@@ -107,6 +107,17 @@ def _check_characteristics(sensor: str, chars: Sequence[str]) -> tuple[str, ...]
     return tuple(chars)
 
 
+class LinkOptions(TypedDict, total=False):
+    """How a GATT driver reaches its device (every key optional)."""
+
+    adapter: str | None  # BlueZ adapter ("hci1"); None: the default
+    clock: Callable[[], float]  # reception time (default `time.time`)
+    slots: ConnectionSlots | None  # the agent's shared connection cap
+    client_backend: type[Any] | None  # bleak backend seams (tests: a fake radio)
+    scanner_backend: type[Any] | None
+    find_timeout_s: float  # how long one scan looks for the device
+
+
 class _Link:
     """What both drivers share: find, take a slot, connect, subscribe, let go."""
 
@@ -115,27 +126,24 @@ class _Link:
         sensor: str,
         address: str,
         characteristics: tuple[str, ...],
-        *,
-        adapter: str | None,
-        clock: Callable[[], float],
-        slots: ConnectionSlots | None,
-        client_backend: type[Any] | None,
-        scanner_backend: type[Any] | None,
-        find_timeout_s: float,
+        **options: Unpack[LinkOptions],
     ) -> None:
         self.sensor = sensor
         self.address = address.upper()
         self.characteristics = characteristics
-        self.clock = clock
-        self.slots = slots
-        self.find_timeout_s = find_timeout_s
+        self.clock = options.get("clock", time.time)
+        self.slots = options.get("slots")
+        self.find_timeout_s = options.get("find_timeout_s", FIND_TIMEOUT_S)
         self._scanner_kwargs: dict[str, Any] = {}
         self._client_kwargs: dict[str, Any] = {}
+        adapter = options.get("adapter")
         if adapter:
             self._scanner_kwargs["bluez"] = {"adapter": adapter}
             self._client_kwargs["bluez"] = {"adapter": adapter}
+        scanner_backend = options.get("scanner_backend")
         if scanner_backend is not None:
             self._scanner_kwargs["backend"] = scanner_backend
+        client_backend = options.get("client_backend")
         if client_backend is not None:
             self._client_kwargs["backend"] = client_backend
 
@@ -238,40 +246,15 @@ class _Link:
         return "indications" if "indicate" in props and "notify" not in props else "notifications"
 
 
-class GattWearable:
-    """One wearable over its own GATT connection (one driver per wearable)."""
+class _GattDriver:
+    """One device over its own GATT connection (one driver per device)."""
 
     def __init__(
-        self,
-        sensor: str,
-        address: str,
-        characteristic: str | None = ACCEL_CHARACTERISTIC,
-        *,
-        health: Sequence[str] = (),
-        adapter: str | None = None,
-        clock: Callable[[], float] = time.time,
-        slots: ConnectionSlots | None = None,
-        client_backend: type[Any] | None = None,
-        scanner_backend: type[Any] | None = None,
-        find_timeout_s: float = FIND_TIMEOUT_S,
+        self, sensor: str, address: str, characteristics: Sequence[str], options: LinkOptions
     ) -> None:
-        """`characteristic`: the accelerometer's (None: a band without one); `health`:
-        further characteristics (128-bit UUIDs) notified on the same connection."""
         self._sensor = sensor
-        self.characteristic = characteristic.lower() if characteristic else None
-        chars = ([self.characteristic] if self.characteristic else []) + [c.lower() for c in health]
-        self.characteristics = _check_characteristics(sensor, chars)
-        self._link = _Link(
-            sensor,
-            address,
-            self.characteristics,
-            adapter=adapter,
-            clock=clock,
-            slots=slots,
-            client_backend=client_backend,
-            scanner_backend=scanner_backend,
-            find_timeout_s=find_timeout_s,
-        )
+        self.characteristics = _check_characteristics(sensor, [c.lower() for c in characteristics])
+        self._link = _Link(sensor, address, self.characteristics, **options)
         self.address = self._link.address
         self.connected = asyncio.Event()  # set while subscribed (tests, health)
 
@@ -282,6 +265,25 @@ class GattWearable:
     @property
     def sensors(self) -> tuple[str, ...]:
         return (self._sensor,)
+
+
+class GattWearable(_GattDriver):
+    """A wearable, kept connected: a lost link is a DriverError for the supervisor."""
+
+    def __init__(
+        self,
+        sensor: str,
+        address: str,
+        characteristic: str | None = ACCEL_CHARACTERISTIC,
+        *,
+        health: Sequence[str] = (),
+        **options: Unpack[LinkOptions],
+    ) -> None:
+        """`characteristic`: the accelerometer's (None: a band without one); `health`:
+        further characteristics (128-bit UUIDs) notified on the same connection."""
+        self.characteristic = characteristic.lower() if characteristic else None
+        accel = [self.characteristic] if self.characteristic else []
+        super().__init__(sensor, address, [*accel, *health], options)
 
     async def run(self, emit: Emit) -> None:
         device = await self._link.find()
@@ -297,7 +299,7 @@ class GattWearable:
             self.connected.clear()
 
 
-class GattHealthDevice:
+class GattHealthDevice(_GattDriver):
     """A spot-check health device (cuff, thermometer, scale, spot-check oximeter): connects
     whenever it turns up, for as long as it has something to say."""
 
@@ -307,45 +309,18 @@ class GattHealthDevice:
         address: str,
         characteristics: Sequence[str],
         *,
-        adapter: str | None = None,
-        clock: Callable[[], float] = time.time,
-        slots: ConnectionSlots | None = None,
-        client_backend: type[Any] | None = None,
-        scanner_backend: type[Any] | None = None,
-        find_timeout_s: float = FIND_TIMEOUT_S,
         idle_disconnect_s: float = IDLE_DISCONNECT_S,
         backoff: Backoff | None = None,
+        **options: Unpack[LinkOptions],
     ) -> None:
-        self._sensor = sensor
-        self.characteristics = _check_characteristics(sensor, [c.lower() for c in characteristics])
-        self._link = _Link(
-            sensor,
-            address,
-            self.characteristics,
-            adapter=adapter,
-            clock=clock,
-            slots=slots,
-            client_backend=client_backend,
-            scanner_backend=scanner_backend,
-            find_timeout_s=find_timeout_s,
-        )
-        self.address = self._link.address
+        super().__init__(sensor, address, characteristics, options)
         self.idle_s = idle_disconnect_s
         # Connect failures: 1 s, 2 s, ... up to a minute (jittered); reset by a session
         # that delivered a value. A device out of sight costs no backoff: finding it is a
         # scan that waits by itself.
         self.backoff = backoff or Backoff(1.0, 60.0)
-        self.connected = asyncio.Event()  # set while subscribed (tests, health)
         self.sessions = 0  # connections that subscribed (tests, status)
         self.connect_failures = 0
-
-    @property
-    def name(self) -> str:
-        return self._link.name
-
-    @property
-    def sensors(self) -> tuple[str, ...]:
-        return (self._sensor,)
 
     async def run(self, emit: Emit) -> None:
         while True:

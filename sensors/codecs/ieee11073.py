@@ -59,36 +59,32 @@ def _scaled(mantissa: int, exponent: int) -> float:
     return float(mantissa * 10**exponent) if exponent >= 0 else mantissa / 10**-exponent
 
 
-def decode_sfloat(raw: int) -> SFloatValue:
-    """A 16-bit SFLOAT -> its number, or the special value it is."""
-    if not 0 <= raw <= 0xFFFF:
-        raise ValueError(f"SFLOAT {raw} outside 16 bits")
-    special = _SPECIAL_BY_RAW.get(raw)  # exponent nibble 0 and a special mantissa
+def _decode(raw: int, bits: int, specials: dict[int, SFloatSpecial]) -> SFloatValue:
+    """A `bits`-wide value: the high quarter the exponent, the rest the mantissa, both
+    two's complement; a special value first (its exponent is 0)."""
+    if not 0 <= raw < 1 << bits:
+        raise ValueError(f"{raw} outside {bits} bits")
+    special = specials.get(raw)
     if special is not None:
         return special
-    mantissa = raw & 0x0FFF
-    if mantissa >= 0x0800:
-        mantissa -= 0x1000
-    exponent = raw >> 12
-    if exponent >= 0x8:
-        exponent -= 0x10
+    m_bits = bits * 3 // 4
+    mantissa = raw & ((1 << m_bits) - 1)
+    if mantissa >= 1 << (m_bits - 1):
+        mantissa -= 1 << m_bits
+    exponent = raw >> m_bits
+    if exponent >= 1 << (bits - m_bits - 1):
+        exponent -= 1 << (bits - m_bits)
     return _scaled(mantissa, exponent)
+
+
+def decode_sfloat(raw: int) -> SFloatValue:
+    """A 16-bit SFLOAT -> its number, or the special value it is."""
+    return _decode(raw, 16, _SPECIAL_BY_RAW)
 
 
 def decode_float(raw: int) -> SFloatValue:
     """A 32-bit FLOAT -> its number, or the special value it is."""
-    if not 0 <= raw <= 0xFFFFFFFF:
-        raise ValueError(f"FLOAT {raw} outside 32 bits")
-    special = _FLOAT_SPECIAL_BY_RAW.get(raw)
-    if special is not None:
-        return special
-    mantissa = raw & 0xFFFFFF
-    if mantissa >= 0x800000:
-        mantissa -= 0x1000000
-    exponent = raw >> 24
-    if exponent >= 0x80:
-        exponent -= 0x100
-    return _scaled(mantissa, exponent)
+    return _decode(raw, 32, _FLOAT_SPECIAL_BY_RAW)
 
 
 def _mantissa_exponent(
