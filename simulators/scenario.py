@@ -117,6 +117,7 @@ from edge.config import EdgeSettings
 from sensors.contract import is_pseudo_id
 from sensors.readings import ButtonPress
 from sensors.settings import first_error
+from simulators.devices.gatt_health import Problem
 
 
 class ScenarioError(Exception):
@@ -260,20 +261,7 @@ class SimEvent(_Strict):
     mode: Literal["blackhole", "reset"] = "blackhole"  # for "network_down"
     for_s: Annotated[float, Field(gt=0)] | None = None  # for "network_down"
     # for "measure" on a gatt device: what the device reports as wrong with it
-    problems: (
-        list[
-            Literal[
-                "body_movement",
-                "cuff_loose",
-                "improper_position",
-                "sensor_displaced",
-                "ongoing",
-                "unsuccessful",
-                "nan",
-            ]
-        ]
-        | None
-    ) = None
+    problems: list[Problem] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Self:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 from sensors.codecs.ble_health import (
     BATTERY_LEVEL,
@@ -65,17 +65,17 @@ _SERVICE: Final[dict[str, tuple[str, str]]] = {
     "weight": (WEIGHT_SCALE_SERVICE, WEIGHT_MEASUREMENT),
     "plx_spot_check": (PULSE_OXIMETER_SERVICE, PLX_SPOT_CHECK_MEASUREMENT),
 }
-PROBLEMS: Final = frozenset(
-    {
-        "body_movement",
-        "cuff_loose",
-        "improper_position",
-        "sensor_displaced",
-        "ongoing",
-        "unsuccessful",
-        "nan",
-    }
-)
+# What a device reports as wrong with a measurement (see the module docstring).
+Problem = Literal[
+    "body_movement",
+    "cuff_loose",
+    "improper_position",
+    "sensor_displaced",
+    "ongoing",
+    "unsuccessful",
+    "nan",
+]
+PROBLEMS: Final = frozenset(get_args(Problem))
 
 
 def _stamp(when: dt.datetime | None) -> DateTime | None:
