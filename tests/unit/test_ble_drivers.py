@@ -265,14 +265,15 @@ async def test_failed_connects_back_off_and_then_connect() -> None:
     radio = FakeRadio()
     cuff = radio.add(CUFF, CUFF_LAYOUT)
     cuff.fail_message = "[org.bluez.Error.Failed] Operation already in progress"
-    # bleak-retry-connector makes 4 attempts per connect: two whole connects fail.
+    # bleak-retry-connector makes a few attempts per connect (4 today): whole connects fail.
     cuff.fail_connects = 8
     cuff.advertising = True
     driver = _cuff_driver(radio, backoff=Backoff(0.01, 0.05, random.Random(1)))
     async with running(driver.run(lambda f: None)) as task:
         await wait_until(lambda: driver.connected.is_set(), timeout=20)
         assert not task.done()
-    assert driver.connect_failures == 2 and cuff.connects == 9
+    # every failed attempt reached the device, then the one that worked
+    assert driver.connect_failures >= 1 and cuff.connects == 8 + 1
 
 
 async def test_a_transient_bluez_failure_is_retried_within_one_connect() -> None:
