@@ -43,7 +43,12 @@ def default_drivers(settings: EdgeSettings) -> list[Driver]:
     """The real drivers for the configured devices: one BLE scanner for the BTHome devices,
     one GATT connection per wearable, one driver per serial port."""
     from edge.drivers.ble import BleScanner
-    from edge.drivers.gatt import ACCEL_CHARACTERISTIC, GattWearable
+    from edge.drivers.gatt import (
+        ACCEL_CHARACTERISTIC,
+        ConnectionSlots,
+        GattHealthDevice,
+        GattWearable,
+    )
     from edge.drivers.serial import SerialLineDriver
     from sensors.codecs.ble_health import CHARACTERISTICS
 
@@ -51,15 +56,19 @@ def default_drivers(settings: EdgeSettings) -> list[Driver]:
     ble = {
         d.address: d.id
         for d in settings.devices
-        if d.transport == "ble" and d.address and d.kind != "wearable"
+        if d.transport == "ble" and d.address and d.kind not in ("wearable", "gatt")
     }
     if ble:
         drivers.append(BleScanner(ble))
+    slots = ConnectionSlots(settings.gatt_max_connections)  # one adapter, shared
     for d in settings.devices:
         if d.kind == "wearable" and d.transport == "ble" and d.address:
             accel = (d.characteristic or ACCEL_CHARACTERISTIC) if d.accelerometer else None
             health = [CHARACTERISTICS[h] for h in d.health]
-            drivers.append(GattWearable(d.id, d.address, accel, health=health))
+            drivers.append(GattWearable(d.id, d.address, accel, health=health, slots=slots))
+        elif d.kind == "gatt" and d.address:
+            chars = [CHARACTERISTICS[h] for h in d.health]
+            drivers.append(GattHealthDevice(d.id, d.address, chars, slots=slots))
     for d in settings.devices:
         if d.transport == "serial" and d.port:
             drivers.append(SerialLineDriver(d.id, d.port, baudrate=d.baudrate))

@@ -53,7 +53,10 @@ class DeviceConfig(BaseModel):
 
     id: str
     # vitals: a serial gateway of spot-check devices (`sensors.codecs.vitals_line`)
-    kind: Literal["pendant", "bthome", "wearable", "vitals"]
+    # gatt: a Bluetooth SIG health device over GATT (blood-pressure cuff, thermometer,
+    # scale, spot-check oximeter; `edge.drivers.gatt.GattHealthDevice`): `health` lists
+    # what it indicates, and it is a vital-signs device (role "vitals", the default).
+    kind: Literal["pendant", "bthome", "wearable", "vitals", "gatt"]
     transport: Literal["ble", "serial"] = "ble"
     address: str | None = None  # BLE MAC, for transport "ble"
     port: str | None = None  # serial device or pyserial URL, for transport "serial"
@@ -70,8 +73,21 @@ class DeviceConfig(BaseModel):
     # (Heart Rate Measurement 0x2A37) and/or "plx_continuous" (PLX Continuous
     # Measurement 0x2A5F). Their `hr` / `spo2` readings go to the hub, and with
     # role "vitals" also to NEWS2 (as continuous data) and the personal trends.
+    # A gatt device (and a wearable, if it has them) also: "blood_pressure" (0x2A35),
+    # "thermometer" (Temperature Measurement 0x2A1C), "weight" (0x2A9D), "plx_spot_check"
+    # (0x2A5E) and "battery" (Battery Level 0x2A19, to the status message).
     accelerometer: bool = True
-    health: list[Literal["heart_rate", "plx_continuous"]] = Field(default_factory=list)
+    health: list[
+        Literal[
+            "heart_rate",
+            "plx_continuous",
+            "plx_spot_check",
+            "blood_pressure",
+            "thermometer",
+            "weight",
+            "battery",
+        ]
+    ] = Field(default_factory=list)
     # What the device's readings mean to the detectors: an ambient sensor for the routine
     # detector (motion: a PIR; door: a door/window contact; bed/chair: an occupancy mat)
     # in `room` ("entrance" is the front door's room), or a vital-signs spot-check device
@@ -92,11 +108,22 @@ class DeviceConfig(BaseModel):
             raise ValueError(f"device {self.id}: a vitals gateway is a serial device")
         if self.kind in ("pendant", "bthome") and self.transport != "ble":
             raise ValueError(f"device {self.id}: a {self.kind} is a BTHome BLE device")
-        if self.kind != "wearable" and (
+        if self.kind == "gatt":
+            self._check_gatt()
+        elif self.kind != "wearable" and (
             self.mount or self.characteristic or self.health or not self.accelerometer
         ):
             raise ValueError(
                 f"device {self.id}: mount/characteristic/accelerometer/health are for a wearable"
+            )
+        if self.kind == "wearable" and set(self.health) - {
+            "heart_rate",
+            "plx_continuous",
+            "battery",
+        }:
+            raise ValueError(
+                f"device {self.id}: a wearable's health is heart_rate, plx_continuous or"
+                " battery; spot-check characteristics are for a kind = 'gatt' device"
             )
         if len(set(self.health)) != len(self.health):
             raise ValueError(f"device {self.id}: health lists a characteristic twice")
@@ -122,6 +149,26 @@ class DeviceConfig(BaseModel):
                 raise ValueError(f"device {self.id}: characteristic must be a 128-bit UUID")
             object.__setattr__(self, "characteristic", self.characteristic.lower())
         return self
+
+    def _check_gatt(self) -> None:
+        if self.transport != "ble":
+            raise ValueError(f"device {self.id}: a gatt device is a BLE device")
+        if self.mount or self.characteristic:
+            raise ValueError(f"device {self.id}: mount/characteristic are for a wearable")
+        if not set(self.health) - {"battery"}:
+            raise ValueError(
+                f"device {self.id}: a gatt device needs health = [...] with what it measures"
+                " (blood_pressure, thermometer, weight, plx_spot_check, ...)"
+            )
+        if self.role is None:
+            object.__setattr__(self, "role", "vitals")
+        elif self.role != "vitals":
+            raise ValueError(f"device {self.id}: a gatt health device has role 'vitals'")
+
+
+# A spot-check device is used a few times a day at most: silent only after this long
+# without a measurement (unless the device sets silence_s).
+GATT_SILENCE_S: Final = 48 * 3600.0
 
 
 class FallSettings(BaseModel):
@@ -259,6 +306,9 @@ class EdgeSettings(FileSettings):
     news2_scale: Literal[1, 2] = 1
     on_oxygen: bool = False
     devices: list[DeviceConfig] = Field(default_factory=list)
+    # The BLE adapter's cap on concurrent GATT connections (wearables hold one for good; a
+    # spot-check device only while it indicates). The Pi's on-board adapter holds a few.
+    gatt_max_connections: Annotated[int, Field(ge=1, le=10)] = 3
 
     @model_validator(mode="before")
     @classmethod
@@ -299,6 +349,14 @@ class EdgeSettings(FileSettings):
             raise ValueError("reconnect_min_s > reconnect_max_s")
         if self.receipt_max_interval_s < self.receipt_timeout_s:
             raise ValueError("receipt_max_interval_s < receipt_timeout_s")
+        wearables = sum(1 for d in self.devices if d.kind == "wearable")
+        spot = any(d.kind == "gatt" for d in self.devices)
+        if wearables + (1 if spot else 0) > self.gatt_max_connections:
+            raise ValueError(
+                f"{wearables} wearable(s) hold {wearables} of gatt_max_connections ="
+                f" {self.gatt_max_connections} for good"
+                + (", leaving none for the gatt devices" if spot else "")
+            )
         return self
 
     @property
@@ -335,6 +393,8 @@ class EdgeSettings(FileSettings):
         return self.trends_state or self.routine_state_path.parent / "trends.json"
 
     def silence_for(self, device: DeviceConfig) -> float:
+        if device.silence_s is None and device.kind == "gatt":
+            return max(self.silence_s, GATT_SILENCE_S)
         return device.silence_s if device.silence_s is not None else self.silence_s
 
 
