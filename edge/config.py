@@ -199,9 +199,7 @@ _E164_RE: Final = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _SMS_LABEL_RE: Final = re.compile(r"^[A-Za-z0-9 .,:;!?'()+\-/&#]{0,40}$")
 
 
-_ALARM_KINDS_TEXTED: Final[list[AlarmKind]] = [
-    k for k in AlarmKind if k is not AlarmKind.TECHNICAL
-]
+_ALARM_KINDS_TEXTED: Final[list[AlarmKind]] = [k for k in AlarmKind if k is not AlarmKind.TECHNICAL]
 
 
 class FallbackContact(BaseModel):

@@ -45,11 +45,11 @@ from sensors.errors import ContractError
 
 log = logging.getLogger(__name__)
 
-# Detail keys on the wire (alerts.service reads them).
-FALLBACK_S: Final = "fallback_s"  # on every raise: the edge texts after this many seconds
-SMS_AT: Final = "sms_at"  # on the edge's report: when it texted
-SMS_TO: Final = "sms_to"  # the contact ids it reached, comma separated
-SMS_FAILED: Final = "sms_failed"  # how many contacts it could not reach
+# Detail keys on the wire (alerts.service reads them; sensors.contract says what they mean).
+FALLBACK_S: Final = contract.FALLBACK_DETAIL
+SMS_AT: Final = contract.SMS_AT_DETAIL
+SMS_TO: Final = contract.SMS_TO_DETAIL
+SMS_FAILED: Final = contract.SMS_FAILED_DETAIL
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS fallback_alarms (
