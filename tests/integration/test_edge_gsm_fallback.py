@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from alerts.model import AlarmState
+from alerts.service import AlarmService
 from sensors.contract import AlarmKind
 from simulators.devices.gsm_modem import SimulatedModem
 from simulators.dwelling import SimulatedDwelling
@@ -66,19 +67,19 @@ async def test_hub_away_the_dwelling_texts_and_the_hub_reconciles(
 
             async with running_hub(hub_config) as hub:
                 await wait_until(lambda: dw.state.awaiting_receipt == 0, timeout=20)
-                [alarm] = hub.alarms.recent()
+                svc = hub.alarms
+                assert isinstance(svc, AlarmService)
+                [alarm] = svc.recent()
                 assert alarm.kind is AlarmKind.PERSONAL and alarm.sensor == "pendant-1"
                 await wait_until(
-                    lambda: any(
-                        e.what == "texted_by_dwelling" for e in hub.alarms.timeline(alarm.id)
-                    ),
+                    lambda: any(e.what == "texted_by_dwelling" for e in svc.timeline(alarm.id)),
                     timeout=10,
                 )
-                got = hub.alarms.get(alarm.id)
+                got = svc.get(alarm.id)
                 assert got is not None and got.state is AlarmState.NOTIFIED
                 assert got.notifications_sent == 1
                 # The hub's own round ran after the report (the alarm is routed): no mail.
-                await wait_until(lambda: not hub.alarms.store.routing_open(), timeout=10)
+                await wait_until(lambda: not svc.store.routing_open(), timeout=10)
                 assert smtp.messages == []
             assert dw.agent is not None and dw.agent.fallback is not None
             assert dw.agent.fallback.stats.alarms_texted == 1
