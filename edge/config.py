@@ -341,6 +341,9 @@ class EdgeSettings(FileSettings):
     devices: list[DeviceConfig] = Field(default_factory=list)
     # The GSM fallback: texts the mantelzorgers when the hub does not confirm an alarm.
     fallback: FallbackSettings | None = None
+    # A TOML file holding the fallback's keys instead of `[fallback]` here (mode 0600: it
+    # holds the mantelzorgers' phone numbers; `mz provision fallback` writes it).
+    fallback_file: Path | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -356,6 +359,20 @@ class EdgeSettings(FileSettings):
             detail = exc.strerror if isinstance(exc, OSError) else "not text"
             raise ValueError(f"password_file {path}: {detail}") from exc
         return {**data, "password": password}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fallback_from_file(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("fallback_file") is None:
+            return data
+        if data.get("fallback") is not None:
+            raise ValueError("fallback and fallback_file are both set: keep one")
+        path = Path(data["fallback_file"])
+        try:
+            fallback = read_toml(path)
+        except SettingsFileError as exc:
+            raise ValueError(f"fallback_file {path}: {exc}") from exc
+        return {**data, "fallback": fallback}
 
     @model_validator(mode="after")
     def _check(self) -> Self:
