@@ -80,7 +80,7 @@ def test_the_registry_s_recipients_with_a_phone_become_the_agent_s_contacts(
 
 def test_nobody_to_text_is_a_clear_error(tmp_path: Path) -> None:
     policy = Policy((Recipient("c-anna", 300.0),))
-    with pytest.raises(BundleError, match="no recipient .* international phone"):
+    with pytest.raises(BundleError, match=r"no recipient .* international phone"):
         fallback_copy(
             "dw-001",
             policy,
@@ -90,7 +90,7 @@ def test_nobody_to_text_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_a_fallback_file_that_is_missing_or_doubled_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="fallback_file .*: file not found"):
+    with pytest.raises(ConfigError, match=r"fallback_file .*: file not found"):
         load_settings(edge_toml(tmp_path, tmp_path / "nope.toml"))
     path = edge_toml(tmp_path, tmp_path / "nope.toml")
     path.write_text(path.read_text() + '[fallback]\nmodem = "/dev/ttyUSB2"\n')
