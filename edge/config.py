@@ -238,6 +238,9 @@ class FallbackSettings(BaseModel):
     # the hub has not confirmed the alarm.
     retry_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
     check_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    # The modem's registration and signal are checked this often (a WARNING when it could
+    # not text), so a dead SIM is found before an alarm needs it.
+    probe_s: Annotated[float, Field(gt=0, le=86400)] = 3600.0
     command_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     send_timeout_s: Annotated[float, Field(gt=0, le=300)] = 60.0
     # How the text names the dwelling ("Tuinstraat 3"); only on the Pi and in the SMS.

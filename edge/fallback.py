@@ -35,7 +35,7 @@ from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
 from edge.config import FallbackContact, FallbackSettings
-from edge.drivers.gsm import GsmModem
+from edge.drivers.gsm import GsmModem, Registration, Signal
 from edge.errors import ModemError, SpoolError
 from edge.outbox import Outbox
 from edge.sms_texts import alarm_sms
@@ -81,6 +81,8 @@ class SmsModem(Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
     async def send_sms(self, number: str, text: str) -> int: ...
+    async def registration(self) -> Registration: ...
+    async def signal(self) -> Signal: ...
 
 
 class SerialSounder:
@@ -237,21 +239,59 @@ class LocalFallback:
         self._sounding: set[asyncio.Task[None]] = set()
         self.book = FallbackBook(spool.path)
         self.stats = FallbackStats()
+        self.modem_state = ""  # the last probe's finding: "ok", or what is wrong
         self._kinds = frozenset(settings.kinds)
         # Every raise tells the hub when the edge would text (the hub holds its own first
         # message to a late alarm until the edge's report comes).
         outbox.raise_detail = {FALLBACK_S: settings.after_s}
 
     async def run(self) -> None:
-        """Check every `check_s` until cancelled."""
+        """Check every `check_s`, and probe the modem every `probe_s`, until cancelled."""
+        next_probe = 0.0
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 await self.check()
+                if loop.time() >= next_probe:
+                    await self.probe()
+                    next_probe = loop.time() + self.settings.probe_s
                 await asyncio.sleep(self.settings.check_s)
         finally:
             for task in self._sounding:
                 task.cancel()
             self.book.close()
+
+    async def probe(self) -> str:
+        """Ask the modem for its network registration and signal (AT+CREG?/CEREG?, AT+CSQ),
+        so a modem that could not text is found before an alarm needs it: "ok", or what
+        is wrong (WARNING when that changes)."""
+        modem = self._modem()
+        try:
+            await modem.open()
+            try:
+                reg, sig = await modem.registration(), await modem.signal()
+            finally:
+                await modem.close()
+        except ModemError as exc:
+            state = f"unusable ({exc.detail})"
+        else:
+            if not reg.registered:
+                state = "not registered on a network"
+            elif not sig.usable:
+                state = "no signal"
+            else:
+                state = "ok"
+        if state != self.modem_state:
+            if state == "ok":
+                log.info("GSM fallback: modem %s ready", self.settings.modem)
+            else:
+                log.warning(
+                    "GSM fallback: modem %s %s: the edge could not text if the hub is away",
+                    self.settings.modem,
+                    state,
+                )
+        self.modem_state = state
+        return state
 
     def _unconfirmed(self) -> list[contract.AlarmMessage]:
         out: list[contract.AlarmMessage] = []

@@ -273,3 +273,19 @@ def test_fallback_settings_are_checked(tmp_path: Path) -> None:
         load('modem = "/dev/ttyUSB2"\ncontacts = []\n')
     with pytest.raises(ConfigError, match=r"fallback\.label"):
         load('label = "<b>x</b>"\n' + good)
+
+
+async def test_the_probe_finds_a_modem_that_could_not_text(
+    spool: Spool, modem: SimulatedModem, caplog: pytest.LogCaptureFixture
+) -> None:
+    fb = make(spool, modem, FakeClock())
+    assert await fb.probe() == "ok"
+    modem.rssi = 99
+    assert await fb.probe() == "no signal"
+    modem.registered = False
+    assert await fb.probe() == "not registered on a network"
+    assert "could not text" in caplog.text
+    modem.answering = False
+    fb = make(spool, modem, FakeClock(), command_timeout_s=0.1)
+    assert (await fb.probe()).startswith("unusable (not answering")
+    assert modem.sent == []
