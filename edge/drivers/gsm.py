@@ -227,6 +227,9 @@ class GsmModem:
             m = re.match(r"^\+CSQ:\s*(\d+)\s*,\s*(\d+)", line)
             if m:
                 rssi, ber = int(m.group(1)), int(m.group(2))
+                # TS 27.007 8.5: rssi 0..31, ber 0..7, 99 not known; anything else is noise.
+                if not (rssi <= 31 or rssi == 99) or not (ber <= 7 or ber == 99):
+                    raise ModemError(self.port, f"AT+CSQ out of range: {rssi},{ber}")
                 return Signal(None if rssi == 99 else rssi, None if ber == 99 else ber)
         raise ModemError(self.port, "AT+CSQ gave no +CSQ line")
 
@@ -247,7 +250,10 @@ class GsmModem:
         for line in await self.command(f"AT+{name}?"):
             m = re.match(rf"^\+{name}:\s*\d+\s*,\s*(\d+)", line)
             if m:
-                return int(m.group(1))
+                stat = int(m.group(1))
+                if stat > 11:  # TS 27.007 7.2 / 10.1.22 define 0..11
+                    raise ModemError(self.port, f"AT+{name}? out of range: {stat}")
+                return stat
         return None
 
     # -- SMS ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from alerts.model import Contact
 from alerts.routing import Policy, Recipient
+from edge.cli import app as edge_app
 from edge.config import load_settings
 from edge.errors import ConfigError
 from hub.context import Dwelling
@@ -76,6 +77,12 @@ def test_the_registry_s_recipients_with_a_phone_become_the_agent_s_contacts(
         ("c-bob", "+447700900123", "en"),
     ]
     assert "+31612345678" not in repr(settings)  # a SecretStr
+    checked = CliRunner().invoke(
+        edge_app, ["check-config", "--config", str(tmp_path / "edge.toml")]
+    )
+    assert checked.exit_code == 0, checked.output
+    assert "GSM fallback: modem /dev/ttyUSB2, after 120 s, contacts c-anna, c-bob" in checked.output
+    assert "+31" not in checked.output
 
 
 def test_nobody_to_text_is_a_clear_error(tmp_path: Path) -> None:
