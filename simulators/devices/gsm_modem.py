@@ -22,6 +22,7 @@ import os
 import pty
 import re
 import tty
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Final
@@ -118,10 +119,38 @@ class SimulatedModem(_Pty):
         self.commands: list[str] = []  # every command line, as received
         self._st = _State()
         self._ref = 0
+        self._sink: Callable[[bytes], object] | None = None  # a TCP client, when one is on
 
     async def __aenter__(self) -> SimulatedModem:
         self.start()
         return self
+
+    @contextlib.asynccontextmanager
+    async def over_tcp(self) -> AsyncIterator[str]:
+        """The same modem on a TCP port as well (one client at a time), for the driver's
+        `socket://` URLs (a modem behind a serial-to-network bridge); yields the URL."""
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self._sink = writer.write
+            try:
+                while data := await reader.read(4096):
+                    self.received(data)
+            finally:
+                self._sink = None
+                writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        try:
+            yield f"socket://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    def write(self, data: bytes) -> None:
+        if self._sink is not None:
+            self._sink(data)
+        else:
+            super().write(data)
 
     def unsolicited(self, line: str) -> None:
         """An unsolicited result code (RING, +CMTI: "SM",3), as a modem sends it."""

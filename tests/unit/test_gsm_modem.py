@@ -26,6 +26,15 @@ async def test_text_mode_sms_goes_out_with_prompt_and_ctrl_z() -> None:
     assert {"ATE0", "AT+CMEE=1", "AT+CMGF=1"} <= set(setup)
 
 
+async def test_a_socket_url_reaches_the_modem_too() -> None:
+    async with SimulatedModem() as sim, sim.over_tcp() as url:
+        assert url.startswith("socket://127.0.0.1:")
+        async with GsmModem(url) as modem:
+            assert (await modem.registration()).registered
+            await modem.send_sms(NUMBER, "Alarm")
+    assert [s.number for s in sim.sent] == [NUMBER]
+
+
 async def test_signal_and_registration() -> None:
     async with SimulatedModem(rssi=17) as sim, GsmModem(sim.port) as modem:
         signal = await modem.signal()
