@@ -355,7 +355,8 @@ class AlarmService:
         after = alarm.detail.get(FALLBACK_DETAIL)
         if alarm.source != "edge" or isinstance(after, bool) or not isinstance(after, int | float):
             return False
-        if alarm.received_at < alarm.raised_at + after - EDGE_RECEIPT_MARGIN_S:
+        margin = min(EDGE_RECEIPT_MARGIN_S, after / 2)  # a short fallback_s: half of it
+        if alarm.received_at < alarm.raised_at + after - margin:
             return False  # in time: the edge had its receipt before it would have texted
         if now >= alarm.received_at + DWELLING_SMS_WAIT_S:
             return False

@@ -114,6 +114,12 @@ async def test_an_alarm_in_time_or_a_report_of_nobody_reached_is_mailed_at_once(
         await svc.on_edge_alarm(report(late, "", failed=1), received_at=clock())
         await svc.tick()
         assert len(mails_to(smtp, ANNA)) == 2  # the dwelling reached nobody: the hub does
+        # A fallback_s shorter than the receipt margin: in time is within half of it.
+        clock.advance(600)  # past the mail fold window
+        quick = raise_msg(new_id(), fallback_s=2.0).model_copy(update={"ts": clock() - 0.5})
+        await svc.on_edge_alarm(quick, received_at=clock())
+        await svc.tick()
+        assert len(mails_to(smtp, ANNA)) == 3
 
 
 async def test_a_report_whose_raise_was_lost_is_the_alarm(tmp_path: Path, smtp: SmtpSink) -> None:
