@@ -21,6 +21,7 @@ import contextlib
 import os
 import pty
 import re
+import time
 import tty
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class SentSms:
     number: str
     text: str
     ref: int
+    at: float = field(default=0.0, compare=False)  # wall clock when the modem took it
 
 
 class _Pty:
@@ -205,7 +207,7 @@ class SimulatedModem(_Pty):
             self._fail("CMS", self.cms_error, "error")
         else:
             self._ref = (self._ref + 1) % 256
-            self.sent.append(SentSms(number, text, self._ref))
+            self.sent.append(SentSms(number, text, self._ref, time.time()))
             self._answer(f"+CMGS: {self._ref}")
             self._ok()
 
