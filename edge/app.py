@@ -181,7 +181,10 @@ class EdgeAgent:
             spool_depth=self.spool.depth,
             spool_dropped=self.spool.dropped,
             heartbeat_s=self.settings.heartbeat_s,
-            sensors=list(self.health.snapshot(now))[:256],
+            sensors=[
+                *self.health.snapshot(now),
+                *([self.fallback.health()] if self.fallback is not None else []),
+            ][:256],
             agent_version=AGENT_VERSION,
         )
 

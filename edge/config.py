@@ -401,6 +401,8 @@ class EdgeSettings(FileSettings):
             raise ValueError("reconnect_min_s > reconnect_max_s")
         if self.receipt_max_interval_s < self.receipt_timeout_s:
             raise ValueError("receipt_max_interval_s < receipt_timeout_s")
+        if self.fallback is not None and "gsm-modem" in ids:
+            raise ValueError("device id gsm-modem is the GSM fallback's modem in the status")
         if self.fallback is not None and self.receipt_timeout_s == 0:
             # Without receipts nothing tells the edge that the hub has an alarm.
             raise ValueError("fallback needs the hub's receipts: receipt_timeout_s > 0")

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from edge.config import FallbackContact, FallbackSettings
@@ -50,6 +50,7 @@ FALLBACK_S: Final = contract.FALLBACK_DETAIL
 SMS_AT: Final = contract.SMS_AT_DETAIL
 SMS_TO: Final = contract.SMS_TO_DETAIL
 SMS_FAILED: Final = contract.SMS_FAILED_DETAIL
+MODEM_ID: Final = "gsm-modem"  # the modem's id among the devices of the status message
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS fallback_alarms (
@@ -292,6 +293,15 @@ class LocalFallback:
                 )
         self.modem_state = state
         return state
+
+    def health(self) -> contract.SensorHealth:
+        """The modem as one more device in the status message (MODEM_ID, kind "modem"):
+        "starting" until the first probe, then "ok" or "failed", so the operators see a
+        dwelling whose fallback could not text."""
+        state: Literal["ok", "failed", "starting"] = (
+            "starting" if not self.modem_state else "ok" if self.modem_state == "ok" else "failed"
+        )
+        return contract.SensorHealth(sensor=MODEM_ID, kind="modem", state=state)
 
     def _unconfirmed(self) -> list[contract.AlarmMessage]:
         out: list[contract.AlarmMessage] = []

@@ -55,6 +55,15 @@ async def test_hub_away_the_dwelling_texts_and_the_hub_reconciles(
         dw = SimulatedDwelling(settings, sc)
         async with running_dwelling(dw):
             await wait_until(lambda: dw.state.connected, timeout=10)
+            agent = dw.agent
+            assert agent is not None
+
+            # The modem, probed at start, is in the status as one more device.
+            def modem_ok() -> bool:
+                sensors = agent.make_status(True).sensors
+                return any(s.sensor == "gsm-modem" and s.state == "ok" for s in sensors)
+
+            await wait_until(modem_ok, timeout=10)
             dw.press("pendant-1")
             await wait_until(lambda: dw.state.awaiting_receipt == 1, timeout=10)
             await wait_until(lambda: modem.sent, timeout=10)

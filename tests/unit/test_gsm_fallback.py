@@ -279,11 +279,14 @@ async def test_the_probe_finds_a_modem_that_could_not_text(
     spool: Spool, modem: SimulatedModem, caplog: pytest.LogCaptureFixture
 ) -> None:
     fb = make(spool, modem, FakeClock())
+    assert fb.health().state == "starting"
     assert await fb.probe() == "ok"
+    assert fb.health() == contract.SensorHealth(sensor="gsm-modem", kind="modem", state="ok")
     modem.rssi = 99
     assert await fb.probe() == "no signal"
     modem.registered = False
     assert await fb.probe() == "not registered on a network"
+    assert fb.health().state == "failed"
     assert "could not text" in caplog.text
     modem.answering = False
     fb = make(spool, modem, FakeClock(), command_timeout_s=0.1)
