@@ -27,7 +27,7 @@ from pydantic_settings import SettingsConfigDict
 
 from edge.detectors.fall_alarm import MIN_SILENT_S
 from edge.errors import ConfigError
-from sensors.contract import is_pseudo_id
+from sensors.contract import AlarmKind, is_pseudo_id
 from sensors.settings import FileSettings, SettingsFileError, first_error, read_toml
 
 _MAC_RE: Final = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
@@ -241,6 +241,89 @@ class SpoolSettings(BaseModel):
     max_bytes: Annotated[int, Field(ge=10_000)] = 256 * 1024 * 1024
 
 
+_E164_RE: Final = re.compile(r"^\+[1-9][0-9]{6,14}$")
+# What an SMS may carry unchanged (edge.drivers.gsm.check_text): the dwelling's label.
+_SMS_LABEL_RE: Final = re.compile(r"^[A-Za-z0-9 .,:;!?'()+\-/&#]{0,40}$")
+
+
+_ALARM_KINDS_TEXTED: Final[list[AlarmKind]] = [k for k in AlarmKind if k is not AlarmKind.TECHNICAL]
+
+
+class FallbackContact(BaseModel):
+    """A mantelzorger the edge texts itself when the hub cannot be reached: the local copy
+    of one recipient of the hub's routing policy (alerts.routing), delivered with the
+    bundle (`mz provision`), never over MQTT. The phone number is personal data: a
+    SecretStr, so no repr or log shows it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str  # the hub's contact id (pseudonymous): the hub learns who was texted
+    phone: SecretStr  # international, +<country code><number>
+    language: Literal["nl", "en"] = "nl"
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        _pseudo_id(self.id)
+        if not _E164_RE.fullmatch(self.phone.get_secret_value()):
+            raise ValueError(
+                f"fallback contact {self.id}: phone must be international, +<country><number>"
+            )
+        return self
+
+
+class FallbackSettings(BaseModel):
+    """The local fallback (docs/edge.md "GSM fallback"): an alarm the hub has not confirmed
+    `after_s` after it was raised is texted by the dwelling's own GSM modem to every
+    contact here, and a local sounder (if any) sounds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    modem: str  # the modem's serial device, or a pyserial URL (socket://host:port)
+    baudrate: Annotated[int, Field(gt=0)] = 115200
+    after_s: Annotated[float, Field(gt=0, le=3600)] = 120.0
+    # A send that failed (no network, no signal) is tried again this often, as long as
+    # the hub has not confirmed the alarm.
+    retry_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    check_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    # The modem's registration and signal are checked this often (a WARNING when it could
+    # not text), so a dead SIM is found before an alarm needs it.
+    probe_s: Annotated[float, Field(gt=0, le=86400)] = 3600.0
+    command_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    send_timeout_s: Annotated[float, Field(gt=0, le=300)] = 60.0
+    # How the text names the dwelling ("Tuinstraat 3"); only on the Pi and in the SMS.
+    label: str = ""
+    # Which alarms are texted (technical trouble is the operators' business).
+    kinds: list[AlarmKind] = Field(default_factory=lambda: _ALARM_KINDS_TEXTED.copy())
+    contacts: Annotated[list[FallbackContact], Field(min_length=1, max_length=5)]
+    # A local sounder on a serial line: `sounder_on` is written (a line) when an alarm is
+    # texted, `sounder_off` `sounder_s` later.
+    sounder: str | None = None
+    sounder_baudrate: Annotated[int, Field(gt=0)] = 9600
+    sounder_on: Annotated[str, StringConstraints(pattern=r"^[ -~]{1,64}$")] = "ON"
+    sounder_off: Annotated[str, StringConstraints(pattern=r"^[ -~]{1,64}$")] = "OFF"
+    sounder_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if not self.modem.strip():
+            raise ValueError("fallback.modem: the modem's serial device or socket:// URL")
+        if not _SMS_LABEL_RE.fullmatch(self.label):
+            raise ValueError(
+                "fallback.label: at most 40 letters, digits, spaces and plain punctuation"
+            )
+        ids = [c.id for c in self.contacts]
+        if len(ids) != len(set(ids)):
+            raise ValueError("fallback.contacts: contact ids must be unique")
+        phones = [c.phone.get_secret_value() for c in self.contacts]
+        if len(phones) != len(set(phones)):
+            raise ValueError("fallback.contacts: a phone number is listed twice")
+        if len(",".join(ids)) > 200:  # they travel in one alarm detail text (MAX_TEXT)
+            raise ValueError("fallback.contacts: the contact ids are too long together")
+        if self.retry_s < self.check_s:
+            raise ValueError("fallback.retry_s must be >= fallback.check_s")
+        return self
+
+
 class EdgeSettings(FileSettings):
     """Everything `mz edge run` needs; see docs/edge.md for the reference table."""
 
@@ -309,6 +392,11 @@ class EdgeSettings(FileSettings):
     # The BLE adapter's cap on concurrent GATT connections (wearables hold one for good; a
     # spot-check device only while it indicates). The Pi's on-board adapter holds a few.
     gatt_max_connections: Annotated[int, Field(ge=1, le=10)] = 3
+    # The GSM fallback: texts the mantelzorgers when the hub does not confirm an alarm.
+    fallback: FallbackSettings | None = None
+    # A TOML file holding the fallback's keys instead of `[fallback]` here (mode 0600: it
+    # holds the mantelzorgers' phone numbers; `mz provision fallback` writes it).
+    fallback_file: Path | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -324,6 +412,20 @@ class EdgeSettings(FileSettings):
             detail = exc.strerror if isinstance(exc, OSError) else "not text"
             raise ValueError(f"password_file {path}: {detail}") from exc
         return {**data, "password": password}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fallback_from_file(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("fallback_file") is None:
+            return data
+        if data.get("fallback") is not None:
+            raise ValueError("fallback and fallback_file are both set: keep one")
+        path = Path(data["fallback_file"])
+        try:
+            fallback = read_toml(path)
+        except SettingsFileError as exc:
+            raise ValueError(f"fallback_file {path}: {exc}") from exc
+        return {**data, "fallback": fallback}
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -357,6 +459,11 @@ class EdgeSettings(FileSettings):
                 f" {self.gatt_max_connections} for good"
                 + (", leaving none for the gatt devices" if spot else "")
             )
+        if self.fallback is not None and "gsm-modem" in ids:
+            raise ValueError("device id gsm-modem is the GSM fallback's modem in the status")
+        if self.fallback is not None and self.receipt_timeout_s == 0:
+            # Without receipts nothing tells the edge that the hub has an alarm.
+            raise ValueError("fallback needs the hub's receipts: receipt_timeout_s > 0")
         return self
 
     @property

@@ -636,3 +636,15 @@ def resend_command(dwelling: str, ts: float) -> Command:
     receipt now, not at its next resend time (what the broker held for the hub while it
     was away may have been dropped)."""
     return Command(id=new_id(), dwelling=dwelling, ts=ts, name=RESEND_COMMAND)
+
+
+# The edge's GSM fallback (edge.fallback) in an alarm raise's detail. Every raise of an
+# edge with a fallback carries FALLBACK_DETAIL (seconds after `ts` when the edge texts the
+# mantelzorgers itself if the hub has not confirmed the alarm by then). After texting it
+# sends the same alarm again (a new message id, the same alarm id and ts) with SMS_AT (its
+# time of texting), SMS_TO (the hub's contact ids it reached, comma separated; no phone
+# numbers) and SMS_FAILED (how many it could not reach).
+FALLBACK_DETAIL: Final = "fallback_s"
+SMS_AT_DETAIL: Final = "sms_at"
+SMS_TO_DETAIL: Final = "sms_to"
+SMS_FAILED_DETAIL: Final = "sms_failed"
