@@ -100,6 +100,8 @@ class RuleResult:
     # Per local day of T: (day, incidents, detected). Incidents on one day share that
     # day's behaviour, so the effective sample size is nearer the number of days.
     by_day: tuple[tuple[str, int, int], ...] = ()
+    # Per incident: (T, delay in minutes or None if missed), for paired comparisons.
+    incidents: tuple[tuple[float, float | None], ...] = ()
 
     @property
     def rate(self) -> float | None:
@@ -137,6 +139,10 @@ class HomeResult:
     # The out-of-bed incidents at a time when a return to bed would have been seen (a
     # working bedroom PIR or occupancy mat): the ones the out-of-bed rule judges.
     out_of_bed_return_sensed: RuleResult | None = None
+    # Share of the annotated absences (in the replayed days) the detector read as away.
+    absence_seen: float | None = None
+    # The false alarms themselves: (time, rule), to list and to pair trials.
+    false_alarm_times: tuple[tuple[float, str], ...] = ()
 
     @property
     def false_alarms_per_week(self) -> float:
@@ -184,6 +190,7 @@ class HomeResult:
                 FindingKind.NIGHT_DOOR.value: self.night_door.to_json(),
             },
             "out_of_bed_rule_enabled": self.out_of_bed_rule_enabled,
+            "absence_seen": _r(self.absence_seen),
             "out_of_bed_return_sensed": None
             if self.out_of_bed_return_sensed is None
             else self.out_of_bed_return_sensed.to_json(),
@@ -313,6 +320,7 @@ class _Baseline:
     snapshots: list[tuple[float, int, RoutineDetector]]  # (time, next event index, state)
     learned_days: int
     out_of_bed_enabled: bool
+    away_changes: list[tuple[float, bool]] = field(default_factory=list)
 
 
 def _replay_clean(
@@ -330,9 +338,17 @@ def _replay_clean(
     next_snap = learn_end
     learned = 0
     n = len(events)
+    away: list[tuple[float, bool]] = [(start, False)]
+
+    def note_away(t: float) -> None:
+        if det.away != away[-1][1]:
+            # The away state began at the departure, not when it was recognised.
+            away.append((det.away_since if det.away else t, det.away))
+
     for i, ev in enumerate(events):
         while ev.t >= next_snap and next_snap <= end:
             fs = det.advance(next_snap)
+            note_away(next_snap)
             if next_snap > learn_end:
                 findings.extend(fs)
             else:
@@ -340,13 +356,36 @@ def _replay_clean(
             snapshots.append((next_snap, i, copy.deepcopy(det)))
             next_snap += SNAPSHOT_EVERY_S
         fs = det.update([ev])
+        note_away(ev.t)
         if ev.t >= learn_end:
             findings.extend(fs)
         if progress is not None and i % 2000 == 0:
             progress("replay", i, n)
     findings.extend(det.advance(end))
+    note_away(end)
     oob = det.bedroom_sensing and det.model.thresholds.out_of_bed_enabled
-    return _Baseline(findings, snapshots, learned, oob)
+    return _Baseline(findings, snapshots, learned, oob, away)
+
+
+def _absence_seen(
+    changes: list[tuple[float, bool]],
+    absences: tuple[tuple[float, float], ...],
+    lo: float,
+    hi: float,
+) -> float | None:
+    """Share of the annotated absence time in [lo, hi] that the detector read as away."""
+    spans = []
+    for (t0, a), (t1, _) in zip(changes, [*changes[1:], (hi, False)], strict=True):
+        if a:
+            spans.append((t0, t1))
+    total = seen = 0.0
+    for a0, a1 in absences:
+        a0, a1 = max(a0, lo), min(a1, hi)
+        if a1 <= a0:
+            continue
+        total += a1 - a0
+        seen += sum(max(0.0, min(a1, s1) - max(a0, s0)) for s0, s1 in spans)
+    return seen / total if total > 0 else None
 
 
 def _replay_to(
@@ -412,6 +451,7 @@ def _summarise(
         by_rule=tuple(sorted(by.items())),
         delays_min=tuple(delays),
         by_day=tuple((d, nk[0], nk[1]) for d, nk in sorted(days.items())),
+        incidents=tuple((t, None if f is None else (f.t - t) / 60.0) for t, f in results),
     )
 
 
@@ -566,12 +606,14 @@ def evaluate_home(home: Home, opts: EvalOptions, progress: Progress | None = Non
         false_alarms_in_absence=in_absence,
         technical=tuple(sorted(tech.items())),
         collapse=collapse,
-        not_up=_summarise(not_up),
-        out_of_bed=_summarise(out_of_bed),
-        night_door=_summarise(night_door),
+        not_up=_summarise(not_up, tz),
+        out_of_bed=_summarise(out_of_bed, tz),
+        night_door=_summarise(night_door, tz),
         out_of_bed_rule_enabled=base.out_of_bed_enabled,
         collapse_by_seed=tuple(by_seed),
-        out_of_bed_return_sensed=_summarise(oob_sensed),
+        out_of_bed_return_sensed=_summarise(oob_sensed, tz),
+        absence_seen=_absence_seen(base.away_changes, home.absences, learn_end, end),
+        false_alarm_times=tuple((f.t, f.kind.value) for f in resident),
     )
 
 

@@ -8,7 +8,6 @@ import json
 import os
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,7 +21,6 @@ from evaluation.routine_eval import (
     EvalOptions,
     evaluate_home,
     find_homes,
-    leave_one_home_out,
     load_home,
     poisson_ci,
     pooled,
@@ -88,6 +86,7 @@ def test_cli_json_for_a_folder(tmp_path: Path) -> None:
     write_home(tmp_path, "sim_a")
     write_home(tmp_path, "sim_b")
     args = ["routine", str(tmp_path), "--json", "--collapses", "50", "--seeds", "0"]
+    args.append("--no-protocol")
     result = CliRunner().invoke(app(), args)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -120,22 +119,6 @@ def test_seed_spread_and_per_day_counts(tmp_path: Path) -> None:
     assert lo <= out["false_alarms_per_week"] <= hi
     # the extra seeds do not change the main figures
     assert evaluate_home(home, EvalOptions(collapses=10)).collapse == r.collapse
-
-
-def test_leave_one_home_out_reports_each_choice_on_the_other_home(tmp_path: Path) -> None:
-    homes = [load_home(write_home(tmp_path, h)) for h in ("sim_a", "sim_b")]
-    grid: tuple[tuple[str, dict[str, Any]], ...] = (
-        ("default", {}),
-        ("margin 0", {"quiet_margin_s": 0.0}),
-    )
-    res = leave_one_home_out(homes, EvalOptions(collapses=10), grid=grid)
-    assert set(res["grid"]) == {"default", "margin 0"}
-    assert [c["tuned_on"] for c in res["choices"]] == ["sim_a", "sim_b"]
-    for c in res["choices"]:
-        assert c["setting"] in res["grid"]
-        assert list(c["held_out"]) == [h.id for h in homes if h.id != c["tuned_on"]]
-        # the night rules are reported with every choice: no silent trade
-        assert {"not_up", "out_of_bed", "night_door", "false_alarms_by_rule"} <= set(c["tuned"])
 
 
 def test_the_loho_grid_can_put_back_each_night_rule_change() -> None:
