@@ -202,7 +202,7 @@ def _print_outer(s: dict[str, Any]) -> None:
     if sp["collapse_rate"]:
         out(f"    per home {sp['collapse_rate'][0]}-{sp['collapse_rate'][1]}")
     out(f"    delays (min): {s['collapse']['delay_min']['histogram_min']}")
-    for name in ("not_up", "out_of_bed_night", "night_door"):
+    for name in ("not_up", "out_of_bed_night", "night_door", "not_back_night"):
         out(_rule_line(name, s[name]))
 
 

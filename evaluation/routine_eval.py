@@ -84,6 +84,7 @@ class EvalOptions:
     not_up_horizon_s: float = 9 * 3600.0
     out_of_bed_horizon_s: float = 3 * 3600.0
     night_door_horizon_s: float = 1 * 3600.0
+    not_back_horizon_s: float = 24 * 3600.0
     config: RoutineConfig = field(default_factory=RoutineConfig)
     # Also inject the daytime collapses with this many further seeds (seed+1 ..) and
     # report the spread of the detection rate (the clean replay is seed-independent).
@@ -143,6 +144,8 @@ class HomeResult:
     absence_seen: float | None = None
     # The false alarms themselves: (time, rule), to list and to pair trials.
     false_alarm_times: tuple[tuple[float, str], ...] = ()
+    # Gone out and never back: T just after each departure the detector saw.
+    not_back: RuleResult | None = None
 
     @property
     def false_alarms_per_week(self) -> float:
@@ -188,6 +191,11 @@ class HomeResult:
                 FindingKind.NOT_UP.value: self.not_up.to_json(),
                 FindingKind.OUT_OF_BED.value: self.out_of_bed.to_json(),
                 FindingKind.NIGHT_DOOR.value: self.night_door.to_json(),
+                **(
+                    {}
+                    if self.not_back is None
+                    else {FindingKind.NOT_BACK.value: self.not_back.to_json()}
+                ),
             },
             "out_of_bed_rule_enabled": self.out_of_bed_rule_enabled,
             "absence_seen": _r(self.absence_seen),
@@ -417,6 +425,7 @@ def _inject(
     t_cut: float,
     horizon_s: float,
     det: RoutineDetector | None = None,
+    rule: FindingKind | None = None,
 ) -> RoutineFinding | None:
     """Replay with every event after `t_cut` dropped; first resident alarm after it.
     `det`: the detector already replayed to `t_cut` (`_replay_to`), if at hand."""
@@ -425,7 +434,8 @@ def _inject(
     if det is None:
         return None
     for f in det.advance(t_cut + horizon_s):
-        if f.action == "raise" and f.kind in RESIDENT_RULES and f.t > t_cut:
+        alarm = f.action == "raise" and f.kind in RESIDENT_RULES and f.t > t_cut
+        if alarm and (rule is None or f.kind is rule):
             return f
     return None
 
@@ -493,7 +503,7 @@ def evaluate_home(home: Home, opts: EvalOptions, progress: Progress | None = Non
         by_rule[f.kind.value] = by_rule.get(f.kind.value, 0) + 1
     tech: dict[str, int] = {}
     for f in base.findings:
-        if f.kind not in RESIDENT_RULES:
+        if f.kind not in RESIDENT_RULES and f.kind is not FindingKind.AWAY:
             tech[f.kind.value] = tech.get(f.kind.value, 0) + 1
     in_absence = sum(1 for f in resident if _in_any(f.t, home.absences))
 
@@ -597,6 +607,14 @@ def evaluate_home(home: Home, opts: EvalOptions, progress: Progress | None = Non
     door_candidates = _thin(door_candidates, 10 * 60.0)
     night_door = [(t, _inject(base, events, t, opts.night_door_horizon_s)) for t in door_candidates]
 
+    # Gone out and not back: T just after each departure (the front door, then the away
+    # state), every event after it dropped.
+    departures = [t + 1.0 for t, away in base.away_changes if away and t >= learn_end]
+    not_back = [
+        (t, _inject(base, events, t, opts.not_back_horizon_s, rule=FindingKind.NOT_BACK))
+        for t in departures
+    ]
+
     return HomeResult(
         home=home.id,
         days=(end - learn_end) / 86400.0,
@@ -614,6 +632,7 @@ def evaluate_home(home: Home, opts: EvalOptions, progress: Progress | None = Non
         out_of_bed_return_sensed=_summarise(oob_sensed, tz),
         absence_seen=_absence_seen(base.away_changes, home.absences, learn_end, end),
         false_alarm_times=tuple((f.t, f.kind.value) for f in resident),
+        not_back=_summarise(not_back, tz),
     )
 
 

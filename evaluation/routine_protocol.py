@@ -213,6 +213,7 @@ def brief(r: HomeResult) -> dict[str, Any]:
         "not_up": _rule([r.not_up]),
         "out_of_bed_night": _rule([r.out_of_bed]),
         "night_door": _rule([r.night_door]),
+        "not_back_night": _rule([r.not_back] if r.not_back else []),
         "technical": dict(r.technical),
     }
 
@@ -242,6 +243,7 @@ def outer_summary(rs: Sequence[HomeResult]) -> dict[str, Any]:
         "not_up": _rule([r.not_up for r in rs]),
         "out_of_bed_night": _rule([r.out_of_bed for r in rs]),
         "night_door": _rule([r.night_door for r in rs]),
+        "not_back_night": _rule([r.not_back for r in rs if r.not_back]),
         "spread": {
             "false_alarms_per_week": [round(min(per_home_fa), 3), round(max(per_home_fa), 3)],
             "collapse_rate": [round(min(per_home_det), 4), round(max(per_home_det), 4)]

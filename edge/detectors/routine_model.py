@@ -106,6 +106,13 @@ class RoutineConfig:
     # night start, whichever is earlier, for every door (the rule before).
     night_door_from_onset: bool = True
     away_after_door_s: float = 10 * 60.0  # door, then nothing inside: resident went out
+    # Not back at night: away past the `return_quantile` of the learned return times of
+    # night-time outings plus a margin (at the latest the up-by time); off where a learned
+    # outing lasted the night, and until `return_min_outings` are learned.
+    not_back: bool = True
+    return_quantile: float = 0.9
+    return_margin_min: float = 60.0
+    return_min_outings: int = 2
     # Technical: silent and stuck sensors.
     sensor_expected_frac: float = 0.6  # active on this share of learned days
     sensor_silent_s: float = 36 * 3600.0
@@ -139,6 +146,10 @@ class DayRecord:
     # records written before the split (then quiet_s stands for the awake silences).
     awake_quiet_s: tuple[float, ...] = ()
     sleep_quiet_s: tuple[float, ...] = ()
+    # Night-time outings (away between 20:00 and the up-by time): the return times,
+    # minutes after midnight (< 0 before it), and whether one lasted past the up-by time.
+    night_returns_min: tuple[float, ...] = ()
+    out_overnight: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -157,6 +168,8 @@ class DayRecord:
             sensors=tuple(str(s) for s in d["sensors"]),
             awake_quiet_s=tuple(float(x) for x in d.get("awake_quiet_s", ())),
             sleep_quiet_s=tuple(float(x) for x in d.get("sleep_quiet_s", ())),
+            night_returns_min=tuple(float(x) for x in d.get("night_returns_min", ())),
+            out_overnight=bool(d.get("out_overnight", False)),
         )
 
 
@@ -177,6 +190,9 @@ class Thresholds:
     # Per bucket: how long a silence that began asleep (before getting up) may last;
     # empty when not learned (then only the not-up rule watches the sleeper).
     sleep_quiet_s: tuple[float, ...] = ()
+    # Away at night past this (minutes after midnight of the morning): not back. None:
+    # the rule stands down (not learned, or this resident sometimes stays out all night).
+    return_by_min: float | None = None
 
 
 def _cold_quiet(cfg: RoutineConfig) -> tuple[float, ...]:
@@ -348,6 +364,15 @@ class RoutineModel:
                 else:
                     run += 1
             silent.append((s, max(cfg.sensor_silent_s, 1.5 * (longest + 1) * 86400.0)))
+        returns = [r for d in days for r in d.night_returns_min]
+        return_by = None
+        if (
+            cfg.not_back
+            and len(returns) >= cfg.return_min_outings
+            and not any(d.out_overnight for d in days)
+        ):
+            q = float(np.quantile(returns, cfg.return_quantile)) + cfg.return_margin_min
+            return_by = min(q, up_by)
         return Thresholds(
             learned=True,
             days=len(days),
@@ -359,6 +384,7 @@ class RoutineModel:
             out_of_bed_enabled=enabled,
             silent_after_s=tuple(silent),
             sleep_quiet_s=sleep_quiet,
+            return_by_min=return_by,
         )
 
     def to_json(self) -> str:
