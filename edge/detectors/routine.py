@@ -165,6 +165,7 @@ class RoutineDetector:
         self.night_door_t: float | None = None
         self.inactivity_raised = False
         self.not_back_raised = False
+        self.away_hits: dict[str, float] = {}  # sensors seen while away, not yet an arrival
         self.value: dict[str, int] = {}
         self.kind: dict[str, SensorKind] = {}
         self.room: dict[str, str] = {}
@@ -357,6 +358,7 @@ class RoutineDetector:
                 self.away = True
                 self.away_in_gap = True
                 self.away_since = self.last_door_t if self.last_door_t is not None else t
+                self.away_hits = {}
                 out.append(self._away_finding(t, "away"))
         due = self._not_back_due()
         if due is not None and t >= due:
@@ -432,6 +434,15 @@ class RoutineDetector:
         return RoutineFinding(
             t, FindingKind.AWAY, "state", AlarmKind.TECHNICAL, Severity.LOW, None, detail
         )
+
+    def _lone_while_away(self, sensor: str, t: float) -> bool:
+        """Whether an activation while away is one sensor on its own (a PIR that fires
+        in an empty home) rather than the resident coming home: an arrival is the front
+        door or `arrival_sensors` different sensors within `arrival_window_s`."""
+        window = self.cfg.arrival_window_s
+        self.away_hits = {s: x for s, x in self.away_hits.items() if t - x <= window}
+        self.away_hits[sensor] = t
+        return len(self.away_hits) < self.cfg.arrival_sensors
 
     def _note_arrival(self, t: float) -> None:
         """Learn this resident's night-time outings: the return time of one that was
@@ -541,12 +552,14 @@ class RoutineDetector:
         self.last_seen[ev.sensor] = t
         self.seen_away_total[ev.sensor] = self.away_total
         self.silent_raised.discard(ev.sensor)
+        front = ev.kind is SensorKind.DOOR and ev.room == FRONT_ROOM
+        if self.away and not front and self._lone_while_away(ev.sensor, t):
+            return out  # one sensor on its own while the home is empty: not the resident
         acc = self.acc
         acc.activations += 1
         acc.sensors.add(ev.sensor)
         if self.last_act_t is not None:
             self._quiet_gap(self.last_act_t, t)
-        front = ev.kind is SensorKind.DOOR and ev.room == FRONT_ROOM
         bedroom = ev.room == "bedroom"
         if not bedroom:
             self._sleep_gap(t)

@@ -33,7 +33,7 @@ class RoutineConfig:
     bucket_min: int = 30  # time-of-day resolution of the learned quiet gaps
     day_boundary_min: int = 12 * 60  # a routine day runs noon to noon
     history_days: int = 28  # rolling learning window
-    min_learned_days: int = 5  # below this: cold start, care-plan defaults
+    min_learned_days: int = 3  # below this: cold start, care-plan defaults (trial T2: 5 before)
     min_activations_per_day: int = 10  # fewer: a day away or a sensor outage, not learned
     # Cold-start defaults (conservative: few false alarms, still a safety net).
     default_quiet_day_s: float = 4 * 3600.0
@@ -113,6 +113,11 @@ class RoutineConfig:
     return_quantile: float = 0.9
     return_margin_min: float = 60.0
     return_min_outings: int = 2
+    # Coming home: the front door, or this many different sensors within the window; with
+    # 2, one sensor firing on its own while away is not the resident. 1 = any activation
+    # (trial T3 in docs/early-warning.md: 2 not kept, its gain was within the noise).
+    arrival_sensors: int = 1
+    arrival_window_s: float = 10 * 60.0
     # Technical: silent and stuck sensors.
     sensor_expected_frac: float = 0.6  # active on this share of learned days
     sensor_silent_s: float = 36 * 3600.0
