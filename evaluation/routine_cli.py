@@ -64,6 +64,12 @@ def eval_routine(
         typer.Option("--cache", help="Cache replays here (default .cache/routine-eval)."),
     ] = Path(".cache/routine-eval"),
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Replay everything.")] = False,
+    kit: Annotated[
+        str,
+        typer.Option(
+            "--kit", help="Replay with a changed sensor kit: no_kitchen, chatter (a lone PIR)."
+        ),
+    ] = "",
 ) -> None:
     """Replay recorded homes through the routine detector: false alarms, detections."""
     from rich.console import Console
@@ -84,7 +90,11 @@ def eval_routine(
     if quick:
         collapses, seeds = min(collapses, 20), 0
     opts = EvalOptions(
-        learn_days=learn_days, collapses=collapses, seed=seed, spread_seeds=max(seeds, 0)
+        learn_days=learn_days,
+        collapses=collapses,
+        seed=seed,
+        spread_seeds=max(seeds, 0),
+        kit=kit,
     )
     try:
         files = find_homes(path)

@@ -85,6 +85,8 @@ class EvalOptions:
     out_of_bed_horizon_s: float = 3 * 3600.0
     night_door_horizon_s: float = 1 * 3600.0
     not_back_horizon_s: float = 24 * 3600.0
+    # A changed sensor kit (`KITS`): "" as recorded.
+    kit: str = ""
     config: RoutineConfig = field(default_factory=RoutineConfig)
     # Also inject the daytime collapses with this many further seeds (seed+1 ..) and
     # report the spread of the detection rate (the clean replay is seed-independent).
@@ -329,6 +331,9 @@ class _Baseline:
     learned_days: int
     out_of_bed_enabled: bool
     away_changes: list[tuple[float, bool]] = field(default_factory=list)
+    # Events that go on whatever happens to the resident (a sensor firing on its own):
+    # kept after an injected T.
+    keep: tuple[AmbientEvent, ...] = ()
 
 
 def _replay_clean(
@@ -433,7 +438,12 @@ def _inject(
         det = _replay_to(base, events, t_cut)
     if det is None:
         return None
-    for f in det.advance(t_cut + horizon_s):
+    found: list[RoutineFinding] = []
+    for e in base.keep:
+        if t_cut < e.t <= t_cut + horizon_s:
+            found.extend(det.update([e]))
+    found.extend(det.advance(t_cut + horizon_s))
+    for f in found:
         alarm = f.action == "raise" and f.kind in RESIDENT_RULES and f.t > t_cut
         if alarm and (rule is None or f.kind is rule):
             return f
@@ -483,6 +493,31 @@ def _in_any(t: float, spans: tuple[tuple[float, float], ...]) -> bool:
     return any(a <= t <= b for a, b in spans)
 
 
+KITS: Final = ("", "no_kitchen", "chatter")
+
+
+def _with_kit(
+    events: tuple[AmbientEvent, ...], kit: str, start: float, end: float, seed: int
+) -> tuple[tuple[AmbientEvent, ...], tuple[AmbientEvent, ...]]:
+    """The home with a changed sensor kit, and the events that go on regardless:
+    `no_kitchen` removes every kitchen sensor (a missing room); `chatter` adds a
+    living-room PIR firing on its own every 20 +- 10 min, day and night."""
+    if kit == "":
+        return events, ()
+    if kit == "no_kitchen":
+        return tuple(e for e in events if e.room != "kitchen"), ()
+    if kit == "chatter":
+        rng = random.Random(seed + 4)
+        extra: list[AmbientEvent] = []
+        t = start + rng.uniform(600.0, 1800.0)
+        while t < end:
+            for dt, v in ((0.0, 1), (2.0, 0)):
+                extra.append(AmbientEvent(t + dt, "pir_chatter", SensorKind.MOTION, "living", v))
+            t += rng.uniform(600.0, 1800.0)
+        return tuple(sorted((*events, *extra), key=lambda e: e.t)), tuple(extra)
+    raise DatasetError(f"unknown sensor kit {kit!r} (one of {', '.join(k for k in KITS if k)})")
+
+
 def evaluate_home(home: Home, opts: EvalOptions, progress: Progress | None = None) -> HomeResult:
     events = home.events
     if home.window is not None:
@@ -496,7 +531,9 @@ def evaluate_home(home: Home, opts: EvalOptions, progress: Progress | None = Non
     learn_end = start + opts.learn_days * 86400.0
     if learn_end >= end:
         raise DatasetError(f"{home.id}: shorter than the {opts.learn_days} learning days")
+    events, keep = _with_kit(events, opts.kit, start, end, opts.seed)
     base = _replay_clean(events, start, learn_end, end, home.tz, opts.config, progress)
+    base.keep = keep
     resident = [f for f in base.findings if f.action == "raise" and f.kind in RESIDENT_RULES]
     by_rule: dict[str, int] = {}
     for f in resident:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import json
 import os
 from datetime import date, datetime
@@ -19,6 +20,7 @@ from evaluation.routine_eval import (
     LOHO_GRID,
     DatasetError,
     EvalOptions,
+    _with_kit,
     evaluate_home,
     find_homes,
     load_home,
@@ -190,3 +192,17 @@ def test_real_home_kasteren_b_bedroom_pir_dropout() -> None:
     assert sensed is not None and sensed.n == 4
     assert dict(sensed.by_rule).get("out_of_bed_night") == 3
     assert r.out_of_bed.detected == 4  # as before the change: one now by inactivity
+
+
+def test_sensor_kits_change_the_home_and_unknown_ones_are_refused(tmp_path: Path) -> None:
+    home = load_home(write_home(tmp_path))
+    start, end = home.events[0].t, home.events[-1].t
+    events, keep = _with_kit(home.events, "no_kitchen", start, end, 1)
+    assert not keep and {e.room for e in events} == {e.room for e in home.events} - {"kitchen"}
+    events, keep = _with_kit(home.events, "chatter", start, end, 1)
+    ons = [e.t for e in keep if e.value == 1]
+    assert all(600.0 <= b - a <= 1800.0 for a, b in itertools.pairwise(ons))
+    assert len(events) == len(home.events) + len(keep)
+    assert [e.t for e in events] == sorted(e.t for e in events)
+    with pytest.raises(DatasetError, match="sensor kit"):
+        evaluate_home(home, EvalOptions(kit="nonsense"))
