@@ -27,6 +27,8 @@ Rules (each alarm is raised once per episode, and cancelled when the resident is
   he has been out a whole night, or too few outings are known).
 - AWAY: not an alarm: the away state (gone out / home again) for the console; while
   away the inactivity, not-up and out-of-bed rules hold.
+- SENSOR_NOISY: technical: a sensor that activates in nearly every hour of the day on
+  most learned days (while he sleeps and while he is out) is no evidence of life.
 - SENSOR_SILENT / SENSOR_STUCK: technical findings, never inactivity alarms: a sensor
   that is active on most days went silent while others show the resident at home; a
   PIR or mat that stays "on" far too long (lost off-report or stuck), which is then
@@ -88,6 +90,7 @@ class FindingKind(StrEnum):
     NOT_BACK = "not_back_night"
     SENSOR_SILENT = "sensor_silent"
     SENSOR_STUCK = "sensor_stuck"
+    SENSOR_NOISY = "sensor_noisy"  # fires around the clock: ignored as evidence of life
     AWAY = "away"  # a state, not an alarm: detail.state "away" (since) or "home"
 
 
@@ -134,6 +137,7 @@ class _DayAcc:
     not_up_raised: bool = False
     night_returns: list[float] = field(default_factory=list)
     out_overnight: bool = False
+    hours: dict[str, set[int]] = field(default_factory=dict)  # clock hours with activations
 
     def __post_init__(self) -> None:
         self.quiet = [-1.0] * self.n_buckets
@@ -165,7 +169,8 @@ class RoutineDetector:
         self.night_door_t: float | None = None
         self.inactivity_raised = False
         self.not_back_raised = False
-        self.away_hits: dict[str, float] = {}  # sensors seen while away, not yet an arrival
+        self.away_hits: dict[str, float] = {}
+        self.noisy_reported: set[str] = set()  # sensors seen while away, not yet an arrival
         self.value: dict[str, int] = {}
         self.kind: dict[str, SensorKind] = {}
         self.room: dict[str, str] = {}
@@ -435,6 +440,16 @@ class RoutineDetector:
             t, FindingKind.AWAY, "state", AlarmKind.TECHNICAL, Severity.LOW, None, detail
         )
 
+    def _noisy_finding(self, t: float, sensor: str) -> RoutineFinding:
+        logger.info("routine sensor_noisy: %s", sensor)
+        detail: tuple[tuple[str, float | int | str | bool], ...] = (
+            ("reason", "active_around_the_clock"),
+            ("hours_per_day_min", self.cfg.noisy_hours or 0),
+        )
+        return RoutineFinding(
+            t, FindingKind.SENSOR_NOISY, "raise", AlarmKind.TECHNICAL, Severity.LOW, sensor, detail
+        )
+
     def _lone_while_away(self, sensor: str, t: float) -> bool:
         """Whether an activation while away is one sensor on its own (a PIR that fires
         in an empty home) rather than the resident coming home: an arrival is the front
@@ -484,6 +499,7 @@ class RoutineDetector:
             awake_quiet_s=tuple(acc.awake_quiet),
             sleep_quiet_s=tuple(acc.sleep_quiet),
             night_returns_min=tuple(acc.night_returns),
+            sensor_hours=tuple(sorted((s, len(h)) for s, h in acc.hours.items())),
             out_overnight=acc.out_overnight,
         )
         self.model.add_day(rec)
@@ -552,6 +568,12 @@ class RoutineDetector:
         self.last_seen[ev.sensor] = t
         self.seen_away_total[ev.sensor] = self.away_total
         self.silent_raised.discard(ev.sensor)
+        self.acc.hours.setdefault(ev.sensor, set()).add(self._local(t).hour)
+        if ev.sensor in self.model.thresholds.noisy:
+            if ev.sensor not in self.noisy_reported:
+                self.noisy_reported.add(ev.sensor)
+                out.append(self._noisy_finding(t, ev.sensor))
+            return out  # fires while he sleeps and while he is out: not evidence of life
         front = ev.kind is SensorKind.DOOR and ev.room == FRONT_ROOM
         if self.away and not front and self._lone_while_away(ev.sensor, t):
             return out  # one sensor on its own while the home is empty: not the resident

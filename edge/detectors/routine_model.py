@@ -118,6 +118,9 @@ class RoutineConfig:
     # (trial T3 in docs/early-warning.md: 2 not kept, its gain was within the noise).
     arrival_sensors: int = 1
     arrival_window_s: float = 10 * 60.0
+    # A sensor active in at least this many clock hours of the day on half the learned
+    # days fires while the resident sleeps and is out: not evidence of life. None: off.
+    noisy_hours: int | None = 20
     # Technical: silent and stuck sensors.
     sensor_expected_frac: float = 0.6  # active on this share of learned days
     sensor_silent_s: float = 36 * 3600.0
@@ -155,6 +158,8 @@ class DayRecord:
     # minutes after midnight (< 0 before it), and whether one lasted past the up-by time.
     night_returns_min: tuple[float, ...] = ()
     out_overnight: bool = False
+    # Per sensor: in how many clock hours (of 24) it activated.
+    sensor_hours: tuple[tuple[str, int], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -175,6 +180,7 @@ class DayRecord:
             sleep_quiet_s=tuple(float(x) for x in d.get("sleep_quiet_s", ())),
             night_returns_min=tuple(float(x) for x in d.get("night_returns_min", ())),
             out_overnight=bool(d.get("out_overnight", False)),
+            sensor_hours=tuple((str(s), int(h)) for s, h in d.get("sensor_hours", ())),
         )
 
 
@@ -198,6 +204,8 @@ class Thresholds:
     # Away at night past this (minutes after midnight of the morning): not back. None:
     # the rule stands down (not learned, or this resident sometimes stays out all night).
     return_by_min: float | None = None
+    # Sensors that fire around the clock (`noisy_hours`): ignored as evidence of life.
+    noisy: tuple[str, ...] = ()
 
 
 def _cold_quiet(cfg: RoutineConfig) -> tuple[float, ...]:
@@ -378,6 +386,12 @@ class RoutineModel:
         ):
             q = float(np.quantile(returns, cfg.return_quantile)) + cfg.return_margin_min
             return_by = min(q, up_by)
+        hours: dict[str, int] = {}
+        for d in days:
+            for s, h in d.sensor_hours:
+                if cfg.noisy_hours is not None and h >= cfg.noisy_hours:
+                    hours[s] = hours.get(s, 0) + 1
+        noisy = tuple(sorted(s for s, k in hours.items() if 2 * k >= len(days)))
         return Thresholds(
             learned=True,
             days=len(days),
@@ -390,6 +404,7 @@ class RoutineModel:
             silent_after_s=tuple(silent),
             sleep_quiet_s=sleep_quiet,
             return_by_min=return_by,
+            noisy=noisy,
         )
 
     def to_json(self) -> str:

@@ -36,6 +36,7 @@ ALARM_EVENTS: Final = frozenset(
         "not_up",
         "out_of_bed_night",
         "night_door",
+        "not_back_night",
         "fall_confirmed",
         "fall_alarm",
         "long_lie",
