@@ -35,7 +35,7 @@ import random
 import re
 import statistics
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -717,9 +717,9 @@ def pooled(results: list[HomeResult]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ leave one home out
-# Candidate settings of the quiet-gap and night rules. A setting is chosen on one home
-# (the tuning home) and reported on the others, so no reported figure is in-sample for
-# its choice.
+# Candidate settings of the quiet-gap and night rules. `evaluation.routine_protocol`
+# chooses one on the training homes and reports it on the held-out home only, so no
+# reported figure is in-sample for its choice.
 LOHO_GRID: Final[tuple[tuple[str, dict[str, Any]], ...]] = (
     ("default", {}),
     ("quantile 0.75", {"quiet_quantile": 0.75}),
@@ -736,68 +736,3 @@ LOHO_GRID: Final[tuple[tuple[str, dict[str, Any]], ...]] = (
     ("exit min 0", {"exit_min_s": 0.0}),
     ("return sensor unchecked", {"out_of_bed_needs_return_sensor": False}),
 )
-
-
-def _night_rate(r: HomeResult) -> float:
-    """Detection over the injected night incidents (not up, out of bed, night door)."""
-    n = r.not_up.n + r.out_of_bed.n + r.night_door.n
-    k = r.not_up.detected + r.out_of_bed.detected + r.night_door.detected
-    return k / n if n else 0.0
-
-
-def _score(r: HomeResult, fa_target: float) -> tuple[bool, float, float, float]:
-    """Tuning objective (bigger is better): meet the false-alarm target and then detect
-    most daytime collapses, then most night incidents; if no setting meets it, fewest
-    false alarms first, then detect most. The night rules break ties, so a setting that
-    cuts a night alarm by missing night incidents is not preferred silently."""
-    rate = r.collapse.rate or 0.0
-    night = _night_rate(r)
-    if r.false_alarms_per_week <= fa_target:
-        return (True, rate, night, -r.false_alarms)
-    return (False, -r.false_alarms, rate, night)
-
-
-def leave_one_home_out(
-    homes: list[Home],
-    opts: EvalOptions,
-    grid: tuple[tuple[str, dict[str, Any]], ...] = LOHO_GRID,
-    fa_target: float = 1.0,
-    progress: Progress | None = None,
-) -> dict[str, Any]:
-    """Each home in turn is the tuning home: the grid setting that scores best there
-    (`_score`) is reported on every other home."""
-    runs: dict[str, dict[str, HomeResult]] = {}
-    for i, (name, overrides) in enumerate(grid):
-        o = replace(opts, config=replace(opts.config, **overrides), spread_seeds=0)
-        runs[name] = {h.id: evaluate_home(h, o) for h in homes}
-        if progress is not None:
-            progress("leave one home out", i + 1, len(grid))
-
-    def brief(r: HomeResult) -> dict[str, Any]:
-        return {
-            "false_alarms_per_week": round(r.false_alarms_per_week, 3),
-            "false_alarms_by_rule": dict(r.false_alarms_by_rule),
-            "detection_rate": _r(r.collapse.rate),
-            "not_up": [r.not_up.detected, r.not_up.n],
-            "out_of_bed": [r.out_of_bed.detected, r.out_of_bed.n],
-            "out_of_bed_return_sensed": None
-            if r.out_of_bed_return_sensed is None
-            else [r.out_of_bed_return_sensed.detected, r.out_of_bed_return_sensed.n],
-            "night_door": [r.night_door.detected, r.night_door.n],
-        }
-
-    choices = []
-    for tune in homes:
-        best = max(grid, key=lambda g: _score(runs[g[0]][tune.id], fa_target))[0]
-        choices.append(
-            {
-                "tuned_on": tune.id,
-                "setting": best,
-                "tuned": brief(runs[best][tune.id]),
-                "held_out": {h.id: brief(runs[best][h.id]) for h in homes if h.id != tune.id},
-            }
-        )
-    return {
-        "grid": {name: {h: brief(r) for h, r in per.items()} for name, per in runs.items()},
-        "choices": choices,
-    }
