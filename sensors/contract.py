@@ -141,6 +141,12 @@ QUANTITY_RANGES: Final[dict[str, tuple[float, float]]] = {
     "window": (0.0, 1.0),
     "occupancy": (0.0, 1.0),
     "weight": (0.0, 500.0),  # kg (BTHome mass; the serial gateway's scale)
+    "voltage": (0.0, 400.0),  # V: a device battery's (BTHome 0x0C) or the mains' (0x4A)
+    "moisture": (0.0, 100.0),  # % (BTHome 0x14/0x2F)
+    "tilt": (-360.0, 360.0),  # degrees (BTHome rotation 0x3F: a window's tilt)
+    "presence": (0.0, 1.0),  # binary (BTHome 0x25)
+    "vibration": (0.0, 1.0),  # binary (BTHome 0x2C)
+    "wet": (0.0, 1.0),  # binary moisture (BTHome 0x20): a leak or bed-wetting pad
     # Vital signs: the serial gateway (sensors.codecs.vitals_line), GATT health profiles
     # (sensors.codecs.ble_health) and edge.detectors.vitals.Quantity
     "hr": (0.0, 350.0),  # beats/min
@@ -453,6 +459,12 @@ def time_ok(t: float, now: float | None, *, max_age_s: float = MAX_AGE_S) -> boo
 def reading_problem(reading: Reading, now: float | None) -> str | None:
     """Why one reading is refused (a `reading_*` reason), or None to keep it."""
     limits = QUANTITY_RANGES.get(reading.quantity)
+    if limits is None:
+        # The n-th instance of a quantity in one device frame (`temperature_2`: a second
+        # thermometer, see sensors.plausibility.instance_base) has its base's range.
+        base, sep, n = reading.quantity.rpartition("_")
+        if sep and n.isdigit() and 2 <= int(n) <= 99 and not n.startswith("0"):
+            limits = QUANTITY_RANGES.get(base)
     if limits is None:
         return "reading_unknown_quantity"
     if not time_ok(reading.t, now):
