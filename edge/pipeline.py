@@ -215,10 +215,12 @@ class Pipeline:
         except DecodeError as exc:
             self._decode_error(exc)
             return
-        decoded = self._plausible(decoded)
         self.health.seen(device.id, decoded.t)
         status = next((r.value for r in decoded.readings if r.quantity == "status"), 0.0)
         if status == 0:
+            # A clean status vouches for the values: screen them. A flagged frame's values
+            # are unusable anyway (a heart rate of 0 with no skin contact): not counted.
+            decoded = self._plausible(decoded)
             self._add_readings([r for r in decoded.readings if r.quantity != "status"])
         else:
             # Flagged (no skin contact, special value, device status): never a chart point;

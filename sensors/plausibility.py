@@ -57,6 +57,26 @@ PLAUSIBLE_RANGES: Final[dict[str, tuple[float, float]]] = {
     "acvpu": (0.0, 4.0),
 }
 
+# The unit of each quantity, for people reading decoded values (`mz decode`, docs).
+UNITS: Final[dict[str, str]] = {
+    "battery": "%",
+    "temperature": "degC",
+    "humidity": "%",
+    "illuminance": "lx",
+    "weight": "kg",
+    "voltage": "V",
+    "moisture": "%",
+    "tilt": "deg",
+    "hr": "1/min",
+    "spo2": "%",
+    "temp": "degC",
+    "sbp": "mmHg",
+    "dbp": "mmHg",
+    "rr": "1/min",
+    "status": "bits",
+    "activity": "g",
+}
+
 _BINARY: Final = frozenset(q for q, (lo, hi) in PLAUSIBLE_RANGES.items() if (lo, hi) == (0, 1))
 _INSTANCE_RE: Final = re.compile(r"^(?P<base>[a-z][a-z0-9_]*?)_(?P<n>[2-9]|[1-9][0-9])$")
 
