@@ -181,3 +181,59 @@ def test_button_presses_of_the_peer_enum() -> None:
 
     names = {v for v in BUTTON_EVENTS.values() if v is not None}
     assert names <= {p.value for p in ButtonPress}
+
+
+# ------------------------------------------------- a second peer: ble_monitor's suite
+
+_BLE_MONITOR = json.loads(
+    (Path(__file__).parents[1] / "data" / "ble_monitor_bthome_v2_vectors.json").read_text("utf-8")
+)
+# ble_monitor's keys -> ours (it already names mass "weight", in kg).
+BLE_MONITOR = {
+    **{k: k for k in ("temperature", "humidity", "battery", "illuminance", "weight")},
+    **{k: k for k in ("voltage", "moisture", "opening", "door", "window", "motion")},
+    **{k: k for k in ("occupancy", "presence", "vibration")},
+    "rotation": "tilt",
+    "moisture detected": "wet",
+}
+BUTTON_NAMES = {"double press": "double_press"}
+
+
+def hci_advertisement(hci: str) -> Advertisement:
+    """An HCI LE Advertising Report (the bytes btmon shows) -> our Advertisement: the
+    advertiser's address and the service data under 0xFCD2, read from its AD structures."""
+    raw = bytes.fromhex(hci)
+    assert raw[:2] == b"\x04\x3e" and raw[3] == 0x02  # HCI event, LE meta, advertising report
+    address = ":".join(f"{b:02X}" for b in raw[7:13][::-1])
+    ad = raw[14 : 14 + raw[13]]
+    service_data: dict[str, bytes] = {}
+    i = 0
+    while i < len(ad):
+        length, kind = ad[i], ad[i + 1]
+        value = ad[i + 2 : i + 1 + length]
+        if kind == 0x16 and value[:2] == b"\xd2\xfc":  # service data, 16-bit UUID 0xFCD2
+            service_data[SERVICE_UUID] = value[2:]
+        i += 1 + length
+    return Advertisement(address, service_data, int.from_bytes(raw[-1:], signed=True), T)
+
+
+@pytest.mark.parametrize(
+    "vec", _BLE_MONITOR["vectors"], ids=[v["test"] for v in _BLE_MONITOR["vectors"]]
+)
+def test_ble_monitor_payload_decodes_to_its_values(vec: dict[str, Any]) -> None:
+    a = hci_advertisement(vec["hci"])
+    assert a.address == "54:48:E6:8F:80:A5"
+    key = bytes.fromhex(vec["key"]) if "key" in vec else None
+    exp = vec["expected"]
+    want = {BLE_MONITOR[k]: float(v) for k, v in exp.items() if k in BLE_MONITOR}
+    want_buttons = [BUTTON_NAMES[exp["button"]]] if "button" in exp else []
+    try:
+        frame = decode_advertisement("s1", a, key=key)
+    except DecodeError:
+        assert not want and not want_buttons and "packet" not in exp
+        return
+    assert {r.quantity: r.value for r in frame.readings} == pytest.approx(want, abs=1e-3)
+    assert [b.press.value for b in frame.buttons] == want_buttons
+    if "packet" in exp and key is None:
+        assert frame.packet_id == exp["packet"]
+    assert frame.rejected == ()
