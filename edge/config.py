@@ -81,7 +81,7 @@ class DeviceConfig(BaseModel):
     room: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
     # pendant/bthome only: the device's BTHome bind key (32 hex digits) if it encrypts
     # (AES-CCM). With a key, plaintext frames from the device are refused (a downgrade).
-    # A secret: better in the environment (MZ_EDGE_DEVICES__0__BIND_KEY) than in the file.
+    # A secret (SecretStr: never in a repr or log line); keep edge.toml 0600.
     bind_key: SecretStr | None = None
 
     def bind_key_bytes(self) -> bytes | None:
