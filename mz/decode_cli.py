@@ -101,6 +101,8 @@ def bthome_command(
             raise _fail(str(exc)) from None
     if mac is not None and not _MAC_RE.match(mac):
         raise _fail(f"not a MAC address: {mac!r} (AA:BB:CC:DD:EE:FF)")
+    if mac is None and raw[0] & 0x02 and len(raw) >= 7:
+        mac = ":".join(f"{b:02X}" for b in raw[1:7][::-1])  # the frame names its device
     encrypted = bool(raw[0] & 0x01)
     if encrypted and (bind_key is None or mac is None):
         raise _fail(

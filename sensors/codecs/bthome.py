@@ -122,8 +122,8 @@ _NOT_READINGS: Final = frozenset({"packet_id", "signal_strength"})
 # BTHome recommends treating an equal packet id within a few seconds as a repeat; the
 # bthome_ble parser uses 4 s and a forward window of 64 ids, and so do we.
 DUPLICATE_WINDOW_S: Final = 4.0
-# A counter this low after a higher one is a device that restarted its counter (battery
-# change), as bthome_ble allows; any other decrease is a replay. Logged and counted.
+# A counter this low after one at least this high is a device that restarted its counter
+# (battery change), as bthome_ble allows; any other decrease is a replay. Counted.
 COUNTER_RESTART_BELOW: Final = 100
 
 
@@ -563,7 +563,9 @@ class BTHomeDecoder:
             repeat = counter == last and data == self._last_data
             if repeat and adv.t - self._last_counter_t <= DUPLICATE_WINDOW_S:
                 return False  # the device's own repeat of its last frame
-            if counter >= COUNTER_RESTART_BELOW or counter == last:
+            # A restart goes from a high counter to a low one; below the threshold already,
+            # a lower counter is a replay of the device's first frames.
+            if not counter < COUNTER_RESTART_BELOW <= last:
                 self.replays += 1
                 raise StaleCounterError(
                     DEVICE_KIND, f"encryption counter {counter} not after {last}: replayed or stale"

@@ -428,3 +428,22 @@ def test_fuzz_the_stateful_decoder_with_a_key(frames: list[tuple[bytes, float]])
             continue
         if frame is not None:
             _only_plausible(frame)
+
+
+def test_a_counter_restart_is_accepted_once_not_a_low_replay() -> None:
+    """A battery change restarts the counter (accepted, counted); the device's early
+    frames replayed later are not another restart."""
+    from sensors.errors import StaleCounterError
+
+    def frame(counter: int, t: float) -> Advertisement:
+        payload = BTHomePayload(battery=50, trigger_based=True)
+        return encode_advertisement(PEER_MAC, payload, t=t, key=PEER_KEY, counter=counter)
+
+    dec = BTHomeDecoder("p1", key=PEER_KEY)
+    assert dec.decode(frame(5000, T)) is not None
+    assert dec.decode(frame(3, T + 10)) is not None  # restarted
+    assert dec.counter_restarts == 1
+    assert dec.decode(frame(7, T + 20)) is not None
+    with pytest.raises(StaleCounterError):
+        dec.decode(frame(4, T + 30))  # an old early frame: a replay, not a restart
+    assert (dec.replays, dec.counter_restarts) == (1, 1)

@@ -90,3 +90,11 @@ def test_gatt_errors() -> None:
     assert run("gatt", "2a99", "00")[2].startswith("error: not a health characteristic")
     assert "not a characteristic UUID" in run("gatt", "xyz", "00")[2]
     assert "error: " in run("gatt", "2a37", "01 48")[2]  # u16 declared, 1 byte
+
+
+def test_bthome_with_the_mac_in_the_frame_needs_no_mac_option() -> None:
+    # bthome-ble's test_bthome_with_mac_encrypted: device-info 0x43 carries the MAC.
+    frame = "43a5808fe64854f196c06ffb4900112233f08ecbde"
+    code, out, _ = run("bthome", frame, "--key", PEER_KEY)
+    assert code == 0
+    assert {r["quantity"] for r in out["readings"]} == {"humidity", "temperature"}
