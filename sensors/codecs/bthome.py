@@ -18,7 +18,9 @@ What we add around the parser, at the boundary:
   objects before it are kept and the rest is counted in `skipped` (so are objects we do not
   use, such as pressure). A frame with nothing readable raises `DecodeError`.
 - **encryption** (AES-CCM, device-info bit 0): with the device's 16-byte bind key the frame
-  is authenticated and decrypted (nonce: MAC, UUID 0xFCD2, device-info byte, counter);
+  is authenticated and decrypted (nonce: MAC, UUID 0xFCD2, device-info byte, counter) with
+  `cryptography`'s AES-CCM, the primitive bthome_ble uses (the plaintext is what we frame;
+  the tests cross-check both ways against bthome_ble's own decryption and captures);
   without one, or with the wrong one, it raises. `BTHomeDecoder` refuses a replayed or
   stale counter (`StaleCounterError`, counted by the edge) and a plaintext frame from a
   device that has a bind key (a downgrade).
@@ -323,6 +325,15 @@ def _frame_objects(payload: bytes) -> _Framed:
     return _Framed(tuple(objects), payload[:i], tuple(skipped))
 
 
+def _address_bytes(address: str) -> bytes:
+    # Only a MAC-included or encrypted frame needs the address as bytes (bleak on macOS
+    # names devices by UUID: their plaintext frames still decode).
+    try:
+        return _mac_bytes(address)
+    except ValueError as exc:
+        raise DecodeError(DEVICE_KIND, str(exc)) from exc
+
+
 @dataclass(frozen=True, slots=True)
 class _Plain:
     info: int  # device-info byte, encryption and MAC bits cleared
@@ -338,14 +349,10 @@ def _open(data: bytes, address: str, key: bytes | None) -> _Plain:
     if (info >> 5) & 7 != 2:
         raise DecodeError(DEVICE_KIND, f"not BTHome v2 (device info byte {info:#04x})")
     body = data[1:]
-    try:
-        mac = _mac_bytes(address)[::-1]  # as a BTHome payload carries it: reversed
-    except ValueError as exc:
-        raise DecodeError(DEVICE_KIND, str(exc)) from exc
     if info & _INFO_MAC_INCLUDED:
         if len(body) < 6:
             raise DecodeError(DEVICE_KIND, "MAC-included bit set but the MAC is missing")
-        if body[:6] != mac:
+        if body[:6] != _address_bytes(address)[::-1]:  # the payload carries it reversed
             # The advertiser's address is what names the device: a frame claiming another
             # device's MAC is not this device's.
             raise DecodeError(DEVICE_KIND, "MAC in the payload is not the advertiser's address")
@@ -367,7 +374,7 @@ def _open(data: bytes, address: str, key: bytes | None) -> _Plain:
     sealed, count, mic = body[:-8], body[-8:-4], body[-4:]
     try:
         plain = AESCCM(key, tag_length=_MIC_BYTES).decrypt(
-            _nonce(mac[::-1], info, count), sealed + mic, None
+            _nonce(_address_bytes(address), info, count), sealed + mic, None
         )
     except InvalidTag as exc:
         raise DecodeError(

@@ -447,3 +447,14 @@ def test_a_counter_restart_is_accepted_once_not_a_low_replay() -> None:
     with pytest.raises(StaleCounterError):
         dec.decode(frame(4, T + 30))  # an old early frame: a replay, not a restart
     assert (dec.replays, dec.counter_restarts) == (1, 1)
+
+
+def test_a_plaintext_frame_needs_no_mac_shaped_address() -> None:
+    # bleak on macOS names a device by a UUID, not a MAC: plaintext BTHome still decodes.
+    a = Advertisement(
+        "0B7E8C2D-5F1A-4C3B-9D2E-1A2B3C4D5E6F", {SERVICE_UUID: b"\x40\x01\x5d"}, -60, T
+    )
+    assert decode_advertisement("p1", a).battery == 93.0
+    encrypted = Advertisement(a.address, {SERVICE_UUID: b"\x41" + bytes(12)}, -60, T)
+    with pytest.raises(DecodeError, match="not a MAC address"):
+        decode_advertisement("p1", encrypted, key=PEER_KEY)
