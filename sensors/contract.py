@@ -163,6 +163,21 @@ QUANTITY_RANGES: Final[dict[str, tuple[float, float]]] = {
 }
 
 
+_INSTANCE_RE: Final = re.compile(r"^(?P<base>[a-z][a-z0-9_]*?)_(?P<n>[2-9]|[1-9][0-9])$")
+
+
+def quantity_base(quantity: str) -> tuple[str, int]:
+    """`temperature_2` -> ("temperature", 2); any other name is instance 1 of itself.
+
+    A device frame may carry a quantity more than once (two thermometers on one BTHome
+    device): the first keeps the plain name, the n-th (2-99) is `{quantity}_{n}` and has
+    its base's range."""
+    m = _INSTANCE_RE.match(quantity)
+    if m is not None and m["base"] in QUANTITY_RANGES:
+        return m["base"], int(m["n"])
+    return quantity, 1
+
+
 def text_problem(value: str, max_length: int = MAX_TEXT) -> str | None:
     """Why `value` may not travel as text (None: it may)."""
     if len(value) > max_length:
@@ -458,13 +473,7 @@ def time_ok(t: float, now: float | None, *, max_age_s: float = MAX_AGE_S) -> boo
 
 def reading_problem(reading: Reading, now: float | None) -> str | None:
     """Why one reading is refused (a `reading_*` reason), or None to keep it."""
-    limits = QUANTITY_RANGES.get(reading.quantity)
-    if limits is None:
-        # The n-th instance of a quantity in one device frame (`temperature_2`: a second
-        # thermometer, see sensors.plausibility.instance_base) has its base's range.
-        base, sep, n = reading.quantity.rpartition("_")
-        if sep and n.isdigit() and 2 <= int(n) <= 99 and not n.startswith("0"):
-            limits = QUANTITY_RANGES.get(base)
+    limits = QUANTITY_RANGES.get(quantity_base(reading.quantity)[0])
     if limits is None:
         return "reading_unknown_quantity"
     if not time_ok(reading.t, now):

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from typing import Final
 
-from sensors.contract import QUANTITY_RANGES
+from sensors.contract import QUANTITY_RANGES, quantity_base
 from sensors.readings import DecodedFrame, Reading
 
 # Inclusive (low, high) per quantity, in the units of `sensors.readings` (SI-ish: degC,
@@ -78,30 +77,17 @@ UNITS: Final[dict[str, str]] = {
 }
 
 _BINARY: Final = frozenset(q for q, (lo, hi) in PLAUSIBLE_RANGES.items() if (lo, hi) == (0, 1))
-_INSTANCE_RE: Final = re.compile(r"^(?P<base>[a-z][a-z0-9_]*?)_(?P<n>[2-9]|[1-9][0-9])$")
 
 
 def instance_base(quantity: str) -> tuple[str, int]:
-    """`temperature_2` -> ("temperature", 2); a plain quantity is instance 1.
-
-    A BTHome frame may carry an object more than once (two thermometers on one device);
-    the first keeps the plain name, the n-th is sent as `{quantity}_{n}`."""
-    m = _INSTANCE_RE.match(quantity)
-    if m is not None and range_of(m["base"]) is not None:
-        return m["base"], int(m["n"])
-    return quantity, 1
+    """`temperature_2` -> ("temperature", 2): see `sensors.contract.quantity_base`."""
+    return quantity_base(quantity)
 
 
 def range_of(quantity: str) -> tuple[float, float] | None:
     """The plausible range of `quantity` (None: not a quantity anybody knows)."""
-    rng = PLAUSIBLE_RANGES.get(quantity)
-    if rng is None:
-        rng = QUANTITY_RANGES.get(quantity)
-    if rng is None:
-        m = _INSTANCE_RE.match(quantity)
-        if m is not None:
-            rng = PLAUSIBLE_RANGES.get(m["base"]) or QUANTITY_RANGES.get(m["base"])
-    return rng
+    base = quantity_base(quantity)[0]
+    return PLAUSIBLE_RANGES.get(base) or QUANTITY_RANGES.get(base)
 
 
 def problem(quantity: str, value: float) -> str | None:
