@@ -31,6 +31,7 @@ from sensors.contract import AlarmKind, is_pseudo_id
 from sensors.settings import FileSettings, SettingsFileError, first_error, read_toml
 
 _MAC_RE: Final = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+_BIND_KEY_RE: Final = re.compile(r"^[0-9A-Fa-f]{32}$")
 _UUID_RE: Final = re.compile(r"^[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}$")
 # Values that mean "somebody forgot to set the secret" (compared case-insensitively).
 _PLACEHOLDERS: Final = frozenset(
@@ -94,6 +95,16 @@ class DeviceConfig(BaseModel):
     # (thermometer, scale, ...: its readings go to NEWS2, not to the room climate).
     role: Literal["motion", "door", "bed", "chair", "vitals"] | None = None
     room: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
+    # pendant/bthome only: the device's BTHome bind key (32 hex digits) if it encrypts
+    # (AES-CCM). With a key, plaintext frames from the device are refused (a downgrade).
+    # A secret (SecretStr: never in a repr or log line); keep edge.toml 0600.
+    bind_key: SecretStr | None = None
+
+    def bind_key_bytes(self) -> bytes | None:
+        """The bind key's 16 bytes (None: the device does not encrypt)."""
+        if self.bind_key is None:
+            return None
+        return bytes.fromhex(self.bind_key.get_secret_value().strip())
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -142,6 +153,14 @@ class DeviceConfig(BaseModel):
             raise ValueError(
                 f'device {self.id}: a vitals wearable needs health = ["heart_rate", ...]'
             )
+        if self.bind_key is not None:
+            if self.kind not in ("pendant", "bthome"):
+                raise ValueError(f"device {self.id}: bind_key is for a BTHome device")
+            key = self.bind_key.get_secret_value().strip()
+            if not _BIND_KEY_RE.match(key):
+                raise ValueError(f"device {self.id}: bind_key must be 32 hexadecimal digits")
+            if len(set(key.lower())) == 1:  # 000..0, fff..f: a placeholder, not a key
+                raise ValueError(f"device {self.id}: bind_key is a placeholder")
         if self.role in ("motion", "door", "bed", "chair") and self.room is None:
             raise ValueError(f"device {self.id}: an ambient sensor ({self.role}) needs room")
         if self.characteristic is not None:

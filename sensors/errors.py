@@ -34,3 +34,8 @@ class DecodeError(SensorsError):
         super().__init__(f"{device_kind}: {detail}")
         self.device_kind = device_kind
         self.detail = detail
+
+
+class StaleCounterError(DecodeError):
+    """An encrypted frame whose counter is not newer than the last one accepted from the
+    device: a replay (or a device whose counter went back). Refused and counted."""
