@@ -90,3 +90,10 @@ def fhir_server() -> Iterator[FhirServer]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def resources_of(bundle: Bundle, kind: str | None = None) -> list[Any]:
+    """The resources of a Bundle's entries (of `kind` only, if given), untyped for the
+    tests' attribute checks."""
+    found = [e.resource for e in bundle.entry or [] if e.resource is not None]
+    return [r for r in found if kind is None or r.get_resource_type() == kind]

@@ -27,7 +27,7 @@ from hub.registry import Registry
 from hub.storage.base import Point, StoredEvent
 from hub.storage.routed import RoutedStore
 from hub.storage.sqlite import SqliteTimeSeriesStore
-from tests.fhir_server import fhir_server
+from tests.fhir_server import fhir_server, resources_of
 
 pytestmark = pytest.mark.integration
 
@@ -115,11 +115,6 @@ async def do_export(link: Link, dwelling: str = "dw-001", now: float = T0 + 100)
     return await export(
         link.consents, link.store, link.alarms, KINDS, dwelling, T0, T0 + 100, ADMIN, now
     )
-
-
-def resources_of(bundle: Bundle, kind: str | None = None) -> list[Any]:
-    found = [e.resource for e in bundle.entry or [] if e.resource is not None]
-    return [r for r in found if kind is None or r.get_resource_type() == kind]
 
 
 def kinds_of(bundle: Bundle) -> list[str]:
