@@ -64,6 +64,15 @@ def _points(config: Path | None, data_dir: Path | None) -> TimeSeriesStore:
     return open_points_store(settings)
 
 
+def _period(since: str, until: str | None, timezone: str, now: float) -> tuple[float, float | None]:
+    """--since/--from and --until as UNIX seconds (exit 2 with the reason otherwise)."""
+    tz = _zone(timezone)
+    try:
+        return parse_since(since, now, tz), None if until is None else parse_since(until, now, tz)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
 @export_app.command("fhir")
 def export_fhir(
     dwelling: Annotated[str, typer.Option(help="The dwelling (resident) whose data.")],
@@ -89,13 +98,9 @@ def export_fhir(
     from hub.presence import PresenceStore
     from hub.storage.routed import RoutedStore
 
-    tz = _zone(timezone)
     now = time.time()
-    try:
-        start = parse_since(since, now, tz)
-        end = parse_since(until, now, tz) if until is not None else now
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
+    start, until_t = _period(since, until, timezone, now)
+    end = now if until_t is None else until_t
     with _engine(config, data_dir) as engine:
         store = RoutedStore(_points(config, data_dir), SqlEventStore(engine))
         kinds = sensor_kinds(PresenceStore(engine).load(), dwelling)
@@ -155,13 +160,8 @@ def consent_grant(
     from hub.errors import InvalidValue, NotFound
     from hub.fhir.consent import ConsentStore
 
-    tz = _zone(timezone)
     now = time.time()
-    try:
-        start = parse_since(since, now, tz)
-        end = parse_since(until, now, tz) if until is not None else None
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
+    start, end = _period(since, until, timezone, now)
     with _engine(config, data_dir) as engine:
         try:
             c = ConsentStore(engine).grant(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from fhir.resources.R4B.device import Device
@@ -43,6 +43,26 @@ class Collected:
     data: int
 
 
+@dataclass(slots=True)
+class _Scope:
+    """One disclosure's subject, window and the Devices made so far (one per sensor)."""
+
+    subject: Subject
+    patient: Patient
+    kinds: Mapping[str, str]
+    start: float
+    end: float
+    devices: dict[str, Device] = field(default_factory=dict)
+
+    def sensor(self, sensor: str | None, otherwise: Sensor) -> Sensor:
+        return Sensor(sensor, self.kinds.get(sensor, "")) if sensor else otherwise
+
+    def device(self, sensor: Sensor) -> Device:
+        if sensor.sensor not in self.devices:
+            self.devices[sensor.sensor] = resources.device(self.subject, sensor)
+        return self.devices[sensor.sensor]
+
+
 async def collect(
     disclosure: Disclosure,
     store: TimeSeriesStore,
@@ -55,57 +75,38 @@ async def collect(
     """`kinds`: each sensor's kind as the dwelling's status said (hub.presence)."""
     c = disclosure.consent
     subject = Subject(c.dwelling, c.institution, disclosure.patient_id)
-    pat = resources.patient(subject)
-    devices: dict[str, Device] = {}
-
-    def dev(sensor: Sensor) -> Device:
-        if sensor.sensor not in devices:
-            devices[sensor.sensor] = resources.device(subject, sensor)
-        return devices[sensor.sensor]
-
+    scope = _Scope(subject, resources.patient(subject), kinds, disclosure.start, disclosure.end)
     made: list[Made] = []
-    start, end = disclosure.start, disclosure.end
     if VITAL_SIGNS in disclosure.categories:
         for sensor in await store.sensors(c.dwelling):
-            made += await _vitals(
-                store, subject, pat, dev, Sensor(sensor, kinds.get(sensor, "")), start, end
-            )
+            made += await _vitals(store, scope, scope.sensor(sensor, EDGE_AGENT))
     if NEWS2 in disclosure.categories:
-        made += await _news2(store, subject, pat, dev, kinds, start, end)
+        made += await _news2(store, scope)
     if ALARMS in disclosure.categories and alarms is not None:
-        made += _alarms(alarms, subject, pat, dev, kinds, start, end)
+        made += _alarms(alarms, scope)
     if only is not None:
         made = [m for m in made if only(m.resource)]
+    if not made:
+        return Collected((), 0)
     by_sensor: dict[str, list[Resource]] = {}
     for m in made:
         by_sensor.setdefault(m.sensor, []).append(m.resource)
+    used = [scope.devices[s] for s in sorted(by_sensor)]
     provenances = [
-        resources.provenance(subject, devices[s], targets, recorded)
+        resources.provenance(subject, scope.devices[s], targets, recorded)
         for s, targets in sorted(by_sensor.items())
     ]
-    used = [devices[s] for s in sorted(by_sensor)]
     data = [m.resource for m in made]
-    if not data:
-        return Collected((), 0)
-    return Collected((pat, *used, *data, *provenances), len(data))
+    return Collected((scope.patient, *used, *data, *provenances), len(data))
 
 
-DeviceOf = Callable[[Sensor], Device]
-
-
-async def _vitals(
-    store: TimeSeriesStore,
-    subject: Subject,
-    pat: Patient,
-    dev: DeviceOf,
-    sensor: Sensor,
-    start: float,
-    end: float,
-) -> list[Made]:
+async def _vitals(store: TimeSeriesStore, scope: _Scope, sensor: Sensor) -> list[Made]:
     out: list[Made] = []
     series: dict[str, list[Point]] = {}
     for quantity in (*codes.VITALS, *codes.BLOOD_PRESSURE):
-        points = await store.series(subject.dwelling, sensor.sensor, quantity, start, end)
+        points = await store.series(
+            scope.subject.dwelling, sensor.sensor, quantity, scope.start, scope.end
+        )
         if points:
             series[quantity] = points
     room = series.get("temperature")
@@ -115,7 +116,7 @@ async def _vitals(
             del series["temperature"]  # room air, not the resident (hub.api.overview)
     if not series:
         return out
-    device = dev(sensor)
+    subject, pat, device = scope.subject, scope.patient, scope.device(sensor)
     for quantity, vital in codes.VITALS.items():
         for p in series.get(quantity, ()):
             obs = resources.vital(subject, pat, device, quantity, vital, p.t, p.value)
@@ -128,53 +129,38 @@ async def _vitals(
     return out
 
 
-async def _news2(
-    store: TimeSeriesStore,
-    subject: Subject,
-    pat: Patient,
-    dev: DeviceOf,
-    kinds: Mapping[str, str],
-    start: float,
-    end: float,
-) -> list[Made]:
+async def _news2(store: TimeSeriesStore, scope: _Scope) -> list[Made]:
     out: list[Made] = []
     seen: set[tuple[float, int]] = set()
-    events = await store.events(subject.dwelling, start, end, MAX_EVENTS, kinds=NEWS2_KINDS)
+    events = await store.events(
+        scope.subject.dwelling, scope.start, scope.end, MAX_EVENTS, kinds=NEWS2_KINDS
+    )
     for event in sorted(events, key=lambda e: (e.ts, e.id)):
         n = news2(event)
         if n.score is None or (n.ts, n.score) in seen:
             continue  # a vitals alarm repeats the band change's result
         seen.add((n.ts, n.score))
-        sensor = Sensor(event.sensor, kinds.get(event.sensor, "")) if event.sensor else EDGE_AGENT
+        sensor = scope.sensor(event.sensor, EDGE_AGENT)
         result = resources.News2Result(
             event.id, n.ts, n.score, n.band, n.partial, n.missing, n.subscores
         )
-        out.append(Made(resources.news2(subject, pat, dev(sensor), result), sensor.sensor))
+        obs = resources.news2(scope.subject, scope.patient, scope.device(sensor), result)
+        out.append(Made(obs, sensor.sensor))
     return out
 
 
-def _alarms(
-    source: AlarmSource,
-    subject: Subject,
-    pat: Patient,
-    dev: DeviceOf,
-    kinds: Mapping[str, str],
-    start: float,
-    end: float,
-) -> list[Made]:
+def _alarms(source: AlarmSource, scope: _Scope) -> list[Made]:
     out: list[Made] = []
-    records = source.dwelling_since(subject.dwelling, start, MAX_ALARMS)
+    records = source.dwelling_since(scope.subject.dwelling, scope.start, MAX_ALARMS)
     for a in sorted(records, key=lambda r: (r.raised_at, r.id)):
-        if not start <= a.raised_at < end:
+        if not scope.start <= a.raised_at < scope.end:
             continue
-        if a.sensor:
-            sensor = Sensor(a.sensor, kinds.get(a.sensor, ""))
-        else:
-            sensor = HUB if a.source == "hub" else EDGE_AGENT
+        sensor = scope.sensor(a.sensor, HUB if a.source == "hub" else EDGE_AGENT)
         facts = resources.AlarmFacts(
             a.id, a.kind.value, a.severity.value, a.raised_at, a.resolved_at
         )
-        out.append(Made(resources.alarm(subject, pat, dev(sensor), facts), sensor.sensor))
+        flag = resources.alarm(scope.subject, scope.patient, scope.device(sensor), facts)
+        out.append(Made(flag, sensor.sensor))
     return out
 
 

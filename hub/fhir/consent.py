@@ -76,7 +76,7 @@ class Disclosure:
     end: float
 
 
-def _consent(row: RowMapping) -> Consent:
+def consent_of(row: RowMapping) -> Consent:
     return Consent(
         id=int(row["id"]),
         dwelling=row["dwelling"],
@@ -203,14 +203,14 @@ class ConsentStore:
                 .mappings()
                 .first()
             )
-        return None if row is None else _consent(row)
+        return None if row is None else consent_of(row)
 
     def consents(self, dwelling: str | None = None) -> list[Consent]:
         query = select(fhir_consents).order_by(fhir_consents.c.id)
         if dwelling is not None:
             query = query.where(fhir_consents.c.dwelling == dwelling)
         with reading(self._engine) as conn:
-            return [_consent(r) for r in conn.execute(query).mappings()]
+            return [consent_of(r) for r in conn.execute(query).mappings()]
 
     def subscriptions(self, now: float) -> list[Consent]:
         """The consents in force that have an endpoint (push subscriptions)."""
@@ -220,7 +220,7 @@ class ConsentStore:
                 .where(fhir_consents.c.endpoint.is_not(None), fhir_consents.c.revoked_at.is_(None))
                 .order_by(fhir_consents.c.id)
             ).mappings()
-            return [c for c in map(_consent, rows) if c.in_force(now)]
+            return [c for c in map(consent_of, rows) if c.in_force(now)]
 
     def disclose(
         self,
@@ -254,7 +254,7 @@ class ConsentStore:
             if consent_id is not None:
                 query = query.where(fhir_consents.c.id == consent_id)
             for consent in map(
-                _consent, conn.execute(query.order_by(fhir_consents.c.id)).mappings()
+                consent_of, conn.execute(query.order_by(fhir_consents.c.id)).mappings()
             ):
                 cats = tuple(c for c in consent.categories if c in wanted)
                 window = consent.clip(start, end)

@@ -23,7 +23,7 @@ from typing import Final
 from sqlalchemy import Engine, RowMapping, func, select, update
 
 from hub.context import Actor
-from hub.fhir.consent import audit_row
+from hub.fhir.consent import audit_row, consent_of
 from hub.fhir.tables import fhir_consents, fhir_outbox
 from hub.sql.engine import insert_ignore, reading, writing
 
@@ -152,9 +152,8 @@ class FhirOutbox:
                 )
                 in_force = (
                     consent is not None
-                    and consent["revoked_at"] is None
                     and consent["endpoint"] is not None
-                    and (consent["valid_until"] is None or now < consent["valid_until"])
+                    and consent_of(consent).in_force(now)
                 )
                 if not in_force:
                     conn.execute(
