@@ -44,6 +44,9 @@ class PushPolicy:
     backoff_s: float = 10.0
     backoff_max_s: float = 1800.0
     lease_s: float = 300.0  # a row 'sending' longer than this: its sender died
+    # Windows per subscription per round: a consent reaching far back catches up over
+    # several rounds instead of holding the loop for all of it at once.
+    windows_per_round: int = 24
 
 
 class Pusher:
@@ -89,7 +92,9 @@ class Pusher:
         queued = 0
         for consent in self.consents.subscriptions(now):
             start = consent.pushed_until if consent.pushed_until is not None else consent.valid_from
-            while start < horizon:
+            for _ in range(self.policy.windows_per_round):
+                if start >= horizon:
+                    break
                 end = min(horizon, start + self.policy.window_max_s)
                 disclosure = self.consents.disclose(
                     consent.dwelling,
