@@ -340,13 +340,9 @@ async def run_demo(cfg: DemoConfig, stop: asyncio.Event | None = None) -> DemoSu
 
     assert hub is not None
     try:
-        episode = await export_episode(hub, cfg.data_dir, started_at - 60)
-        if episode is not None:
-            print(
-                f"FHIR: {episode[1]} resources of dw-004's NEWS2 episode in {episode[0]}",
-                flush=True,
-                file=sys.stderr if cfg.banner_to_stderr else sys.stdout,
-            )
+        episode = await export_episode(
+            hub, cfg.data_dir, started_at - 60, sys.stderr if cfg.banner_to_stderr else sys.stdout
+        )
         alarms = sorted(hub.alarms.recent(limit=10_000), key=lambda a: a.raised_at)
         stats = hub.alarms.stats().as_dict()
         summary = DemoSummary(
@@ -358,7 +354,7 @@ async def run_demo(cfg: DemoConfig, stop: asyncio.Event | None = None) -> DemoSu
             ingest=dict(hub.stats.counters()),
             stats={k: v for k, v in stats.items() if k.startswith(("received_", "notified_"))},
             centre=_centre_summary(cfg, centre, hub),
-            fhir_bundle=None if episode is None else str(episode[0]),
+            fhir_bundle=None if episode is None else str(episode),
         )
     finally:
         await hub.close()

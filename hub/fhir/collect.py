@@ -78,8 +78,14 @@ async def collect(
     scope = _Scope(subject, resources.patient(subject), kinds, disclosure.start, disclosure.end)
     made: list[Made] = []
     if VITAL_SIGNS in disclosure.categories:
-        for sensor in await store.sensors(c.dwelling):
-            made += await _vitals(store, scope, scope.sensor(sensor, EDGE_AGENT))
+        # The (sensor, quantity) series the dwelling has, from their newest points.
+        wanted = {*codes.VITALS, *codes.BLOOD_PRESSURE}
+        have: dict[str, set[str]] = {}
+        for p in await store.latest(c.dwelling):
+            if p.quantity in wanted:
+                have.setdefault(p.sensor, set()).add(p.quantity)
+        for sensor, quantities in sorted(have.items()):
+            made += await _vitals(store, scope, scope.sensor(sensor, EDGE_AGENT), quantities)
     if NEWS2 in disclosure.categories:
         made += await _news2(store, scope)
     if ALARMS in disclosure.categories and alarms is not None:
@@ -100,10 +106,12 @@ async def collect(
     return Collected((scope.patient, *used, *data, *provenances), len(data))
 
 
-async def _vitals(store: TimeSeriesStore, scope: _Scope, sensor: Sensor) -> list[Made]:
+async def _vitals(
+    store: TimeSeriesStore, scope: _Scope, sensor: Sensor, quantities: set[str]
+) -> list[Made]:
     out: list[Made] = []
     series: dict[str, list[Point]] = {}
-    for quantity in (*codes.VITALS, *codes.BLOOD_PRESSURE):
+    for quantity in sorted(quantities):
         points = await store.series(
             scope.subject.dwelling, sensor.sensor, quantity, scope.start, scope.end
         )
