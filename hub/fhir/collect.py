@@ -5,6 +5,7 @@ device). Reads only; the disclosure was audited before (hub.fhir.consent)."""
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -89,7 +90,7 @@ async def collect(
     if NEWS2 in disclosure.categories:
         made += await _news2(store, scope)
     if ALARMS in disclosure.categories and alarms is not None:
-        made += _alarms(alarms, scope)
+        made += await _alarms(alarms, scope)
     if only is not None:
         made = [m for m in made if only(m.resource)]
     if not made:
@@ -157,9 +158,11 @@ async def _news2(store: TimeSeriesStore, scope: _Scope) -> list[Made]:
     return out
 
 
-def _alarms(source: AlarmSource, scope: _Scope) -> list[Made]:
+async def _alarms(source: AlarmSource, scope: _Scope) -> list[Made]:
     out: list[Made] = []
-    records = source.dwelling_since(scope.subject.dwelling, scope.start, MAX_ALARMS)
+    records = await asyncio.to_thread(
+        source.dwelling_since, scope.subject.dwelling, scope.start, MAX_ALARMS
+    )
     for a in sorted(records, key=lambda r: (r.raised_at, r.id)):
         if not scope.start <= a.raised_at < scope.end:
             continue

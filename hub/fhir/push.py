@@ -90,13 +90,14 @@ class Pusher:
         now = self.clock()
         horizon = now - self.policy.settle_s
         queued = 0
-        for consent in self.consents.subscriptions(now):
+        for consent in await asyncio.to_thread(self.consents.subscriptions, now):
             start = consent.pushed_until if consent.pushed_until is not None else consent.valid_from
             for _ in range(self.policy.windows_per_round):
                 if start >= horizon:
                     break
                 end = min(horizon, start + self.policy.window_max_s)
-                disclosure = self.consents.disclose(
+                disclosure = await asyncio.to_thread(
+                    self.consents.disclose,
                     consent.dwelling,
                     consent.categories,
                     start,
@@ -114,7 +115,8 @@ class Pusher:
                 body = None
                 if found is not None and found.resources:
                     body = bundle.to_json(bundle.transaction(found.resources))
-                new = self.outbox.enqueue(
+                new = await asyncio.to_thread(
+                    self.outbox.enqueue,
                     consent.id,
                     consent.dwelling,
                     (start, end),
@@ -132,10 +134,11 @@ class Pusher:
             async with self._client() as own:
                 return await self.send_due(own)
         now = self.clock()
-        for row_id in self.outbox.expire_leases(now - self.policy.lease_s, now):
+        expired = await asyncio.to_thread(self.outbox.expire_leases, now - self.policy.lease_s, now)
+        for row_id in expired:
             log.error("FHIR bundle %d: sender stopped mid-send; not resent", row_id)
         delivered = 0
-        while (row := self.outbox.claim(self.worker, self.clock())) is not None:
+        while row := await asyncio.to_thread(self.outbox.claim, self.worker, self.clock()):
             delivered += await self._send(client, row)
         return delivered
 
@@ -147,17 +150,20 @@ class Pusher:
                 headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON},
             )
         except httpx.HTTPError as exc:
-            self._again(row, f"{type(exc).__name__}: {exc}")
+            await self._again(row, f"{type(exc).__name__}: {exc}")
             return 0
         if response.status_code >= 500 or response.status_code in _TRANSIENT:
-            self._again(row, f"HTTP {response.status_code}")
+            await self._again(row, f"HTTP {response.status_code}")
             return 0
         if response.status_code >= 400:
             log.error(
                 "FHIR bundle %d refused by %s: HTTP %d", row.id, row.endpoint, response.status_code
             )
-            self.outbox.failed(
-                row.id, self.clock(), f"HTTP {response.status_code}: {response.text[:300]}"
+            await asyncio.to_thread(
+                self.outbox.failed,
+                row.id,
+                self.clock(),
+                f"HTTP {response.status_code}: {response.text[:300]}",
             )
             return 0
         try:
@@ -166,18 +172,19 @@ class Pusher:
             # Taken (2xx), but the answer is no transaction-response: delivered, unrecorded.
             log.warning("FHIR bundle %d: unreadable answer from %s: %s", row.id, row.endpoint, exc)
             locations = []
-        self.outbox.sent(row.id, locations, self.clock())
+        await asyncio.to_thread(self.outbox.sent, row.id, locations, self.clock())
         log.info("FHIR bundle %d: %d resources to %s", row.id, row.resources, row.endpoint)
         return 1
 
-    def _again(self, row: Row, error: str) -> None:
+    async def _again(self, row: Row, error: str) -> None:
         now = self.clock()
         if row.attempts >= self.policy.max_attempts:
             log.error(
                 "FHIR bundle %d: giving up after %d attempts: %s", row.id, row.attempts, error
             )
-            self.outbox.failed(row.id, now, error)
+            await asyncio.to_thread(self.outbox.failed, row.id, now, error)
             return
         delay = min(self.policy.backoff_max_s, self.policy.backoff_s * 2 ** (row.attempts - 1))
-        self.outbox.retry_later(row.id, now + delay * random.uniform(0.8, 1.2), error)
+        at = now + delay * random.uniform(0.8, 1.2)
+        await asyncio.to_thread(self.outbox.retry_later, row.id, at, error)
         log.warning("FHIR bundle %d: %s; again in %.0f s", row.id, error, delay)
