@@ -294,3 +294,26 @@ def test_consent_refuses_what_it_cannot_hold(link: Link) -> None:
     with pytest.raises(InvalidValue, match="institution identifier"):
         link.consents.grant("dw-003", "zgt", ["alarms"], T0, ADMIN, T0)
     assert json.loads("[]") == [] and link.consents.consents() == []
+
+
+async def test_a_subscription_catches_up_on_its_history_a_few_windows_a_round(
+    link: Link,
+) -> None:
+    with fhir_server() as server:
+        consent = link.consents.grant(
+            "dw-001", "zgt", ["vital-signs"], T0, ADMIN, T0, endpoint=server.url
+        )
+        now = [T0 + 200]
+        p = pusher(link, now)
+        p.policy = PushPolicy(settle_s=10.0, window_max_s=10.0, windows_per_round=3)
+        # Readings at T0+10, +20, +30 (and +40): windows [T0, T0+10), [T0+10, T0+20), ...
+        assert await p.queue_due() == 2  # [T0+10, T0+20) and [T0+20, T0+30) had data
+        assert link.consents.get(consent.id).pushed_until == T0 + 30  # type: ignore[union-attr]
+        assert await p.queue_due() == 2  # +30 (temp, rr) and +40 (weight)
+        await p.send_due()
+        times = sorted(
+            o.effectiveDateTime.timestamp()
+            for b in server.bundles
+            for o in resources_of(b, "Observation")
+        )
+        assert times == [T0 + 10, T0 + 10, T0 + 20, T0 + 30, T0 + 30, T0 + 40]
