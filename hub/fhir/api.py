@@ -10,6 +10,7 @@ finds nothing.
 No `from __future__ import annotations`: FastAPI reads the route signatures at run time.
 """
 
+import functools
 import logging
 from datetime import datetime
 from typing import Annotated, Final
@@ -28,7 +29,7 @@ from hub.api.console import Console
 from hub.api.deps import operator_dependency, source_of
 from hub.context import Actor, Operator
 from hub.errors import AuditFailed
-from hub.fhir import bundle
+from hub.fhir import bundle, codes
 from hub.fhir.collect import collect, sensor_kinds
 from hub.fhir.consent import ALARMS, NEWS2, VITAL_SIGNS, ConsentStore
 from hub.registry_tables import residents
@@ -66,9 +67,16 @@ def parse_dates(values: list[str], now: float) -> tuple[float, float]:
     return start, end
 
 
-def patient_value(raw: str) -> str:
+def patient_param(raw: str) -> tuple[str | None, str]:
+    """(institution or None, identifier) of a `patient` parameter: `value`,
+    `Patient/value`, or `urn:mz:institution:<code>|value` (only that institution's)."""
     value = raw.removeprefix("Patient/")
-    return value.rsplit("|", 1)[-1]
+    system, _, ident = value.rpartition("|")
+    if not system:
+        return None, ident
+    if not system.startswith(codes.INSTITUTION_SYSTEM):
+        raise HTTPException(400, f"patient: an identifier system {codes.INSTITUTION_SYSTEM}<code>")
+    return system.removeprefix(codes.INSTITUTION_SYSTEM), ident
 
 
 def _dwellings_of(engine: Engine, patient_id: str) -> list[str]:
@@ -117,10 +125,21 @@ def router(console: Console) -> APIRouter:
         actor = Actor(op.username, op.role, source_of(request))
         wanted = _code_filter(code)
         found: list[Resource] = []
-        for dwelling in await run_in_threadpool(_dwellings_of, engine, patient_value(patient)):
+        institution, ident = patient_param(patient)
+        for dwelling in await run_in_threadpool(_dwellings_of, engine, ident):
             try:
                 disclosure = await run_in_threadpool(
-                    consents.disclose, dwelling, categories, start, end, actor, READ_ACTION, now
+                    functools.partial(
+                        consents.disclose,
+                        dwelling,
+                        categories,
+                        start,
+                        end,
+                        actor,
+                        READ_ACTION,
+                        now,
+                        institution=institution,
+                    )
                 )
             except AuditFailed as exc:
                 raise HTTPException(503, "the audit trail cannot be written; try again") from exc

@@ -85,8 +85,12 @@ async def test_observations_of_a_consenting_resident_by_date(console: Console) -
         "72.0",
         "75.0",
     ]
+    # With the institution's identifier system: only under that institution's consent.
+    same = await search(console, "Observation?patient=urn:mz:institution:zgt|ZGT-123")
+    other = await search(console, "Observation?patient=urn:mz:institution:umcu|ZGT-123")
+    assert same.total == 4 and other.total == 0
     reads = [e for e in console.registry.audit_log("dw-001") if e.action == "fhir.read"]
-    assert len(reads) == 2 and reads[0].actor == OPERATOR[0] and reads[0].source == "api"
+    assert len(reads) == 3 and reads[0].actor == OPERATOR[0] and reads[0].source == "api"
 
 
 async def test_no_consent_or_an_unknown_patient_finds_nothing(console: Console) -> None:
@@ -100,7 +104,12 @@ async def test_no_consent_or_an_unknown_patient_finds_nothing(console: Console) 
 
 
 async def test_bad_search_parameters_are_refused(console: Console) -> None:
-    for query in ("date=ge2026-13-01T00:00:00Z", "date=ge2026-01-01T00:00", "category=laboratory"):
+    for query in (
+        "date=ge2026-13-01T00:00:00Z",
+        "date=ge2026-01-01T00:00",
+        "category=laboratory",
+        "patient=http://other.example|ZGT-123",
+    ):
         r = await console.client.get(
             f"/fhir/Observation?patient=ZGT-123&{query}", headers=basic(*OPERATOR)
         )
