@@ -4,8 +4,8 @@
 (hub.api.deps: a console session or HTTP Basic). Only what the resident's consent allows
 is searched, and each search is a disclosure with its own audit row (fhir.read), written
 before anything is read. `patient` is the institution's identifier of the resident (as
-`value`, `system|value` or `Patient/value`); an unknown one, or one without consent,
-finds nothing.
+`value`, `Patient/value` or `urn:mz:institution:<code>|value`); an unknown one, or one
+without consent, finds nothing.
 
 No `from __future__ import annotations`: FastAPI reads the route signatures at run time.
 """
