@@ -34,6 +34,7 @@ from hub.console import routes
 from hub.console.views import STATIC, make_templates
 from hub.context import HubContext
 from hub.family import routes as family
+from hub.fhir import api as fhir_api
 from hub.watch import WATCH_INTERVAL_S, ChangeFeed, Watcher
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,7 @@ def create_app(
     app.include_router(reports.router(console))
     app.include_router(handling.router(console))
     app.include_router(residents.router(console))
+    app.include_router(fhir_api.router(console))  # /fhir: the read-only FHIR search API
     app.add_exception_handler(ClaimedError, handling.claimed_handler(console))
     app.include_router(routes.router(console, live))
     app.mount(family.STATIC_PATH, family.static_files(), name="family-static")
