@@ -46,6 +46,26 @@ def _pseudo_id(value: str) -> str:
     return value
 
 
+class SupervisionSettings(BaseModel):
+    """A device's supervision (`edge.supervision`): technical alarms when it cannot be
+    relied on. Unset limits take the defaults of the device's kind and role."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # False: no technical alarms for this device (its status and events stay).
+    alarms: bool = True
+    # How often the device reports when all is well; silent after 3 missed reports
+    # (the device's `silence_s`, when set, wins).
+    interval_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    # A battery level at or below this is `battery_low` (0: not watched).
+    low_battery_pct: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = 20.0
+    # A binary sensor "on" longer than this is `sensor_stuck` (0: not watched; default by
+    # role: motion 2 h, bed/chair 16 h, door 12 h, others not watched).
+    stuck_on_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    # A wearable with no movement this long is `not_worn` (0: not watched; default 3 h).
+    not_worn_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+
+
 class DeviceConfig(BaseModel):
     """One device in the dwelling."""
 
@@ -78,6 +98,7 @@ class DeviceConfig(BaseModel):
     # (thermometer, scale, ...: its readings go to NEWS2, not to the room climate).
     role: Literal["motion", "door", "bed", "chair", "vitals"] | None = None
     room: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
+    supervision: SupervisionSettings = Field(default_factory=SupervisionSettings)
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -335,7 +356,11 @@ class EdgeSettings(FileSettings):
         return self.trends_state or self.routine_state_path.parent / "trends.json"
 
     def silence_for(self, device: DeviceConfig) -> float:
-        return device.silence_s if device.silence_s is not None else self.silence_s
+        if device.silence_s is not None:
+            return device.silence_s
+        interval = device.supervision.interval_s
+        # Silent after three missed reports.
+        return 3 * interval if interval is not None else self.silence_s
 
 
 def load_settings(path: Path | None, **overrides: Any) -> EdgeSettings:
