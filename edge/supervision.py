@@ -187,8 +187,12 @@ class Supervision:
         out: list[Finding] = []
         for key, (level, detail) in levels.items():
             said = s.stated.get(key)
-            if level is None or (said is level and (level is False or not r.alarms)):
-                continue  # no evidence either way, or said already (a held alarm repeats)
+            if level is None:
+                continue  # no evidence either way
+            if r.alarms and said is False and not level:
+                continue  # an "off" said already (a held "on" repeats: see above)
+            if not r.alarms and (said is level or (said is None and not level)):
+                continue  # events only: at a change, and "back" only after "gone"
             s.stated[key] = level
             out.append(self._finding(r, key, level, t, detail))
         return out
