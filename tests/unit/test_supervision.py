@@ -14,6 +14,7 @@ import pytest
 
 from edge.config import EdgeSettings, load_settings
 from edge.drivers.gatt import ACCEL_CHARACTERISTIC
+from edge.errors import ConfigError
 from edge.health import HealthTracker
 from edge.outbox import Outbox
 from edge.pipeline import Pipeline
@@ -225,3 +226,24 @@ def test_a_restarted_agent_cancels_a_silent_alarm_only_when_the_sensor_is_back(
         p.handle(bthome(PIR, T0 + 802))
         p.tick(T0 + 803)
         assert technical(spool)[-1] == ("cancel", "pir-1", aid, "sensor_silent")
+
+
+@pytest.mark.parametrize(
+    ("supervision", "error"),
+    [
+        ({"not_worn_s": 600}, "not_worn_s is for a wearable"),
+        ({"low_battery_pct": 120}, "low_battery_pct"),
+        ({"stuck_on_s": -1}, "stuck_on_s"),
+        ({"interval_s": 0}, "interval_s"),
+        ({"silent_s": 60}, "silent_s"),  # not a key: a typo is an error, not ignored
+    ],
+)
+def test_bad_supervision_settings_are_refused_with_the_key(
+    supervision: dict[str, Any], error: str
+) -> None:
+    with pytest.raises(ConfigError, match=error):
+        load_settings(
+            None, dwelling="dw-001", password="pw", broker_url="mqtt://127.0.0.1",
+            devices=[{"id": "pir-1", "kind": "bthome", "address": PIR, "role": "motion",
+                      "room": "hall", "supervision": supervision}],
+        )  # fmt: skip
