@@ -138,8 +138,7 @@ class DeviceConfig(BaseModel):
             )
         if self.supervision.not_worn_s and not (self.kind == "wearable" and self.accelerometer):
             raise ValueError(
-                f"device {self.id}: supervision.not_worn_s is for a wearable with an"
-                " accelerometer"
+                f"device {self.id}: supervision.not_worn_s is for a wearable with an accelerometer"
             )
         if self.role in ("motion", "door", "bed", "chair") and self.room is None:
             raise ValueError(f"device {self.id}: an ambient sensor ({self.role}) needs room")

@@ -83,10 +83,9 @@ class Pipeline:
         line_decoders: dict[str, LineDecoder] | None = None,
         book: AlarmBook | None = None,
         supervision: Supervision | None = None,
-        start_t: float | None = None,
     ) -> None:
         """`book`: the alarm book (default: one in the outbox's spool); `supervision`:
-        the sensor supervision (default: from the settings, started at `start_t`)."""
+        the sensor supervision (default: from the settings, since `health.started`)."""
         self.settings = settings
         self.dwelling = settings.dwelling
         self.outbox = outbox
@@ -94,8 +93,7 @@ class Pipeline:
         self.book = book if book is not None else AlarmBook(outbox, settings.dwelling)
         self.detectors = list(detectors)
         if supervision is None:
-            started = start_t if start_t is not None else health.started
-            supervision = Supervision.from_settings(settings, health, started)
+            supervision = Supervision.from_settings(settings, health, health.started)
         self.supervision = supervision
         self.stats = PipelineStats()
         # Shipped line formats; the caller may add or replace (tests, other gateways).

@@ -7,7 +7,8 @@ Conditions, each a technical alarm (kind `technical`, the sensor's id, `detail.k
 the condition, which the hub's texts and SIA codes read) in the agent's alarm book:
 
 - `sensor_silent`: nothing heard for the device's silence limit (`silence_s`, or 3 x
-  `supervision.interval_s`); off at its next frame (event `sensor_back`).
+  `supervision.interval_s`); off once it has been back for 10 min (event `sensor_back`;
+  a sensor that comes and goes is one alarm).
 - `battery_low`: a battery level <= `supervision.low_battery_pct` (20 %); off at a level
   >= that + 5 (a new battery; event `battery_ok`).
 - `sensor_stuck`: a binary sensor (motion, occupancy, door, window) on for longer than
@@ -47,6 +48,8 @@ STUCK: Final = "sensor_stuck"
 NOT_WORN: Final = "not_worn"
 CONDITIONS: Final = (SILENT, BATTERY_LOW, STUCK, NOT_WORN)
 
+# A silent sensor heard again is cleared once it has stayed back this long.
+SILENT_CLEAR_S: Final = 600.0
 # Recovered only this far above the limit: a level that wobbles around 20 % is one alarm.
 BATTERY_HYSTERESIS_PCT: Final = 5.0
 # Binary quantities whose "on" can stick (BTHome motion, occupancy, opening/door/window).
@@ -109,6 +112,7 @@ class _Sensor:
     rules: SensorRules
     on_since: float | None = None  # a binary quantity reported on since
     off_seen: bool = False  # an "off" report since the last evaluation
+    back_since: float | None = None  # heard again after a silence, since
     last_moved: float | None = None
     moved: bool = False  # movement since the last evaluation
     stated: dict[str, bool] = field(default_factory=dict)  # condition -> last level said
@@ -161,8 +165,7 @@ class Supervision:
         quiet_s = t - (last if last is not None else self.start_t)
         silent = quiet_s > r.silent_s
         levels: dict[str, tuple[bool | None, dict[str, DetailValue]]] = {
-            # Heard of since the start: the evidence that it is back.
-            SILENT: (True if silent else (False if last is not None else None), {}),
+            SILENT: (self._silent_level(s, silent, last, t), {}),
         }
         if silent:
             levels[SILENT][1]["silent_s"] = round(quiet_s)
@@ -196,6 +199,22 @@ class Supervision:
             s.stated[key] = level
             out.append(self._finding(r, key, level, t, detail))
         return out
+
+    @staticmethod
+    def _silent_level(s: _Sensor, silent: bool, last: float | None, t: float) -> bool | None:
+        """Silent: on. Back: off once it has stayed back for `SILENT_CLEAR_S` (a sensor
+        at the edge of radio range that comes and goes is one alarm, not one an hour
+        eating into the dwelling's alarm budget at the hub). None: not known yet."""
+        if silent:
+            s.back_since = None
+            return True
+        if last is None:
+            return None  # not heard of since the start: no evidence that it is back
+        if s.stated.get(SILENT) is not True:
+            return False  # it was not silent (or this run has not said so): nothing waits
+        if s.back_since is None:
+            s.back_since = t
+        return False if t - s.back_since >= SILENT_CLEAR_S else None
 
     def _finding(
         self, r: SensorRules, key: str, on: bool, t: float, detail: dict[str, DetailValue]

@@ -123,12 +123,22 @@ def test_silent_sensor_raises_a_technical_alarm_and_its_return_cancels_it(
     assert len(technical(spool)) == 1
     p.handle(bthome(PIR, T0 + 700, battery=80))
     p.tick(T0 + 701)
+    assert {s.sensor: s.state for s in p.health.snapshot(T0 + 701)}["pir-1"] == "ok"
+    # Back, but at the edge of range: gone again within ten minutes is the same alarm.
+    p.tick(T0 + 1302)
+    p.handle(bthome(PIR, T0 + 1400, battery=80))
+    for k in range(0, 600, 100):
+        p.handle(bthome(PIR, T0 + 1400 + k, battery=80))
+        p.tick(T0 + 1401 + k)
+    assert len(technical(spool)) == 1
+    p.tick(T0 + 1401 + 599)
+    assert len(technical(spool)) == 1
+    p.tick(T0 + 1401 + 600)  # back for ten minutes: cleared
     assert technical(spool) == [
         ("raise", "pir-1", aid, "sensor_silent"),
         ("cancel", "pir-1", aid, "sensor_silent"),
     ]
     assert events(spool) == [("sensor_silent", "pir-1"), ("sensor_back", "pir-1")]
-    assert {s.sensor: s.state for s in p.health.snapshot(T0 + 701)}["pir-1"] == "ok"
 
 
 def test_low_battery_with_hysteresis_then_a_new_battery(spool: Spool) -> None:
@@ -202,6 +212,8 @@ def test_alarms_false_keeps_the_events_only(spool: Spool) -> None:
         p.tick(T0 + 700 + k)
     p.handle(bthome(PIR, T0 + 800, battery=80))
     p.tick(T0 + 801)
+    p.handle(bthome(PIR, T0 + 1300, battery=80))
+    p.tick(T0 + 1401)
     assert [t for t in technical(spool) if t[1] == "pir-1"] == []
     assert [e for e in events(spool) if e[1] == "pir-1"] == [
         ("sensor_silent", "pir-1"),
