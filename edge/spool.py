@@ -19,6 +19,9 @@ new connection is made (`resend_all`), and deleted when the hub's receipt names 
 (`receipt`). Resend times are on the caller's monotonic clock and mean nothing to another
 process: opening the spool makes every awaiting row due.
 
+The spool database also holds the agent's alarm book (`edge.alarm_book`, its own table),
+written through `transaction()` in the same commit as the alarm message it belongs to.
+
 Bound and drop policy (what happens when the dwelling is offline for very long):
 
 * the spool holds at most `max_messages` rows and `max_bytes` of payload;

@@ -57,7 +57,7 @@ def test_on_raises_once_escalates_and_off_cancels_each_with_its_id(spool: Spool)
     assert [m.id for m in alarms(spool)] == [first.id, worse.id, *(c.id for c in cancels)]
 
 
-def test_the_book_survives_a_restart_on_the_same_spool_file(path: Path) -> None:
+def test_a_restarted_book_cancels_and_escalates_what_an_earlier_run_raised(path: Path) -> None:
     with Spool(path, max_messages=1000, max_bytes=10**7) as spool:
         book = AlarmBook(Outbox(spool), "dw-001")
         (raised,) = book.on(SILENT, AlarmKind.TECHNICAL, Severity.MEDIUM, T0, {"key": "x"})
@@ -69,6 +69,15 @@ def test_the_book_survives_a_restart_on_the_same_spool_file(path: Path) -> None:
         assert again.on(SILENT, AlarmKind.TECHNICAL, Severity.MEDIUM, T0 + 9, {}) == []
         (cancel,) = again.off(SILENT, T0 + 10, {})
         assert cancel.alarm_id == raised.alarm_id and cancel.sensor == "pir-1"
+        (vitals,) = again.on(VITALS, AlarmKind.VITALS, Severity.HIGH, T0 + 11, {})
+    # ... and escalate one: a third run raises the critical alarm beside the high one, and
+    # the end of the condition cancels both.
+    with Spool(path, max_messages=1000, max_bytes=10**7) as spool:
+        third = AlarmBook(Outbox(spool), "dw-001")
+        assert third.on(VITALS, AlarmKind.VITALS, Severity.HIGH, T0 + 20, {}) == []
+        (worse,) = third.on(VITALS, AlarmKind.VITALS, Severity.CRITICAL, T0 + 21, {})
+        cancels = third.off(VITALS, T0 + 30, {})
+        assert {c.alarm_id for c in cancels} == {vitals.alarm_id, worse.alarm_id}
 
 
 def test_message_and_entry_commit_together_or_not_at_all(
