@@ -46,6 +46,29 @@ def _pseudo_id(value: str) -> str:
     return value
 
 
+# How long a device that speaks rarely may be quiet when nothing is configured for it:
+# a vital-signs device is used once or twice a day (36 h), an ambient binary sensor speaks
+# on change plus a slow keep-alive (24 h), a pendant sends a keep-alive now and then (2 h).
+# Others (a wearable's GATT stream, a climate sensor advertising every few seconds): the
+# agent's `silence_s` default.
+SILENCE_BY_KIND: Final = {"vitals": 129_600.0, "pendant": 7_200.0}
+SILENCE_BY_ROLE: Final = {
+    "motion": 86_400.0,
+    "door": 86_400.0,
+    "bed": 86_400.0,
+    "chair": 86_400.0,
+    "vitals": 129_600.0,
+}
+
+
+def default_silence(device: DeviceConfig, otherwise: float) -> float:
+    if device.kind == "wearable":
+        return otherwise  # notifies continuously, whatever its role
+    if device.kind in SILENCE_BY_KIND:
+        return SILENCE_BY_KIND[device.kind]
+    return SILENCE_BY_ROLE.get(device.role or "", otherwise)
+
+
 class SupervisionSettings(BaseModel):
     """A device's supervision (`edge.supervision`): technical alarms when it cannot be
     relied on. Unset limits take the defaults of the device's kind and role."""
@@ -360,11 +383,17 @@ class EdgeSettings(FileSettings):
         return self.trends_state or self.routine_state_path.parent / "trends.json"
 
     def silence_for(self, device: DeviceConfig) -> float:
+        """How long `device` may be quiet before it is silent: its own `silence_s`, else
+        three missed reports of its `supervision.interval_s`, else the agent's `silence_s`
+        when the configuration sets one, else the default of its kind (`SILENCE_BY_KIND`)."""
         if device.silence_s is not None:
             return device.silence_s
         interval = device.supervision.interval_s
-        # Silent after three missed reports.
-        return 3 * interval if interval is not None else self.silence_s
+        if interval is not None:
+            return 3 * interval
+        if "silence_s" in self.model_fields_set:
+            return self.silence_s
+        return default_silence(device, self.silence_s)
 
 
 def load_settings(path: Path | None, **overrides: Any) -> EdgeSettings:

@@ -90,19 +90,35 @@ def bthome(address: str, t: float, **values: Any) -> Any:
 
 
 def test_defaults_per_kind_and_role() -> None:
+    devices = [
+        {"id": "pir-1", "kind": "bthome", "address": PIR, "role": "motion", "room": "hall"},
+        {"id": "temp-1", "kind": "bthome", "address": DOOR},
+        {"id": "wearable-1", "kind": "wearable", "address": WEARABLE},
+        {"id": "pendant-1", "kind": "pendant", "address": "A4:C1:38:00:00:01"},
+        {"id": "vitals-1", "kind": "vitals", "transport": "serial", "port": "/dev/ttyS0"},
+    ]
     s = load_settings(
-        None, dwelling="dw-001", password="pw", broker_url="mqtt://127.0.0.1",
-        devices=[
-            {"id": "pir-1", "kind": "bthome", "address": PIR, "role": "motion", "room": "hall"},
-            {"id": "temp-1", "kind": "bthome", "address": DOOR},
-            {"id": "wearable-1", "kind": "wearable", "address": WEARABLE},
-        ],
-    )  # fmt: skip
-    pir, temp, wearable = (rules_for(s, d) for d in s.devices)
-    assert (pir.silent_s, pir.low_battery_pct, pir.stuck_on_s) == (300, 20, 7200)
+        None, dwelling="dw-001", password="pw", broker_url="mqtt://127.0.0.1", devices=devices
+    )
+    pir, temp, wearable, pendant, gateway = (rules_for(s, d) for d in s.devices)
+    # Silent limits by kind: a PIR speaks on change plus a slow keep-alive, a pendant now
+    # and then, a vital-signs gateway once or twice a day; the others every few seconds.
+    assert [r.silent_s for r in (pir, temp, wearable, pendant, gateway)] == [
+        86400,
+        300,
+        300,
+        7200,
+        129600,
+    ]
+    assert (pir.low_battery_pct, pir.stuck_on_s) == (20, 7200)
     assert math.isinf(pir.not_worn_s) and math.isinf(temp.stuck_on_s)
     assert wearable.not_worn_s == 3 * 3600 and math.isinf(wearable.stuck_on_s)
-    # interval_s: silent after three missed reports
+    # The agent's silence_s, when set, is every device's; interval_s: 3 missed reports.
+    s = load_settings(
+        None, dwelling="dw-001", password="pw", broker_url="mqtt://127.0.0.1",
+        devices=devices, silence_s=600,
+    )  # fmt: skip
+    assert {rules_for(s, d).silent_s for d in s.devices} == {600}
     assert rules_for(settings(), settings().devices[0]).silent_s == 600
 
 
