@@ -12,6 +12,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from edge.alarm_book import AlarmBook, AlarmKey
 from edge.config import DeviceConfig, EdgeSettings
@@ -101,11 +102,12 @@ class Pipeline:
         self._line_decoders.update(line_decoders or {})
         ble = [d for d in settings.devices if d.transport == "ble" and d.address]
         self._by_address: dict[str, DeviceConfig] = {
-            d.address: d for d in ble if d.kind != "wearable" and d.address
+            d.address: d for d in ble if d.kind not in ("wearable", "gatt") and d.address
         }
-        # Wearables talk over their own GATT connection (notifications), not BTHome.
+        # Wearables and gatt health devices talk over their own GATT connection
+        # (notifications, indications), not BTHome.
         self._wearable_by_address: dict[str, DeviceConfig] = {
-            d.address: d for d in ble if d.kind == "wearable" and d.address
+            d.address: d for d in ble if d.kind in ("wearable", "gatt") and d.address
         }
         fall = settings.fall
         policy = FallAlarmConfig(
@@ -116,7 +118,7 @@ class Pipeline:
         self.fall_monitors: dict[str, FallMonitor] = {
             d.id: FallMonitor(d.id, policy, link_grace_s=fall.link_grace_s)
             for d in self._wearable_by_address.values()
-            if d.accelerometer
+            if d.kind == "wearable" and d.accelerometer
         }
         # A wearable's Bluetooth SIG health characteristics (heart rate, pulse oximetry).
         self._health_chars: dict[str, frozenset[str]] = {
@@ -127,6 +129,8 @@ class Pipeline:
             d.port: d for d in settings.devices if d.transport == "serial" and d.port
         }
         self._bthome = {d.id: BTHomeDecoder(d.id) for d in self._by_address.values()}
+        # A GATT measurement's time stamp is the device's wall clock: the dwelling's zone.
+        self._tz = ZoneInfo(settings.timezone)
         self._pending: list[contract.Reading] = []
 
     # -- frames ---------------------------------------------------------------------
@@ -189,11 +193,13 @@ class Pipeline:
         with the frame's `status` (non-zero: unusable), to the detectors, which decide
         whether the device is a vitals source."""
         try:
-            decoded = health_readings(device.id, frame.characteristic.lower(), frame.data, frame.t)
+            decoded = health_readings(
+                device.id, frame.characteristic.lower(), frame.data, frame.t, tz=self._tz
+            )
         except DecodeError as exc:
             self._decode_error(exc)
             return
-        self.health.seen(device.id, decoded.t)
+        self.health.seen(device.id, decoded.t, decoded.battery)
         status = next((r.value for r in decoded.readings if r.quantity == "status"), 0.0)
         if status == 0:
             self._add_readings([r for r in decoded.readings if r.quantity != "status"])

@@ -131,6 +131,10 @@ async def test_multi_day_drift_raises_a_trend_alarm_and_persists_the_baseline(
 
     async with hub_subscriber(mosquitto) as hub, running_dwelling(dw):
         await wait_until(trend_alarms, timeout=60)
+        # Its event drains after it (alarms first): wait for it before the hub goes away.
+        await wait_until(
+            lambda: any(e.kind == "trend_alarm" for e in hub.of(contract.Event)), timeout=10
+        )
         agent = dw.agent
         assert agent is not None
         trends = next(d for d in agent.pipeline.detectors if isinstance(d, TrendsAdapter))
