@@ -63,12 +63,15 @@ STATE_LABELS: Final[dict[str, dict[AlarmState, str]]] = {
     },
 }
 
-# Technical alarms the hub raises itself, by key (hub.presence uses "offline").
+# Technical alarms by key: the hub's own (hub.presence uses "offline") and the edge's
+# sensor supervision (edge.supervision: sensor_silent, battery_low, sensor_stuck, not_worn).
 TECHNICAL_LABELS: Final[dict[str, dict[str, str]]] = {
     "nl": {
         "offline": "woning offline",
         "sensor_silent": "sensor stil",
         "battery_low": "batterij bijna leeg",
+        "sensor_stuck": "sensor blijft aan staan",
+        "not_worn": "draagbare sensor niet gedragen",
         "refused": "berichten geweigerd",
         "clock": "klok van de woning loopt verkeerd",
         "alarms_refused": "alarmen van de woning geweigerd",
@@ -78,6 +81,8 @@ TECHNICAL_LABELS: Final[dict[str, dict[str, str]]] = {
         "offline": "dwelling offline",
         "sensor_silent": "sensor silent",
         "battery_low": "battery low",
+        "sensor_stuck": "sensor stuck on",
+        "not_worn": "wearable not worn",
         "refused": "messages refused",
         "clock": "the dwelling's clock is wrong",
         "alarms_refused": "the dwelling's alarms refused",

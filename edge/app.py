@@ -112,6 +112,8 @@ class AgentState:
     fall: dict[str, str] = field(default_factory=dict)
     # alarms the broker acknowledged that await the hub's receipt (in spool_depth too)
     awaiting_receipt: int = 0
+    # alarms raised and not cancelled, by the alarm book (edge.alarm_book)
+    open_alarms: int = 0
 
 
 class EdgeAgent:
@@ -214,6 +216,7 @@ class EdgeAgent:
             sensors=self.health.snapshot(self.clock()),
             fall={k: m.state for k, m in self.pipeline.fall_monitors.items()},
             awaiting_receipt=self.spool.awaiting,
+            open_alarms=len(self.pipeline.book.open_alarms()),
         )
 
     # -- running --------------------------------------------------------------------

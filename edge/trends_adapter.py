@@ -14,9 +14,11 @@
   `vitals`, the rule's severity) with flat numbers: `rule`, `metric`, `value`,
   `baseline_median`, `baseline_mad`, `baseline_days` (None for a rise-within rule, which
   has no baseline) and `day`; when it no longer holds, `trend_alarm_cancelled` cancels
-  the same alarm id.
-- **State survives restarts.** The detector's daily values, the day in progress, its
-  raised rules and their alarm ids are written atomically (temp file, fsync, rename) to
+  it. Each rule is a condition in the agent's alarm book (`edge.alarm_book`), which keeps
+  the alarm ids; at the first tick after a start every configured rule the detector does
+  not hold is said "off", so an alarm left open by a lost state file is cancelled.
+- **State survives restarts.** The detector's daily values, the day in progress and its
+  raised rules are written atomically (temp file, fsync, rename) to
   `trends_state` (beside the routine state) whenever a day closes or an alarm changes,
   and read at start. A corrupt or incompatible file is set aside (`.bad`), logged, and
   the baseline starts over.
@@ -47,7 +49,7 @@ from edge.detectors.trends import (
 from edge.detectors.vitals import Quantity, Source, plausible
 from edge.state_file import read_state, set_aside, write_atomic
 from edge.vitals_adapter import vital_readings, vitals_sources
-from sensors.contract import Severity, new_id
+from sensors.contract import AlarmKind, Severity
 from sensors.readings import Reading
 
 log = logging.getLogger(__name__)
@@ -80,33 +82,29 @@ def trends_config(settings: EdgeSettings) -> TrendsConfig:
     )
 
 
-def load_state(
-    path: Path, tz: str, config: TrendsConfig | None = None
-) -> tuple[TrendDetector, dict[str, str]]:
-    """The saved detector and its open alarm ids (rule -> alarm id), or a fresh start."""
+def load_state(path: Path, tz: str, config: TrendsConfig | None = None) -> TrendDetector:
+    """The saved detector, or a fresh start. (Files of earlier agents also held alarm ids;
+    the alarm book keeps those now, and they are ignored.)"""
     text = read_state(path, "trends")
     if text is None:
-        return TrendDetector(tz, config), {}
+        return TrendDetector(tz, config)
     try:
         raw = json.loads(text)
         if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
             raise ValueError("not a trends state file of version 1")
         detector = TrendDetector.from_json(json.dumps(raw["detector"]), tz, config)
-        alarms = {str(k): str(v) for k, v in dict(raw["alarms"]).items()}
     except (ValueError, KeyError, TypeError) as exc:
         set_aside(path, "trends", exc)
-        return TrendDetector(tz, config), {}
-    # An alarm id is only kept for a rule the detector still has raised.
-    alarms = {rule: aid for rule, aid in alarms.items() if rule in detector.active}
+        return TrendDetector(tz, config)
     days = sum(len(s) for s in detector.daily.values())
     log.info("trends: %d daily values loaded from %s", days, path)
-    return detector, alarms
+    return detector
 
 
-def save_state(path: Path, detector: TrendDetector, alarms: dict[str, str]) -> None:
+def save_state(path: Path, detector: TrendDetector) -> None:
     """Atomic: a crash leaves the old file or the new one, never half of one."""
     text = json.dumps(
-        {"version": STATE_VERSION, "detector": json.loads(detector.to_json()), "alarms": alarms},
+        {"version": STATE_VERSION, "detector": json.loads(detector.to_json())},
         separators=(",", ":"),
     )
     write_atomic(path, text)
@@ -129,10 +127,12 @@ class TrendsAdapter:
         self.continuous = continuous
         self.state_path = state_path
         self.sample_period_s = sample_period_s
-        if state_path is not None:
-            self.detector, self._alarms = load_state(state_path, tz, config)
-        else:
-            self.detector, self._alarms = TrendDetector(tz, config), {}
+        self.detector = (
+            load_state(state_path, tz, config)
+            if state_path is not None
+            else TrendDetector(tz, config)
+        )
+        self._reconciled = False
         self._last_fed: dict[tuple[str, Metric], float] = {}
         self._day: date | None = self.detector.day
         self.saves = 0
@@ -182,7 +182,24 @@ class TrendsAdapter:
         return self._after(self.detector.update(samples), t)
 
     def advance(self, t: float) -> Sequence[Finding]:
-        return self._after(self.detector.advance(t), t)
+        out = self._after(self.detector.advance(t), t)
+        if not self._reconciled:
+            self._reconciled = True
+            out.extend(
+                Finding(
+                    "trend_alarm_cancelled",
+                    t,
+                    None,
+                    {"rule": rule.name, "reason": "not_held"},
+                    AlarmKind.VITALS,
+                    rule.severity,
+                    on=False,
+                    rule=rule.name,
+                )
+                for rule in self.detector.cfg.rules
+                if rule.name not in self.detector.active
+            )
+        return out
 
     # -- findings and persistence -------------------------------------------------------
 
@@ -197,7 +214,7 @@ class TrendsAdapter:
         if self.state_path is None:
             return
         try:
-            save_state(self.state_path, self.detector, self._alarms)
+            save_state(self.state_path, self.detector)
             self.saves += 1
         except OSError as exc:
             # Not fatal: the detector keeps its state in memory; the next day tries again.
@@ -214,20 +231,16 @@ class TrendsAdapter:
             "baseline_days": None if b is None else b.days,
             "day": f.day.isoformat(),
         }
-        if f.action == "raise":
-            aid = self._alarms[f.rule] = new_id()
+        raised = f.action == "raise"
+        if raised:
             log.info("trends: %s raised (%s %.1f)", f.rule, f.metric.value, f.value)
-            return Finding("trend_alarm", t, None, detail, f.alarm_kind, f.severity, aid)
-        aid_open = self._alarms.pop(f.rule, None)
-        if aid_open is None:  # raised before the state was lost: nothing to cancel
-            return Finding("trend_alarm_cancelled", t, None, detail)
         return Finding(
-            "trend_alarm_cancelled",
+            "trend_alarm" if raised else "trend_alarm_cancelled",
             t,
             None,
             detail,
             f.alarm_kind,
             f.severity,
-            aid_open,
-            cancel=True,
+            on=raised,
+            rule=f.rule,
         )
