@@ -34,3 +34,16 @@ class DecodeError(SensorsError):
         super().__init__(f"{device_kind}: {detail}")
         self.device_kind = device_kind
         self.detail = detail
+
+
+class CommandRefused(SensorsError):
+    """A hub command the edge will not carry out (`sensors.commands.parse`).
+
+    `reason` is a short, stable code the edge counts and sends back in its acknowledgement
+    (`unknown_command`, `bad_args`, `stale`, `duplicate`, or one of the edge's own, such as
+    `unknown_sensor` or `not_saved`)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
