@@ -206,7 +206,8 @@ def test_care_plan_is_applied_now_and_after_a_restart(settings: EdgeSettings, sp
     handler = make(settings, spool, Clock(T0))
     vitals, trends = handler.pipeline.detectors
     assert isinstance(vitals, VitalsAdapter) and isinstance(trends, TrendsAdapter)
-    assert vitals.pipeline.cfg.scale is SpO2Scale.SCALE_1
+    before = vitals.pipeline.cfg
+    assert before.scale is SpO2Scale.SCALE_1
     rule = wire.RuleSpec("spo2_low", "spo2", "below_baseline", 3.0, 2, "high")
     handler.handle(
         cmd(wire.CARE_PLAN, wire.care_plan_args(news2_scale=2, on_oxygen=True, rules=(rule,)))
@@ -215,7 +216,8 @@ def test_care_plan_is_applied_now_and_after_a_restart(settings: EdgeSettings, sp
     assert ack.result == "ok"
     assert ack.detail == {"news2_scale": 2, "on_oxygen": True, "trend_rules": "spo2_low"}
     # In force at once ...
-    assert vitals.pipeline.cfg.scale is SpO2Scale.SCALE_2 and vitals.pipeline.cfg.on_oxygen
+    after = vitals.pipeline.cfg
+    assert after.scale is SpO2Scale.SCALE_2 and after.on_oxygen
     assert [r.name for r in trends.detector.cfg.rules] == ["spo2_low"]
     assert trends.detector.cfg.rules[0].delta == 3.0
     # ... and after a restart: the adapters read the saved plan.
