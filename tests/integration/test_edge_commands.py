@@ -260,3 +260,44 @@ dir = "{data_dir}"
         code, out = await mz("dw-002", "status-report", "--wait", "1")
         assert code == 3 and "no answer" in out
         assert dw.agent.commands.stats.received == 2
+
+
+async def test_the_api_checks_role_dwelling_and_arguments_before_sending(
+    mosquitto: Mosquitto, data_dir: Path, tmp_path: Path
+) -> None:
+    settings = make_settings(mosquitto, data_dir, console=True)
+    async with hub_running(settings) as hub, edge(mosquitto, tmp_path, "dw-001") as dw:
+        assert dw.agent is not None
+        url = f"http://127.0.0.1:{hub.console_port}"
+        async with httpx.AsyncClient(base_url=url, auth=OPERATOR, timeout=10) as api:
+            path = "/api/v1/dwellings/dw-001/commands"
+            plan = {"name": "care_plan", "args": {"news2_scale": 2}}
+            assert (await api.post(path, json=plan)).status_code == 403  # an operator's
+            bad = {"name": "silence", "args": {"key": "room-1", "duration_s": 10**9}}
+            r = await api.post(path, json=bad)
+            assert r.status_code == 422 and "duration_s" in r.text
+            unknown = await api.post(path, json={"name": "reboot"})
+            assert unknown.status_code == 422 and "unknown_command" in unknown.text
+            missing = "/api/v1/dwellings/dw-404/commands"
+            assert (await api.post(missing, json={"name": "status_report"})).status_code == 404
+            r = await api.post(path, json={"name": "status_report"})
+            assert r.status_code == 202, r.text
+            sent = r.json()["id"]
+
+            async def state() -> str:
+                (c,) = (await api.get(path)).json()
+                assert c["id"] == sent
+                return str(c["state"])
+
+            assert await state() in ("waiting", "ok")
+            await wait_until(lambda: bool(dw.agent and dw.agent.commands.stats.done), 10)
+            deadline = time.monotonic() + 10
+            while await state() != "ok":
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+            (c,) = (await api.get(path)).json()
+            assert c["detail"]["sensors_failed"] == 0 and c["detail"]["agent_version"]
+        # Only what passed the checks was audited and sent.
+        entries = [e for e in hub.registry.audit_log("dw-001") if "command" in e.action]
+        assert [e.action for e in entries] == ["dwelling.command.status_report"]
+        assert dw.agent.commands.stats.received == 1
