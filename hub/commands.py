@@ -21,14 +21,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Literal, Protocol
+from typing import Final, Literal
 
 from hub.config import BrokerSettings
 from hub.context import Actor, AuditEntry, Registry
 from hub.errors import BrokerUnavailable, InvalidValue, NotFound
-from hub.storage.base import StoredEvent
+from hub.storage.routed import EventStore
 from sensors import commands as wire
 from sensors.contract import AlarmMessage, Command, DetailValue, encode
 from sensors.errors import CommandRefused
@@ -44,21 +44,6 @@ RECENT_S: Final = 7 * 86400.0
 TEST_VALID_S: Final = 86400.0
 
 State = Literal["waiting", "ok", "refused", "no_answer"]
-
-
-class EventReader(Protocol):
-    """Where ingest stores the edges' events (the time-series store, or SqlEventStore)."""
-
-    async def events(
-        self,
-        dwelling: str,
-        start: float,
-        end: float,
-        limit: int = 1000,
-        *,
-        kinds: Collection[str] = (),
-        prefixes: Collection[str] = (),
-    ) -> list[StoredEvent]: ...
 
 
 def build(dwelling: str, name: str, args: dict[str, DetailValue], now: float) -> Command:
@@ -167,7 +152,7 @@ def sent_commands(registry: Registry, dwelling: str, now: float) -> list[AuditEn
 
 async def recent_commands(
     registry: Registry,
-    store: EventReader | None,
+    store: EventStore | None,
     dwelling: str,
     now: float,
     limit: int = 10,
