@@ -122,7 +122,7 @@ class CommandSender:
             detail=audit_detail(cmd),
         )
         await publish(self._broker, cmd)
-        log.info("command %s (%s) sent to %s by %s", cmd.id, name, dwelling, actor.name)
+        log.info("command %s (%s) sent to %s", cmd.id, name, dwelling)
         return cmd
 
 

@@ -105,6 +105,8 @@ async def test_testalarm_from_the_console_arrives_marked_as_a_test_and_is_answer
                 lambda: (service(hub).get(alarm.id) or alarm).state is AlarmState.RESOLVED,
                 timeout=10,
             )
+            # The queue's recent list names it for what it is.
+            assert "Testalarm (persoonlijk alarm)" in (await http.get("/")).text
             # The edge got the hub's receipt, as for every alarm.
             await wait_until(lambda: dw.state.awaiting_receipt == 0 and dw.state.spool_depth == 0)
             assert dw.agent.commands.stats.done == {"test_alarm": 1}
