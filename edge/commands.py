@@ -34,6 +34,7 @@ from typing import Final, Protocol, runtime_checkable
 
 from edge.care_plan import CarePlan, care_plan, care_plan_path, save_care_plan, updated
 from edge.config import EdgeSettings
+from edge.errors import SpoolError
 from edge.outbox import Outbox
 from edge.pipeline import Pipeline
 from edge.silence import SilenceBook
@@ -108,6 +109,14 @@ class CommandHandler:
             self.stats.refused[exc.reason] += 1
             log.warning("command %s (%s) refused: %s", cmd.id, cmd.name, exc)
             ack = wire.ack_event(cmd, now, "refused", f"{exc.reason}: {exc.detail}")
+        except SpoolError:
+            raise  # the agent's end, as for any message it cannot spool
+        except Exception as exc:
+            # A command is input from outside: a bug it trips must not take the agent (and
+            # the resident's alarms) down. Answered, logged with its trace.
+            self.stats.refused["failed"] += 1
+            log.exception("command %s (%s) failed", cmd.id, cmd.name)
+            ack = wire.ack_event(cmd, now, "refused", f"failed: {type(exc).__name__}")
         else:
             self.stats.done[cmd.name] += 1
             log.info("command %s (%s) done", cmd.id, cmd.name)

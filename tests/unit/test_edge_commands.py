@@ -261,3 +261,18 @@ def test_rule_text_round_trip() -> None:
     rule = wire.RuleSpec("hr_up", "resting_hr", "above_baseline", 7.5, 3, "medium")
     assert wire.parse_rule(rule.encode()) == rule
     assert wire.parse_rule("hr_up:resting_hr:above_baseline:7.5:3").severity == "medium"
+
+
+def test_a_command_that_trips_a_bug_is_answered_not_fatal(
+    settings: EdgeSettings, spool: Spool
+) -> None:
+    handler = make(settings, spool, Clock(T0))
+
+    def broken(now: float) -> dict[str, contract.DetailValue]:
+        raise KeyError("oops")
+
+    handler.report = broken
+    handler.handle(cmd(wire.STATUS_REPORT))
+    (ack,) = acks(spool)
+    assert ack.result == "refused" and ack.reason == "failed: KeyError"
+    assert handler.stats.refused == {"failed": 1}
