@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from hub.config import BrokerSettings
-from hub.context import Actor, AuditEntry, Registry
-from hub.errors import BrokerUnavailable, InvalidValue, NotFound
+from hub.context import Actor, AuditEntry, CommandSending, Registry, ResidentCard
+from hub.errors import AuditFailed, BrokerUnavailable, InvalidValue, NotFound
 from hub.storage.routed import EventStore
 from sensors import commands as wire
 from sensors.contract import AlarmMessage, Command, DetailValue, encode
@@ -211,3 +211,24 @@ def checked_test_alarm(registry: Registry, msg: AlarmMessage, now: float) -> Ala
     )
     detail = {**msg.detail, wire.TEST_KEY: False, "test_unverified": True}
     return msg.model_copy(update={"detail": detail})
+
+
+async def follow_card(
+    sender: CommandSending | None,
+    before: ResidentCard | None,
+    after: ResidentCard,
+    actor: Actor,
+) -> Command | None:
+    """The resident card's care plan (NEWS2 scale, oxygen) changed: send it to the edge,
+    whose NEWS2 scores with it. Best effort: the card is saved whatever happens here, and
+    a command the dwelling did not answer shows on its page as unanswered."""
+    if sender is None or before is None:
+        return None
+    if (before.news2_scale, before.on_oxygen) == (after.news2_scale, after.on_oxygen):
+        return None
+    args = wire.care_plan_args(news2_scale=after.news2_scale, on_oxygen=after.on_oxygen)
+    try:
+        return await sender.send(after.dwelling, wire.CARE_PLAN, args, actor)
+    except (AuditFailed, BrokerUnavailable, InvalidValue, NotFound) as exc:
+        log.warning("care plan of %s not sent to its edge: %s", after.dwelling, exc)
+        return None

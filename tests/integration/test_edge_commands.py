@@ -20,6 +20,7 @@ import pytest
 
 from alerts.model import AlarmRecord, AlarmState, Contact
 from alerts.service import AlarmService
+from edge.care_plan import care_plan
 from hub.app import Hub
 from hub.config import OPS_DB
 from hub.context import Actor, Dwelling, Operator
@@ -35,6 +36,7 @@ from tests.servers import HUB_PASSWORD, HUB_USER, TEST_DWELLINGS, Mosquitto, hub
 pytestmark = pytest.mark.integration
 
 OPERATOR = ("jan", "juist-wachtwoord-42")  # test-only credentials
+COORDINATOR = ("coco", "coco-wachtwoord-42")
 ROOT = Path(__file__).resolve().parents[2]
 NOT_AUTHORIZED = 0x80  # MQTT 3.1.1 SUBACK failure
 
@@ -48,6 +50,7 @@ def data_dir(tmp_path: Path) -> Path:
     # A mantelzorger who would be mailed for a real alarm.
     reg.add_contact(Contact("c-1", "dw-001", "Anna", "anna@example.org"))
     reg.add_operator(Operator(OPERATOR[0], "operator", "Jan Jansen"), OPERATOR[1])
+    reg.add_operator(Operator(COORDINATOR[0], "coordinator", "Coco"), COORDINATOR[1])
     reg.close()
     return d
 
@@ -303,3 +306,27 @@ async def test_the_api_checks_role_dwelling_and_arguments_before_sending(
         entries = [e for e in hub.registry.audit_log("dw-001") if "command" in e.action]
         assert [e.action for e in entries] == ["dwelling.command.status_report"]
         assert dw.agent.commands.stats.received == 1
+
+
+async def test_a_care_plan_change_on_the_resident_card_reaches_the_edge(
+    mosquitto: Mosquitto, data_dir: Path, tmp_path: Path
+) -> None:
+    settings = make_settings(mosquitto, data_dir, console=True)
+    async with hub_running(settings) as hub, edge(mosquitto, tmp_path, "dw-001") as dw:
+        assert dw.agent is not None
+        handler = dw.agent.commands
+        assert (handler.plan.news2_scale, handler.plan.on_oxygen) == (1, False)
+        url = f"http://127.0.0.1:{hub.console_port}"
+        async with httpx.AsyncClient(base_url=url, auth=COORDINATOR, timeout=10) as api:
+            card = "/api/v1/dwellings/dw-001/resident"
+            r = await api.patch(card, json={"news2_scale": 2, "on_oxygen": True})
+            assert r.status_code == 200, r.text
+            await wait_until(lambda: handler.plan.news2_scale == 2, timeout=10)
+            assert handler.plan.on_oxygen is True
+            # Saved at the edge: a restarted agent scores with it.
+            assert care_plan(dw.agent.settings).news2_scale == 2
+            # A change elsewhere on the card sends nothing.
+            assert (await api.patch(card, json={"phone": "0612345678"})).status_code == 200
+            (c,) = (await api.get("/api/v1/dwellings/dw-001/commands")).json()
+            assert (c["name"], c["by"]) == ("care_plan", "coco")
+            await wait_until(lambda: handler.stats.done == {"care_plan": 1}, timeout=10)
