@@ -11,9 +11,8 @@ import pytest
 from tests.e2e.browser import chromium, require_chromium, sign_in
 from tests.e2e.shots import shot
 from tests.integration import test_edge_commands
-from tests.integration.test_edge_commands import OPERATOR, edge
-from tests.integration.test_hub_ingest import make_settings
-from tests.servers import Mosquitto, hub_running
+from tests.integration.test_edge_commands import OPERATOR, hub_and_edge
+from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.e2e
 data_dir = test_edge_commands.data_dir  # the fixture: dw-001..3, a mantelzorger, jan
@@ -24,27 +23,27 @@ async def test_testalarm_button_at_1024_px(
 ) -> None:
     require_chromium()
     picture = shot("console-testalarm.png")
-    settings = make_settings(mosquitto, data_dir, console=True)
-    async with hub_running(settings) as hub, edge(mosquitto, tmp_path, "dw-001"):
-        url = f"http://127.0.0.1:{hub.console_port}"
-        async with chromium() as browser:
-            page = await browser.new_page(viewport={"width": 1024, "height": 900})
-            await sign_in(page, f"{url}/dwellings/dw-001", *OPERATOR)
-            panel = page.locator("#commands")
-            assert await panel.locator("h2").text_content() == "Controle op afstand"
-            assert "Nog geen opdrachten" in await panel.inner_text()
-            button = panel.locator("button.test-alarm")
-            box = await button.bounding_box()
-            assert box is not None and box["width"] > 60 and box["x"] + box["width"] <= 1024
-            await button.click()
-            await page.wait_for_url(f"{url}/dwellings/dw-001?cmd=sent#commands")
-            assert "Opdracht verstuurd" in await page.locator(".cmd-notice").inner_text()
-            # The live part brings the answer in: arrived, not passed on.
-            await panel.locator("td.cmd-result", has_text="testalarm aangekomen om").wait_for(
-                timeout=20_000
-            )
-            row = await panel.locator("tr.cmd-ok").first.inner_text()
-            assert "Testalarm" in row and "jan" in row and "niet doorgestuurd" in row
-            await panel.scroll_into_view_if_needed()
-            await page.screenshot(path=str(picture), full_page=True)
+    async with (
+        hub_and_edge(mosquitto, data_dir, tmp_path) as (_hub, _dw, _agent, url),
+        chromium() as browser,
+    ):
+        page = await browser.new_page(viewport={"width": 1024, "height": 900})
+        await sign_in(page, f"{url}/dwellings/dw-001", *OPERATOR)
+        panel = page.locator("#commands")
+        assert await panel.locator("h2").text_content() == "Controle op afstand"
+        assert "Nog geen opdrachten" in await panel.inner_text()
+        button = panel.locator("button.test-alarm")
+        box = await button.bounding_box()
+        assert box is not None and box["width"] > 60 and box["x"] + box["width"] <= 1024
+        await button.click()
+        await page.wait_for_url(f"{url}/dwellings/dw-001?cmd=sent#commands")
+        assert "Opdracht verstuurd" in await page.locator(".cmd-notice").inner_text()
+        # The live part brings the answer in: arrived, not passed on.
+        await panel.locator("td.cmd-result", has_text="testalarm aangekomen om").wait_for(
+            timeout=20_000
+        )
+        row = await panel.locator("tr.cmd-ok").first.inner_text()
+        assert "Testalarm" in row and "jan" in row and "niet doorgestuurd" in row
+        await panel.scroll_into_view_if_needed()
+        await page.screenshot(path=str(picture), full_page=True)
     assert picture.stat().st_size > 10_000

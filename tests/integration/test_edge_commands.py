@@ -20,6 +20,7 @@ import pytest
 
 from alerts.model import AlarmRecord, AlarmState, Contact
 from alerts.service import AlarmService
+from edge.app import EdgeAgent
 from edge.care_plan import care_plan
 from hub.app import Hub
 from hub.config import OPS_DB
@@ -72,6 +73,17 @@ async def edge(
         yield dw
 
 
+@contextlib.asynccontextmanager
+async def hub_and_edge(
+    mosquitto: Mosquitto, data_dir: Path, tmp_path: Path
+) -> AsyncIterator[tuple[Hub, SimulatedDwelling, EdgeAgent, str]]:
+    """A real hub with its console, and dw-001's real agent: (hub, dwelling, agent, URL)."""
+    settings = make_settings(mosquitto, data_dir, console=True)
+    async with hub_running(settings) as hub, edge(mosquitto, tmp_path, "dw-001") as dw:
+        assert dw.agent is not None
+        yield hub, dw, dw.agent, f"http://127.0.0.1:{hub.console_port}"
+
+
 def service(hub: Hub) -> AlarmService:
     assert isinstance(hub.alarms, AlarmService)
     return hub.alarms
@@ -85,69 +97,64 @@ def alarms_of(hub: Hub, dwelling: str) -> list[AlarmRecord]:
 async def test_testalarm_from_the_console_arrives_marked_as_a_test_and_is_answered(
     mosquitto: Mosquitto, data_dir: Path, tmp_path: Path
 ) -> None:
-    settings = make_settings(mosquitto, data_dir, console=True)
-    async with hub_running(settings) as hub, edge(mosquitto, tmp_path, "dw-001") as dw:
-        assert dw.agent is not None
-        url = f"http://127.0.0.1:{hub.console_port}"
-        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-            assert (await login(http, *OPERATOR)).status_code == 303
-            page = await http.get("/dwellings/dw-001")
-            assert "Controle op afstand" in page.text and ">Testalarm</button>" in page.text
-            r = await http.post(
-                "/dwellings/dw-001/commands/test-alarm",
-                data={"csrf": csrf_of(page.text)},
-                headers={"Origin": url},
-            )
-            assert r.status_code == 303 and "cmd=sent" in r.headers["location"]
+    async with (
+        hub_and_edge(mosquitto, data_dir, tmp_path) as (hub, dw, agent, url),
+        httpx.AsyncClient(base_url=url, timeout=10) as http,
+    ):
+        assert (await login(http, *OPERATOR)).status_code == 303
+        page = await http.get("/dwellings/dw-001")
+        assert "Controle op afstand" in page.text and ">Testalarm</button>" in page.text
+        r = await http.post(
+            "/dwellings/dw-001/commands/test-alarm",
+            data={"csrf": csrf_of(page.text)},
+            headers={"Origin": url},
+        )
+        assert r.status_code == 303 and "cmd=sent" in r.headers["location"]
 
-            # The edge raised it through its normal path; the hub took it as a test.
-            await wait_until(lambda: alarms_of(hub, "dw-001"), timeout=15)
-            (alarm,) = alarms_of(hub, "dw-001")
-            assert alarm.kind is contract.AlarmKind.PERSONAL and alarm.detail["test"] is True
-            await wait_until(
-                lambda: (service(hub).get(alarm.id) or alarm).state is AlarmState.RESOLVED,
-                timeout=10,
-            )
-            # The queue's recent list names it for what it is.
-            assert "Testalarm (persoonlijk alarm)" in (await http.get("/")).text
-            # The edge got the hub's receipt, as for every alarm.
-            await wait_until(lambda: dw.state.awaiting_receipt == 0 and dw.state.spool_depth == 0)
-            assert dw.agent.commands.stats.done == {"test_alarm": 1}
+        # The edge raised it through its normal path; the hub took it as a test.
+        await wait_until(lambda: alarms_of(hub, "dw-001"), timeout=15)
+        (alarm,) = alarms_of(hub, "dw-001")
+        assert alarm.kind is contract.AlarmKind.PERSONAL and alarm.detail["test"] is True
+        await wait_until(
+            lambda: (service(hub).get(alarm.id) or alarm).state is AlarmState.RESOLVED,
+            timeout=10,
+        )
+        # The queue's recent list names it for what it is.
+        assert "Testalarm (persoonlijk alarm)" in (await http.get("/")).text
+        # The edge got the hub's receipt, as for every alarm.
+        await wait_until(lambda: dw.state.awaiting_receipt == 0 and dw.state.spool_depth == 0)
+        assert agent.commands.stats.done == {"test_alarm": 1}
 
-            # The answer is on the page (its live part, re-read).
-            async def answered() -> bool:
-                return "testalarm aangekomen om" in (await http.get("/dwellings/dw-001")).text
+        # The answer is on the page (its live part, re-read).
+        async def answered() -> bool:
+            return "testalarm aangekomen om" in (await http.get("/dwellings/dw-001")).text
 
-            deadline = time.monotonic() + 15
-            while not await answered():
-                assert time.monotonic() < deadline, "the answer never showed"
-                await asyncio.sleep(0.1)
-            listed = (await http.get("/api/v1/dwellings/dw-001/commands")).json()
-            assert [(c["name"], c["state"], c["by"]) for c in listed] == [
-                ("test_alarm", "ok", "jan")
-            ]
-            assert listed[0]["detail"]["alarm_id"] == alarm.id
+        deadline = time.monotonic() + 15
+        while not await answered():
+            assert time.monotonic() < deadline, "the answer never showed"
+            await asyncio.sleep(0.1)
+        listed = (await http.get("/api/v1/dwellings/dw-001/commands")).json()
+        assert [(c["name"], c["state"], c["by"]) for c in listed] == [("test_alarm", "ok", "jan")]
+        assert listed[0]["detail"]["alarm_id"] == alarm.id
 
-            # Audited in the operator's name.
-            (entry,) = [
-                e
-                for e in hub.registry.audit_log("dw-001")
-                if e.action.startswith("dwelling.command")
-            ]
-            assert (entry.action, entry.actor, entry.source) == (
-                "dwelling.command.test_alarm",
-                "jan",
-                "console",
-            )
+        # Audited in the operator's name.
+        (entry,) = [
+            e for e in hub.registry.audit_log("dw-001") if e.action.startswith("dwelling.command")
+        ]
+        assert (entry.action, entry.actor, entry.source) == (
+            "dwelling.command.test_alarm",
+            "jan",
+            "console",
+        )
 
-            # Nobody was told: no notification for the test ... while a real press is.
-            assert service(hub).store.outbox(alarm.id) == []
-            dw.press("pendant-1")
-            await wait_until(lambda: len(alarms_of(hub, "dw-001")) == 2, timeout=15)
-            (real,) = [a for a in alarms_of(hub, "dw-001") if a.id != alarm.id]
-            assert "test" not in real.detail
-            await wait_until(lambda: service(hub).store.outbox(real.id) != [], timeout=15)
-            assert service(hub).store.outbox(alarm.id) == []
+        # Nobody was told: no notification for the test ... while a real press is.
+        assert service(hub).store.outbox(alarm.id) == []
+        dw.press("pendant-1")
+        await wait_until(lambda: len(alarms_of(hub, "dw-001")) == 2, timeout=15)
+        (real,) = [a for a in alarms_of(hub, "dw-001") if a.id != alarm.id]
+        assert "test" not in real.detail
+        await wait_until(lambda: service(hub).store.outbox(real.id) != [], timeout=15)
+        assert service(hub).store.outbox(alarm.id) == []
 
 
 async def test_a_test_alarm_the_hub_did_not_ask_for_is_a_real_alarm(
@@ -183,10 +190,9 @@ async def test_a_test_alarm_the_hub_did_not_ask_for_is_a_real_alarm(
 async def test_a_dwelling_receives_only_its_own_commands_and_publishes_none(
     mosquitto: Mosquitto, data_dir: Path, tmp_path: Path
 ) -> None:
-    settings = make_settings(mosquitto, data_dir)
-    async with hub_running(settings) as hub, edge(mosquitto, tmp_path, "dw-001") as dw:
-        assert dw.agent is not None and hub.context.commands is not None
-        handler = dw.agent.commands
+    async with hub_and_edge(mosquitto, data_dir, tmp_path) as (hub, dw, agent, _url):
+        assert hub.context.commands is not None
+        handler = agent.commands
         # dw-002's credentials: it may neither read dw-001's commands nor send any.
         async with aiomqtt.Client(
             "127.0.0.1",
@@ -270,10 +276,7 @@ dir = "{data_dir}"
 async def test_the_api_checks_role_dwelling_and_arguments_before_sending(
     mosquitto: Mosquitto, data_dir: Path, tmp_path: Path
 ) -> None:
-    settings = make_settings(mosquitto, data_dir, console=True)
-    async with hub_running(settings) as hub, edge(mosquitto, tmp_path, "dw-001") as dw:
-        assert dw.agent is not None
-        url = f"http://127.0.0.1:{hub.console_port}"
+    async with hub_and_edge(mosquitto, data_dir, tmp_path) as (hub, _dw, agent, url):
         async with httpx.AsyncClient(base_url=url, auth=OPERATOR, timeout=10) as api:
             path = "/api/v1/dwellings/dw-001/commands"
             plan = {"name": "care_plan", "args": {"news2_scale": 2}}
@@ -295,7 +298,7 @@ async def test_the_api_checks_role_dwelling_and_arguments_before_sending(
                 return str(c["state"])
 
             assert await state() in ("waiting", "ok")
-            await wait_until(lambda: bool(dw.agent and dw.agent.commands.stats.done), 10)
+            await wait_until(lambda: bool(agent.commands.stats.done), 10)
             deadline = time.monotonic() + 10
             while await state() != "ok":
                 assert time.monotonic() < deadline
@@ -305,18 +308,15 @@ async def test_the_api_checks_role_dwelling_and_arguments_before_sending(
         # Only what passed the checks was audited and sent.
         entries = [e for e in hub.registry.audit_log("dw-001") if "command" in e.action]
         assert [e.action for e in entries] == ["dwelling.command.status_report"]
-        assert dw.agent.commands.stats.received == 1
+        assert agent.commands.stats.received == 1
 
 
 async def test_a_care_plan_change_on_the_resident_card_reaches_the_edge(
     mosquitto: Mosquitto, data_dir: Path, tmp_path: Path
 ) -> None:
-    settings = make_settings(mosquitto, data_dir, console=True)
-    async with hub_running(settings) as hub, edge(mosquitto, tmp_path, "dw-001") as dw:
-        assert dw.agent is not None
-        handler = dw.agent.commands
+    async with hub_and_edge(mosquitto, data_dir, tmp_path) as (_hub, _dw, agent, url):
+        handler = agent.commands
         assert (handler.plan.news2_scale, handler.plan.on_oxygen) == (1, False)
-        url = f"http://127.0.0.1:{hub.console_port}"
         async with httpx.AsyncClient(base_url=url, auth=COORDINATOR, timeout=10) as api:
             card = "/api/v1/dwellings/dw-001/resident"
             r = await api.patch(card, json={"news2_scale": 2, "on_oxygen": True})
@@ -324,7 +324,7 @@ async def test_a_care_plan_change_on_the_resident_card_reaches_the_edge(
             await wait_until(lambda: handler.plan.news2_scale == 2, timeout=10)
             assert handler.plan.on_oxygen is True
             # Saved at the edge: a restarted agent scores with it.
-            assert care_plan(dw.agent.settings).news2_scale == 2
+            assert care_plan(agent.settings).news2_scale == 2
             # A change elsewhere on the card sends nothing.
             assert (await api.patch(card, json={"phone": "0612345678"})).status_code == 200
             (c,) = (await api.get("/api/v1/dwellings/dw-001/commands")).json()
