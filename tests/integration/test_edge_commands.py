@@ -330,3 +330,23 @@ async def test_a_care_plan_change_on_the_resident_card_reaches_the_edge(
             (c,) = (await api.get("/api/v1/dwellings/dw-001/commands")).json()
             assert (c["name"], c["by"]) == ("care_plan", "coco")
             await wait_until(lambda: handler.stats.done == {"care_plan": 1}, timeout=10)
+
+
+async def test_a_malformed_command_is_counted_and_the_next_one_still_served(
+    mosquitto: Mosquitto, data_dir: Path, tmp_path: Path
+) -> None:
+    async with hub_and_edge(mosquitto, data_dir, tmp_path) as (hub, _dw, agent, _url):
+        assert hub.context.commands is not None
+        async with aiomqtt.Client(
+            "127.0.0.1", mosquitto.port, username=HUB_USER, password=HUB_PASSWORD, timeout=5
+        ) as as_hub:
+            await as_hub.publish("mz/v1/dw-001/cmd/test_alarm", b"{not json", qos=1)
+            other = wire.command("dw-002", wire.TEST_ALARM, time.time())  # another's body
+            await as_hub.publish("mz/v1/dw-001/cmd/test_alarm", other.model_dump_json(), qos=1)
+        actor = Actor("jan", "operator", "api")
+        await hub.context.commands.send("dw-001", wire.STATUS_REPORT, {}, actor)
+        await wait_until(lambda: bool(agent.commands.stats.done), timeout=10)
+        assert agent.commands.stats.malformed == {"bad_json": 1, "dwelling_mismatch": 1}
+        assert agent.commands.stats.done == {"status_report": 1}
+        assert agent.state.alarms_raised == 0
+        assert agent.state.commands_refused == {"bad_json": 1, "dwelling_mismatch": 1}
