@@ -27,7 +27,7 @@ from typing import Final, Literal
 
 from hub.config import BrokerSettings
 from hub.context import Actor, AuditEntry, CommandSending, Registry, ResidentCard
-from hub.errors import AuditFailed, BrokerUnavailable, InvalidValue, NotFound
+from hub.errors import AuditFailed, BrokerUnavailable, InvalidValue, NotFound, TooSoon
 from hub.storage.routed import EventStore
 from sensors import commands as wire
 from sensors.contract import AlarmMessage, Command, DetailValue, encode
@@ -42,6 +42,10 @@ ANSWER_WITHIN_S: Final = 120.0
 # How far back the console's list looks, and a test alarm's command may lie.
 RECENT_S: Final = 7 * 86400.0
 TEST_VALID_S: Final = 86400.0
+# One test alarm per dwelling this often: each is charged to the dwelling's alarm budget
+# (hub.budget, 60 raises an hour), which is for its resident's alarms. As long as an
+# answer is waited for: a test that got none may be tried again then.
+TEST_ALARM_EVERY_S: Final = ANSWER_WITHIN_S
 
 State = Literal["waiting", "ok", "refused", "no_answer"]
 
@@ -108,11 +112,14 @@ class CommandSender:
         self, dwelling: str, name: str, args: dict[str, DetailValue], actor: Actor
     ) -> Command:
         """Check, audit, send. NotFound (no such dwelling), InvalidValue (a command the
-        edge would refuse), AuditFailed, BrokerUnavailable."""
+        edge would refuse), TooSoon (a second test alarm within TEST_ALARM_EVERY_S),
+        AuditFailed, BrokerUnavailable."""
         if self._registry.dwelling(dwelling) is None:
             raise NotFound("dwelling", dwelling)
         now = self._clock()
         cmd = build(dwelling, name, args, now)
+        if name == wire.TEST_ALARM:
+            await asyncio.to_thread(self._not_too_soon, dwelling, now)
         await asyncio.to_thread(
             self._registry.audit,
             actor,
@@ -124,6 +131,17 @@ class CommandSender:
         await publish(self._broker, cmd)
         log.info("command %s (%s) sent to %s", cmd.id, name, dwelling)
         return cmd
+
+    def _not_too_soon(self, dwelling: str, now: float) -> None:
+        since = now - TEST_ALARM_EVERY_S
+        last = [
+            e.at
+            for e in self._registry.audit_log(dwelling, since, 50)
+            if e.action == AUDIT_PREFIX + wire.TEST_ALARM
+        ]
+        if last:
+            wait = max(1.0, max(last) + TEST_ALARM_EVERY_S - now)
+            raise TooSoon(f"a test alarm went to {dwelling} less than 2 min ago", wait)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@ sensors.commands').
 - `POST /api/v1/dwellings/{id}/commands` `{"name": "test_alarm", "args": {}}`: checked,
   audited in the caller's name and sent; 202 with the command's id. `care_plan` is for a
   coordinator or an admin (as the resident card is); the others for every operator. 404 an
-  unknown dwelling, 422 a command the edge would refuse, 503 broker or audit trail down.
+  unknown dwelling, 422 a command the edge would refuse, 429 a second test alarm within
+  2 min (`Retry-After`), 503 broker or audit trail down.
 - `GET /api/v1/dwellings/{id}/commands`: the commands sent lately, newest first, each with
   its state (`waiting`, `ok`, `refused`, `no_answer`) and the edge's answer.
 
@@ -12,6 +13,7 @@ No `from __future__ import annotations` here: FastAPI reads the route signatures
 time.
 """
 
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -22,7 +24,7 @@ from hub.api.console import Console
 from hub.api.deps import operator_dependency, source_of
 from hub.commands import recent_commands
 from hub.context import Actor, Operator
-from hub.errors import AuditFailed, BrokerUnavailable, InvalidValue, NotFound
+from hub.errors import AuditFailed, BrokerUnavailable, InvalidValue, NotFound, TooSoon
 from hub.resident_card import EDITOR_ROLES
 from sensors import commands as wire
 from sensors.contract import DetailValue
@@ -76,6 +78,9 @@ def router(console: Console) -> APIRouter:
             raise HTTPException(404, str(exc)) from exc
         except InvalidValue as exc:
             raise HTTPException(422, exc.reason) from exc
+        except TooSoon as exc:
+            wait = str(math.ceil(exc.retry_after_s))
+            raise HTTPException(429, str(exc), headers={"Retry-After": wait}) from exc
         except (AuditFailed, BrokerUnavailable) as exc:
             raise HTTPException(503, str(exc)) from exc
         return CommandSentOut(id=cmd.id, dwelling=dwelling_id, name=cmd.name)

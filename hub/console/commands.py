@@ -3,7 +3,7 @@ the commands sent lately with the edge's answers (hub.commands).
 
 - `POST /dwellings/{id}/commands/test-alarm` and `/commands/status-report`: a signed-in
   operator's form (origin and CSRF checked), audited in their name and sent; back to the
-  dwelling page with a notice (`?cmd=sent|unavailable|audit_failed|invalid|not_found`).
+  dwelling page with a notice (`?cmd=sent|unavailable|audit_failed|invalid|not_found|too_soon`).
 - `command_panel(...)`: the panel's rows, part of the page's live part, so an answer that
   arrives shows without a reload.
 """
@@ -26,14 +26,14 @@ from hub.console.guard import operator_form
 from hub.console.texts import UI
 from hub.console.views import Views
 from hub.context import Actor
-from hub.errors import AuditFailed, BrokerUnavailable, InvalidValue, NotFound
+from hub.errors import AuditFailed, BrokerUnavailable, InvalidValue, NotFound, TooSoon
 from sensors import commands as wire
 
 log = logging.getLogger(__name__)
 
 # What the console's buttons send (the others, with arguments, come from the API and CLI).
 BUTTONS: Final = {"test-alarm": wire.TEST_ALARM, "status-report": wire.STATUS_REPORT}
-NOTICES: Final = ("sent", "unavailable", "audit_failed", "invalid", "not_found")
+NOTICES: Final = ("sent", "unavailable", "audit_failed", "invalid", "not_found", "too_soon")
 ROWS: Final = 8
 
 
@@ -146,6 +146,8 @@ def router(views: Views) -> APIRouter:
                 outcome = "not_found"
             except InvalidValue:
                 outcome = "invalid"
+            except TooSoon:
+                outcome = "too_soon"
             except AuditFailed as exc:
                 log.error("command %s to %s not sent: %s", name, dwelling_id, exc)
                 outcome = "audit_failed"

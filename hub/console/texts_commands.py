@@ -35,6 +35,8 @@ COMMAND_UI: Final[dict[str, dict[str, str]]] = {
         "cmd_notice_audit_failed": "Niet verstuurd: het auditlogboek kan niet worden bijgewerkt.",
         "cmd_notice_invalid": "Niet verstuurd: de opdracht is ongeldig.",
         "cmd_notice_not_found": "Niet verstuurd: deze woning is niet geregistreerd.",
+        "cmd_notice_too_soon": "Niet verstuurd: er ging minder dan 2 minuten geleden al een "
+        "testalarm naar deze woning. Wacht het antwoord af.",
     },
     "en": {
         "cmd_title": "Remote check",
@@ -64,5 +66,7 @@ COMMAND_UI: Final[dict[str, dict[str, str]]] = {
         "cmd_notice_audit_failed": "Not sent: the audit trail cannot be written.",
         "cmd_notice_invalid": "Not sent: the command is not valid.",
         "cmd_notice_not_found": "Not sent: this dwelling is not registered.",
+        "cmd_notice_too_soon": "Not sent: a test alarm went to this dwelling less than "
+        "2 minutes ago. Wait for its answer.",
     },
 }

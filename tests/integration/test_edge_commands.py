@@ -147,6 +147,23 @@ async def test_testalarm_from_the_console_arrives_marked_as_a_test_and_is_answer
             "console",
         )
 
+        # A second press within 2 min is not sent (the dwelling's alarm budget is for
+        # its resident): the page says why.
+        again = await http.post(
+            "/dwellings/dw-001/commands/test-alarm",
+            data={"csrf": csrf_of(page.text)},
+            headers={"Origin": url},
+        )
+        assert again.status_code == 303 and "cmd=too_soon" in again.headers["location"]
+        shown = await http.get(again.headers["location"])
+        assert "minder dan 2 minuten geleden" in shown.text
+        api_again = await http.post(
+            "/api/v1/dwellings/dw-001/commands",
+            json={"name": "test_alarm"},
+            headers={"Origin": url, "X-CSRF-Token": csrf_of(page.text)},
+        )
+        assert api_again.status_code == 429 and int(api_again.headers["retry-after"]) > 60
+        assert agent.commands.stats.done == {"test_alarm": 1}
         # Nobody was told: no notification for the test ... while a real press is.
         assert service(hub).store.outbox(alarm.id) == []
         dw.press("pendant-1")
