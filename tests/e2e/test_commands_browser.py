@@ -4,6 +4,7 @@ the test alarm arrived and was not passed on."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -32,8 +33,14 @@ async def test_testalarm_button_at_1024_px(
         panel = page.locator("#commands")
         assert await panel.locator("h2").text_content() == "Controle op afstand"
         assert "Nog geen opdrachten" in await panel.inner_text()
+        await page.wait_for_selector("#conn.live")
         button = panel.locator("button.test-alarm")
-        box = await button.bounding_box()
+        # The live part may be swapped in between: ask until the button is laid out.
+        box = None
+        deadline = time.monotonic() + 10
+        while box is None and time.monotonic() < deadline:
+            await button.wait_for(state="visible")
+            box = await button.bounding_box()
         assert box is not None and box["width"] > 60 and box["x"] + box["width"] <= 1024
         await button.click()
         await page.wait_for_url(f"{url}/dwellings/dw-001?cmd=sent#commands")
