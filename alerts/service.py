@@ -52,7 +52,13 @@ from alerts.texts import language
 from alerts.ticking import tick_until
 from alerts.tokens import AckClaim, AckTokens
 from sensors.commands import is_test_alarm
-from sensors.contract import AlarmMessage
+from sensors.contract import (
+    FALLBACK_DETAIL,
+    SMS_AT_DETAIL,
+    SMS_FAILED_DETAIL,
+    SMS_TO_DETAIL,
+    AlarmMessage,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -74,6 +80,12 @@ HUB_DWELLING = "hub"
 Listener = Callable[[AlarmChange], None]
 # The note a test alarm is resolved with (the timeline's language is Dutch).
 TEST_ALARM_NOTE = "testalarm aangekomen; niet doorgestuurd"
+# The dwelling's GSM fallback (edge.fallback): the timeline entry of its report; how long
+# the contacts' steps of an alarm that came in late wait for that report; the time a
+# receipt may take back to the edge (an alarm in within fallback_s less this: not late).
+TEXTED_BY_DWELLING = "texted_by_dwelling"
+DWELLING_SMS_WAIT_S = 30.0
+EDGE_RECEIPT_MARGIN_S = 5.0
 
 
 class DwellingLike(Protocol):
@@ -248,7 +260,11 @@ class AlarmService:
             )
             return
         if msg.action == "raise":
+            texted = SMS_AT_DETAIL in msg.detail  # the dwelling's GSM fallback report
             if existing is not None:
+                if texted:
+                    await self._texted_by_dwelling(existing, msg, received_at)
+                    return
                 log.debug(
                     "alarm %s already known (%s); redelivery ignored", msg.alarm_id, existing.state
                 )
@@ -261,8 +277,10 @@ class AlarmService:
                 self._emit(rec, "raised")
                 if is_test_alarm(rec.detail) is not None:
                     await self._end_test(rec, received_at)
-                else:
-                    self._wake.set()
+                    return
+                if texted:  # the original raise was lost: this report is all we have
+                    await self._texted_by_dwelling(rec, msg, received_at)
+                self._wake.set()
             return
         # cancel
         if existing is None:
@@ -302,6 +320,68 @@ class AlarmService:
         if step.changed:
             log.info("test alarm %s from %s arrived: resolved", rec.id, rec.dwelling)
             self._emit(step.record, step.what)
+
+    async def _texted_by_dwelling(
+        self, rec: AlarmRecord, msg: AlarmMessage, received_at: float
+    ) -> None:
+        """The dwelling could not reach the hub in time and texted contacts itself (its GSM
+        fallback, edge.fallback): their steps of the plan count as taken (an outbox row
+        recorded as sent, nothing goes out) and the alarm as notified, so nobody gets a
+        second message for the first step; escalation (the centre) goes on as planned."""
+        reached = {c for c in str(msg.detail.get(SMS_TO_DETAIL, "")).split(",") if c}
+        failed = msg.detail.get(SMS_FAILED_DETAIL, 0)
+        for st in self._plan(rec):
+            cid = st.target.contact_id
+            if st.target.kind != "contact" or cid not in reached:
+                continue
+            added = await self._io(
+                self._store.enqueue, rec.id, cid, "gsm#0", st.index, received_at, sent_already=True
+            )
+            if not added:
+                continue  # an earlier report of the same alarm already said so
+            step = await self._io(
+                self._store.update,
+                rec.id,
+                lambda r: lifecycle.notified(r, received_at),
+                at=received_at,
+                by="edge",
+                note="SMS from the dwelling (GSM fallback)",
+                contact=cid,
+            )
+            if step.changed:
+                self._emit(step.record, step.what)
+        await self._io(
+            self._store.log_event,
+            rec.id,
+            received_at,
+            TEXTED_BY_DWELLING,
+            "edge",
+            f"{len(reached)} contacts texted by the dwelling, {failed} not reached",
+        )
+        log.info(
+            "alarm %s in %s: the dwelling texted %d contacts itself (%s not reached)",
+            rec.id,
+            rec.dwelling,
+            len(reached),
+            failed,
+        )
+        self._wake.set()
+
+    async def _awaiting_dwelling_sms(self, alarm: AlarmRecord, now: float) -> bool:
+        """Whether the contacts' steps wait for the dwelling's own SMS report: the alarm
+        came in after the time its edge said it would text the contacts itself
+        (`fallback_s`, less a margin for the receipt's way back), and no report has come
+        yet; at most DWELLING_SMS_WAIT_S after the alarm came in."""
+        after = alarm.detail.get(FALLBACK_DETAIL)
+        if alarm.source != "edge" or isinstance(after, bool) or not isinstance(after, int | float):
+            return False
+        margin = min(EDGE_RECEIPT_MARGIN_S, after / 2)  # a short fallback_s: half of it
+        if alarm.received_at < alarm.raised_at + after - margin:
+            return False  # in time: the edge had its receipt before it would have texted
+        if now >= alarm.received_at + DWELLING_SMS_WAIT_S:
+            return False
+        log_entries = await self._io(self._store.log, alarm.id)
+        return not any(what == TEXTED_BY_DWELLING for _, what, _, _ in log_entries)
 
     async def raise_technical(
         self,
@@ -845,6 +925,8 @@ class AlarmService:
         """Take every escalation step that fell due (once: the outbox row, or the alarm's
         hand-over to the centre, records it), and mark alarms no step can reach any more."""
         for alarm in await self._io(self._store.routing_open):
+            # Before the steps done: a report that ends the wait has recorded its steps.
+            held = await self._awaiting_dwelling_sms(alarm, now)
             plan = self._plan(alarm)
             done = await self._io(self._store.steps_done, alarm.id)
             if alarm.centre_handed_at is not None:
@@ -856,6 +938,8 @@ class AlarmService:
                 # own Contact ID code; the operators' queue handles it, nobody escalates.
                 await self._centre.queue_event(alarm, TROUBLE_ROUND, now)
             for st in routing.due(plan, now=now, taken_on_at=taken, done=done):
+                if held and st.target.kind != "centre":
+                    continue  # the dwelling may have texted them: its report decides
                 if st.target.kind == "centre":
                     await self._to_centre(alarm, st, now)
                 else:

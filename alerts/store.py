@@ -568,10 +568,15 @@ class AlarmStore:
         now: float,
         *,
         failed: str | None = None,
+        sent_already: bool = False,
     ) -> bool:
         """Queue one notification; False if this (alarm, contact, channel, round) exists.
-        `failed`: record it as failed at once, with this reason (a step nobody can take)."""
+        `failed`: record it as failed at once, with this reason (a step nobody can take).
+        `sent_already`: record it as sent at once (the dwelling texted the contact itself,
+        its GSM fallback): the step is taken and nothing goes out."""
         status = OutboxStatus.PENDING if failed is None else OutboxStatus.FAILED
+        if sent_already:
+            status = OutboxStatus.SENT
         with writing(self._engine) as conn:
             of = conn.execute(
                 select(alarms.c.dwelling, alarms.c.severity).where(alarms.c.id == alarm_id)
@@ -589,7 +594,7 @@ class AlarmStore:
                     dwelling=None if of is None else of.dwelling,
                     severity=None if of is None else of.severity,
                     error=failed or "",
-                    finished_at=None if failed is None else now,
+                    finished_at=None if failed is None and not sent_already else now,
                 )
             ).rowcount
             return bool(added > 0)

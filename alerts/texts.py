@@ -93,6 +93,7 @@ DETAIL_LABELS: Final[dict[str, dict[str, str]]] = {
     "nl": {
         "reason": "reden",
         "press": "",
+        "button": "knop nr.",  # which button of a multi-button remote (1, 2, ...)
         "last_seen": "laatst gezien",
         "since": "sinds",
         "for_s": "duur",
@@ -128,6 +129,7 @@ DETAIL_LABELS: Final[dict[str, dict[str, str]]] = {
     "en": {
         "reason": "reason",
         "press": "",
+        "button": "button no.",
         "last_seen": "last seen",
         "since": "since",
         "for_s": "duration",

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.detectors.fall import FallDetector, load_params
-from edge.evaluation.fall_eval import CHUNK, ble_link, downsample, load_dataset
+from evaluation.fall_eval import CHUNK, ble_link, downsample, load_dataset
 
 DATASET = Path("/work/shared/datasets/sisfall-dev.npz")
 

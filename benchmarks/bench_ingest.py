@@ -196,6 +196,7 @@ async def hub_drain(
     root: Path,
     ops: str,
     ts: str = "sqlite",
+    receiver: str = "process",
 ) -> dict[str, float | int]:
     n = len(messages)
     with sql_store(ops, root) as storage, timeseries_store(ts, root) as timeseries:
@@ -206,6 +207,7 @@ async def hub_drain(
                 "username": HUB_USER,
                 "password": HUB_PASSWORD,
                 "client_id": f"hub.bench-{ops}-{ts}",
+                "readings_receiver": receiver,
             },
             data={"dir": str(root / f"hub-{ops}-{ts}")},
             storage=storage,
@@ -267,6 +269,7 @@ async def main(args: argparse.Namespace) -> list[dict[str, object]]:
                     root,
                     ops,
                     ts,
+                    args.receiver,
                 )
             results.append(
                 {
@@ -291,6 +294,13 @@ if __name__ == "__main__":
         default="sqlite",
         help="operational store[/time series], comma-separated: sqlite, postgresql, "
         "sqlite/influxdb, postgresql/influxdb",
+    )
+    p.add_argument(
+        "--receiver",
+        choices=["process", "thread"],
+        default="process",
+        help="[broker] readings_receiver: the readings session in a process of its own "
+        "(the default) or on paho's thread in the hub process",
     )
     p.add_argument("--json", action="store_true")
     p.add_argument(

@@ -18,12 +18,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from edge.backoff import Backoff
 from edge.commands import CommandHandler
 from edge.config import EdgeSettings
 from edge.detection import Detector
 from edge.drivers import Driver
+from edge.fallback import LocalFallback
 from edge.health import HealthTracker
 from edge.outbox import Outbox
 from edge.pipeline import LineDecoder, Pipeline
@@ -45,7 +47,12 @@ def default_drivers(settings: EdgeSettings) -> list[Driver]:
     """The real drivers for the configured devices: one BLE scanner for the BTHome devices,
     one GATT connection per wearable, one driver per serial port."""
     from edge.drivers.ble import BleScanner
-    from edge.drivers.gatt import ACCEL_CHARACTERISTIC, GattWearable
+    from edge.drivers.gatt import (
+        ACCEL_CHARACTERISTIC,
+        ConnectionSlots,
+        GattHealthDevice,
+        GattWearable,
+    )
     from edge.drivers.serial import SerialLineDriver
     from sensors.codecs.ble_health import CHARACTERISTICS
 
@@ -53,15 +60,19 @@ def default_drivers(settings: EdgeSettings) -> list[Driver]:
     ble = {
         d.address: d.id
         for d in settings.devices
-        if d.transport == "ble" and d.address and d.kind != "wearable"
+        if d.transport == "ble" and d.address and d.kind not in ("wearable", "gatt")
     }
     if ble:
         drivers.append(BleScanner(ble))
+    slots = ConnectionSlots(settings.gatt_max_connections)  # one adapter, shared
     for d in settings.devices:
         if d.kind == "wearable" and d.transport == "ble" and d.address:
             accel = (d.characteristic or ACCEL_CHARACTERISTIC) if d.accelerometer else None
             health = [CHARACTERISTICS[h] for h in d.health]
-            drivers.append(GattWearable(d.id, d.address, accel, health=health))
+            drivers.append(GattWearable(d.id, d.address, accel, health=health, slots=slots))
+        elif d.kind == "gatt" and d.address:
+            chars = [CHARACTERISTICS[h] for h in d.health]
+            drivers.append(GattHealthDevice(d.id, d.address, chars, slots=slots))
     for d in settings.devices:
         if d.transport == "serial" and d.port:
             drivers.append(SerialLineDriver(d.id, d.port, baudrate=d.baudrate))
@@ -121,6 +132,7 @@ class EdgeAgent:
         clock: Callable[[], float] = time.time,
         notifier: Notifier | None = None,
         watchdog_s: float | None = None,
+        fallback: LocalFallback | None = None,
     ) -> None:
         """`notifier`: systemd's notification socket (READY, STOPPING); `watchdog_s`: ping
         its watchdog this often while healthy (edge.watchdog; both None outside systemd)."""
@@ -158,6 +170,17 @@ class EdgeAgent:
             host=broker_host,
             port=broker_port,
         )
+        # The GSM fallback (`[fallback]`): texts the mantelzorgers when the hub is away.
+        if fallback is None and settings.fallback is not None:
+            fallback = LocalFallback(
+                settings.fallback,
+                dwelling=settings.dwelling,
+                tz=ZoneInfo(settings.timezone),
+                spool=self.spool,
+                outbox=self.outbox,
+                clock=clock,
+            )
+        self.fallback = fallback
         self.driver_restarts: Counter[str] = Counter()
         self._stop = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -179,7 +202,10 @@ class EdgeAgent:
             spool_depth=self.spool.depth,
             spool_dropped=self.spool.dropped,
             heartbeat_s=self.settings.heartbeat_s,
-            sensors=list(self.health.snapshot(now))[:256],
+            sensors=[
+                *self.health.snapshot(now),
+                *([self.fallback.health()] if self.fallback is not None else []),
+            ][:256],
             agent_version=AGENT_VERSION,
         )
 
@@ -276,6 +302,8 @@ class EdgeAgent:
                     for d in self.drivers
                 ]
                 workers.append(tg.create_task(self._ticker(), name="ticker"))
+                if self.fallback is not None:
+                    workers.append(tg.create_task(self.fallback.run(), name="fallback"))
                 self._main_tasks = [publisher, *workers]
                 if self._notifier is not None:
                     if self._watchdog_s is not None:

@@ -62,6 +62,13 @@ def check_config(config: ConfigPath = DEFAULT_CONFIG) -> None:
             what.append("falls" if d.accelerometer else "no accelerometer")
             what.extend(d.health)
         typer.echo(f"  {d.id}: {', '.join(what)}")
+    if settings.fallback is not None:
+        fb = settings.fallback
+        typer.echo(
+            f"  GSM fallback: modem {fb.modem}, after {fb.after_s:g} s, contacts "
+            f"{', '.join(c.id for c in fb.contacts)}"  # ids only: the numbers are personal
+            + (f", sounder {fb.sounder}" if fb.sounder else "")
+        )
 
 
 @app.command("run")

@@ -27,10 +27,11 @@ from pydantic_settings import SettingsConfigDict
 
 from edge.detectors.fall_alarm import MIN_SILENT_S
 from edge.errors import ConfigError
-from sensors.contract import is_pseudo_id
+from sensors.contract import AlarmKind, is_pseudo_id
 from sensors.settings import FileSettings, SettingsFileError, first_error, read_toml
 
 _MAC_RE: Final = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+_BIND_KEY_RE: Final = re.compile(r"^[0-9A-Fa-f]{32}$")
 _UUID_RE: Final = re.compile(r"^[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}$")
 # Values that mean "somebody forgot to set the secret" (compared case-insensitively).
 _PLACEHOLDERS: Final = frozenset(
@@ -53,7 +54,10 @@ class DeviceConfig(BaseModel):
 
     id: str
     # vitals: a serial gateway of spot-check devices (`sensors.codecs.vitals_line`)
-    kind: Literal["pendant", "bthome", "wearable", "vitals"]
+    # gatt: a Bluetooth SIG health device over GATT (blood-pressure cuff, thermometer,
+    # scale, spot-check oximeter; `edge.drivers.gatt.GattHealthDevice`): `health` lists
+    # what it indicates, and it is a vital-signs device (role "vitals", the default).
+    kind: Literal["pendant", "bthome", "wearable", "vitals", "gatt"]
     transport: Literal["ble", "serial"] = "ble"
     address: str | None = None  # BLE MAC, for transport "ble"
     port: str | None = None  # serial device or pyserial URL, for transport "serial"
@@ -70,14 +74,37 @@ class DeviceConfig(BaseModel):
     # (Heart Rate Measurement 0x2A37) and/or "plx_continuous" (PLX Continuous
     # Measurement 0x2A5F). Their `hr` / `spo2` readings go to the hub, and with
     # role "vitals" also to NEWS2 (as continuous data) and the personal trends.
+    # A gatt device (and a wearable, if it has them) also: "blood_pressure" (0x2A35),
+    # "thermometer" (Temperature Measurement 0x2A1C), "weight" (0x2A9D), "plx_spot_check"
+    # (0x2A5E) and "battery" (Battery Level 0x2A19, to the status message).
     accelerometer: bool = True
-    health: list[Literal["heart_rate", "plx_continuous"]] = Field(default_factory=list)
+    health: list[
+        Literal[
+            "heart_rate",
+            "plx_continuous",
+            "plx_spot_check",
+            "blood_pressure",
+            "thermometer",
+            "weight",
+            "battery",
+        ]
+    ] = Field(default_factory=list)
     # What the device's readings mean to the detectors: an ambient sensor for the routine
     # detector (motion: a PIR; door: a door/window contact; bed/chair: an occupancy mat)
     # in `room` ("entrance" is the front door's room), or a vital-signs spot-check device
     # (thermometer, scale, ...: its readings go to NEWS2, not to the room climate).
     role: Literal["motion", "door", "bed", "chair", "vitals"] | None = None
     room: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
+    # pendant/bthome only: the device's BTHome bind key (32 hex digits) if it encrypts
+    # (AES-CCM). With a key, plaintext frames from the device are refused (a downgrade).
+    # A secret (SecretStr: never in a repr or log line); keep edge.toml 0600.
+    bind_key: SecretStr | None = None
+
+    def bind_key_bytes(self) -> bytes | None:
+        """The bind key's 16 bytes (None: the device does not encrypt)."""
+        if self.bind_key is None:
+            return None
+        return bytes.fromhex(self.bind_key.get_secret_value().strip())
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -92,11 +119,22 @@ class DeviceConfig(BaseModel):
             raise ValueError(f"device {self.id}: a vitals gateway is a serial device")
         if self.kind in ("pendant", "bthome") and self.transport != "ble":
             raise ValueError(f"device {self.id}: a {self.kind} is a BTHome BLE device")
-        if self.kind != "wearable" and (
+        if self.kind == "gatt":
+            self._check_gatt()
+        elif self.kind != "wearable" and (
             self.mount or self.characteristic or self.health or not self.accelerometer
         ):
             raise ValueError(
                 f"device {self.id}: mount/characteristic/accelerometer/health are for a wearable"
+            )
+        if self.kind == "wearable" and set(self.health) - {
+            "heart_rate",
+            "plx_continuous",
+            "battery",
+        }:
+            raise ValueError(
+                f"device {self.id}: a wearable's health is heart_rate, plx_continuous or"
+                " battery; spot-check characteristics are for a kind = 'gatt' device"
             )
         if len(set(self.health)) != len(self.health):
             raise ValueError(f"device {self.id}: health lists a characteristic twice")
@@ -115,6 +153,14 @@ class DeviceConfig(BaseModel):
             raise ValueError(
                 f'device {self.id}: a vitals wearable needs health = ["heart_rate", ...]'
             )
+        if self.bind_key is not None:
+            if self.kind not in ("pendant", "bthome"):
+                raise ValueError(f"device {self.id}: bind_key is for a BTHome device")
+            key = self.bind_key.get_secret_value().strip()
+            if not _BIND_KEY_RE.match(key):
+                raise ValueError(f"device {self.id}: bind_key must be 32 hexadecimal digits")
+            if len(set(key.lower())) == 1:  # 000..0, fff..f: a placeholder, not a key
+                raise ValueError(f"device {self.id}: bind_key is a placeholder")
         if self.role in ("motion", "door", "bed", "chair") and self.room is None:
             raise ValueError(f"device {self.id}: an ambient sensor ({self.role}) needs room")
         if self.characteristic is not None:
@@ -122,6 +168,26 @@ class DeviceConfig(BaseModel):
                 raise ValueError(f"device {self.id}: characteristic must be a 128-bit UUID")
             object.__setattr__(self, "characteristic", self.characteristic.lower())
         return self
+
+    def _check_gatt(self) -> None:
+        if self.transport != "ble":
+            raise ValueError(f"device {self.id}: a gatt device is a BLE device")
+        if self.mount or self.characteristic:
+            raise ValueError(f"device {self.id}: mount/characteristic are for a wearable")
+        if not set(self.health) - {"battery"}:
+            raise ValueError(
+                f"device {self.id}: a gatt device needs health = [...] with what it measures"
+                " (blood_pressure, thermometer, weight, plx_spot_check, ...)"
+            )
+        if self.role is None:
+            object.__setattr__(self, "role", "vitals")
+        elif self.role != "vitals":
+            raise ValueError(f"device {self.id}: a gatt health device has role 'vitals'")
+
+
+# A spot-check device is used a few times a day at most: silent only after this long
+# without a measurement (unless the device sets silence_s).
+GATT_SILENCE_S: Final = 48 * 3600.0
 
 
 class FallSettings(BaseModel):
@@ -194,6 +260,89 @@ class SpoolSettings(BaseModel):
     max_bytes: Annotated[int, Field(ge=10_000)] = 256 * 1024 * 1024
 
 
+_E164_RE: Final = re.compile(r"^\+[1-9][0-9]{6,14}$")
+# What an SMS may carry unchanged (edge.drivers.gsm.check_text): the dwelling's label.
+_SMS_LABEL_RE: Final = re.compile(r"^[A-Za-z0-9 .,:;!?'()+\-/&#]{0,40}$")
+
+
+_ALARM_KINDS_TEXTED: Final[list[AlarmKind]] = [k for k in AlarmKind if k is not AlarmKind.TECHNICAL]
+
+
+class FallbackContact(BaseModel):
+    """A mantelzorger the edge texts itself when the hub cannot be reached: the local copy
+    of one recipient of the hub's routing policy (alerts.routing), delivered with the
+    bundle (`mz provision`), never over MQTT. The phone number is personal data: a
+    SecretStr, so no repr or log shows it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str  # the hub's contact id (pseudonymous): the hub learns who was texted
+    phone: SecretStr  # international, +<country code><number>
+    language: Literal["nl", "en"] = "nl"
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        _pseudo_id(self.id)
+        if not _E164_RE.fullmatch(self.phone.get_secret_value()):
+            raise ValueError(
+                f"fallback contact {self.id}: phone must be international, +<country><number>"
+            )
+        return self
+
+
+class FallbackSettings(BaseModel):
+    """The local fallback (docs/edge.md "GSM fallback"): an alarm the hub has not confirmed
+    `after_s` after it was raised is texted by the dwelling's own GSM modem to every
+    contact here, and a local sounder (if any) sounds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    modem: str  # the modem's serial device, or a pyserial URL (socket://host:port)
+    baudrate: Annotated[int, Field(gt=0)] = 115200
+    after_s: Annotated[float, Field(gt=0, le=3600)] = 120.0
+    # A send that failed (no network, no signal) is tried again this often, as long as
+    # the hub has not confirmed the alarm.
+    retry_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    check_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    # The modem's registration and signal are checked this often (a WARNING when it could
+    # not text), so a dead SIM is found before an alarm needs it.
+    probe_s: Annotated[float, Field(gt=0, le=86400)] = 3600.0
+    command_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    send_timeout_s: Annotated[float, Field(gt=0, le=300)] = 60.0
+    # How the text names the dwelling ("Tuinstraat 3"); only on the Pi and in the SMS.
+    label: str = ""
+    # Which alarms are texted (technical trouble is the operators' business).
+    kinds: list[AlarmKind] = Field(default_factory=lambda: _ALARM_KINDS_TEXTED.copy())
+    contacts: Annotated[list[FallbackContact], Field(min_length=1, max_length=5)]
+    # A local sounder on a serial line: `sounder_on` is written (a line) when an alarm is
+    # texted, `sounder_off` `sounder_s` later.
+    sounder: str | None = None
+    sounder_baudrate: Annotated[int, Field(gt=0)] = 9600
+    sounder_on: Annotated[str, StringConstraints(pattern=r"^[ -~]{1,64}$")] = "ON"
+    sounder_off: Annotated[str, StringConstraints(pattern=r"^[ -~]{1,64}$")] = "OFF"
+    sounder_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if not self.modem.strip():
+            raise ValueError("fallback.modem: the modem's serial device or socket:// URL")
+        if not _SMS_LABEL_RE.fullmatch(self.label):
+            raise ValueError(
+                "fallback.label: at most 40 letters, digits, spaces and plain punctuation"
+            )
+        ids = [c.id for c in self.contacts]
+        if len(ids) != len(set(ids)):
+            raise ValueError("fallback.contacts: contact ids must be unique")
+        phones = [c.phone.get_secret_value() for c in self.contacts]
+        if len(phones) != len(set(phones)):
+            raise ValueError("fallback.contacts: a phone number is listed twice")
+        if len(",".join(ids)) > 200:  # they travel in one alarm detail text (MAX_TEXT)
+            raise ValueError("fallback.contacts: the contact ids are too long together")
+        if self.retry_s < self.check_s:
+            raise ValueError("fallback.retry_s must be >= fallback.check_s")
+        return self
+
+
 class EdgeSettings(FileSettings):
     """Everything `mz edge run` needs; see docs/edge.md for the reference table."""
 
@@ -259,6 +408,14 @@ class EdgeSettings(FileSettings):
     news2_scale: Literal[1, 2] = 1
     on_oxygen: bool = False
     devices: list[DeviceConfig] = Field(default_factory=list)
+    # The BLE adapter's cap on concurrent GATT connections (wearables hold one for good; a
+    # spot-check device only while it indicates). The Pi's on-board adapter holds a few.
+    gatt_max_connections: Annotated[int, Field(ge=1, le=10)] = 3
+    # The GSM fallback: texts the mantelzorgers when the hub does not confirm an alarm.
+    fallback: FallbackSettings | None = None
+    # A TOML file holding the fallback's keys instead of `[fallback]` here (mode 0600: it
+    # holds the mantelzorgers' phone numbers; `mz provision fallback` writes it).
+    fallback_file: Path | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -274,6 +431,20 @@ class EdgeSettings(FileSettings):
             detail = exc.strerror if isinstance(exc, OSError) else "not text"
             raise ValueError(f"password_file {path}: {detail}") from exc
         return {**data, "password": password}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fallback_from_file(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("fallback_file") is None:
+            return data
+        if data.get("fallback") is not None:
+            raise ValueError("fallback and fallback_file are both set: keep one")
+        path = Path(data["fallback_file"])
+        try:
+            fallback = read_toml(path)
+        except SettingsFileError as exc:
+            raise ValueError(f"fallback_file {path}: {exc}") from exc
+        return {**data, "fallback": fallback}
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -299,6 +470,19 @@ class EdgeSettings(FileSettings):
             raise ValueError("reconnect_min_s > reconnect_max_s")
         if self.receipt_max_interval_s < self.receipt_timeout_s:
             raise ValueError("receipt_max_interval_s < receipt_timeout_s")
+        wearables = sum(1 for d in self.devices if d.kind == "wearable")
+        spot = any(d.kind == "gatt" for d in self.devices)
+        if wearables + (1 if spot else 0) > self.gatt_max_connections:
+            raise ValueError(
+                f"{wearables} wearable(s) hold {wearables} of gatt_max_connections ="
+                f" {self.gatt_max_connections} for good"
+                + (", leaving none for the gatt devices" if spot else "")
+            )
+        if self.fallback is not None and "gsm-modem" in ids:
+            raise ValueError("device id gsm-modem is the GSM fallback's modem in the status")
+        if self.fallback is not None and self.receipt_timeout_s == 0:
+            # Without receipts nothing tells the edge that the hub has an alarm.
+            raise ValueError("fallback needs the hub's receipts: receipt_timeout_s > 0")
         return self
 
     @property
@@ -335,6 +519,8 @@ class EdgeSettings(FileSettings):
         return self.trends_state or self.routine_state_path.parent / "trends.json"
 
     def silence_for(self, device: DeviceConfig) -> float:
+        if device.silence_s is None and device.kind == "gatt":
+            return max(self.silence_s, GATT_SILENCE_S)
         return device.silence_s if device.silence_s is not None else self.silence_s
 
 

@@ -49,3 +49,20 @@ class TransportError(EdgeError):
         self.broker = broker
         self.detail = detail
         self.retryable = retryable
+
+
+class ModemError(EdgeError):
+    """A GSM modem refused or did not answer an AT command (`edge.drivers.gsm`).
+
+    `code` is the modem's +CMS/+CME error number when it gave one; `retryable` says
+    whether trying again later can help (no network, no answer) or not (a number the
+    network refuses, a SIM that needs a PIN)."""
+
+    def __init__(
+        self, port: str, detail: str, *, code: int | None = None, retryable: bool = True
+    ) -> None:
+        super().__init__(f"modem {port}: {detail}")
+        self.port = port
+        self.detail = detail
+        self.code = code
+        self.retryable = retryable

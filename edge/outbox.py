@@ -34,8 +34,15 @@ class Outbox:
         self.drained = asyncio.Event()
         if spool.unsent == 0:
             self.drained.set()
+        # Added to the detail of every alarm raise (edge.fallback: when the edge would
+        # text the mantelzorgers itself); a key the raise already has wins.
+        self.raise_detail: dict[str, float | int | bool | str | None] = {}
 
     def put(self, msg: Spooled) -> int | None:
+        if self.raise_detail and isinstance(msg, contract.AlarmMessage) and msg.action == "raise":
+            detail = {**self.raise_detail, **msg.detail}
+            if len(detail) <= contract.MAX_DETAIL_KEYS:  # a full detail goes as it is
+                msg = msg.model_copy(update={"detail": detail})
         topic, payload = contract.encode(msg)
         try:
             # Readings may be dropped when the spool is full; events and alarms never. An

@@ -12,6 +12,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from edge.config import DeviceConfig, EdgeSettings
 from edge.detection import Detector, Finding
@@ -19,12 +20,12 @@ from edge.detectors.fall_alarm import FallAlarmConfig
 from edge.fall_monitor import FallMonitor
 from edge.health import HealthTracker
 from edge.outbox import Outbox
-from sensors import contract
+from sensors import contract, plausibility
 from sensors.codecs.ble_health import CHARACTERISTICS as HEALTH_CHARACTERISTICS
 from sensors.codecs.ble_health import health_readings
 from sensors.codecs.bthome import BTHomeDecoder
 from sensors.codecs.vitals_line import decode_line as decode_vitals_line
-from sensors.errors import ContractError, DecodeError
+from sensors.errors import ContractError, DecodeError, StaleCounterError
 from sensors.readings import (
     Advertisement,
     ButtonEvent,
@@ -49,6 +50,14 @@ _RAISING_PRESSES = frozenset(ButtonPress) - {ButtonPress.HOLD_RELEASE}
 _MAX_BATCH = contract.MAX_READINGS_PER_BATCH
 
 
+def _press_detail(ev: ButtonEvent) -> dict[str, float | int | bool | str | None]:
+    """A button event's alarm/event detail: the press, and which button of several."""
+    detail: dict[str, float | int | bool | str | None] = {"press": ev.press.value}
+    if ev.index is not None:
+        detail["button"] = ev.index
+    return detail
+
+
 @dataclass(frozen=True, slots=True)
 class RaisedAlarm:
     alarm_id: str
@@ -66,6 +75,10 @@ class PipelineStats:
     decode_errors: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
     unusable_readings: int = 0  # health frames flagged unusable (kept from the hub)
+    # Readings refused as physically implausible (sensors.plausibility), per quantity.
+    implausible: Counter[str] = field(default_factory=Counter)
+    replays: int = 0  # encrypted BTHome frames refused for a replayed or stale counter
+    skipped_objects: int = 0  # objects of decoded frames that could not be read or used
     alarms: list[RaisedAlarm] = field(default_factory=list)
     events: int = 0
 
@@ -91,11 +104,12 @@ class Pipeline:
         self._line_decoders.update(line_decoders or {})
         ble = [d for d in settings.devices if d.transport == "ble" and d.address]
         self._by_address: dict[str, DeviceConfig] = {
-            d.address: d for d in ble if d.kind != "wearable" and d.address
+            d.address: d for d in ble if d.kind not in ("wearable", "gatt") and d.address
         }
-        # Wearables talk over their own GATT connection (notifications), not BTHome.
+        # Wearables and gatt health devices talk over their own GATT connection
+        # (notifications, indications), not BTHome.
         self._wearable_by_address: dict[str, DeviceConfig] = {
-            d.address: d for d in ble if d.kind == "wearable" and d.address
+            d.address: d for d in ble if d.kind in ("wearable", "gatt") and d.address
         }
         fall = settings.fall
         policy = FallAlarmConfig(
@@ -106,7 +120,7 @@ class Pipeline:
         self.fall_monitors: dict[str, FallMonitor] = {
             d.id: FallMonitor(d.id, policy, link_grace_s=fall.link_grace_s)
             for d in self._wearable_by_address.values()
-            if d.accelerometer
+            if d.kind == "wearable" and d.accelerometer
         }
         # A wearable's Bluetooth SIG health characteristics (heart rate, pulse oximetry).
         self._health_chars: dict[str, frozenset[str]] = {
@@ -116,7 +130,11 @@ class Pipeline:
         self._by_port: dict[str, DeviceConfig] = {
             d.port: d for d in settings.devices if d.transport == "serial" and d.port
         }
-        self._bthome = {d.id: BTHomeDecoder(d.id) for d in self._by_address.values()}
+        self._bthome = {
+            d.id: BTHomeDecoder(d.id, key=d.bind_key_bytes()) for d in self._by_address.values()
+        }
+        # A GATT measurement's time stamp is the device's wall clock: the dwelling's zone.
+        self._tz = ZoneInfo(settings.timezone)
         self._pending: list[contract.Reading] = []
 
     # -- frames ---------------------------------------------------------------------
@@ -134,6 +152,7 @@ class Pipeline:
             return
         if decoded is None:
             return
+        decoded = self._plausible(decoded)
         self.health.seen(decoded.sensor, decoded.t, decoded.battery)
         self._add_readings(decoded.readings)
         for det in self.detectors:
@@ -141,7 +160,25 @@ class Pipeline:
         for button in decoded.buttons:
             self._button(button)
 
+    def _plausible(self, decoded: DecodedFrame) -> DecodedFrame:
+        """The frame without its implausible readings, which are counted and logged."""
+        decoded = plausibility.screen(decoded)
+        self.stats.skipped_objects += len(decoded.skipped)
+        for r in decoded.rejected:
+            n = self.stats.implausible[r.quantity] = self.stats.implausible[r.quantity] + 1
+            if n % 1000 == 1:  # a broken sensor repeats itself: log the 1st, 1001st, ...
+                log.warning(
+                    "sensor %s: implausible %s (%d so far): %s",
+                    r.sensor,
+                    r.quantity,
+                    n,
+                    plausibility.problem(r.quantity, r.value),
+                )
+        return decoded
+
     def _decode_error(self, exc: DecodeError) -> None:
+        if isinstance(exc, StaleCounterError):
+            self.stats.replays += 1
         n = self.stats.decode_errors[exc.device_kind] = (
             self.stats.decode_errors[exc.device_kind] + 1
         )
@@ -178,13 +215,18 @@ class Pipeline:
         with the frame's `status` (non-zero: unusable), to the detectors, which decide
         whether the device is a vitals source."""
         try:
-            decoded = health_readings(device.id, frame.characteristic.lower(), frame.data, frame.t)
+            decoded = health_readings(
+                device.id, frame.characteristic.lower(), frame.data, frame.t, tz=self._tz
+            )
         except DecodeError as exc:
             self._decode_error(exc)
             return
-        self.health.seen(device.id, decoded.t)
+        self.health.seen(device.id, decoded.t, decoded.battery)
         status = next((r.value for r in decoded.readings if r.quantity == "status"), 0.0)
         if status == 0:
+            # A clean status vouches for the values: screen them. A flagged frame's values
+            # are unusable anyway (a heart rate of 0 with no skin contact): not counted.
+            decoded = self._plausible(decoded)
             self._add_readings([r for r in decoded.readings if r.quantity != "status"])
         else:
             # Flagged (no skin contact, special value, device status): never a chart point;
@@ -219,6 +261,9 @@ class Pipeline:
             if r.t < 0 or not math.isfinite(r.value):  # the wire contract refuses them
                 self.stats.decode_errors["non_finite"] += 1
                 continue
+            if not plausibility.plausible(r):  # the last gate (frames are screened before)
+                self.stats.implausible[r.quantity] += 1
+                continue
             self._pending.append(
                 contract.Reading(sensor=r.sensor, quantity=r.quantity, t=r.t, value=r.value)
             )
@@ -235,7 +280,7 @@ class Pipeline:
             incidents = [m for m in self.fall_monitors.values() if m.in_incident]
             if incidents:
                 log.info("pendant %s: long press -> fall cancelled by the resident", ev.sensor)
-                self._event("button", ev.t, ev.sensor, {"press": ev.press.value})
+                self._event("button", ev.t, ev.sensor, _press_detail(ev))
                 for monitor in incidents:
                     self._findings(monitor.cancel_pressed(ev.t))
                 return
@@ -246,10 +291,10 @@ class Pipeline:
                 contract.Severity.HIGH,
                 t=ev.t,
                 sensor=ev.sensor,
-                detail={"press": ev.press.value},
+                detail=_press_detail(ev),
             )
         else:
-            self._event("button", ev.t, ev.sensor, {"press": ev.press.value})
+            self._event("button", ev.t, ev.sensor, _press_detail(ev))
 
     def raise_alarm(
         self,

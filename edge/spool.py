@@ -418,6 +418,17 @@ class Spool:
         self._awaiting -= int(row[1])
         return True
 
+    def unconfirmed_alarms(self) -> list[SpoolItem]:
+        """Every row that waits for the hub's receipt (alarms), sent or not, in seq order:
+        what the hub has not confirmed (edge.fallback reads it)."""
+        try:
+            rows = self._db.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM messages WHERE receipt_id IS NOT NULL ORDER BY seq"
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise SpoolError(str(self.path), f"read failed: {exc}") from exc
+        return [_item(r) for r in rows]
+
     def resend_all(self, now: float) -> int:
         """Make every awaiting row due at `now` (a new connection: the hub may have missed
         them); how many there are."""

@@ -191,30 +191,45 @@ class BulkSession:
         """Up to `limit` messages, as soon as there is at least one; [] once `stop` is
         set. Raises aiomqtt.MqttError when the connection is gone (what was received
         and not yet acknowledged comes again on the next session)."""
-        if self._inbox:
-            # Messages are waiting: without this the caller's loop would go from batch to
-            # batch of a backlog without once letting the event loop run, and the alarm
-            # session beside it (hub.ingest) would wait for the whole backlog.
-            await asyncio.sleep(0)
-        while not self._inbox:
-            if self._closed.done():
-                raise aiomqtt.MqttError(self._closed.result())
-            if stop.is_set():
-                return []
-            self._arrived.clear()
-            if not self._inbox:
-                await _first(self._arrived.wait(), stop.wait())
-        if self._closed.done():
-            raise aiomqtt.MqttError(self._closed.result())
-        inbox = self._inbox
-        return [inbox.popleft() for _ in range(min(limit, len(inbox)))]
+        return await take(self._inbox, self._arrived, self._closed, limit, stop)
 
     def ack(self, message: Received) -> None:
         """Acknowledge `message` (a no-op for QoS 0)."""
         self._client.ack(message.mid, message.qos)
 
+    def ack_id(self, mid: int, qos: int) -> None:
+        """Acknowledge the message `mid` of this connection (hub.readings_receiver)."""
+        self._client.ack(mid, qos)
 
-async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
+
+async def take(
+    inbox: collections.deque[Received],
+    arrived: asyncio.Event,
+    closed: asyncio.Future[str],
+    limit: int,
+    stop: asyncio.Event,
+) -> list[Received]:
+    """`batch` of a session that fills `inbox` and sets `arrived` (from paho's thread here,
+    from a pipe in hub.readings_receiver) and resolves `closed` with why it ended."""
+    if inbox:
+        # Messages are waiting: without this the caller's loop would go from batch to
+        # batch of a backlog without once letting the event loop run, and the alarm
+        # session beside it (hub.ingest) would wait for the whole backlog.
+        await asyncio.sleep(0)
+    while not inbox:
+        if closed.done():
+            raise aiomqtt.MqttError(closed.result())
+        if stop.is_set():
+            return []
+        arrived.clear()
+        if not inbox:
+            await first_of(arrived.wait(), stop.wait())
+    if closed.done():
+        raise aiomqtt.MqttError(closed.result())
+    return [inbox.popleft() for _ in range(min(limit, len(inbox)))]
+
+
+async def first_of(*waits: Coroutine[Any, Any, Any]) -> None:
     tasks = [asyncio.ensure_future(w) for w in waits]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

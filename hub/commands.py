@@ -77,7 +77,7 @@ async def publish(broker: BrokerSettings, cmd: Command) -> None:
     the broker has it. BrokerUnavailable when it cannot be delivered to the broker."""
     import aiomqtt
 
-    from hub.ingest import tls_context
+    from hub.broker_tls import tls_context
 
     topic, payload = encode(cmd)
     password = None if broker.password is None else broker.password.get_secret_value()

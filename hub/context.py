@@ -5,7 +5,7 @@ Built once in `hub.app` and passed down; no module-level state.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
@@ -122,6 +122,10 @@ class Registry(Protocol):
 
     def dwellings(self) -> list[Dwelling]: ...
     def dwelling(self, dwelling_id: str) -> Dwelling | None: ...
+    def registered(self, dwelling_ids: Collection[str]) -> set[str]:
+        """Which of `dwelling_ids` are registered dwellings (one lookup for them all)."""
+        ...
+
     def contacts_for(self, dwelling_id: str) -> list[Contact]: ...
     def operator(self, username: str) -> Operator | None: ...
     def policy(self, dwelling_id: str) -> Policy:

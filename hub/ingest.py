@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
+from hub.broker_tls import tls_context
 from hub.budget import BUDGET_READINGS, BudgetPolicy, DwellingBudgets
 from hub.commands import checked_test_alarm
 from hub.config import BrokerSettings
@@ -60,6 +61,7 @@ from sensors.contract import (
     Status,
     decode,
     encode,
+    is_pseudo_id,
     parse_topic,
     receipt_command,
     resend_command,
@@ -205,15 +207,6 @@ def _incoming(message: aiomqtt.Message) -> Incoming:
     return Incoming(str(message.topic), raw, bool(message.retain))
 
 
-def tls_context(b: BrokerSettings) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=None if b.ca_file is None else str(b.ca_file))
-    if b.cert_file is not None:
-        ctx.load_cert_chain(str(b.cert_file), None if b.key_file is None else str(b.key_file))
-    if b.tls_insecure:
-        ctx.check_hostname = False
-    return ctx
-
-
 def check_tls(b: BrokerSettings) -> None:
     """Fail at start-up, not in the reconnect loop, on unreadable TLS files."""
     if b.tls:
@@ -309,6 +302,7 @@ class Ingest:
         verdicts: list[Verdict | None] = [None] * len(items)
         batches: list[tuple[int, ReadingsBatch]] = []
         now = self._clock()
+        self._look_up_dwellings([item.topic for item in items], now)
         for i, item in enumerate(items):
             if not item.topic.endswith(READINGS_SUFFIX):
                 verdicts[i] = await self.handle(item.topic, item.payload, retained=item.retained)
@@ -450,6 +444,26 @@ class Ingest:
         if isinstance(msg, AlarmMessage):
             return receipt_command(msg.dwelling, msg.id, now)
         return None
+
+    def _look_up_dwellings(self, topics: Sequence[str], now: float) -> None:
+        """Refresh, in one registry query, what the cache no longer knows of the dwellings
+        `topics` name (`_registered` then finds each: one query per batch, not per
+        dwelling)."""
+        stale: set[str] = set()
+        for topic in topics:
+            parts = topic.split("/", 3)
+            if len(parts) > 2 and parts[1] == "v1" and parts[2] not in stale:
+                cached = self._known.get(parts[2])
+                if (cached is None or cached[1] <= now) and is_pseudo_id(parts[2]):
+                    stale.add(parts[2])
+        if not stale:
+            return
+        known = self._registry.registered(stale)
+        if len(self._known) + len(stale) > 100_000:  # a spray of ids: start over
+            self._known.clear()
+        until = now + REGISTRY_CACHE_S
+        for dwelling in stale:
+            self._known[dwelling] = (dwelling in known, until)
 
     def _registered(self, dwelling: str, now: float) -> bool:
         cached = self._known.get(dwelling)
@@ -673,12 +687,17 @@ class Ingest:
         """Readings: on paho's own thread (hub.bulk_session), in batches of what has
         arrived, each batch acknowledged once it is durable."""
         from hub.bulk_session import BulkSession
+        from hub.readings_receiver import ReceiverSession
 
         kind = SessionKind.BULK
         b = self._broker
         want, drop = self.filters(kind)
-        tls = tls_context(b) if b.tls else None
-        async with BulkSession(b, self.client_id(kind), tls) as session:
+        session: BulkSession | ReceiverSession
+        if b.readings_receiver == "process":
+            session = ReceiverSession(b, self.client_id(kind))
+        else:
+            session = BulkSession(b, self.client_id(kind), tls_context(b) if b.tls else None)
+        async with session:
             await session.subscribe(want)
             await session.unsubscribe(drop)
             self._session_up(kind)

@@ -315,3 +315,45 @@ def show_ca(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     except CaError as exc:
         raise _fail(str(exc)) from None
     print(directory / CA_CERT)
+
+
+@app.command("fallback")
+def fallback(
+    dwelling_id: Annotated[str, typer.Argument(help="Pseudonymous id, e.g. dw-017.")],
+    modem: Annotated[
+        str,
+        typer.Option(help="The modem on the Pi: a serial device (/dev/ttyUSB2) or socket://."),
+    ],
+    label: Annotated[
+        str, typer.Option(help="How the SMS names the dwelling (at most 40 plain characters).")
+    ] = "",
+    after_s: Annotated[
+        float, typer.Option("--after-s", help="Text when the hub has not confirmed this long.")
+    ] = 120.0,
+    out: OutOpt = DEFAULT_OUT,
+    install_dir: InstallDirOpt = DEFAULT_INSTALL_DIR,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """The dwelling's GSM fallback: the local copy of its routing policy's recipients with
+    their phone numbers, in OUT/ID/fallback.toml (mode 0600; personal data). The agent
+    reads it through `fallback_file` in its edge.toml. Phone numbers are not printed."""
+    from hub.edge_bundle import BundleError
+    from hub.edge_fallback import FALLBACK_TOML, fallback_copy, write_fallback
+
+    with _registry(config, data_dir) as reg:
+        if reg.dwelling(dwelling_id) is None:
+            raise _fail(f"no dwelling {dwelling_id} in the registry")
+        policy, contacts = reg.policy(dwelling_id), reg.contacts_for(dwelling_id)
+    try:
+        copy = fallback_copy(
+            dwelling_id, policy, contacts, modem=modem, label=label, after_s=after_s
+        )
+        path = write_fallback(out / dwelling_id, copy)
+    except BundleError as exc:
+        raise _fail(str(exc)) from None
+    print(f"dwelling {dwelling_id}: {len(copy.contacts)} contacts in {path}")
+    for cid in copy.skipped:
+        print(f"  skipped {cid}: no international phone number (+<country><number>)")
+    at = PurePosixPath(install_dir) / FALLBACK_TOML
+    print(f'add to its edge.toml: fallback_file = "{at}"')

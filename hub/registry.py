@@ -27,7 +27,7 @@ import json
 import math
 import re
 import secrets
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -58,6 +58,7 @@ _SCRYPT_R: Final = 8
 _SCRYPT_P: Final = 1
 _SCRYPT_LEN: Final = 32
 MIN_PASSWORD_LEN: Final = 10
+LOOKUP_CHUNK: Final = 500  # ids asked about in one query at most
 # SIA DC-09 account numbers: 3-16 hex digits (stored upper-case).
 _ACCOUNT: Final = re.compile(r"[0-9A-Fa-f]{3,16}")
 # Contact ID zones are three decimal digits; 000 means "no zone" (the system itself).
@@ -200,6 +201,17 @@ class Registry(FamilyAccess):
             "SELECT id, label, address, language FROM dwellings WHERE id = ?", (dwelling_id,)
         )
         return Dwelling(*rows[0]) if rows else None
+
+    def registered(self, dwelling_ids: Collection[str]) -> set[str]:
+        ids = sorted(set(dwelling_ids))
+        out: set[str] = set()
+        for i in range(0, len(ids), LOOKUP_CHUNK):
+            part = ids[i : i + LOOKUP_CHUNK]
+            marks = ", ".join("?" * len(part))
+            out.update(
+                r[0] for r in self._rows(f"SELECT id FROM dwellings WHERE id IN ({marks})", part)
+            )
+        return out
 
     def remove_dwelling(
         self, dwelling_id: str, *, open_alarms: int = 0, force: bool = False

@@ -14,6 +14,7 @@ from hub.broker_cli import app as broker_app
 from hub.cli import app as hub_app
 from hub.provision_cli import app as provision_app
 from hub.report_cli import app as report_app
+from mz.decode_cli import decode_app
 from mz.eval_cli import eval_app, train_app
 from simulators.cli import sim_app
 from simulators.demo_cli import demo_command
@@ -36,6 +37,7 @@ app.add_typer(report_app, name="report", help="Reports for the care organisation
 app.add_typer(sim_app, name="sim", help="Simulators: dwellings, devices, residents.")
 app.add_typer(eval_app, name="eval", help="Evaluate detectors on recorded datasets.")
 app.add_typer(train_app, name="train", help="Train detector parameters (reproducible).")
+app.add_typer(decode_app, name="decode", help="Decode a device's bytes as the edge does (JSON).")
 app.command("demo")(demo_command)
 
 

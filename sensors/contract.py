@@ -141,6 +141,12 @@ QUANTITY_RANGES: Final[dict[str, tuple[float, float]]] = {
     "window": (0.0, 1.0),
     "occupancy": (0.0, 1.0),
     "weight": (0.0, 500.0),  # kg (BTHome mass; the serial gateway's scale)
+    "voltage": (0.0, 400.0),  # V: a device battery's (BTHome 0x0C) or the mains' (0x4A)
+    "moisture": (0.0, 100.0),  # % (BTHome 0x14/0x2F)
+    "tilt": (-360.0, 360.0),  # degrees (BTHome rotation 0x3F: a window's tilt)
+    "presence": (0.0, 1.0),  # binary (BTHome 0x25)
+    "vibration": (0.0, 1.0),  # binary (BTHome 0x2C)
+    "wet": (0.0, 1.0),  # binary moisture (BTHome 0x20): a leak or bed-wetting pad
     # Vital signs: the serial gateway (sensors.codecs.vitals_line), GATT health profiles
     # (sensors.codecs.ble_health) and edge.detectors.vitals.Quantity
     "hr": (0.0, 350.0),  # beats/min
@@ -155,6 +161,21 @@ QUANTITY_RANGES: Final[dict[str, tuple[float, float]]] = {
     # The wearable (edge.fall_monitor): RMS of |a| - 1 g over each second, in g
     "activity": (0.0, 256.0),
 }
+
+
+_INSTANCE_RE: Final = re.compile(r"^(?P<base>[a-z][a-z0-9_]*?)_(?P<n>[2-9]|[1-9][0-9])$")
+
+
+def quantity_base(quantity: str) -> tuple[str, int]:
+    """`temperature_2` -> ("temperature", 2); any other name is instance 1 of itself.
+
+    A device frame may carry a quantity more than once (two thermometers on one BTHome
+    device): the first keeps the plain name, the n-th (2-99) is `{quantity}_{n}` and has
+    its base's range."""
+    m = _INSTANCE_RE.match(quantity)
+    if m is not None and m["base"] in QUANTITY_RANGES:
+        return m["base"], int(m["n"])
+    return quantity, 1
 
 
 def text_problem(value: str, max_length: int = MAX_TEXT) -> str | None:
@@ -452,7 +473,7 @@ def time_ok(t: float, now: float | None, *, max_age_s: float = MAX_AGE_S) -> boo
 
 def reading_problem(reading: Reading, now: float | None) -> str | None:
     """Why one reading is refused (a `reading_*` reason), or None to keep it."""
-    limits = QUANTITY_RANGES.get(reading.quantity)
+    limits = QUANTITY_RANGES.get(quantity_base(reading.quantity)[0])
     if limits is None:
         return "reading_unknown_quantity"
     if not time_ok(reading.t, now):
@@ -545,6 +566,57 @@ def decode(
     """
     parsed = topic if isinstance(topic, Topic) else parse_topic(topic)
     text = _utf8(payload)
+    fast = _canonical_readings(text) if parsed.channel is Channel.READINGS else None
+    msg = fast if fast is not None else _validated(parsed, text)
+    # A status has no age limit: the last will is made when the edge connects, so a will
+    # fired after weeks online carries that old time (and a status is never de-duplicated).
+    # An alarm is never refused for its time: a Pi whose clock is wrong (no RTC, booted
+    # before NTP) still has a resident who needs help, and it sends the same bytes again
+    # until the hub confirms them. The receiver decides what to make of the time
+    # (`time_ok`; the hub takes such an alarm at its own clock and flags it).
+    max_age = TS_CEILING if isinstance(msg, Status) else MAX_AGE_S
+    if not isinstance(msg, AlarmMessage) and not time_ok(msg.ts, now, max_age_s=max_age):
+        raise ContractError("ts_window", f"ts {msg.ts!r} outside the accepted window")
+    if msg.dwelling != parsed.dwelling:
+        raise ContractError(
+            "dwelling_mismatch", f"body names {msg.dwelling!r}, topic {parsed.dwelling!r}"
+        )
+    if isinstance(msg, Command) and msg.name != parsed.command:
+        raise ContractError("type_mismatch", f"command {msg.name!r} on topic {topic!r}")
+    return parsed, msg
+
+
+_BATCH_KEYS: Final = 6  # v, id, dwelling, ts, type, readings
+_READING_KEYS: Final = 4  # sensor, quantity, t, value
+
+
+def _canonical_readings(text: str) -> ReadingsBatch | None:
+    """A reading batch as the edge encodes it (compact JSON, `v` first), validated in one
+    pass by pydantic's own JSON parser (half the cost of `json` plus `model_validate`);
+    None for anything else, which `_validated` then checks exactly.
+
+    That parser keeps the last of a key given twice where the contract refuses the
+    message, so a batch is taken here only when it holds no JSON whitespace, `v` and
+    `type` are present (they have defaults), and its keys number exactly what its fields
+    are: a key given twice is one too many. Each key then ends in `":`, and nothing else
+    does: no string value of a valid batch can hold a quote (ids, names and the type are
+    patterns without one)."""
+    if not text.startswith('{"v":1,') or '"type":"readings"' not in text:
+        return None
+    if " " in text or "\n" in text or "\t" in text or "\r" in text:
+        return None
+    try:
+        msg = ReadingsBatch.model_validate_json(text)
+    except ValidationError:
+        return None
+    if text.count('":') != _BATCH_KEYS + _READING_KEYS * len(msg.readings):
+        return None
+    return msg
+
+
+def _validated(parsed: Topic, text: str) -> Message:
+    """`text` parsed with the standard library (duplicate keys and non-finite constants
+    refused) and validated against its channel's model, each failure its own reason."""
     try:
         obj = _JSON.decode(text)
     except ContractError:
@@ -564,22 +636,7 @@ def decode(
         where = ".".join(str(p) for p in first.get("loc", ()))
         kind = _REASON_BY_ERROR.get(first.get("type", ""), "schema")
         raise ContractError(kind, f"{where}: {first.get('msg')}"[:200]) from exc
-    # A status has no age limit: the last will is made when the edge connects, so a will
-    # fired after weeks online carries that old time (and a status is never de-duplicated).
-    # An alarm is never refused for its time: a Pi whose clock is wrong (no RTC, booted
-    # before NTP) still has a resident who needs help, and it sends the same bytes again
-    # until the hub confirms them. The receiver decides what to make of the time
-    # (`time_ok`; the hub takes such an alarm at its own clock and flags it).
-    max_age = TS_CEILING if isinstance(msg, Status) else MAX_AGE_S
-    if not isinstance(msg, AlarmMessage) and not time_ok(msg.ts, now, max_age_s=max_age):
-        raise ContractError("ts_window", f"ts {msg.ts!r} outside the accepted window")
-    if msg.dwelling != parsed.dwelling:
-        raise ContractError(
-            "dwelling_mismatch", f"body names {msg.dwelling!r}, topic {parsed.dwelling!r}"
-        )
-    if isinstance(msg, Command) and msg.name != parsed.command:
-        raise ContractError("type_mismatch", f"command {msg.name!r} on topic {topic!r}")
-    return parsed, msg  # type: ignore[return-value]
+    return msg  # type: ignore[return-value]  # the channel's model: one of Message
 
 
 RECEIPT_COMMAND: Final = "receipt"
@@ -600,3 +657,15 @@ def resend_command(dwelling: str, ts: float) -> Command:
     receipt now, not at its next resend time (what the broker held for the hub while it
     was away may have been dropped)."""
     return Command(id=new_id(), dwelling=dwelling, ts=ts, name=RESEND_COMMAND)
+
+
+# The edge's GSM fallback (edge.fallback) in an alarm raise's detail. Every raise of an
+# edge with a fallback carries FALLBACK_DETAIL (seconds after `ts` when the edge texts the
+# mantelzorgers itself if the hub has not confirmed the alarm by then). After texting it
+# sends the same alarm again (a new message id, the same alarm id and ts) with SMS_AT (its
+# time of texting), SMS_TO (the hub's contact ids it reached, comma separated; no phone
+# numbers) and SMS_FAILED (how many it could not reach).
+FALLBACK_DETAIL: Final = "fallback_s"
+SMS_AT_DETAIL: Final = "sms_at"
+SMS_TO_DETAIL: Final = "sms_to"
+SMS_FAILED_DETAIL: Final = "sms_failed"

@@ -12,7 +12,9 @@ The devices emit real BTHome v2 bytes into `SimulatedRadio`, which implements th
 the production code path. A wearable streams real accelerometer notification bytes
 (dataset recordings on cue, idle wear in between) through its own `SimulatedGattLink`,
 which stands in for `edge.drivers.gatt.GattWearable` the same way (so does a health
-band's, notifying Bluetooth SIG heart-rate and pulse-oximetry bytes); ambient BTHome
+band's, notifying Bluetooth SIG heart-rate and pulse-oximetry bytes, and a gatt health
+device's - cuff, thermometer, scale, spot-check oximeter - indicating its measurement
+bytes when the scenario measures); ambient BTHome
 sensors and a serial vitals gateway (`SimulatedSerialPort`) can be driven by the
 scenario or by a simulated resident (`simulators.resident_sim`). The agent reaches the
 broker through a `TcpProxy` that the scenario can cut. Several dwellings can run in one
@@ -23,13 +25,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from edge.app import AgentState, EdgeAgent
 from edge.config import DeviceConfig, EdgeSettings
@@ -40,6 +44,7 @@ from edge.errors import DriverError
 from sensors.readings import Advertisement, ButtonPress, Notification, SerialLine
 from simulators.datasets import dataset_path, select_recording
 from simulators.devices.ambient import SimulatedAmbientSensor, SimulatedVitalsGateway
+from simulators.devices.gatt_health import SimulatedSpotCheckDevice
 from simulators.devices.health_band import HEALTH_CHARACTERISTICS, SimulatedHealthBand
 from simulators.devices.pendant import SimulatedPendant, SimulatedRoomSensor
 from simulators.devices.wearable import ReplayRecording
@@ -153,6 +158,8 @@ def _device_config(d: SimDevice) -> dict[str, Any]:
             "silence_s": _VITALS_SILENCE_S,
         }
     out: dict[str, Any] = {"id": d.id, "transport": "ble", "address": d.mac}
+    if d.bind_key is not None:
+        out["bind_key"] = d.bind_key.hex()
     if d.kind == "health_band":
         # A wearable without our accelerometer: its heart rate and SpO2 go to NEWS2.
         return out | {
@@ -163,6 +170,9 @@ def _device_config(d: SimDevice) -> dict[str, Any]:
         }
     if d.kind == "ambient":
         return out | {"kind": "bthome", "role": d.role, "room": d.room}
+    if d.kind == "gatt":
+        assert d.measures is not None
+        return out | {"kind": "gatt", "health": [d.measures, "battery"]}
     return out | {"kind": d.kind} | ({"mount": d.mount} if d.mount else {})
 
 
@@ -259,7 +269,7 @@ class SimulatedDwelling:
             tuple(
                 d.id
                 for d in scenario.devices
-                if d.kind not in ("wearable", "vitals", "health_band")
+                if d.kind not in ("wearable", "vitals", "health_band", "gatt")
             )
         )
         self.devices: dict[
@@ -270,6 +280,8 @@ class SimulatedDwelling:
         self.wearables: dict[str, StreamingWearable] = {}
         self.links: dict[str, SimulatedGattLink] = {}
         self.bands: dict[str, SimulatedHealthBand] = {}
+        self.spot: dict[str, SimulatedSpotCheckDevice] = {}
+        self._tz = ZoneInfo(config.timezone)
         self._datasets: dict[str, Path | None] = {}
         self._recordings: dict[tuple[str, ReplaySpec], ReplayRecording] = {}
         for i, d in enumerate(scenario.devices):
@@ -280,21 +292,33 @@ class SimulatedDwelling:
             elif d.kind == "health_band":
                 self.bands[d.id] = _health_band(d, clock())
                 self.links[d.id] = SimulatedGattLink(d.id, d.mac)
+            elif d.kind == "gatt":
+                assert d.measures is not None
+                self.spot[d.id] = SimulatedSpotCheckDevice(
+                    d.id,
+                    d.mac,
+                    d.measures,
+                    kpa=d.units == "kpa",
+                    fahrenheit=d.units == "fahrenheit",
+                    imperial=d.units == "lb",
+                    battery=d.battery,
+                )
+                self.links[d.id] = SimulatedGattLink(d.id, d.mac)
             elif d.kind == "vitals":
                 self.gateways[d.id] = SimulatedVitalsGateway(d.id)
                 self.ports[d.id] = SimulatedSerialPort(d.id, f"sim://{d.id}")
             elif d.kind == "ambient":
                 assert d.role is not None
                 self.devices[d.id] = SimulatedAmbientSensor(
-                    d.id, d.mac, d.role, battery=d.battery, repeats=d.repeats
+                    d.id, d.mac, d.role, battery=d.battery, repeats=d.repeats, key=d.bind_key
                 )
             elif d.kind == "pendant":
                 self.devices[d.id] = SimulatedPendant(
-                    d.id, d.mac, battery=d.battery, repeats=d.repeats
+                    d.id, d.mac, battery=d.battery, repeats=d.repeats, key=d.bind_key
                 )
             else:
                 self.devices[d.id] = SimulatedRoomSensor(
-                    d.id, d.mac, battery=d.battery, repeats=d.repeats, seed=i
+                    d.id, d.mac, battery=d.battery, repeats=d.repeats, seed=i, key=d.bind_key
                 )
         self._interval = {d.id: d.interval_s / scenario.speed for d in scenario.devices}
         self._silenced: set[str] = set()
@@ -402,10 +426,26 @@ class SimulatedDwelling:
         if device not in self._silenced:
             self.radio.transmit(sensor.set(self.clock(), on))
 
-    def measure(self, device: str, values: dict[str, float], status: int = 0) -> None:
-        """One spot check through a vitals gateway now."""
-        if device not in self._silenced:
+    def measure(
+        self,
+        device: str,
+        values: dict[str, float],
+        status: int = 0,
+        problems: Collection[str] = (),
+    ) -> None:
+        """One spot check now: through a vitals gateway, or indicated by a gatt device
+        (time-stamped with its wall clock in the dwelling's zone; `problems` what it
+        reports as wrong)."""
+        if device in self._silenced:
+            return
+        spot = self.spot.get(device)
+        if spot is None:
             self.ports[device].write(self.gateways[device].measure(values, status))
+            return
+        now = self.clock()
+        when = dt.datetime.fromtimestamp(now, self._tz).replace(tzinfo=None)
+        for characteristic, data in spot.measure(values, when, problems):
+            self.links[device].notify([data], now, characteristic)
 
     def set_vitals(self, device: str, values: dict[str, float]) -> None:
         """What a health band sees from now on: `hr` / `spo2` levels, `worn` (0 or 1)."""
@@ -564,6 +604,8 @@ class SimulatedDwelling:
                 assert ev.device is not None and ev.level is not None
                 if ev.device in self.devices:  # a wearable reports no battery (yet)
                     self.devices[ev.device].battery = ev.level
+                elif ev.device in self.spot:
+                    self.spot[ev.device].battery = ev.level
             case "replay":
                 assert ev.device is not None and ev.replay is not None
                 self.replay(ev.device, ev.replay)
@@ -572,7 +614,7 @@ class SimulatedDwelling:
                 self.set_sensor(ev.device, bool(ev.value))
             case "measure":
                 assert ev.device is not None and ev.values is not None
-                self.measure(ev.device, ev.values)
+                self.measure(ev.device, ev.values, problems=ev.problems or ())
             case "vitals":
                 assert ev.device is not None and ev.values is not None
                 self.set_vitals(ev.device, ev.values)

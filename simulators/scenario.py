@@ -42,11 +42,18 @@
         { quantity = "hr", per_day = 4.0, from_day = 2 } ] }   # optional
 
     [[devices]]
+    id = "cuff-1"
+    kind = "gatt"             # a Bluetooth SIG health device over GATT (exact indication bytes)
+    measures = "blood_pressure"   # blood_pressure | thermometer | weight | plx_spot_check
+    units = "kpa"             # optional: kpa (cuff), fahrenheit (thermometer), lb (scale)
+
+    [[devices]]
     id = "pendant-1"
     kind = "pendant"          # pendant | bthome (a room sensor: temperature, humidity, motion)
     address = "A4:C1:38:00:00:01"   # optional; derived from the id when absent
     interval_s = 30           # keep-alive (pendant) or measurement interval (bthome)
     battery = 90
+    encrypted = false         # optional (pendant, bthome, ambient): encrypted BTHome
 
     [[events]]
     at = 42                   # scenario seconds from the start
@@ -82,6 +89,14 @@
     values = { sbp = 88, hr = 131 }
 
     [[events]]
+    at = 85
+    action = "measure"        # a gatt device: one measurement (sbp, dbp, hr | temperature |
+    device = "cuff-1"         # weight | spo2, hr), with what the device reports as wrong
+    values = { sbp = 182, dbp = 104, hr = 88 }
+    problems = ["cuff_loose"] # optional: body_movement, cuff_loose, improper_position,
+                              # sensor_displaced, ongoing, unsuccessful, nan
+
+    [[events]]
     at = 90
     action = "vitals"         # a health band from now on: the resident's levels (hr, spo2)
     device = "band-1"         # and whether it is worn (worn = 0: off the wrist)
@@ -95,7 +110,7 @@ from __future__ import annotations
 import hashlib
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -103,6 +118,7 @@ from edge.config import EdgeSettings
 from sensors.contract import is_pseudo_id
 from sensors.readings import ButtonPress
 from sensors.settings import first_error
+from simulators.devices.gatt_health import Problem
 
 
 class ScenarioError(Exception):
@@ -160,13 +176,26 @@ class BandSignal(_Strict):
     drifts: list[SimDrift] = Field(default_factory=list)
 
 
+# gatt devices: the unit each non-default setting belongs to, and a measurement's values
+_UNITS_FOR: Final = {"kpa": "blood_pressure", "fahrenheit": "thermometer", "lb": "weight"}
+GATT_VALUES: Final = {
+    "blood_pressure": ({"sbp", "dbp"}, {"hr"}),  # (required, optional)
+    "thermometer": ({"temperature"}, set()),
+    "weight": ({"weight"}, set()),
+    "plx_spot_check": ({"spo2", "hr"}, set()),
+}
+
+
 class SimDevice(_Strict):
     id: str
-    kind: Literal["pendant", "bthome", "wearable", "ambient", "vitals", "health_band"]
+    kind: Literal["pendant", "bthome", "wearable", "ambient", "vitals", "health_band", "gatt"]
     address: str | None = None
     interval_s: Annotated[float, Field(gt=0)] = 30.0
     battery: Annotated[int, Field(ge=0, le=100)] = 90
     repeats: Annotated[int, Field(ge=1, le=10)] = 3  # copies of each advertisement
+    # pendant, bthome, ambient: encrypted BTHome (AES-CCM) with a bind key derived from the
+    # id (`bind_key`; a simulation's key, never a real device's), given to the agent too.
+    encrypted: bool = False
     # wearable only
     mount: Literal["waist", "chest", "wrist", "pendant"] | None = None
     dataset: str = "sisfall-dev.npz"
@@ -177,6 +206,9 @@ class SimDevice(_Strict):
     # health_band only
     health: list[Literal["heart_rate", "plx_continuous"]] | None = None  # default: both
     signal: BandSignal | None = None
+    # gatt only: what it measures (`simulators.devices.gatt_health`) and in which units
+    measures: Literal["blood_pressure", "thermometer", "weight", "plx_spot_check"] | None = None
+    units: Literal["kpa", "fahrenheit", "lb"] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -186,13 +218,28 @@ class SimDevice(_Strict):
             raise ValueError(f"device {self.id}: replay/mount are for a wearable")
         if (self.kind == "ambient") != (self.role is not None and self.room is not None):
             raise ValueError(f"device {self.id}: role and room go with (only) kind 'ambient'")
+        if self.encrypted and self.kind not in ("pendant", "bthome", "ambient"):
+            raise ValueError(f"device {self.id}: encrypted is for a BTHome device")
         if self.kind != "health_band" and (self.health is not None or self.signal is not None):
             raise ValueError(f"device {self.id}: health/signal are for a health_band")
         if self.health is not None and (
             not self.health or len(set(self.health)) < len(self.health)
         ):
             raise ValueError(f"device {self.id}: health lists each characteristic once, >= 1")
+        if (self.kind == "gatt") != (self.measures is not None):
+            raise ValueError(f"device {self.id}: measures goes with (only) kind 'gatt'")
+        if self.units is not None and _UNITS_FOR[self.units] != self.measures:
+            raise ValueError(
+                f"device {self.id}: units {self.units!r} are for a {_UNITS_FOR[self.units]}"
+            )
         return self
+
+    @property
+    def bind_key(self) -> bytes | None:
+        """The simulated device's BTHome bind key (stable per id), if it encrypts."""
+        if not self.encrypted:
+            return None
+        return hashlib.sha256(b"mz-sim-bind-key:" + self.id.encode()).digest()[:16]
 
     @property
     def mac(self) -> str:
@@ -226,6 +273,8 @@ class SimEvent(_Strict):
     level: Annotated[int, Field(ge=0, le=100)] | None = None  # for "battery"
     mode: Literal["blackhole", "reset"] = "blackhole"  # for "network_down"
     for_s: Annotated[float, Field(gt=0)] | None = None  # for "network_down"
+    # for "measure" on a gatt device: what the device reports as wrong with it
+    problems: list[Problem] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -251,11 +300,24 @@ class SimEvent(_Strict):
             raise ValueError("value goes with (and only with) action 'set'")
         if (self.action in ("measure", "vitals")) != bool(self.values):
             raise ValueError("values = {...} goes with (and only with) 'measure' and 'vitals'")
+        if self.problems is not None and self.action != "measure":
+            raise ValueError("problems go with (only) action 'measure'")
         if self.action == "vitals" and self.values is not None:
             unknown = self.values.keys() - {"hr", "spo2", "worn"}
             if unknown:
                 raise ValueError(f"action 'vitals' takes hr, spo2, worn; not {sorted(unknown)}")
         return self
+
+
+def _check_gatt_measure(i: int, dev: SimDevice, ev: SimEvent) -> None:
+    assert dev.measures is not None and ev.values is not None
+    required, optional = GATT_VALUES[dev.measures]
+    keys = set(ev.values)
+    if not required <= keys or keys - required - optional:
+        raise ValueError(
+            f"events[{i}]: a {dev.measures} measurement takes {sorted(required | optional)},"
+            f" not {sorted(keys)}"
+        )
 
 
 class Scenario(_Strict):
@@ -294,8 +356,13 @@ class Scenario(_Strict):
                 "vitals": "health_band",
             }.get(ev.action)
             if wants is not None:
-                kind = next(d.kind for d in self.devices if d.id == ev.device)
-                if kind != wants:
+                target = next(d for d in self.devices if d.id == ev.device)
+                kind = target.kind
+                if ev.action == "measure" and kind == "gatt":
+                    _check_gatt_measure(i, target, ev)
+                elif ev.problems is not None:
+                    raise ValueError(f"events[{i}]: problems are for a gatt device's measure")
+                elif kind != wants:
                     raise ValueError(
                         f"events[{i}]: {ev.action} needs a {wants} device, {ev.device!r} is {kind}"
                     )

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from edge.drivers import Emit
 from edge.errors import DriverError
@@ -28,10 +29,15 @@ class BleScanner:
         *,
         adapter: str | None = None,
         clock: Callable[[], float] = time.time,
+        scanner_backend: type[Any] | None = None,
     ) -> None:
+        """`scanner_backend`: bleak's backend seam (`BleakScanner(backend=...)`); None on
+        the Pi (BlueZ), a fake radio in the tests."""
         self._addresses = {a.upper(): s for a, s in addresses.items()}  # MAC -> device id
         self._adapter = adapter
         self._clock = clock
+        self._scanner_backend = scanner_backend
+        self.scanning = asyncio.Event()  # set while the scanner runs (tests, health)
 
     @property
     def name(self) -> str:
@@ -63,11 +69,16 @@ class BleScanner:
                 )
             )
 
-        kwargs: dict[str, str] = {"adapter": self._adapter} if self._adapter else {}
+        kwargs: dict[str, Any] = {"bluez": {"adapter": self._adapter}} if self._adapter else {}
+        if self._scanner_backend is not None:
+            kwargs["backend"] = self._scanner_backend
         try:
             # Passive scanning would suffice for BTHome, but BlueZ needs extra
             # or_patterns for it; active scanning works everywhere.
-            async with BleakScanner(detection_callback=on_advertisement, **kwargs):  # type: ignore[arg-type]
+            async with BleakScanner(detection_callback=on_advertisement, **kwargs):
+                self.scanning.set()
                 await asyncio.Event().wait()  # until cancelled; bleak reports no loss
         except (BleakError, OSError) as exc:  # FileNotFoundError: no D-Bus/BlueZ
             raise DriverError(self.name, f"BLE scanner failed: {exc!r}") from exc
+        finally:
+            self.scanning.clear()

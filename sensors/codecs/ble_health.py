@@ -1,9 +1,13 @@
-"""Bluetooth SIG health characteristics over GATT: encode and decode (pure).
+"""Bluetooth SIG health characteristics over GATT: encode, decode, and our readings (pure).
 
-Two notified characteristics, as the Bluetooth SIG defines them (GATT Specification
-Supplement, "Heart Rate Measurement" and "PLX Continuous Measurement"; Heart Rate
-Service 1.0; Pulse Oximeter Service 1.0.1), so that a real heart-rate strap, watch or
-pulse oximeter works, and a simulator sends exactly the bytes they send:
+The characteristics as the Bluetooth SIG defines them (GATT Specification Supplement;
+Heart Rate Service 1.0; Pulse Oximeter Service 1.0.1; Blood Pressure, Health Thermometer
+and Weight Scale Services), so that a real strap, watch, oximeter, cuff, thermometer or
+scale works, and a simulator sends exactly the bytes they send. Here: Heart Rate
+Measurement, PLX Continuous and PLX Spot-Check Measurement, Battery Level, and the one
+dispatch `decode_characteristic(uuid, data)` over all of them; Blood Pressure, Temperature
+and Weight Measurement are in `sensors.codecs.sig_spot_check`, SFLOAT / FLOAT in
+`sensors.codecs.ieee11073`.
 
 **Heart Rate Measurement** (0x2A37, Heart Rate Service 0x180D), little-endian:
 
@@ -36,33 +40,62 @@ detected.
 | device and sensor status | u24       | flags bit 3 | `DEV_*` bits                     |
 | pulse amplitude index    | SFLOAT    | flags bit 4 | %                                |
 
+**PLX Spot-Check Measurement** (0x2A5E, indicated): flags u8 (bit 0: time stamp; bit 1:
+measurement status; bit 2: device and sensor status; bit 3: pulse amplitude index; bit 4:
+device clock not set), SpO2 and PR as SFLOATs, then the flagged fields in that order (time
+stamp: 7-byte Date Time; statuses as in the continuous measurement).
+
+**Battery Level** (0x2A19): u8 percent; 101-255 are reserved (refused).
+
 **SFLOAT** (IEEE 11073-20601 SFLOAT-Type, 16 bits): a 4-bit signed exponent (high
 nibble) and a 12-bit signed mantissa, value = mantissa x 10^exponent. With exponent 0
 the mantissas 0x7FF (NaN), 0x800 (NRes: not at this resolution), 0x7FE (+INFINITY),
 0x802 (-INFINITY) and 0x801 (reserved) are special values, decoded as `SFloatSpecial`.
 
-What makes a value unusable (never scored, flagged): a special SFLOAT value, "sensor
-contact not detected", or a PLX measurement / device-and-sensor status bit that says the
-value is not a settled clinical measurement (`MEAS_UNUSABLE`, `DEV_UNUSABLE`).
+What makes a value unusable (never scored, flagged): a special value, "sensor contact
+not detected", a PLX measurement / device-and-sensor status bit that says the value is not
+a settled clinical measurement (`MEAS_UNUSABLE` for a spot check; for a continuous
+oximeter `MEAS_UNUSABLE_CONTINUOUS`, without "measurement ongoing", which continuous
+oximeters set throughout; `DEV_UNUSABLE`), a cuff's body movement / loose cuff / improper
+position, or a value outside `PHYSICAL_RANGE`.
 `health_readings` turns a notification into our readings with a frame `status` reading
 (`STATUS_*` bits, 0 = usable), as the serial vitals line does.
 
 Malformed bytes (too short, trailing bytes, a field declared but missing) raise
-`sensors.errors.DecodeError`. Why hand-rolled: the two layouts are small and fixed by the
-SIG; the one maintained Python library covering both (`bluetooth-sig`, 0.x) would pull in
-msgspec and the SIG's whole YAML registry onto the Pi for ~150 lines of struct unpacking,
-and its treatment of special values and of the status bits is not what our validation
-needs to be explicit about.
+`sensors.errors.DecodeError`. Why hand-rolled: the layouts are small and fixed by the
+SIG; the one maintained Python library covering them (`bluetooth-sig`, 0.x) would pull in
+msgspec and the SIG's whole YAML registry onto the Pi for a few hundred lines of struct
+unpacking, its treatment of special values and of the status bits is not what our
+validation needs to be explicit about, and its test vectors read SFLOAT with a biased
+exponent (0x8078 as 120, where IEEE 11073-20601 says 120 x 10^-8).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum, IntEnum
+from enum import IntEnum
 from typing import Final
 
+from sensors.codecs.ieee11073 import SFloatSpecial as SFloatSpecial
+from sensors.codecs.ieee11073 import SFloatValue as SFloatValue
+from sensors.codecs.ieee11073 import decode_sfloat as decode_sfloat
+from sensors.codecs.ieee11073 import encode_sfloat as encode_sfloat
+from sensors.codecs.ieee11073 import sfloat_number as sfloat_number
+from sensors.codecs.sig_spot_check import (
+    BP_PULSE_RANGE_MASK,
+    BP_UNRELIABLE,
+    DateTime,
+    decode_blood_pressure,
+    decode_date_time,
+    decode_temperature,
+    decode_weight,
+    encode_date_time,
+    pressure_mmhg,
+)
 from sensors.errors import DecodeError
 from sensors.readings import DecodedFrame, Reading
 
@@ -78,82 +111,26 @@ HEART_RATE_SERVICE: Final = sig_uuid(0x180D)
 HEART_RATE_MEASUREMENT: Final = sig_uuid(0x2A37)
 PULSE_OXIMETER_SERVICE: Final = sig_uuid(0x1822)
 PLX_CONTINUOUS_MEASUREMENT: Final = sig_uuid(0x2A5F)
+PLX_SPOT_CHECK_MEASUREMENT: Final = sig_uuid(0x2A5E)
+BLOOD_PRESSURE_SERVICE: Final = sig_uuid(0x1810)
+BLOOD_PRESSURE_MEASUREMENT: Final = sig_uuid(0x2A35)
+HEALTH_THERMOMETER_SERVICE: Final = sig_uuid(0x1809)
+TEMPERATURE_MEASUREMENT: Final = sig_uuid(0x2A1C)
+WEIGHT_SCALE_SERVICE: Final = sig_uuid(0x181D)
+WEIGHT_MEASUREMENT: Final = sig_uuid(0x2A9D)
+BATTERY_SERVICE: Final = sig_uuid(0x180F)
+BATTERY_LEVEL: Final = sig_uuid(0x2A19)
 
 # Configuration names (edge config `devices[].health`) -> characteristic UUIDs.
 CHARACTERISTICS: Final[dict[str, str]] = {
     "heart_rate": HEART_RATE_MEASUREMENT,
     "plx_continuous": PLX_CONTINUOUS_MEASUREMENT,
+    "plx_spot_check": PLX_SPOT_CHECK_MEASUREMENT,
+    "blood_pressure": BLOOD_PRESSURE_MEASUREMENT,
+    "thermometer": TEMPERATURE_MEASUREMENT,
+    "weight": WEIGHT_MEASUREMENT,
+    "battery": BATTERY_LEVEL,
 }
-
-# ----------------------------------------------------------------------------- SFLOAT
-
-
-class SFloatSpecial(Enum):
-    """IEEE 11073-20601 SFLOAT special values (exponent 0; the raw 16-bit value)."""
-
-    NAN = 0x07FF
-    NRES = 0x0800  # not at this resolution
-    POSITIVE_INFINITY = 0x07FE
-    NEGATIVE_INFINITY = 0x0802
-    RESERVED = 0x0801
-
-
-SFloatValue = float | SFloatSpecial
-
-_SPECIAL_BY_RAW: Final = {s.value: s for s in SFloatSpecial}
-_MANTISSA_MAX: Final = 2045  # +-2046.. are the special mantissas: never encode them
-_EXP_MIN: Final = -8
-_EXP_MAX: Final = 7
-
-
-def decode_sfloat(raw: int) -> SFloatValue:
-    """A 16-bit SFLOAT -> its number, or the special value it is."""
-    if not 0 <= raw <= 0xFFFF:
-        raise ValueError(f"SFLOAT {raw} outside 16 bits")
-    special = _SPECIAL_BY_RAW.get(raw)  # exponent nibble 0 and a special mantissa
-    if special is not None:
-        return special
-    mantissa = raw & 0x0FFF
-    if mantissa >= 0x0800:
-        mantissa -= 0x1000
-    exponent = raw >> 12
-    if exponent >= 0x8:
-        exponent -= 0x10
-    # Divide for negative exponents: 975 / 10 is 97.5, 975 * 0.1 is 97.50000000000001.
-    return float(mantissa * 10**exponent) if exponent >= 0 else mantissa / 10**-exponent
-
-
-def encode_sfloat(value: SFloatValue, decimals: int = 1) -> int:
-    """`value` as a 16-bit SFLOAT, to `decimals` decimals at most (trailing zeros dropped:
-    97.0 -> mantissa 97, exponent 0). NaN and +-inf floats become the special values."""
-    if isinstance(value, SFloatSpecial):
-        return int(value.value)
-    if math.isnan(value):
-        return int(SFloatSpecial.NAN.value)
-    if math.isinf(value):
-        special = SFloatSpecial.POSITIVE_INFINITY if value > 0 else SFloatSpecial.NEGATIVE_INFINITY
-        return int(special.value)
-    if not -_EXP_MAX <= decimals <= -_EXP_MIN:
-        raise ValueError(f"decimals {decimals} outside {-_EXP_MAX}..{-_EXP_MIN}")
-    exponent = -decimals
-    mantissa = round(value * 10.0**decimals)
-    while mantissa != 0 and mantissa % 10 == 0 and exponent < _EXP_MAX:
-        mantissa //= 10
-        exponent += 1
-    if mantissa == 0:
-        exponent = 0
-    while abs(mantissa) > _MANTISSA_MAX:  # too many digits: lose resolution, as NRes says
-        mantissa = round(mantissa / 10)
-        exponent += 1
-    if exponent > _EXP_MAX:
-        raise ValueError(f"{value} is too large for an SFLOAT")
-    return ((exponent & 0xF) << 12) | (mantissa & 0x0FFF)
-
-
-def sfloat_number(value: SFloatValue) -> float | None:
-    """The number, or None for a special value."""
-    return None if isinstance(value, SFloatSpecial) else value
-
 
 # ------------------------------------------------------------------------ heart rate
 
@@ -264,7 +241,8 @@ MEAS_UNAVAILABLE: Final = 1 << 13
 MEAS_QUESTIONABLE: Final = 1 << 14
 MEAS_INVALID: Final = 1 << 15
 # Not a settled measurement of this resident: not scored. (Validated, fully qualified
-# and from-storage say nothing against the value.)
+# and from-storage say nothing against the value.) This is the spot-check set: a spot
+# check still "ongoing" has no final value yet.
 MEAS_UNUSABLE: Final = (
     MEAS_ONGOING
     | MEAS_EARLY_ESTIMATE
@@ -275,6 +253,10 @@ MEAS_UNUSABLE: Final = (
     | MEAS_QUESTIONABLE
     | MEAS_INVALID
 )
+# A continuous oximeter is, by its nature, always measuring: real ones (and the PLX
+# profile's own examples) set "measurement ongoing" in every notification, so it says
+# nothing against a continuous value.
+MEAS_UNUSABLE_CONTINUOUS: Final = MEAS_UNUSABLE & ~MEAS_ONGOING
 
 # Device and Sensor Status (u24); bits 16-23 are RFU.
 DEV_EXTENDED_DISPLAY_UPDATE: Final = 1 << 0
@@ -310,7 +292,7 @@ class PlxContinuous:
 
     @property
     def status_ok(self) -> bool:
-        return not ((self.measurement_status or 0) & MEAS_UNUSABLE) and not (
+        return not ((self.measurement_status or 0) & MEAS_UNUSABLE_CONTINUOUS) and not (
             (self.device_status or 0) & DEV_UNUSABLE
         )
 
@@ -385,13 +367,116 @@ def decode_plx_continuous(data: bytes) -> PlxContinuous:
     return PlxContinuous(spo2, pr, fast, slow, meas, dev, pai)
 
 
+# ---------------------------------------------------------------- PLX spot-check
+
+_SPOT_TIME: Final = 0x01
+_SPOT_MEAS_STATUS: Final = 0x02
+_SPOT_DEV_STATUS: Final = 0x04
+_SPOT_PAI: Final = 0x08
+_SPOT_CLOCK_NOT_SET: Final = 0x10
+
+
+@dataclass(frozen=True, slots=True)
+class PlxSpotCheck:
+    spo2: SFloatValue  # %
+    pulse_rate: SFloatValue  # beats per minute
+    timestamp: DateTime | None = None
+    measurement_status: int | None = None  # u16, `MEAS_*`
+    device_status: int | None = None  # u24, `DEV_*`
+    pulse_amplitude_index: SFloatValue | None = None  # %
+    clock_not_set: bool = False  # the oximeter's clock was never set: ignore `timestamp`
+
+
+def encode_plx_spot_check(m: PlxSpotCheck) -> bytes:
+    """The PLX Spot-Check Measurement value an oximeter indicates for `m`."""
+    flags = _SPOT_CLOCK_NOT_SET if m.clock_not_set else 0
+    body = struct.pack("<2H", encode_sfloat(m.spo2), encode_sfloat(m.pulse_rate))
+    if m.timestamp is not None:
+        flags |= _SPOT_TIME
+        body += encode_date_time(m.timestamp)
+    if m.measurement_status is not None:
+        flags |= _SPOT_MEAS_STATUS
+        body += struct.pack("<H", m.measurement_status)
+    if m.device_status is not None:
+        flags |= _SPOT_DEV_STATUS
+        body += m.device_status.to_bytes(3, "little")
+    if m.pulse_amplitude_index is not None:
+        flags |= _SPOT_PAI
+        body += struct.pack("<H", encode_sfloat(m.pulse_amplitude_index, 2))
+    return bytes([flags]) + body
+
+
+def decode_plx_spot_check(data: bytes) -> PlxSpotCheck:
+    """Parse a PLX Spot-Check Measurement indication. Raises DecodeError if malformed."""
+    if len(data) < 5:
+        raise DecodeError(DEVICE_KIND, f"PLX spot-check measurement of {len(data)} bytes")
+    flags = data[0]  # RFU bits 5-7 ignored
+    want = (
+        5
+        + (7 if flags & _SPOT_TIME else 0)
+        + (2 if flags & _SPOT_MEAS_STATUS else 0)
+        + (3 if flags & _SPOT_DEV_STATUS else 0)
+        + (2 if flags & _SPOT_PAI else 0)
+    )
+    if len(data) != want:
+        raise DecodeError(
+            DEVICE_KIND,
+            f"PLX spot-check measurement of {len(data)} bytes, flags 0x{flags:02x} want {want}",
+        )
+    spo2, pr = (decode_sfloat(v) for v in struct.unpack_from("<2H", data, 1))
+    pos = 5
+    timestamp = None
+    if flags & _SPOT_TIME:
+        timestamp = decode_date_time(data, pos)
+        pos += 7
+    meas = None
+    if flags & _SPOT_MEAS_STATUS:
+        (meas,) = struct.unpack_from("<H", data, pos)
+        pos += 2
+    dev = None
+    if flags & _SPOT_DEV_STATUS:
+        dev = int.from_bytes(data[pos : pos + 3], "little")
+        pos += 3
+    pai = decode_sfloat(struct.unpack_from("<H", data, pos)[0]) if flags & _SPOT_PAI else None
+    return PlxSpotCheck(spo2, pr, timestamp, meas, dev, pai, bool(flags & _SPOT_CLOCK_NOT_SET))
+
+
+# ----------------------------------------------------------------------- battery
+
+
+def decode_battery_level(data: bytes) -> int:
+    """Battery Level (0x2A19): one u8, percent; 101-255 are reserved, so refused."""
+    if len(data) != 1:
+        raise DecodeError(DEVICE_KIND, f"battery level of {len(data)} bytes")
+    if data[0] > 100:
+        raise DecodeError(DEVICE_KIND, f"battery level {data[0]} % outside 0..100")
+    return data[0]
+
+
 # ------------------------------------------------------------------ our readings
 
 # Frame `status` bits (the `status` reading; 0 = the frame's values are usable).
 STATUS_NO_CONTACT: Final = 0x01  # heart rate: sensor contact supported, not detected
-STATUS_SPECIAL_VALUE: Final = 0x02  # an SFLOAT special value (NaN, NRes, +-INF, reserved)
-STATUS_MEASUREMENT: Final = 0x04  # PLX measurement status: `MEAS_UNUSABLE` bits
+STATUS_SPECIAL_VALUE: Final = 0x02  # a special value (NaN, NRes, +-INF, reserved; a
+# scale's "measurement unsuccessful")
+STATUS_MEASUREMENT: Final = 0x04  # the device's measurement status says unreliable:
+# PLX `MEAS_UNUSABLE` bits; blood pressure `BP_UNRELIABLE` (body movement, cuff loose,
+# improper measurement position)
 STATUS_DEVICE: Final = 0x08  # PLX device and sensor status: `DEV_UNUSABLE` bits
+STATUS_OUT_OF_RANGE: Final = 0x10  # a value outside physical sense (below)
+
+# What a value can physically be, whatever the device: outside it the frame is flagged,
+# never a reading. (Whether it is plausible for a resident is the plausibility check's
+# business; this only keeps nonsense such as a negative SpO2 or a 65535 bpm heart rate
+# from being a number at all.) Inside `sensors.contract.QUANTITY_RANGES`.
+PHYSICAL_RANGE: Final[dict[str, tuple[float, float]]] = {
+    "hr": (0.0, 350.0),  # beats/min
+    "spo2": (0.0, 100.0),  # %
+    "sbp": (0.0, 350.0),  # mmHg
+    "dbp": (0.0, 350.0),  # mmHg
+    "temperature": (10.0, 50.0),  # degC, from a body thermometer
+    "weight": (0.0, 500.0),  # kg
+}
 
 
 def _number(v: SFloatValue) -> float:
@@ -399,31 +484,164 @@ def _number(v: SFloatValue) -> float:
     return math.nan if n is None else n
 
 
-def health_readings(sensor: str, characteristic: str, data: bytes, t: float) -> DecodedFrame:
-    """One notification -> readings (`hr` and/or `spo2`, plus the frame's `status`).
+def _special(*values: SFloatValue | None) -> bool:
+    return any(isinstance(v, SFloatSpecial) for v in values)
 
-    A special SFLOAT value becomes a NaN reading and sets `STATUS_SPECIAL_VALUE`; every
-    value of a frame with a non-zero status is unusable. The PLX pulse rate is `hr`, as
-    the serial oximeter's is. Raises DecodeError on malformed bytes or an unknown
+
+_Decoded = tuple[dict[str, float], int, DateTime | None]  # values, status, time stamp
+
+
+def _heart_rate(data: bytes) -> _Decoded:
+    hr = decode_heart_rate(data)
+    return {"hr": float(hr.bpm)}, 0 if hr.usable else STATUS_NO_CONTACT, None
+
+
+def _plx_status(meas: int | None, dev: int | None, meas_unusable: int) -> int:
+    status = STATUS_MEASUREMENT if (meas or 0) & meas_unusable else 0
+    return status | (STATUS_DEVICE if (dev or 0) & DEV_UNUSABLE else 0)
+
+
+def _plx_continuous(data: bytes) -> _Decoded:
+    plx = decode_plx_continuous(data)
+    status = STATUS_SPECIAL_VALUE if _special(plx.spo2, plx.pulse_rate) else 0
+    status |= _plx_status(plx.measurement_status, plx.device_status, MEAS_UNUSABLE_CONTINUOUS)
+    return {"spo2": _number(plx.spo2), "hr": _number(plx.pulse_rate)}, status, None
+
+
+def _plx_spot_check(data: bytes) -> _Decoded:
+    plx = decode_plx_spot_check(data)
+    status = STATUS_SPECIAL_VALUE if _special(plx.spo2, plx.pulse_rate) else 0
+    status |= _plx_status(plx.measurement_status, plx.device_status, MEAS_UNUSABLE)
+    values = {"spo2": _number(plx.spo2), "hr": _number(plx.pulse_rate)}
+    return values, status, None if plx.clock_not_set else plx.timestamp
+
+
+def _blood_pressure(data: bytes) -> _Decoded:
+    bp = decode_blood_pressure(data)
+    status = STATUS_SPECIAL_VALUE if _special(bp.systolic, bp.diastolic) else 0
+    if (bp.status or 0) & BP_UNRELIABLE:
+        status |= STATUS_MEASUREMENT
+    values = {
+        "sbp": _number(pressure_mmhg(bp.systolic, bp.kpa)),
+        "dbp": _number(pressure_mmhg(bp.diastolic, bp.kpa)),
+    }
+    # The pulse rate is kept only when it is a number the cuff vouches for; a special
+    # value or "out of range" drops it without spoiling the pressures.
+    pulse = bp.pulse_rate
+    if pulse is not None and not _special(pulse) and not (bp.status or 0) & BP_PULSE_RANGE_MASK:
+        values["hr"] = _number(pulse)
+    return values, status, bp.timestamp
+
+
+def _temperature(data: bytes) -> _Decoded:
+    m = decode_temperature(data)
+    status = STATUS_SPECIAL_VALUE if _special(m.value) else 0
+    return {"temperature": _number(m.celsius)}, status, m.timestamp
+
+
+def _weight(data: bytes) -> _Decoded:
+    m = decode_weight(data)
+    kg = m.weight_kg
+    status = 0 if kg is not None else STATUS_SPECIAL_VALUE
+    return {"weight": math.nan if kg is None else kg}, status, m.timestamp
+
+
+_DECODERS: Final[dict[str, Callable[[bytes], _Decoded]]] = {
+    HEART_RATE_MEASUREMENT: _heart_rate,
+    PLX_CONTINUOUS_MEASUREMENT: _plx_continuous,
+    PLX_SPOT_CHECK_MEASUREMENT: _plx_spot_check,
+    BLOOD_PRESSURE_MEASUREMENT: _blood_pressure,
+    TEMPERATURE_MEASUREMENT: _temperature,
+    WEIGHT_MEASUREMENT: _weight,
+}
+
+
+# A device's time stamp is believed when it is at most this old (the wire contract's
+# window) and at most this far ahead of the reception time; otherwise its clock is wrong
+# (never set: 2000-01-01, year 0) and the reading is timed at reception.
+STORED_MAX_AGE_S: Final = 7 * 86400.0
+DEVICE_CLOCK_AHEAD_S: Final = 600.0
+
+
+def measured_at(stamp: DateTime | None, t: float, tz: dt.tzinfo | None) -> float:
+    """When a measurement was taken: its time stamp (the device's wall clock in the
+    dwelling's zone `tz`) when it is believable, else the reception time `t`. A cuff or
+    scale indicates its stored measurements on connection: they keep their own times,
+    so an old one is never scored as fresh."""
+    local = stamp.as_datetime() if stamp is not None else None
+    if local is None or tz is None:
+        return t
+    device_t = local.replace(tzinfo=tz).timestamp()
+    if t - STORED_MAX_AGE_S <= device_t <= t + DEVICE_CLOCK_AHEAD_S:
+        return device_t
+    return t
+
+
+def health_readings(
+    sensor: str, characteristic: str, data: bytes, t: float, *, tz: dt.tzinfo | None = None
+) -> DecodedFrame:
+    """One notification or indication -> readings plus the frame's `status`.
+
+    Heart rate: `hr`; PLX continuous and spot-check: `spo2`, `hr` (the pulse rate, as the
+    serial oximeter's is); blood pressure: `sbp`, `dbp` in mmHg (kPa converted) and `hr`
+    when the cuff sent a pulse rate it vouches for; thermometer: `temperature` in degC
+    (degF converted); scale: `weight` in kg (lb converted). Battery Level gives a
+    `battery` reading (and `DecodedFrame.battery`), no status.
+
+    A special value becomes a NaN reading and sets `STATUS_SPECIAL_VALUE`; a value outside
+    `PHYSICAL_RANGE` sets `STATUS_OUT_OF_RANGE`; every value of a frame with a non-zero
+    status is unusable. With the dwelling's time zone `tz`, a measurement's own time
+    stamp times its readings (`measured_at`); without, or for a characteristic without
+    one, `t` (reception) does. Raises DecodeError on malformed bytes or an unknown
     characteristic.
     """
-    status = 0
-    if characteristic == HEART_RATE_MEASUREMENT:
-        hr = decode_heart_rate(data)
-        if not hr.usable:
-            status |= STATUS_NO_CONTACT
-        values = {"hr": float(hr.bpm)}
-    elif characteristic == PLX_CONTINUOUS_MEASUREMENT:
-        plx = decode_plx_continuous(data)
-        if any(isinstance(v, SFloatSpecial) for v in (plx.spo2, plx.pulse_rate)):
-            status |= STATUS_SPECIAL_VALUE
-        if (plx.measurement_status or 0) & MEAS_UNUSABLE:
-            status |= STATUS_MEASUREMENT
-        if (plx.device_status or 0) & DEV_UNUSABLE:
-            status |= STATUS_DEVICE
-        values = {"spo2": _number(plx.spo2), "hr": _number(plx.pulse_rate)}
-    else:
+    if characteristic == BATTERY_LEVEL:
+        level = float(decode_battery_level(data))
+        return DecodedFrame(sensor, t, (Reading(sensor, "battery", t, level),), battery=level)
+    decoder = _DECODERS.get(characteristic)
+    if decoder is None:
         raise DecodeError(DEVICE_KIND, f"not a health characteristic: {characteristic}")
-    readings = [Reading(sensor, q, t, v) for q, v in values.items()]
-    readings.append(Reading(sensor, "status", t, float(status)))
+    values, status, stamp = decoder(data)
+    for quantity, value in values.items():
+        low, high = PHYSICAL_RANGE[quantity]
+        if math.isfinite(value) and not low <= value <= high:
+            status |= STATUS_OUT_OF_RANGE
+    at = measured_at(stamp, t, tz)
+    readings = [Reading(sensor, q, at, v) for q, v in values.items()]
+    readings.append(Reading(sensor, "status", at, float(status)))
     return DecodedFrame(sensor=sensor, t=t, readings=tuple(readings))
+
+
+# ------------------------------------------------------------------ one entry point
+
+_SIG_BASE_SUFFIX: Final = "-0000-1000-8000-00805f9b34fb"
+
+
+def characteristic_uuid(uuid: str) -> str:
+    """A characteristic UUID as we key it (128-bit, lower case) from what an installer
+    types: "2a35", "0x2A35", "00002a35" or the full form. Raises DecodeError if it is
+    none of these."""
+    u = uuid.strip().lower().removeprefix("0x")
+    if len(u) in (4, 8) and all(c in "0123456789abcdef" for c in u):
+        return sig_uuid(int(u, 16)) if len(u) == 4 else f"{u}{_SIG_BASE_SUFFIX}"
+    parts = u.split("-")
+    if [len(p) for p in parts] == [8, 4, 4, 4, 12] and all(
+        c in "0123456789abcdef" for c in u.replace("-", "")
+    ):
+        return u
+    raise DecodeError(DEVICE_KIND, f"not a characteristic UUID: {uuid!r}")
+
+
+def decode_characteristic(
+    uuid: str, data: bytes, *, sensor: str = "gatt", t: float = 0.0
+) -> list[Reading]:
+    """The one dispatch for every GATT characteristic we decode (what `mz decode gatt`
+    prints): the readings of `health_readings`, `status` included. Unknown UUID or
+    malformed bytes: DecodeError."""
+    char = characteristic_uuid(uuid)
+    if char not in SUPPORTED:
+        raise DecodeError(DEVICE_KIND, f"no decoder for characteristic {uuid!r}")
+    return list(health_readings(sensor, char, bytes(data), t).readings)
+
+
+SUPPORTED: Final = frozenset(CHARACTERISTICS.values())

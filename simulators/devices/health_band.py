@@ -21,7 +21,6 @@ from collections.abc import Collection
 from typing import Final
 
 from sensors.codecs.ble_health import (
-    CHARACTERISTICS,
     DEV_SENSOR_UNCONNECTED,
     HEART_RATE_MEASUREMENT,
     MEAS_UNAVAILABLE,
@@ -36,7 +35,7 @@ from sensors.codecs.ble_health import (
 )
 from simulators.residents.vitals import ContinuousVitals
 
-HEALTH_CHARACTERISTICS: Final = tuple(CHARACTERISTICS)  # "heart_rate", "plx_continuous"
+HEALTH_CHARACTERISTICS: Final = ("heart_rate", "plx_continuous")  # what a band notifies
 
 
 class SimulatedHealthBand:
@@ -48,7 +47,7 @@ class SimulatedHealthBand:
         *,
         health: Collection[str] = HEALTH_CHARACTERISTICS,
     ) -> None:
-        unknown = set(health) - set(CHARACTERISTICS)
+        unknown = set(health) - set(HEALTH_CHARACTERISTICS)
         if unknown:
             raise ValueError(f"{device_id}: unknown health characteristics {sorted(unknown)}")
         self.id = device_id

@@ -204,7 +204,7 @@ async def test_a_sigkilled_hub_loses_no_open_alarm_and_mails_nobody_twice(
     first, second = new_id(), new_id()
     proc = _hub_process(config, log)
     try:
-        await wait_until(lambda: "MQTT session up" in log.read_text(), timeout=30)
+        await wait_until(lambda: "hub running" in log.read_text(), timeout=30)
         await _raise(mosquitto, first)
         with hub_store(data_dir) as store:
 

@@ -348,6 +348,32 @@ async def test_silence_past_the_heartbeat_timeout_raises_offline(
             await wait_until(lambda: service.store.open_technical("dw-003", OFFLINE_KEY) is None)
 
 
+def descendants(pid: int) -> set[int]:
+    """The processes below `pid` (from /proc)."""
+    parent_of: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent_of[int(stat.parent.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parent_of.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent to read its exit counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def _hub_process(config: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as err:  # the child keeps its own descriptor
         return subprocess.Popen(
@@ -377,7 +403,7 @@ async def test_a_sigkilled_hub_loses_nothing(
     proc = _hub_process(config, log)
     try:
         # The first run subscribes (creating the persistent session) before we publish.
-        await wait_until(lambda: "MQTT session up" in log.read_text(), timeout=20)
+        await wait_until(lambda: "hub running" in log.read_text(), timeout=20)
         async with dwelling(mosquitto) as dw:
             for i in range(n // 2):
                 await publish(dw, batch("dw-001", T0 + i, float(i)))
@@ -387,8 +413,12 @@ async def test_a_sigkilled_hub_loses_nothing(
                 return len(await store.series("dw-001", "hr-1", "illuminance", 0, 1e12)) > 10
 
             await wait_until(some_stored, timeout=20)
+            helpers = descendants(proc.pid)  # the readings receiver and its fork server
+            assert helpers
             proc.kill()  # most likely mid-stream, with messages in flight
             proc.wait(timeout=10)
+            # Nothing of the killed hub lives on (holding its readings session).
+            await wait_until(lambda: not any(alive(p) for p in helpers), timeout=10)
             # While the hub is down: the rest, and the alarm replayed (same message id).
             await publish(dw, alarm(alarm_id, msg_id=f"alarm-msg-{alarm_id[:8]}"))
             for i in range(n // 2, n):

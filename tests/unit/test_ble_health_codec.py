@@ -364,6 +364,6 @@ def test_special_value_becomes_nan_reading() -> None:
 
 def test_unknown_characteristic_and_malformed_bytes_raise() -> None:
     with pytest.raises(DecodeError, match="not a health characteristic"):
-        health_readings("b", sig_uuid(0x2A19), b"\x50", 1.0)  # battery level
+        health_readings("b", sig_uuid(0x2A6E), b"\x50\x00", 1.0)  # environmental temperature
     with pytest.raises(DecodeError):
         health_readings("b", PLX_CONTINUOUS_MEASUREMENT, b"\x00\x61", 1.0)

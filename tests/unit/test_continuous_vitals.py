@@ -4,8 +4,7 @@ continuous data, the simulated health band and its scenario keys."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from edge.config import EdgeSettings, load_settings
 from edge.detection import Finding
 from edge.detectors.vitals import Quantity, Source
 from edge.drivers.gatt import ACCEL_CHARACTERISTIC, GattWearable
-from edge.errors import ConfigError, DriverError
+from edge.errors import ConfigError
 from edge.health import HealthTracker
 from edge.outbox import Outbox
 from edge.pipeline import Pipeline
@@ -33,7 +32,7 @@ from sensors.codecs.ble_health import (
     encode_heart_rate,
     encode_plx_continuous,
 )
-from sensors.readings import Frame, Notification, Reading
+from sensors.readings import Notification, Reading
 from simulators.devices.health_band import SimulatedHealthBand
 from simulators.dwelling import _device_config
 from simulators.residents.vitals import ContinuousVitals, Drift, VitalsParams
@@ -110,91 +109,7 @@ def test_default_drivers_and_detectors_for_a_band() -> None:
 
 
 # ------------------------------------------------------------------------------ driver
-
-
-class FakeClient:
-    def __init__(self, chars: set[str], on_disconnect: Callable[[Any], None]) -> None:
-        self.chars = chars
-        self.on_disconnect = on_disconnect
-        self.callbacks: dict[str, Callable[[Any, bytearray], None]] = {}
-        self.disconnected = False
-
-    async def start_notify(self, char: str, cb: Callable[[Any, bytearray], None]) -> None:
-        from bleak.exc import BleakError
-
-        if char not in self.chars:
-            raise BleakError(f"Characteristic {char} was not found!")
-        self.callbacks[char] = cb
-
-    async def disconnect(self) -> None:
-        self.disconnected = True
-
-
-@pytest.fixture
-def fake_bleak(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[FakeClient]]:
-    import bleak
-    import bleak_retry_connector
-
-    clients: list[FakeClient] = []
-    offered = {HEART_RATE_MEASUREMENT, PLX_CONTINUOUS_MEASUREMENT, ACCEL_CHARACTERISTIC}
-
-    async def find(address: str, **_kw: Any) -> object:
-        return object()
-
-    async def establish(
-        _cls: Any, _device: Any, _name: str, *, disconnected_callback: Callable[[Any], None]
-    ) -> FakeClient:
-        client = FakeClient(set(offered), disconnected_callback)
-        clients.append(client)
-        return client
-
-    monkeypatch.setattr(bleak.BleakScanner, "find_device_by_address", find)
-    monkeypatch.setattr(bleak_retry_connector, "establish_connection", establish)
-    yield clients
-
-
-async def test_driver_subscribes_on_one_connection_and_tags_each_notification(
-    fake_bleak: list[FakeClient],
-) -> None:
-    frames: list[Frame] = []
-    driver = GattWearable(
-        "band-1",
-        BAND.lower(),
-        None,
-        health=[HEART_RATE_MEASUREMENT.upper(), PLX_CONTINUOUS_MEASUREMENT],
-        clock=lambda: T0,
-    )
-    task = asyncio.create_task(driver.run(frames.append))
-    await asyncio.wait_for(driver.connected.wait(), 5)
-    (client,) = fake_bleak
-    assert set(client.callbacks) == {HEART_RATE_MEASUREMENT, PLX_CONTINUOUS_MEASUREMENT}
-    client.callbacks[PLX_CONTINUOUS_MEASUREMENT](object(), bytearray(b"\x00\x61\x00\x48\x00"))
-    client.callbacks[HEART_RATE_MEASUREMENT](object(), bytearray(b"\x06\x48"))
-    assert frames == [
-        Notification(BAND, PLX_CONTINUOUS_MEASUREMENT, b"\x00\x61\x00\x48\x00", T0),
-        Notification(BAND, HEART_RATE_MEASUREMENT, b"\x06\x48", T0),
-    ]
-    client.on_disconnect(client)  # the link drops: run ends with DriverError
-    with pytest.raises(DriverError, match="disconnected"):
-        await asyncio.wait_for(task, 5)
-    assert client.disconnected and not driver.connected.is_set()
-
-
-async def test_driver_fails_clearly_on_a_characteristic_the_device_lacks(
-    fake_bleak: list[FakeClient],
-) -> None:
-    other = "0000fff1-0000-1000-8000-00805f9b34fb"
-    driver = GattWearable("band-1", BAND, ACCEL_CHARACTERISTIC, health=[other])
-    with pytest.raises(DriverError, match=f"cannot subscribe to {other}"):
-        await asyncio.wait_for(driver.run(lambda f: None), 5)
-    assert fake_bleak[0].disconnected
-
-
-def test_driver_needs_something_to_subscribe_to() -> None:
-    with pytest.raises(ValueError, match="no characteristic"):
-        GattWearable("band-1", BAND, None)
-    with pytest.raises(ValueError, match="twice"):
-        GattWearable("band-1", BAND, HEART_RATE_MEASUREMENT, health=[HEART_RATE_MEASUREMENT])
+# The GATT driver itself runs below bleak in tests/unit/test_ble_drivers.py.
 
 
 # ---------------------------------------------------------------------------- pipeline

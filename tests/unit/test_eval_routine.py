@@ -15,8 +15,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from edge.evaluation.routine_cli import register
-from edge.evaluation.routine_eval import (
+from evaluation.routine_cli import register
+from evaluation.routine_eval import (
     LOHO_GRID,
     DatasetError,
     EvalOptions,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from edge.detectors.fall import FallDetector, FallEventKind, load_params
-from edge.evaluation.fall_eval import Recording, downsample, load_dataset, stream, warmups
+from evaluation.fall_eval import Recording, downsample, load_dataset, stream, warmups
 from sensors.codecs.wearable import DeviceClock, decode_frame
 from simulators.devices.wearable import ReplayRecording, WearableReplay
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from edge.detectors.fall import FEATURES, FallParams
-from edge.evaluation.fall_eval import Recording, ble_link, soften, warmups
-from edge.evaluation.fall_train import (
+from evaluation.fall_eval import Recording, ble_link, soften, warmups
+from evaluation.fall_train import (
     CandidateSet,
     augment,
     collect,

@@ -12,7 +12,7 @@ import pytest
 from hub.app import Hub, build_hub
 from hub.config import load_settings
 from hub.context import Dwelling
-from hub.ingest import Incoming
+from hub.ingest import REGISTRY_CACHE_S, Incoming
 from sensors.contract import Reading, ReadingsBatch, encode, new_id
 
 T0 = 1_800_000_000.0
@@ -101,3 +101,45 @@ async def test_a_failed_batch_write_is_retried_one_by_one(
     assert calls == [3, 1, 1, 1]
     assert await stored(hub, "dw-001") == [0.0, 1.0, 2.0]
     assert hub.stats.get("failed") == 1
+
+
+async def test_a_batch_asks_the_registry_once_for_all_its_dwellings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flood from a thousand dwellings must not cost a registry query per dwelling; a
+    dwelling removed from the registry is refused once its cached answer has expired."""
+    now = [T0 + 10]
+    settings = load_settings(
+        None,
+        broker={"url": "mqtt://127.0.0.1:1", "username": "hub.1", "password": "not-used-pw-1"},
+        data={"dir": str(tmp_path)},
+        console={"enabled": False, "secret_key": secrets.token_urlsafe(24)},
+    )
+    h = build_hub(settings, clock=lambda: now[0])
+    try:
+        dwellings = [f"dw-{i:03d}" for i in range(1, 51)]
+        for dw in dwellings:
+            h.registry.add_dwelling(Dwelling(dw, dw))
+        asked: list[set[str]] = []
+        real = h.registry.registered
+
+        def counting(ids: Any) -> set[str]:
+            asked.append(set(ids))
+            return real(ids)
+
+        monkeypatch.setattr(h.registry, "registered", counting)
+        first = [batch(dw, T0 + 1) for dw in dwellings] + [batch("dw-099", T0 + 1)]
+        verdicts = await h.ingest.handle_batch(first)
+        assert [v.outcome for v in verdicts] == ["accepted"] * 50 + ["rejected"]
+        assert asked == [{*dwellings, "dw-099"}]
+        # Within the cache time nothing is asked again.
+        again = await h.ingest.handle_batch([batch(dw, T0 + 2) for dw in dwellings[:3]])
+        assert [v.outcome for v in again] == ["accepted"] * 3 and len(asked) == 1
+        h.registry.remove_dwelling("dw-001")
+        now[0] += REGISTRY_CACHE_S + 1
+        later = await h.ingest.handle_batch([batch("dw-001", T0 + 3), batch("dw-002", T0 + 3)])
+        assert [v.outcome for v in later] == ["rejected", "accepted"]
+        assert asked[1:] == [{"dw-001", "dw-002"}]
+        assert h.stats.get("rejected.unknown_dwelling") == 2
+    finally:
+        await h.close()

@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from edge.evaluation.news2_eval import score_csv
-from edge.evaluation.routine_cli import register
+from evaluation.news2_eval import score_csv
+from evaluation.routine_cli import register
 
 CASES = """rr,spo2,scale,o2,sbp,hr,acvpu,temp
 18,95,1,no,120,80,A,37.2

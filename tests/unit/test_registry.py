@@ -44,6 +44,10 @@ def test_dwellings(reg: Registry) -> None:
     assert reg.dwelling("dw-404") is None
     with pytest.raises(Conflict):
         reg.add_dwelling(Dwelling("dw-001", "again"))
+    # Ingest asks about a whole batch's dwellings at once; more than one query's worth too.
+    many = {f"dx-{i:04d}" for i in range(1200)}
+    assert reg.registered({"dw-001", "dw-404", *many}) == {"dw-001"}
+    assert reg.registered(set()) == set()
 
 
 @pytest.mark.parametrize("bad", ["DW-1", "dw/1", "dw+1", "x", "Jan Jansen"])

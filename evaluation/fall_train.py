@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.detectors.fall import FEATURES, CandidateFeatures, FallDetector, FallParams
-from edge.evaluation.fall_eval import (
+from evaluation.fall_eval import (
     Recording,
     RecordingResult,
     ble_link,

@@ -138,7 +138,7 @@ def eval_fall(
     import numpy as np
 
     from edge.detectors.fall import load_params
-    from edge.evaluation.fall_eval import (
+    from evaluation.fall_eval import (
         Recording,
         ble_link,
         downsample,
@@ -215,10 +215,10 @@ def train_fall(
     """Train the fall model on the dev data (deterministic) and report leave-subjects-out CV."""
     from edge.detectors import fall as fall_mod
     from edge.detectors.fall import FallParams
-    from edge.evaluation.fall_train import fit_summary, loso_cv, stress_cv, train_all
+    from evaluation.fall_train import fit_summary, loso_cv, stress_cv, train_all
 
     paths = [sisfall] + ([umafall] if umafall is not None and umafall.exists() else [])
-    from edge.evaluation.fall_eval import load_dataset
+    from evaluation.fall_eval import load_dataset
 
     recs = [r for p in paths for r in load_dataset(p)]
     with _progress(len(recs) * 2, "collect candidates", progress) as tick:

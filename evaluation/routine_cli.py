@@ -60,7 +60,7 @@ def eval_routine(
     from rich.console import Console
     from rich.progress import Progress
 
-    from edge.evaluation.routine_eval import (
+    from evaluation.routine_eval import (
         DatasetError,
         EvalOptions,
         evaluate_home,
@@ -156,7 +156,7 @@ def eval_news2(
     ] = False,
 ) -> None:
     """Score each row of a CSV with NEWS2 (RCP 2017); bad rows get a per-row error."""
-    from edge.evaluation.news2_eval import format_table, score_csv
+    from evaluation.news2_eval import format_table, score_csv
 
     try:
         text = cases.read_text("utf-8-sig")
