@@ -51,6 +51,5 @@ async def test_testalarm_button_at_1024_px(
         )
         row = await panel.locator("tr.cmd-ok").first.inner_text()
         assert "Testalarm" in row and "jan" in row and "niet doorgestuurd" in row
-        await panel.scroll_into_view_if_needed()
         await page.screenshot(path=str(picture), full_page=True)
     assert picture.stat().st_size > 10_000
