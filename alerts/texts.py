@@ -11,6 +11,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from alerts.model import AlarmKind, AlarmRecord, AlarmState, Severity
+from sensors.commands import is_test_alarm
 
 LANGUAGES: Final = ("nl", "en")
 
@@ -505,8 +506,14 @@ def local_time(ts: float, tz: str, lang: str) -> str:
     return dt.strftime(fmt)
 
 
+# A test alarm the hub asked for (sensors.commands): what it is, before what it imitates.
+TEST_LABELS: Final = {"nl": "Testalarm", "en": "Test alarm"}
+
+
 def kind_label(alarm: AlarmRecord, lang: str) -> str:
     lang = language(lang)
+    if is_test_alarm(dict(alarm.detail)) is not None:
+        return f"{TEST_LABELS[lang]} ({KIND_LABELS[lang][alarm.kind].lower()})"
     if alarm.kind is AlarmKind.TECHNICAL:
         key = str(alarm.detail.get("key", ""))
         if key in TECHNICAL_LABELS[lang]:

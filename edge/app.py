@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from edge.backoff import Backoff
+from edge.commands import CommandHandler
 from edge.config import EdgeSettings
 from edge.detection import Detector
 from edge.drivers import Driver
@@ -28,6 +29,7 @@ from edge.fallback import LocalFallback
 from edge.health import HealthTracker
 from edge.outbox import Outbox
 from edge.pipeline import LineDecoder, Pipeline
+from edge.silence import SilenceBook, silence_path
 from edge.spool import Spool
 from edge.transport import Publisher
 from edge.watchdog import Notifier, ping_while_healthy
@@ -114,6 +116,9 @@ class AgentState:
     awaiting_receipt: int = 0
     # alarms raised and not cancelled, by the alarm book (edge.alarm_book)
     open_alarms: int = 0
+    # hub commands: carried out per name, refused per reason (edge.commands)
+    commands_done: dict[str, int] = field(default_factory=dict)
+    commands_refused: dict[str, int] = field(default_factory=dict)
 
 
 class EdgeAgent:
@@ -152,11 +157,18 @@ class EdgeAgent:
         self.pipeline = Pipeline(
             settings, self.outbox, self.health, detectors=detectors, line_decoders=line_decoders
         )
+        # Silenced technical trouble (the hub's `silence` command): supervision asks
+        # `self.silences.is_silenced(key, now)`.
+        self.silences = SilenceBook(silence_path(settings))
+        self.commands = CommandHandler(
+            settings, self.pipeline, self.outbox, self.silences, self.report, clock=clock
+        )
         self.publisher = Publisher(
             settings,
             self.outbox,
             self.make_status,
             on_command=self._on_command,
+            on_bad_command=self.commands.malformed,
             host=broker_host,
             port=broker_port,
         )
@@ -217,7 +229,30 @@ class EdgeAgent:
             fall={k: m.state for k, m in self.pipeline.fall_monitors.items()},
             awaiting_receipt=self.spool.awaiting,
             open_alarms=len(self.pipeline.book.open_alarms()),
+            commands_done=dict(self.commands.stats.done),
+            commands_refused=dict(self.commands.stats.refused + self.commands.stats.malformed),
         )
+
+    def report(self, now: float) -> dict[str, float | int | bool | str | None]:
+        """The figures a `status_report` command answers with (flat, for the wire)."""
+        state = self.state
+        sensors = Counter(s.state for s in state.sensors)
+        return {
+            "agent_version": AGENT_VERSION,
+            "uptime_s": round(max(0.0, time.monotonic() - self._started_mono), 1),
+            "connects": state.connects,
+            "spool_depth": state.spool_depth,
+            "spool_dropped": state.spool_dropped,
+            "awaiting_receipt": state.awaiting_receipt,
+            "readings": state.readings,
+            "alarms_raised": state.alarms_raised,
+            "decode_errors": state.decode_errors,
+            "driver_restarts": sum(state.driver_restarts.values()),
+            "sensors_ok": sensors["ok"],
+            "sensors_silent": sensors["silent"],
+            "sensors_failed": sensors["failed"],
+            "silenced": len(self.silences.active(now)),
+        }
 
     # -- running --------------------------------------------------------------------
 
@@ -249,9 +284,9 @@ class EdgeAgent:
         self.pipeline.handle(frame)
 
     def _on_command(self, cmd: contract.Command) -> None:
-        # Commands (test alarm, silence, configuration) are the hub's next step; for now
-        # they are acknowledged in the log so an operator sees they arrived.
-        log.info("command %s received (args %s): not implemented yet", cmd.name, cmd.args)
+        # Test alarm, silence, care plan, status report (edge.commands); answered through
+        # the spool. A spool that cannot be written is the agent's end (as for readings).
+        self.commands.handle(cmd)
 
     async def run(self) -> None:
         log.info(

@@ -30,26 +30,25 @@ import json
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Final
 
+from edge.care_plan import CarePlan, care_plan
 from edge.config import EdgeSettings
 from edge.detection import DetailValue, Finding
 from edge.detectors.trends import (
-    DEFAULT_RULES,
     Metric,
-    RuleKind,
     TrendDetector,
     TrendFinding,
-    TrendRule,
     TrendSample,
     TrendsConfig,
 )
 from edge.detectors.vitals import Quantity, Source, plausible
 from edge.state_file import read_state, set_aside, write_atomic
 from edge.vitals_adapter import vital_readings, vitals_sources
-from sensors.contract import AlarmKind, Severity
+from sensors.contract import AlarmKind
 from sensors.readings import Reading
 
 log = logging.getLogger(__name__)
@@ -65,20 +64,13 @@ _METRIC: Final = {
 
 
 def trends_config(settings: EdgeSettings) -> TrendsConfig:
-    """The care plan's trend rules: the defaults unless the configuration lists its own."""
+    """The care plan's trend rules (edge.care_plan: the hub's last update, else edge.toml's,
+    else the defaults)."""
     t = settings.trends
-    rules = (
-        DEFAULT_RULES
-        if t.rules is None
-        else tuple(
-            TrendRule(
-                r.name, Metric(r.metric), RuleKind(r.kind), r.delta, r.days, Severity(r.severity)
-            )
-            for r in t.rules
-        )
-    )
     return TrendsConfig(
-        baseline_days=t.baseline_days, min_baseline_days=t.min_baseline_days, rules=rules
+        baseline_days=t.baseline_days,
+        min_baseline_days=t.min_baseline_days,
+        rules=care_plan(settings).trend_rules,
     )
 
 
@@ -153,6 +145,16 @@ class TrendsAdapter:
     @property
     def name(self) -> str:
         return "trends"
+
+    def apply_care_plan(self, plan: CarePlan) -> None:
+        """The hub changed the care plan (edge.commands): these rules from now on. A rule
+        the plan drops is no longer raised; an alarm it had raised stays open at the hub
+        for the operators to close (never withdrawn behind their backs)."""
+        rules = plan.trend_rules
+        self.detector.cfg = replace(self.detector.cfg, rules=rules)
+        names = {r.name for r in rules}
+        self.detector.active &= names
+        self.save()
 
     # -- the Detector protocol ----------------------------------------------------------
 

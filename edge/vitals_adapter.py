@@ -36,8 +36,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Final
 
+from edge.care_plan import CarePlan, care_plan
 from edge.config import EdgeSettings
 from edge.detection import DetailValue, Finding
 from edge.detectors.news2 import News2Score, Param, SpO2Scale
@@ -125,12 +127,17 @@ class VitalsAdapter:
         sensors, continuous = vitals_sources(settings)
         if not sensors:
             return None
-        scale = SpO2Scale.SCALE_2 if settings.news2_scale == 2 else SpO2Scale.SCALE_1
+        plan = care_plan(settings)
         return cls(
             sensors,
-            VitalsConfig(scale=scale, on_oxygen=settings.on_oxygen),
+            VitalsConfig(scale=plan.spo2_scale, on_oxygen=plan.on_oxygen),
             continuous=continuous,
         )
+
+    def apply_care_plan(self, plan: CarePlan) -> None:
+        """The hub changed the care plan (edge.commands): scored with it from now on."""
+        cfg = self.pipeline.cfg
+        self.pipeline.cfg = replace(cfg, scale=plan.spo2_scale, on_oxygen=plan.on_oxygen)
 
     @property
     def name(self) -> str:

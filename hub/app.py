@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Final, Protocol, cast
 from sqlalchemy import Engine
 
 from hub.budget import DwellingBudgets
+from hub.commands import CommandSender
 from hub.config import HubSettings, parse_host_port
 from hub.context import AlarmSink, ConsoleSettings, HubContext
 from hub.dead_letters import DeadLetters
@@ -383,6 +384,7 @@ def build_hub(
         alarms=alarms,
         timeseries=store,
         parked=dead,
+        commands=CommandSender(settings.broker, registry, clock),
     )
     hub = Hub(settings, context, registry, store, dedup, presence, ingest, alarms, clock, sql)
     if own_alarms:
