@@ -229,6 +229,42 @@ class AlarmBook:
         log.info("alarm book: %d technical alarms silenced until %.0f", len(hit), until)
         return [e.alarm_id for e in hit]
 
+    def lift_silence(
+        self, t: float, *, alarm_id: str | None = None, sensor: str | None = None
+    ) -> list[str]:
+        """End the silences matching `alarm_id` and/or `sensor` (all when neither is given)
+        now: a condition still holding raises a new alarm at its next "on". The alarm ids
+        whose silence ended."""
+        hit = [
+            e
+            for e in self.entries()
+            if e.silenced_until is not None
+            and t < e.silenced_until
+            and (alarm_id is None or e.alarm_id == alarm_id)
+            and (sensor is None or e.key.sensor == sensor)
+        ]
+        if not hit:
+            return []
+        with self.outbox.spool.transaction("alarm silence lifted") as db:
+            for e in hit:
+                db.execute(
+                    "UPDATE alarm_book SET silenced_until=? WHERE alarm_id=?", (t, e.alarm_id)
+                )
+        lifted = {e.alarm_id for e in hit}
+        for key, held in self._entries.items():
+            self._entries[key] = [
+                BookEntry(x.alarm_id, x.key, x.kind, x.severity, x.raised_at, t)
+                if x.alarm_id in lifted
+                else x
+                for x in held
+            ]
+        log.info("alarm book: the silence of %d technical alarms lifted", len(hit))
+        return [e.alarm_id for e in hit]
+
+    def silenced(self, t: float) -> list[BookEntry]:
+        """The alarms silenced at `t`, oldest first."""
+        return [e for e in self.entries() if e.silenced_until is not None and t < e.silenced_until]
+
     # -- internals ----------------------------------------------------------------------
 
     @staticmethod

@@ -29,7 +29,6 @@ from edge.fallback import LocalFallback
 from edge.health import HealthTracker
 from edge.outbox import Outbox
 from edge.pipeline import LineDecoder, Pipeline
-from edge.silence import SilenceBook, silence_path
 from edge.spool import Spool
 from edge.transport import Publisher
 from edge.watchdog import Notifier, ping_while_healthy
@@ -157,11 +156,8 @@ class EdgeAgent:
         self.pipeline = Pipeline(
             settings, self.outbox, self.health, detectors=detectors, line_decoders=line_decoders
         )
-        # Silenced technical trouble (the hub's `silence` command): supervision asks
-        # `self.silences.is_silenced(key, now)`.
-        self.silences = SilenceBook(silence_path(settings))
         self.commands = CommandHandler(
-            settings, self.pipeline, self.outbox, self.silences, self.report, clock=clock
+            settings, self.pipeline, self.outbox, self.report, clock=clock
         )
         self.publisher = Publisher(
             settings,
@@ -251,7 +247,7 @@ class EdgeAgent:
             "sensors_ok": sensors["ok"],
             "sensors_silent": sensors["silent"],
             "sensors_failed": sensors["failed"],
-            "silenced": len(self.silences.active(now)),
+            "silenced": len(self.pipeline.book.silenced(now)),
         }
 
     # -- running --------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Commands from the hub: checked, carried out, counted, and answered.
 
-    handler = CommandHandler(settings, pipeline, outbox, silences, report)
+    handler = CommandHandler(settings, pipeline, outbox, report)
     publisher = Publisher(..., on_command=handler.handle, on_bad_command=handler.malformed)
 
 The broker's ACL is the authentication: only the hub may publish on
@@ -12,7 +12,11 @@ never get here. What the commands mean is in `sensors.commands`:
 - `test_alarm`: a personal alarm, severity high, through the pipeline's ordinary
   `raise_alarm` (spooled, sent alarms first, kept until the hub's receipt) with detail
   `test = true, command = <id>`; the ack names the alarm id;
-- `silence`: `edge.silence.SilenceBook` (persisted); the ack gives `until`;
+- `silence`: the pipeline's alarm book (`edge.alarm_book.AlarmBook.silence`, persisted in
+  the spool): the open technical alarms of the key (a sensor id or an alarm id) are
+  cancelled at the hub and raise nothing until then; duration 0 lifts the silence. A key
+  with no open technical alarm is refused (`nothing_open`); the ack gives `until` and the
+  alarms silenced;
 - `care_plan`: `edge.care_plan` (persisted, then handed to every detector that takes a
   care plan: the vitals and trends adapters); the ack gives the plan now in force;
 - `status_report`: the ack carries the agent's figures (`report(now)`).
@@ -37,7 +41,6 @@ from edge.config import EdgeSettings
 from edge.errors import SpoolError
 from edge.outbox import Outbox
 from edge.pipeline import Pipeline
-from edge.silence import SilenceBook
 from sensors import commands as wire
 from sensors.contract import AlarmKind, Command, DetailValue, Severity
 from sensors.errors import CommandRefused
@@ -76,7 +79,6 @@ class CommandHandler:
         settings: EdgeSettings,
         pipeline: Pipeline,
         outbox: Outbox,
-        silences: SilenceBook,
         report: Report,
         *,
         clock: Callable[[], float] = time.time,
@@ -84,7 +86,6 @@ class CommandHandler:
         self.settings = settings
         self.pipeline = pipeline
         self.outbox = outbox
-        self.silences = silences
         self.report = report
         self.clock = clock
         self.plan = care_plan(settings)
@@ -140,12 +141,23 @@ class CommandHandler:
         return self.report(now) | self.stats.as_detail() | self._plan_detail()
 
     def _silence(self, action: wire.Silence, now: float) -> dict[str, DetailValue]:
-        until = now + action.duration_s
+        book = self.pipeline.book
+        key = action.key
+        by_id = any(e.alarm_id == key for e in book.entries())
+        match = {"alarm_id": key} if by_id else {"sensor": key}
         try:
-            self.silences.silence(action.key, until, now)
-        except OSError as exc:
+            if action.duration_s > 0:
+                until: float | None = now + action.duration_s
+                ids = book.silence(now + action.duration_s, now, **match)
+            else:
+                until = None
+                ids = book.lift_silence(now, **match)
+        except SpoolError as exc:
             raise CommandRefused("not_saved", f"silence not persisted: {exc}") from exc
-        return {"key": action.key, "until": until if action.duration_s > 0 else None}
+        if not ids:
+            what = "silenced" if until is None else "open"
+            raise CommandRefused("nothing_open", f"no {what} technical alarm for {key}")
+        return {"key": key, "until": until, "alarms": len(ids)}
 
     def _care_plan(self, action: wire.CarePlanUpdate, now: float) -> dict[str, DetailValue]:
         plan = updated(self.plan, action, now)

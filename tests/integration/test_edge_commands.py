@@ -20,6 +20,7 @@ import pytest
 
 from alerts.model import AlarmRecord, AlarmState, Contact
 from alerts.service import AlarmService
+from edge.alarm_book import AlarmKey
 from edge.app import EdgeAgent
 from edge.care_plan import care_plan
 from hub.app import Hub
@@ -267,10 +268,23 @@ dir = "{data_dir}"
 
     async with hub_running(settings), edge(mosquitto, tmp_path, "dw-001") as dw:
         assert dw.agent is not None
+        # Nothing of room-1's is open: refused, with the reason, exit 1.
+        code, out = await mz("dw-001", "silence", "--key", "room-1", "--duration", "3600")
+        assert code == 1, out
+        assert '"result": "refused"' in out and "nothing_open" in out
+        (silent,) = dw.agent.pipeline.book.on(
+            AlarmKey("supervision", "sensor_silent", "room-1"),
+            contract.AlarmKind.TECHNICAL,
+            contract.Severity.MEDIUM,
+            time.time(),
+            {"key": "sensor_silent"},
+        )
         code, out = await mz("dw-001", "silence", "--key", "room-1", "--duration", "3600")
         assert code == 0, out
         assert '"result": "ok"' in out and '"key": "room-1"' in out
-        assert dw.agent.silences.is_silenced("room-1", time.time())
+        assert [e.alarm_id for e in dw.agent.pipeline.book.silenced(time.time())] == [
+            silent.alarm_id
+        ]
         code, out = await mz(
             "dw-001",
             "care-plan",
@@ -287,7 +301,7 @@ dir = "{data_dir}"
         # A dwelling that is not online gets nothing and never answers.
         code, out = await mz("dw-002", "status-report", "--wait", "1")
         assert code == 3 and "no answer" in out
-        assert dw.agent.commands.stats.received == 2
+        assert dw.agent.commands.stats.received == 3  # the refused silence, the silence, the plan
 
 
 async def test_the_api_checks_role_dwelling_and_arguments_before_sending(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.alarm_book import AlarmBook, AlarmKey
 from edge.app import EdgeAgent
 from edge.care_plan import care_plan, care_plan_path
 from edge.commands import CommandHandler
@@ -18,7 +19,6 @@ from edge.detectors.news2 import SpO2Scale
 from edge.health import HealthTracker
 from edge.outbox import Outbox
 from edge.pipeline import Pipeline
-from edge.silence import SilenceBook, silence_path
 from edge.spool import Spool
 from edge.trends_adapter import TrendsAdapter
 from edge.vitals_adapter import VitalsAdapter
@@ -66,7 +66,6 @@ def make(settings: EdgeSettings, spool: Spool, clock: Clock) -> CommandHandler:
         settings,
         pipeline,
         outbox,
-        SilenceBook(silence_path(settings)),
         lambda now: {"spool_depth": spool.depth},
         clock=clock,
     )
@@ -168,38 +167,62 @@ def test_payloads_the_contract_refuses_are_counted(settings: EdgeSettings, spool
     assert handler.stats.as_detail()["commands_refused"] == 2
 
 
-def test_silence_persists_and_ends(settings: EdgeSettings, spool: Spool) -> None:
+SILENT = AlarmKey("supervision", "sensor_silent", "vitals-1")
+
+
+def raise_silent(handler: CommandHandler, t: float) -> str:
+    (msg,) = handler.pipeline.book.on(
+        SILENT, contract.AlarmKind.TECHNICAL, contract.Severity.MEDIUM, t, {"key": "s"}
+    )
+    return msg.alarm_id
+
+
+def test_silence_quiets_the_sensors_technical_alarm_across_a_restart_and_ends(
+    settings: EdgeSettings, spool: Spool
+) -> None:
     clock = Clock(T0)
     handler = make(settings, spool, clock)
+    alarm_id = raise_silent(handler, T0)
     handler.handle(cmd(wire.SILENCE, wire.silence_args("vitals-1", 3600)))
     (ack,) = acks(spool)
-    assert ack.result == "ok" and ack.detail == {"key": "vitals-1", "until": T0 + 3600}
-    # A restarted agent reads the same book.
-    book = SilenceBook(silence_path(settings))
-    assert book.is_silenced("vitals-1", T0 + 3599)
-    assert not book.is_silenced("vitals-1", T0 + 3600)
-    assert not book.is_silenced("pendant-1", T0)
-    # Duration 0 lifts it.
+    assert ack.result == "ok"
+    assert ack.detail == {"key": "vitals-1", "until": T0 + 3600, "alarms": 1}
+    cancels = [m for m in spooled(spool) if isinstance(m, contract.AlarmMessage)]
+    assert [(m.action, m.alarm_id) for m in cancels][-1] == ("cancel", alarm_id)
+    # A restarted agent reads the same book: still silent within the hour, nothing raised.
+    book = AlarmBook(Outbox(spool), "dw-001")
+    assert (
+        book.on(SILENT, contract.AlarmKind.TECHNICAL, contract.Severity.MEDIUM, T0 + 60, {}) == []
+    )
+    # Duration 0 lifts it: the condition still holding is a new alarm at once.
     clock.t = T0 + 10
     handler.handle(cmd(wire.SILENCE, wire.silence_args("vitals-1", 0), ts=T0 + 10))
-    assert not SilenceBook(silence_path(settings)).is_silenced("vitals-1", T0 + 20)
+    assert acks(spool)[-1].result == "ok"
+    again = raise_silent(handler, T0 + 20)
+    assert again != alarm_id
 
 
-def test_a_corrupt_silence_book_silences_nothing(settings: EdgeSettings) -> None:
-    path = silence_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text('{"version": 1, "until": {"bed-1": "soon"}}')
-    book = SilenceBook(path)
-    assert not book.is_silenced("bed-1", T0)
-    assert path.with_suffix(".json.bad").exists()
-
-
-def test_silence_not_saved_is_refused(settings: EdgeSettings, spool: Spool) -> None:
+def test_silence_by_alarm_id_and_a_care_alarm_is_never_silenced(
+    settings: EdgeSettings, spool: Spool
+) -> None:
     handler = make(settings, spool, Clock(T0))
-    silence_path(settings).mkdir()  # a directory in the way: cannot be written
-    handler.handle(cmd(wire.SILENCE, wire.silence_args("vitals-1", 60)))
+    alarm_id = raise_silent(handler, T0)
+    handler.handle(cmd(wire.SILENCE, wire.silence_args(alarm_id, 600)))
+    assert acks(spool)[-1].result == "ok"
+    handler.pipeline.book.on(
+        AlarmKey("vitals", "news2"), contract.AlarmKind.VITALS, contract.Severity.HIGH, T0, {}
+    )
+    handler.handle(cmd(wire.SILENCE, wire.silence_args("vitals", 600)))
+    refused = acks(spool)[-1]
+    assert refused.result == "refused" and refused.reason.startswith("nothing_open: ")
+    assert [e.key.detector for e in handler.pipeline.book.open_alarms()] == ["vitals"]
+
+
+def test_silence_with_nothing_open_is_refused(settings: EdgeSettings, spool: Spool) -> None:
+    handler = make(settings, spool, Clock(T0))
+    handler.handle(cmd(wire.SILENCE, wire.silence_args("bed-1", 60)))
     (ack,) = acks(spool)
-    assert ack.result == "refused" and ack.reason.startswith("not_saved: ")
+    assert ack.result == "refused" and ack.reason.startswith("nothing_open: ")
 
 
 def test_care_plan_is_applied_now_and_after_a_restart(settings: EdgeSettings, spool: Spool) -> None:
