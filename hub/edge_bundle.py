@@ -88,7 +88,7 @@ def edge_toml(bundle: Bundle, settings: BundleSettings, now: datetime) -> str:
         *files,
         "heartbeat_s = 30                        # retained status with health, this often",
         "batch_s = 1.0                           # readings are batched this long",
-        '# silence_s = 300                       # one limit for every device; unset, each',
+        "# silence_s = 300                       # one limit for every device; unset, each",
         "#                                         kind has its own (docs/edge.md)",
         'timezone = "Europe/Amsterdam"           # the routine detector\'s time of day',
         "",
