@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from alerts.model import OPEN_STATES, AlarmKind, AlarmRecord, Outcome, Severity, TimelineEntry
 from alerts.routing import is_shortcut
+from sensors.commands import is_test_alarm
 
 # Fewer values than this and a p50/p90 is shown but flagged `small_sample`: with 9
 # values the p90 lies between the two slowest responses, and one alarm moves it a lot.
@@ -196,7 +197,12 @@ def monthly(
     for the care alarms received in the month). `dwellings`: ids to list even without
     alarms (the registry's). `only`: one dwelling's figures alone (the total is its)."""
     start, end = month.bounds(tz)
-    pool = [a for a in alarms if only is None or a.dwelling == only]
+    # A test alarm (sensors.commands) is a check of the dwelling, not an incident.
+    pool = [
+        a
+        for a in alarms
+        if (only is None or a.dwelling == only) and is_test_alarm(dict(a.detail)) is None
+    ]
     ids = {only} if only is not None else set(dwellings)
     inside = [a for a in pool if start <= a.received_at < end]
     responded = {

@@ -51,6 +51,7 @@ from alerts.store import AlarmStore, OutboxRow, OutboxStatus
 from alerts.texts import language
 from alerts.ticking import tick_until
 from alerts.tokens import AckClaim, AckTokens
+from sensors.commands import is_test_alarm
 from sensors.contract import (
     FALLBACK_DETAIL,
     SMS_AT_DETAIL,
@@ -77,6 +78,8 @@ T = TypeVar("T")
 # The "dwelling" of the hub's own technical alarms (the alarm-centre link).
 HUB_DWELLING = "hub"
 Listener = Callable[[AlarmChange], None]
+# The note a test alarm is resolved with (the timeline's language is Dutch).
+TEST_ALARM_NOTE = "testalarm aangekomen; niet doorgestuurd"
 # The dwelling's GSM fallback (edge.fallback): the timeline entry of its report; how long
 # the contacts' steps of an alarm that came in late wait for that report; the time a
 # receipt may take back to the edge (an alarm in within fallback_s less this: not late).
@@ -272,6 +275,9 @@ class AlarmService:
                     "alarm %s raised: %s/%s in %s", rec.id, rec.kind, rec.severity, rec.dwelling
                 )
                 self._emit(rec, "raised")
+                if is_test_alarm(rec.detail) is not None:
+                    await self._end_test(rec, received_at)
+                    return
                 if texted:  # the original raise was lost: this report is all we have
                     await self._texted_by_dwelling(rec, msg, received_at)
                 self._wake.set()
@@ -299,6 +305,20 @@ class AlarmService:
         )
         if step.changed:
             log.info("alarm %s cancelled at the edge", msg.alarm_id)
+            self._emit(step.record, step.what)
+
+    async def _end_test(self, rec: AlarmRecord, now: float) -> None:
+        """A test alarm has done its job by arriving: resolved at once, by the hub (its
+        timeline shows it came; it never waits in the queue nor escalates)."""
+        step = await self._io(
+            self._store.update,
+            rec.id,
+            lambda r: lifecycle.resolve(r, "hub", TEST_ALARM_NOTE, now),
+            at=now,
+            by="hub",
+        )
+        if step.changed:
+            log.info("test alarm %s from %s arrived: resolved", rec.id, rec.dwelling)
             self._emit(step.record, step.what)
 
     async def _texted_by_dwelling(
@@ -983,7 +1003,10 @@ class AlarmService:
         return self._centre.link.state() if self._centre is not None else None
 
     def _operator_only(self, alarm: AlarmRecord) -> bool:
-        """A technical alarm operators alone see (e.g. "refused"): never mailed to family."""
+        """A technical alarm operators alone see (e.g. "refused"), or a test alarm the hub
+        asked for (sensors.commands): never mailed to family, never to the alarm centre."""
+        if is_test_alarm(dict(alarm.detail)) is not None:
+            return True
         return (
             alarm.kind is AlarmKind.TECHNICAL
             and alarm.detail.get("key") in self.settings.operator_only_keys

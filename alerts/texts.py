@@ -11,6 +11,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from alerts.model import AlarmKind, AlarmRecord, AlarmState, Severity
+from sensors.commands import is_test_alarm
 
 LANGUAGES: Final = ("nl", "en")
 
@@ -63,12 +64,15 @@ STATE_LABELS: Final[dict[str, dict[AlarmState, str]]] = {
     },
 }
 
-# Technical alarms the hub raises itself, by key (hub.presence uses "offline").
+# Technical alarms by key: the hub's own (hub.presence uses "offline") and the edge's
+# sensor supervision (edge.supervision: sensor_silent, battery_low, sensor_stuck, not_worn).
 TECHNICAL_LABELS: Final[dict[str, dict[str, str]]] = {
     "nl": {
         "offline": "woning offline",
         "sensor_silent": "sensor stil",
         "battery_low": "batterij bijna leeg",
+        "sensor_stuck": "sensor blijft aan staan",
+        "not_worn": "draagbare sensor niet gedragen",
         "refused": "berichten geweigerd",
         "clock": "klok van de woning loopt verkeerd",
         "alarms_refused": "alarmen van de woning geweigerd",
@@ -78,6 +82,8 @@ TECHNICAL_LABELS: Final[dict[str, dict[str, str]]] = {
         "offline": "dwelling offline",
         "sensor_silent": "sensor silent",
         "battery_low": "battery low",
+        "sensor_stuck": "sensor stuck on",
+        "not_worn": "wearable not worn",
         "refused": "messages refused",
         "clock": "the dwelling's clock is wrong",
         "alarms_refused": "the dwelling's alarms refused",
@@ -92,6 +98,7 @@ DETAIL_LABELS: Final[dict[str, dict[str, str]]] = {
     "nl": {
         "reason": "reden",
         "press": "",
+        "button": "knop nr.",  # which button of a multi-button remote (1, 2, ...)
         "last_seen": "laatst gezien",
         "since": "sinds",
         "for_s": "duur",
@@ -127,6 +134,7 @@ DETAIL_LABELS: Final[dict[str, dict[str, str]]] = {
     "en": {
         "reason": "reason",
         "press": "",
+        "button": "button no.",
         "last_seen": "last seen",
         "since": "since",
         "for_s": "duration",
@@ -498,8 +506,14 @@ def local_time(ts: float, tz: str, lang: str) -> str:
     return dt.strftime(fmt)
 
 
+# A test alarm the hub asked for (sensors.commands): what it is, before what it imitates.
+TEST_LABELS: Final = {"nl": "Testalarm", "en": "Test alarm"}
+
+
 def kind_label(alarm: AlarmRecord, lang: str) -> str:
     lang = language(lang)
+    if is_test_alarm(dict(alarm.detail)) is not None:
+        return f"{TEST_LABELS[lang]} ({KIND_LABELS[lang][alarm.kind].lower()})"
     if alarm.kind is AlarmKind.TECHNICAL:
         key = str(alarm.detail.get("key", ""))
         if key in TECHNICAL_LABELS[lang]:

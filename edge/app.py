@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from edge.backoff import Backoff
+from edge.commands import CommandHandler
 from edge.config import EdgeSettings
 from edge.detection import Detector
 from edge.drivers import Driver
@@ -112,6 +113,11 @@ class AgentState:
     fall: dict[str, str] = field(default_factory=dict)
     # alarms the broker acknowledged that await the hub's receipt (in spool_depth too)
     awaiting_receipt: int = 0
+    # alarms raised and not cancelled, by the alarm book (edge.alarm_book)
+    open_alarms: int = 0
+    # hub commands: carried out per name, refused per reason (edge.commands)
+    commands_done: dict[str, int] = field(default_factory=dict)
+    commands_refused: dict[str, int] = field(default_factory=dict)
 
 
 class EdgeAgent:
@@ -150,11 +156,15 @@ class EdgeAgent:
         self.pipeline = Pipeline(
             settings, self.outbox, self.health, detectors=detectors, line_decoders=line_decoders
         )
+        self.commands = CommandHandler(
+            settings, self.pipeline, self.outbox, self.report, clock=clock
+        )
         self.publisher = Publisher(
             settings,
             self.outbox,
             self.make_status,
             on_command=self._on_command,
+            on_bad_command=self.commands.malformed,
             host=broker_host,
             port=broker_port,
         )
@@ -214,7 +224,31 @@ class EdgeAgent:
             sensors=self.health.snapshot(self.clock()),
             fall={k: m.state for k, m in self.pipeline.fall_monitors.items()},
             awaiting_receipt=self.spool.awaiting,
+            open_alarms=len(self.pipeline.book.open_alarms()),
+            commands_done=dict(self.commands.stats.done),
+            commands_refused=dict(self.commands.stats.refused + self.commands.stats.malformed),
         )
+
+    def report(self, now: float) -> dict[str, float | int | bool | str | None]:
+        """The figures a `status_report` command answers with (flat, for the wire)."""
+        state = self.state
+        sensors = Counter(s.state for s in state.sensors)
+        return {
+            "agent_version": AGENT_VERSION,
+            "uptime_s": round(max(0.0, time.monotonic() - self._started_mono), 1),
+            "connects": state.connects,
+            "spool_depth": state.spool_depth,
+            "spool_dropped": state.spool_dropped,
+            "awaiting_receipt": state.awaiting_receipt,
+            "readings": state.readings,
+            "alarms_raised": state.alarms_raised,
+            "decode_errors": state.decode_errors,
+            "driver_restarts": sum(state.driver_restarts.values()),
+            "sensors_ok": sensors["ok"],
+            "sensors_silent": sensors["silent"],
+            "sensors_failed": sensors["failed"],
+            "silenced": len(self.pipeline.book.silenced(now)),
+        }
 
     # -- running --------------------------------------------------------------------
 
@@ -246,9 +280,9 @@ class EdgeAgent:
         self.pipeline.handle(frame)
 
     def _on_command(self, cmd: contract.Command) -> None:
-        # Commands (test alarm, silence, configuration) are the hub's next step; for now
-        # they are acknowledged in the log so an operator sees they arrived.
-        log.info("command %s received (args %s): not implemented yet", cmd.name, cmd.args)
+        # Test alarm, silence, care plan, status report (edge.commands); answered through
+        # the spool. A spool that cannot be written is the agent's end (as for readings).
+        self.commands.handle(cmd)
 
     async def run(self) -> None:
         log.info(

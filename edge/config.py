@@ -31,6 +31,7 @@ from sensors.contract import AlarmKind, is_pseudo_id
 from sensors.settings import FileSettings, SettingsFileError, first_error, read_toml
 
 _MAC_RE: Final = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+_BIND_KEY_RE: Final = re.compile(r"^[0-9A-Fa-f]{32}$")
 _UUID_RE: Final = re.compile(r"^[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}$")
 # Values that mean "somebody forgot to set the secret" (compared case-insensitively).
 _PLACEHOLDERS: Final = frozenset(
@@ -44,6 +45,49 @@ def _pseudo_id(value: str) -> str:
             f"{value!r} is not a pseudonymous id (lower-case letters, digits, '-', '_'; 2-64)"
         )
     return value
+
+
+# How long a device that speaks rarely may be quiet when nothing is configured for it:
+# a vital-signs device is used once or twice a day (36 h), an ambient binary sensor speaks
+# on change plus a slow keep-alive (24 h), a pendant sends a keep-alive now and then (2 h).
+# Others (a wearable's GATT stream, a climate sensor advertising every few seconds): the
+# agent's `silence_s` default.
+SILENCE_BY_KIND: Final = {"vitals": 129_600.0, "pendant": 7_200.0}
+SILENCE_BY_ROLE: Final = {
+    "motion": 86_400.0,
+    "door": 86_400.0,
+    "bed": 86_400.0,
+    "chair": 86_400.0,
+    "vitals": 129_600.0,
+}
+
+
+def default_silence(device: DeviceConfig, otherwise: float) -> float:
+    if device.kind == "wearable":
+        return otherwise  # notifies continuously, whatever its role
+    if device.kind in SILENCE_BY_KIND:
+        return SILENCE_BY_KIND[device.kind]
+    return SILENCE_BY_ROLE.get(device.role or "", otherwise)
+
+
+class SupervisionSettings(BaseModel):
+    """A device's supervision (`edge.supervision`): technical alarms when it cannot be
+    relied on. Unset limits take the defaults of the device's kind and role."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # False: no technical alarms for this device (its status and events stay).
+    alarms: bool = True
+    # How often the device reports when all is well; silent after 3 missed reports
+    # (the device's `silence_s`, when set, wins).
+    interval_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    # A battery level at or below this is `battery_low` (0: not watched).
+    low_battery_pct: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = 20.0
+    # A binary sensor "on" longer than this is `sensor_stuck` (0: not watched; default by
+    # role: motion 2 h, bed/chair 16 h, door 12 h, others not watched).
+    stuck_on_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    # A wearable with no movement this long is `not_worn` (0: not watched; default 3 h).
+    not_worn_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
 
 
 class DeviceConfig(BaseModel):
@@ -94,6 +138,17 @@ class DeviceConfig(BaseModel):
     # (thermometer, scale, ...: its readings go to NEWS2, not to the room climate).
     role: Literal["motion", "door", "bed", "chair", "vitals"] | None = None
     room: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
+    # pendant/bthome only: the device's BTHome bind key (32 hex digits) if it encrypts
+    # (AES-CCM). With a key, plaintext frames from the device are refused (a downgrade).
+    # A secret (SecretStr: never in a repr or log line); keep edge.toml 0600.
+    bind_key: SecretStr | None = None
+    supervision: SupervisionSettings = Field(default_factory=SupervisionSettings)
+
+    def bind_key_bytes(self) -> bytes | None:
+        """The bind key's 16 bytes (None: the device does not encrypt)."""
+        if self.bind_key is None:
+            return None
+        return bytes.fromhex(self.bind_key.get_secret_value().strip())
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -141,6 +196,18 @@ class DeviceConfig(BaseModel):
         if self.kind == "wearable" and self.role == "vitals" and not self.health:
             raise ValueError(
                 f'device {self.id}: a vitals wearable needs health = ["heart_rate", ...]'
+            )
+        if self.bind_key is not None:
+            if self.kind not in ("pendant", "bthome"):
+                raise ValueError(f"device {self.id}: bind_key is for a BTHome device")
+            key = self.bind_key.get_secret_value().strip()
+            if not _BIND_KEY_RE.match(key):
+                raise ValueError(f"device {self.id}: bind_key must be 32 hexadecimal digits")
+            if len(set(key.lower())) == 1:  # 000..0, fff..f: a placeholder, not a key
+                raise ValueError(f"device {self.id}: bind_key is a placeholder")
+        if self.supervision.not_worn_s and not (self.kind == "wearable" and self.accelerometer):
+            raise ValueError(
+                f"device {self.id}: supervision.not_worn_s is for a wearable with an accelerometer"
             )
         if self.role in ("motion", "door", "bed", "chair") and self.room is None:
             raise ValueError(f"device {self.id}: an ambient sensor ({self.role}) needs room")
@@ -500,9 +567,20 @@ class EdgeSettings(FileSettings):
         return self.trends_state or self.routine_state_path.parent / "trends.json"
 
     def silence_for(self, device: DeviceConfig) -> float:
-        if device.silence_s is None and device.kind == "gatt":
+        """How long `device` may be quiet before it is silent: its own `silence_s`, else
+        three missed reports of its `supervision.interval_s`, else (a `gatt` device at
+        least `GATT_SILENCE_S`) the agent's `silence_s` when the configuration sets one,
+        else the default of its kind (`SILENCE_BY_KIND`)."""
+        if device.silence_s is not None:
+            return device.silence_s
+        interval = device.supervision.interval_s
+        if interval is not None:
+            return 3 * interval
+        if device.kind == "gatt":
             return max(self.silence_s, GATT_SILENCE_S)
-        return device.silence_s if device.silence_s is not None else self.silence_s
+        if "silence_s" in self.model_fields_set:
+            return self.silence_s
+        return default_silence(device, self.silence_s)
 
 
 def load_settings(path: Path | None, **overrides: Any) -> EdgeSettings:

@@ -2,8 +2,12 @@
 
 A detector is pure and streaming (see DESIGN.md): `update(readings, t)` with the readings of
 one device frame, `advance(t)` when time passes without samples (silence is exactly what
-an inactivity or long-lie detector watches). Both return findings; the pipeline turns
-every finding into a wire `Event` and, when it names an alarm kind, also an `AlarmMessage`.
+an inactivity or long-lie detector watches). Both return findings. A finding without an
+alarm kind becomes a wire `Event`. A finding with one states an alarm *condition*: on
+(`on=True`: it holds, at `severity`) or off (it has ended), keyed by (the detector's name,
+`rule`, `sensor`); the agent's alarm book (`edge.alarm_book`) raises, escalates or cancels
+the alarm and keeps its id, and the finding's event goes out when the book acted. So a
+detector keeps no alarm ids and may repeat its level (a repeat is not news).
 A detector with another shape is wrapped in a small adapter that satisfies this protocol.
 """
 
@@ -27,10 +31,15 @@ class Finding:
     t: float
     sensor: str | None = None
     detail: Mapping[str, DetailValue] = field(default_factory=dict)
-    alarm: AlarmKind | None = None  # also raise an alarm of this kind
+    alarm: AlarmKind | None = None  # states the condition of an alarm of this kind
     severity: Severity = Severity.HIGH
-    alarm_id: str | None = None  # set to cancel/raise the same alarm across findings
-    cancel: bool = False  # with alarm_id: this finding cancels that alarm
+    on: bool = True  # with alarm: the condition holds (raise/escalate) or ended (cancel)
+    rule: str | None = None  # with alarm: the condition's name (default: `kind`)
+
+    @property
+    def condition(self) -> str:
+        """The rule this finding's alarm condition is keyed on."""
+        return self.rule or self.kind
 
 
 class Detector(Protocol):

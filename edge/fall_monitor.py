@@ -38,12 +38,22 @@ from edge.detectors.fall_alarm import (
 )
 from edge.detectors.fall_alarm import Severity as PolicySeverity
 from sensors.codecs.wearable import AccelFrame, DeviceClock, decode_frame
-from sensors.contract import AlarmKind, Severity, new_id
+from sensors.contract import AlarmKind, Severity
 from sensors.readings import Reading
 
 log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
+
+# The alarm book's rules (detector "fall", per wearable) are per incident, named after
+# the alarm kind and the impact time: a second fall while the first one's alarm is still
+# open (nobody has cancelled it) is a new alarm, not a repeat.
+FALL_DETECTOR: Final = "fall"
+
+
+def incident_rule(kind: AlarmKind, impact_t: float) -> str:
+    return f"{kind.value}@{impact_t:.3f}"
+
 
 ACTIVITY_QUANTITY: Final = "activity"
 ACTIVITY_PERIOD_S: Final = 1.0
@@ -167,8 +177,8 @@ class FallMonitor:
         self.link_grace_s = link_grace_s
         self._clock = WearableClock()
         self._activity = _Activity()
-        self._fall_alarm: str | None = None  # alarm id of the raised fall alarm
-        self._long_lie_alarm: str | None = None
+        # An alarm went out in this incident (its id is the alarm book's business).
+        self._raised = False
         self.frames = 0
         self.last_sequence: int | None = None
         self.lost_frames = 0
@@ -237,7 +247,7 @@ class FallMonitor:
             }
             match d.kind:
                 case DecisionKind.RAISE_FALL_ALARM:
-                    self._fall_alarm = new_id()
+                    self._raised = True
                     out.append(
                         self._finding(
                             "fall_alarm",
@@ -245,11 +255,11 @@ class FallMonitor:
                             detail,
                             alarm=AlarmKind.FALL,
                             severity=_SEVERITY[d.severity],
-                            alarm_id=self._fall_alarm,
+                            rule=incident_rule(AlarmKind.FALL, d.impact_time),
                         )
                     )
                 case DecisionKind.RAISE_LONG_LIE:
-                    self._long_lie_alarm = new_id()
+                    self._raised = True
                     out.append(
                         self._finding(
                             "long_lie",
@@ -257,40 +267,43 @@ class FallMonitor:
                             detail,
                             alarm=AlarmKind.LONG_LIE,
                             severity=_SEVERITY[d.severity],
-                            alarm_id=self._long_lie_alarm,
+                            rule=incident_rule(AlarmKind.LONG_LIE, d.impact_time),
                         )
                     )
                 case DecisionKind.CANCEL:
-                    out.extend(self._cancel(d.time, detail))
+                    if self._raised:
+                        self._raised = False
+                        out.extend(self.withdraw(d.time, d.impact_time, detail))
+                    else:  # cancelled inside the window: nothing was raised, only the event
+                        out.append(
+                            self._finding(
+                                "fall_cancelled", d.time, {**detail, "after_alarm": False}
+                            )
+                        )
                 case DecisionKind.RECOVERED:
                     # Up again after the alarm: the long-lie escalation stops, but a raised
                     # fall alarm stays (someone should still check on a person who fell).
                     out.append(self._finding("fall_recovered", d.time, detail))
         return out
 
-    def _cancel(self, t: float, detail: dict[str, DetailValue]) -> list[Finding]:
-        raised = [
-            (AlarmKind.FALL, self._fall_alarm),
-            (AlarmKind.LONG_LIE, self._long_lie_alarm),
+    def withdraw(self, t: float, impact_t: float, detail: dict[str, DetailValue]) -> list[Finding]:
+        """The resident says they are fine after the alarm went out: the fall and long-lie
+        conditions of the incident are off (the alarm book cancels whichever is open)."""
+        return [
+            self._finding(
+                event,
+                t,
+                {**detail, "after_alarm": True},
+                alarm=kind,
+                severity=Severity.HIGH if kind is AlarmKind.FALL else Severity.CRITICAL,
+                on=False,
+                rule=incident_rule(kind, impact_t),
+            )
+            for event, kind in (
+                ("fall_cancelled", AlarmKind.FALL),
+                ("long_lie_cancelled", AlarmKind.LONG_LIE),
+            )
         ]
-        self._fall_alarm = self._long_lie_alarm = None
-        out: list[Finding] = []
-        for kind, aid in raised:
-            if aid is not None:
-                out.append(
-                    self._finding(
-                        "fall_cancelled" if kind is AlarmKind.FALL else "long_lie_cancelled",
-                        t,
-                        {**detail, "after_alarm": True},
-                        alarm=kind,
-                        severity=Severity.HIGH if kind is AlarmKind.FALL else Severity.CRITICAL,
-                        alarm_id=aid,
-                        cancel=True,
-                    )
-                )
-        if not out:  # cancelled inside the window: nothing was raised, only the event
-            out.append(self._finding("fall_cancelled", t, {**detail, "after_alarm": False}))
-        return out
 
     def _finding(
         self,
@@ -300,8 +313,8 @@ class FallMonitor:
         *,
         alarm: AlarmKind | None = None,
         severity: Severity = Severity.HIGH,
-        alarm_id: str | None = None,
-        cancel: bool = False,
+        on: bool = True,
+        rule: str | None = None,
     ) -> Finding:
         return Finding(
             kind=kind,
@@ -310,8 +323,8 @@ class FallMonitor:
             detail=detail,
             alarm=alarm,
             severity=severity,
-            alarm_id=alarm_id,
-            cancel=cancel,
+            on=on,
+            rule=rule,
         )
 
 

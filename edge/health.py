@@ -1,4 +1,7 @@
-"""Per-device health for the status message: ok, silent (no frame for `silence_s`), failed."""
+"""Per-device health for the status message: ok, silent (no frame for `silence_s`), failed.
+
+Going silent and coming back are sensor supervision's (`edge.supervision`), which reads
+the last-seen times and battery levels kept here."""
 
 from __future__ import annotations
 
@@ -19,14 +22,6 @@ class _Device:
     last_seen: float | None = None
     battery: float | None = None
     failed: bool = False
-    silent: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    sensor: str
-    state: State
-    t: float
 
 
 class HealthTracker:
@@ -36,6 +31,11 @@ class HealthTracker:
         self._devices = {d: _Device(d, k, s) for d, k, s in devices}
         self._started = started
 
+    @property
+    def started(self) -> float:
+        """The agent's start: a device never heard of is silent from then on."""
+        return self._started
+
     def seen(self, sensor: str, t: float, battery: float | None = None) -> None:
         dev = self._devices.get(sensor)
         if dev is None:
@@ -44,6 +44,16 @@ class HealthTracker:
         dev.failed = False  # a frame proves the transport works again
         if battery is not None:
             dev.battery = battery
+
+    def last_seen(self, sensor: str) -> float | None:
+        """When a frame of `sensor` was last seen (None: not yet, or not configured)."""
+        dev = self._devices.get(sensor)
+        return None if dev is None else dev.last_seen
+
+    def battery(self, sensor: str) -> float | None:
+        """The last battery level `sensor` reported, percent (None: none yet)."""
+        dev = self._devices.get(sensor)
+        return None if dev is None else dev.battery
 
     def set_failed(self, sensors: Iterable[str], failed: bool) -> None:
         for s in sensors:
@@ -58,16 +68,6 @@ class HealthTracker:
         if now - ref > dev.silence_s:
             return "silent"
         return "ok" if dev.last_seen is not None else "starting"
-
-    def transitions(self, now: float) -> list[Transition]:
-        """Devices that went silent or came back since the last call."""
-        out: list[Transition] = []
-        for dev in self._devices.values():
-            silent = self.state(dev.id, now) == "silent"
-            if silent != dev.silent:
-                dev.silent = silent
-                out.append(Transition(dev.id, "silent" if silent else "ok", now))
-        return out
 
     def snapshot(self, now: float) -> Sequence[SensorHealth]:
         return [

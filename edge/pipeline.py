@@ -14,18 +14,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from edge.alarm_book import AlarmBook, AlarmKey
 from edge.config import DeviceConfig, EdgeSettings
 from edge.detection import Detector, Finding
 from edge.detectors.fall_alarm import FallAlarmConfig
-from edge.fall_monitor import FallMonitor
+from edge.fall_monitor import FALL_DETECTOR, FallMonitor
 from edge.health import HealthTracker
 from edge.outbox import Outbox
-from sensors import contract
+from edge.supervision import Supervision
+from sensors import contract, plausibility
 from sensors.codecs.ble_health import CHARACTERISTICS as HEALTH_CHARACTERISTICS
 from sensors.codecs.ble_health import health_readings
 from sensors.codecs.bthome import BTHomeDecoder
 from sensors.codecs.vitals_line import decode_line as decode_vitals_line
-from sensors.errors import ContractError, DecodeError
+from sensors.errors import ContractError, DecodeError, StaleCounterError
 from sensors.readings import (
     Advertisement,
     ButtonEvent,
@@ -50,6 +52,14 @@ _RAISING_PRESSES = frozenset(ButtonPress) - {ButtonPress.HOLD_RELEASE}
 _MAX_BATCH = contract.MAX_READINGS_PER_BATCH
 
 
+def _press_detail(ev: ButtonEvent) -> dict[str, float | int | bool | str | None]:
+    """A button event's alarm/event detail: the press, and which button of several."""
+    detail: dict[str, float | int | bool | str | None] = {"press": ev.press.value}
+    if ev.index is not None:
+        detail["button"] = ev.index
+    return detail
+
+
 @dataclass(frozen=True, slots=True)
 class RaisedAlarm:
     alarm_id: str
@@ -67,6 +77,10 @@ class PipelineStats:
     decode_errors: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
     unusable_readings: int = 0  # health frames flagged unusable (kept from the hub)
+    # Readings refused as physically implausible (sensors.plausibility), per quantity.
+    implausible: Counter[str] = field(default_factory=Counter)
+    replays: int = 0  # encrypted BTHome frames refused for a replayed or stale counter
+    skipped_objects: int = 0  # objects of decoded frames that could not be read or used
     alarms: list[RaisedAlarm] = field(default_factory=list)
     events: int = 0
 
@@ -80,12 +94,20 @@ class Pipeline:
         *,
         detectors: Sequence[Detector] = (),
         line_decoders: dict[str, LineDecoder] | None = None,
+        book: AlarmBook | None = None,
+        supervision: Supervision | None = None,
     ) -> None:
+        """`book`: the alarm book (default: one in the outbox's spool); `supervision`:
+        the sensor supervision (default: from the settings, since `health.started`)."""
         self.settings = settings
         self.dwelling = settings.dwelling
         self.outbox = outbox
         self.health = health
+        self.book = book if book is not None else AlarmBook(outbox, settings.dwelling)
         self.detectors = list(detectors)
+        if supervision is None:
+            supervision = Supervision.from_settings(settings, health, health.started)
+        self.supervision = supervision
         self.stats = PipelineStats()
         # Shipped line formats; the caller may add or replace (tests, other gateways).
         self._line_decoders: dict[str, LineDecoder] = {"vitals": decode_vitals_line}
@@ -118,7 +140,9 @@ class Pipeline:
         self._by_port: dict[str, DeviceConfig] = {
             d.port: d for d in settings.devices if d.transport == "serial" and d.port
         }
-        self._bthome = {d.id: BTHomeDecoder(d.id) for d in self._by_address.values()}
+        self._bthome = {
+            d.id: BTHomeDecoder(d.id, key=d.bind_key_bytes()) for d in self._by_address.values()
+        }
         # A GATT measurement's time stamp is the device's wall clock: the dwelling's zone.
         self._tz = ZoneInfo(settings.timezone)
         self._pending: list[contract.Reading] = []
@@ -138,14 +162,33 @@ class Pipeline:
             return
         if decoded is None:
             return
+        decoded = self._plausible(decoded)
         self.health.seen(decoded.sensor, decoded.t, decoded.battery)
         self._add_readings(decoded.readings)
-        for det in self.detectors:
-            self._findings(det.update(decoded.readings, decoded.t))
+        for det in self._all_detectors():
+            self._findings(det.update(decoded.readings, decoded.t), det.name)
         for button in decoded.buttons:
             self._button(button)
 
+    def _plausible(self, decoded: DecodedFrame) -> DecodedFrame:
+        """The frame without its implausible readings, which are counted and logged."""
+        decoded = plausibility.screen(decoded)
+        self.stats.skipped_objects += len(decoded.skipped)
+        for r in decoded.rejected:
+            n = self.stats.implausible[r.quantity] = self.stats.implausible[r.quantity] + 1
+            if n % 1000 == 1:  # a broken sensor repeats itself: log the 1st, 1001st, ...
+                log.warning(
+                    "sensor %s: implausible %s (%d so far): %s",
+                    r.sensor,
+                    r.quantity,
+                    n,
+                    plausibility.problem(r.quantity, r.value),
+                )
+        return decoded
+
     def _decode_error(self, exc: DecodeError) -> None:
+        if isinstance(exc, StaleCounterError):
+            self.stats.replays += 1
         n = self.stats.decode_errors[exc.device_kind] = (
             self.stats.decode_errors[exc.device_kind] + 1
         )
@@ -175,7 +218,8 @@ class Pipeline:
             return
         self.health.seen(device.id, frame.t)
         self._add_readings(out.readings)
-        self._findings(out.findings)
+        self._findings(out.findings, FALL_DETECTOR)
+        self._findings(self.supervision.update(out.readings, frame.t), self.supervision.name)
 
     def _health_notification(self, device: DeviceConfig, frame: Notification) -> None:
         """Heart rate / SpO2: usable values to the hub as readings; every decoded reading,
@@ -191,13 +235,16 @@ class Pipeline:
         self.health.seen(device.id, decoded.t, decoded.battery)
         status = next((r.value for r in decoded.readings if r.quantity == "status"), 0.0)
         if status == 0:
+            # A clean status vouches for the values: screen them. A flagged frame's values
+            # are unusable anyway (a heart rate of 0 with no skin contact): not counted.
+            decoded = self._plausible(decoded)
             self._add_readings([r for r in decoded.readings if r.quantity != "status"])
         else:
             # Flagged (no skin contact, special value, device status): never a chart point;
             # the vitals detector reports it.
             self.stats.unusable_readings += 1
-        for det in self.detectors:
-            self._findings(det.update(decoded.readings, decoded.t))
+        for det in self._all_detectors():
+            self._findings(det.update(decoded.readings, decoded.t), det.name)
 
     def _decode(self, frame: Frame) -> DecodedFrame | None:
         if isinstance(frame, Notification):  # handled before decoding (see handle)
@@ -225,6 +272,9 @@ class Pipeline:
             if r.t < 0 or not math.isfinite(r.value):  # the wire contract refuses them
                 self.stats.decode_errors["non_finite"] += 1
                 continue
+            if not plausibility.plausible(r):  # the last gate (frames are screened before)
+                self.stats.implausible[r.quantity] += 1
+                continue
             self._pending.append(
                 contract.Reading(sensor=r.sensor, quantity=r.quantity, t=r.t, value=r.value)
             )
@@ -239,11 +289,24 @@ class Pipeline:
             # "Ik ben oke": a long press while a fall is pending or raised cancels it and
             # raises nothing. Any other press still means "help" (docs/edge.md, falls).
             incidents = [m for m in self.fall_monitors.values() if m.in_incident]
-            if incidents:
+            # Fall alarms still open, also those a previous run of the agent raised.
+            raised = self.book.open_alarms(FALL_DETECTOR)
+            if incidents or raised:
                 log.info("pendant %s: long press -> fall cancelled by the resident", ev.sensor)
-                self._event("button", ev.t, ev.sensor, {"press": ev.press.value})
+                self._event("button", ev.t, ev.sensor, _press_detail(ev))
                 for monitor in incidents:
-                    self._findings(monitor.cancel_pressed(ev.t))
+                    self._findings(monitor.cancel_pressed(ev.t), FALL_DETECTOR)
+                detail: dict[str, float | int | bool | str | None] = {
+                    "reason": "button",
+                    "after_alarm": True,
+                }
+                for e in raised:  # those the monitors' incidents did not cover
+                    kind = (
+                        "fall_cancelled"
+                        if e.kind is contract.AlarmKind.FALL
+                        else "long_lie_cancelled"
+                    )
+                    self._condition(e.key, kind, ev.t, detail, on=False)
                 return
         if is_pendant and ev.press in _RAISING_PRESSES:
             log.info("pendant %s: %s -> personal alarm", ev.sensor, ev.press.value)
@@ -252,10 +315,10 @@ class Pipeline:
                 contract.Severity.HIGH,
                 t=ev.t,
                 sensor=ev.sensor,
-                detail={"press": ev.press.value},
+                detail=_press_detail(ev),
             )
         else:
-            self._event("button", ev.t, ev.sensor, {"press": ev.press.value})
+            self._event("button", ev.t, ev.sensor, _press_detail(ev))
 
     def raise_alarm(
         self,
@@ -265,15 +328,15 @@ class Pipeline:
         t: float,
         sensor: str | None = None,
         detail: dict[str, float | int | bool | str | None] | None = None,
-        alarm_id: str | None = None,
-        cancel: bool = False,
     ) -> str:
-        aid = alarm_id or contract.new_id()
+        """A one-off alarm (the pendant's press: every press is a new alarm, and nothing
+        at the edge cancels it, so it is not a condition of the alarm book)."""
+        aid = contract.new_id()
         msg = contract.AlarmMessage(
             id=contract.new_id(),
             dwelling=self.dwelling,
             ts=t,
-            action="cancel" if cancel else "raise",
+            action="raise",
             alarm_id=aid,
             kind=kind,
             severity=severity,
@@ -282,8 +345,7 @@ class Pipeline:
         )
         # Spooled (fsynced) before anything tries to publish it.
         self.outbox.put(msg)
-        if not cancel:
-            self.stats.alarms.append(RaisedAlarm(aid, kind, sensor, t))
+        self.stats.alarms.append(RaisedAlarm(aid, kind, sensor, t))
         return aid
 
     def _event(
@@ -293,45 +355,73 @@ class Pipeline:
         sensor: str | None,
         detail: dict[str, float | int | bool | str | None],
     ) -> None:
-        self.outbox.put(
-            contract.Event(
-                id=contract.new_id(),
-                dwelling=self.dwelling,
-                ts=t,
-                kind=kind,
-                sensor=sensor,
-                detail=detail,
-            )
-        )
+        self.outbox.put(self._event_message(kind, t, sensor, detail))
         self.stats.events += 1
 
-    def _findings(self, findings: Sequence[Finding]) -> None:
+    def _event_message(
+        self,
+        kind: str,
+        t: float,
+        sensor: str | None,
+        detail: dict[str, float | int | bool | str | None],
+    ) -> contract.Event:
+        return contract.Event(
+            id=contract.new_id(),
+            dwelling=self.dwelling,
+            ts=t,
+            kind=kind,
+            sensor=sensor,
+            detail=detail,
+        )
+
+    def _findings(self, findings: Sequence[Finding], detector: str) -> None:
+        """Events out; alarm conditions through the alarm book, and their events when
+        the book acted (a repeated level is not news)."""
         for f in findings:
-            self._event(f.kind, f.t, f.sensor, dict(f.detail))
-            if f.alarm is not None:
-                self.raise_alarm(
-                    f.alarm,
-                    f.severity,
-                    t=f.t,
-                    sensor=f.sensor,
-                    detail=dict(f.detail),
-                    alarm_id=f.alarm_id,
-                    cancel=f.cancel,
-                )
+            if f.alarm is None:
+                self._event(f.kind, f.t, f.sensor, dict(f.detail))
+                continue
+            key = AlarmKey(detector, f.condition, f.sensor)
+            self._condition(
+                key, f.kind, f.t, dict(f.detail), on=f.on, alarm=f.alarm, severity=f.severity
+            )
+
+    def _condition(
+        self,
+        key: AlarmKey,
+        event: str,
+        t: float,
+        detail: dict[str, float | int | bool | str | None],
+        *,
+        on: bool,
+        alarm: contract.AlarmKind = contract.AlarmKind.TECHNICAL,
+        severity: contract.Severity = contract.Severity.LOW,
+    ) -> None:
+        msg = self._event_message(event, t, key.sensor, detail)
+        if on:
+            sent = self.book.on(key, alarm, severity, t, detail, event=msg)
+        else:
+            sent = self.book.off(key, t, detail, event=msg)
+        if not sent:
+            return
+        log.info("%s: %s (%s)", key.detector, event, key.sensor or "-")
+        self.stats.events += 1
+        for m in sent:
+            if m.action == "raise":
+                self.stats.alarms.append(RaisedAlarm(m.alarm_id, m.kind, m.sensor, t))
+
+    def _all_detectors(self) -> list[Detector]:
+        return [*self.detectors, self.supervision]
 
     # -- time -------------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
         """Every `batch_s`: ship the pending readings, advance detectors, watch silence."""
         self.flush_batch(now)
-        for det in self.detectors:
-            self._findings(det.advance(now))
+        for det in self._all_detectors():
+            self._findings(det.advance(now), det.name)
         for monitor in self.fall_monitors.values():
-            self._findings(monitor.advance(now))
-        for tr in self.health.transitions(now):
-            kind = "sensor_silent" if tr.state == "silent" else "sensor_back"
-            log.info("device %s: %s", tr.sensor, kind)
-            self._event(kind, now, tr.sensor, {})
+            self._findings(monitor.advance(now), FALL_DETECTOR)
 
     def flush_batch(self, now: float) -> None:
         pending, self._pending = self._pending, []

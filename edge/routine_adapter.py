@@ -10,8 +10,10 @@
   passes only changes (and the first value) - a PIR that re-reports "motion" while the
   resident moves about is still seen through the 0 -> 1 edges it sends.
 - **Findings.** Resident rules (inactivity, not up, out of bed at night, front door at
-  night) become `AlarmMessage`s of the detector's kind and severity, raised once and
-  cancelled with the same alarm id when the resident is seen again. Technical findings
+  night) become alarm conditions (`edge.alarm_book`): on when the detector raises, off for
+  every resident rule whenever the resident is seen (an activation of an ambient sensor),
+  so an alarm a previous run raised is still cancelled by the first sign of life after a
+  restart. Technical findings
   (`sensor_silent`, `sensor_stuck`) are events only (`detail.source = "routine"`): a
   silent sensor is a technical matter, never an inactivity alarm.
 - **Learned state survives restarts.** `RoutineModel` JSON is written atomically (temp
@@ -40,10 +42,16 @@ from zoneinfo import ZoneInfo
 
 from edge.config import EdgeSettings
 from edge.detection import DetailValue, Finding
-from edge.detectors.routine import AmbientEvent, RoutineDetector, RoutineFinding, SensorKind
+from edge.detectors.routine import (
+    RESIDENT_RULES,
+    AmbientEvent,
+    RoutineDetector,
+    RoutineFinding,
+    SensorKind,
+)
 from edge.detectors.routine_model import RoutineConfig, RoutineModel
 from edge.state_file import read_state, set_aside, write_atomic
-from sensors.contract import AlarmKind, Severity, new_id
+from sensors.contract import AlarmKind, Severity
 from sensors.readings import Reading
 
 log = logging.getLogger(__name__)
@@ -148,8 +156,6 @@ class RoutineAdapter:
         self.model = model
         self.detector = RoutineDetector(model, tz, start_t)
         self._value: dict[str, int] = {}
-        # (rule, sensor) -> (alarm id, kind, severity) of the alarms raised and not cancelled
-        self._open: dict[tuple[str, str | None], tuple[str, AlarmKind, Severity]] = {}
         self._next_refresh = self._boundary_after(start_t)
         self.saves = 0
         # Learned days loaded: tell the hub at the first tick, not only at the next noon.
@@ -190,7 +196,11 @@ class RoutineAdapter:
             events.append(AmbientEvent(r.t, r.sensor, sensor.kind, sensor.room, value))
         if not events:
             return []
-        return self._findings(self.detector.update(events))
+        seen = next((e for e in events if e.value == 1), None)
+        # The resident is seen: every resident condition is off (before what the detector
+        # makes of the same events, which may start a new one).
+        out = [] if seen is None else self._seen(seen.t, {})
+        return out + self._findings(self.detector.update(events))
 
     def advance(self, t: float) -> Sequence[Finding]:
         out = self._findings(self.detector.advance(t))
@@ -239,28 +249,28 @@ class RoutineAdapter:
             if kind in _TECHNICAL or f.alarm_kind is AlarmKind.TECHNICAL:
                 out.append(Finding(kind, f.t, f.sensor, {**detail, "source": "routine"}))
                 continue
-            key = (kind, f.sensor)
             if f.action == "raise":
-                aid = self._open.setdefault(key, (new_id(), f.alarm_kind, f.severity))[0]
                 out.append(
-                    Finding(kind, f.t, f.sensor, detail, f.alarm_kind, f.severity, alarm_id=aid)
+                    Finding(kind, f.t, f.sensor, detail, f.alarm_kind, f.severity, rule=kind)
                 )
-            else:
-                # The detector cancels when the resident is seen again; its cancel names
-                # one rule, but being seen ends every resident alarm that is open (a
-                # not-up alarm included).
-                opened, self._open = self._open, {}
-                for (rule, sensor), (aid, alarm_kind, severity) in opened.items():
-                    out.append(
-                        Finding(
-                            f"{rule}_cancelled",
-                            f.t,
-                            sensor,
-                            detail,
-                            alarm_kind,
-                            severity,
-                            alarm_id=aid,
-                            cancel=True,
-                        )
-                    )
+            # The detector's cancel comes with an activation (the resident is seen
+            # again), which `update` has already turned into every resident rule's "off"
+            # (its cancel names one rule, but being seen ends them all, not-up included).
         return out
+
+    @staticmethod
+    def _seen(t: float, detail: dict[str, DetailValue]) -> list[Finding]:
+        """Every resident rule's condition off (the book cancels those that are open)."""
+        return [
+            Finding(
+                f"{rule.value}_cancelled",
+                t,
+                None,
+                detail,
+                AlarmKind.INACTIVITY,
+                Severity.LOW,
+                on=False,
+                rule=rule.value,
+            )
+            for rule in RESIDENT_RULES
+        ]

@@ -19,6 +19,9 @@ new connection is made (`resend_all`), and deleted when the hub's receipt names 
 (`receipt`). Resend times are on the caller's monotonic clock and mean nothing to another
 process: opening the spool makes every awaiting row due.
 
+The spool database also holds the agent's alarm book (`edge.alarm_book`, its own table),
+written through `transaction()` in the same commit as the alarm message it belongs to.
+
 Bound and drop policy (what happens when the dwelling is offline for very long):
 
 * the spool holds at most `max_messages` rows and `max_bytes` of payload;
@@ -165,7 +168,11 @@ class Spool:
     @contextmanager
     def _tx(self, what: str, on_rollback: Callable[[], None] | None = None) -> Iterator[None]:
         """One write transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any error); a
-        SQLite error is a SpoolError naming `what`."""
+        SQLite error is a SpoolError naming `what`. Inside `transaction()` it joins the
+        caller's transaction (which commits or rolls back everything at once)."""
+        if self._db.in_transaction:
+            yield
+            return
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -178,6 +185,15 @@ class Spool:
                 raise
         except sqlite3.Error as exc:
             raise SpoolError(str(self.path), f"{what} failed: {exc}") from exc
+
+    @contextmanager
+    def transaction(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction for a caller that keeps its own table in the spool
+        database (`edge.alarm_book`): appends made inside it commit together with the
+        caller's writes, or not at all (a rollback reloads the counts). Do not await
+        inside it."""
+        with self._tx(what, on_rollback=self._reload_counts):
+            yield self._db
 
     def _forget(self, seq: int) -> tuple[int, int] | None:
         """Delete one row inside a transaction: (payload length, was awaiting), or None."""

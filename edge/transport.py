@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 StatusFactory = Callable[[bool], contract.Status]
 CommandHandler = Callable[[contract.Command], None]
+BadCommandHandler = Callable[[str], None]  # the contract's rejection reason
 
 # An alarm unconfirmed this long after its first PUBACK is logged at WARNING (the hub is
 # not receiving, or is too old to send receipts), and again every hour while it waits.
@@ -87,6 +88,7 @@ class Publisher:
         status: StatusFactory,
         *,
         on_command: CommandHandler | None = None,
+        on_bad_command: BadCommandHandler | None = None,
         host: str | None = None,
         port: int | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -109,6 +111,7 @@ class Publisher:
         self._next_warn_check = 0.0
         self._connection_id: str | None = None
         self.on_command = on_command
+        self.on_bad_command = on_bad_command
         # host/port overrides: the simulator routes the agent through its netem proxy.
         self.host = host or settings.host
         self.port = port or settings.port
@@ -241,6 +244,8 @@ class Publisher:
                 _, msg = contract.decode(str(message.topic), message.payload)
             except ContractError as exc:
                 log.warning("rejected command on %s: %s", message.topic, exc.reason)
+                if self.on_bad_command is not None:
+                    self.on_bad_command(exc.reason)
                 continue
             if not isinstance(msg, contract.Command):
                 continue

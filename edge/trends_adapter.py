@@ -14,9 +14,11 @@
   `vitals`, the rule's severity) with flat numbers: `rule`, `metric`, `value`,
   `baseline_median`, `baseline_mad`, `baseline_days` (None for a rise-within rule, which
   has no baseline) and `day`; when it no longer holds, `trend_alarm_cancelled` cancels
-  the same alarm id.
-- **State survives restarts.** The detector's daily values, the day in progress, its
-  raised rules and their alarm ids are written atomically (temp file, fsync, rename) to
+  it. Each rule is a condition in the agent's alarm book (`edge.alarm_book`), which keeps
+  the alarm ids; at the first tick after a start every configured rule the detector does
+  not hold is said "off", so an alarm left open by a lost state file is cancelled.
+- **State survives restarts.** The detector's daily values, the day in progress and its
+  raised rules are written atomically (temp file, fsync, rename) to
   `trends_state` (beside the routine state) whenever a day closes or an alarm changes,
   and read at start. A corrupt or incompatible file is set aside (`.bad`), logged, and
   the baseline starts over.
@@ -28,26 +30,25 @@ import json
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Final
 
+from edge.care_plan import CarePlan, care_plan
 from edge.config import EdgeSettings
 from edge.detection import DetailValue, Finding
 from edge.detectors.trends import (
-    DEFAULT_RULES,
     Metric,
-    RuleKind,
     TrendDetector,
     TrendFinding,
-    TrendRule,
     TrendSample,
     TrendsConfig,
 )
 from edge.detectors.vitals import Quantity, Source, plausible
 from edge.state_file import read_state, set_aside, write_atomic
 from edge.vitals_adapter import vital_readings, vitals_sources
-from sensors.contract import Severity, new_id
+from sensors.contract import AlarmKind
 from sensors.readings import Reading
 
 log = logging.getLogger(__name__)
@@ -63,50 +64,39 @@ _METRIC: Final = {
 
 
 def trends_config(settings: EdgeSettings) -> TrendsConfig:
-    """The care plan's trend rules: the defaults unless the configuration lists its own."""
+    """The care plan's trend rules (edge.care_plan: the hub's last update, else edge.toml's,
+    else the defaults)."""
     t = settings.trends
-    rules = (
-        DEFAULT_RULES
-        if t.rules is None
-        else tuple(
-            TrendRule(
-                r.name, Metric(r.metric), RuleKind(r.kind), r.delta, r.days, Severity(r.severity)
-            )
-            for r in t.rules
-        )
-    )
     return TrendsConfig(
-        baseline_days=t.baseline_days, min_baseline_days=t.min_baseline_days, rules=rules
+        baseline_days=t.baseline_days,
+        min_baseline_days=t.min_baseline_days,
+        rules=care_plan(settings).trend_rules,
     )
 
 
-def load_state(
-    path: Path, tz: str, config: TrendsConfig | None = None
-) -> tuple[TrendDetector, dict[str, str]]:
-    """The saved detector and its open alarm ids (rule -> alarm id), or a fresh start."""
+def load_state(path: Path, tz: str, config: TrendsConfig | None = None) -> TrendDetector:
+    """The saved detector, or a fresh start. (Files of earlier agents also held alarm ids;
+    the alarm book keeps those now, and they are ignored.)"""
     text = read_state(path, "trends")
     if text is None:
-        return TrendDetector(tz, config), {}
+        return TrendDetector(tz, config)
     try:
         raw = json.loads(text)
         if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
             raise ValueError("not a trends state file of version 1")
         detector = TrendDetector.from_json(json.dumps(raw["detector"]), tz, config)
-        alarms = {str(k): str(v) for k, v in dict(raw["alarms"]).items()}
     except (ValueError, KeyError, TypeError) as exc:
         set_aside(path, "trends", exc)
-        return TrendDetector(tz, config), {}
-    # An alarm id is only kept for a rule the detector still has raised.
-    alarms = {rule: aid for rule, aid in alarms.items() if rule in detector.active}
+        return TrendDetector(tz, config)
     days = sum(len(s) for s in detector.daily.values())
     log.info("trends: %d daily values loaded from %s", days, path)
-    return detector, alarms
+    return detector
 
 
-def save_state(path: Path, detector: TrendDetector, alarms: dict[str, str]) -> None:
+def save_state(path: Path, detector: TrendDetector) -> None:
     """Atomic: a crash leaves the old file or the new one, never half of one."""
     text = json.dumps(
-        {"version": STATE_VERSION, "detector": json.loads(detector.to_json()), "alarms": alarms},
+        {"version": STATE_VERSION, "detector": json.loads(detector.to_json())},
         separators=(",", ":"),
     )
     write_atomic(path, text)
@@ -129,10 +119,12 @@ class TrendsAdapter:
         self.continuous = continuous
         self.state_path = state_path
         self.sample_period_s = sample_period_s
-        if state_path is not None:
-            self.detector, self._alarms = load_state(state_path, tz, config)
-        else:
-            self.detector, self._alarms = TrendDetector(tz, config), {}
+        self.detector = (
+            load_state(state_path, tz, config)
+            if state_path is not None
+            else TrendDetector(tz, config)
+        )
+        self._reconciled = False
         self._last_fed: dict[tuple[str, Metric], float] = {}
         self._day: date | None = self.detector.day
         self.saves = 0
@@ -153,6 +145,16 @@ class TrendsAdapter:
     @property
     def name(self) -> str:
         return "trends"
+
+    def apply_care_plan(self, plan: CarePlan) -> None:
+        """The hub changed the care plan (edge.commands): these rules from now on. A rule
+        the plan drops is no longer raised; an alarm it had raised stays open at the hub
+        for the operators to close (never withdrawn behind their backs)."""
+        rules = plan.trend_rules
+        self.detector.cfg = replace(self.detector.cfg, rules=rules)
+        names = {r.name for r in rules}
+        self.detector.active &= names
+        self.save()
 
     # -- the Detector protocol ----------------------------------------------------------
 
@@ -182,7 +184,24 @@ class TrendsAdapter:
         return self._after(self.detector.update(samples), t)
 
     def advance(self, t: float) -> Sequence[Finding]:
-        return self._after(self.detector.advance(t), t)
+        out = self._after(self.detector.advance(t), t)
+        if not self._reconciled:
+            self._reconciled = True
+            out.extend(
+                Finding(
+                    "trend_alarm_cancelled",
+                    t,
+                    None,
+                    {"rule": rule.name, "reason": "not_held"},
+                    AlarmKind.VITALS,
+                    rule.severity,
+                    on=False,
+                    rule=rule.name,
+                )
+                for rule in self.detector.cfg.rules
+                if rule.name not in self.detector.active
+            )
+        return out
 
     # -- findings and persistence -------------------------------------------------------
 
@@ -197,7 +216,7 @@ class TrendsAdapter:
         if self.state_path is None:
             return
         try:
-            save_state(self.state_path, self.detector, self._alarms)
+            save_state(self.state_path, self.detector)
             self.saves += 1
         except OSError as exc:
             # Not fatal: the detector keeps its state in memory; the next day tries again.
@@ -214,20 +233,16 @@ class TrendsAdapter:
             "baseline_days": None if b is None else b.days,
             "day": f.day.isoformat(),
         }
-        if f.action == "raise":
-            aid = self._alarms[f.rule] = new_id()
+        raised = f.action == "raise"
+        if raised:
             log.info("trends: %s raised (%s %.1f)", f.rule, f.metric.value, f.value)
-            return Finding("trend_alarm", t, None, detail, f.alarm_kind, f.severity, aid)
-        aid_open = self._alarms.pop(f.rule, None)
-        if aid_open is None:  # raised before the state was lost: nothing to cancel
-            return Finding("trend_alarm_cancelled", t, None, detail)
         return Finding(
-            "trend_alarm_cancelled",
+            "trend_alarm" if raised else "trend_alarm_cancelled",
             t,
             None,
             detail,
             f.alarm_kind,
             f.severity,
-            aid_open,
-            cancel=True,
+            on=raised,
+            rule=f.rule,
         )

@@ -26,18 +26,23 @@ in the same band, `news2_updated` when the score or the parameters present chang
 parameter at once, other changes at most every 10 min, so the hub's latest NEWS2 is
 current); `vitals` alarms raised with the pipeline's severity (>= 5 or a single 3: high;
 >= 7: critical), escalated with a new alarm when the severity rises, cancelled when it
-drops to none; invalid readings as `reading_invalid` events.
+drops to none; invalid readings as `reading_invalid` events. The alarm is a condition
+(`NEWS2_RULE`) in the agent's alarm book, which keeps its ids: the adapter also says
+"off" after every reading that leaves a score with something measured and no alarm
+severity, so an alarm a previous run raised is cancelled once fresh vitals are fine.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Final
 
+from edge.care_plan import CarePlan, care_plan
 from edge.config import EdgeSettings
 from edge.detection import DetailValue, Finding
-from edge.detectors.news2 import News2Score, SpO2Scale
+from edge.detectors.news2 import News2Score, Param, SpO2Scale
 from edge.detectors.vitals import (
     Quantity,
     Source,
@@ -47,11 +52,12 @@ from edge.detectors.vitals import (
     VitalsFindingKind,
     VitalsPipeline,
 )
-from sensors.contract import MAX_DETAIL_KEYS, new_id
+from sensors.contract import MAX_DETAIL_KEYS, Severity
 from sensors.readings import Reading
 
 log = logging.getLogger(__name__)
 
+NEWS2_RULE: Final = "news2"  # the alarm book's rule for the vitals alarm
 INVALID_GAP_S: Final = 300.0  # continuous: a new run of unusable readings after this long
 
 QUANTITY: Final[dict[str, Quantity]] = {
@@ -94,6 +100,11 @@ def vital_readings(
     ]
 
 
+def _vitals_measured(n: News2Score) -> bool:
+    """A vital sign was scored (air or oxygen is the care plan's, not a measurement)."""
+    return any(p is not Param.O2 for p, _ in n.measured)
+
+
 class VitalsAdapter:
     """`edge.detection.Detector` around `VitalsPipeline`."""
 
@@ -107,7 +118,6 @@ class VitalsAdapter:
         self.sensors = sensors
         self.continuous = continuous
         self.pipeline = VitalsPipeline(config)
-        self._alarms: list[str] = []  # ids of the vitals alarms open now
         # (sensor, quantity) -> (reason, time) of the last unusable continuous reading
         self._invalid_run: dict[tuple[str, str], tuple[str, float]] = {}
         self.invalid_suppressed = 0
@@ -117,12 +127,17 @@ class VitalsAdapter:
         sensors, continuous = vitals_sources(settings)
         if not sensors:
             return None
-        scale = SpO2Scale.SCALE_2 if settings.news2_scale == 2 else SpO2Scale.SCALE_1
+        plan = care_plan(settings)
         return cls(
             sensors,
-            VitalsConfig(scale=scale, on_oxygen=settings.on_oxygen),
+            VitalsConfig(scale=plan.spo2_scale, on_oxygen=plan.on_oxygen),
             continuous=continuous,
         )
+
+    def apply_care_plan(self, plan: CarePlan) -> None:
+        """The hub changed the care plan (edge.commands): scored with it from now on."""
+        cfg = self.pipeline.cfg
+        self.pipeline.cfg = replace(cfg, scale=plan.spo2_scale, on_oxygen=plan.on_oxygen)
 
     @property
     def name(self) -> str:
@@ -138,6 +153,14 @@ class VitalsAdapter:
                 found.extend(self._continuous(v))
             else:
                 found.extend(self.pipeline.update([v]))
+        last = self.pipeline.last
+        if self.pipeline.severity is None and last is not None and _vitals_measured(last):
+            # The level: fine now (a no-op for the book unless an alarm is open).
+            found.append(
+                VitalsFinding(
+                    self.pipeline.now, VitalsFindingKind.ALARM, "cancel", None, news2=last
+                )
+            )
         return self._findings(found)
 
     def _continuous(self, v: VitalReading) -> list[VitalsFinding]:
@@ -188,31 +211,22 @@ class VitalsAdapter:
                 detail |= self._measured(n, MAX_DETAIL_KEYS - len(detail) - 1)
             if f.previous_band is not None:
                 detail["previous_band"] = f.previous_band.value
-            if f.kind is VitalsFindingKind.ALARM and f.severity is not None:
-                if f.action == "raise":
-                    # Escalation is a new alarm (the hub routes by severity at raise time).
-                    aid = new_id()
-                    self._alarms.append(aid)
-                    out.append(
-                        Finding(
-                            "vitals_alarm", f.t, f.sensor, detail, f.alarm_kind, f.severity, aid
-                        )
+            if f.kind is VitalsFindingKind.ALARM:
+                # Escalation is a new alarm (the hub routes by severity at raise time): the
+                # book raises one when the severity is above the open one's.
+                raised = f.action == "raise" and f.severity is not None
+                out.append(
+                    Finding(
+                        "vitals_alarm" if raised else "vitals_alarm_cancelled",
+                        f.t,
+                        None,
+                        detail,
+                        f.alarm_kind,
+                        f.severity or Severity.HIGH,
+                        on=raised,
+                        rule=NEWS2_RULE,
                     )
-                elif f.action == "cancel":
-                    opened, self._alarms = self._alarms, []
-                    out.extend(
-                        Finding(
-                            "vitals_alarm_cancelled",
-                            f.t,
-                            f.sensor,
-                            detail,
-                            f.alarm_kind,
-                            f.severity,
-                            aid,
-                            cancel=True,
-                        )
-                        for aid in opened
-                    )
+                )
             else:
                 out.append(Finding(f.kind.value, f.t, f.sensor, detail))
         return out

@@ -51,6 +51,15 @@ resident_app = typer.Typer(
 )
 app.add_typer(resident_app, name="resident")
 
+
+def _command_cli() -> None:
+    from hub.command_cli import command
+
+    app.command("command")(command)
+
+
+_command_cli()
+
 ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="The hub's TOML file (its data directory is used)."),

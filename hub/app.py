@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Final, Protocol, cast
 from sqlalchemy import Engine
 
 from hub.budget import DwellingBudgets
+from hub.commands import CommandSender
 from hub.config import HubSettings, parse_host_port
 from hub.context import AlarmSink, ConsoleSettings, HubContext
 from hub.dead_letters import DeadLetters
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from alerts.model import AlarmRecord
     from alerts.service import AlarmStats
     from hub.family.summary import DailySummaries
+    from hub.fhir.push import Pusher as FhirPusher
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,9 @@ class Hub:
         if self.summaries is not None:
             summaries = self.summaries
             parts["summaries"] = lambda: summaries.run(stop)
+        if self.settings.fhir.push:
+            pusher = self.fhir_pusher()
+            parts["fhir"] = lambda: pusher.run(stop)
         server: uvicorn.Server | None = None
         sock: socket.socket | None = None
         if self.settings.console.enabled:
@@ -144,6 +149,34 @@ class Hub:
             # The stores stay open so that the caller can still read figures (the demo's
             # summary); `close()` ends them.
             log.info("hub stopped")
+
+    def fhir_pusher(self) -> FhirPusher:
+        """The FHIR push subscriptions' worker (hub.fhir.push), on this hub's stores."""
+        from alerts.store import AlarmStore
+        from hub.fhir.collect import sensor_kinds
+        from hub.fhir.consent import ConsentStore
+        from hub.fhir.outbox import FhirOutbox
+        from hub.fhir.push import Pusher, PushPolicy
+
+        f = self.settings.fhir
+        return Pusher(
+            ConsentStore(self.sql),
+            FhirOutbox(self.sql),
+            self.store,
+            AlarmStore(self.sql),
+            lambda dwelling: sensor_kinds(self.presence.board(), dwelling),
+            self.clock,
+            policy=PushPolicy(
+                interval_s=f.interval_s,
+                settle_s=f.settle_s,
+                window_max_s=f.window_max_s,
+                timeout_s=f.timeout_s,
+                max_attempts=f.max_attempts,
+                backoff_s=f.backoff_s,
+                backoff_max_s=f.backoff_max_s,
+            ),
+            worker=self.settings.broker.client_id,
+        )
 
     async def close(self) -> None:
         if self._closed:
@@ -351,6 +384,7 @@ def build_hub(
         alarms=alarms,
         timeseries=store,
         parked=dead,
+        commands=CommandSender(settings.broker, registry, clock),
     )
     hub = Hub(settings, context, registry, store, dedup, presence, ingest, alarms, clock, sql)
     if own_alarms:

@@ -223,13 +223,13 @@ async def take(
             return []
         arrived.clear()
         if not inbox:
-            await _first(arrived.wait(), stop.wait())
+            await first_of(arrived.wait(), stop.wait())
     if closed.done():
         raise aiomqtt.MqttError(closed.result())
     return [inbox.popleft() for _ in range(min(limit, len(inbox)))]
 
 
-async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
+async def first_of(*waits: Coroutine[Any, Any, Any]) -> None:
     tasks = [asyncio.ensure_future(w) for w in waits]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

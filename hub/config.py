@@ -307,6 +307,20 @@ class BudgetSection(_Section):
         )
 
 
+class FhirSection(_Section):
+    """The link to care institutions (hub.fhir): pushing consented data to their FHIR
+    endpoints (the consents, with their endpoints, are in the registry)."""
+
+    push: bool = True  # run the push subscriptions (only consents with an endpoint push)
+    interval_s: float = Field(default=60.0, gt=0, le=3600)
+    settle_s: float = Field(default=120.0, ge=0, le=86400)  # late spool deliveries
+    window_max_s: float = Field(default=3600.0, gt=0, le=86400)  # at most per Bundle
+    timeout_s: float = Field(default=20.0, gt=0, le=300)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    backoff_s: float = Field(default=10.0, gt=0, le=3600)
+    backoff_max_s: float = Field(default=1800.0, gt=0, le=86400)
+
+
 class HubSettings(FileSettings):
     model_config = SettingsConfigDict(
         env_prefix="MZ_HUB_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -324,6 +338,7 @@ class HubSettings(FileSettings):
     alarm_centre: AlarmCentreSection = AlarmCentreSection()
     budget: BudgetSection = BudgetSection()
     family: FamilySection = FamilySection()
+    fhir: FhirSection = FhirSection()
     language: Literal["nl", "en"] = "nl"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

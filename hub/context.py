@@ -13,7 +13,7 @@ from typing import Protocol
 from alerts.model import Contact
 from alerts.routing import Policy
 from hub.storage.base import TimeSeriesStore
-from sensors.contract import AlarmMessage, Severity
+from sensors.contract import AlarmMessage, Command, DetailValue, Severity
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +146,15 @@ class Registry(Protocol):
     def audit_log(
         self, dwelling: str | None = None, since: float | None = None, limit: int = 100
     ) -> list[AuditEntry]: ...
+    def audit(
+        self,
+        actor: Actor,
+        action: str,
+        now: float,
+        *,
+        dwelling: str | None = None,
+        detail: str = "",
+    ) -> None: ...
     def verify_operator(self, username: str, password: str) -> Operator | None:
         """The operator, if the password is theirs and they are enabled."""
         ...
@@ -221,6 +230,14 @@ class HubContext:
     timeseries: TimeSeriesStore | None = None
     # Messages parked after failing over and over (hub.dead_letters), for /api/v1/stats.
     parked: ParkedMessages | None = None
+    # Commands to the dwellings' edges (hub.commands.CommandSender); None: not wired.
+    commands: CommandSending | None = None
+
+
+class CommandSending(Protocol):
+    async def send(
+        self, dwelling: str, name: str, args: dict[str, DetailValue], actor: Actor
+    ) -> Command: ...
 
 
 class ParkedMessages(Protocol):

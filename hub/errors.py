@@ -65,3 +65,12 @@ class BrokerUnavailable(HubError):
     """The MQTT broker refused or dropped the connection; reconnecting may help."""
 
     retryable = True
+
+
+class TooSoon(HubError):
+    """Asked again too soon (a second test alarm to one dwelling within minutes): the
+    dwelling's alarm budget is for its resident's alarms. `retry_after_s` says when."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

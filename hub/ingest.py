@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from hub.broker_tls import tls_context
 from hub.budget import BUDGET_READINGS, BudgetPolicy, DwellingBudgets
+from hub.commands import checked_test_alarm
 from hub.config import BrokerSettings
 from hub.context import AlarmSink, Registry
 from hub.dead_letters import DeadLetters, letter_key
@@ -500,7 +501,8 @@ class Ingest:
                 )
             )
         elif isinstance(msg, AlarmMessage):
-            await self._alarms.on_edge_alarm(msg, now)
+            # A test alarm (hub.commands) only if the hub asked for that test.
+            await self._alarms.on_edge_alarm(checked_test_alarm(self._registry, msg, now), now)
         # A readings batch may be a backlog from before a goodbye: it does not cancel it.
         # Its source time tells presence whether it was made before the hub gave up on a
         # timed-out connection (held by the network, delivered on its return: old news).

@@ -18,10 +18,11 @@ and exits, and the broker delivers again what was not acknowledged.
 Pipe messages, each a (kind, body) pair pickled by multiprocessing:
 
     child -> hub   ("up", None)              connected (CONNACK)
-                   ("messages", [(topic, payload, retained, mid, qos), ...])
+                   ("messages", [(topic, payload, retained, mid, qos), ...]), per "more"
                    ("done", None | error)    the last subscribe / unsubscribe
                    ("lost", why)             the connection ended; the child exits
     hub -> child   ("subscribe", [topic, ...]), ("unsubscribe", [topic, ...])
+                   ("more", None)            send what has arrived (or the next to arrive)
                    ("ack", [(mid, qos), ...])
                    ("close", None)           disconnect and exit
 """
@@ -42,7 +43,7 @@ from typing import Any, Final
 import aiomqtt
 
 from hub.broker_tls import tls_context
-from hub.bulk_session import HANDSHAKE_TIMEOUT_S, BulkSession, Received, take
+from hub.bulk_session import HANDSHAKE_TIMEOUT_S, BulkSession, Received, first_of, take
 from hub.config import BrokerSettings
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class ReceiverSession:
         self._up: asyncio.Future[None] = self._loop.create_future()
         self._replies: collections.deque[asyncio.Future[None]] = collections.deque()
         self._acks: list[tuple[int, int]] = []
+        self._asked = False  # a "more" is out and unanswered
         self._conn: Connection | None = None
         self._proc: BaseProcess | None = None
 
@@ -113,6 +115,12 @@ class ReceiverSession:
             await self._ask(("unsubscribe", topics))
 
     async def batch(self, limit: int, stop: asyncio.Event) -> list[Received]:
+        if not self._inbox and not self._asked:
+            # Asked for only when all is taken: what arrived meanwhile comes in one pipe
+            # message, not one per message (the child has a core to itself; the hub pays
+            # per pipe message).
+            self._asked = True
+            self._send(("more", None))
         return await take(self._inbox, self._arrived, self._closed, limit, stop)
 
     def ack(self, message: Received) -> None:
@@ -167,6 +175,7 @@ class ReceiverSession:
                 kind, body = conn.recv()
                 if kind == "messages":
                     self._inbox.extend(Received(*m) for m in body)
+                    self._asked = False
                     self._arrived.set()
                 elif kind == "done":
                     reply = self._replies.popleft()
@@ -228,9 +237,10 @@ async def _serve(conn: Connection, broker: BrokerSettings, client_id: str) -> No
     try:
         async with BulkSession(broker, client_id, tls) as session:
             _tell(conn, ("up", None))
-            forwarding = asyncio.create_task(_forward(session, conn, gone))
+            wanted = asyncio.Event()
+            forwarding = asyncio.create_task(_forward(session, conn, wanted, gone))
             try:
-                await _obey(session, conn, requests, gone, forwarding)
+                await _obey(session, conn, requests, wanted, gone, forwarding)
             finally:
                 gone.set()
                 with contextlib.suppress(aiomqtt.MqttError):
@@ -241,13 +251,21 @@ async def _serve(conn: Connection, broker: BrokerSettings, client_id: str) -> No
         _tell(conn, ("lost", f"readings receiver failed: {exc!r}"))
 
 
-async def _forward(session: BulkSession, conn: Connection, gone: asyncio.Event) -> None:
-    """What arrives, on to the hub, a burst per pipe message."""
+async def _forward(
+    session: BulkSession, conn: Connection, wanted: asyncio.Event, gone: asyncio.Event
+) -> None:
+    """What has arrived, on to the hub each time it asks for more, in one pipe message."""
     try:
-        while taken := await session.batch(FORWARD_MAX, gone):
-            _tell(
-                conn, ("messages", [(m.topic, m.payload, m.retained, m.mid, m.qos) for m in taken])
-            )
+        while True:
+            await first_of(wanted.wait(), gone.wait())
+            if gone.is_set():
+                return
+            taken = await session.batch(FORWARD_MAX, gone)
+            if not taken:
+                return
+            wanted.clear()
+            burst = [(m.topic, m.payload, m.retained, m.mid, m.qos) for m in taken]
+            _tell(conn, ("messages", burst))
     except aiomqtt.MqttError as exc:
         _tell(conn, ("lost", str(exc)))
         gone.set()
@@ -257,6 +275,7 @@ async def _obey(
     session: BulkSession,
     conn: Connection,
     requests: asyncio.Queue[tuple[str, Any]],
+    wanted: asyncio.Event,
     gone: asyncio.Event,
     forwarding: asyncio.Task[None],
 ) -> None:
@@ -274,6 +293,8 @@ async def _obey(
         if kind == "ack":
             for mid, qos in body:
                 session.ack_id(mid, qos)
+        elif kind == "more":
+            wanted.set()
         elif kind in ("subscribe", "unsubscribe"):
             try:
                 await (session.subscribe if kind == "subscribe" else session.unsubscribe)(body)

@@ -141,6 +141,12 @@ QUANTITY_RANGES: Final[dict[str, tuple[float, float]]] = {
     "window": (0.0, 1.0),
     "occupancy": (0.0, 1.0),
     "weight": (0.0, 500.0),  # kg (BTHome mass; the serial gateway's scale)
+    "voltage": (0.0, 400.0),  # V: a device battery's (BTHome 0x0C) or the mains' (0x4A)
+    "moisture": (0.0, 100.0),  # % (BTHome 0x14/0x2F)
+    "tilt": (-360.0, 360.0),  # degrees (BTHome rotation 0x3F: a window's tilt)
+    "presence": (0.0, 1.0),  # binary (BTHome 0x25)
+    "vibration": (0.0, 1.0),  # binary (BTHome 0x2C)
+    "wet": (0.0, 1.0),  # binary moisture (BTHome 0x20): a leak or bed-wetting pad
     # Vital signs: the serial gateway (sensors.codecs.vitals_line), GATT health profiles
     # (sensors.codecs.ble_health) and edge.detectors.vitals.Quantity
     "hr": (0.0, 350.0),  # beats/min
@@ -155,6 +161,21 @@ QUANTITY_RANGES: Final[dict[str, tuple[float, float]]] = {
     # The wearable (edge.fall_monitor): RMS of |a| - 1 g over each second, in g
     "activity": (0.0, 256.0),
 }
+
+
+_INSTANCE_RE: Final = re.compile(r"^(?P<base>[a-z][a-z0-9_]*?)_(?P<n>[2-9]|[1-9][0-9])$")
+
+
+def quantity_base(quantity: str) -> tuple[str, int]:
+    """`temperature_2` -> ("temperature", 2); any other name is instance 1 of itself.
+
+    A device frame may carry a quantity more than once (two thermometers on one BTHome
+    device): the first keeps the plain name, the n-th (2-99) is `{quantity}_{n}` and has
+    its base's range."""
+    m = _INSTANCE_RE.match(quantity)
+    if m is not None and m["base"] in QUANTITY_RANGES:
+        return m["base"], int(m["n"])
+    return quantity, 1
 
 
 def text_problem(value: str, max_length: int = MAX_TEXT) -> str | None:
@@ -452,7 +473,7 @@ def time_ok(t: float, now: float | None, *, max_age_s: float = MAX_AGE_S) -> boo
 
 def reading_problem(reading: Reading, now: float | None) -> str | None:
     """Why one reading is refused (a `reading_*` reason), or None to keep it."""
-    limits = QUANTITY_RANGES.get(reading.quantity)
+    limits = QUANTITY_RANGES.get(quantity_base(reading.quantity)[0])
     if limits is None:
         return "reading_unknown_quantity"
     if not time_ok(reading.t, now):

@@ -34,3 +34,20 @@ class DecodeError(SensorsError):
         super().__init__(f"{device_kind}: {detail}")
         self.device_kind = device_kind
         self.detail = detail
+
+
+class StaleCounterError(DecodeError):
+    """An encrypted frame whose counter is not newer than the last one accepted from the
+    device: a replay (or a device whose counter went back). Refused and counted."""
+
+
+class CommandRefused(SensorsError):
+    """A hub command the edge will not carry out (`sensors.commands.parse`).
+
+    `reason` is a short, stable code the edge counts and sends back in its acknowledgement
+    (`unknown_command`, `bad_args`, `stale`, or the edge's own `not_saved` and `failed`)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail

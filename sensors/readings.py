@@ -76,6 +76,9 @@ class ButtonEvent:
     sensor: str
     press: ButtonPress
     t: float
+    # Which button of a multi-button device (BTHome: the n-th button object of the
+    # frame, from 1); None for a device with one button.
+    index: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +91,9 @@ class DecodedFrame:
     buttons: tuple[ButtonEvent, ...] = ()
     battery: float | None = None  # percent, when the frame carried it
     packet_id: int | None = None
+    # Readings refused as physically implausible (`sensors.plausibility.screen`): counted
+    # and logged with the sensor id, never scored or stored.
+    rejected: tuple[Reading, ...] = ()
+    # Objects of the frame that could not be read (an unknown object id and whatever
+    # followed it, an unknown event code) or that we do not use (a BTHome pressure).
+    skipped: tuple[str, ...] = ()

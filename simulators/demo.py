@@ -34,6 +34,7 @@ from hub.context import Dwelling, Operator
 from sensors.settings import SettingsFileError, read_toml
 from simulators.alarm_centre import AlarmCentre
 from simulators.broker import HUB_USER, EmbeddedBroker
+from simulators.demo_fhir import export_episode, seed_consent
 from simulators.demo_residents import seed_residents
 from simulators.dwelling import SimulatedDwelling, dwelling_settings
 from simulators.mail_sink import MailSink, inbox_app
@@ -87,6 +88,7 @@ class DemoSummary:
     ingest: dict[str, int]
     stats: dict[str, Any] = field(default_factory=dict)
     centre: dict[str, Any] = field(default_factory=dict)
+    fhir_bundle: str | None = None  # dw-004's NEWS2 episode as a FHIR Bundle (its path)
 
     def as_dict(self) -> dict[str, Any]:
         rows = []
@@ -127,6 +129,7 @@ class DemoSummary:
             "alarms": rows,
             "ingest": self.ingest,
             "latency": self.stats,
+            "fhir_bundle": self.fhir_bundle,
         }
 
 
@@ -189,6 +192,7 @@ def _seed(hub: Hub, operator_password: str, family_password: str) -> None:
         for zone, device in enumerate(scenario.devices, start=1):
             registry.set_zone(dwelling_id, device.id, zone)
     seed_residents(registry, hub.clock())
+    seed_consent(hub, hub.clock() - 3600)  # dw-004 shares its data with a hospital (FHIR)
     registry.add_operator(
         # A coordinator: the demo shows editing a resident card too.
         Operator(username=DEMO_OPERATOR, role="coordinator", display_name="Demo-coördinator"),
@@ -336,6 +340,9 @@ async def run_demo(cfg: DemoConfig, stop: asyncio.Event | None = None) -> DemoSu
 
     assert hub is not None
     try:
+        episode = await export_episode(
+            hub, cfg.data_dir, started_at - 60, sys.stderr if cfg.banner_to_stderr else sys.stdout
+        )
         alarms = sorted(hub.alarms.recent(limit=10_000), key=lambda a: a.raised_at)
         stats = hub.alarms.stats().as_dict()
         summary = DemoSummary(
@@ -347,6 +354,7 @@ async def run_demo(cfg: DemoConfig, stop: asyncio.Event | None = None) -> DemoSu
             ingest=dict(hub.stats.counters()),
             stats={k: v for k, v in stats.items() if k.startswith(("received_", "notified_"))},
             centre=_centre_summary(cfg, centre, hub),
+            fhir_bundle=None if episode is None else str(episode),
         )
     finally:
         await hub.close()

@@ -158,6 +158,8 @@ def _device_config(d: SimDevice) -> dict[str, Any]:
             "silence_s": _VITALS_SILENCE_S,
         }
     out: dict[str, Any] = {"id": d.id, "transport": "ble", "address": d.mac}
+    if d.bind_key is not None:
+        out["bind_key"] = d.bind_key.hex()
     if d.kind == "health_band":
         # A wearable without our accelerometer: its heart rate and SpO2 go to NEWS2.
         return out | {
@@ -308,15 +310,15 @@ class SimulatedDwelling:
             elif d.kind == "ambient":
                 assert d.role is not None
                 self.devices[d.id] = SimulatedAmbientSensor(
-                    d.id, d.mac, d.role, battery=d.battery, repeats=d.repeats
+                    d.id, d.mac, d.role, battery=d.battery, repeats=d.repeats, key=d.bind_key
                 )
             elif d.kind == "pendant":
                 self.devices[d.id] = SimulatedPendant(
-                    d.id, d.mac, battery=d.battery, repeats=d.repeats
+                    d.id, d.mac, battery=d.battery, repeats=d.repeats, key=d.bind_key
                 )
             else:
                 self.devices[d.id] = SimulatedRoomSensor(
-                    d.id, d.mac, battery=d.battery, repeats=d.repeats, seed=i
+                    d.id, d.mac, battery=d.battery, repeats=d.repeats, seed=i, key=d.bind_key
                 )
         self._interval = {d.id: d.interval_s / scenario.speed for d in scenario.devices}
         self._silenced: set[str] = set()

@@ -53,6 +53,7 @@
     address = "A4:C1:38:00:00:01"   # optional; derived from the id when absent
     interval_s = 30           # keep-alive (pendant) or measurement interval (bthome)
     battery = 90
+    encrypted = false         # optional (pendant, bthome, ambient): encrypted BTHome
 
     [[events]]
     at = 42                   # scenario seconds from the start
@@ -192,6 +193,9 @@ class SimDevice(_Strict):
     interval_s: Annotated[float, Field(gt=0)] = 30.0
     battery: Annotated[int, Field(ge=0, le=100)] = 90
     repeats: Annotated[int, Field(ge=1, le=10)] = 3  # copies of each advertisement
+    # pendant, bthome, ambient: encrypted BTHome (AES-CCM) with a bind key derived from the
+    # id (`bind_key`; a simulation's key, never a real device's), given to the agent too.
+    encrypted: bool = False
     # wearable only
     mount: Literal["waist", "chest", "wrist", "pendant"] | None = None
     dataset: str = "sisfall-dev.npz"
@@ -214,6 +218,8 @@ class SimDevice(_Strict):
             raise ValueError(f"device {self.id}: replay/mount are for a wearable")
         if (self.kind == "ambient") != (self.role is not None and self.room is not None):
             raise ValueError(f"device {self.id}: role and room go with (only) kind 'ambient'")
+        if self.encrypted and self.kind not in ("pendant", "bthome", "ambient"):
+            raise ValueError(f"device {self.id}: encrypted is for a BTHome device")
         if self.kind != "health_band" and (self.health is not None or self.signal is not None):
             raise ValueError(f"device {self.id}: health/signal are for a health_band")
         if self.health is not None and (
@@ -227,6 +233,13 @@ class SimDevice(_Strict):
                 f"device {self.id}: units {self.units!r} are for a {_UNITS_FOR[self.units]}"
             )
         return self
+
+    @property
+    def bind_key(self) -> bytes | None:
+        """The simulated device's BTHome bind key (stable per id), if it encrypts."""
+        if not self.encrypted:
+            return None
+        return hashlib.sha256(b"mz-sim-bind-key:" + self.id.encode()).digest()[:16]
 
     @property
     def mac(self) -> str:

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from alerts.errors import ClaimedError
-from hub.api import api, handling, reports, residents
+from hub.api import api, commands, handling, reports, residents
 from hub.api.auth import PREFS_COOKIE, DeviceCookies, SessionPolicy, Sessions, Sleep
 from hub.api.console import Console, ConsoleAlarms
 from hub.api.live import LiveHub
@@ -34,6 +34,7 @@ from hub.console import routes
 from hub.console.views import STATIC, make_templates
 from hub.context import HubContext
 from hub.family import routes as family
+from hub.fhir import api as fhir_api
 from hub.watch import WATCH_INTERVAL_S, ChangeFeed, Watcher
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,8 @@ def create_app(
     app.include_router(reports.router(console))
     app.include_router(handling.router(console))
     app.include_router(residents.router(console))
+    app.include_router(fhir_api.router(console))  # /fhir: the read-only FHIR search API
+    app.include_router(commands.router(console))
     app.add_exception_handler(ClaimedError, handling.claimed_handler(console))
     app.include_router(routes.router(console, live))
     app.mount(family.STATIC_PATH, family.static_files(), name="family-static")

@@ -23,6 +23,7 @@ from starlette.responses import Response
 from alerts.routing import format_window
 from hub.api.console import Console
 from hub.api.deps import operator_dependency, source_of
+from hub.commands import follow_card
 from hub.context import Actor, AuditEntry, Operator, ResidentCard
 from hub.errors import AuditFailed, Forbidden, InvalidValue, NotFound
 from hub.resident_card import CARD_FIELDS, call_list
@@ -247,7 +248,9 @@ def router(console: Console) -> APIRouter:
         dwelling_id: str, changes: dict[str, Any], op: Operator, request: Request
     ) -> ResidentOut:
         who, now = actor(op, request), console.clock()
+        before = registry.resident_card(dwelling_id)
         card = await guarded(lambda: registry.update_resident(dwelling_id, changes, who, now))
+        await follow_card(console.ctx.commands, before, card, who)  # the edge's care plan
         return card_out(card)
 
     @r.patch("/dwellings/{dwelling_id}/resident")

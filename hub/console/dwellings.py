@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from hub.api import overview
 from hub.api.auth import csrf_token, session_operator
+from hub.console.commands import command_panel, notice
 from hub.console.dwelling_view import DwellingPage, dwelling_page
 from hub.console.guard import login_redirect
 from hub.console.residents import NO_STORE, panel_for
@@ -59,6 +60,7 @@ async def part_values(
         "dw": view,
         "store_error": store_error,
         "resident": panel_for(views, dwelling_id, lang, op),
+        "commands": await command_panel(views, dwelling_id, lang),
         "csrf": csrf,
     }
 
@@ -98,6 +100,7 @@ def router(views: Views) -> APIRouter:
         page = {
             **values,
             **await part_values(views, dwelling_id, found, lang, op, csrf_token(request)),
+            "cmd_notice": notice(request, lang),
         }
         part, version = views.part("_dwelling_page.html", page)
         # The resident card names a person: not for the browser's cache.

@@ -27,6 +27,7 @@ from starlette.responses import RedirectResponse, Response
 from alerts.present import moment
 from hub.api.auth import session_operator
 from hub.api.residents import AUDIT_READERS
+from hub.commands import follow_card
 from hub.console.guard import login_redirect, operator_form
 from hub.console.resident_view import ResidentPanel, audit_rows, broken_panel, resident_panel
 from hub.console.texts import UI
@@ -295,7 +296,7 @@ def router(views: Views) -> APIRouter:
             return edit_page(request, values, card, typed, notice=notice, status_code=409)
         who = Actor(op.username, op.role, "console")
         try:
-            await run_in_threadpool(
+            saved = await run_in_threadpool(
                 lambda: registry.update_resident(dwelling_id, changes, who, now)
             )
         except NotFound:
@@ -312,6 +313,7 @@ def router(views: Views) -> APIRouter:
             return edit_page(
                 request, values, card, typed, notice=t["rc_audit_failed"], status_code=503
             )
+        await follow_card(console.ctx.commands, card, saved, who)  # the edge's care plan
         return RedirectResponse(f"/dwellings/{dwelling_id}", status_code=303)
 
     # -- the audit trail --------------------------------------------------------------

@@ -6,7 +6,17 @@ from fastapi import APIRouter
 
 from hub.api.console import Console
 from hub.api.live import LiveHub
-from hub.console import ack, alarms, dwellings, events, login, queue, reports, residents
+from hub.console import (
+    ack,
+    alarms,
+    commands,
+    dwellings,
+    events,
+    login,
+    queue,
+    reports,
+    residents,
+)
 from hub.console.views import Views
 
 
@@ -22,6 +32,7 @@ def router(console: Console, live: LiveHub) -> APIRouter:
         ack.router(views),
         reports.router(views),
         residents.router(views),
+        commands.router(views),
     ):
         r.include_router(part)
     return r

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from hub.console.texts_alarm import ALARM_UI
+from hub.console.texts_commands import COMMAND_UI
 from hub.console.texts_reports import REPORT_UI
 from hub.console.texts_resident import RESIDENT_UI
 
@@ -442,6 +443,6 @@ VITAL_LABELS: Final[dict[str, dict[str, tuple[str, str]]]] = {
 
 
 # Each page's own texts, in the same `t` as the rest.
-for _page in (ALARM_UI, REPORT_UI, RESIDENT_UI):
+for _page in (ALARM_UI, REPORT_UI, RESIDENT_UI, COMMAND_UI):
     for _lang, _texts in _page.items():
         UI[_lang].update(_texts)

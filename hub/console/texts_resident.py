@@ -211,22 +211,54 @@ AUDIT_ACTIONS: Final[dict[str, dict[str, str]]] = {
         "resident.key_safe.view": "Sleutelkluiscode ingezien",
         "resident.care_notes.view": "Zorgnotities ingezien",
         "resident.update": "Bewonerskaart gewijzigd",
+        "fhir.consent.grant": "Toestemming gegevensdeling gegeven",
+        "fhir.consent.revoke": "Toestemming gegevensdeling ingetrokken",
+        "fhir.export": "Gegevens geëxporteerd (FHIR)",
+        "fhir.push": "Gegevens verstuurd aan zorginstelling (FHIR)",
+        "fhir.read": "Gegevens opgevraagd (FHIR)",
     },
     "en": {
         "resident.key_safe.view": "Key-safe code viewed",
         "resident.care_notes.view": "Care notes viewed",
         "resident.update": "Resident card changed",
+        "fhir.consent.grant": "Consent to share data given",
+        "fhir.consent.revoke": "Consent to share data revoked",
+        "fhir.export": "Data exported (FHIR)",
+        "fhir.push": "Data sent to the care institution (FHIR)",
+        "fhir.read": "Data requested (FHIR)",
     },
 }
 
 # Who did it, and through what (AuditEntry.role, .source).
 AUDIT_ROLES: Final[dict[str, dict[str, str]]] = {
-    "nl": {"operator": "operator", "coordinator": "zorgcoördinator", "admin": "beheerder"},
-    "en": {"operator": "operator", "coordinator": "care coordinator", "admin": "admin"},
+    "nl": {
+        "operator": "operator",
+        "coordinator": "zorgcoördinator",
+        "admin": "beheerder",
+        "system": "systeem",
+    },
+    "en": {
+        "operator": "operator",
+        "coordinator": "care coordinator",
+        "admin": "admin",
+        "system": "system",
+    },
 }
 AUDIT_SOURCES: Final[dict[str, dict[str, str]]] = {
-    "nl": {"console": "console", "api": "API", "cli": "mz admin", "demo": "demo"},
-    "en": {"console": "console", "api": "API", "cli": "mz admin", "demo": "demo"},
+    "nl": {
+        "console": "console",
+        "api": "API",
+        "cli": "mz admin",
+        "demo": "demo",
+        "fhir": "FHIR-koppeling",
+    },
+    "en": {
+        "console": "console",
+        "api": "API",
+        "cli": "mz admin",
+        "demo": "demo",
+        "fhir": "FHIR link",
+    },
 }
 
 # The card's fields as an audit row's "changed: ..." names them (hub.resident_card.FIELDS).

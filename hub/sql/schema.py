@@ -19,6 +19,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
 import alerts.tables  # noqa: F401  (tables register on import)
+import hub.fhir.tables
 import hub.ops_tables
 import hub.registry_tables  # noqa: F401
 from hub.sql.engine import Synchronous, is_sqlite, open_engine, reading, writing

@@ -40,8 +40,9 @@ class SimulatedAmbientSensor(_BTHomeDevice):
         *,
         battery: int = 90,
         repeats: int = 2,
+        key: bytes | None = None,
     ) -> None:
-        super().__init__(device_id, address, battery=battery, repeats=repeats)
+        super().__init__(device_id, address, battery=battery, repeats=repeats, key=key)
         self.role = role
         self.state = False
 

@@ -4,7 +4,9 @@
 button event when pressed, plus a slow battery keep-alive); `SimulatedRoomSensor` is a
 BTHome room sensor (temperature, humidity, motion) used to give a dwelling a steady
 stream of readings. Both encode with `sensors.codecs.bthome`, so the agent decodes them
-through the real bthome_ble parser. Pure: time comes in as an argument.
+through the real bthome_ble parser. With a bind `key` they encrypt as BTHome v2 devices
+do (AES-CCM, a frame counter that grows with every new advertisement; the repeats of one
+advertisement share it). Pure: time comes in as an argument.
 """
 
 from __future__ import annotations
@@ -18,9 +20,18 @@ from sensors.readings import Advertisement, ButtonPress
 
 class _BTHomeDevice:
     def __init__(
-        self, device_id: str, address: str, *, battery: int = 90, repeats: int = 3
+        self,
+        device_id: str,
+        address: str,
+        *,
+        battery: int = 90,
+        repeats: int = 3,
+        key: bytes | None = None,
+        counter: int = 0,
     ) -> None:
         self.id = device_id
+        self.key = key
+        self.counter = counter  # the encryption counter of the next advertisement
         self.address = address.upper()
         self.battery = battery
         # BTHome devices send each advertisement a few times (the receiver may miss one);
@@ -34,7 +45,11 @@ class _BTHomeDevice:
         return self.packet_id
 
     def _frames(self, payload: BTHomePayload, t: float) -> list[Advertisement]:
-        adv = encode_advertisement(self.address, payload, t=t, rssi=-62)
+        adv = encode_advertisement(
+            self.address, payload, t=t, rssi=-62, key=self.key, counter=self.counter
+        )
+        if self.key is not None:
+            self.counter = (self.counter + 1) % 2**32
         self.sent += 1
         return [adv] * self.repeats
 
@@ -60,9 +75,16 @@ class SimulatedRoomSensor(_BTHomeDevice):
     """A slowly varying indoor climate with occasional motion (deterministic per seed)."""
 
     def __init__(
-        self, device_id: str, address: str, *, battery: int = 90, repeats: int = 1, seed: int = 0
+        self,
+        device_id: str,
+        address: str,
+        *,
+        battery: int = 90,
+        repeats: int = 1,
+        seed: int = 0,
+        key: bytes | None = None,
     ) -> None:
-        super().__init__(device_id, address, battery=battery, repeats=repeats)
+        super().__init__(device_id, address, battery=battery, repeats=repeats, key=key)
         self._rng = random.Random(seed)  # simulation noise, not cryptography
 
     def tick(self, t: float) -> list[Advertisement]:

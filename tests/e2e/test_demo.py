@@ -2,7 +2,7 @@
 raised, goes at once to the simulated alarm centre (SIA DC-09, AES) which acknowledges
 it, is mailed in parallel and taken on ("ik ga erheen") through the mail's link by the
 simulated mantelzorger; dw-004's bad spot check (NEWS2 5 at 20 s) raises a vitals alarm
-for the mantelzorger only."""
+for the mantelzorger only, and is exported as a FHIR Bundle."""
 
 from __future__ import annotations
 
@@ -11,10 +11,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from fhir.resources.R4B.bundle import Bundle
 
 from tests.e2e.demo_cli import REPO, demo_command
+from tests.fhir_server import resources_of
 
 pytestmark = pytest.mark.e2e
+
+NEWS2 = "1104051000000101"  # SNOMED CT: NEWS2 total score
 
 
 def test_demo_runs_for_a_while_and_reports_the_alarm_handled(tmp_path: Path) -> None:
@@ -49,3 +53,11 @@ def test_demo_runs_for_a_while_and_reports_the_alarm_handled(tmp_path: Path) -> 
     assert [(a["dwelling"], a["severity"]) for a in vitals][:1] == [("dw-004", "high")]
     assert vitals[0]["centre_handed_s"] is None  # NEWS2 5: the family, not the centre
     assert summary["ingest"].get("accepted.readings", 0) > 0
+    # dw-004's NEWS2 episode exported as a FHIR Bundle (its resident consented), path shown.
+    path = Path(summary["fhir_bundle"])
+    assert path.is_relative_to(tmp_path / "demo") and f"episode in {path}" in proc.stderr
+    bundle = Bundle.model_validate_json(path.read_text())
+    news2 = [o for o in resources_of(bundle, "Observation") if o.code.coding[0].code == NEWS2]
+    assert max(o.valueInteger for o in news2) >= 5
+    assert "vitals" in {f.code.coding[0].code for f in resources_of(bundle, "Flag")}
+    assert [p.identifier[0].value for p in resources_of(bundle, "Patient")] == ["DEMO-0004"]

@@ -284,3 +284,15 @@ def test_a_card_waits_against_its_target_and_is_overdue_past_it() -> None:
     taken = replace(rec, state=AlarmState.ACKNOWLEDGED, acknowledged_at=t + 30)
     view = alarm_view(taken, "Unit 1", "nl", "Europe/Amsterdam", t + 3600)
     assert not view.overdue and view.target_s == 0  # taken on: no longer waiting
+
+
+def test_which_button_of_a_remote_is_said_in_dutch_and_english() -> None:
+    # A 4-button remote's third button (the edge's alarm detail `button`).
+    assert items({"press": "double_press", "button": 3}) == [
+        ("", "dubbel ingedrukt"),
+        ("knop nr.", "3"),
+    ]
+    assert items({"press": "press", "button": 2}, "en") == [
+        ("", "button pressed"),
+        ("button no.", "2"),
+    ]

@@ -246,12 +246,12 @@ def test_continuous_deterioration_raises_a_vitals_alarm_after_the_window_fills()
         found += adapter.update(band_frames(T0 + k, 72, 97), T0 + k)
     assert (adapter.pipeline.current().hr, adapter.pipeline.current().spo2) == (72, 97)
     bands = [f.detail["band"] for f in found if f.kind == "news2_band_changed"]
-    assert bands == ["zero"] and not [f for f in found if f.alarm]
+    assert bands == ["zero"] and not [f for f in found if f.alarm and f.on]
     found = []
     t1 = T0 + 400
     for k in range(400):  # HR 135 (3 points), SpO2 90 (3 points): 6 with a red flag
         found += adapter.update(band_frames(t1 + k, 135, 90), t1 + k)
-    (alarm,) = [f for f in found if f.alarm is not None]
+    (alarm,) = [f for f in found if f.alarm is not None and f.on]
     assert alarm.kind == "vitals_alarm" and alarm.severity is contract.Severity.HIGH
     last = adapter.pipeline.last
     assert last is not None and (last.score, last.red_flag, last.band.value) == (6, True, "medium")

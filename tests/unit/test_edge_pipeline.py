@@ -172,6 +172,15 @@ def test_silence_and_recovery_become_events_and_status(
     assert states["room-1"].state == "silent" and states["pendant-1"].state == "silent"
     p.handle(encode_advertisement(ROOM, BTHomePayload(packet_id=2, battery=55), t=T0 + 12))
     p.tick(T0 + 12)
+    assert {s.sensor: s.state for s in p.health.snapshot(T0 + 12)}["room-1"] == "ok"
+    # Back for ten minutes: "back" (edge.supervision.SILENT_CLEAR_S).
+    for k in range(1, 11):
+        p.handle(
+            encode_advertisement(
+                ROOM, BTHomePayload(packet_id=2 + k, battery=55), t=T0 + 12 + k * 60
+            )
+        )
+        p.tick(T0 + 12 + k * 60)
     events = [(m.kind, m.sensor) for m in spooled(spool) if isinstance(m, contract.Event)]
     assert events == [
         ("sensor_silent", "room-1"),

@@ -153,6 +153,18 @@ async def test_technical_alarms_are_not_texted_by_default(
     assert modem.sent == []
 
 
+async def test_a_test_alarm_is_never_texted(spool: Spool, modem: SimulatedModem) -> None:
+    clock = FakeClock()
+    fb = make(spool, modem, clock)
+    fb.outbox.put(alarm(clock, detail={"test": True, "command": contract.new_id()}))
+    real = alarm(clock)
+    fb.outbox.put(real)
+    clock.advance(500.0)
+    await fb.check()
+    assert sorted(s.number for s in modem.sent) == sorted([ANNA, BOB])  # the real one only
+    assert [r.alarm_id for r in reports(spool)] == [real.alarm_id]
+
+
 async def test_no_network_is_tried_again_after_retry_s(
     spool: Spool, modem: SimulatedModem, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -414,3 +414,11 @@ def test_load_reads_the_month_s_alarms_and_the_outage_open_since_before(tmp_path
     f = found.total
     assert f.alarms == 1 and f.first_response.p50_s == 12.0  # "dec" is December's
     assert f.downtime_h == 32.0 and f.outages == 1  # 1 Nov 00:00 to 2 Nov 08:00
+
+
+def test_a_test_alarm_is_no_incident() -> None:
+    t0 = local("2026-11-10T08:00")
+    care = acked("a1", t0, 30.0)
+    test = acked("a2", t0 + 60, 5.0, detail={"test": True, "command": "c" * 32})
+    f = figures([care, test]).total
+    assert f.alarms == 1 and f.by_kind["personal"] == 1

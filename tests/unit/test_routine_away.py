@@ -91,7 +91,7 @@ def test_the_rule_can_be_switched_off() -> None:
     assert m.thresholds.return_by_min is None
 
 
-def test_the_adapter_reports_away_as_an_event_and_not_back_as_an_alarm() -> None:
+def test_the_adapter_reports_away_as_an_event_and_not_back_as_an_alarm_condition() -> None:
     adapter = RoutineAdapter({}, tz=TZ, start_t=at(18.0, EVE), state_path=None, model=night_owl())
     t = at(1.0)
     detail = (("state", "away"), ("since", round(t)))
@@ -100,7 +100,8 @@ def test_the_adapter_reports_away_as_an_event_and_not_back_as_an_alarm() -> None
     assert event.kind == "away" and event.alarm is None and event.detail["state"] == "away"
     alarm = RoutineFinding(t, FindingKind.NOT_BACK, "raise", AlarmKind.INACTIVITY, Severity.HIGH)
     (raised_alarm,) = adapter._findings([alarm])
-    assert raised_alarm.kind == "not_back_night" and raised_alarm.alarm is AlarmKind.INACTIVITY
-    cancel = RoutineFinding(t + 60, FindingKind.NOT_BACK, "cancel", AlarmKind.INACTIVITY, LOW)
-    (cancelled,) = adapter._findings([cancel])
-    assert cancelled.cancel and cancelled.alarm_id == raised_alarm.alarm_id
+    assert raised_alarm.alarm is AlarmKind.INACTIVITY and raised_alarm.on
+    assert raised_alarm.condition == "not_back_night"
+    # the resident seen again: the alarm book is told the condition is off
+    off = [f for f in adapter._seen(t + 60, {}) if f.condition == "not_back_night"]
+    assert len(off) == 1 and not off[0].on

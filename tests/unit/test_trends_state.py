@@ -147,7 +147,13 @@ def band_day(adapter: TrendsAdapter, i: int, hr: float, *, every_s: float = 5.0)
 
 
 def alarms(found: Sequence[Finding]) -> list[Finding]:
-    return [f for f in found if f.alarm is not None]
+    """The conditions said on (the first tick after a start also says every rule not held
+    "off": a no-op for the alarm book unless one is open)."""
+    return [f for f in found if f.alarm is not None and f.on]
+
+
+def offs(found: Sequence[Finding], rule: str) -> list[Finding]:
+    return [f for f in found if f.alarm is not None and not f.on and f.condition == rule]
 
 
 def test_adapter_raises_a_trend_alarm_with_flat_detail_and_cancels_it(tmp_path: Path) -> None:
@@ -162,9 +168,9 @@ def test_adapter_raises_a_trend_alarm_with_flat_detail_and_cancels_it(tmp_path: 
         found += band_day(adapter, i, 80.0)
     found += adapter.advance(day_start(D0 + timedelta(days=11), TZ) + 60)  # day 10 closes
     (raised,) = alarms(found)
-    assert raised.kind == "trend_alarm" and not raised.cancel
+    assert raised.kind == "trend_alarm" and raised.on and raised.condition == "resting_hr_up"
     assert (raised.alarm, raised.severity) == (contract.AlarmKind.VITALS, contract.Severity.MEDIUM)
-    assert raised.sensor is None and raised.alarm_id
+    assert raised.sensor is None
     d = raised.detail
     assert d["rule"] == "resting_hr_up" and d["metric"] == "resting_hr"
     assert d["baseline_median"] == pytest.approx(60.0, abs=1.0)
@@ -179,13 +185,12 @@ def test_adapter_raises_a_trend_alarm_with_flat_detail_and_cancels_it(tmp_path: 
         "day",
     }
     assert all(isinstance(v, str | int | float) for v in d.values())  # flat numbers
-    # The resting heart rate comes back down: the same alarm id is cancelled.
+    # The resting heart rate comes back down: the same condition is off.
     later = band_day(adapter, 11, 60.0) + list(
         adapter.advance(day_start(D0 + timedelta(12), TZ) + 60)
     )
-    (cancel,) = alarms(later)
-    assert cancel.kind == "trend_alarm_cancelled" and cancel.cancel
-    assert cancel.alarm_id == raised.alarm_id
+    (cancel,) = offs(later, raised.condition)
+    assert cancel.kind == "trend_alarm_cancelled"
 
 
 def test_continuous_samples_are_thinned_and_spot_pulse_is_not_resting_hr(tmp_path: Path) -> None:
@@ -245,8 +250,9 @@ def test_state_survives_a_restart_with_its_open_alarm(tmp_path: Path) -> None:
     later = band_day(second, 11, 60.0) + list(
         second.advance(day_start(D0 + timedelta(12), TZ) + 60)
     )
-    (cancel,) = alarms(later)
-    assert cancel.cancel and cancel.alarm_id == raised.alarm_id
+    # The second adapter never raised it, and still says it off (the book cancels it).
+    (cancel,) = offs(later, raised.condition)
+    assert cancel.kind == "trend_alarm_cancelled"
 
 
 @pytest.mark.parametrize(
@@ -271,7 +277,7 @@ def test_corrupt_state_is_set_aside_and_logged(
     # ... and it keeps working and saving.
     band_day(adapter, 0, 60.0)
     adapter.advance(day_start(D0 + timedelta(days=1), TZ) + 60)
-    assert load_state(s.trends_state_path, TZ)[0].daily[Metric.RESTING_HR]
+    assert load_state(s.trends_state_path, TZ).daily[Metric.RESTING_HR]
 
 
 def test_unwritable_state_is_logged_not_fatal(
