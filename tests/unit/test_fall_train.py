@@ -95,7 +95,11 @@ def test_shipped_params_file_documents_its_training() -> None:
         resources.files("edge.detectors").joinpath("fall_params.json").read_text("utf-8")
     )
     assert doc["training"]["features"] == list(FEATURES)
-    assert "cv_leave_one_subject_out" in doc
+    # every choice made by inner CV, and the nested protocol's outer figures with intervals
+    assert {"l2", "threshold_logit", "partial_margin_logit"} <= set(doc["training"]["choice"])
+    outer = doc["training"]["outer"]["SisFall 200 Hz"]
+    lo, hi = outer["sensitivity_ci95"]
+    assert lo <= outer["sensitivity"] <= hi
     p = FallParams.from_json(doc["params"])
     assert p.history_s >= p.pre_s + p.post_s + p.peak_search_s
 
