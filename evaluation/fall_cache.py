@@ -32,7 +32,8 @@ CACHE_DIR = Path(".cache/fall")
 CACHE_VERSION = 1
 MATCH_S = 1.5  # a candidate this close to the largest |a| of a fall recording is the fall
 #: Device variants: "raw" as recorded, "down<hz>" block-averaged with jitter, "ble<hz>"
-#: through the BLE link model. Training uses all four for fast (200 Hz) recordings.
+#: through the BLE link model, "dev<hz>" the BLE link as another device reads it
+#: (`other_device`). Training uses them all for fast (200 Hz) recordings.
 TRAIN_VARIANTS: tuple[str, ...] = ("raw", "down20", "down25", "ble20")
 #: Seeds: training variants and the outer test variants are different realisations.
 SEED_TRAIN = 20261125
@@ -51,7 +52,22 @@ def variant(r: Recording, name: str, seed: int) -> Recording | None:
     rng = np.random.default_rng((seed, zlib.crc32(key)))
     if name.startswith("down"):
         return downsample(r, hz, rng)
-    return ble_link(r, hz, rng)
+    b = ble_link(r, hz, rng)
+    if name.startswith("dev"):
+        return other_device(b, rng)
+    return b
+
+
+DEV_RANGE_G = 8.0  # "dev" variants: a smaller accelerometer's range, g
+DEV_NOISE_G = 0.02  # ... its white noise, g RMS per axis
+
+
+def other_device(r: Recording, rng: np.random.Generator) -> Recording:
+    """`r` as another device would read it: +-`DEV_RANGE_G`, `DEV_NOISE_G` noise, the axes
+    permuted and their signs flipped (another axis convention and mounting)."""
+    a = r.accel[:, rng.permutation(3)] * rng.choice((-1.0, 1.0), 3)
+    a = np.clip(a + rng.normal(0.0, DEV_NOISE_G, a.shape), -DEV_RANGE_G, DEV_RANGE_G)
+    return replace(r, accel=a)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,9 +178,13 @@ def _code_hash() -> str:
     return h.hexdigest()[:16]
 
 
-def _key(recs: Sequence[Recording], name: str, seed: int, params: FallParams) -> str:
+#: The detector's source as imported (not as edited while a long run goes on).
+_CODE_HASH = _code_hash()
+
+
+def _key(recs: Sequence[Recording], name: str, seed: int, params: FallParams, code: str) -> str:
     h = hashlib.sha256()
-    h.update(f"{CACHE_VERSION}/{name}/{seed}/{_code_hash()}".encode())
+    h.update(f"{CACHE_VERSION}/{name}/{seed}/{code}".encode())
     h.update(json.dumps(params.to_json(), sort_keys=True).encode())
     for r in recs:
         h.update(f"{r.source}/{r.filename}/{r.position}/{r.t.shape[0]}/{r.label}".encode())
@@ -188,10 +208,11 @@ def candidates(
     None: no cache). Untrained model settings in `params` do not matter."""
     base = replace(params, bias=-50.0, weights=(0.0,) * len(FEATURES))
     parts: list[Candidates] = []
+    code = _CODE_HASH
     for name in variants:
         path = None
         if cache_dir is not None:
-            path = cache_dir / f"cand-{name}-{_key(recs, name, seed, base)}.npz"
+            path = cache_dir / f"cand-{name}-{_key(recs, name, seed, base, code)}.npz"
             if path.exists():
                 with np.load(path, allow_pickle=False) as z:
                     parts.append(Candidates(**{f: z[f] for f in _ARRAYS + _RECS}))
