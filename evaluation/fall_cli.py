@@ -15,6 +15,7 @@ import typer
 logger = logging.getLogger(__name__)
 
 DATASETS = Path("/work/shared/datasets")
+CACHE = Path(".cache/fall")  # candidate features per recording (git ignores .cache/)
 BY_CHOICES = ("subject", "code", "age_group", "position")
 
 
@@ -142,13 +143,16 @@ def eval_fall(
         list[Path] | None, typer.Option("--also", help="With --nested: another dataset .npz.")
     ] = None,
     quick: Annotated[bool, typer.Option("--quick", help="With --nested: a few people.")] = False,
+    cache: Annotated[
+        Path, typer.Option("--cache", help="With --nested: where candidates are cached.")
+    ] = CACHE,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")
     ] = True,
 ) -> None:
     """Stream every recording through the edge's fall detector and score it."""
     if nested:
-        _eval_nested([dataset, *(also or [])], quick, as_json, progress)
+        _eval_nested([dataset, *(also or [])], quick, as_json, progress, cache)
         return
     import numpy as np
 
@@ -203,6 +207,11 @@ def eval_fall(
         typer.echo(json.dumps(summary))
     else:
         _print_summary(f"fall detector on {dataset.name}", summary)
+        if params_file is None and dataset.name in _trained_on():
+            typer.echo(
+                "  in-sample: the shipped model was trained on this dataset, so this is not"
+                " a figure for new people; --nested gives the outer figure"
+            )
         for pos, n in sorted(left_out.items()):
             typer.echo(
                 f"  left out: {n} {pos} recordings (not where the wearable is worn;"
@@ -210,7 +219,20 @@ def eval_fall(
             )
 
 
-def _eval_nested(paths: list[Path], quick: bool, as_json: bool, progress: bool) -> None:
+def _trained_on() -> list[str]:
+    """Dataset file names the shipped params were trained on."""
+    from importlib import resources
+
+    from edge.detectors.fall import PARAMS_FILE
+
+    text = resources.files("edge.detectors").joinpath(PARAMS_FILE).read_text("utf-8")
+    names = json.loads(text).get("datasets", [])
+    return [str(n) for n in names]
+
+
+def _eval_nested(
+    paths: list[Path], quick: bool, as_json: bool, progress: bool, cache: Path
+) -> None:
     from edge.detectors.fall import FallParams
     from evaluation.fall_eval import load_dataset
     from evaluation.fall_outer import format_table, run
@@ -218,7 +240,7 @@ def _eval_nested(paths: list[Path], quick: bool, as_json: bool, progress: bool) 
     recs = [r for p in paths for r in load_dataset(p)]
     n_people = len({r.subject for r in recs})
     with _progress(n_people, "nested CV (outer folds)", progress) as tick:
-        _, result = run(recs, FallParams(), quick=quick, progress=tick)
+        _, result = run(recs, FallParams(), quick=quick, cache_dir=cache, progress=tick)
     if as_json:
         typer.echo(json.dumps(result))
         return
@@ -246,6 +268,7 @@ def train_fall(
     stress: Annotated[
         bool, typer.Option("--stress", help="Also run the soft-fall stress test (slow).")
     ] = False,
+    cache: Annotated[Path, typer.Option("--cache", help="Where candidates are cached.")] = CACHE,
     compare: Annotated[
         Path | None,
         typer.Option("--compare", help="An earlier params JSON: print the paired change."),
@@ -265,7 +288,7 @@ def train_fall(
     recs = [r for p in paths for r in load_dataset(p)]
     n_people = len({r.subject for r in recs})
     with _progress(n_people, "nested CV (outer folds)", progress and cv) as tick:
-        params, result = run(recs, FallParams(), cv=cv, quick=quick, progress=tick)
+        params, result = run(recs, FallParams(), cv=cv, quick=quick, cache_dir=cache, progress=tick)
     doc: dict[str, Any] = {
         "about": "Fall detector params: trained by `mz train fall` (see docs/falls.md).",
         "datasets": [p.name for p in paths],

@@ -22,6 +22,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -112,7 +113,8 @@ def test_sets(own: Sequence[Recording]) -> list[tuple[str, list[Recording]]]:
     for pos in sorted({r.position.upper() for r in own if r.source != "SisFall"}):
         mine = [r for r in own if r.source != "SisFall" and r.position.upper() == pos]
         src = mine[0].source
-        out.append((f"{src} {pos.lower()} (SensorTag ~20 Hz)", mine))
+        dev = " (SensorTag ~20 Hz)" if src == "UMAFall" else ""
+        out.append((f"{src} {pos.lower()}{dev}", mine))
         st = adl_stream(mine)
         if st is not None:
             out.append((f"ADL stream {src} {pos.lower()}", [st]))
@@ -408,7 +410,7 @@ def run(
     base: FallParams,
     cv: bool = True,
     quick: bool = False,
-    cache_dir: Any = None,
+    cache_dir: Path | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[FallParams, dict[str, Any]]:
     """The shipped params (every choice made by inner CV over all the people given) and,
