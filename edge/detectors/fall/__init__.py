@@ -49,14 +49,15 @@ No I/O (except `load_params`, called once at start-up), no clock reads, determin
 
 The package: `params` (settings, feature names, `load_params`), `events` (`FallEvent`),
 `features` (what is measured at a candidate impact, and the model's score), `detector`
-(the streaming `FallDetector`), `alarm` (the edge alarm policy: cancel window, long lie,
-silence after an impact). Training and evaluation live in the top-level `evaluation`
-package (not needed on the edge).
+(the streaming `FallDetector`), `recovery` (the watch for getting up after a fall),
+`alarm` (the edge alarm policy: cancel window, long lie, silence after an impact).
+Training and evaluation live in the top-level `evaluation` package (not needed on the
+edge).
 """
 
 from __future__ import annotations
 
-from edge.detectors.fall.detector import CLOCK_RESET_S, RECOVER_BLOCK_S, WALK_SD, FallDetector
+from edge.detectors.fall.detector import CLOCK_RESET_S, WALK_SD, FallDetector
 from edge.detectors.fall.events import FallEvent, FallEventKind
 from edge.detectors.fall.features import (
     BURST_FRACTION,
@@ -76,6 +77,7 @@ from edge.detectors.fall.params import (
     G,
     load_params,
 )
+from edge.detectors.fall.recovery import RECOVER_BLOCK_S, RecoveryWatch
 
 __all__ = [
     "BURST_FRACTION",
@@ -94,6 +96,7 @@ __all__ = [
     "FallEventKind",
     "FallParams",
     "G",
+    "RecoveryWatch",
     "candidate_features",
     "load_params",
     "retime_bursts",

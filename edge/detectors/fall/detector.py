@@ -22,13 +22,13 @@ from edge.detectors.fall.features import (
     score_features,
 )
 from edge.detectors.fall.params import FallParams, load_params
+from edge.detectors.fall.recovery import RecoveryWatch
 
 logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 
 CLOCK_RESET_S = 60.0  # a chunk starting this far before the last sample: clock restarted
-RECOVER_BLOCK_S = 0.5  # posture is judged on 0.5 s means after a fall (smooths walking)
 
 #: Walking-like upright block: SD of |a|^2 (g^2) between these. A criterion on the
 #: vector's total variance instead learnt a lying "upright" from moving on the mat after a
@@ -54,18 +54,6 @@ class _Unresolved:
     g0: tuple[float, float, float]  # pre-impact gravity direction (unit vector)
     peak_g: float
     since: float  # the last sample before the silence, s
-
-
-@dataclass(slots=True)
-class _Confirmed:
-    g0: tuple[float, float, float]  # pre-fall gravity direction (unit vector)
-    impact_time: float
-    peak_g: float
-    origin: float  # recovery is watched from here (the decision's window end), s
-    block: int = 0  # current RECOVER_BLOCK_S block since origin
-    block_sum: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
-    block_n: int = 0
-    upright_since: float | None = None
 
 
 @dataclass
@@ -94,7 +82,7 @@ class FallDetector:
         self._last_t = -math.inf
         self._pending: list[_Candidate] = []
         self._open: _Candidate | None = None
-        self._confirmed: _Confirmed | None = None
+        self._confirmed: RecoveryWatch | None = None
         self._unresolved: _Unresolved | None = None
         # upright reference: unit gravity direction while walking, and its evidence
         self._up: tuple[float, float, float] | None = None
@@ -150,7 +138,10 @@ class FallDetector:
             self._judge_unresolved(events)
         self._decide(self._last_t, self._last_t, events)
         if self._confirmed is not None:
-            self._track_recovery(tt, aa, events)
+            up = self._confirmed.feed(tt, aa, self.params)
+            if up is not None:
+                events.append(up)
+                self._confirmed = None
         return events
 
     def advance(self, t: float) -> list[FallEvent]:
@@ -425,7 +416,7 @@ class FallDetector:
             self.got_up_confirms += 1
             logger.info("candidate at %.2f s: a fall, and up again at once", c.t_peak)
         self._unresolved = None
-        self._confirmed = _Confirmed(
+        self._confirmed = RecoveryWatch(
             g0=self._pre_gravity(c.t_peak), impact_time=c.t_peak, peak_g=peak, origin=hi
         )
         logger.info("fall confirmed: impact %.2f s, peak %.1f g, p=%.3f", c.t_peak, peak, prob)
@@ -487,64 +478,7 @@ class FallDetector:
                 orientation_change_deg=math.degrees(angle),
             )
         )
-        self._confirmed = _Confirmed(
+        self._confirmed = RecoveryWatch(
             g0=u.g0, impact_time=u.impact_time, peak_g=u.peak_g, origin=self._last_t
         )
         logger.info("fall confirmed late: impact %.2f s, lying when back", u.impact_time)
-
-    def _track_recovery(self, t: FloatArray, a: FloatArray, events: list[FallEvent]) -> None:
-        """Watch for getting up in fixed 0.5 s blocks of mean acceleration after the fall.
-
-        Fixed blocks (not chunks) keep the result independent of how the driver chunks;
-        a block's mean smooths out walking, so "upright" means the trunk is back within
-        `recover_angle_deg` of its pre-fall orientation.
-        """
-        st = self._confirmed
-        if st is None:
-            return
-        b = np.floor((t - st.origin) / RECOVER_BLOCK_S).astype(np.intp)
-        i = int(np.searchsorted(b, 0))  # samples before the origin were judged already
-        if i >= b.shape[0]:
-            return
-        b = b[i:]
-        starts = np.flatnonzero(np.r_[True, b[1:] != b[:-1]])
-        sums = np.add.reduceat(a[i:], starts, axis=0).tolist()
-        counts = np.diff(np.r_[starts, b.shape[0]]).tolist()
-        for k, sm, n in zip(b[starts].tolist(), sums, counts, strict=True):
-            if k != st.block:
-                self._close_block(st, events)
-                if self._confirmed is None:
-                    return
-                st.block, st.block_n, st.block_sum = k, 0, [0.0, 0.0, 0.0]
-            st.block_sum = [
-                st.block_sum[0] + sm[0],
-                st.block_sum[1] + sm[1],
-                st.block_sum[2] + sm[2],
-            ]
-            st.block_n += n
-
-    def _close_block(self, st: _Confirmed, events: list[FallEvent]) -> None:
-        if st.block_n == 0:
-            return  # a gap tells nothing about posture
-        blk = RECOVER_BLOCK_S
-        mx, my, mz = st.block_sum
-        norm = math.sqrt(mx * mx + my * my + mz * mz)
-        cos_lim = math.cos(math.radians(self.params.recover_angle_deg))
-        start = st.origin + st.block * blk
-        g0 = st.g0
-        if norm < 1e-6 or (mx * g0[0] + my * g0[1] + mz * g0[2]) / norm < cos_lim:
-            st.upright_since = None
-            return
-        if st.upright_since is None:
-            st.upright_since = start
-        end = start + blk
-        if end - st.upright_since >= self.params.recover_s - 1e-9:
-            events.append(
-                FallEvent(
-                    FallEventKind.FALL_CANCELLED,
-                    time=end,
-                    impact_time=st.impact_time,
-                    peak_g=st.peak_g,
-                )
-            )
-            self._confirmed = None
