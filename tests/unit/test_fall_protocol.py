@@ -136,3 +136,25 @@ def test_candidates_are_cached_and_reloaded(tmp_path: object) -> None:
     np.testing.assert_array_equal(c1.rec, c2.rec)
     assert int(c1.impact.sum()) == 2  # the fall's impact, in both variants
     assert c1.r_slow.tolist() == [False, False, True, True]
+
+
+def test_a_trial_is_judged_person_by_person() -> None:
+    from evaluation.fall_outer import Outer, compare
+
+    def outer(extra: dict[str, int]) -> Outer:
+        per = {
+            p: Counts(falls=50, detected=45 + extra.get(p, 0), adls=50, hours=1.0)
+            for p in "ABCDEFGH"
+        }
+        return Outer({"set": per}, {})
+
+    base = outer({})
+    same = compare(base, base, "set")
+    assert same["sensitivity"] == {"change": 0.0, "ci95": [0.0, 0.0]}
+    # two more falls found for every person: beyond noise
+    wide = compare(base, outer(dict.fromkeys("ABCDEFGH", 2)), "set")
+    assert abs(wide["sensitivity"]["change"] - 2 / 50) < 1e-12
+    assert wide["sensitivity"]["ci95"][0] > 0.0
+    # five more falls, all of one person: the interval over people still reaches zero
+    one = compare(base, outer({"A": 5}), "set")
+    assert one["sensitivity"]["change"] > 0.0 and one["sensitivity"]["ci95"][0] == 0.0
