@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from edge.detectors.fall import FEATURES, FallDetector, FallEventKind, FallParams
 from edge.detectors.fall.alarm import FallAlarmConfig
@@ -35,8 +36,11 @@ from evaluation.fall_nested import Spy, fit_params
 
 logger = logging.getLogger(__name__)
 
+FloatArray = npt.NDArray[np.float64]
+
 BOOTSTRAP = 2000
 BLEND_S = 1.0  # linear blend between two ADL recordings of a continuous stream
+JOIN_S = 3.0  # a stream's false alarm with its impact this close to a join: "at a join"
 CI_SEED = 7
 
 
@@ -50,6 +54,7 @@ class Counts:
     adl_alarmed: int = 0  # ADL recordings with at least one fall_confirmed
     false_alarms: int = 0  # fall_confirmed events in ADLs
     self_cancelled: int = 0  # ... withdrawn (up again within the cancel window): no alarm
+    at_joins: int = 0  # ... of an ADL stream, with the impact within JOIN_S of a join
     hours: float = 0.0  # ADL hours
     delays: list[float] = field(default_factory=list)
     wrong: dict[str, int] = field(default_factory=dict)  # per activity: missed / alarmed
@@ -61,14 +66,16 @@ class Counts:
         return self.false_alarms - self.self_cancelled
 
 
-def adl_stream(recs: Sequence[Recording]) -> Recording | None:
+def adl_stream(recs: Sequence[Recording]) -> tuple[Recording, FloatArray] | None:
     """The ADL recordings of one wearer as one continuous stream (sorted by file name),
-    each joined to the next by a `BLEND_S` linear blend at the recording's rate."""
+    each joined to the next by a `BLEND_S` linear blend at the recording's rate; and the
+    times of the joins (the middle of each blend)."""
     adls = sorted((r for r in recs if r.label == 0 and r.t.shape[0] > 1), key=lambda r: r.filename)
     if not adls:
         return None
     ts: list[np.ndarray] = []
     accs: list[np.ndarray] = []
+    joins: list[float] = []
     t0 = 0.0
     for k, r in enumerate(adls):
         dt = 1.0 / r.fs
@@ -77,12 +84,13 @@ def adl_stream(recs: Sequence[Recording]) -> Recording | None:
             w = (np.arange(1, nb + 1) / (nb + 1))[:, None]
             accs.append((1.0 - w) * accs[-1][-1] + w * r.accel[0])
             ts.append(t0 + dt * np.arange(1, nb + 1))
+            joins.append(float(ts[-1][nb // 2]))
             t0 = float(ts[-1][-1])
         ts.append(t0 + dt + (r.t - r.t[0]))
         accs.append(r.accel)
         t0 = float(ts[-1][-1])
     first = adls[0]
-    return replace(
+    st = replace(
         first,
         t=np.concatenate(ts),
         accel=np.concatenate(accs),
@@ -90,19 +98,26 @@ def adl_stream(recs: Sequence[Recording]) -> Recording | None:
         activity="everyday activities back to back",
         filename=f"{first.subject}-{first.position}-adl-stream",
     )
+    return st, np.array(joins)
 
 
-def test_sets(own: Sequence[Recording]) -> list[tuple[str, list[Recording]]]:
-    """The named test sets of one person's (supported) recordings."""
+def test_sets(
+    own: Sequence[Recording],
+) -> tuple[list[tuple[str, list[Recording]]], dict[str, FloatArray]]:
+    """The named test sets of one person's (supported) recordings, and the join times of
+    the ADL streams among them (by file name)."""
     out: list[tuple[str, list[Recording]]] = []
+    joins: dict[str, FloatArray] = {}
     sis = [r for r in own if r.source == "SisFall"]
     if sis:
         grp = sis[0].age_group
         ble = [v for v in (variant(r, "ble20", SEED_TEST) for r in sis) if v is not None]
-        st = adl_stream(sis)
+        made = adl_stream(sis)
         rng = np.random.default_rng((SEED_TEST, sum(map(ord, sis[0].subject))))
-        streams = [] if st is None else [st]
-        streams_ble = [] if st is None else [ble_link(st, 20.0, rng)]
+        streams = [] if made is None else [made[0]]
+        streams_ble = [] if made is None else [ble_link(made[0], 20.0, rng)]
+        if made is not None:
+            joins[made[0].filename] = made[1]
         for name, batch in (
             ("SisFall 200 Hz", sis),
             ("SisFall 20 Hz BLE", ble),
@@ -115,13 +130,16 @@ def test_sets(own: Sequence[Recording]) -> list[tuple[str, list[Recording]]]:
         src = mine[0].source
         dev = " (SensorTag ~20 Hz)" if src == "UMAFall" else ""
         out.append((f"{src} {pos.lower()}{dev}", mine))
-        st = adl_stream(mine)
-        if st is not None:
-            out.append((f"ADL stream {src} {pos.lower()}", [st]))
-    return out
+        made = adl_stream(mine)
+        if made is not None:
+            out.append((f"ADL stream {src} {pos.lower()}", [made[0]]))
+            joins[made[0].filename] = made[1]
+    return out, joins
 
 
-def _count(batch: Sequence[Recording], params: FallParams) -> Counts:
+def _count(
+    batch: Sequence[Recording], params: FallParams, joins: dict[str, FloatArray] | None = None
+) -> Counts:
     """Stream each recording through a fresh detector (as `run_recordings` does); a false
     alarm is *withdrawn* when the detector reports the wearer up again (`fall_cancelled`)
     within the alarm policy's cancel window: then no alarm is raised."""
@@ -146,6 +164,10 @@ def _count(batch: Sequence[Recording], params: FallParams) -> Counts:
             c.adl_alarmed += int(bool(conf))
             c.false_alarms += len(conf)
             c.self_cancelled += sum(any(t <= u <= t + window for u in canc) for t in conf)
+            j = (joins or {}).get(r.filename)
+            if j is not None and j.size:
+                imp = [e.impact_time for e in ev if e.kind is FallEventKind.FALL_CONFIRMED]
+                c.at_joins += sum(bool(np.any(np.abs(j - x) <= JOIN_S)) for x in imp)
             c.hours += float(r.t[-1] - r.t[0]) / 3600.0 if r.t.shape[0] > 1 else 0.0
     return c
 
@@ -175,9 +197,10 @@ def nested_cv(
         params, ch = fit_params(base, c, train, spy)
         choices[s] = ch.to_json()
         own = [r for r in recs if r.subject == s and supported(r)]
-        for name, batch in test_sets(own):
+        sets, joins = test_sets(own)
+        for name, batch in sets:
             if batch:
-                counts[name][s] = _count(batch, params)
+                counts[name][s] = _count(batch, params, joins)
         if progress is not None:
             progress(1)
         logger.info("outer fold %s: %s", s, ch.to_json())
@@ -220,6 +243,7 @@ def summarize_set(per_subject: dict[str, Counts], seed: int = CI_SEED) -> dict[s
         "adl_alarmed": int(tot[3]),
         "false_alarms": int(tot[4]),
         "self_cancelled": int(sum(x.self_cancelled for x in cs)),
+        "at_joins": int(sum(x.at_joins for x in cs)),
         "adl_hours": float(tot[5]),
     }
     for name, (i_num, i_den, i_sub) in cols.items():
@@ -383,7 +407,8 @@ def format_table(summary: dict[str, Any]) -> list[str]:
             line += f"  FA/h {fa_s}{_ci(s['fa_per_hour_ci95'], False)}"
             ra = s["raised_per_hour"]
             line += f"  raised/h {ra:.2f}{_ci(s['raised_per_hour_ci95'], False)}"
-            line += f" ({s['false_alarms']} FA, {s['self_cancelled']} withdrawn)"
+            line += f" ({s['false_alarms']} FA, {s['self_cancelled']} withdrawn"
+            line += f", {s['at_joins']} at a join)" if s["adls"] == s["people"] else ")"
         lines.append(line)
         pp = s["sensitivity_per_person"]
         if pp is not None:

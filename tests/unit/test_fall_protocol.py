@@ -111,8 +111,12 @@ def _adl(subject: str, seed: int, fs: float = 50.0) -> Recording:
 def test_adl_stream_has_no_recording_ends() -> None:
     a, b = _adl("S1", 1), _adl("S1", 2)
     fall = rec(True, "S1", 3, 50.0)
-    st = adl_stream([b, fall, a])
-    assert st is not None and st.label == 0
+    made = adl_stream([b, fall, a])
+    assert made is not None
+    st, joins = made
+    assert st.label == 0
+    # one join, in the blend right after the first recording (sorted by name: a, b)
+    assert joins.shape == (1,) and a.t[-1] - a.t[0] < joins[0] < a.t[-1] - a.t[0] + 1.0
     assert np.all(np.diff(st.t) > 0)
     # both ADLs and a one-second blend, the fall left out
     assert st.t.shape[0] == a.t.shape[0] + b.t.shape[0] + 50
