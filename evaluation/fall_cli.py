@@ -16,6 +16,8 @@ logger = logging.getLogger(__name__)
 
 DATASETS = Path("/work/shared/datasets")
 CACHE = Path(".cache/fall")  # candidate features per recording (git ignores .cache/)
+#: The shipped model's outer folds, per person (`mz train fall --compare` reads it).
+OUTER_RECORD = Path(__file__).with_name("fall_outer_record.json")
 BY_CHOICES = ("subject", "code", "age_group", "position")
 
 
@@ -321,6 +323,12 @@ def train_fall(
         typer.echo("--quick: params not written (give --out to write them)")
         return
     target = out or Path(fall_mod.__file__).parent.with_name(fall_mod.PARAMS_FILE)
+    if out is None and "outer_counts" in result:
+        # The edge ships the params file: the per-person record of the outer folds (what
+        # a later trial is compared with) goes next to the evaluation code instead.
+        OUTER_RECORD.write_text(json.dumps(doc, indent=1) + "\n", "utf-8")
+        training = {k: v for k, v in result.items() if k not in ("outer_counts",)}
+        doc = {**doc, "training": {**training, "outer_record": OUTER_RECORD.name}}
     target.write_text(json.dumps(doc, indent=1) + "\n", "utf-8")
     if not as_json:
         typer.echo(f"wrote {target}")
