@@ -15,6 +15,9 @@ import typer
 logger = logging.getLogger(__name__)
 
 DATASETS = Path("/work/shared/datasets")
+CACHE = Path(".cache/fall")  # candidate features per recording (git ignores .cache/)
+#: The shipped model's outer folds, per person (`mz train fall --compare` reads it).
+OUTER_RECORD = Path(__file__).with_name("fall_outer_record.json")
 BY_CHOICES = ("subject", "code", "age_group", "position")
 
 
@@ -130,11 +133,29 @@ def eval_fall(
     params_file: Annotated[
         Path | None, typer.Option("--params", help="Params JSON (default: the shipped one).")
     ] = None,
+    nested: Annotated[
+        bool,
+        typer.Option(
+            "--nested",
+            help="Run the nested leave-one-person-out protocol on this dataset (and --also)"
+            " and print its outer figures, instead of scoring the shipped params.",
+        ),
+    ] = False,
+    also: Annotated[
+        list[Path] | None, typer.Option("--also", help="With --nested: another dataset .npz.")
+    ] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="With --nested: a few people.")] = False,
+    cache: Annotated[
+        Path, typer.Option("--cache", help="With --nested: where candidates are cached.")
+    ] = CACHE,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")
     ] = True,
 ) -> None:
     """Stream every recording through the edge's fall detector and score it."""
+    if nested:
+        _eval_nested([dataset, *(also or [])], quick, as_json, progress, cache)
+        return
     import numpy as np
 
     from edge.detectors.fall import load_params
@@ -188,11 +209,45 @@ def eval_fall(
         typer.echo(json.dumps(summary))
     else:
         _print_summary(f"fall detector on {dataset.name}", summary)
+        if params_file is None and dataset.name in _trained_on():
+            typer.echo(
+                "  in-sample: the shipped model was trained on this dataset, so this is not"
+                " a figure for new people; --nested gives the outer figure"
+            )
         for pos, n in sorted(left_out.items()):
             typer.echo(
                 f"  left out: {n} {pos} recordings (not where the wearable is worn;"
                 " --position all scores them)"
             )
+
+
+def _trained_on() -> list[str]:
+    """Dataset file names the shipped params were trained on."""
+    from importlib import resources
+
+    from edge.detectors.fall import PARAMS_FILE
+
+    text = resources.files("edge.detectors").joinpath(PARAMS_FILE).read_text("utf-8")
+    names = json.loads(text).get("datasets", [])
+    return [str(n) for n in names]
+
+
+def _eval_nested(
+    paths: list[Path], quick: bool, as_json: bool, progress: bool, cache: Path
+) -> None:
+    from edge.detectors.fall import FallParams
+    from evaluation.fall_eval import load_dataset
+    from evaluation.fall_outer import format_table, run
+
+    recs = [r for p in paths for r in load_dataset(p)]
+    n_people = len({r.subject for r in recs})
+    with _progress(n_people, "nested CV (outer folds)", progress) as tick:
+        _, result = run(recs, FallParams(), quick=quick, cache_dir=cache, progress=tick)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    for line in format_table(result["outer"]):
+        typer.echo(line)
 
 
 def train_fall(
@@ -205,55 +260,77 @@ def train_fall(
         Path | None, typer.Option("--out", help="Params JSON to write (default: the package's).")
     ] = None,
     cv: Annotated[
-        bool, typer.Option("--cv/--no-cv", help="Also run leave-one-subject-out CV.")
+        bool,
+        typer.Option("--cv/--no-cv", help="Also run the nested leave-one-person-out protocol."),
     ] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the CV results as JSON.")] = False,
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", help="A few people only (smoke test; writes only with --out)."),
+    ] = False,
+    stress: Annotated[
+        bool, typer.Option("--stress", help="Also run the soft-fall stress test (slow).")
+    ] = False,
+    cache: Annotated[Path, typer.Option("--cache", help="Where candidates are cached.")] = CACHE,
+    compare: Annotated[
+        Path | None,
+        typer.Option("--compare", help="An earlier params JSON: print the paired change."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")
     ] = True,
 ) -> None:
-    """Train the fall model on the dev data (deterministic) and report leave-subjects-out CV."""
+    """Train the fall model on the dev data; every choice by inner CV; print the outer figure."""
     from edge.detectors import fall as fall_mod
     from edge.detectors.fall import FallParams
-    from evaluation.fall_train import fit_summary, loso_cv, stress_cv, train_all
+    from evaluation.fall_eval import load_dataset
+    from evaluation.fall_outer import format_table, run
 
     paths = [sisfall] + ([umafall] if umafall is not None and umafall.exists() else [])
-    from evaluation.fall_eval import load_dataset
-
     recs = [r for p in paths for r in load_dataset(p)]
-    with _progress(len(recs) * 2, "collect candidates", progress) as tick:
-        params, data = train_all(FallParams(), recs, tick)
+    n_people = len({r.subject for r in recs})
+    with _progress(n_people, "nested CV (outer folds)", progress and cv) as tick:
+        params, result = run(recs, FallParams(), cv=cv, quick=quick, cache_dir=cache, progress=tick)
     doc: dict[str, Any] = {
         "about": "Fall detector params: trained by `mz train fall` (see docs/falls.md).",
         "datasets": [p.name for p in paths],
-        "training": fit_summary(data),
+        "training": result,
         "params": params.to_json(),
     }
-    if cv:
-        with _progress(len(recs) * 3, "leave-one-subject-out CV", progress) as tick:
-            table = loso_cv(FallParams(), recs, data, tick)
-        doc["cv_leave_one_subject_out"] = table
+    if stress:
+        from evaluation.fall_train import stress_cv, training_data
+
+        data = training_data(recs, FallParams())
         n_falls = sum(r.label == 1 and r.source == "SisFall" for r in recs)
         with _progress(n_falls * 8, "soft-fall stress test", progress) as tick:
-            stress = stress_cv(FallParams(), recs, data, tick)
-        doc["stress_soft_falls_leave_one_subject_out"] = stress
-        if not as_json:
-            for name, s in table.items():
-                _print_summary(f"LOSO CV: {name}", s)
-            for name, s in stress.items():
-                _print_summary(f"LOSO stress test (not a target): {name}", s)
-    target = out or Path(fall_mod.__file__).with_name(fall_mod.PARAMS_FILE)
-    target.write_text(json.dumps(doc, indent=1) + "\n", "utf-8")
-    if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    **doc.get("cv_leave_one_subject_out", {}),
-                    **doc.get("stress_soft_falls_leave_one_subject_out", {}),
-                }
+            doc["stress_soft_falls_leave_one_subject_out"] = stress_cv(
+                FallParams(), recs, data, tick
             )
-        )
+    if as_json:
+        typer.echo(json.dumps(result))
     else:
+        typer.echo(f"choice (inner CV over all people): {json.dumps(result['choice'])}")
+        if "outer" in result:
+            for line in format_table(result["outer"]):
+                typer.echo(line)
+    if compare is not None and "outer_counts" in result:
+        from evaluation.fall_outer import format_compare, outer_from_json
+
+        before = json.loads(compare.read_text("utf-8")).get("training", {})
+        for line in format_compare(outer_from_json(before), outer_from_json(result)):
+            typer.echo(line)
+    if quick and out is None:
+        typer.echo("--quick: params not written (give --out to write them)")
+        return
+    target = out or Path(fall_mod.__file__).parent.with_name(fall_mod.PARAMS_FILE)
+    if out is None and "outer_counts" in result:
+        # The edge ships the params file: the per-person record of the outer folds (what
+        # a later trial is compared with) goes next to the evaluation code instead.
+        OUTER_RECORD.write_text(json.dumps(doc, indent=1) + "\n", "utf-8")
+        training = {k: v for k, v in result.items() if k not in ("outer_counts",)}
+        doc = {**doc, "training": {**training, "outer_record": OUTER_RECORD.name}}
+    target.write_text(json.dumps(doc, indent=1) + "\n", "utf-8")
+    if not as_json:
         typer.echo(f"wrote {target}")
 
 

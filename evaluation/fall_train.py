@@ -13,10 +13,13 @@
 4. L2-regularised logistic regression by Newton's method on standardised features
    (clipped to +-`FEATURE_CLIP` SD) of the candidates that pass the detector's physical
    gate, class weights balanced; a fixed decision threshold (`THRESHOLD_LOGIT`).
-5. Evaluation is leave-one-subject-out: each person is scored by a model trained
-   without them; also leave-one-dataset-out (UMAFall scored by a SisFall-only model) and
-   "continuous wear" (each recording after a minute of the wearer's own walk), and a
-   soft-fall stress test (`stress_cv`: falls made softer and slower, never trained on).
+5. The soft-fall stress test (`stress_cv`: falls made softer and slower, never trained
+   on), leave-one-subject-out with the fixed thresholds above.
+
+Since issue 14 the shipped model and the reported figures come from the nested protocol
+(`evaluation.fall_nested`, `evaluation.fall_outer`), which reuses `fit_logistic` and
+`subject_folds` from here and chooses the thresholds, ridge and weights inside the folds;
+the fixed constants below serve `stress_cv` only.
 """
 
 from __future__ import annotations
@@ -42,7 +45,6 @@ from evaluation.fall_eval import (
     stream,
     summarize,
     supported,
-    warmups,
 )
 
 logger = logging.getLogger(__name__)
@@ -68,7 +70,6 @@ BLE_RATE = 20.0  # ... and once more as a ~20 Hz BLE wearable delivers them (`bl
 # SisFall-only model then finds 17/18 UMAFall chest falls instead of 15-16/18, at the
 # cost of one more UMAFall waist ADL ("lying down on a bed") in the LOSO figures.
 AUGMENT_BLE = True
-CV_RATES = (20.0, 25.0)  # SisFall is also scored block-averaged to these rates, Hz
 SLOW_DEVICE_WEIGHT = 5.0  # weight of ~20 Hz BLE wearable candidates (few, and the product)
 # Standardised features are clipped to +-FEATURE_CLIP (in training and in the detector):
 # a linear model extrapolates without bound, and one feature far outside its training
@@ -257,43 +258,6 @@ def fold_params(base: FallParams, data: TrainingData, held_out: Sequence[str]) -
     return train_params(base, data.cs.take(keep), data.weight[keep])
 
 
-def train_all(
-    base: FallParams,
-    recs: Sequence[Recording],
-    progress: Callable[[int], None] | None = None,
-) -> tuple[FallParams, TrainingData]:
-    """The shipped model: trained on every dev person (waist and chest)."""
-    data = training_data(recs, base, progress)
-    return train_params(base, data.cs, data.weight), data
-
-
-def fit_summary(data: TrainingData) -> dict[str, Any]:
-    cs = data.cs
-    return {
-        "recordings": len(data.recs),
-        "candidates": int(cs.y.size),
-        "fall_candidates": int(cs.y.sum()),
-        "gated_candidates": int(cs.gate.sum()),
-        "gated_fall_candidates": int((cs.gate & (cs.y == 1)).sum()),
-        "features": list(FEATURES),
-        "l2": L2,
-        "threshold_logit": THRESHOLD_LOGIT,
-        "threshold_logit_slow": THRESHOLD_LOGIT_SLOW,
-        "augment_rates_hz": list(AUGMENT_RATES),
-        "augment_ble_link_hz": BLE_RATE if AUGMENT_BLE else None,
-        "slow_device_weight": SLOW_DEVICE_WEIGHT,
-        "feature_clip": FEATURE_CLIP,
-        "seed": SEED,
-    }
-
-
-def _set_name(r: Recording, rate: float | None) -> str:
-    if r.source == "SisFall":
-        return "SisFall 200 Hz" if rate is None else f"SisFall {rate:.0f} Hz"
-    pos = r.position.lower()
-    return f"{r.source} {pos}" + (" (not trained on)" if pos == "wrist" else "")
-
-
 class _ResultSets:
     """Recordings and their results per named evaluation set (rec_index per set)."""
 
@@ -309,74 +273,6 @@ class _ResultSets:
 
     def summaries(self) -> dict[str, dict[str, Any]]:
         return {name: summarize(gr, gs) for name, (gr, gs) in sorted(self._sets.items())}
-
-
-def loso_cv(
-    base: FallParams,
-    recs: Sequence[Recording],
-    data: TrainingData,
-    progress: Callable[[int], None] | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Leave-one-subject-out: each person is scored by a model trained without them.
-
-    SisFall recordings are scored as recorded (200 Hz) and block-averaged to 20 and 25 Hz
-    with jitter (another seed than training). Returns summaries per evaluation set.
-    """
-    by_subject: dict[str, list[Recording]] = defaultdict(list)
-    for r in recs:
-        by_subject[r.subject].append(r)
-    groups = _ResultSets()
-    rng = np.random.default_rng(SEED + 1)
-    rng_ble = np.random.default_rng(SEED + 2)
-
-    walks = warmups(recs)
-
-    def walk(r: Recording) -> Recording | None:
-        w = walks.get((r.subject, r.position.upper()))
-        if w is not None and w.fs > 1.5 * r.fs:  # degraded recording: the walk too
-            return ble_link(w, BLE_RATE, np.random.default_rng(SEED + 3))
-        return w
-
-    def score(
-        batch: list[Recording],
-        params: FallParams,
-        suffix: str,
-        rate: float | None,
-        warm: bool = False,
-    ) -> None:
-        res = run_recordings(batch, params, progress, walk if warm else None)
-        for r, rr in zip(batch, res, strict=True):
-            names = [_set_name(r, rate) + suffix]
-            if r.source == "SisFall":
-                names.append(f"{names[0]} {r.age_group}")
-            for name in names:
-                groups.add(name, r, rr)
-
-    for subject in sorted(by_subject):
-        params = fold_params(base, data, [subject])
-        own = by_subject[subject]
-        score(own, params, "", None)
-        for rate in CV_RATES:
-            score([downsample(r, rate, rng) for r in own if r.fs > 1.5 * rate], params, "", rate)
-        ble = [ble_link(r, BLE_RATE, rng_ble) for r in own if r.fs > 1.5 * BLE_RATE]
-        score(ble, params, " BLE", BLE_RATE)
-        # Continuous wear: the wearer walked a minute before (the detector knows their
-        # upright: the lying-to-lying rule can act).
-        score(own, params, ", continuous wear", None, warm=True)
-        score(ble, params, " BLE, continuous wear", BLE_RATE, warm=True)
-        logger.info("fold %s done", subject)
-    # Leave one *dataset* out: the other wearable scored by a model that never saw it
-    # (SisFall only, with its 20 Hz BLE-link augmentation) - the closest we can get to
-    # "a device it was never tuned on".
-    for source in sorted({r.source for r in recs} - {"SisFall"}):
-        if not any(r.source == "SisFall" for r in recs):
-            break
-        held = sorted({r.subject for r in recs if r.source == source})
-        params = fold_params(base, data, held)
-        own = [r for r in recs if r.source == source and supported(r)]
-        score(own, params, ", trained on SisFall only", None)
-        score(own, params, ", trained on SisFall only, continuous wear", None, warm=True)
-    return groups.summaries()
 
 
 #: Soft-fall stress test settings: (deviation-from-1-g scale, slow-down factor).

@@ -3,7 +3,7 @@
 Names, phone numbers (Dutch numbers whose subscriber part starts with 0 do not exist) and
 care notes are made up and say so; each key-safe code is drawn at random when the demo
 seeds its registry, so no code is in the repository. Dwelling 4 is the resident with the
-NEWS2 episode: COPD on home oxygen, so the care plan's SpO2 scale is 2.
+NEWS2 episode (heart failure, SpO2 scale 1 on air: the plan its simulated edge scores with).
 """
 
 from __future__ import annotations
@@ -72,16 +72,17 @@ DEMO_RESIDENTS: Final[dict[str, dict[str, object]]] = {
         "first_name": "Wim",
         "date_of_birth": "1944-06-21",
         "address": "Molenweg 8, Bunnik",
-        "access": "Sleutelkluis naast de garagedeur. Zuurstofconcentrator in de woonkamer:"
-        " niet roken, geen open vuur.",
+        "access": "Sleutelkluis naast de garagedeur. Hond (Bello) in de bijkeuken.",
         "gp_name": "Huisartsenpraktijk Molenwijk (fictief)",
         "gp_phone": "030 000 0104",
         "phone": "030 000 0204",
-        "news2_scale": 2,
-        "on_oxygen": True,
+        # The card's care plan is the one the demo's edge scores with (scale 1, air): the
+        # card and the NEWS2 the console shows must agree.
+        "news2_scale": 1,
+        "on_oxygen": False,
         "institution_patient_id": "DEMO-0004",
-        "care_notes": "COPD GOLD 3, thuiszuurstof 2 l/min via neusbril; streefsaturatie 88-92%"
-        " (NEWS2 SpO2-schaal 2). Geen bekende allergieën. Geen antistolling.",
+        "care_notes": "Hartfalen (NYHA II), diuretica; dagelijks wegen. Streefsaturatie"
+        " >= 94% (NEWS2 SpO2-schaal 1). Geen bekende allergieën. Geen antistolling.",
     },
 }
 

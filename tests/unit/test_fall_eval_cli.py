@@ -137,3 +137,26 @@ def test_eval_leaves_out_the_wrist_unless_asked(tmp_path: Path) -> None:
     assert wrist["recordings"] == 1 and wrist["falls"] == 0
     res = CliRunner().invoke(app, ["eval", "fall", str(path), "--no-progress"])
     assert res.exit_code == 0 and "left out: 1 WRIST recordings" in res.stdout
+
+
+def test_eval_nested_prints_the_outer_figure_with_intervals(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.npz"
+    write_dataset(path, with_t_ms=False)
+    cache = tmp_path / "cache"
+    args = [str(path), "--nested", "--json", "--no-progress", "--cache", str(cache)]
+    out = run(*args)
+    s = out["outer"]
+    assert isinstance(s, dict)
+    row = s["test waist"]
+    assert row["people"] == 2 and row["falls"] == 2 and row["adls"] == 2
+    lo, hi = row["sensitivity_ci95"]
+    assert lo <= row["sensitivity"] <= hi
+    assert set(row["sensitivity_per_person"]) == {"min", "median", "max"}
+    choices = out["outer_choices"]
+    assert isinstance(choices, dict) and sorted(choices) == ["S1", "S2"]  # a fold per person
+    assert any(cache.glob("cand-raw-*.npz"))  # candidates cached where asked
+    res = CliRunner().invoke(
+        app, ["eval", "fall", *args[:2], "--no-progress", "--cache", str(cache)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "outer figures" in res.output and "test waist" in res.output

@@ -95,9 +95,25 @@ def test_shipped_params_file_documents_its_training() -> None:
         resources.files("edge.detectors").joinpath("fall_params.json").read_text("utf-8")
     )
     assert doc["training"]["features"] == list(FEATURES)
-    assert "cv_leave_one_subject_out" in doc
+    # every choice made by inner CV, and the nested protocol's outer figures with intervals
+    assert {"l2", "threshold_logit", "partial_margin_logit"} <= set(doc["training"]["choice"])
+    outer = doc["training"]["outer"]["SisFall 200 Hz"]
+    lo, hi = outer["sensitivity_ci95"]
+    assert lo <= outer["sensitivity"] <= hi
+    # the per-person record (for comparing later trials) is kept out of the edge's file
+    from evaluation.fall_cli import OUTER_RECORD
+
+    assert "outer_counts" not in doc["training"]
+    record = json.loads(OUTER_RECORD.read_text("utf-8"))["training"]
+    assert set(record["outer_counts"]["SisFall 200 Hz"]) == set(outer_people(record))
     p = FallParams.from_json(doc["params"])
     assert p.history_s >= p.pre_s + p.post_s + p.peak_search_s
+
+
+def outer_people(training: dict[str, object]) -> list[str]:
+    choices = training["outer_choices"]
+    assert isinstance(choices, dict)
+    return [p for p in choices if not p.startswith("UMA")]
 
 
 def test_ble_link_is_a_realistic_20hz_stream() -> None:
