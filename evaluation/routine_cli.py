@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -47,58 +47,91 @@ def eval_routine(
             "--seeds", help="Also inject the collapses with this many further seeds (spread)."
         ),
     ] = 10,
-    loho: Annotated[
+    protocol: Annotated[
         bool,
         typer.Option(
-            "--loho",
-            help="Leave one home out: tune the quiet-gap and night-rule settings on each home, "
-            "report it on the others (a folder of >= 2 homes; slow).",
+            "--protocol/--no-protocol",
+            help="Leave one home out, every choice made on the other homes; the outer "
+            "figure is the one to report (default for a folder of >= 2 homes).",
         ),
+    ] = True,
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", help="Fewer collapses, a two-setting grid: a smoke test."),
     ] = False,
+    cache: Annotated[
+        Path | None,
+        typer.Option("--cache", help="Cache replays here (default .cache/routine-eval)."),
+    ] = Path(".cache/routine-eval"),
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Replay everything.")] = False,
+    kit: Annotated[
+        str,
+        typer.Option(
+            "--kit", help="Replay with a changed sensor kit: no_kitchen, chatter (a lone PIR)."
+        ),
+    ] = "",
 ) -> None:
     """Replay recorded homes through the routine detector: false alarms, detections."""
     from rich.console import Console
     from rich.progress import Progress
 
     from evaluation.routine_eval import (
+        LOHO_GRID,
         DatasetError,
         EvalOptions,
         evaluate_home,
         find_homes,
-        leave_one_home_out,
         load_home,
         pooled,
     )
+    from evaluation.routine_protocol import QUICK_GRID, cached, nested_loho
 
     err = Console(stderr=True)
+    if quick:
+        collapses, seeds = min(collapses, 20), 0
     opts = EvalOptions(
-        learn_days=learn_days, collapses=collapses, seed=seed, spread_seeds=max(seeds, 0)
+        learn_days=learn_days,
+        collapses=collapses,
+        seed=seed,
+        spread_seeds=max(seeds, 0),
+        kit=kit,
     )
     try:
         files = find_homes(path)
-        if loho and len(files) < 2:
-            raise DatasetError("--loho needs a folder with at least two homes")
         results = []
         homes = []
+        by_id = {}
         with Progress(console=err, transient=True) as progress:
             for f in files:
                 task = progress.add_task(f"{f.name}: load", total=None)
                 home = load_home(f, tz)
                 homes.append(home)
-                results.append(evaluate_home(home, opts, _reporter(progress, task, home.id)))
+                by_id[home.id] = f
+                if not protocol or len(files) < 2:
+                    results.append(evaluate_home(home, opts, _reporter(progress, task, home.id)))
                 progress.remove_task(task)
-            summary = pooled(results)
-            if loho:
+            if protocol and len(files) >= 2:
+                evaluate = evaluate_home if no_cache or cache is None else cached(cache, by_id)
                 task = progress.add_task("leave one home out", total=None)
-                summary["leave_one_home_out"] = leave_one_home_out(
-                    homes, opts, progress=_reporter(progress, task, "all")
+                outer = nested_loho(
+                    homes,
+                    opts,
+                    QUICK_GRID if quick else LOHO_GRID,
+                    evaluate,
+                    progress=_reporter(progress, task, "all"),
                 )
                 progress.remove_task(task)
+                summary = outer.summary()
+            else:
+                summary = pooled(results)
     except DatasetError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    if "folds" in summary:
+        _print_outer(summary)
         return
     out = typer.echo
     for h in summary["homes"]:
@@ -133,13 +166,54 @@ def eval_routine(
                     f"    where a return would have been seen: {seen['detected']}/{seen['n']}"
                     f", by {seen['detected_by']}"
                 )
-    for c in summary.get("leave_one_home_out", {}).get("choices", []):
-        out(f"tuned on {c['tuned_on']}: {c['setting']!r} ({c['tuned']}); held out: {c['held_out']}")
     out(
         f"all: {summary['false_alarms_per_week']} false alarms/week, "
         f"detection rate {summary['detection_rate']}, median delay "
         f"{summary['median_delay_min']} min over {summary['days']} days"
     )
+
+
+def _rule_line(name: str, r: dict[str, Any]) -> str:
+    ci = r["rate_ci95"] or [None, None]
+    d = r["delay_min"]
+    return (
+        f"  {name}: {r['detected']}/{r['n']} (rate {r['rate']}, 95 % CI {ci[0]}-{ci[1]} "
+        f"over {r['days']} days), delay min p10 {d.get('p10')} / median {d.get('median')} / "
+        f"p90 {d.get('p90')}, by {r['detected_by']}"
+    )
+
+
+def _print_outer(s: dict[str, Any]) -> None:
+    out = typer.echo
+    out(
+        f"leave one home out, {s['learn_days']:g} learning days; "
+        "every choice made on the other homes"
+    )
+    for f in s["folds"]:
+        h = f["home"]
+        lo, hi = h["false_alarms_per_week_ci95"]
+        c = h["collapse"]
+        out(
+            f"  held out {f['held_out']}: setting {f['setting']!r}; {h['days']} days, "
+            f"{h['false_alarms_per_week']} false alarms/week ({lo}-{hi}; "
+            f"{h['false_alarms_by_rule']}), collapses {c['detected']}/{c['n']} ({c['rate']}), "
+            f"absence seen as away {h['absence_seen']}"
+        )
+    lo, hi = s["false_alarms_per_week_ci95"]
+    sp = s["spread"]
+    out(f"outer figure ({s['days']} held-out days):")
+    out(
+        f"  false alarms/week {s['false_alarms_per_week']} (95 % CI {lo}-{hi}), per home "
+        f"{sp['false_alarms_per_week'][0]}-{sp['false_alarms_per_week'][1]}, by rule "
+        f"{s['false_alarms_by_rule']}, {s['false_alarms_in_annotated_absence']} in an "
+        "annotated absence"
+    )
+    out(_rule_line("daytime collapses within 3 h", s["collapse"]))
+    if sp["collapse_rate"]:
+        out(f"    per home {sp['collapse_rate'][0]}-{sp['collapse_rate'][1]}")
+    out(f"    delays (min): {s['collapse']['delay_min']['histogram_min']}")
+    for name in ("not_up", "out_of_bed_night", "night_door", "not_back_night"):
+        out(_rule_line(name, s[name]))
 
 
 def _reporter(progress: Progress, task: TaskID, home: str) -> Callable[[str, int, int], None]:

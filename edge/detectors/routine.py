@@ -22,6 +22,13 @@ Rules (each alarm is raised once per episode, and cancelled when the resident is
   afterwards (a late return followed by movement inside is no alarm). Night for this
   rule begins at the resident's learned sleep onset: a door before his usual bedtime is
   an evening outing, unless it follows activity in the bedroom.
+- NOT_BACK: gone out (front door, then nothing inside) and not back by this resident's
+  usual latest return at night (learned from his night-time outings; stands down where
+  he has been out a whole night, or too few outings are known).
+- AWAY: not an alarm: the away state (gone out / home again) for the console; while
+  away the inactivity, not-up and out-of-bed rules hold.
+- SENSOR_NOISY: technical: a sensor that activates in nearly every hour of the day on
+  most learned days (while he sleeps and while he is out) is no evidence of life.
 - SENSOR_SILENT / SENSOR_STUCK: technical findings, never inactivity alarms: a sensor
   that is active on most days went silent while others show the resident at home; a
   PIR or mat that stays "on" far too long (lost off-report or stuck), which is then
@@ -80,8 +87,11 @@ class FindingKind(StrEnum):
     NOT_UP = "not_up"
     OUT_OF_BED = "out_of_bed_night"
     NIGHT_DOOR = "night_door"
+    NOT_BACK = "not_back_night"
     SENSOR_SILENT = "sensor_silent"
     SENSOR_STUCK = "sensor_stuck"
+    SENSOR_NOISY = "sensor_noisy"  # fires around the clock: ignored as evidence of life
+    AWAY = "away"  # a state, not an alarm: detail.state "away" (since) or "home"
 
 
 RESIDENT_RULES: Final = (
@@ -89,6 +99,7 @@ RESIDENT_RULES: Final = (
     FindingKind.NOT_UP,
     FindingKind.OUT_OF_BED,
     FindingKind.NIGHT_DOOR,
+    FindingKind.NOT_BACK,
 )
 
 
@@ -96,7 +107,7 @@ RESIDENT_RULES: Final = (
 class RoutineFinding:
     t: float
     kind: FindingKind
-    action: Literal["raise", "cancel"]
+    action: Literal["raise", "cancel", "state"]  # "state": a report, never an alarm (AWAY)
     alarm_kind: AlarmKind
     severity: Severity
     sensor: str | None = None
@@ -124,6 +135,9 @@ class _DayAcc:
     unreturned: int = 0
     sensors: set[str] = field(default_factory=set)
     not_up_raised: bool = False
+    night_returns: list[float] = field(default_factory=list)
+    out_overnight: bool = False
+    hours: dict[str, set[int]] = field(default_factory=dict)  # clock hours with activations
 
     def __post_init__(self) -> None:
         self.quiet = [-1.0] * self.n_buckets
@@ -154,6 +168,9 @@ class RoutineDetector:
         self.started_t = start_t
         self.night_door_t: float | None = None
         self.inactivity_raised = False
+        self.not_back_raised = False
+        self.away_hits: dict[str, float] = {}
+        self.noisy_reported: set[str] = set()  # sensors seen while away, not yet an arrival
         self.value: dict[str, int] = {}
         self.kind: dict[str, SensorKind] = {}
         self.room: dict[str, str] = {}
@@ -301,6 +318,15 @@ class RoutineDetector:
         quiet_from = self.last_act_t if self.last_act_t is not None else self.exit_t
         return max(self.exit_t + th.out_of_bed_s, quiet_from + self.cfg.out_of_bed_quiet_s)
 
+    def _not_back_due(self) -> float | None:
+        """Away past this resident's usual latest return at night (learned; None where
+        the learned outings include a night away or too few are known)."""
+        rb = self.model.thresholds.return_by_min
+        if not self.away or self.not_back_raised or rb is None:
+            return None
+        due = self._at(self.acc.morning, rb)
+        return due if due > self.away_since else None
+
     def _next_deadline(self) -> float | None:
         c: list[float] = [self.acc.end]
         if not self.acc.home_night_known:
@@ -315,6 +341,7 @@ class RoutineDetector:
             None if self.door_t is None else self.door_t + self.cfg.away_after_door_s,
             None if self.night_door_t is None else self.night_door_t + self.cfg.night_door_s,
             None if self.bed_zero_t is None else self.bed_zero_t + self.cfg.bed_debounce_s,
+            self._not_back_due(),
         ):
             if d is not None:
                 c.append(d)
@@ -336,6 +363,20 @@ class RoutineDetector:
                 self.away = True
                 self.away_in_gap = True
                 self.away_since = self.last_door_t if self.last_door_t is not None else t
+                self.away_hits = {}
+                out.append(self._away_finding(t, "away"))
+        due = self._not_back_due()
+        if due is not None and t >= due:
+            self.not_back_raised = True
+            out.append(
+                self._raise(
+                    t,
+                    FindingKind.NOT_BACK,
+                    Severity.HIGH,
+                    since=self.away_since,
+                    return_by_min=self.model.thresholds.return_by_min or 0.0,
+                )
+            )
         if self.night_door_t is not None and t >= self.night_door_t + self.cfg.night_door_s:
             out.append(
                 self._raise(t, FindingKind.NIGHT_DOOR, Severity.HIGH, since=self.night_door_t)
@@ -389,6 +430,46 @@ class RoutineDetector:
             self._close_day(self.acc.end)
         return out
 
+    def _away_finding(self, t: float, state: str) -> RoutineFinding:
+        """The away state for the console: out since the departure, or home again."""
+        detail: tuple[tuple[str, float | int | str | bool], ...] = (
+            ("state", state),
+            ("since", round(self.away_since)),
+        )
+        return RoutineFinding(
+            t, FindingKind.AWAY, "state", AlarmKind.TECHNICAL, Severity.LOW, None, detail
+        )
+
+    def _noisy_finding(self, t: float, sensor: str) -> RoutineFinding:
+        logger.info("routine sensor_noisy: %s", sensor)
+        detail: tuple[tuple[str, float | int | str | bool], ...] = (
+            ("reason", "active_around_the_clock"),
+            ("hours_per_day_min", self.cfg.noisy_hours or 0),
+        )
+        return RoutineFinding(
+            t, FindingKind.SENSOR_NOISY, "raise", AlarmKind.TECHNICAL, Severity.LOW, sensor, detail
+        )
+
+    def _lone_while_away(self, sensor: str, t: float) -> bool:
+        """Whether an activation while away is one sensor on its own (a PIR that fires
+        in an empty home) rather than the resident coming home: an arrival is the front
+        door or `arrival_sensors` different sensors within `arrival_window_s`."""
+        window = self.cfg.arrival_window_s
+        self.away_hits = {s: x for s, x in self.away_hits.items() if t - x <= window}
+        self.away_hits[sensor] = t
+        return len(self.away_hits) < self.cfg.arrival_sensors
+
+    def _note_arrival(self, t: float) -> None:
+        """Learn this resident's night-time outings: the return time of one that was
+        out between 20:00 and the up window (04:00), or that it lasted the night (out at
+        the up window)."""
+        acc = self.acc
+        evening = self._at(acc.morning - timedelta(days=1), 20 * 60)
+        if self.away_since < self._up_window() < t:
+            acc.out_overnight = True
+        elif evening < t <= self._up_window():
+            acc.night_returns.append(self._signed(t))
+
     def _raise(
         self, t: float, kind: FindingKind, severity: Severity, **detail: float | int | str | bool
     ) -> RoutineFinding:
@@ -403,6 +484,8 @@ class RoutineDetector:
             self._sleep_gap(t)
         if not acc.home_night_known:
             acc.home_night = not self.away
+        if self.away and self.away_since < self._up_window():
+            acc.out_overnight = True
         rec = DayRecord(
             day=acc.morning.isoformat(),
             activations=acc.activations,
@@ -415,6 +498,9 @@ class RoutineDetector:
             sensors=tuple(sorted(acc.sensors)),
             awake_quiet_s=tuple(acc.awake_quiet),
             sleep_quiet_s=tuple(acc.sleep_quiet),
+            night_returns_min=tuple(acc.night_returns),
+            sensor_hours=tuple(sorted((s, len(h)) for s, h in acc.hours.items())),
+            out_overnight=acc.out_overnight,
         )
         self.model.add_day(rec)
         self.acc = self._new_acc(t)
@@ -460,7 +546,7 @@ class RoutineDetector:
         t = ev.t
         self.now = t
         prev = self.value.get(ev.sensor)
-        alarm_out = self.inactivity_raised or self.exit_raised
+        alarm_out = self.inactivity_raised or self.exit_raised or self.not_back_raised
         self.kind[ev.sensor] = ev.kind
         self.room[ev.sensor] = ev.room
         self.value[ev.sensor] = ev.value
@@ -482,12 +568,20 @@ class RoutineDetector:
         self.last_seen[ev.sensor] = t
         self.seen_away_total[ev.sensor] = self.away_total
         self.silent_raised.discard(ev.sensor)
+        self.acc.hours.setdefault(ev.sensor, set()).add(self._local(t).hour)
+        if ev.sensor in self.model.thresholds.noisy:
+            if ev.sensor not in self.noisy_reported:
+                self.noisy_reported.add(ev.sensor)
+                out.append(self._noisy_finding(t, ev.sensor))
+            return out  # fires while he sleeps and while he is out: not evidence of life
+        front = ev.kind is SensorKind.DOOR and ev.room == FRONT_ROOM
+        if self.away and not front and self._lone_while_away(ev.sensor, t):
+            return out  # one sensor on its own while the home is empty: not the resident
         acc = self.acc
         acc.activations += 1
         acc.sensors.add(ev.sensor)
         if self.last_act_t is not None:
             self._quiet_gap(self.last_act_t, t)
-        front = ev.kind is SensorKind.DOOR and ev.room == FRONT_ROOM
         bedroom = ev.room == "bedroom"
         if not bedroom:
             self._sleep_gap(t)
@@ -500,6 +594,9 @@ class RoutineDetector:
         self.away_in_gap = False
         if self.away:
             self.away_total += t - self.away_since  # sensors unused while away: not silent
+            self._note_arrival(t)
+            self.pending.append(self._away_finding(t, "home"))
+        self.not_back_raised = False
         if front:
             if self.last_door_t is not None and t - self.last_door_t < 60.0:
                 pass  # the same passage (opened twice, or a bouncing contact)
@@ -571,7 +668,13 @@ class RoutineDetector:
         return not recent
 
     def _cancel(self, t: float) -> RoutineFinding:
-        kind = FindingKind.INACTIVITY if self.inactivity_raised else FindingKind.OUT_OF_BED
+        kind = (
+            FindingKind.INACTIVITY
+            if self.inactivity_raised
+            else FindingKind.NOT_BACK
+            if self.not_back_raised
+            else FindingKind.OUT_OF_BED
+        )
         self.exit_raised = False
         self.inactivity_raised = False
         return RoutineFinding(t, kind, "cancel", AlarmKind.INACTIVITY, Severity.LOW)

@@ -33,7 +33,7 @@ class RoutineConfig:
     bucket_min: int = 30  # time-of-day resolution of the learned quiet gaps
     day_boundary_min: int = 12 * 60  # a routine day runs noon to noon
     history_days: int = 28  # rolling learning window
-    min_learned_days: int = 5  # below this: cold start, care-plan defaults
+    min_learned_days: int = 3  # below this: cold start, care-plan defaults (trial T2: 5 before)
     min_activations_per_day: int = 10  # fewer: a day away or a sensor outage, not learned
     # Cold-start defaults (conservative: few false alarms, still a safety net).
     default_quiet_day_s: float = 4 * 3600.0
@@ -106,6 +106,21 @@ class RoutineConfig:
     # night start, whichever is earlier, for every door (the rule before).
     night_door_from_onset: bool = True
     away_after_door_s: float = 10 * 60.0  # door, then nothing inside: resident went out
+    # Not back at night: away past the `return_quantile` of the learned return times of
+    # night-time outings plus a margin (at the latest the up-by time); off where a learned
+    # outing lasted the night, and until `return_min_outings` are learned.
+    not_back: bool = True
+    return_quantile: float = 0.9
+    return_margin_min: float = 60.0
+    return_min_outings: int = 2
+    # Coming home: the front door, or this many different sensors within the window; with
+    # 2, one sensor firing on its own while away is not the resident. 1 = any activation
+    # (trial T3 in docs/early-warning.md: 2 not kept, its gain was within the noise).
+    arrival_sensors: int = 1
+    arrival_window_s: float = 10 * 60.0
+    # A sensor active in at least this many clock hours of the day on half the learned
+    # days fires while the resident sleeps and is out: not evidence of life. None: off.
+    noisy_hours: int | None = 20
     # Technical: silent and stuck sensors.
     sensor_expected_frac: float = 0.6  # active on this share of learned days
     sensor_silent_s: float = 36 * 3600.0
@@ -139,6 +154,12 @@ class DayRecord:
     # records written before the split (then quiet_s stands for the awake silences).
     awake_quiet_s: tuple[float, ...] = ()
     sleep_quiet_s: tuple[float, ...] = ()
+    # Night-time outings (away between 20:00 and the up-by time): the return times,
+    # minutes after midnight (< 0 before it), and whether one lasted past the up-by time.
+    night_returns_min: tuple[float, ...] = ()
+    out_overnight: bool = False
+    # Per sensor: in how many clock hours (of 24) it activated.
+    sensor_hours: tuple[tuple[str, int], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -157,6 +178,9 @@ class DayRecord:
             sensors=tuple(str(s) for s in d["sensors"]),
             awake_quiet_s=tuple(float(x) for x in d.get("awake_quiet_s", ())),
             sleep_quiet_s=tuple(float(x) for x in d.get("sleep_quiet_s", ())),
+            night_returns_min=tuple(float(x) for x in d.get("night_returns_min", ())),
+            out_overnight=bool(d.get("out_overnight", False)),
+            sensor_hours=tuple((str(s), int(h)) for s, h in d.get("sensor_hours", ())),
         )
 
 
@@ -177,6 +201,11 @@ class Thresholds:
     # Per bucket: how long a silence that began asleep (before getting up) may last;
     # empty when not learned (then only the not-up rule watches the sleeper).
     sleep_quiet_s: tuple[float, ...] = ()
+    # Away at night past this (minutes after midnight of the morning): not back. None:
+    # the rule stands down (not learned, or this resident sometimes stays out all night).
+    return_by_min: float | None = None
+    # Sensors that fire around the clock (`noisy_hours`): ignored as evidence of life.
+    noisy: tuple[str, ...] = ()
 
 
 def _cold_quiet(cfg: RoutineConfig) -> tuple[float, ...]:
@@ -348,6 +377,21 @@ class RoutineModel:
                 else:
                     run += 1
             silent.append((s, max(cfg.sensor_silent_s, 1.5 * (longest + 1) * 86400.0)))
+        returns = [r for d in days for r in d.night_returns_min]
+        return_by = None
+        if (
+            cfg.not_back
+            and len(returns) >= cfg.return_min_outings
+            and not any(d.out_overnight for d in days)
+        ):
+            q = float(np.quantile(returns, cfg.return_quantile)) + cfg.return_margin_min
+            return_by = min(q, up_by)
+        hours: dict[str, int] = {}
+        for d in days:
+            for s, h in d.sensor_hours:
+                if cfg.noisy_hours is not None and h >= cfg.noisy_hours:
+                    hours[s] = hours.get(s, 0) + 1
+        noisy = tuple(sorted(s for s, k in hours.items() if 2 * k >= len(days)))
         return Thresholds(
             learned=True,
             days=len(days),
@@ -359,6 +403,8 @@ class RoutineModel:
             out_of_bed_enabled=enabled,
             silent_after_s=tuple(silent),
             sleep_quiet_s=sleep_quiet,
+            return_by_min=return_by,
+            noisy=noisy,
         )
 
     def to_json(self) -> str:

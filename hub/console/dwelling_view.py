@@ -36,6 +36,7 @@ ALARM_EVENTS: Final = frozenset(
         "not_up",
         "out_of_bed_night",
         "night_door",
+        "not_back_night",
         "fall_confirmed",
         "fall_alarm",
         "long_lie",
@@ -45,7 +46,7 @@ CLEAR_EVENTS: Final = frozenset({"fall_recovered"})
 WARNING_BANDS: Final = frozenset({"low_medium", "medium", "high"})
 # Internal keys and NEWS2 sub-scores stay out of the event lines (the NEWS2 box has them).
 HIDDEN_DETAIL: Final = frozenset({"key", "source"})
-DEFAULT_DAYS_NEEDED: Final = 5  # edge.detectors.routine_model.RoutineConfig.min_learned_days
+DEFAULT_DAYS_NEEDED: Final = 3  # edge.detectors.routine_model.RoutineConfig.min_learned_days
 SPARK_GAP_S: Final = 25 * 3600.0  # no reading for a day: the line breaks
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import json
 import os
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,9 +20,9 @@ from evaluation.routine_eval import (
     LOHO_GRID,
     DatasetError,
     EvalOptions,
+    _with_kit,
     evaluate_home,
     find_homes,
-    leave_one_home_out,
     load_home,
     poisson_ci,
     pooled,
@@ -88,6 +88,7 @@ def test_cli_json_for_a_folder(tmp_path: Path) -> None:
     write_home(tmp_path, "sim_a")
     write_home(tmp_path, "sim_b")
     args = ["routine", str(tmp_path), "--json", "--collapses", "50", "--seeds", "0"]
+    args.append("--no-protocol")
     result = CliRunner().invoke(app(), args)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -120,22 +121,6 @@ def test_seed_spread_and_per_day_counts(tmp_path: Path) -> None:
     assert lo <= out["false_alarms_per_week"] <= hi
     # the extra seeds do not change the main figures
     assert evaluate_home(home, EvalOptions(collapses=10)).collapse == r.collapse
-
-
-def test_leave_one_home_out_reports_each_choice_on_the_other_home(tmp_path: Path) -> None:
-    homes = [load_home(write_home(tmp_path, h)) for h in ("sim_a", "sim_b")]
-    grid: tuple[tuple[str, dict[str, Any]], ...] = (
-        ("default", {}),
-        ("margin 0", {"quiet_margin_s": 0.0}),
-    )
-    res = leave_one_home_out(homes, EvalOptions(collapses=10), grid=grid)
-    assert set(res["grid"]) == {"default", "margin 0"}
-    assert [c["tuned_on"] for c in res["choices"]] == ["sim_a", "sim_b"]
-    for c in res["choices"]:
-        assert c["setting"] in res["grid"]
-        assert list(c["held_out"]) == [h.id for h in homes if h.id != c["tuned_on"]]
-        # the night rules are reported with every choice: no silent trade
-        assert {"not_up", "out_of_bed", "night_door", "false_alarms_by_rule"} <= set(c["tuned"])
 
 
 def test_the_loho_grid_can_put_back_each_night_rule_change() -> None:
@@ -207,3 +192,17 @@ def test_real_home_kasteren_b_bedroom_pir_dropout() -> None:
     assert sensed is not None and sensed.n == 4
     assert dict(sensed.by_rule).get("out_of_bed_night") == 3
     assert r.out_of_bed.detected == 4  # as before the change: one now by inactivity
+
+
+def test_sensor_kits_change_the_home_and_unknown_ones_are_refused(tmp_path: Path) -> None:
+    home = load_home(write_home(tmp_path))
+    start, end = home.events[0].t, home.events[-1].t
+    events, keep = _with_kit(home.events, "no_kitchen", start, end, 1)
+    assert not keep and {e.room for e in events} == {e.room for e in home.events} - {"kitchen"}
+    events, keep = _with_kit(home.events, "chatter", start, end, 1)
+    ons = [e.t for e in keep if e.value == 1]
+    assert all(600.0 <= b - a <= 1800.0 for a, b in itertools.pairwise(ons))
+    assert len(events) == len(home.events) + len(keep)
+    assert [e.t for e in events] == sorted(e.t for e in events)
+    with pytest.raises(DatasetError, match="sensor kit"):
+        evaluate_home(home, EvalOptions(kit="nonsense"))

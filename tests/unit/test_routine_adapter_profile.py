@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from edge.detection import DetailValue
 from edge.detectors.routine import SensorKind
-from edge.detectors.routine_model import DayRecord, RoutineModel
+from edge.detectors.routine_model import DayRecord, RoutineConfig, RoutineModel
 from edge.routine_adapter import AmbientSensor, RoutineAdapter, minutes_csv, profile, save_model
 from hub.api.overview import routine_profile
 from hub.storage.base import StoredEvent
@@ -55,7 +55,11 @@ def wire(detail: dict[str, DetailValue]) -> contract.Event:
 
 def test_cold_start_profile_carries_the_care_plan_defaults() -> None:
     p = profile(RoutineModel())
-    assert p["learned"] is False and p["days_learned"] == 0 and p["days_needed"] == 5
+    assert (
+        p["learned"] is False
+        and p["days_learned"] == 0
+        and p["days_needed"] == RoutineConfig().min_learned_days
+    )
     assert p["quiet_bucket_min"] == 30 and p["quiet_asleep_min"] is None
     awake = str(p["quiet_awake_min"]).split(",")
     assert len(awake) == 48

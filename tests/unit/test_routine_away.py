@@ -1,0 +1,107 @@
+"""Gone out: the away state is reported, and a resident not back at night alarms (issue 14)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from edge.detectors.routine import FindingKind, RoutineDetector, RoutineFinding
+from edge.detectors.routine_model import RoutineConfig, RoutineModel
+from edge.routine_adapter import RoutineAdapter
+from sensors.contract import AlarmKind, Severity
+from tests.unit.test_routine import DAY, TZ, at, detector, morning_and_noon, pulse, raised, record
+
+EVE = DAY - timedelta(days=1)
+LOW = Severity.LOW
+
+
+def night_owl(
+    returns: tuple[float, ...] = (-60.0, 30.0, 90.0), overnight: int = -1
+) -> RoutineModel:
+    """Ten learned days; out in the evening on four, back at 23:00, 00:30, 01:30, 23:00."""
+    m = RoutineModel()
+    for i in range(10):
+        r = replace(record(i), night_returns_min=(returns[i // 3 % 3],) if i % 3 == 0 else ())
+        m.add_day(replace(r, out_overnight=i == overnight))
+    return m
+
+
+def states(out: list[RoutineFinding]) -> list[str]:
+    return [str(dict(f.detail)["state"]) for f in out if f.kind is FindingKind.AWAY]
+
+
+def test_the_away_state_is_reported_and_no_alarm_while_away() -> None:
+    det = detector(at(6.0))
+    out = det.update(morning_and_noon() + pulse(at(10.5), "front_door"))
+    out += det.advance(at(20.0))
+    assert states(out) == ["away"]
+    away = next(f for f in out if f.kind is FindingKind.AWAY)
+    assert away.action == "state" and away.alarm_kind is AlarmKind.TECHNICAL
+    assert dict(away.detail)["since"] == round(at(10.5))  # from the door, not 10 min later
+    assert raised(out) == []
+    back = det.update(pulse(at(20.5), "front_door"))
+    assert states(back) == ["home"] and not det.away
+
+
+def test_the_usual_latest_return_is_learned_from_night_outings() -> None:
+    th = night_owl().thresholds
+    assert th.return_by_min is not None
+    # the 90th percentile of the returns plus the 60-min margin
+    assert th.return_by_min == pytest.approx(np.quantile([-60, 30, 90, -60], 0.9) + 60)
+    # a night out that lasted until the morning: the rule stands down for this resident
+    assert night_owl(overnight=4).thresholds.return_by_min is None
+    assert RoutineModel().thresholds.return_by_min is None  # cold start: not known
+
+
+def test_not_back_by_the_usual_time_at_night_alarms_and_cancels_on_return() -> None:
+    m = night_owl()
+    rb = m.thresholds.return_by_min
+    assert rb is not None
+    det = RoutineDetector(m, TZ, at(18.0, EVE))
+    det.update(pulse(at(19.0, EVE), "pir_kitchen") + pulse(at(21.0, EVE), "front_door"))
+    assert raised(det.advance(at(rb / 60.0) - 60)) == []
+    out = det.advance(at(rb / 60.0) + 60)
+    alarm = raised(out, FindingKind.NOT_BACK)
+    assert len(alarm) == 1 and alarm[0].alarm_kind is AlarmKind.INACTIVITY
+    assert alarm[0].t == at(rb / 60.0)
+    back = det.update(pulse(at(4.0), "front_door"))
+    assert [f.kind for f in back if f.action == "cancel"] == [FindingKind.NOT_BACK]
+
+
+def test_back_in_time_is_no_alarm_and_the_return_is_learned() -> None:
+    m = night_owl()
+    det = RoutineDetector(m, TZ, at(18.0, EVE))
+    det.update(pulse(at(19.0, EVE), "pir_kitchen") + pulse(at(21.0, EVE), "front_door"))
+    out = det.advance(at(0.5)) + det.update(pulse(at(0.5), "front_door"))
+    day = morning_and_noon() + pulse(at(11.0), "pir_kitchen") + pulse(at(11.9), "pir_kitchen")
+    out += det.update(pulse(at(0.52), "pir_bathroom") + day)
+    out += det.advance(at(12.1))
+    assert raised(out) == []
+    assert m.days[-1].night_returns_min == (30.0,)
+    assert not m.days[-1].out_overnight
+
+
+def test_the_rule_can_be_switched_off() -> None:
+    m = RoutineModel(RoutineConfig(not_back=False))
+    for d in night_owl().days:
+        m.add_day(d)
+    assert m.thresholds.return_by_min is None
+
+
+def test_the_adapter_reports_away_as_an_event_and_not_back_as_an_alarm_condition() -> None:
+    adapter = RoutineAdapter({}, tz=TZ, start_t=at(18.0, EVE), state_path=None, model=night_owl())
+    t = at(1.0)
+    detail = (("state", "away"), ("since", round(t)))
+    away = RoutineFinding(t, FindingKind.AWAY, "state", AlarmKind.TECHNICAL, LOW, None, detail)
+    (event,) = adapter._findings([away])
+    assert event.kind == "away" and event.alarm is None and event.detail["state"] == "away"
+    alarm = RoutineFinding(t, FindingKind.NOT_BACK, "raise", AlarmKind.INACTIVITY, Severity.HIGH)
+    (raised_alarm,) = adapter._findings([alarm])
+    assert raised_alarm.alarm is AlarmKind.INACTIVITY and raised_alarm.on
+    assert raised_alarm.condition == "not_back_night"
+    # the resident seen again: the alarm book is told the condition is off
+    off = [f for f in adapter._seen(t + 60, {}) if f.condition == "not_back_night"]
+    assert len(off) == 1 and not off[0].on
