@@ -196,7 +196,7 @@ async def hub_drain(
     root: Path,
     ops: str,
     ts: str = "sqlite",
-    receiver: str = "process",
+    receiver: str | None = None,
 ) -> dict[str, float | int]:
     n = len(messages)
     with sql_store(ops, root) as storage, timeseries_store(ts, root) as timeseries:
@@ -207,7 +207,7 @@ async def hub_drain(
                 "username": HUB_USER,
                 "password": HUB_PASSWORD,
                 "client_id": f"hub.bench-{ops}-{ts}",
-                "readings_receiver": receiver,
+                **({} if receiver is None else {"readings_receiver": receiver}),
             },
             data={"dir": str(root / f"hub-{ops}-{ts}")},
             storage=storage,
@@ -298,9 +298,9 @@ if __name__ == "__main__":
     p.add_argument(
         "--receiver",
         choices=["process", "thread"],
-        default="process",
-        help="[broker] readings_receiver: the readings session in a process of its own "
-        "(the default) or on paho's thread in the hub process",
+        default=None,
+        help="[broker] readings_receiver: the readings session on paho's thread in the hub "
+        "process or in a process of its own (default: the hub's default, thread)",
     )
     p.add_argument("--json", action="store_true")
     p.add_argument(

@@ -61,10 +61,11 @@ class BrokerSettings(_Section):
     # A few seconds at most: after a broker restart the hub must be back before the
     # edges' backlog and wills need it.
     reconnect_max_s: float = Field(default=2.0, gt=0, le=30)
-    # Where the readings connection is read: "process", a child process of its own
-    # (hub.readings_receiver: reading MQTT and storing readings on two cores), or
-    # "thread", paho's thread in the hub process (one core).
-    readings_receiver: Literal["process", "thread"] = "process"
+    # Where the readings connection is read: "thread", paho's thread in the hub process,
+    # or "process", a child process of its own (hub.readings_receiver: reading MQTT and
+    # storing readings on two cores). Measured, the child gains nothing yet: processing,
+    # not reading, is what limits ingest (docs/hub.md).
+    readings_receiver: Literal["thread", "process"] = "thread"
 
     @field_validator("client_id")
     @classmethod

@@ -7,7 +7,8 @@ process at most about a third of what a plain subscriber receives. Here a child 
 holds the readings connection (a `BulkSession`, paho's thread, manual acknowledgements)
 and passes what arrives to the hub over a pipe, in bursts; the hub sends back the ids to
 acknowledge once their batch is durable. `ReceiverSession` offers the hub the same calls
-as `BulkSession` (`[broker] readings_receiver = "thread"` keeps the session in-process).
+as `BulkSession`; `[broker] readings_receiver = "process"` chooses it. Not the default:
+measured, it gains nothing while processing, not reading, limits ingest (docs/hub.md).
 
 Nothing is acknowledged that the hub has not stored: the child acknowledges only the ids
 the hub sends it, on the connection they came in on (one child is one connection; it

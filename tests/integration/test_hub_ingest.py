@@ -393,6 +393,8 @@ async def test_a_sigkilled_hub_loses_nothing(
     config.write_text(
         f'[broker]\nurl = "{mosquitto.url}"\nusername = "{HUB_USER}"\npassword = "{HUB_PASSWORD}"\n'
         f'client_id = "hub.kill"\nreconnect_max_s = 0.5\n'
+        # The readings session in a child process: killing the hub must not leave it on.
+        'readings_receiver = "process"\n'
         f'[data]\ndir = "{data_dir}"\n'
         f'[console]\nenabled = false\nsecret_key = "{SECRET}"\n'
     )
