@@ -248,6 +248,11 @@ class EdgeAgent:
             "sensors_silent": sensors["silent"],
             "sensors_failed": sensors["failed"],
             "silenced": len(self.pipeline.book.silenced(now)),
+            # Refused at the boundary (sensors.plausibility, encrypted BTHome): counted,
+            # never sent as readings, so this is where an operator sees them.
+            "implausible": sum(self.pipeline.stats.implausible.values()),
+            "replays": self.pipeline.stats.replays,
+            "skipped_objects": self.pipeline.stats.skipped_objects,
         }
 
     # -- running --------------------------------------------------------------------

@@ -24,6 +24,8 @@ from edge.trends_adapter import TrendsAdapter
 from edge.vitals_adapter import VitalsAdapter
 from sensors import commands as wire
 from sensors import contract
+from sensors.codecs.bthome import SERVICE_UUID
+from sensors.readings import Advertisement
 
 T0 = 1_800_000_000.0
 
@@ -269,12 +271,17 @@ def test_a_corrupt_care_plan_falls_back_to_the_configured_one(settings: EdgeSett
 def test_status_report_answers_with_the_agents_figures(settings: EdgeSettings) -> None:
     agent = EdgeAgent(settings, drivers=[], clock=Clock(T0))
     try:
+        # The pendant's battery at 167 % (BTHome byte 0xa7): refused at the boundary, and
+        # the report is where an operator sees it counted.
+        frame = bytes.fromhex("40 00 01 01 a7")
+        agent.pipeline.handle(Advertisement("A4:C1:38:00:00:01", {SERVICE_UUID: frame}, -60, T0))
         agent.commands.handle(cmd(wire.STATUS_REPORT))
         (ack,) = acks(agent.spool)
         assert ack.result == "ok"
         d = ack.detail
         assert d["agent_version"] and d["spool_depth"] == 0 and d["sensors_failed"] == 0
         assert d["news2_scale"] == 1 and d["commands_refused"] == 0 and d["silenced"] == 0
+        assert d["implausible"] == 1 and d["replays"] == 0
         assert agent.state.commands_done == {"status_report": 1}
     finally:
         agent.spool.close()
