@@ -68,12 +68,17 @@ def _result(c: SentCommand, console: Console, lang: str, now: float) -> str:
             return t["cmd_test_missing"]
         return t["cmd_test_arrived"].format(when=moment(rec.received_at, console.tz, now, lang))
     if c.name == wire.STATUS_REPORT:
+        refused = d.get("implausible")
         return t["cmd_report"].format(
             ok=d.get("sensors_ok", "?"),
             silent=d.get("sensors_silent", "?"),
             failed=d.get("sensors_failed", "?"),
             spool=d.get("spool_depth", "?"),
             version=d.get("agent_version", "?"),
+        ) + (
+            t["cmd_report_refused"].format(n=refused)
+            if isinstance(refused, int) and refused
+            else ""
         )
     if c.name == wire.SILENCE:
         until = d.get("until")

@@ -27,6 +27,7 @@ COMMAND_UI: Final[dict[str, dict[str, str]]] = {
         "cmd_test_missing": "uitgevoerd, maar het testalarm is nog niet aangekomen",
         "cmd_report": "{ok} sensoren in orde, {silent} stil, {failed} defect · "
         "wachtrij {spool} · versie {version}",
+        "cmd_report_refused": " · {n} onmogelijke meetwaarden geweigerd",
         "cmd_silenced_until": "stil tot {when}",
         "cmd_silence_lifted": "weer aan",
         "cmd_notice_sent": "Opdracht verstuurd. Het antwoord van de woning verschijnt hieronder.",
@@ -59,6 +60,7 @@ COMMAND_UI: Final[dict[str, dict[str, str]]] = {
         "cmd_test_missing": "done, but the test alarm has not arrived yet",
         "cmd_report": "{ok} sensors fine, {silent} silent, {failed} failed · "
         "queue {spool} · version {version}",
+        "cmd_report_refused": " · {n} impossible values refused",
         "cmd_silenced_until": "silenced until {when}",
         "cmd_silence_lifted": "on again",
         "cmd_notice_sent": "Command sent. The dwelling's answer appears below.",
