@@ -201,11 +201,20 @@ class InfluxStore:
     async def _series(self, statement: str) -> list[dict[str, Any]]:
         self._writer.start()  # a buffer left by an earlier run drains even before new writes
         try:
-            return await self._ql.query(statement)
+            series = await self._ql.query(statement)
         except QueryFailed as exc:
             if "database not found" in str(exc):
                 return []  # nothing written yet (the first write makes it)
             raise StorageError(f"InfluxDB query failed: {exc}") from exc
+        if any(s.get("name") == "databases" and s.get("columns") == ["name"] for s in series):
+            # VictoriaMetrics answers every /query so (for dashboards): it takes InfluxDB
+            # writes but evaluates no InfluxQL, so the history cannot be read back here.
+            raise StorageError(
+                "the time-series endpoint does not evaluate InfluxQL (it answers with its "
+                "database list, as VictoriaMetrics does): readings are written there, but "
+                "the console's history needs InfluxDB 1.x, 2.x or 3.x"
+            )
+        return series
 
     async def _rows(self, statement: str) -> list[list[Any]]:
         return [row for s in await self._series(statement) for row in s.get("values", [])]
