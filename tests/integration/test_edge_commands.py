@@ -235,7 +235,9 @@ async def test_a_dwelling_receives_only_its_own_commands_and_publishes_none(
                     _, cmd = contract.decode(str(got.topic), got.payload)
                     # The hub's resend request (sent as its alarm session comes up, beside
                     # the alarm loop) may come first; it is the hub's too.
-                    if not (isinstance(cmd, contract.Command) and cmd.name == contract.RESEND_COMMAND):
+                    if not (
+                        isinstance(cmd, contract.Command) and cmd.name == contract.RESEND_COMMAND
+                    ):
                         break
             assert cmd.id == mine.id  # its own first: not its forgery, not dw-001's
         await wait_until(lambda: bool(handler.stats.done), timeout=10)
