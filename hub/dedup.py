@@ -66,6 +66,20 @@ class Deduplicator:
         except SQLAlchemyError as exc:
             raise StorageError(f"dedup record: {exc}") from exc
 
+    def record_new(self, message_ids: Iterable[str], now: float) -> set[str]:
+        """Record ids as processed, committed before returning; the ones that were new
+        (the rest were recorded before: earlier, by another worker, or twice in the list).
+        One statement (INSERT ... ON CONFLICT DO NOTHING RETURNING), no lookup first."""
+        rows = [{"id": i, "seen_at": now} for i in dict.fromkeys(message_ids)]
+        if not rows:
+            return set()
+        try:
+            with writing(self._engine) as conn:
+                stmt = insert_ignore(conn, seen_table, "id").returning(seen_table.c.id)
+                return set(conn.execute(stmt, rows).scalars())
+        except SQLAlchemyError as exc:
+            raise StorageError(f"dedup record: {exc}") from exc
+
     def prune(self, now: float) -> int:
         """Forget ids older than keep_days; returns how many were removed.
 

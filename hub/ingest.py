@@ -296,9 +296,10 @@ class Ingest:
 
     async def handle_batch(self, items: Sequence[Incoming]) -> list[Verdict]:
         """Validate and process several messages, the verdicts in their order. Reading
-        batches share one de-duplication lookup, one time-series write and one record of
-        their ids (this is what lets ingest keep up with the broker); anything else goes
-        through `handle` one by one. Returns when every message may be acknowledged."""
+        batches share one time-series write and one record of their ids, which also tells
+        the ones processed before (this is what lets ingest keep up with the broker);
+        anything else goes through `handle` one by one. Returns when every message may be
+        acknowledged."""
         verdicts: list[Verdict | None] = [None] * len(items)
         batches: list[tuple[int, ReadingsBatch]] = []
         now = self._clock()
@@ -315,30 +316,34 @@ class Ingest:
             else:  # a readings topic always decodes to a batch; keep the general path
                 verdicts[i] = await self.handle(item.topic, item.payload, retained=item.retained)
         if batches:
-            seen = self._dedup.seen_among([b.id for _, b in batches])
-            fresh: list[tuple[int, ReadingsBatch]] = []
+            # No lookup first: a batch processed before is stored again (the same points,
+            # idempotent) and recognised when its id is recorded, in one statement.
+            fresh: dict[str, tuple[int, ReadingsBatch]] = {}
             for i, b in batches:
-                if b.id in seen:  # before, or earlier in this batch
+                if b.id in fresh:  # earlier in this batch (redelivered meanwhile)
                     self.stats.incr("duplicate")
                     verdicts[i] = Verdict("duplicate")
                 else:
-                    seen.add(b.id)
-                    fresh.append((i, b))
+                    fresh[b.id] = (i, b)
             try:
-                await self._store_batches([b for _, b in fresh], now)
+                await self._store_batches([b for _, b in fresh.values()], now)
             except Exception:
                 # One of them may be poison: each on its own, so only that one is parked.
                 self.stats.incr("failed")
                 log.warning("a batch of %d readings messages failed; one by one", len(fresh))
-                for i, b in fresh:
+                for i, b in fresh.values():
                     verdicts[i] = await self._admitted(
                         b, items[i].topic, items[i].payload, now, False
                     )
             else:
-                self._dedup.record_many([b.id for _, b in fresh], now)
-                for i, _ in fresh:
-                    verdicts[i] = Verdict("accepted")
-                self.stats.incr("accepted.readings", len(fresh))
+                new = self._dedup.record_new(fresh, now)
+                for message_id, (i, _) in fresh.items():
+                    if message_id in new:
+                        verdicts[i] = Verdict("accepted")
+                    else:  # processed before (by this worker or another)
+                        self.stats.incr("duplicate")
+                        verdicts[i] = Verdict("duplicate")
+                self.stats.incr("accepted.readings", len(new))
         return [v if v is not None else Verdict("rejected") for v in verdicts]
 
     async def _store_batches(self, batches: Sequence[ReadingsBatch], now: float) -> None:

@@ -28,6 +28,19 @@ def test_recording_twice_is_harmless(sql_engine: Engine) -> None:
     }
 
 
+def test_record_new_says_which_ids_were_new(sql_engine: Engine) -> None:
+    """What batched ingest relies on: one statement records a batch's ids and tells the
+    new from those recorded before (or given twice), so no lookup is needed first."""
+    d = Deduplicator(sql_engine)
+    d.record("abcdefgh01", 1000.0)
+    many = [f"batch{i:05d}" for i in range(600)]  # more than one chunk of a lookup
+    new = d.record_new(["abcdefgh01", "abcdefgh02", "abcdefgh02", *many], 2000.0)
+    assert new == {"abcdefgh02", *many}
+    assert d.record_new(["abcdefgh02", "abcdefgh03"], 3000.0) == {"abcdefgh03"}
+    assert d.record_new([], 3000.0) == set()
+    assert len(d) == 603
+
+
 def test_an_id_recorded_in_a_failed_transaction_is_not_seen(sql_engine: Engine) -> None:
     """The id commits with the write it guards, or not at all: a crash between the two
     can neither lose the message (id kept, write lost) nor store it twice."""
