@@ -104,7 +104,7 @@ class Hub:
         """Run until `stop` is set; `ready` is set once subscribed and serving."""
         # Everything made so far (modules, stores, caches) lives as long as the process:
         # out of the collector's sight, its full collections no longer walk it again and
-        # again while ingest makes and drops objects by the thousand (a few % of ingest).
+        # again while ingest makes and drops objects by the thousand.
         gc.freeze()
         parts: dict[str, Callable[[], Awaitable[None]]] = {
             "ingest": lambda: self.ingest.run(stop),

@@ -195,7 +195,7 @@ class BulkSession:
 
     def ack(self, message: Received) -> None:
         """Acknowledge `message` (a no-op for QoS 0)."""
-        self._client.ack(message.mid, message.qos)
+        self.ack_id(message.mid, message.qos)
 
     def ack_id(self, mid: int, qos: int) -> None:
         """Acknowledge the message `mid` of this connection (hub.readings_receiver)."""

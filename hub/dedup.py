@@ -57,12 +57,11 @@ class Deduplicator:
         rows = [{"id": i, "seen_at": now} for i in dict.fromkeys(message_ids)]
         if not rows:
             return
+        if conn is None:
+            self.record_new(message_ids, now)
+            return
         try:
-            if conn is not None:
-                conn.execute(insert_ignore(conn, seen_table, "id"), rows)
-                return
-            with writing(self._engine) as own:
-                own.execute(insert_ignore(own, seen_table, "id"), rows)
+            conn.execute(insert_ignore(conn, seen_table, "id"), rows)
         except SQLAlchemyError as exc:
             raise StorageError(f"dedup record: {exc}") from exc
 

@@ -461,24 +461,25 @@ class Ingest:
                 cached = self._known.get(parts[2])
                 if (cached is None or cached[1] <= now) and is_pseudo_id(parts[2]):
                     stale.add(parts[2])
-        if not stale:
-            return
-        known = self._registry.registered(stale)
-        if len(self._known) + len(stale) > 100_000:  # a spray of ids: start over
-            self._known.clear()
-        until = now + REGISTRY_CACHE_S
-        for dwelling in stale:
-            self._known[dwelling] = (dwelling in known, until)
+        if stale:
+            known = self._registry.registered(stale)
+            self._remember({d: d in known for d in stale}, now)
 
     def _registered(self, dwelling: str, now: float) -> bool:
         cached = self._known.get(dwelling)
         if cached is not None and cached[1] > now:
             return cached[0]
         known = self._registry.dwelling(dwelling) is not None
-        if len(self._known) > 100_000:  # a spray of ids: start over rather than grow
-            self._known.clear()
-        self._known[dwelling] = (known, now + REGISTRY_CACHE_S)
+        self._remember({dwelling: known}, now)
         return known
+
+    def _remember(self, answers: Mapping[str, bool], now: float) -> None:
+        """The registry's answers, cached for REGISTRY_CACHE_S."""
+        if len(self._known) + len(answers) > 100_000:  # a spray of ids: start over
+            self._known.clear()
+        until = now + REGISTRY_CACHE_S
+        for dwelling, known in answers.items():
+            self._known[dwelling] = (known, until)
 
     async def _process(self, msg: Message, now: float, retained: bool) -> None:
         """Idempotent: a message processed twice (killed before its id was recorded)
