@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from edge.detection import DetailValue
@@ -203,29 +203,15 @@ class AlarmBook:
         technical alarms when neither is given) until `until` (UNIX s): each is cancelled
         at the hub now and its key raises nothing before `until`. Care alarms (a fall,
         inactivity, vitals, ...) are never silenced. The alarm ids silenced."""
-        hit = [
-            e
-            for e in self.open_alarms()
-            if e.kind is AlarmKind.TECHNICAL
-            and (alarm_id is None or e.alarm_id == alarm_id)
-            and (sensor is None or e.key.sensor == sensor)
-        ]
+        technical = [e for e in self.open_alarms() if e.kind is AlarmKind.TECHNICAL]
+        hit = _matching(technical, alarm_id, sensor)
         if not hit or until <= t:
             return []
         detail: dict[str, DetailValue] = {"silenced_until": round(until, 3)}
         with self.outbox.spool.transaction("alarm silence") as db:
             for e in hit:
                 self.outbox.put(self._message("cancel", e, t, detail))
-                db.execute(
-                    "UPDATE alarm_book SET silenced_until=? WHERE alarm_id=?", (until, e.alarm_id)
-                )
-        for e in hit:
-            self._entries[e.key] = [
-                BookEntry(x.alarm_id, x.key, x.kind, x.severity, x.raised_at, until)
-                if x.alarm_id == e.alarm_id
-                else x
-                for x in self._entries[e.key]
-            ]
+            self._silence_until(db, hit, until)
         log.info("alarm book: %d technical alarms silenced until %.0f", len(hit), until)
         return [e.alarm_id for e in hit]
 
@@ -235,35 +221,28 @@ class AlarmBook:
         """End the silences matching `alarm_id` and/or `sensor` (all when neither is given)
         now: a condition still holding raises a new alarm at its next "on". The alarm ids
         whose silence ended."""
-        hit = [
-            e
-            for e in self.entries()
-            if e.silenced_until is not None
-            and t < e.silenced_until
-            and (alarm_id is None or e.alarm_id == alarm_id)
-            and (sensor is None or e.key.sensor == sensor)
-        ]
+        hit = _matching(self.silenced(t), alarm_id, sensor)
         if not hit:
             return []
         with self.outbox.spool.transaction("alarm silence lifted") as db:
-            for e in hit:
-                db.execute(
-                    "UPDATE alarm_book SET silenced_until=? WHERE alarm_id=?", (t, e.alarm_id)
-                )
-        lifted = {e.alarm_id for e in hit}
-        for key, held in self._entries.items():
-            self._entries[key] = [
-                BookEntry(x.alarm_id, x.key, x.kind, x.severity, x.raised_at, t)
-                if x.alarm_id in lifted
-                else x
-                for x in held
-            ]
+            self._silence_until(db, hit, t)
         log.info("alarm book: the silence of %d technical alarms lifted", len(hit))
         return [e.alarm_id for e in hit]
 
     def silenced(self, t: float) -> list[BookEntry]:
         """The alarms silenced at `t`, oldest first."""
         return [e for e in self.entries() if e.silenced_until is not None and t < e.silenced_until]
+
+    def _silence_until(self, db: sqlite3.Connection, hit: list[BookEntry], until: float) -> None:
+        """`hit` silenced until `until`, in the book's table (in `db`'s transaction) and here."""
+        ids = {e.alarm_id for e in hit}
+        for aid in ids:
+            db.execute("UPDATE alarm_book SET silenced_until=? WHERE alarm_id=?", (until, aid))
+        for e in hit:
+            self._entries[e.key] = [
+                replace(x, silenced_until=until) if x.alarm_id in ids else x
+                for x in self._entries[e.key]
+            ]
 
     # -- internals ----------------------------------------------------------------------
 
@@ -285,3 +264,15 @@ class AlarmBook:
             sensor=e.key.sensor,
             detail=dict(detail),
         )
+
+
+def _matching(
+    entries: list[BookEntry], alarm_id: str | None, sensor: str | None
+) -> list[BookEntry]:
+    """The entries of `alarm_id` and/or `sensor` (all when neither is given)."""
+    return [
+        e
+        for e in entries
+        if (alarm_id is None or e.alarm_id == alarm_id)
+        and (sensor is None or e.key.sensor == sensor)
+    ]
