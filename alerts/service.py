@@ -58,6 +58,7 @@ from sensors.contract import (
     SMS_FAILED_DETAIL,
     SMS_TO_DETAIL,
     AlarmMessage,
+    new_id,
 )
 
 if TYPE_CHECKING:
@@ -395,7 +396,7 @@ class AlarmService:
         if await self._io(self._store.open_technical, dwelling, key) is not None:
             return
         rec = AlarmRecord(
-            id=uuid.uuid4().hex,
+            id=new_id(),
             dwelling=dwelling,
             kind=AlarmKind.TECHNICAL,
             severity=severity,

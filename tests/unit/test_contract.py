@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sensors import contract
 from sensors.contract import (
     MAX_AGE_S,
     MAX_DETAIL_BYTES,
@@ -524,3 +525,20 @@ def test_oversize_message_refused_at_encode() -> None:
     with pytest.raises(ContractError) as info:
         encode(big)
     assert info.value.reason == "too_large"
+
+
+def test_new_ids_are_uuid7_and_sort_by_the_time_they_were_made() -> None:
+    """Time first (hub.dedup's index is written near its end, not at a random page);
+    unique by their random bits, also within one millisecond."""
+    import uuid
+
+    ms = 1_796_400_000_000
+    same_ms = {contract.new_id(ms=ms) for _ in range(1000)}
+    assert len(same_ms) == 1000
+    later = contract.new_id(ms=ms + 1)
+    assert all(i < later for i in same_ms)
+    for i in [*same_ms, later]:
+        u = uuid.UUID(hex=i)
+        assert len(i) == 32 and i == u.hex
+        assert u.version == 7 and u.variant == uuid.RFC_4122
+        assert int(i[:12], 16) == (ms + 1 if i == later else ms)
