@@ -1,5 +1,6 @@
-"""sensors.contract: reading batches as the edge encodes them take a faster validation
-path (pydantic's JSON parser); it must decide every payload exactly as the standard path
+"""sensors.contract: reading batches as the edge encodes them take faster validation
+paths (pydantic's JSON parser, into a model or, for the hub's receiver process, into plain
+values); they must decide every payload exactly as the standard path
 does, whatever is done to the bytes (a key given twice, whitespace, a field left out)."""
 
 from __future__ import annotations
@@ -28,15 +29,32 @@ def exact(payload: str) -> object:
     return msg
 
 
+def reason(exc: ContractError) -> str:
+    """A refusal's reason, the window and the dwelling as one (`exact` checks them so)."""
+    return "window_or_dwelling" if exc.reason in {"ts_window", "dwelling_mismatch"} else exc.reason
+
+
 def verdict(payload: str) -> object:
     try:
         return decode(TOPIC, payload.encode(), now=NOW)[1]
     except ContractError as exc:
-        return (
-            exc.reason
-            if exc.reason not in {"ts_window", "dwelling_mismatch"}
-            else ("window_or_dwelling")
+        return reason(exc)
+
+
+def lean(payload: str) -> object:
+    """The hub's verdict when a receiver process decoded ahead (`canonical_readings`,
+    hub.readings_receiver): the batch as `Readings`, or the reason it is refused."""
+    raw = payload.encode()
+    try:
+        return contract.decode_readings(
+            parse_topic(TOPIC), raw, now=NOW, pre=contract.canonical_readings(raw)
         )
+    except ContractError as exc:
+        return reason(exc)
+
+
+def as_lean(decided: object) -> object:
+    return contract.readings_of(decided) if isinstance(decided, ReadingsBatch) else decided
 
 
 batches_here = st.builds(
@@ -54,6 +72,8 @@ def test_what_the_edge_sends_takes_the_fast_path_and_decodes_the_same(msg: Readi
     text = payload.decode()
     assert contract._canonical_readings(text) == msg
     assert verdict(text) == exact(text) == msg
+    assert contract.canonical_readings(payload) == contract.readings_of(msg)
+    assert lean(text) == contract.readings_of(msg)
 
 
 def pairs_of(msg: ReadingsBatch) -> list[tuple[str, object]]:
@@ -77,7 +97,7 @@ def test_a_key_given_twice_is_refused_on_both_paths(
     pairs = pairs_of(msg)
     extra = (key, value)
     text = render([extra, *pairs] if first else [*pairs, extra])
-    assert verdict(text) == exact(text) == "bad_json"
+    assert verdict(text) == exact(text) == lean(text) == "bad_json"
 
 
 @given(
@@ -95,7 +115,7 @@ def test_a_key_twice_inside_a_reading_is_refused_on_both_paths(
     rest = ",".join(render(list(r.items())) for r in readings[1:])
     body = render(list(pairs.items()))[:-1]
     text = body + ',"readings":[' + first + ("," + rest if rest else "") + "]}"
-    assert verdict(text) == exact(text) == "bad_json"
+    assert verdict(text) == exact(text) == lean(text) == "bad_json"
 
 
 @given(
@@ -109,6 +129,7 @@ def test_whitespace_and_missing_fields_are_decided_alike(
     pairs = [(k, v) for k, v in pairs_of(msg) if k not in dropped]
     text = render(pairs, sep)
     assert verdict(text) == exact(text)
+    assert lean(text) == as_lean(exact(text))
     if "v" in dropped:
         assert verdict(text) == "unknown_version"
 
@@ -118,4 +139,4 @@ def test_a_hidden_duplicate_with_v_left_out_is_still_refused() -> None:
     which is why the fast path also wants the payload to start with v."""
     head = '{"id":"abcdefgh12","dwelling":"dw-001","ts":1,'
     text = head + f'"ts":{NOW!r},"type":"readings","readings":[]}}'
-    assert verdict(text) == exact(text) == "bad_json"
+    assert verdict(text) == exact(text) == lean(text) == "bad_json"
