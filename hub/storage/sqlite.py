@@ -6,12 +6,19 @@ few thousand rows is a few ms) and keep the store free of thread hand-offs. The 
 exception is `downsample` (the console's 14-day charts, up to ~100 ms for a 1 Hz
 sensor): it runs in a worker thread on a second, read-only connection, so ingest is
 not held up (WAL lets it read while ingest writes).
+
+Layout: each series (dwelling, sensor, quantity) is a row of `series`, and its points
+are keyed by (series id, t) in `points`; the view `readings` joins them back into the
+rows every query reads. Keyed by the three names themselves, as the first layout was,
+every point carried them in the index and cost a third more to write (docs/hub.md,
+"Ingest in batches"); a file in that layout is moved over once, when it is opened.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import statistics
 import threading
@@ -24,6 +31,8 @@ from hub.db import Synchronous, connect, transaction
 from hub.errors import StorageError
 from hub.storage.base import Bucket, Point, StoredEvent
 
+log = logging.getLogger(__name__)
+
 # downsample(): up to this many points in the range are read and used exactly; a denser
 # series is sampled (the first point of each of 60 slices per bucket), so the work is
 # bounded by the range and the bucket size, not by the sensor's rate.
@@ -31,14 +40,22 @@ EXACT_POINTS: Final = 5000
 SAMPLES_PER_BUCKET: Final = 60
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS readings (
+CREATE TABLE IF NOT EXISTS series (
+    id       INTEGER PRIMARY KEY,
     dwelling TEXT NOT NULL,
     sensor   TEXT NOT NULL,
     quantity TEXT NOT NULL,
-    t        REAL NOT NULL,
-    value    REAL NOT NULL,
-    PRIMARY KEY (dwelling, sensor, quantity, t)
+    UNIQUE (dwelling, sensor, quantity)
+);
+CREATE TABLE IF NOT EXISTS points (
+    series INTEGER NOT NULL,  -- series.id (no foreign key: checked per point on write)
+    t      REAL NOT NULL,
+    value  REAL NOT NULL,
+    PRIMARY KEY (series, t)
 ) WITHOUT ROWID;
+CREATE VIEW IF NOT EXISTS readings AS
+    SELECT s.dwelling, s.sensor, s.quantity, p.t, p.value
+    FROM series s JOIN points p ON p.series = s.id;
 CREATE TABLE IF NOT EXISTS events (
     id          TEXT PRIMARY KEY,
     dwelling    TEXT NOT NULL,
@@ -65,11 +82,39 @@ SELECT x, (
 """
 
 
+def _move_first_layout(conn: sqlite3.Connection) -> None:
+    """A file whose `readings` is still the first layout's table: its points moved into
+    `series` and `points`, in one transaction (nothing lost if it is cut short)."""
+    [(kind,)] = conn.execute(
+        "SELECT COALESCE((SELECT type FROM sqlite_master WHERE name = 'readings'), '')"
+    ).fetchall()
+    if kind != "table":
+        return
+    log.warning("time series: moving the readings to the series/points layout (once)")
+    with transaction(conn):
+        conn.execute("ALTER TABLE readings RENAME TO readings_first_layout")
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(
+            "INSERT INTO series (dwelling, sensor, quantity)"
+            " SELECT DISTINCT dwelling, sensor, quantity FROM readings_first_layout"
+        )
+        conn.execute(
+            "INSERT INTO points SELECT s.id, r.t, r.value FROM readings_first_layout r"
+            " JOIN series s USING (dwelling, sensor, quantity)"
+        )
+        conn.execute("DROP TABLE readings_first_layout")
+
+
 class SqliteTimeSeriesStore:
     def __init__(self, path: Path, *, synchronous: Synchronous = "NORMAL") -> None:
         self._path = path
         self._conn = connect(path, synchronous=synchronous)
+        _move_first_layout(self._conn)
         self._conn.executescript(_SCHEMA)
+        # Series ids by (dwelling, sensor, quantity): an id never changes once committed.
+        self._series: dict[tuple[str, str, str], int] = {}
         # For downsample() in worker threads: opened on first use, one thread at a time.
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
@@ -77,14 +122,33 @@ class SqliteTimeSeriesStore:
     async def write_points(self, points: Sequence[Point]) -> None:
         if not points:
             return
+        conn = self._conn
+        ids = self._series
+        missing = {p[:3] for p in points}.difference(ids)
         try:
-            with transaction(self._conn):
-                self._conn.executemany(
-                    "INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?, ?)",
-                    points,  # Point is a tuple in the table's column order
+            with transaction(conn):
+                if missing:
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO series (dwelling, sensor, quantity)"
+                        " VALUES (?, ?, ?)",
+                        missing,
+                    )
+                    made = {key: self._series_id(key) for key in missing}
+                    ids = {**ids, **made}
+                conn.executemany(
+                    "INSERT OR REPLACE INTO points VALUES (?, ?, ?)",
+                    [(ids[p[:3]], p[3], p[4]) for p in points],
                 )
         except sqlite3.Error as exc:
             raise StorageError(f"writing {len(points)} readings: {exc}") from exc
+        if missing:  # committed: remembered only now
+            self._series = ids
+
+    def _series_id(self, key: tuple[str, str, str]) -> int:
+        [(series_id,)] = self._conn.execute(
+            "SELECT id FROM series WHERE dwelling = ? AND sensor = ? AND quantity = ?", key
+        ).fetchall()
+        return int(series_id)
 
     async def write_event(self, event: StoredEvent) -> None:
         try:
@@ -115,10 +179,12 @@ class SqliteTimeSeriesStore:
         return [Point(*row) for row in rows]
 
     async def latest(self, dwelling: str) -> list[Point]:
-        # SQLite returns the bare columns of the row that holds MAX(t).
+        # One seek per series, to its last point.
         rows = self._query(
-            "SELECT dwelling, sensor, quantity, MAX(t), value FROM readings"
-            " WHERE dwelling = ? GROUP BY sensor, quantity ORDER BY sensor, quantity",
+            "SELECT s.dwelling, s.sensor, s.quantity, p.t, p.value FROM series s"
+            " JOIN points p ON p.series = s.id"
+            " AND p.t = (SELECT MAX(t) FROM points WHERE series = s.id)"
+            " WHERE s.dwelling = ? ORDER BY s.sensor, s.quantity",
             (dwelling,),
         )
         return [Point(*row) for row in rows]
@@ -162,14 +228,9 @@ class SqliteTimeSeriesStore:
         ]
 
     async def sensors(self, dwelling: str) -> list[str]:
-        # A skip scan over the primary key: one seek per sensor, not a pass over the rows.
+        # A series is made with its first point, in one transaction.
         rows = self._query(
-            "WITH RECURSIVE s(sensor) AS ("
-            " SELECT (SELECT MIN(sensor) FROM readings WHERE dwelling = ?)"
-            " UNION ALL SELECT (SELECT MIN(sensor) FROM readings"
-            "  WHERE dwelling = ? AND sensor > s.sensor) FROM s WHERE s.sensor IS NOT NULL"
-            ") SELECT sensor FROM s WHERE sensor IS NOT NULL",
-            (dwelling, dwelling),
+            "SELECT DISTINCT sensor FROM series WHERE dwelling = ? ORDER BY sensor", (dwelling,)
         )
         return [str(r[0]) for r in rows]
 

@@ -3,11 +3,14 @@ InfluxDB, is tests/integration/test_timeseries_contract.py."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from hub.errors import StorageError
 from hub.storage.base import Point, StoredEvent, TimeSeriesStore
 from hub.storage.sqlite import SqliteTimeSeriesStore
 
@@ -47,3 +50,67 @@ async def test_persists_across_reopen(tmp_path: Path) -> None:
     s2 = SqliteTimeSeriesStore(tmp_path / "ts.sqlite")
     assert len(await s2.series("dw-001", "hr-1", "heart_rate", 0, 10)) == 1
     await s2.close()
+
+
+FIRST_LAYOUT = """
+CREATE TABLE readings (
+    dwelling TEXT NOT NULL,
+    sensor   TEXT NOT NULL,
+    quantity TEXT NOT NULL,
+    t        REAL NOT NULL,
+    value    REAL NOT NULL,
+    PRIMARY KEY (dwelling, sensor, quantity, t)
+) WITHOUT ROWID;
+"""
+
+
+async def test_a_file_in_the_first_layout_is_moved_over_whole(tmp_path: Path) -> None:
+    """A hub upgraded over a time-series file written by an older version keeps every
+    reading, readable through the same calls."""
+    path = tmp_path / "ts.sqlite"
+    rows = [
+        ("dw-001", "hr-1", "heart_rate", 10.0, 70.0),
+        ("dw-001", "hr-1", "heart_rate", 20.0, 71.0),
+        ("dw-001", "th-1", "temperature", 15.0, 21.5),
+        ("dw-002", "hr-1", "heart_rate", 12.0, 64.0),
+    ]
+    with sqlite3.connect(path) as conn:
+        conn.executescript(FIRST_LAYOUT)
+        conn.executemany("INSERT INTO readings VALUES (?, ?, ?, ?, ?)", rows)
+    conn.close()
+    store = SqliteTimeSeriesStore(path)
+    try:
+        assert await store.series("dw-001", "hr-1", "heart_rate", 0, 100) == [
+            Point(*rows[0]),
+            Point(*rows[1]),
+        ]
+        assert await store.latest("dw-001") == [Point(*rows[1]), Point(*rows[2])]
+        assert await store.sensors("dw-001") == ["hr-1", "th-1"]
+        # Written on after the move, beside what was moved.
+        await store.write_points([Point("dw-002", "hr-1", "heart_rate", 13.0, 65.0)])
+        assert [p.value for p in await store.series("dw-002", "hr-1", "heart_rate", 0, 100)] == [
+            64.0,
+            65.0,
+        ]
+    finally:
+        await store.close()
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        kinds = dict(conn.execute("SELECT name, type FROM sqlite_master").fetchall())
+    assert kinds["readings"] == "view"
+    assert "readings_first_layout" not in kinds
+
+
+async def test_a_series_of_a_write_that_failed_is_not_remembered(tmp_path: Path) -> None:
+    """A write that rolls back leaves no series id behind in the store's memory either:
+    the next write of that series makes it again."""
+    store = SqliteTimeSeriesStore(tmp_path / "ts.sqlite")
+    try:
+        bad = [Point("dw-001", "hr-1", "heart_rate", 10.0, None)]  # type: ignore[arg-type]
+        with pytest.raises(StorageError):
+            await store.write_points(bad)  # value NOT NULL: the whole write rolls back
+        await store.write_points([_pt(10.0, 70.0, quantity="heart_rate")])
+        assert [p.value for p in await store.series("dw-001", "hr-1", "heart_rate", 0, 100)] == [
+            70.0
+        ]
+    finally:
+        await store.close()
