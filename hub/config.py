@@ -7,6 +7,7 @@ overrides `[broker] password`. Built once in the CLI (or by the demo) and passed
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
@@ -62,10 +63,10 @@ class BrokerSettings(_Section):
     # edges' backlog and wills need it.
     reconnect_max_s: float = Field(default=2.0, gt=0, le=30)
     # Where the readings connection is read: "thread", paho's thread in the hub process,
-    # or "process", a child process of its own (hub.readings_receiver: reading MQTT and
-    # storing readings on two cores). Measured, the child gains nothing yet: processing,
-    # not reading, is what limits ingest (docs/hub.md).
-    readings_receiver: Literal["thread", "process"] = "thread"
+    # or "process", a child process of its own (hub.readings_receiver: reading and
+    # decoding MQTT on one core, storing on another); "auto": "process" on a machine with
+    # two cores or more (docs/hub.md, "Ingest in batches").
+    readings_receiver: Literal["auto", "thread", "process"] = "auto"
 
     @field_validator("client_id")
     @classmethod
@@ -84,6 +85,13 @@ class BrokerSettings(_Section):
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise ValueError("must look like mqtt://host:1883 or mqtts://host:8883")
         return value
+
+    @property
+    def receiver(self) -> Literal["thread", "process"]:
+        """`readings_receiver`, "auto" decided for this machine."""
+        if self.readings_receiver != "auto":
+            return self.readings_receiver
+        return "process" if (os.cpu_count() or 1) >= 2 else "thread"
 
     @property
     def host(self) -> str:
