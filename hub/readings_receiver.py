@@ -287,6 +287,9 @@ async def _forward(
     except aiomqtt.MqttError as exc:
         _tell(conn, ("lost", str(exc)))
         gone.set()
+    except Exception as exc:  # a bug: the hub must not wait for more that never comes
+        _tell(conn, ("lost", f"readings receiver failed: {exc!r}"))
+        gone.set()
 
 
 def _as_is(m: Received) -> Forwarded:

@@ -92,6 +92,12 @@ def _move_first_layout(conn: sqlite3.Connection) -> None:
         return
     log.warning("time series: moving the readings to the series/points layout (once)")
     with transaction(conn):
+        # Again under the write lock: another process may have moved it meanwhile.
+        [(kind,)] = conn.execute(
+            "SELECT COALESCE((SELECT type FROM sqlite_master WHERE name = 'readings'), '')"
+        ).fetchall()
+        if kind != "table":
+            return
         conn.execute("ALTER TABLE readings RENAME TO readings_first_layout")
         for statement in _SCHEMA.split(";"):
             if statement.strip():
