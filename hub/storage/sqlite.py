@@ -82,21 +82,23 @@ SELECT x, (
 """
 
 
-def _move_first_layout(conn: sqlite3.Connection) -> None:
-    """A file whose `readings` is still the first layout's table: its points moved into
-    `series` and `points`, in one transaction (nothing lost if it is cut short)."""
+def _first_layout(conn: sqlite3.Connection) -> bool:
+    """`readings` is still the first layout's table (not the view)."""
     [(kind,)] = conn.execute(
         "SELECT COALESCE((SELECT type FROM sqlite_master WHERE name = 'readings'), '')"
     ).fetchall()
-    if kind != "table":
+    return bool(kind == "table")
+
+
+def _move_first_layout(conn: sqlite3.Connection) -> None:
+    """A file whose `readings` is still the first layout's table: its points moved into
+    `series` and `points`, in one transaction (nothing lost if it is cut short)."""
+    if not _first_layout(conn):
         return
     log.warning("time series: moving the readings to the series/points layout (once)")
     with transaction(conn):
         # Again under the write lock: another process may have moved it meanwhile.
-        [(kind,)] = conn.execute(
-            "SELECT COALESCE((SELECT type FROM sqlite_master WHERE name = 'readings'), '')"
-        ).fetchall()
-        if kind != "table":
+        if not _first_layout(conn):
             return
         conn.execute("ALTER TABLE readings RENAME TO readings_first_layout")
         for statement in _SCHEMA.split(";"):
