@@ -91,7 +91,7 @@ class BrokerSettings(_Section):
         """`readings_receiver`, "auto" decided for this machine."""
         if self.readings_receiver != "auto":
             return self.readings_receiver
-        return "process" if (os.cpu_count() or 1) >= 2 else "thread"
+        return "process" if _usable_cpus() >= 2 else "thread"
 
     @property
     def host(self) -> str:
@@ -413,3 +413,11 @@ def load_settings(path: Path | None = None, **overrides: Any) -> HubSettings:
         return HubSettings(**data)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {first_error(exc)}") from exc
+
+
+def _usable_cpus() -> int:
+    """The cores this process may run on (a container's or taskset's limit, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1

@@ -22,6 +22,8 @@ from hub.sql.engine import insert_ignore, reading, writing
 DAY_S = 86400.0
 # Ids asked about in one query at most (a bound on the statement's size).
 CHUNK = 500
+# Positional placeholders of the drivers we ship (sqlite3: qmark; psycopg: format).
+_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 class Deduplicator:
@@ -74,7 +76,9 @@ class Deduplicator:
             return set()
         # The driver's own SQL: SQLAlchemy's many-rows INSERT ... RETURNING cost more per
         # id than the database (this runs once per readings batch, hub.ingest).
-        mark = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
+        mark = _MARKS.get(self._engine.dialect.paramstyle)
+        if mark is None:
+            raise StorageError(f"dedup: driver paramstyle {self._engine.dialect.paramstyle!r}")
         new: set[str] = set()
         try:
             with writing(self._engine) as conn:

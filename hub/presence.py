@@ -93,8 +93,9 @@ class DwellingState:
 
 
 DEFAULT_OFFLINE_GRACE_S: Final = 90.0
-# A dwelling online heard again within this of its last message: its times stay (its
-# heartbeat timeout is a minute or more).
+# A dwelling online heard again within this of its last message: its times stay. At
+# most a tenth of its heartbeat timeout (`_resolution`), so a short timeout does not
+# fire early by as much as this.
 HEARD_RESOLUTION_S: Final = 1.0
 # Replaced connections remembered per dwelling: a flapping link replaces a few in a row;
 # what the network held for one arrives within seconds of its return.
@@ -133,13 +134,13 @@ _DEADLINE_BASE: Final = _FIELDS.index("deadline_base")
 _values: Final = operator.attrgetter(*_FIELDS)
 
 
-def _heard_recently(state: DwellingState, now: float) -> bool:
-    """Both times `_heard_again` would move already within HEARD_RESOLUTION_S of `now`."""
+def _heard_recently(state: DwellingState, now: float, resolution: float) -> bool:
+    """Both times `_heard_again` would move already within `resolution` of `now`."""
     return (
         state.last_seen is not None
         and state.deadline_base is not None
-        and now - HEARD_RESOLUTION_S < state.last_seen
-        and now - HEARD_RESOLUTION_S < state.deadline_base
+        and now - resolution < state.last_seen
+        and now - resolution < state.deadline_base
     )
 
 
@@ -194,7 +195,8 @@ class PresenceTracker:
             # times move, nothing else can (what follows, for these arguments, decides so),
             # and by less than HEARD_RESOLUTION_S is not worth a new state (a backlog
             # drained after an outage brings a dwelling's batches one after the other).
-            if not _heard_recently(prev, now):
+            resolution = min(HEARD_RESOLUTION_S, prev.heartbeat_s * self._factor / 10)
+            if not _heard_recently(prev, now, resolution):
                 self._states[dwelling] = _heard_again(prev, now)
             return []
         state = prev or DwellingState(dwelling, False, None, None, None)

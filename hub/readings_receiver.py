@@ -9,7 +9,7 @@ them to the hub over a pipe, in bursts; the hub sends back the ids to acknowledg
 their batch is durable. `ReceiverSession` offers the hub the same calls as `BulkSession`;
 `[broker] readings_receiver` chooses it ("auto", the default, on two cores or more).
 Measured, it takes SQLite ingest from 0.38-0.45 of a plain subscriber's rate to
-0.51-0.54 (docs/hub.md, "Ingest in batches").
+0.51-0.65 (docs/hub.md, "Ingest in batches").
 
 Nothing is acknowledged that the hub has not stored: the child acknowledges only the ids
 the hub sends it, on the connection they came in on (one child is one connection; it

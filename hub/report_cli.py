@@ -85,7 +85,8 @@ def alarms(
         else:
             for row in data:
                 print(
-                    f"{row['at']}  {row['alarm_id'][:12]:12}  {row['dwelling']:8}  "
+                    # the whole id: its first half is a time (UUIDv7), so a prefix is not unique
+                    f"{row['at']}  {row['alarm_id']:32}  {row['dwelling']:8}  "
                     f"{row['kind']:10}  {row['what']:20}  {row['by']}  {row['note']}",
                     file=out,
                 )

@@ -555,7 +555,8 @@ Row = tuple[str, str, float, float]
 class Readings(NamedTuple):
     """A validated reading batch as plain values: what the hub's ingest works on. Reading
     batches come by the ten thousand; a model object per reading costs more than the
-    rest of storing it. Made only from a valid `ReadingsBatch` (`readings_of`)."""
+    rest of storing it. Made only from a valid `ReadingsBatch` (`readings_of`) or by
+    `canonical_readings`, which decides as the model does (property-tested)."""
 
     id: str
     dwelling: str

@@ -47,6 +47,24 @@ def test_status_online_then_heartbeat_timeout() -> None:
     assert t.advance(200.0) == []  # only once
 
 
+def test_messages_close_together_keep_the_timeout_exact_within_a_tenth_of_it() -> None:
+    # Readings heard within a second coalesce (the hub's fast path), but never by more
+    # than a tenth of the dwelling's own timeout: 3 x 0.5 s here.
+    t = tracker()
+    t.observe("dw-001", 100.0, status=status(100.0, heartbeat_s=0.5))
+    t.observe("dw-001", 100.9, after_goodbye=False)  # a readings batch
+    assert t.advance(102.3) == []  # 1.5 s after the reading at 100.9, not after 100.0
+    [tr] = t.advance(102.5)
+    assert (tr.online, tr.last_seen) == (False, 100.9)
+    # With a minute-long timeout a reading 0.9 s later is coalesced: off by < 1 s.
+    t = tracker()
+    t.observe("dw-001", 100.0, status=status(100.0, heartbeat_s=20.0))
+    t.observe("dw-001", 100.9, after_goodbye=False)
+    assert t.advance(159.95) == []
+    [tr] = t.advance(160.1)
+    assert tr.last_seen == 100.0
+
+
 def test_last_will_goes_offline_after_the_grace_and_a_message_brings_it_back() -> None:
     t = tracker()
     t.observe("dw-001", 100.0, status=status(100.0))
