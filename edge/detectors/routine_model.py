@@ -277,18 +277,36 @@ class RoutineModel:
 
     config: RoutineConfig = field(default_factory=RoutineConfig)
     days: list[DayRecord] = field(default_factory=list)
+    # Days with too few activations to learn a routine from (a day away, a room without
+    # a sensor, an outage): kept, within the same window, only for what they say about
+    # night-time outings (trial T6: a night away must not be forgotten because the day
+    # it belongs to was quiet).
+    short_days: list[DayRecord] = field(default_factory=list)
     thresholds: Thresholds = field(init=False)
 
     def __post_init__(self) -> None:
+        self._trim()
         self.thresholds = self._derive()
 
     def add_day(self, record: DayRecord) -> None:
         if record.activations < self.config.min_activations_per_day:
             logger.debug("day %s not learned: %d activations", record.day, record.activations)
-            return
-        self.days.append(record)
-        del self.days[: -self.config.history_days]
+            if record.night_returns_min or record.out_overnight:
+                self.short_days.append(record)
+        else:
+            self.days.append(record)
+        self._trim()
         self.thresholds = self._derive()
+
+    def _trim(self) -> None:
+        """The rolling window: the last `history_days` learned days, and the short days
+        no older than the oldest of them (at most `history_days` either)."""
+        n = self.config.history_days
+        del self.days[:-n]
+        if len(self.days) >= n:
+            oldest = self.days[0].day
+            self.short_days = [d for d in self.short_days if d.day >= oldest]
+        del self.short_days[:-n]
 
     def _derive(self) -> Thresholds:
         cfg = self.config
@@ -377,12 +395,13 @@ class RoutineModel:
                 else:
                     run += 1
             silent.append((s, max(cfg.sensor_silent_s, 1.5 * (longest + 1) * 86400.0)))
-        returns = [r for d in days for r in d.night_returns_min]
+        outings = days + self.short_days
+        returns = [r for d in outings for r in d.night_returns_min]
         return_by = None
         if (
             cfg.not_back
             and len(returns) >= cfg.return_min_outings
-            and not any(d.out_overnight for d in days)
+            and not any(d.out_overnight for d in outings)
         ):
             q = float(np.quantile(returns, cfg.return_quantile)) + cfg.return_margin_min
             return_by = min(q, up_by)
@@ -413,6 +432,7 @@ class RoutineModel:
                 "version": MODEL_VERSION,
                 "config": self.config.to_json(),
                 "days": [d.to_json() for d in self.days],
+                "short_days": [d.to_json() for d in self.short_days],
             },
             sort_keys=True,
         )
@@ -425,4 +445,5 @@ class RoutineModel:
             raise ValueError(f"routine model version {data.get('version')!r} unsupported")
         cfg = config or RoutineConfig.from_json(data["config"])
         days = [DayRecord.from_json(d) for d in data["days"]]
-        return cls(config=cfg, days=days[-cfg.history_days :])
+        short = [DayRecord.from_json(d) for d in data.get("short_days", ())]
+        return cls(config=cfg, days=days, short_days=short)

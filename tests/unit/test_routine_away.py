@@ -84,6 +84,40 @@ def test_back_in_time_is_no_alarm_and_the_return_is_learned() -> None:
     assert not m.days[-1].out_overnight
 
 
+def test_a_night_away_on_a_quiet_day_is_not_forgotten() -> None:
+    """A day with too few activations to learn a routine from (a day away, a room with no
+    sensor) still says that this resident stays out whole nights (trial T6)."""
+    m = night_owl()
+    assert m.thresholds.return_by_min is not None
+    quiet_day = replace(record(11), activations=3, out_overnight=True)
+    m.add_day(quiet_day)
+    assert m.thresholds.return_by_min is None  # the rule stands down, as for a full day
+    assert quiet_day not in m.days  # ...and nothing else is learned from that day
+    assert m.thresholds.days == 10
+    restored = RoutineModel.from_json(m.to_json())
+    assert restored.short_days == [quiet_day]
+    assert restored.thresholds.return_by_min is None
+
+
+def test_a_quiet_day_leaves_the_window_with_the_days_around_it() -> None:
+    cfg = RoutineConfig(history_days=5)
+    m = RoutineModel(cfg)
+    m.add_day(replace(record(0), activations=2, out_overnight=True))
+    for i in range(1, 5):
+        m.add_day(replace(record(i), night_returns_min=(-60.0,)))
+    assert m.thresholds.return_by_min is None  # the night away is still in the window
+    for i in range(5, 7):
+        m.add_day(replace(record(i), night_returns_min=(-60.0,)))
+    assert m.short_days == []  # older than every learned day kept
+    assert m.thresholds.return_by_min == pytest.approx(-60.0 + 60)
+
+
+def test_a_quiet_day_that_says_nothing_about_outings_is_not_kept() -> None:
+    m = night_owl()
+    m.add_day(replace(record(11), activations=3))
+    assert m.short_days == []
+
+
 def test_the_rule_can_be_switched_off() -> None:
     m = RoutineModel(RoutineConfig(not_back=False))
     for d in night_owl().days:
