@@ -128,6 +128,9 @@ def profile(model: RoutineModel) -> dict[str, DetailValue]:
         "up_by_min": round(th.up_by_min, 1),
         "out_of_bed_limit_s": round(th.out_of_bed_s, 1),
         "out_of_bed_enabled": th.out_of_bed_enabled,
+        # Not back at night: the usual latest return plus the margin, and why it is off.
+        "return_by_min": None if th.return_by_min is None else round(th.return_by_min, 1),
+        "not_back": th.not_back_state,
         "night_start_min": round(th.night_start_min, 1),
         "night_end_min": round(th.night_end_min, 1),
         "quiet_bucket_min": cfg.bucket_min,

@@ -16,6 +16,7 @@ import json
 import logging
 import math
 from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
 from typing import Any, Final
 
 import numpy as np
@@ -204,6 +205,9 @@ class Thresholds:
     # Away at night past this (minutes after midnight of the morning): not back. None:
     # the rule stands down (not learned, or this resident sometimes stays out all night).
     return_by_min: float | None = None
+    # Why: "on", "learning" (too few outings known), "nights_away" (one lasted the
+    # night), "off" (switched off in the care plan).
+    not_back_state: str = "learning"
     # Sensors that fire around the clock (`noisy_hours`): ignored as evidence of life.
     noisy: tuple[str, ...] = ()
 
@@ -285,13 +289,18 @@ class RoutineModel:
     thresholds: Thresholds = field(init=False)
 
     def __post_init__(self) -> None:
+        self.days = list(self.days)  # the window is trimmed in place: not the caller's list
+        self.short_days = list(self.short_days)
         self._trim()
         self.thresholds = self._derive()
 
     def add_day(self, record: DayRecord) -> None:
         if record.activations < self.config.min_activations_per_day:
             logger.debug("day %s not learned: %d activations", record.day, record.activations)
-            if record.night_returns_min or record.out_overnight:
+            # Only where the outing itself was seen (the departure or the return is an
+            # activation): a record with none at all is an outage as much as a trip, and
+            # must not switch the not-back rule off for the weeks it stays in the window.
+            if record.activations > 0 and (record.night_returns_min or record.out_overnight):
                 self.short_days.append(record)
         else:
             self.days.append(record)
@@ -300,12 +309,16 @@ class RoutineModel:
 
     def _trim(self) -> None:
         """The rolling window: the last `history_days` learned days, and the short days
-        no older than the oldest of them (at most `history_days` either)."""
+        no older than the oldest of them once the window is full, nor more than
+        `history_days` calendar days before the newest record (at most `history_days`)."""
         n = self.config.history_days
         del self.days[:-n]
-        if len(self.days) >= n:
-            oldest = self.days[0].day
-            self.short_days = [d for d in self.short_days if d.day >= oldest]
+        if self.short_days and n > 0:
+            newest = max(d.day for d in (*self.days[-1:], *self.short_days))
+            cut = (date.fromisoformat(newest) - timedelta(days=n)).isoformat()
+            if len(self.days) >= n:
+                cut = max(cut, self.days[0].day)
+            self.short_days = [d for d in self.short_days if d.day > cut]
         del self.short_days[:-n]
 
     def _derive(self) -> Thresholds:
@@ -322,6 +335,7 @@ class RoutineModel:
                 out_of_bed_s=cfg.default_out_of_bed_s,
                 out_of_bed_enabled=True,
                 silent_after_s=(),
+                not_back_state="learning" if cfg.not_back else "off",
             )
         cold = _cold_quiet(cfg)
         awake_rows = [d.awake_quiet_s if d.awake_quiet_s else d.quiet_s for d in days]
@@ -398,13 +412,16 @@ class RoutineModel:
         outings = days + self.short_days
         returns = [r for d in outings for r in d.night_returns_min]
         return_by = None
-        if (
-            cfg.not_back
-            and len(returns) >= cfg.return_min_outings
-            and not any(d.out_overnight for d in outings)
-        ):
+        if not cfg.not_back:
+            not_back_state = "off"
+        elif any(d.out_overnight for d in outings):
+            not_back_state = "nights_away"
+        elif len(returns) < cfg.return_min_outings:
+            not_back_state = "learning"
+        else:
             q = float(np.quantile(returns, cfg.return_quantile)) + cfg.return_margin_min
             return_by = min(q, up_by)
+            not_back_state = "on"
         hours: dict[str, int] = {}
         for d in days:
             for s, h in d.sensor_hours:
@@ -423,6 +440,7 @@ class RoutineModel:
             silent_after_s=tuple(silent),
             sleep_quiet_s=sleep_quiet,
             return_by_min=return_by,
+            not_back_state=not_back_state,
             noisy=noisy,
         )
 

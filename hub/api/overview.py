@@ -60,6 +60,10 @@ EVENT_PREFIXES: Final = (
 )
 
 
+# The states of the not-back-at-night rule an edge reports (anything else: not shown).
+NOT_BACK_STATES: Final = frozenset({"on", "learning", "nights_away", "off"})
+
+
 @dataclass(frozen=True, slots=True)
 class RoutineProfile:
     """The edge's copy of its learned routine (edge/routine_adapter.py `profile()`).
@@ -78,6 +82,8 @@ class RoutineProfile:
     up_by_min: float | None
     out_of_bed_limit_s: float | None
     out_of_bed_enabled: bool | None
+    return_by_min: float | None
+    not_back: str | None  # "on", "learning", "nights_away", "off" (None: not sent)
     night_start_min: float | None
     night_end_min: float | None
     bucket_min: int | None
@@ -193,6 +199,8 @@ def routine_profile(event: StoredEvent) -> RoutineProfile:
         up_by_min=_number(d, "up_by_min"),
         out_of_bed_limit_s=_number(d, "out_of_bed_limit_s"),
         out_of_bed_enabled=_bool(d, "out_of_bed_enabled"),
+        return_by_min=_number(d, "return_by_min"),
+        not_back=nb if (nb := _text(d, "not_back")) in NOT_BACK_STATES else None,
         night_start_min=_number(d, "night_start_min"),
         night_end_min=_number(d, "night_end_min"),
         bucket_min=bucket,

@@ -184,6 +184,10 @@ def routine_view(p: RoutineProfile, lang: str, tz: str, now: float) -> RoutineVi
         Fact(t["up_by"], at(p.up_by_min)),
         Fact(t["out_of_bed"], oob),
     ]
+    if p.not_back == "on" and p.return_by_min is not None:
+        facts.append(Fact(t["not_back"], clock(p.return_by_min)))
+    elif p.not_back is not None and p.not_back != "on":
+        facts.append(Fact(t["not_back"], t[f"not_back_{p.not_back}"]))
     night: tuple[float, float] | None = None
     if p.night_start_min is not None and p.night_end_min is not None:
         night = (p.night_start_min, p.night_end_min)

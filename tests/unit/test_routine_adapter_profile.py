@@ -4,15 +4,20 @@ restarted agent with learned days sends it at once instead of at the next noon."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from edge.detection import DetailValue
 from edge.detectors.routine import SensorKind
 from edge.detectors.routine_model import DayRecord, RoutineConfig, RoutineModel
 from edge.routine_adapter import AmbientSensor, RoutineAdapter, minutes_csv, profile, save_model
-from hub.api.overview import routine_profile
+from hub.api.overview import RoutineProfile, routine_profile
+from hub.console.charts import clock
+from hub.console.dwelling_view import routine_view
 from hub.storage.base import StoredEvent
 from sensors import contract
 
@@ -83,6 +88,41 @@ def test_learned_profile_fits_the_wire_and_the_hub_reads_it_back() -> None:
     assert len(back.quiet_asleep_min) == 48
     assert back.wake_min is not None and 450 <= back.wake_min <= 490
     assert back.bedtime_min is not None and back.bedtime_min < 0  # before midnight
+
+
+def hub_copy(model: RoutineModel) -> RoutineProfile:
+    p = wire(profile(model)).detail
+    return routine_profile(StoredEvent("e1", "dw-001", "routine_profile", 1.7e9, 1.7e9, None, p))
+
+
+def test_the_not_back_rule_and_why_it_is_off_reach_the_dwelling_page() -> None:
+    model = learned_model()
+    assert hub_copy(model).not_back == "learning"  # no night-time outing known yet
+    for i, back in enumerate((30.0, 60.0)):
+        model.add_day(replace(model.days[-1], day=f"2024-03-{12 + i}", night_returns_min=(back,)))
+    copy = hub_copy(model)
+    assert copy.not_back == "on" and copy.return_by_min == pytest.approx(
+        model.thresholds.return_by_min, abs=0.1
+    )
+    facts = {f.label: f.value for f in routine_view(copy, "nl", TZ, 1.7e9).facts}
+    assert facts["'s Nachts niet thuis, alarm om"] == clock(copy.return_by_min or 0)
+    # A night away, even on a day too quiet to learn a routine from: the rule stands down,
+    # and the page says why.
+    model.add_day(replace(model.days[-1], day="2024-03-14", activations=4, out_overnight=True))
+    copy = hub_copy(model)
+    assert copy.not_back == "nights_away" and copy.return_by_min is None
+    facts = {f.label: f.value for f in routine_view(copy, "en", TZ, 1.7e9).facts}
+    assert facts["Not home at night, alarm at"] == "off (sometimes stays out a night)"
+
+
+def test_an_unknown_not_back_state_from_an_edge_is_not_shown() -> None:
+    detail = profile(learned_model()) | {"not_back": "<b>on</b>"}
+    copy = routine_profile(
+        StoredEvent("e1", "dw-001", "routine_profile", 1.7e9, 1.7e9, None, detail)
+    )
+    assert copy.not_back is None
+    labels = [f.label for f in routine_view(copy, "nl", TZ, 1.7e9).facts]
+    assert "'s Nachts niet thuis, alarm om" not in labels
 
 
 def test_minutes_csv_marks_unwatched_buckets_and_refuses_what_does_not_fit() -> None:

@@ -118,11 +118,45 @@ def test_a_quiet_day_that_says_nothing_about_outings_is_not_kept() -> None:
     assert m.short_days == []
 
 
+def test_a_day_with_no_activation_at_all_is_an_outage_as_much_as_a_trip() -> None:
+    m = night_owl()
+    m.add_day(replace(record(11), activations=0, out_overnight=True))
+    assert m.short_days == [] and m.thresholds.not_back_state == "on"
+
+
+def test_a_trip_of_several_days_stands_the_rule_down_only_where_it_was_seen() -> None:
+    """Out at 21:00 and back two days later at 15:00: the first night's record holds the
+    departure (the rule learns that he stays out nights); the silent days between, with
+    no activation, teach nothing (an outage would look the same)."""
+    m = night_owl()
+    det = RoutineDetector(m, TZ, at(18.0, EVE))
+    det.update(pulse(at(19.0, EVE), "pir_kitchen") + pulse(at(21.0, EVE), "front_door"))
+    det.advance(at(12.5, DAY + timedelta(days=1)))
+    assert m.thresholds.not_back_state == "nights_away" and m.thresholds.return_by_min is None
+    assert [d.activations for d in m.short_days] == [2]  # the evening in, then the door
+
+
+def test_a_short_day_from_long_ago_leaves_a_window_that_is_not_full() -> None:
+    m = RoutineModel(RoutineConfig(history_days=28))
+    m.add_day(replace(record(0), day="2024-01-01", activations=2, out_overnight=True))
+    for i in range(5):
+        m.add_day(replace(record(i), day=f"2024-03-0{i + 1}", night_returns_min=(-60.0,)))
+    assert m.short_days == []  # 60 days before the newest record: out of the 28-day window
+    assert m.thresholds.not_back_state == "on"
+
+
+def test_the_model_does_not_trim_the_callers_list() -> None:
+    days = [record(i) for i in range(8)]
+    m = RoutineModel(RoutineConfig(history_days=5), days=days)
+    assert len(m.days) == 5 and len(days) == 8
+
+
 def test_the_rule_can_be_switched_off() -> None:
     m = RoutineModel(RoutineConfig(not_back=False))
+    assert m.thresholds.not_back_state == "off"
     for d in night_owl().days:
         m.add_day(d)
-    assert m.thresholds.return_by_min is None
+    assert m.thresholds.return_by_min is None and m.thresholds.not_back_state == "off"
 
 
 def test_the_adapter_reports_away_as_an_event_and_not_back_as_an_alarm_condition() -> None:
