@@ -194,6 +194,7 @@ async def test_dwelling_page_from_the_board(console: Running) -> None:
         routine = await page.locator("#routine").inner_text()
         assert "Geleerd uit 12 dagen" in routine
         assert "07:15" in routine and "22:45" in routine and "09:15" in routine
+        assert "'s Nachts niet thuis, alarm om" in routine and "01:30" in routine
         assert await page.locator("#routine svg rect.awake").count() == 48
         box = await page.locator("#routine svg.quiet-chart").bounding_box()
         assert box is not None and box["width"] > 300 and box["height"] > 80  # drawn

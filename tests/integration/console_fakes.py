@@ -201,6 +201,8 @@ def routine_profile(**extra: float | int | bool | str | None) -> Detail:
         "out_of_bed_enabled": True,
         "night_start_min": -75.0,
         "night_end_min": 435.0,
+        "return_by_min": 90.0,  # not home at night by 01:30: alarm
+        "not_back": "on",
         "quiet_bucket_min": 30,
         "quiet_awake_min": QUIET_AWAKE,
         "quiet_asleep_min": QUIET_ASLEEP,
