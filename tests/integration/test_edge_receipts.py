@@ -5,9 +5,9 @@ good; and after an outage the alarm goes before the readings backlog."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import pytest
@@ -201,10 +201,26 @@ async def test_after_an_outage_the_alarm_goes_before_the_readings_backlog(
         assert list(dict.fromkeys(replayed)) == [b.id for b in backlog]  # in the order made
 
 
-async def test_replay_of_a_backlog_is_paced(mosquitto: Mosquitto, tmp_path: Path) -> None:
+async def test_replay_of_a_backlog_is_paced(
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sc = scenario(room_interval=1.0)
     settings = settings_for(sc, mosquitto, tmp_path, replay_per_s=50.0, replay_burst=5)
-    arrivals: dict[str, float] = {}
+    # The pace is the edge's to keep, so it is timed where the edge hands each message to
+    # its MQTT client: arrival times at a subscriber also carry the broker's and the
+    # test's own scheduling, which bunches them on a loaded machine.
+    sent: dict[str, float] = {}
+    publish = aiomqtt.Client.publish
+
+    async def timed_publish(
+        self: aiomqtt.Client, topic: str, payload: Any = None, **kw: Any
+    ) -> None:
+        if isinstance(payload, bytes) and "/readings" in topic:
+            _, msg = contract.decode(topic, payload)
+            sent.setdefault(msg.id, time.monotonic())
+        await publish(self, topic, payload, **kw)
+
+    monkeypatch.setattr(aiomqtt.Client, "publish", timed_publish)
     async with hub_subscriber(mosquitto) as hub:
         dw = SimulatedDwelling(settings, sc)
         async with running_dwelling(dw):
@@ -216,27 +232,14 @@ async def test_replay_of_a_backlog_is_paced(mosquitto: Mosquitto, tmp_path: Path
             backlog = [backlog_batch(i) for i in range(100)]
             for b in backlog:
                 agent.outbox.put(b)
-            seen = len(hub.messages)
-
-            async def watch() -> None:
-                while True:
-                    for m in hub.messages[seen:]:
-                        arrivals.setdefault(m.id, time.monotonic())
-                    await asyncio.sleep(0.005)
-
-            watcher = asyncio.create_task(watch())
-            try:
-                dw.network_up()
-                wanted = {b.id for b in backlog}
-                await wait_until(lambda: wanted <= arrivals.keys(), timeout=20)
-            finally:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
-    times = sorted(arrivals[b.id] for b in backlog)
-    # 100 at 50/s with a burst of 5: at least (100 - 5) / 50 = 1.9 s from first to last.
-    assert times[-1] - times[0] >= 1.7
-    # ...and never much more than the rate in any half second.
+            dw.network_up()
+            wanted = {b.id for b in backlog}
+            # Every one of them reaches the hub...
+            await wait_until(lambda: wanted <= {m.id for m in hub.messages}, timeout=20)
+    times = sorted(sent[b.id] for b in backlog)
+    # ...100 at 50/s with a burst of 5: at least (100 - 5) / 50 = 1.9 s from first to last.
+    assert times[-1] - times[0] >= 1.8
+    # ...and never more than the burst plus the rate in any half second.
     for i, t in enumerate(times):
         in_half_second = sum(1 for u in times[i:] if u - t <= 0.5)
-        assert in_half_second <= 5 + 25 + 10  # (slack: delivery jitter bunches arrivals)
+        assert in_half_second <= 5 + 25 + 2  # (slack: a publish that waits for its turn)
