@@ -148,13 +148,33 @@ def eval_fall(
     cache: Annotated[
         Path, typer.Option("--cache", help="With --nested: where candidates are cached.")
     ] = CACHE,
+    baseline: Annotated[
+        bool,
+        typer.Option(
+            "--baseline",
+            help="Run the peak-plus-stillness reference rule through the nested protocol on"
+            " this dataset (and --also), print its outer figures and the paired change from"
+            " it to the model's outer record.",
+        ),
+    ] = False,
+    record: Annotated[
+        Path,
+        typer.Option(
+            "--record", exists=True, dir_okay=False, help="With --baseline: the model's record."
+        ),
+    ] = OUTER_RECORD,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")
     ] = True,
 ) -> None:
     """Stream every recording through the edge's fall detector and score it."""
+    if nested and baseline:
+        raise typer.BadParameter("--nested and --baseline are two runs: give one")
     if nested:
         _eval_nested([dataset, *(also or [])], quick, as_json, progress, cache)
+        return
+    if baseline:
+        _eval_baseline([dataset, *(also or [])], quick, as_json, progress, record)
         return
     import numpy as np
 
@@ -247,6 +267,47 @@ def _eval_nested(
         typer.echo(json.dumps(result))
         return
     for line in format_table(result["outer"]):
+        typer.echo(line)
+
+
+def _eval_baseline(
+    paths: list[Path], quick: bool, as_json: bool, progress: bool, record: Path
+) -> None:
+    from edge.detectors.fall import FallParams
+    from evaluation.fall_baseline import nested_cv
+    from evaluation.fall_eval import load_dataset
+    from evaluation.fall_outer import (
+        QUICK_SUBJECTS,
+        counts_to_json,
+        format_compare,
+        format_table,
+        outer_from_json,
+        summarize,
+    )
+
+    recs = [r for p in paths for r in load_dataset(p)]
+    people = sorted({r.subject for r in recs})
+    if quick:
+        people = [p for p in people if p in QUICK_SUBJECTS]
+    with _progress(len(people), "reference rule, outer folds", progress) as tick:
+        outer = nested_cv(recs, FallParams(), test_subjects=people, progress=tick)
+    model = outer_from_json(json.loads(record.read_text("utf-8")).get("training", {}))
+    if as_json:
+        doc = {
+            "outer": summarize(outer),
+            "outer_choices": outer.choices,
+            "outer_counts": counts_to_json(outer),
+        }
+        typer.echo(json.dumps(doc))
+        return
+    typer.echo("reference rule: peak plus stillness (docs/falls.md, 'Reference')")
+    for line in format_table(summarize(outer)):
+        typer.echo(line)
+    for cls in ("fast", "slow"):
+        picks = sorted({(c[f"peak_g_{cls}"], c[f"still_g_{cls}"]) for c in outer.choices.values()})
+        shown = ", ".join(f"{p:g} g / {s:g} g" for p, s in picks)
+        typer.echo(f"  chosen {cls} (peak / stillness) over the folds: {shown}")
+    for line in format_compare(outer, model, f"the model ({record.name}) against the rule"):
         typer.echo(line)
 
 

@@ -317,8 +317,9 @@ PRIMARY_SETS = (
 )
 
 
-def format_compare(a: Outer, b: Outer) -> list[str]:
-    lines = ["change against the earlier run (paired by person, 95 % bootstrap interval):"]
+def format_compare(a: Outer, b: Outer, what: str = "change against the earlier run") -> list[str]:
+    """The paired change from `a` to `b` (b - a) on each primary figure, one line each."""
+    lines = [f"{what} (paired by person, 95 % bootstrap interval):"]
     for name in PRIMARY_SETS:
         d = compare(a, b, name)
         for metric in ("sensitivity", "fa_per_hour"):
