@@ -160,3 +160,28 @@ def test_eval_nested_prints_the_outer_figure_with_intervals(tmp_path: Path) -> N
     )
     assert res.exit_code == 0, res.output
     assert "outer figures" in res.output and "test waist" in res.output
+
+
+def test_eval_baseline_runs_the_reference_rule_and_compares_with_a_record(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tiny.npz"
+    write_dataset(path, with_t_ms=False)
+    cache = tmp_path / "cache"
+    # A model record to compare with: the nested protocol's own output on the same data.
+    nested = run(str(path), "--nested", "--json", "--no-progress", "--cache", str(cache))
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps({"training": nested}), "utf-8")
+    out = run(str(path), "--baseline", "--json", "--no-progress", "--record", str(record))
+    row = out["outer"]["test waist"]  # type: ignore[index]
+    assert row["people"] == 2 and row["falls"] == 2 and row["adls"] == 2
+    choices = out["outer_choices"]
+    assert isinstance(choices, dict) and sorted(choices) == ["S1", "S2"]
+    assert {"peak_g_fast", "still_g_fast", "peak_g_slow", "still_g_slow"} <= set(choices["S1"])
+    res = CliRunner().invoke(
+        app, ["eval", "fall", str(path), "--baseline", "--no-progress", "--record", str(record)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "reference rule" in res.output and "against the rule" in res.output
+    both = CliRunner().invoke(app, ["eval", "fall", str(path), "--baseline", "--nested"])
+    assert both.exit_code != 0 and "give one" in both.output
