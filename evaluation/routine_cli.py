@@ -70,6 +70,15 @@ def eval_routine(
             "--kit", help="Replay with a changed sensor kit: no_kitchen, chatter (a lone PIR)."
         ),
     ] = "",
+    reference: Annotated[
+        bool,
+        typer.Option(
+            "--reference",
+            help="Also run the reference (a fixed daytime inactivity timer, nothing learned,"
+            " the timer chosen on the other homes) and the paired change from it to the"
+            " detector.",
+        ),
+    ] = False,
 ) -> None:
     """Replay recorded homes through the routine detector: false alarms, detections."""
     from rich.console import Console
@@ -84,7 +93,13 @@ def eval_routine(
         load_home,
         pooled,
     )
-    from evaluation.routine_protocol import QUICK_GRID, cached, nested_loho
+    from evaluation.routine_protocol import (
+        QUICK_GRID,
+        REFERENCE_GRID,
+        cached,
+        compare,
+        nested_loho,
+    )
 
     err = Console(stderr=True)
     if quick:
@@ -122,7 +137,22 @@ def eval_routine(
                 )
                 progress.remove_task(task)
                 summary = outer.summary()
+                if reference:
+                    task = progress.add_task("reference: leave one home out", total=None)
+                    ref = nested_loho(
+                        homes,
+                        opts,
+                        REFERENCE_GRID,
+                        evaluate,
+                        progress=_reporter(progress, task, "reference"),
+                    )
+                    progress.remove_task(task)
+                    summary["reference"] = ref.summary()
+                    summary["reference_to_detector"] = compare(ref, outer)
             else:
+                if reference:
+                    err.print("[red]error:[/red] --reference needs the protocol (>= 2 homes)")
+                    raise typer.Exit(2)
                 summary = pooled(results)
     except DatasetError as exc:
         err.print(f"[red]error:[/red] {exc}")
@@ -132,6 +162,19 @@ def eval_routine(
         return
     if "folds" in summary:
         _print_outer(summary)
+        if "reference" in summary:
+            typer.echo("")
+            typer.echo("reference: a fixed daytime inactivity timer, nothing learned")
+            _print_outer(summary["reference"])
+            c = summary["reference_to_detector"]
+            lo, hi = c["collapse_rate_change_ci95"]
+            fa_ref, fa_det = c["false_alarms"]
+            typer.echo(
+                f"the detector against the reference: collapses found"
+                f" {c['collapse_rate_change']:+} ({lo:+}-{hi:+}, paired over"
+                f" {c['paired_collapses']}), false alarms {fa_det} against {fa_ref}"
+                f" (p = {c['false_alarms_p']}); beyond the noise: {c['beyond_noise']}"
+            )
         return
     out = typer.echo
     for h in summary["homes"]:

@@ -45,6 +45,14 @@ Grid = tuple[tuple[str, dict[str, Any]], ...]
 DELAY_BINS: Final = (0, 30, 60, 90, 120, 150, 180)
 BOOTSTRAP: Final = 2000
 QUICK_GRID: Final[Grid] = (("default", {}), ("margin 0", {"quiet_margin_s": 0.0}))
+#: The reference (docs/early-warning.md, "Reference"): nothing is ever learned, so every
+#: threshold is the care-plan default; its one daytime quiet timer is chosen on the other
+#: homes like any setting.
+NEVER_LEARNED: Final = 10**6
+REFERENCE_GRID: Final[Grid] = tuple(
+    (f"timer {h:g} h", {"min_learned_days": NEVER_LEARNED, "default_quiet_day_s": h * 3600.0})
+    for h in (1.5, 2.0, 2.5, 3.0, 4.0)
+)
 _SOURCES: Final = (
     Path(__file__).with_name("routine_eval.py"),
     Path(__file__).parents[1] / "edge" / "detectors" / "routine.py",

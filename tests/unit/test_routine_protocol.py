@@ -151,3 +151,37 @@ def test_cli_quick_protocol_on_two_homes(tmp_path: Path) -> None:
     assert {"false_alarms_per_week_ci95", "spread", "not_up", "night_door"} <= data.keys()
     text = CliRunner().invoke(app(), ["routine", str(tmp_path), "--quick", "--no-cache"])
     assert "outer figure" in text.stdout
+
+
+def test_the_reference_never_learns_and_keeps_its_timer() -> None:
+    from edge.detectors.routine_model import RoutineConfig, RoutineModel
+    from evaluation.routine_protocol import REFERENCE_GRID, with_setting
+    from tests.unit.test_routine import record
+
+    name, overrides = REFERENCE_GRID[1]
+    cfg = with_setting(EvalOptions(), overrides).config
+    model = RoutineModel(cfg)
+    for i in range(20):
+        model.add_day(record(i))
+    th = model.thresholds
+    assert not th.learned
+    noon = 12 * 60 // cfg.bucket_min
+    assert th.quiet_s[noon] == cfg.default_quiet_day_s == 2 * 3600.0 and name == "timer 2 h"
+    assert RoutineModel(RoutineConfig()).config.min_learned_days < cfg.min_learned_days
+
+
+def test_cli_reference_runs_the_timer_and_compares(tmp_path: Path) -> None:
+    write_home(tmp_path, "sim_a")
+    write_home(tmp_path, "sim_b")
+    args = ["routine", str(tmp_path), "--json", "--quick", "--no-cache", "--reference"]
+    res = CliRunner().invoke(app(), args)
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    settings = {f["setting"] for f in data["reference"]["folds"]}
+    assert settings and all(s.startswith("timer ") for s in settings)
+    change = data["reference_to_detector"]
+    assert {"collapse_rate_change", "false_alarms", "beyond_noise"} <= change.keys()
+    text = CliRunner().invoke(app(), [*args[:2], "--quick", "--no-cache", "--reference"])
+    assert "the detector against the reference" in text.stdout
+    one = CliRunner().invoke(app(), ["routine", str(tmp_path / "sim_a.events.csv"), "--reference"])
+    assert one.exit_code == 2
