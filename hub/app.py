@@ -30,7 +30,7 @@ from hub.config import HubSettings, parse_host_port
 from hub.context import AlarmSink, ConsoleSettings, HubContext
 from hub.dead_letters import DeadLetters
 from hub.dedup import Deduplicator
-from hub.errors import ConfigError
+from hub.errors import ConfigError, StorageError
 from hub.event_log import SqlEventStore
 from hub.ingest import Ingest, IngestCounters, check_tls
 from hub.leases import Lease
@@ -267,8 +267,25 @@ class Hub:
                     removed,
                     self.settings.data.dedup_days,
                 )
+            await self._expire_points()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=DEDUP_PRUNE_EVERY_S)
+
+    async def _expire_points(self) -> None:
+        """The embedded store's retention (InfluxDB keeps its own): points older than
+        `timeseries.raw_retention_days` are deleted. A failure is logged and tried again
+        at the next round; it never stops the hub."""
+        expire = getattr(self.store, "expire", None)
+        if not callable(expire):
+            return
+        days = self.settings.timeseries.raw_retention_days
+        try:
+            expired = await expire(self.clock() - days * 86400.0)
+        except StorageError as exc:
+            log.warning("time series: expiring readings failed: %s", exc)
+            return
+        if expired:
+            log.info("time series: deleted %d readings older than %g days", expired, days)
 
 
 async def _supervise(name: str, part: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:

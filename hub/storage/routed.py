@@ -80,6 +80,13 @@ class RoutedStore:
         stats = getattr(self.points, "write_stats", None)
         return stats() if callable(stats) else None
 
+    async def expire(self, before: float) -> int | None:
+        """Drop the points older than `before` where the store keeps its own retention
+        (SQLite): how many. None where the engine does it (InfluxDB's retention policies
+        or bucket, victoria-metrics' -retentionPeriod)."""
+        expire = getattr(self.points, "expire", None)
+        return int(await expire(before)) if callable(expire) else None
+
     async def close(self) -> None:
         await self.points.close()
         await self.event_store.close()

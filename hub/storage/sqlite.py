@@ -38,6 +38,16 @@ log = logging.getLogger(__name__)
 # bounded by the range and the bucket size, not by the sensor's rate.
 EXACT_POINTS: Final = 5000
 SAMPLES_PER_BUCKET: Final = 60
+# expire(): at most this many points deleted per transaction, the event loop free between.
+EXPIRE_BATCH: Final = 20_000
+
+# The `batch`-th oldest point of a series before the cut-off, or the cut-off itself when
+# it has fewer: a DELETE of exactly one batch, along the primary key.
+_EXPIRE = """
+DELETE FROM points WHERE series = ? AND t < ? AND t <= COALESCE(
+    (SELECT t FROM points WHERE series = ? AND t < ? ORDER BY t LIMIT 1 OFFSET ?), ?
+)
+"""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (
@@ -151,6 +161,28 @@ class SqliteTimeSeriesStore:
             raise StorageError(f"writing {len(points)} readings: {exc}") from exc
         if missing:  # committed: remembered only now
             self._series = ids
+
+    async def expire(self, before: float, *, batch: int = EXPIRE_BATCH) -> int:
+        """Delete every point older than `before` (the retention: the hub's maintenance
+        passes now - `timeseries.raw_retention_days`); returns how many. A batch per
+        transaction, with the event loop free between them, so a first expiry of a big
+        file does not hold up ingest. The file keeps its size: SQLite reuses the pages."""
+        removed = 0
+        try:
+            ids = [int(r[0]) for r in self._conn.execute("SELECT id FROM series").fetchall()]
+            for sid in ids:
+                while True:
+                    with transaction(self._conn):
+                        n = self._conn.execute(
+                            _EXPIRE, (sid, before, sid, before, batch - 1, before)
+                        ).rowcount
+                    removed += n
+                    await asyncio.sleep(0)
+                    if n < batch:
+                        break
+        except sqlite3.Error as exc:
+            raise StorageError(f"expiring readings before {before:.0f}: {exc}") from exc
+        return removed
 
     def _series_id(self, key: tuple[str, str, str]) -> int:
         [(series_id,)] = self._conn.execute(

@@ -114,3 +114,33 @@ async def test_a_series_of_a_write_that_failed_is_not_remembered(tmp_path: Path)
         ]
     finally:
         await store.close()
+
+
+async def test_expire_deletes_only_what_is_older_than_the_cut_off(
+    store: SqliteTimeSeriesStore,
+) -> None:
+    hr = [_pt(float(t), 60 + t) for t in range(100)]
+    temp = [_pt(float(t), 20.0, "room-1", "temperature") for t in range(0, 100, 10)]
+    await store.write_points(hr + temp)
+    # Batches smaller than a series' backlog: several transactions, nothing left over.
+    assert await store.expire(50.0, batch=7) == 50 + 5
+    left = await store.series("dw-001", "hr-1", "heart_rate", 0, 1000)
+    assert [p.t for p in left] == [float(t) for t in range(50, 100)]
+    rooms = await store.series("dw-001", "room-1", "temperature", 0, 1000)
+    assert [p.t for p in rooms] == [50.0, 60.0, 70.0, 80.0, 90.0]
+    assert await store.expire(50.0) == 0  # again: nothing more to do
+    # The series that keep points still answer as before; one emptied keeps its name.
+    await store.write_points([_pt(5.0, 1.0, "old-1", "steps")])
+    assert await store.expire(10.0, batch=1) == 1
+    assert {(p.sensor, p.t) for p in await store.latest("dw-001")} == {
+        ("hr-1", 99.0),
+        ("room-1", 90.0),
+    }
+
+
+async def test_expire_reports_a_storage_failure(tmp_path: Path) -> None:
+    s = SqliteTimeSeriesStore(tmp_path / "ts.sqlite")
+    await s.write_points([_pt(1.0, 61.0)])
+    await s.close()
+    with pytest.raises(StorageError, match="expiring readings"):
+        await s.expire(10.0)
