@@ -326,6 +326,7 @@ class EdgeAgent:
                     w.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
                 self.pipeline.flush_batch(self.clock())
+                self.pipeline.counters.save(self.clock(), force=True)
                 drained = await self.publisher.flush(self.settings.shutdown_flush_s)
                 if not drained:
                     log.warning("stopped with %d messages still spooled on disk", self.spool.unsent)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from edge.alarm_book import AlarmBook, AlarmKey
 from edge.config import DeviceConfig, EdgeSettings
+from edge.counter_book import CounterBook
 from edge.detection import Detector, Finding
 from edge.detectors.fall_alarm import FallAlarmConfig
 from edge.fall_monitor import FALL_DETECTOR, FallMonitor
@@ -143,6 +144,12 @@ class Pipeline:
         self._bthome = {
             d.id: BTHomeDecoder(d.id, key=d.bind_key_bytes()) for d in self._by_address.values()
         }
+        # Encryption counters survive a restart (edge.counter_book): no replay after one.
+        self.counters = CounterBook(outbox.spool)
+        for device_id, decoder in self._bthome.items():
+            resumed = self.counters.get(device_id)
+            if resumed is not None:
+                decoder.resume(resumed)
         # A GATT measurement's time stamp is the device's wall clock: the dwelling's zone.
         self._tz = ZoneInfo(settings.timezone)
         self._pending: list[contract.Reading] = []
@@ -254,7 +261,9 @@ class Pipeline:
             if device is None:
                 self.stats.unknown_source += 1  # a neighbour's sensor: not ours, ignore
                 return None
-            decoded = self._bthome[device.id].decode(frame)
+            bthome = self._bthome[device.id]
+            decoded = bthome.decode(frame)
+            self.counters.note(device.id, bthome.last_counter)
             if decoded is None:
                 self.stats.duplicates += 1
             return decoded
@@ -418,6 +427,7 @@ class Pipeline:
     def tick(self, now: float) -> None:
         """Every `batch_s`: ship the pending readings, advance detectors, watch silence."""
         self.flush_batch(now)
+        self.counters.save(now)
         for det in self._all_detectors():
             self._findings(det.advance(now), det.name)
         for monitor in self.fall_monitors.values():

@@ -543,6 +543,18 @@ class BTHomeDecoder:
         self.replays = 0  # frames refused for a replayed or stale counter
         self.counter_restarts = 0  # counters accepted as a device restart
 
+    @property
+    def last_counter(self) -> int | None:
+        """The newest encryption counter accepted (None: no encrypted frame yet)."""
+        return self._last_counter
+
+    def resume(self, counter: int) -> None:
+        """Go on from `counter`, accepted by an earlier run (`edge.counter_book`): a frame
+        at or below it is a replay. Never moves the counter back."""
+        if self._last_counter is None or counter > self._last_counter:
+            self._last_counter = counter
+            self._last_data = b""  # not a repeat of anything: the same counter is refused
+
     def decode(self, adv: Advertisement) -> DecodedFrame | None:
         """The decoded frame, or None when `adv` repeats one already seen.
 

@@ -3,11 +3,13 @@ config) -> broker -> hub, and the agent's own config is what makes them readable
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from sensors import contract
+from simulators.devices.pendant import SimulatedPendant
 from simulators.dwelling import SimulatedDwelling
 from simulators.scenario import parse_scenario
 from tests.edge_fixtures import hub_subscriber, running_dwelling, settings_for
@@ -76,3 +78,38 @@ async def test_without_the_bind_key_the_agent_reads_nothing(
         stats = dw.agent.pipeline.stats
         await wait_until(lambda: stats.decode_errors["bthome"] >= emitted, timeout=10)
         assert stats.alarms == [] and stats.readings == 0
+
+
+async def test_a_press_recorded_off_the_air_is_refused_after_the_agent_restarts(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """An attacker in radio range records the pendant's encrypted press and plays it back
+    after the agent has restarted: the agent kept the counters (edge.counter_book), so
+    the recording raises nothing and is counted as a replay."""
+    sc = parse_scenario(SCENARIO)
+    settings = settings_for(sc, mosquitto, tmp_path)
+    async with hub_subscriber(mosquitto) as hub:
+        dw = SimulatedDwelling(settings, sc)
+        async with running_dwelling(dw):
+            await wait_until(lambda: dw.state.connected, timeout=10)
+            pendant = dw.devices["pendant-1"]
+            assert isinstance(pendant, SimulatedPendant)
+            recorded = pendant.press(dw.clock())
+            dw.radio.transmit(recorded)
+            await wait_until(lambda: len(hub.of(contract.AlarmMessage)) >= 1, timeout=10)
+        first = {a.alarm_id for a in hub.of(contract.AlarmMessage)}
+        again = SimulatedDwelling(settings, sc)  # the same spool: a restarted agent
+        for device_id, device in again.devices.items():  # the same devices count on
+            device.counter = dw.devices[device_id].counter
+        async with running_dwelling(again):
+            await wait_until(lambda: again.state.connected, timeout=10)
+            assert again.agent is not None
+            stats = again.agent.pipeline.stats
+            again.radio.transmit([replace(a, t=again.clock()) for a in recorded])
+            await wait_until(lambda: stats.replays >= len(recorded), timeout=10)
+            assert stats.alarms == [] and stats.replays == len(recorded)
+            again.press("pendant-1")  # the resident's own next press still gets through
+            await wait_until(lambda: len(stats.alarms) == 1, timeout=10)
+            await wait_until(
+                lambda: {a.alarm_id for a in hub.of(contract.AlarmMessage)} - first, timeout=10
+            )

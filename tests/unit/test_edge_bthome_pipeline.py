@@ -165,3 +165,41 @@ def test_a_second_thermometer_reaches_the_hub_as_its_own_series(spool: Spool) ->
         ("temperature_2", 27.3),
     }
     assert refused == {}
+
+
+def test_a_press_recorded_before_a_restart_is_refused_after_it(tmp_path: Path) -> None:
+    key = bytes.fromhex(KEY)
+    path = tmp_path / "spool.sqlite"
+    with Spool(path, max_messages=1000, max_bytes=10**7) as s:
+        p = make(settings_with(bind_key=KEY), s)
+        p.handle(press(700, key))
+        p.handle(press(701, key, T0 + 30))
+        assert len(p.stats.alarms) == 2
+        p.tick(T0 + 40)  # the first save: nothing saved before
+        p.handle(press(702, key, T0 + 50))
+        p.counters.save(T0 + 55, force=True)  # as the agent does when it stops
+    with Spool(path, max_messages=1000, max_bytes=10**7) as s:
+        again = make(settings_with(bind_key=KEY), s)
+        for recorded in (press(700, key, T0 + 600), press(702, key, T0 + 610)):
+            again.handle(recorded)
+        assert again.stats.alarms == []
+        assert again.stats.replays == 2
+        again.handle(press(703, key, T0 + 620))  # the pendant's next real press
+        assert len(again.stats.alarms) == 1
+
+
+def test_counters_are_saved_at_most_once_a_minute(tmp_path: Path) -> None:
+    from edge.counter_book import SAVE_EVERY_S, CounterBook
+
+    with Spool(tmp_path / "spool.sqlite", max_messages=1000, max_bytes=10**7) as s:
+        book = CounterBook(s)
+        book.note("pendant-1", 10)
+        assert book.save(T0) == 1
+        book.note("pendant-1", 11)
+        assert book.save(T0 + SAVE_EVERY_S / 2) == 0  # too soon: kept in memory
+        assert book.get("pendant-1") == 11
+        assert book.save(T0 + SAVE_EVERY_S) == 1
+        book.note("pendant-1", 11)  # no change: nothing to write
+        assert book.save(T0 + 10 * SAVE_EVERY_S) == 0
+        book.note("pendant-1", None)  # a decoder that never decrypted anything
+        assert CounterBook(s).get("pendant-1") == 11
