@@ -566,6 +566,11 @@ class EdgeSettings(FileSettings):
     def trends_state_path(self) -> Path:
         return self.trends_state or self.routine_state_path.parent / "trends.json"
 
+    @property
+    def vitals_state_path(self) -> Path:
+        """The last spot check of each vital sign (edge.vitals_adapter), beside the trends."""
+        return self.trends_state_path.parent / "vitals.json"
+
     def silence_for(self, device: DeviceConfig) -> float:
         """How long `device` may be quiet before it is silent: its own `silence_s`, else
         three missed reports of its `supervision.interval_s`, else (a `gatt` device at

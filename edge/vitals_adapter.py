@@ -30,13 +30,20 @@ drops to none; invalid readings as `reading_invalid` events. The alarm is a cond
 (`NEWS2_RULE`) in the agent's alarm book, which keeps its ids: the adapter also says
 "off" after every reading that leaves a score with something measured and no alarm
 severity, so an alarm a previous run raised is cancelled once fresh vitals are fine.
+
+The last spot check of each quantity is saved (`state_path`, `vitals.json` beside the
+trends) whenever one is taken, and restored at the start: they count until they age out
+as before the restart. Without it, one fine temperature after a restart scored alone and
+cancelled the alarm a low SpO2 had raised an hour earlier.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Final
 
 from edge.care_plan import CarePlan, care_plan
@@ -52,12 +59,14 @@ from edge.detectors.vitals import (
     VitalsFindingKind,
     VitalsPipeline,
 )
+from edge.state_file import read_state, set_aside, write_atomic
 from sensors.contract import MAX_DETAIL_KEYS, Severity
 from sensors.readings import Reading
 
 log = logging.getLogger(__name__)
 
 NEWS2_RULE: Final = "news2"  # the alarm book's rule for the vitals alarm
+STATE_VERSION: Final = 1
 INVALID_GAP_S: Final = 300.0  # continuous: a new run of unusable readings after this long
 
 QUANTITY: Final[dict[str, Quantity]] = {
@@ -100,6 +109,31 @@ def vital_readings(
     ]
 
 
+def load_spot(path: Path) -> list[tuple[Quantity, float, float]]:
+    """The spot checks a previous run saved; [] for none or an unreadable file (set
+    aside as `<name>.bad`, logged)."""
+    text = read_state(path, "vitals")
+    if text is None:
+        return []
+    try:
+        raw = json.loads(text)
+        if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
+            raise ValueError("not a vitals state file of version 1")
+        spot = raw["spot"]
+        if not isinstance(spot, dict):
+            raise ValueError("spot is not an object")
+        return [(Quantity(q), float(tv[0]), float(tv[1])) for q, tv in spot.items()]
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        set_aside(path, "vitals", exc)
+        return []
+
+
+def save_spot(path: Path, pipeline: VitalsPipeline) -> None:
+    """Atomic: a crash leaves the old file or the new one, never half of one."""
+    spot = {q.value: [t, v] for q, (t, v) in sorted(pipeline.spot.items())}
+    write_atomic(path, json.dumps({"version": STATE_VERSION, "spot": spot}))
+
+
 def _vitals_measured(n: News2Score) -> bool:
     """A vital sign was scored (air or oxygen is the care plan's, not a measurement)."""
     return any(p is not Param.O2 for p, _ in n.measured)
@@ -114,10 +148,16 @@ class VitalsAdapter:
         config: VitalsConfig | None = None,
         *,
         continuous: frozenset[str] = frozenset(),
+        state_path: Path | None = None,
     ) -> None:
         self.sensors = sensors
         self.continuous = continuous
         self.pipeline = VitalsPipeline(config)
+        self.state_path = state_path
+        if state_path is not None:
+            restored = self.pipeline.restore_spot(load_spot(state_path))
+            if restored:
+                log.info("vitals: %d spot checks from before the restart", restored)
         # (sensor, quantity) -> (reason, time) of the last unusable continuous reading
         self._invalid_run: dict[tuple[str, str], tuple[str, float]] = {}
         self.invalid_suppressed = 0
@@ -132,6 +172,7 @@ class VitalsAdapter:
             sensors,
             VitalsConfig(scale=plan.spo2_scale, on_oxygen=plan.on_oxygen),
             continuous=continuous,
+            state_path=settings.vitals_state_path,
         )
 
     def apply_care_plan(self, plan: CarePlan) -> None:
@@ -148,11 +189,14 @@ class VitalsAdapter:
         if not vitals:
             return []
         found: list[VitalsFinding] = []
+        spot = dict(self.pipeline.spot)
         for v in vitals:
             if v.source is Source.CONTINUOUS:
                 found.extend(self._continuous(v))
             else:
                 found.extend(self.pipeline.update([v]))
+        if self.pipeline.spot != spot:
+            self.save()
         last = self.pipeline.last
         if self.pipeline.severity is None and last is not None and _vitals_measured(last):
             # The level: fine now (a no-op for the book unless an alarm is open).
@@ -162,6 +206,15 @@ class VitalsAdapter:
                 )
             )
         return self._findings(found)
+
+    def save(self) -> None:
+        """The spot checks to `state_path`; a failure is logged (kept in memory)."""
+        if self.state_path is None:
+            return
+        try:
+            save_spot(self.state_path, self.pipeline)
+        except OSError as exc:
+            log.error("vitals: cannot save state to %s: %s", self.state_path, exc)
 
     def _continuous(self, v: VitalReading) -> list[VitalsFinding]:
         """One continuous reading; its `reading_invalid` only when a run begins."""

@@ -77,3 +77,12 @@ def influxdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influx
 def influx_url(influxdb_server: InfluxDB1) -> str:
     """`[timeseries] url` of a new database for this test on the shared InfluxDB 1.x."""
     return influxdb_server.url(f"mz_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def edge_state_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Edge settings made in-process without a spool path put the agent's state files
+    (vitals.json, routine.json, ... beside the spool) in the test's own directory, not in
+    /var/lib/mz-edge. Only for tests that start no agent process (a subprocess would
+    inherit the variable)."""
+    monkeypatch.setenv("MZ_EDGE_SPOOL__PATH", str(tmp_path / "spool.sqlite"))

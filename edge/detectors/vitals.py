@@ -202,6 +202,22 @@ class VitalsPipeline:
         return None
 
     # ------------------------------------------------------------------ public API
+    def restore_spot(self, spot: Iterable[tuple[Quantity, float, float]]) -> int:
+        """Spot checks (quantity, time, value) an earlier run measured: they count again
+        until they age out, as if never forgotten (so a restart does not cancel an alarm
+        on the strength of one fine reading while the bad one is still current). A value
+        that is not finite or plausible, or older than one already held, is skipped.
+        Returns how many were taken; no finding is made until the next reading or tick."""
+        taken = 0
+        for q, t, v in spot:
+            if not (math.isfinite(t) and math.isfinite(v) and plausible(q, v)):
+                continue
+            prev = self.spot.get(q)
+            if prev is None or t > prev[0]:
+                self.spot[q] = (t, v)
+                taken += 1
+        return taken
+
     def update(self, readings: Iterable[VitalReading]) -> list[VitalsFinding]:
         out: list[VitalsFinding] = []
         for r in readings:

@@ -38,6 +38,10 @@ from simulators.dwelling import _device_config
 from simulators.residents.vitals import ContinuousVitals, Drift, VitalsParams
 from simulators.scenario import ScenarioError, parse_scenario
 
+# Settings made here without a spool path keep the agent's state files in tmp_path.
+pytestmark = pytest.mark.usefixtures("edge_state_in_tmp")
+
+
 BAND = "C2:00:00:00:00:01"
 WEARABLE = "C2:00:00:00:00:02"
 T0 = 1_700_000_000.0

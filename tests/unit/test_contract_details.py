@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
+
 from edge.detection import Finding
 from edge.detectors.routine_model import RoutineModel
 from edge.detectors.trends import day_start
@@ -24,6 +26,9 @@ from tests.unit import test_early_warning_adapters as ew
 from tests.unit import test_fall_monitor as fm
 from tests.unit import test_routine_adapter_profile as rp
 from tests.unit import test_trends_state as tr
+
+# Settings made here without a spool path keep the agent's state files in tmp_path.
+pytestmark = pytest.mark.usefixtures("edge_state_in_tmp")
 
 
 def sent(kind: str, t: float, sensor: str | None, detail: dict[str, object]) -> None:

@@ -22,6 +22,10 @@ from sensors.readings import Reading, SerialLine
 from simulators.residents import routine as routine_gen
 from simulators.scenario import ScenarioError, parse_scenario
 
+# Settings made here without a spool path keep the agent's state files in tmp_path.
+pytestmark = pytest.mark.usefixtures("edge_state_in_tmp")
+
+
 TZ = "Europe/Amsterdam"
 QUANTITY = {SensorKind.MOTION: "motion", SensorKind.DOOR: "opening", SensorKind.BED: "occupancy"}
 SENSORS = {
@@ -314,3 +318,34 @@ def test_a_vitals_alarm_carries_what_was_measured_within_the_wire_contract() -> 
         detail=d,
     )
     assert contract.AlarmMessage.model_validate_json(msg.model_dump_json()).detail == d
+
+
+def test_a_restart_keeps_the_low_spo2_that_raised_the_vitals_alarm(tmp_path: Path) -> None:
+    """One fine temperature after a restart must not cancel the alarm a low SpO2 raised an
+    hour before: the spot checks are kept (vitals.json) and count until they age out."""
+    s = settings(spool={"path": str(tmp_path / "spool.sqlite")})
+    t = 1_780_000_000.0
+    first = VitalsAdapter.from_settings(s)  # type: ignore[arg-type]
+    assert first is not None
+    raised = [f for f in first.update([Reading("vitals-1", "spo2", t, 88.0)], t) if f.alarm]
+    assert raised and raised[-1].on  # SpO2 88 % on air: a 3, a red flag
+    assert (tmp_path / "vitals.json").exists()
+    again = VitalsAdapter.from_settings(s)  # type: ignore[arg-type]
+    assert again is not None
+    later = t + 3600
+    found = list(again.update([Reading("thermo-1", "temperature", later, 37.0)], later))
+    assert not [f for f in found if f.alarm and not f.on]  # no cancel: SpO2 still counts
+    assert [f.on for f in found if f.alarm] == [True]  # the level: still on (book: a no-op)
+    # Once the SpO2 has aged out (4 h) and fresh vitals are fine, the alarm is cancelled.
+    fine = t + 5 * 3600
+    found = list(again.update([Reading("vitals-1", "spo2", fine, 97.0)], fine))
+    levels = [f.on for f in found if f.alarm]
+    assert levels and not any(levels)
+
+
+def test_an_unreadable_vitals_state_is_set_aside(tmp_path: Path) -> None:
+    (tmp_path / "vitals.json").write_text('{"version": 1, "spot": {"spo2": "low"}}')
+    s = settings(spool={"path": str(tmp_path / "spool.sqlite")})
+    adapter = VitalsAdapter.from_settings(s)  # type: ignore[arg-type]
+    assert adapter is not None and adapter.pipeline.spot == {}
+    assert (tmp_path / "vitals.json.bad").exists()

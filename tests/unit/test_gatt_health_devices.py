@@ -43,6 +43,10 @@ from simulators.devices.gatt_health import SimulatedSpotCheckDevice
 from tests.ble_radio import FakeRadio
 from tests.servers import wait_until
 
+# Settings made here without a spool path keep the agent's state files in tmp_path.
+pytestmark = pytest.mark.usefixtures("edge_state_in_tmp")
+
+
 T0 = 1_790_000_000.0
 CUFF = "C3:00:00:00:00:01"
 WHEN = dt.datetime(2026, 12, 4, 8, 15, 0)  # noqa: DTZ001 - a device's wall clock
