@@ -27,7 +27,7 @@ from edge.detectors.fall.features import retime_bursts
 from evaluation.fall_cache import SEED_TRAIN, TRAIN_VARIANTS, variant
 from evaluation.fall_eval import Recording, supported
 from evaluation.fall_nested import FA_BUDGET
-from evaluation.fall_outer import JOIN_S, Counts, Outer, test_sets
+from evaluation.fall_outer import Counts, Outer, tally, test_sets
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -185,24 +185,7 @@ def count(
         rule = rules[r.fs < slow_rate_hz]
         t, mag = signal(r)
         conf = [i for i in impacts(t, mag, rule.peak_g) if i.still_g <= rule.still_g + 1e-12]
-        key = f"{r.code} {r.activity}"[:70]
-        c.of[key] = c.of.get(key, 0) + 1
-        if bool(conf) != (r.label == 1):
-            c.wrong[key] = c.wrong.get(key, 0) + 1
-        if r.label == 1:
-            c.falls += 1
-            c.detected += int(bool(conf))
-            if conf:
-                m2 = np.einsum("ij,ij->i", r.accel, r.accel)
-                c.delays.append(conf[0].t_still - float(r.t[int(np.nanargmax(m2))]))
-        else:
-            c.adls += 1
-            c.adl_alarmed += int(bool(conf))
-            c.false_alarms += len(conf)
-            j = (joins or {}).get(r.filename)
-            if j is not None and j.size:
-                c.at_joins += sum(bool(np.any(np.abs(j - x.t_peak) <= JOIN_S)) for x in conf)
-            c.hours += float(r.t[-1] - r.t[0]) / 3600.0 if r.t.shape[0] > 1 else 0.0
+        tally(c, r, [i.t_still for i in conf], [i.t_peak for i in conf], 0, joins)
     return c
 
 

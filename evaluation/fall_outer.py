@@ -137,6 +137,38 @@ def test_sets(
     return out, joins
 
 
+def tally(
+    c: Counts,
+    r: Recording,
+    confirmed: Sequence[float],
+    impacts: Sequence[float],
+    withdrawn: int = 0,
+    joins: dict[str, FloatArray] | None = None,
+) -> None:
+    """Count one recording's outcome into `c`: `confirmed` the times the falls were
+    confirmed at, `impacts` their impact times (the same order), `withdrawn` how many of
+    them were withdrawn within the cancel window."""
+    key = f"{r.code} {r.activity}"[:70]
+    c.of[key] = c.of.get(key, 0) + 1
+    if bool(confirmed) != (r.label == 1):
+        c.wrong[key] = c.wrong.get(key, 0) + 1
+    if r.label == 1:
+        c.falls += 1
+        c.detected += int(bool(confirmed))
+        if confirmed:
+            m2 = np.einsum("ij,ij->i", r.accel, r.accel)
+            c.delays.append(confirmed[0] - float(r.t[int(np.nanargmax(m2))]))
+        return
+    c.adls += 1
+    c.adl_alarmed += int(bool(confirmed))
+    c.false_alarms += len(confirmed)
+    c.self_cancelled += withdrawn
+    j = (joins or {}).get(r.filename)
+    if j is not None and j.size:
+        c.at_joins += sum(bool(np.any(np.abs(j - x) <= JOIN_S)) for x in impacts)
+    c.hours += float(r.t[-1] - r.t[0]) / 3600.0 if r.t.shape[0] > 1 else 0.0
+
+
 def _count(
     batch: Sequence[Recording], params: FallParams, joins: dict[str, FloatArray] | None = None
 ) -> Counts:
@@ -147,28 +179,11 @@ def _count(
     c = Counts()
     for r in batch:
         ev = stream(FallDetector(params), r.t, r.accel)
-        conf = [e.time for e in ev if e.kind is FallEventKind.FALL_CONFIRMED]
+        found = [e for e in ev if e.kind is FallEventKind.FALL_CONFIRMED]
+        conf = [e.time for e in found]
         canc = [e.time for e in ev if e.kind is FallEventKind.FALL_CANCELLED]
-        key = f"{r.code} {r.activity}"[:70]
-        c.of[key] = c.of.get(key, 0) + 1
-        if bool(conf) != (r.label == 1):
-            c.wrong[key] = c.wrong.get(key, 0) + 1
-        if r.label == 1:
-            c.falls += 1
-            c.detected += int(bool(conf))
-            if conf:
-                m2 = np.einsum("ij,ij->i", r.accel, r.accel)
-                c.delays.append(conf[0] - float(r.t[int(np.nanargmax(m2))]))
-        else:
-            c.adls += 1
-            c.adl_alarmed += int(bool(conf))
-            c.false_alarms += len(conf)
-            c.self_cancelled += sum(any(t <= u <= t + window for u in canc) for t in conf)
-            j = (joins or {}).get(r.filename)
-            if j is not None and j.size:
-                imp = [e.impact_time for e in ev if e.kind is FallEventKind.FALL_CONFIRMED]
-                c.at_joins += sum(bool(np.any(np.abs(j - x) <= JOIN_S)) for x in imp)
-            c.hours += float(r.t[-1] - r.t[0]) / 3600.0 if r.t.shape[0] > 1 else 0.0
+        withdrawn = sum(any(t <= u <= t + window for u in canc) for t in conf)
+        tally(c, r, conf, [e.impact_time for e in found], withdrawn, joins)
     return c
 
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from hub.app import Hub, build_hub
-from hub.config import load_settings
 from hub.storage.base import Point
+from tests.hub_offline import offline_hub_settings
 from tests.servers import wait_until
 
 T0 = 1_800_000_000.0
@@ -22,13 +21,7 @@ DAY = 86400.0
 
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
-    settings = load_settings(
-        None,
-        broker={"url": "mqtt://127.0.0.1:1", "username": "hub.1", "password": "not-used-pw-1"},
-        data={"dir": str(tmp_path)},
-        console={"enabled": False, "secret_key": secrets.token_urlsafe(24)},
-        timeseries={"raw_retention_days": 30},
-    )
+    settings = offline_hub_settings(tmp_path, timeseries={"raw_retention_days": 30})
     h = build_hub(settings, clock=lambda: T0)
     yield h
     await h.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -10,21 +9,18 @@ from typing import Any
 import pytest
 
 from hub.app import Hub, build_hub
-from hub.config import load_settings
 from hub.context import Dwelling
 from hub.ingest import REGISTRY_CACHE_S, Incoming
 from sensors.contract import Reading, ReadingsBatch, encode, new_id
+from tests.hub_offline import offline_hub_settings
 
 T0 = 1_800_000_000.0
 
 
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
-    settings = load_settings(
-        None,
-        broker={"url": "mqtt://127.0.0.1:1", "username": "hub.1", "password": "not-used-pw-1"},
-        data={"dir": str(tmp_path)},
-        console={"enabled": False, "secret_key": secrets.token_urlsafe(24)},
+    settings = offline_hub_settings(
+        tmp_path,
         # Three batches at once per dwelling, then one a minute: a retry must not pay twice.
         budget={"bulk_messages_burst": 3, "bulk_messages_per_s": 1 / 60},
     )
@@ -109,12 +105,7 @@ async def test_a_batch_asks_the_registry_once_for_all_its_dwellings(
     """A flood from a thousand dwellings must not cost a registry query per dwelling; a
     dwelling removed from the registry is refused once its cached answer has expired."""
     now = [T0 + 10]
-    settings = load_settings(
-        None,
-        broker={"url": "mqtt://127.0.0.1:1", "username": "hub.1", "password": "not-used-pw-1"},
-        data={"dir": str(tmp_path)},
-        console={"enabled": False, "secret_key": secrets.token_urlsafe(24)},
-    )
+    settings = offline_hub_settings(tmp_path)
     h = build_hub(settings, clock=lambda: now[0])
     try:
         dwellings = [f"dw-{i:03d}" for i in range(1, 51)]
