@@ -88,7 +88,7 @@ def default_detectors(settings: EdgeSettings, start_t: float) -> list[Detector]:
 
     found: list[Detector | None] = [
         RoutineAdapter.from_settings(settings, start_t),
-        VitalsAdapter.from_settings(settings),
+        VitalsAdapter.from_settings(settings, start_t),
         TrendsAdapter.from_settings(settings),
     ]
     return [d for d in found if d is not None]

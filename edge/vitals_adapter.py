@@ -31,10 +31,14 @@ drops to none; invalid readings as `reading_invalid` events. The alarm is a cond
 "off" after every reading that leaves a score with something measured and no alarm
 severity, so an alarm a previous run raised is cancelled once fresh vitals are fine.
 
-The last spot check of each quantity is saved (`state_path`, `vitals.json` beside the
-trends) whenever one is taken, and restored at the start: they count until they age out
-as before the restart. Without it, one fine temperature after a restart scored alone and
-cancelled the alarm a low SpO2 had raised an hour earlier.
+The values the score uses (`VitalsPipeline.in_use`: per quantity the freshest spot check
+or continuous window) are saved (`state_path`, `vitals.json` beside the trends) whenever
+a spot check is taken or the alarm's severity changes, and restored at the start as spot
+checks: they count until they age out or a fresher value replaces them. Without it, one
+fine temperature after a restart scored alone and cancelled the alarm a low SpO2 had
+raised an hour earlier; and saving the spot checks alone would bring back a low one that a
+band's window had already replaced (and the alarm it raised with it). A band's window
+value counts like a spot check after a restart, until the band's next window.
 """
 
 from __future__ import annotations
@@ -129,8 +133,8 @@ def load_spot(path: Path) -> list[tuple[Quantity, float, float]]:
 
 
 def save_spot(path: Path, pipeline: VitalsPipeline) -> None:
-    """Atomic: a crash leaves the old file or the new one, never half of one."""
-    spot = {q.value: [t, v] for q, (t, v) in sorted(pipeline.spot.items())}
+    """The values in use, atomically: a crash leaves the old file or the new one."""
+    spot = {q.value: [t, v] for q, t, v in pipeline.in_use()}
     write_atomic(path, json.dumps({"version": STATE_VERSION, "spot": spot}))
 
 
@@ -149,21 +153,27 @@ class VitalsAdapter:
         *,
         continuous: frozenset[str] = frozenset(),
         state_path: Path | None = None,
+        now: float | None = None,
     ) -> None:
+        """`state_path`: where the values in use are kept across restarts (None: not
+        kept); `now`: the agent's clock at the start (restored values ahead of it or too
+        old are left out)."""
         self.sensors = sensors
         self.continuous = continuous
         self.pipeline = VitalsPipeline(config)
         self.state_path = state_path
         if state_path is not None:
-            restored = self.pipeline.restore_spot(load_spot(state_path))
+            restored = self.pipeline.restore_spot(load_spot(state_path), now)
             if restored:
-                log.info("vitals: %d spot checks from before the restart", restored)
+                log.info("vitals: %d values from before the restart", restored)
         # (sensor, quantity) -> (reason, time) of the last unusable continuous reading
         self._invalid_run: dict[tuple[str, str], tuple[str, float]] = {}
         self.invalid_suppressed = 0
 
     @classmethod
-    def from_settings(cls, settings: EdgeSettings) -> VitalsAdapter | None:
+    def from_settings(
+        cls, settings: EdgeSettings, now: float | None = None
+    ) -> VitalsAdapter | None:
         sensors, continuous = vitals_sources(settings)
         if not sensors:
             return None
@@ -173,6 +183,7 @@ class VitalsAdapter:
             VitalsConfig(scale=plan.spo2_scale, on_oxygen=plan.on_oxygen),
             continuous=continuous,
             state_path=settings.vitals_state_path,
+            now=now,
         )
 
     def apply_care_plan(self, plan: CarePlan) -> None:
@@ -189,13 +200,13 @@ class VitalsAdapter:
         if not vitals:
             return []
         found: list[VitalsFinding] = []
-        spot = dict(self.pipeline.spot)
+        spot, severity = dict(self.pipeline.spot), self.pipeline.severity
         for v in vitals:
             if v.source is Source.CONTINUOUS:
                 found.extend(self._continuous(v))
             else:
                 found.extend(self.pipeline.update([v]))
-        if self.pipeline.spot != spot:
+        if self.pipeline.spot != spot or self.pipeline.severity != severity:
             self.save()
         last = self.pipeline.last
         if self.pipeline.severity is None and last is not None and _vitals_measured(last):
@@ -245,7 +256,11 @@ class VitalsAdapter:
         return out if len(out) <= room else {}
 
     def advance(self, t: float) -> Sequence[Finding]:
-        return self._findings(self.pipeline.advance(t))
+        severity = self.pipeline.severity
+        found = self._findings(self.pipeline.advance(t))
+        if self.pipeline.severity != severity:
+            self.save()  # a spot check aged out and the alarm changed: what it rests on
+        return found
 
     def _findings(self, found: Sequence[VitalsFinding]) -> list[Finding]:
         out: list[Finding] = []

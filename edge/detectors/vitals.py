@@ -202,21 +202,40 @@ class VitalsPipeline:
         return None
 
     # ------------------------------------------------------------------ public API
-    def restore_spot(self, spot: Iterable[tuple[Quantity, float, float]]) -> int:
-        """Spot checks (quantity, time, value) an earlier run measured: they count again
-        until they age out, as if never forgotten (so a restart does not cancel an alarm
-        on the strength of one fine reading while the bad one is still current). A value
-        that is not finite or plausible, or older than one already held, is skipped.
-        Returns how many were taken; no finding is made until the next reading or tick."""
+    def restore_spot(
+        self, values: Iterable[tuple[Quantity, float, float]], now: float | None = None
+    ) -> int:
+        """Values (quantity, time, value) an earlier run scored with (`in_use`): they count
+        again as spot checks until they age out, as if never forgotten, so a restart does
+        not cancel an alarm on the strength of one fine reading while the bad one is still
+        current. `now`: the agent's clock, if known; a value ahead of it by more than
+        `max_future_s` (a device or a clock that was wrong) or already too old is left out,
+        as is one that is not finite or plausible. Returns how many were taken; no finding
+        is made until the next reading or tick."""
         taken = 0
-        for q, t, v in spot:
+        for q, t, v in values:
             if not (math.isfinite(t) and math.isfinite(v) and plausible(q, v)):
+                continue
+            if now is not None and (
+                t > now + self.cfg.max_future_s or now - t > self.cfg.max_age(q)
+            ):
                 continue
             prev = self.spot.get(q)
             if prev is None or t > prev[0]:
                 self.spot[q] = (t, v)
                 taken += 1
         return taken
+
+    def in_use(self) -> list[tuple[Quantity, float, float]]:
+        """(quantity, time, value) of each value the score uses now: the freshest spot
+        check or continuous window still within its age limit (what `restore_spot` takes
+        back after a restart)."""
+        out = []
+        for q in sorted({*self.spot, *self.cont}):
+            best = self._in_use(q)
+            if best is not None:
+                out.append((q, best[0], best[1]))
+        return out
 
     def update(self, readings: Iterable[VitalReading]) -> list[VitalsFinding]:
         out: list[VitalsFinding] = []
@@ -327,6 +346,11 @@ class VitalsPipeline:
         return self._value(q)
 
     def _value(self, q: Quantity) -> float | None:
+        best = self._in_use(q)
+        return None if best is None else best[1]
+
+    def _in_use(self, q: Quantity) -> tuple[float, float] | None:
+        """(time, value) of the freshest spot check or continuous window within its age."""
         best: tuple[float, float] | None = None
         spot = self.spot.get(q)
         if spot is not None and self.now - spot[0] <= self.cfg.max_age(q):
@@ -334,7 +358,7 @@ class VitalsPipeline:
         win = self._window_value(q)
         if win is not None and (best is None or win[0] >= best[0]):
             best = win  # the freshest of spot check and continuous window
-        return None if best is None else best[1]
+        return best
 
     def _stale(self) -> tuple[Invalid, ...]:
         out = []

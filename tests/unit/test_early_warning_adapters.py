@@ -13,6 +13,7 @@ import pytest
 from edge.config import load_settings
 from edge.detection import Finding
 from edge.detectors.routine import SensorKind
+from edge.detectors.vitals import Quantity
 from edge.routine_adapter import AmbientSensor, RoutineAdapter, load_model, save_model
 from edge.vitals_adapter import VitalsAdapter
 from sensors import contract
@@ -325,14 +326,14 @@ def test_a_restart_keeps_the_low_spo2_that_raised_the_vitals_alarm(tmp_path: Pat
     hour before: the spot checks are kept (vitals.json) and count until they age out."""
     s = settings(spool={"path": str(tmp_path / "spool.sqlite")})
     t = 1_780_000_000.0
-    first = VitalsAdapter.from_settings(s)  # type: ignore[arg-type]
+    first = VitalsAdapter.from_settings(s, t)  # type: ignore[arg-type]
     assert first is not None
     raised = [f for f in first.update([Reading("vitals-1", "spo2", t, 88.0)], t) if f.alarm]
     assert raised and raised[-1].on  # SpO2 88 % on air: a 3, a red flag
     assert (tmp_path / "vitals.json").exists()
-    again = VitalsAdapter.from_settings(s)  # type: ignore[arg-type]
-    assert again is not None
     later = t + 3600
+    again = VitalsAdapter.from_settings(s, later)  # type: ignore[arg-type]
+    assert again is not None
     found = list(again.update([Reading("thermo-1", "temperature", later, 37.0)], later))
     assert not [f for f in found if f.alarm and not f.on]  # no cancel: SpO2 still counts
     assert [f.on for f in found if f.alarm] == [True]  # the level: still on (book: a no-op)
@@ -349,3 +350,46 @@ def test_an_unreadable_vitals_state_is_set_aside(tmp_path: Path) -> None:
     adapter = VitalsAdapter.from_settings(s)  # type: ignore[arg-type]
     assert adapter is not None and adapter.pipeline.spot == {}
     assert (tmp_path / "vitals.json.bad").exists()
+
+
+def band_and_oximeter(tmp_path: Path, now: float) -> VitalsAdapter:
+    return VitalsAdapter(
+        frozenset({"ox-1", "band-1"}),
+        continuous=frozenset({"band-1"}),
+        state_path=tmp_path / "vitals.json",
+        now=now,
+    )
+
+
+def test_a_low_spot_check_a_band_had_replaced_does_not_come_back(tmp_path: Path) -> None:
+    """SpO2 88 % (spot) raises the alarm; half an hour later the band's window says 97 %
+    and the alarm is cancelled. A restart must not bring the 88 back, nor the alarm."""
+    t = 1_780_000_000.0
+    first = band_and_oximeter(tmp_path, t)
+    raised = [f.on for f in first.update([Reading("ox-1", "spo2", t, 88.0)], t) if f.alarm]
+    assert raised and raised[0]
+    levels: list[bool] = []
+    for k in range(25):  # a sample every 10 s: a well-filled 5-minute window
+        tk = t + 1800 + 10 * k
+        levels += [f.on for f in first.update([Reading("band-1", "spo2", tk, 97.0)], tk) if f.alarm]
+    assert levels and not levels[-1]  # cancelled by the band's window
+    later = t + 2700
+    again = band_and_oximeter(tmp_path, later)
+    assert (
+        again.pipeline.value(Quantity.SPO2) is None or again.pipeline.spot[Quantity.SPO2][1] == 97.0
+    )
+    assert not [f for f in again.advance(later) if f.alarm and f.on]
+
+
+def test_a_saved_value_from_the_future_is_left_out(tmp_path: Path) -> None:
+    """A Pi that boots with its clock behind (no RTC): what was saved looks ahead of it;
+    kept, it would hide every fresh reading until the clock caught up."""
+    t = 1_780_000_000.0
+    first = band_and_oximeter(tmp_path, t)
+    first.update([Reading("ox-1", "spo2", t, 97.0)], t)
+    behind = t - 86400.0
+    again = band_and_oximeter(tmp_path, behind)
+    assert again.pipeline.spot == {}
+    found = list(again.update([Reading("ox-1", "spo2", behind + 60, 85.0)], behind + 60))
+    levels = [f.on for f in found if f.alarm]
+    assert levels and levels[0]  # the fresh low reading counts
