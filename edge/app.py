@@ -326,7 +326,6 @@ class EdgeAgent:
                     w.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
                 self.pipeline.flush_batch(self.clock())
-                self.pipeline.counters.save(self.clock(), force=True)
                 drained = await self.publisher.flush(self.settings.shutdown_flush_s)
                 if not drained:
                     log.warning("stopped with %d messages still spooled on disk", self.spool.unsent)
@@ -340,6 +339,10 @@ class EdgeAgent:
                 publisher.cancel()
         finally:
             self._notify_stopping()  # also when a task's error ends the agent
+            try:
+                self.pipeline.counters.save(force=True)
+            except Exception as exc:  # the spool itself may be what failed
+                log.error("BTHome counters not saved at the stop: %s", exc)
             self.spool.close()
             self._stopped.set()
             log.info("edge agent stopped")

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from edge.alarm_book import AlarmBook, AlarmKey
 from edge.config import DeviceConfig, EdgeSettings
-from edge.counter_book import CounterBook
+from edge.counter_book import CounterBook, fingerprint
 from edge.detection import Detector, Finding
 from edge.detectors.fall_alarm import FallAlarmConfig
 from edge.fall_monitor import FALL_DETECTOR, FallMonitor
@@ -145,7 +145,12 @@ class Pipeline:
             d.id: BTHomeDecoder(d.id, key=d.bind_key_bytes()) for d in self._by_address.values()
         }
         # Encryption counters survive a restart (edge.counter_book): no replay after one.
-        self.counters = CounterBook(outbox.spool)
+        keyed = {
+            d.id: fingerprint(d.address, key)
+            for d in self._by_address.values()
+            if d.address and (key := d.bind_key_bytes()) is not None
+        }
+        self.counters = CounterBook(outbox.spool, keyed)
         for device_id, decoder in self._bthome.items():
             resumed = self.counters.get(device_id)
             if resumed is not None:
@@ -176,6 +181,9 @@ class Pipeline:
             self._findings(det.update(decoded.readings, decoded.t), det.name)
         for button in decoded.buttons:
             self._button(button)
+        if decoded.buttons:
+            # A press is what a replay would fake: its counter is on disk at once.
+            self.counters.save(force=True)
 
     def _plausible(self, decoded: DecodedFrame) -> DecodedFrame:
         """The frame without its implausible readings, which are counted and logged."""
@@ -427,7 +435,7 @@ class Pipeline:
     def tick(self, now: float) -> None:
         """Every `batch_s`: ship the pending readings, advance detectors, watch silence."""
         self.flush_batch(now)
-        self.counters.save(now)
+        self.counters.save()
         for det in self._all_detectors():
             self._findings(det.advance(now), det.name)
         for monitor in self.fall_monitors.values():

@@ -173,33 +173,54 @@ def test_a_press_recorded_before_a_restart_is_refused_after_it(tmp_path: Path) -
     with Spool(path, max_messages=1000, max_bytes=10**7) as s:
         p = make(settings_with(bind_key=KEY), s)
         p.handle(press(700, key))
-        p.handle(press(701, key, T0 + 30))
+        p.handle(press(701, key, T0 + 30))  # a press: its counter is saved at once
         assert len(p.stats.alarms) == 2
-        p.tick(T0 + 40)  # the first save: nothing saved before
-        p.handle(press(702, key, T0 + 50))
-        p.counters.save(T0 + 55, force=True)  # as the agent does when it stops
     with Spool(path, max_messages=1000, max_bytes=10**7) as s:
         again = make(settings_with(bind_key=KEY), s)
-        for recorded in (press(700, key, T0 + 600), press(702, key, T0 + 610)):
+        for recorded in (press(700, key, T0 + 600), press(701, key, T0 + 610)):
             again.handle(recorded)
         assert again.stats.alarms == []
         assert again.stats.replays == 2
-        again.handle(press(703, key, T0 + 620))  # the pendant's next real press
+        again.handle(press(702, key, T0 + 620))  # the pendant's next real press
         assert len(again.stats.alarms) == 1
+
+
+def test_a_pendant_with_a_new_key_starts_afresh(tmp_path: Path) -> None:
+    """Replaced or re-keyed: the old pendant's counter is not this one's to be refused by."""
+    path = tmp_path / "spool.sqlite"
+    with Spool(path, max_messages=1000, max_bytes=10**7) as s:
+        p = make(settings_with(bind_key=KEY), s)
+        p.handle(press(5000, bytes.fromhex(KEY)))
+        assert len(p.stats.alarms) == 1
+    other = "fedcba9876543210fedcba9876543210"
+    with Spool(path, max_messages=1000, max_bytes=10**7) as s:
+        again = make(settings_with(bind_key=other), s)
+        again.handle(press(300, bytes.fromhex(other), T0 + 60))  # a new one counts from low
+        assert len(again.stats.alarms) == 1 and again.stats.replays == 0
 
 
 def test_counters_are_saved_at_most_once_a_minute(tmp_path: Path) -> None:
     from edge.counter_book import SAVE_EVERY_S, CounterBook
 
+    now = [100.0]
+    devices = {"room-1": "fp-1"}
     with Spool(tmp_path / "spool.sqlite", max_messages=1000, max_bytes=10**7) as s:
-        book = CounterBook(s)
-        book.note("pendant-1", 10)
-        assert book.save(T0) == 1
-        book.note("pendant-1", 11)
-        assert book.save(T0 + SAVE_EVERY_S / 2) == 0  # too soon: kept in memory
-        assert book.get("pendant-1") == 11
-        assert book.save(T0 + SAVE_EVERY_S) == 1
-        book.note("pendant-1", 11)  # no change: nothing to write
-        assert book.save(T0 + 10 * SAVE_EVERY_S) == 0
-        book.note("pendant-1", None)  # a decoder that never decrypted anything
-        assert CounterBook(s).get("pendant-1") == 11
+        book = CounterBook(s, devices, clock=lambda: now[0])
+        book.note("room-1", 10)
+        assert book.save() == 1
+        book.note("room-1", 11)
+        now[0] += SAVE_EVERY_S / 2
+        assert book.save() == 0  # too soon: kept in memory
+        assert book.get("room-1") == 11
+        assert book.save(force=True) == 1  # a press, or the agent stopping
+        book.note("room-1", 12)
+        now[0] += SAVE_EVERY_S
+        assert book.save() == 1
+        book.note("room-1", 12)  # no change: nothing to write
+        now[0] += 10 * SAVE_EVERY_S
+        assert book.save() == 0
+        book.note("room-1", None)  # a decoder that never decrypted anything
+        book.note("stranger-1", 99)  # not a configured encrypted device: not kept
+        assert book.save(force=True) == 0
+        assert CounterBook(s, devices).get("room-1") == 12
+        assert CounterBook(s, {"room-1": "fp-2"}).get("room-1") is None  # re-keyed
