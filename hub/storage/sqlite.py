@@ -22,6 +22,7 @@ import logging
 import sqlite3
 import statistics
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -38,8 +39,9 @@ log = logging.getLogger(__name__)
 # bounded by the range and the bucket size, not by the sensor's rate.
 EXACT_POINTS: Final = 5000
 SAMPLES_PER_BUCKET: Final = 60
-# expire(): at most this many points deleted per transaction, the event loop free between.
-EXPIRE_BATCH: Final = 20_000
+# expire(): at most this many points deleted per transaction, and a pause between two.
+EXPIRE_BATCH: Final = 5000
+EXPIRE_PAUSE_S: Final = 0.01
 
 # The `batch`-th oldest point of a series before the cut-off, or the cut-off itself when
 # it has fewer: a DELETE of exactly one batch, along the primary key.
@@ -164,22 +166,32 @@ class SqliteTimeSeriesStore:
 
     async def expire(self, before: float, *, batch: int = EXPIRE_BATCH) -> int:
         """Delete every point older than `before` (the retention: the hub's maintenance
-        passes now - `timeseries.raw_retention_days`); returns how many. A batch per
-        transaction, with the event loop free between them, so a first expiry of a big
-        file does not hold up ingest. The file keeps its size: SQLite reuses the pages."""
+        passes now - `timeseries.raw_retention_days`); returns how many. In a worker
+        thread on a connection of its own, a batch per transaction with a pause between
+        them: waiting for the write lock (another hub process, `mz admin`) or deleting a
+        first expiry's millions of rows never holds up the event loop, and ingest's
+        writes get the lock between batches. The file keeps its size: SQLite reuses the
+        pages. Idempotent: several processes expiring the same file only repeat a no-op."""
+        return await asyncio.to_thread(self._expire, before, batch)
+
+    def _expire(self, before: float, batch: int) -> int:
         removed = 0
         try:
-            ids = [int(r[0]) for r in self._conn.execute("SELECT id FROM series").fetchall()]
-            for sid in ids:
-                while True:
-                    with transaction(self._conn):
-                        n = self._conn.execute(
-                            _EXPIRE, (sid, before, sid, before, batch - 1, before)
-                        ).rowcount
-                    removed += n
-                    await asyncio.sleep(0)
-                    if n < batch:
-                        break
+            conn = connect(self._path)
+            try:
+                ids = [int(r[0]) for r in conn.execute("SELECT id FROM series").fetchall()]
+                for sid in ids:
+                    while True:
+                        with transaction(conn):
+                            n = conn.execute(
+                                _EXPIRE, (sid, before, sid, before, batch - 1, before)
+                            ).rowcount
+                        removed += n
+                        if n < batch:
+                            break
+                        time.sleep(EXPIRE_PAUSE_S)
+            finally:
+                conn.close()
         except sqlite3.Error as exc:
             raise StorageError(f"expiring readings before {before:.0f}: {exc}") from exc
         return removed

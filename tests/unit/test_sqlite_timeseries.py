@@ -139,8 +139,12 @@ async def test_expire_deletes_only_what_is_older_than_the_cut_off(
 
 
 async def test_expire_reports_a_storage_failure(tmp_path: Path) -> None:
-    s = SqliteTimeSeriesStore(tmp_path / "ts.sqlite")
+    path = tmp_path / "ts.sqlite"
+    s = SqliteTimeSeriesStore(path)
     await s.write_points([_pt(1.0, 61.0)])
     await s.close()
+    for stale in tmp_path.glob("ts.sqlite*"):
+        stale.unlink()
+    path.write_bytes(b"not a database" * 100)  # the file replaced by something else
     with pytest.raises(StorageError, match="expiring readings"):
         await s.expire(10.0)
