@@ -54,7 +54,15 @@ class Impact:
 
     t_peak: float
     still_g: float  # smallest SD of |a| over the windows after it (inf: none had 1 s)
-    t_still: float  # end of the first window that was that still (for the delay)
+    window_sd: tuple[float, ...] = ()  # SD of each window (STILL_STARTS_S after the peak)
+
+    def confirmed_at(self, still_g: float) -> float | None:
+        """When a rule with stillness `still_g` confirms it: the end of the first window
+        that still (None: never)."""
+        for off, sd in zip(STILL_STARTS_S.tolist(), self.window_sd, strict=True):
+            if sd <= still_g + 1e-12:
+                return self.t_peak + float(off) + STILL_WINDOW_S
+        return None
 
 
 def _stillness(t: FloatArray, mag: FloatArray, t_peak: float) -> FloatArray:
@@ -89,8 +97,7 @@ def impacts(t: FloatArray, mag: FloatArray, peak_g: float) -> list[Impact]:
         i_end = int(np.searchsorted(t, t[i] + PEAK_SEARCH_S, side="right"))
         t_peak = float(t[i + int(np.argmax(mag[i:i_end]))])
         sd = _stillness(t, mag, t_peak)
-        k = int(np.argmin(sd))
-        out.append(Impact(t_peak, float(sd[k]), t_peak + float(STILL_STARTS_S[k]) + STILL_WINDOW_S))
+        out.append(Impact(t_peak, float(sd.min()), tuple(sd.tolist())))
         # The next candidate starts at the first sample over P after the refractory time.
         j = int(np.searchsorted(over, np.searchsorted(t, t_peak + REFRACTORY_S, side="left")))
     return out
@@ -184,8 +191,9 @@ def count(
     for r in batch:
         rule = rules[r.fs < slow_rate_hz]
         t, mag = signal(r)
-        conf = [i for i in impacts(t, mag, rule.peak_g) if i.still_g <= rule.still_g + 1e-12]
-        tally(c, r, [i.t_still for i in conf], [i.t_peak for i in conf], 0, joins)
+        at = [(i.confirmed_at(rule.still_g), i.t_peak) for i in impacts(t, mag, rule.peak_g)]
+        conf = [(c_t, p_t) for c_t, p_t in at if c_t is not None]
+        tally(c, r, [c_t for c_t, _ in conf], [p_t for _, p_t in conf], 0, joins)
     return c
 
 

@@ -64,7 +64,9 @@ def test_an_impact_then_stillness_is_a_candidate_with_a_small_spread() -> None:
     (imp,) = impacts(t, mag, 2.5)
     assert imp.t_peak == pytest.approx(8.0, abs=0.01)
     assert imp.still_g < 0.01
-    assert 8.0 + 2.0 <= imp.t_still <= 8.0 + 6.0  # a 1 s window starting 1-5 s after
+    # Confirmed at the end of the first 1 s window that is still enough (1-5 s after).
+    assert imp.confirmed_at(0.05) == pytest.approx(8.0 + 1.0 + 1.0, abs=0.01)
+    assert imp.confirmed_at(imp.still_g / 2) is None
     assert impacts(t, mag, 3.5) == []  # below the threshold: no candidate
 
 
