@@ -66,7 +66,7 @@ def date_time(ts: float | None, tz: str, lang: str = "nl") -> str:
 # UNIX times between 2000-01-01 and 2100-01-01: a number there is a moment, not a count.
 EPOCH_MIN = 946_684_800.0
 EPOCH_MAX = 4_102_444_800.0
-TIME_KEYS = frozenset({"last_seen", "since", "ts", "t"})
+TIME_KEYS = frozenset({"last_seen", "since", "ts", "t", "refused_at"})
 DETAIL_TEXT_MAX = 200  # free-form strings from the edge are cut here
 EXACT_INT_MAX: Final = 2**53  # larger integers are shown in powers of ten
 DURATION_MAX_S: Final = 100 * 365.25 * 86400.0  # longer is no duration anybody can use

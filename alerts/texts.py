@@ -65,7 +65,8 @@ STATE_LABELS: Final[dict[str, dict[AlarmState, str]]] = {
 }
 
 # Technical alarms by key: the hub's own (hub.presence uses "offline") and the edge's
-# sensor supervision (edge.supervision: sensor_silent, battery_low, sensor_stuck, not_worn).
+# sensor supervision (edge.supervision: sensor_silent, battery_low, sensor_stuck, not_worn,
+# frames_refused).
 TECHNICAL_LABELS: Final[dict[str, dict[str, str]]] = {
     "nl": {
         "offline": "woning offline",
@@ -73,6 +74,7 @@ TECHNICAL_LABELS: Final[dict[str, dict[str, str]]] = {
         "battery_low": "batterij bijna leeg",
         "sensor_stuck": "sensor blijft aan staan",
         "not_worn": "draagbare sensor niet gedragen",
+        "frames_refused": "berichten van de sensor geweigerd (afgespeeld of verouderd)",
         "refused": "berichten geweigerd",
         "clock": "klok van de woning loopt verkeerd",
         "alarms_refused": "alarmen van de woning geweigerd",
@@ -84,6 +86,7 @@ TECHNICAL_LABELS: Final[dict[str, dict[str, str]]] = {
         "battery_low": "battery low",
         "sensor_stuck": "sensor stuck on",
         "not_worn": "wearable not worn",
+        "frames_refused": "sensor frames refused (played back or stale)",
         "refused": "messages refused",
         "clock": "the dwelling's clock is wrong",
         "alarms_refused": "the dwelling's alarms refused",
@@ -100,6 +103,7 @@ DETAIL_LABELS: Final[dict[str, dict[str, str]]] = {
         "press": "",
         "button": "knop nr.",  # which button of a multi-button remote (1, 2, ...)
         "last_seen": "laatst gezien",
+        "refused_at": "laatst geweigerd",
         "since": "sinds",
         "for_s": "duur",
         "threshold_s": "drempel",
@@ -136,6 +140,7 @@ DETAIL_LABELS: Final[dict[str, dict[str, str]]] = {
         "press": "",
         "button": "button no.",
         "last_seen": "last seen",
+        "refused_at": "last refused",
         "since": "since",
         "for_s": "duration",
         "threshold_s": "threshold",

@@ -22,6 +22,7 @@ class _Device:
     last_seen: float | None = None
     battery: float | None = None
     failed: bool = False
+    refused: float | None = None  # an authentic frame last refused for its counter, s
 
 
 class HealthTracker:
@@ -44,6 +45,17 @@ class HealthTracker:
         dev.failed = False  # a frame proves the transport works again
         if battery is not None:
             dev.battery = battery
+
+    def refused(self, sensor: str, t: float) -> None:
+        """An authentic frame of `sensor` refused for a replayed or stale counter: not a
+        sign of life (it may be someone else's recording), but a thing to look into."""
+        dev = self._devices.get(sensor)
+        if dev is not None:
+            dev.refused = t if dev.refused is None else max(dev.refused, t)
+
+    def last_refused(self, sensor: str) -> float | None:
+        dev = self._devices.get(sensor)
+        return None if dev is None else dev.refused
 
     def last_seen(self, sensor: str) -> float | None:
         """When a frame of `sensor` was last seen (None: not yet, or not configured)."""

@@ -270,7 +270,11 @@ class Pipeline:
                 self.stats.unknown_source += 1  # a neighbour's sensor: not ours, ignore
                 return None
             bthome = self._bthome[device.id]
-            decoded = bthome.decode(frame)
+            try:
+                decoded = bthome.decode(frame)
+            except StaleCounterError:
+                self.health.refused(device.id, frame.t)  # supervision: frames_refused
+                raise
             self.counters.note(device.id, bthome.last_counter)
             if decoded is None:
                 self.stats.duplicates += 1

@@ -16,6 +16,10 @@ the condition, which the hub's texts and SIA codes read) in the agent's alarm bo
   reports off (event `sensor_unstuck`).
 - `not_worn`: a wearable's `activity` below 0.02 g (lying on a table) for
   `supervision.not_worn_s` (3 h); off at movement (event `worn_again`).
+- `frames_refused`: an authentic encrypted frame refused for a replayed or stale counter
+  (someone playing back a recording near the dwelling, or a device that restarted its
+  counter and is locked out: then it is silent too, and this says why); off once no frame
+  has been refused for 10 min and one has been accepted since (event `frames_accepted`).
 
 Every "off" needs evidence (a frame, a battery level, an "off" report, movement); the lack
 of it is no reason to cancel, so a restarted agent, which knows nothing yet, cancels no
@@ -46,7 +50,11 @@ SILENT: Final = "sensor_silent"
 BATTERY_LOW: Final = "battery_low"
 STUCK: Final = "sensor_stuck"
 NOT_WORN: Final = "not_worn"
-CONDITIONS: Final = (SILENT, BATTERY_LOW, STUCK, NOT_WORN)
+REFUSED: Final = "frames_refused"
+CONDITIONS: Final = (SILENT, BATTERY_LOW, STUCK, NOT_WORN, REFUSED)
+
+# Refused frames: the condition holds this long after the last one.
+REFUSED_HOLD_S: Final = 600.0
 
 # A silent sensor heard again is cleared once it has stayed back this long.
 SILENT_CLEAR_S: Final = 600.0
@@ -70,12 +78,14 @@ _SEVERITY: Final = {
     BATTERY_LOW: Severity.LOW,  # days to weeks left
     STUCK: Severity.MEDIUM,
     NOT_WORN: Severity.MEDIUM,  # no fall detection while it lies there
+    REFUSED: Severity.MEDIUM,  # a replay near the dwelling, or a device locked out
 }
 _BACK: Final = {
     SILENT: "sensor_back",
     BATTERY_LOW: "battery_ok",
     STUCK: "sensor_unstuck",
     NOT_WORN: "worn_again",
+    REFUSED: "frames_accepted",
 }
 
 
@@ -187,6 +197,14 @@ class Supervision:
                 {"still_s": round(still_s)},
             )
             s.moved = False
+        refused = self.health.last_refused(r.sensor)
+        if refused is not None:
+            recent = t - refused <= REFUSED_HOLD_S
+            accepted = last is not None and last > refused
+            levels[REFUSED] = (
+                True if recent else (False if accepted else None),
+                {"refused_at": round(refused)},
+            )
         out: list[Finding] = []
         for key, (level, detail) in levels.items():
             said = s.stated.get(key)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import SecretStr
 
 from edge.config import EdgeSettings, load_settings
 from edge.drivers.gatt import ACCEL_CHARACTERISTIC
@@ -275,3 +276,45 @@ def test_bad_supervision_settings_are_refused_with_the_key(
             devices=[{"id": "pir-1", "kind": "bthome", "address": PIR, "role": "motion",
                       "room": "hall", "supervision": supervision}],
         )  # fmt: skip
+
+
+KEY = "0123456789abcdef0123456789abcdef"
+
+
+def test_a_played_back_frame_raises_frames_refused_until_the_sensor_is_fine_again(
+    spool: Spool,
+) -> None:
+    """An encrypted PIR's frame recorded and played back: refused for its counter, and a
+    technical alarm says so (someone is replaying frames near the dwelling, or the device
+    is locked out); once nothing has been refused for 10 minutes and the sensor's own
+    frames are accepted, it is cancelled with the same id."""
+    s = settings()
+    keyed = s.model_copy(
+        update={
+            "devices": [
+                d.model_copy(update={"bind_key": SecretStr(KEY)}) if d.id == "pir-1" else d
+                for d in s.devices
+            ]
+        }
+    )
+    p = make(keyed, spool)
+    key = bytes.fromhex(KEY)
+
+    def frame(counter: int, t: float) -> Any:
+        payload = BTHomePayload(packet_id=counter % 256, motion=True)
+        return encode_advertisement(PIR, payload, t=t, key=key, counter=counter)
+
+    p.handle(frame(500, T0))
+    p.handle(frame(501, T0 + 60))
+    p.tick(T0 + 61)
+    assert technical(spool, "pir-1") == []
+    p.handle(frame(500, T0 + 120))  # the recording, played back
+    p.tick(T0 + 121)
+    ((_, sensor, aid, key_name),) = technical(spool, "pir-1")
+    assert (sensor, key_name) == ("pir-1", "frames_refused")
+    assert p.stats.replays == 1
+    for k in range(1, 12):  # its own frames, one a minute
+        p.handle(frame(501 + k, T0 + 120 + 60 * k))
+        p.tick(T0 + 121 + 60 * k)
+    assert technical(spool, "pir-1")[-1] == ("cancel", "pir-1", aid, "frames_refused")
+    assert ("frames_accepted", "pir-1") in events(spool)
