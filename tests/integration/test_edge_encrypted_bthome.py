@@ -85,7 +85,8 @@ async def test_a_press_recorded_off_the_air_is_refused_after_the_agent_restarts(
 ) -> None:
     """An attacker in radio range records the pendant's encrypted press and plays it back
     after the agent has restarted: the agent kept the counters (edge.counter_book), so
-    the recording raises nothing and is counted as a replay."""
+    the recording raises no personal alarm; it is counted as a replay and a technical
+    alarm (`frames_refused`) tells the hub someone is playing frames back."""
     sc = parse_scenario(SCENARIO)
     settings = settings_for(sc, mosquitto, tmp_path)
     async with hub_subscriber(mosquitto) as hub:
@@ -105,11 +106,29 @@ async def test_a_press_recorded_off_the_air_is_refused_after_the_agent_restarts(
             await wait_until(lambda: again.state.connected, timeout=10)
             assert again.agent is not None
             stats = again.agent.pipeline.stats
+
+            def kinds() -> list[contract.AlarmKind]:
+                return [a.kind for a in stats.alarms]
+
             again.radio.transmit([replace(a, t=again.clock()) for a in recorded])
             await wait_until(lambda: stats.replays >= len(recorded), timeout=10)
-            assert stats.alarms == [] and stats.replays == len(recorded)
+            assert stats.replays == len(recorded)
+            # No personal alarm; the technical one says frames were played back.
+            await wait_until(lambda: contract.AlarmKind.TECHNICAL in kinds(), timeout=10)
+            assert contract.AlarmKind.PERSONAL not in kinds()
             again.press("pendant-1")  # the resident's own next press still gets through
-            await wait_until(lambda: len(stats.alarms) == 1, timeout=10)
+            await wait_until(lambda: contract.AlarmKind.PERSONAL in kinds(), timeout=10)
             await wait_until(
-                lambda: {a.alarm_id for a in hub.of(contract.AlarmMessage)} - first, timeout=10
+                lambda: (
+                    {
+                        (a.kind, a.detail.get("key"))
+                        for a in hub.of(contract.AlarmMessage)
+                        if a.alarm_id not in first
+                    }
+                    >= {
+                        (contract.AlarmKind.PERSONAL, None),
+                        (contract.AlarmKind.TECHNICAL, "frames_refused"),
+                    }
+                ),
+                timeout=10,
             )
