@@ -167,7 +167,7 @@ class ReceiverSession:
         try:
             self._conn.send(request)
         except OSError as exc:  # the child is gone: the reader sees the pipe end too
-            self._lost(f"readings receiver gone: {exc}")
+            self._lost(f"the readings receiver process ended ({exc})")
 
     def _send_acks(self) -> None:
         if self._acks:
