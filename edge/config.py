@@ -568,7 +568,7 @@ class EdgeSettings(FileSettings):
 
     @property
     def vitals_state_path(self) -> Path:
-        """The last spot check of each vital sign (edge.vitals_adapter), beside the trends."""
+        """The values NEWS2 is scored on (edge.vitals_adapter), beside the trends."""
         return self.trends_state_path.parent / "vitals.json"
 
     def silence_for(self, device: DeviceConfig) -> float:

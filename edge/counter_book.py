@@ -32,7 +32,7 @@ _SCHEMA: Final = """CREATE TABLE IF NOT EXISTS ble_counters (
     device TEXT PRIMARY KEY,
     counter INTEGER NOT NULL,
     saved_at REAL NOT NULL,
-    fingerprint TEXT NOT NULL DEFAULT ''
+    fingerprint TEXT NOT NULL
 )"""
 
 
@@ -64,11 +64,6 @@ class CounterBook:
         self._last_save: float | None = None
         with spool.transaction("ble counters") as db:
             db.execute(_SCHEMA)
-            columns = {str(r[1]) for r in db.execute("PRAGMA table_info(ble_counters)")}
-            if "fingerprint" not in columns:  # a table of the first version
-                db.execute(
-                    "ALTER TABLE ble_counters ADD COLUMN fingerprint TEXT NOT NULL DEFAULT ''"
-                )
             rows = db.execute("SELECT device, counter, fingerprint FROM ble_counters").fetchall()
         for device, counter, fp in rows:
             if self._devices.get(str(device)) == fp:

@@ -141,15 +141,14 @@ class Pipeline:
         self._by_port: dict[str, DeviceConfig] = {
             d.port: d for d in settings.devices if d.transport == "serial" and d.port
         }
-        self._bthome = {
-            d.id: BTHomeDecoder(d.id, key=d.bind_key_bytes()) for d in self._by_address.values()
-        }
+        self._bthome: dict[str, BTHomeDecoder] = {}
+        keyed: dict[str, str] = {}  # encrypted devices: id -> fingerprint of address and key
+        for address, d in self._by_address.items():
+            key = d.bind_key_bytes()
+            self._bthome[d.id] = BTHomeDecoder(d.id, key=key)
+            if key is not None:
+                keyed[d.id] = fingerprint(address, key)
         # Encryption counters survive a restart (edge.counter_book): no replay after one.
-        keyed = {
-            d.id: fingerprint(d.address, key)
-            for d in self._by_address.values()
-            if d.address and (key := d.bind_key_bytes()) is not None
-        }
         self.counters = CounterBook(outbox.spool, keyed)
         for device_id, decoder in self._bthome.items():
             resumed = self.counters.get(device_id)

@@ -114,8 +114,8 @@ def vital_readings(
 
 
 def load_spot(path: Path) -> list[tuple[Quantity, float, float]]:
-    """The spot checks a previous run saved; [] for none or an unreadable file (set
-    aside as `<name>.bad`, logged)."""
+    """The values in use a previous run saved (`save_spot`); [] for none or an unreadable
+    file (set aside as `<name>.bad`, logged)."""
     text = read_state(path, "vitals")
     if text is None:
         return []
@@ -219,7 +219,7 @@ class VitalsAdapter:
         return self._findings(found)
 
     def save(self) -> None:
-        """The spot checks to `state_path`; a failure is logged (kept in memory)."""
+        """The values in use to `state_path`; a failure is logged (kept in memory)."""
         if self.state_path is None:
             return
         try:

@@ -53,8 +53,12 @@ class Impact:
     """One candidate of the rule at one peak threshold."""
 
     t_peak: float
-    still_g: float  # smallest SD of |a| over the windows after it (inf: none had 1 s)
-    window_sd: tuple[float, ...] = ()  # SD of each window (STILL_STARTS_S after the peak)
+    window_sd: tuple[float, ...]  # SD of |a| of each window (STILL_STARTS_S after the peak)
+
+    @property
+    def still_g(self) -> float:
+        """The smallest SD of |a| over the windows after it (inf: none had 1 s of data)."""
+        return min(self.window_sd, default=math.inf)
 
     def confirmed_at(self, still_g: float) -> float | None:
         """When a rule with stillness `still_g` confirms it: the end of the first window
@@ -97,7 +101,7 @@ def impacts(t: FloatArray, mag: FloatArray, peak_g: float) -> list[Impact]:
         i_end = int(np.searchsorted(t, t[i] + PEAK_SEARCH_S, side="right"))
         t_peak = float(t[i + int(np.argmax(mag[i:i_end]))])
         sd = _stillness(t, mag, t_peak)
-        out.append(Impact(t_peak, float(sd.min()), tuple(sd.tolist())))
+        out.append(Impact(t_peak, tuple(sd.tolist())))
         # The next candidate starts at the first sample over P after the refractory time.
         j = int(np.searchsorted(over, np.searchsorted(t, t_peak + REFRACTORY_S, side="left")))
     return out
