@@ -32,8 +32,10 @@ demo: $(RUN_STAMP)
 system-deps:
 	bash scripts/system-deps.sh
 
+# One worker per core, at most 4: each test starts its own servers on free ports and its
+# own directories, so the workers share nothing (a session server is one per worker).
 test: $(DEV_STAMP) system-deps lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --maxprocesses 4
 
 screenshots: $(DEV_STAMP) system-deps
 	MZ_SCREENSHOTS=docs/img $(BIN)/pytest -q tests/e2e -k "browser"
