@@ -56,6 +56,12 @@ class Outcome(StrEnum):
     OTHER = "other"
 
 
+#: The outbox round (and `Notification.round`) of an all-clear: the message to a contact
+#: who was told of an alarm that it is over (alerts.all_clear). Negative, like the alarm
+#: centre's restore (-1): no escalation step, never folded with an alarm's message nor
+#: holding one back.
+ALL_CLEAR_ROUND = -2
+
 # The longest note an operator may put on an alarm (the console's note field).
 NOTE_MAX = 2000
 

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from alerts import fold, handling, lifecycle, routing
+from alerts.all_clear import render_all_clear
 from alerts.centre import TROUBLE_ROUND, CentreLane, Link
 from alerts.channels import Notification
 from alerts.channels.targets import kind as target_kind
@@ -31,6 +32,7 @@ from alerts.dc09.link import LinkState
 from alerts.digest import render_folded_mail, render_folded_short
 from alerts.errors import ChannelError, HandlingError, TokenRevokedError, UnknownAlarmError
 from alerts.model import (
+    ALL_CLEAR_ROUND,
     CONTACT_ACTIONS,
     NOTE_MAX,
     OPEN_STATES,
@@ -896,6 +898,7 @@ class AlarmService:
         await self._schedule(now)
         if self._centre is not None:
             await self._centre.queue_restores(now)
+        await self._queue_all_clears(now)
         s = self.settings
         while True:
             claimed: OutboxRow | None = await asyncio.to_thread(
@@ -1013,9 +1016,93 @@ class AlarmService:
             and alarm.detail.get("key") in self.settings.operator_only_keys
         )
 
+    # -- all-clears --------------------------------------------------------------------
+
+    async def _queue_all_clears(self, now: float) -> None:
+        """An all-clear row for each contact told of an alarm that has ended lately
+        (`all_clear_within_s`), except the contact who closed it and one who is with the
+        resident: those know (their row is recorded as skipped, so it is not asked again)."""
+        within = self.settings.all_clear_within_s
+        if within <= 0:
+            return
+        due = await self._io(self._store.all_clears_due, now - within)
+        for alarm_id, contact_id in due:
+            alarm = await self._io(self._store.get, alarm_id)
+            if alarm is None:
+                continue
+            contact = self.contact(alarm.dwelling, contact_id)
+            targets = contact.targets if contact is not None else ()
+            skip = None
+            if contact is None or not targets:
+                skip = "contact removed" if contact is None else "no notification channel"
+            elif alarm.responder == contact_id and alarm.response in (
+                Response.ARRIVED,
+                Response.CLOSED,
+            ):
+                skip = "the contact was with the resident or closed it"
+            channel = f"{target_kind(targets[0])}#0" if targets else "none#0"
+            added = await self._io(
+                self._store.enqueue,
+                alarm_id,
+                contact_id,
+                channel,
+                ALL_CLEAR_ROUND,
+                now,
+                skipped=skip,
+            )
+            if added and skip is None:
+                log.info("alarm %s is over: all-clear queued for contact %s", alarm_id, contact_id)
+                self._wake.set()
+
+    def _closer(self, alarm: AlarmRecord) -> str | None:
+        """The contact who closed `alarm`, as they are named (None: not a contact)."""
+        if alarm.responder is None or alarm.response is not Response.CLOSED:
+            return None
+        contact = self.contact(alarm.dwelling, alarm.responder)
+        if contact is None or alarm.resolved_by != responder_label(contact):
+            return None
+        return alarm.resolved_by
+
+    async def _deliver_all_clear(self, row: OutboxRow) -> None:
+        now = self._clock()
+        alarm = await self._io(self._store.get, row.alarm_id)
+        if alarm is None or alarm.state is not AlarmState.RESOLVED:
+            # Re-opened cannot happen (resolved is final); an unknown alarm was deleted.
+            await self._io(self._store.finish_all, [row.id], OutboxStatus.SKIPPED, now, "not over")
+            return
+        found = await self._reachable(
+            [row], alarm.id, self.contact(alarm.dwelling, row.contact_id), now
+        )
+        if found is None:
+            return
+        contact, index = found
+        subject, body, short = render_all_clear(
+            alarm,
+            lang=language(contact.language, self.settings.language),
+            contact_name=contact.name,
+            dwelling_label=self.dwelling_label(alarm.dwelling),
+            tz=self.settings.timezone,
+            closer=self._closer(alarm),
+        )
+        note = Notification(
+            alarm.id,
+            contact,
+            subject,
+            body,
+            "",
+            ALL_CLEAR_ROUND,
+            short=short,
+            kind=alarm.kind,
+            severity=alarm.severity,
+        )
+        await self._send(index, note, [row], {alarm.id: ALL_CLEAR_ROUND})
+
     async def _deliver_claim(self, claimed: OutboxRow) -> None:
         """Deliver what one claim took: one row, or (folding) all due rows of its dwelling,
         contact and channel, as one mail."""
+        if claimed.round == ALL_CLEAR_ROUND:  # claimed alone (AlarmStore.claim)
+            await self._deliver_all_clear(claimed)
+            return
         if self.settings.fold_window_s <= 0:
             await self._deliver(claimed)
             return
@@ -1218,6 +1305,11 @@ class AlarmService:
             await self._give_up(list(rows), contact, index, ChannelError(by, repr(exc)))
             return
         sent_at = self._clock()
+        if row.round == ALL_CLEAR_ROUND:  # the alarm is over: nothing of it changes
+            await self._io(self._store.finish_all, ids, OutboxStatus.SENT, sent_at)
+            await self._io(self._store.log_event, row.alarm_id, sent_at, "all_clear", by, shown)
+            log.info("alarm %s: all-clear sent to %s via %s", row.alarm_id, contact.id, shown)
+            return
         folded = len(rounds) > 1
         # The rows SENT and the alarms NOTIFIED in one transaction.
         steps = await self._io(

@@ -49,6 +49,10 @@ class AlertSettings:
     )
     # Mails to a contact about a dwelling at most this far apart share a mail thread.
     thread_gap_s: float = 900.0
+    # A contact who was told of an alarm gets an all-clear when it is over (alerts.
+    # all_clear), if it ended at most this long ago (a hub back from a long outage does
+    # not send yesterday's). 0: no all-clears.
+    all_clear_within_s: float = 3600.0
 
     @property
     def effective_fold_window_s(self) -> float:
@@ -65,3 +69,5 @@ class AlertSettings:
             raise ValueError("sending_lease_s must exceed send_timeout_s")
         if not self.fold_window_s >= 0 or self.fold_list_max < 1:  # NaN refused too
             raise ValueError("fold_window_s must be >= 0 and fold_list_max >= 1")
+        if not self.all_clear_within_s >= 0:
+            raise ValueError("all_clear_within_s must be >= 0")

@@ -47,6 +47,7 @@ from sqlalchemy.sql.elements import KeyedColumnElement
 from alerts.errors import UnknownAlarmError
 from alerts.lifecycle import Step
 from alerts.model import (
+    ALL_CLEAR_ROUND,
     AlarmKind,
     AlarmRecord,
     AlarmState,
@@ -275,7 +276,11 @@ def _claim_order(now: float, fold_since: float | None) -> Select[tuple[int]]:
                 outbox.c.channel,
                 func.max(_rank(outbox.c.severity)).label("told_rank"),
             )
-            .where(outbox.c.status.in_(_TOLD), outbox.c.claimed_at > fold_since)
+            .where(
+                outbox.c.status.in_(_TOLD),
+                outbox.c.claimed_at > fold_since,
+                outbox.c.round >= 0,  # an all-clear told nothing to hold a new alarm for
+            )
             .group_by(outbox.c.dwelling, outbox.c.contact_id, outbox.c.channel)
             .cte("told")
         )
@@ -292,7 +297,11 @@ def _claim_order(now: float, fold_since: float | None) -> Select[tuple[int]]:
             .select_from(joined)
             .where(
                 due_where,
-                or_(told.c.told_rank.is_(None), _rank(o.c.severity) > told.c.told_rank),
+                or_(
+                    told.c.told_rank.is_(None),
+                    _rank(o.c.severity) > told.c.told_rank,
+                    o.c.round < 0,  # an all-clear waits for no fold window
+                ),
             )
         )
     d = due.cte("due")
@@ -569,14 +578,18 @@ class AlarmStore:
         *,
         failed: str | None = None,
         sent_already: bool = False,
+        skipped: str | None = None,
     ) -> bool:
         """Queue one notification; False if this (alarm, contact, channel, round) exists.
         `failed`: record it as failed at once, with this reason (a step nobody can take).
         `sent_already`: record it as sent at once (the dwelling texted the contact itself,
-        its GSM fallback): the step is taken and nothing goes out."""
+        its GSM fallback): the step is taken and nothing goes out. `skipped`: record it as
+        skipped at once, with this reason (an all-clear the contact does not need)."""
         status = OutboxStatus.PENDING if failed is None else OutboxStatus.FAILED
         if sent_already:
             status = OutboxStatus.SENT
+        if skipped is not None:
+            status, failed = OutboxStatus.SKIPPED, skipped
         with writing(self._engine) as conn:
             of = conn.execute(
                 select(alarms.c.dwelling, alarms.c.severity).where(alarms.c.id == alarm_id)
@@ -647,7 +660,7 @@ class AlarmStore:
                 outbox.c.channel == head["channel"],
             )
             ids = [head["id"]]
-            if fold:
+            if fold and head["round"] >= 0:  # an all-clear goes alone, and carries no alarm
                 ids += conn.execute(
                     select(outbox.c.id)
                     .where(
@@ -655,6 +668,7 @@ class AlarmStore:
                         outbox.c.status == OutboxStatus.PENDING.value,
                         outbox.c.next_attempt_at <= now,
                         outbox.c.id != head["id"],
+                        outbox.c.round >= 0,
                     )
                     .order_by(outbox.c.id)
                     .with_for_update(skip_locked=True)
@@ -894,6 +908,33 @@ class AlarmStore:
                     .order_by(o.c.alarm_id)
                 ).scalars()
             )
+
+    def all_clears_due(self, since: float) -> list[tuple[str, str]]:
+        """(alarm, contact) pairs owed an all-clear: the alarm was resolved at or after
+        `since`, the contact was told of it (a message of an escalation step sent, possibly
+        sent, or the dwelling's own SMS), and no all-clear is queued for them yet."""
+        o, r = outbox.alias("o"), outbox.alias("r")
+        queued = exists().where(
+            r.c.alarm_id == o.c.alarm_id,
+            r.c.contact_id == o.c.contact_id,
+            r.c.round == ALL_CLEAR_ROUND,
+        )
+        with reading(self._engine) as conn:
+            rows = conn.execute(
+                select(o.c.alarm_id, o.c.contact_id)
+                .distinct()
+                .join(alarms, alarms.c.id == o.c.alarm_id)
+                .where(
+                    o.c.channel != _CENTRE_CHANNEL,
+                    o.c.round >= 0,
+                    o.c.status.in_(("sent", "unknown")),
+                    alarms.c.state == AlarmState.RESOLVED.value,
+                    alarms.c.resolved_at >= since,
+                    ~queued,
+                )
+                .order_by(o.c.alarm_id, o.c.contact_id)
+            ).all()
+            return [(str(a), str(c)) for a, c in rows]
 
     def timeline(self, alarm_id: str) -> list[TimelineEntry]:
         """The alarm's timeline: raised at its source, then its log (the first entry,

@@ -59,6 +59,8 @@ alarms = Table(
     Index(None, "dwelling", "state"),
     Index(None, "routed", "state"),
     Index(None, "dwelling", "received_at"),
+    # AlarmStore.all_clears_due: the alarms resolved lately.
+    Index(None, "state", "resolved_at"),
 )
 
 # One open technical alarm per (dwelling, key), also across hub workers.

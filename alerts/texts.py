@@ -555,3 +555,60 @@ FOLD_TEXTS: Final[dict[str, dict[str, str]]] = {
         "ack": "Will you take these alerts on? Acknowledge them all at once with this link:",
     },
 }
+
+
+# How an alarm ended (alerts.model.Outcome), as the console and the all-clear name it.
+OUTCOME_LABELS: Final[dict[str, dict[str, str]]] = {
+    "nl": {
+        "false_alarm": "Loos alarm",
+        "family_help": "Geholpen door familie of buren",
+        "care_provider": "Zorgverlener gestuurd",
+        "ambulance": "Ambulance",
+        "other": "Anders",
+    },
+    "en": {
+        "false_alarm": "False alarm",
+        "family_help": "Helped by family or neighbours",
+        "care_provider": "Care provider sent",
+        "ambulance": "Ambulance",
+        "other": "Other",
+    },
+}
+
+
+# The all-clear (alerts.all_clear): to a contact who was told of an alarm, once it is
+# over. `{why}` says how it ended (`why_*`); no link: there is nothing left to take on.
+ALL_CLEAR_TEXTS: Final[dict[str, dict[str, str]]] = {
+    "nl": {
+        "subject": "Voorbij: {kind} — {dwelling}",
+        "line": "De melding '{kind}' van {when} in {dwelling} is voorbij: {why}.",
+        "short": "Voorbij: {kind} in {dwelling} ({why}). U hoeft niets meer te doen.",
+        "why_edge_inactivity": "er is weer beweging gezien",
+        "why_edge_vitals": "de metingen zijn weer binnen de grenzen",
+        "why_edge_technical": "de storing is verholpen",
+        "why_edge_fall": "de bewoner heeft met de alarmknop laten weten dat het goed gaat",
+        "why_edge": "de woning heeft de melding ingetrokken",
+        "why_hub": "de storing is verholpen",
+        "why_person": "afgehandeld door {who}",
+        "why_centre": "afgehandeld door de centrale",
+        "outcome": "Afloop: {outcome}.",
+        "nothing_to_do": "U hoeft hiervoor niets meer te doen. Twijfelt u, neem dan gewoon "
+        "contact op met de bewoner.",
+    },
+    "en": {
+        "subject": "Over: {kind} — {dwelling}",
+        "line": "The alert '{kind}' of {when} in {dwelling} is over: {why}.",
+        "short": "Over: {kind} in {dwelling} ({why}). Nothing more to do.",
+        "why_edge_inactivity": "movement has been seen again",
+        "why_edge_vitals": "the readings are back within their limits",
+        "why_edge_technical": "the fault has cleared",
+        "why_edge_fall": "the resident said with the alarm button that all is well",
+        "why_edge": "the dwelling withdrew the alert",
+        "why_hub": "the fault has cleared",
+        "why_person": "handled by {who}",
+        "why_centre": "handled by the monitoring centre",
+        "outcome": "Outcome: {outcome}.",
+        "nothing_to_do": "There is nothing more you need to do for it. If in doubt, check "
+        "with the resident anyway.",
+    },
+}

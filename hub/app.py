@@ -445,6 +445,7 @@ def build_alarm_service(
         ack_link_ttl_s=settings.console.ack_link_ttl_s,
         step_wait_s=settings.routing.step_wait_s,
         fold_window_s=settings.mail.fold_window_s,
+        all_clear_within_s=settings.mail.all_clear_within_s,
         language=settings.language,
     )
     service: AlarmBackend = AlarmService(

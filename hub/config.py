@@ -208,6 +208,9 @@ class MailSettings(_Section):
     # A dwelling's further alarms within this window after a mail go out as one folded
     # mail when it has passed (0: every alarm its own mail). See docs/alerts.md.
     fold_window_s: float = Field(default=120.0, ge=0)
+    # A contact who was told of an alarm is told when it is over ("Voorbij: ..."), if it
+    # ended at most this long ago. 0: never. See docs/alerts.md, "All-clear".
+    all_clear_within_s: float = Field(default=3600.0, ge=0, le=7 * 86400)
 
 
 class RoutingSection(_Section):

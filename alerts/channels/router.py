@@ -95,13 +95,14 @@ class ChannelRouter:
             await self._notify(channel, shown, url, notification.subject, notification.body)
         else:
             text = notification.short or notification.subject
+            link = notification.ack_url  # "" for an all-clear: nothing to take on
             if channel == "sms":
                 # One text message: the short line and the link, no title of its own.
-                title, body = "", f"{text} {notification.ack_url}"
+                title, body = "", f"{text} {link}".rstrip()
             else:
-                title, body = notification.subject, f"{text}\n{notification.ack_url}"
+                title, body = notification.subject, f"{text}\n{link}".rstrip()
             url = target
-            if scheme(target) in PUSH_SCHEMES and "click=" not in target:
+            if link and scheme(target) in PUSH_SCHEMES and "click=" not in target:
                 url = with_query(target, click=notification.ack_url)
             await self._notify(channel, shown, url, title, body)
         log.debug("alarm %s sent to %s", notification.alarm_id, shown)

@@ -32,11 +32,14 @@ import httpx
 
 from alerts.channels import Notification
 from alerts.errors import ChannelError, WebhookVerificationError
+from alerts.model import ALL_CLEAR_ROUND
 
 log = logging.getLogger(__name__)
 
 SECRET_PREFIX: Final = "whsec_"  # noqa: S105 -- the spec's prefix, not a secret
 EVENT_TYPE: Final = "alarm.notification"
+# An all-clear (alerts.all_clear): the alarm is over; `round` is ALL_CLEAR_ROUND, no link.
+ALL_CLEAR_TYPE: Final = "alarm.all_clear"
 TOLERANCE_S: Final = 300.0  # the spec's suggested replay window, either side of now
 # The spec asks for secrets of 24 to 64 bytes (before base64).
 _SECRET_MIN, _SECRET_MAX = 24, 64
@@ -100,7 +103,8 @@ def payload(notification: Notification, *, now: float) -> bytes:
         "ack_url": n.ack_url,
     }
     stamp = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    body = {"type": EVENT_TYPE, "timestamp": stamp, "data": data}
+    kind = ALL_CLEAR_TYPE if n.round == ALL_CLEAR_ROUND else EVENT_TYPE
+    body = {"type": kind, "timestamp": stamp, "data": data}
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 

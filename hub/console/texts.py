@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from alerts.texts import OUTCOME_LABELS
 from hub.console.texts_alarm import ALARM_UI
 from hub.console.texts_commands import COMMAND_UI
 from hub.console.texts_reports import REPORT_UI
@@ -89,11 +90,7 @@ UI: Final[dict[str, dict[str, str]]] = {
         "ack_status_on_my_way": "{by} is onderweg (sinds {when}).",
         "ack_status_arrived": "{by} is bij de bewoner.",
         "ack_status_closed": "{by} heeft het alarm afgesloten.",
-        "outcome_false_alarm": "Loos alarm",
-        "outcome_family_help": "Geholpen door familie of buren",
-        "outcome_care_provider": "Zorgverlener gestuurd",
-        "outcome_ambulance": "Ambulance",
-        "outcome_other": "Anders",
+        **{f"outcome_{k}": v for k, v in OUTCOME_LABELS["nl"].items()},
         "ack_pick_outcome": "Kies hoe het is afgelopen om het alarm af te sluiten.",
         "centre_link_up": "Alarmcentrale verbonden",
         "centre_link_down": "Alarmcentrale onbereikbaar",
@@ -246,11 +243,7 @@ UI: Final[dict[str, dict[str, str]]] = {
         "ack_status_on_my_way": "{by} is on the way (since {when}).",
         "ack_status_arrived": "{by} is with the resident.",
         "ack_status_closed": "{by} closed the alarm.",
-        "outcome_false_alarm": "False alarm",
-        "outcome_family_help": "Helped by family or neighbours",
-        "outcome_care_provider": "Care provider sent",
-        "outcome_ambulance": "Ambulance",
-        "outcome_other": "Other",
+        **{f"outcome_{k}": v for k, v in OUTCOME_LABELS["en"].items()},
         "ack_pick_outcome": "Choose how it ended to close the alarm.",
         "centre_link_up": "Alarm centre connected",
         "centre_link_down": "Alarm centre unreachable",

@@ -260,14 +260,23 @@ async def test_an_alarm_nobody_takes_on_goes_to_the_next_contact_after_the_wait(
         assert smtp.messages[1]["To"] == "piet@example.org"
         await wait_until(lambda: svc.get(msg.alarm_id).notifications_sent == 2)  # type: ignore[union-attr]
 
-        # Cancel from the edge resolves it and stops the escalation.
+        # Cancel from the edge resolves it and stops the escalation; the two who were
+        # told get an all-clear each (the resident moves again), nobody anything else.
         cancel = msg.model_copy(update={"id": new_id(), "action": "cancel"})
         await svc.on_edge_alarm(cancel, received_at=clock())
         rec = svc.get(msg.alarm_id)
         assert rec is not None and rec.state is AlarmState.RESOLVED and rec.resolved_by == "edge"
-        clock.advance(60)
         await svc.tick()
-        assert len(smtp.messages) == 2
+        await wait_until(lambda: len(smtp.messages) == 4)
+        clears = smtp.messages[2:]
+        assert sorted(str(m["To"]) for m in clears) == ["anna@example.org", "piet@example.org"]
+        for m in clears:
+            assert mail_subject(m).startswith("Voorbij: ")
+            assert "er is weer beweging gezien" in mail_text(m)
+            assert "http" not in mail_text(m)  # nothing to take on: no link
+        clock.advance(3600)
+        await svc.tick()
+        assert len(smtp.messages) == 4
         assert rec.centre_handed_at is None
 
 
@@ -283,6 +292,8 @@ async def test_nobody_takes_it_on_so_it_goes_to_the_alarm_centre(
         await wait_until(lambda: len(smtp.messages) == 1)
         clock.advance(31)
         await wait_until(lambda: len(smtp.messages) == 2)
+        # The mail is at the server before the hub records it sent: wait for the record.
+        await wait_until(lambda: svc.get(msg.alarm_id).notifications_sent == 2)  # type: ignore[union-attr]
         clock.advance(30)
         await svc.tick()
         rec = svc.get(msg.alarm_id)
