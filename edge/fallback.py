@@ -38,7 +38,7 @@ from edge.config import FallbackContact, FallbackSettings
 from edge.drivers.gsm import GsmModem, Registration, Signal
 from edge.errors import ModemError, SpoolError
 from edge.outbox import Outbox
-from edge.sms_texts import alarm_sms
+from edge.sms_texts import alarm_sms, clear_sms
 from edge.spool import Spool
 from sensors import contract
 from sensors.commands import is_test_alarm
@@ -62,6 +62,12 @@ CREATE TABLE IF NOT EXISTS fallback_alarms (
     sounded INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS fallback_sms (
+    alarm_id TEXT NOT NULL,
+    contact_id TEXT NOT NULL,
+    sent_at REAL NOT NULL,
+    PRIMARY KEY (alarm_id, contact_id)
+);
+CREATE TABLE IF NOT EXISTS fallback_clear (  -- the all-clears texted after a cancel
     alarm_id TEXT NOT NULL,
     contact_id TEXT NOT NULL,
     sent_at REAL NOT NULL,
@@ -125,6 +131,7 @@ class FallbackStats:
     sms_failed: int = 0  # sends that failed (each contact, each attempt)
     reports: int = 0  # reports spooled for the hub
     sounded: int = 0
+    cleared: int = 0  # all-clear messages (parts) the modem accepted
 
 
 class FallbackBook:
@@ -187,12 +194,25 @@ class FallbackBook:
         ).fetchall()
         return {str(r[0]) for r in rows}
 
+    def cleared(self, alarm_id: str, contact_id: str, now: float) -> None:
+        self._write(
+            "INSERT OR IGNORE INTO fallback_clear (alarm_id, contact_id, sent_at) VALUES (?, ?, ?)",
+            (alarm_id, contact_id, now),
+        )
+
+    def told_clear(self, alarm_id: str) -> set[str]:
+        rows = self._db.execute(
+            "SELECT contact_id FROM fallback_clear WHERE alarm_id=?", (alarm_id,)
+        ).fetchall()
+        return {str(r[0]) for r in rows}
+
     def forget_except(self, alarm_ids: set[str]) -> None:
         """Drop what concerns alarms no longer in the spool (the hub has them)."""
         known = {str(r[0]) for r in self._db.execute("SELECT alarm_id FROM fallback_alarms")}
         for gone in known - alarm_ids:
             self._write("DELETE FROM fallback_alarms WHERE alarm_id=?", (gone,))
             self._write("DELETE FROM fallback_sms WHERE alarm_id=?", (gone,))
+            self._write("DELETE FROM fallback_clear WHERE alarm_id=?", (gone,))
 
     def close(self) -> None:
         self._db.close()
@@ -243,6 +263,8 @@ class LocalFallback:
         self.stats = FallbackStats()
         self.modem_state = ""  # the last probe's finding: "ok", or what is wrong
         self._kinds = frozenset(settings.kinds)
+        # An all-clear whose sending failed waits until then (alarm id: wall clock).
+        self._clear_after: dict[str, float] = {}
         # Every raise tells the hub when the edge would text (the hub holds its own first
         # message to a late alarm until the edge's report comes).
         outbox.raise_detail = {FALLBACK_S: settings.after_s}
@@ -346,10 +368,83 @@ class LocalFallback:
             due[m.alarm_id] = m
         return list(due.values())
 
+    def clears_due(self, now: float) -> list[tuple[contract.AlarmMessage, set[str]]]:
+        """The alarms the edge texted and the dwelling has since withdrawn while the hub
+        has confirmed neither (raise and cancel both still in the spool; a hub that has the
+        raise sends its own all-clear once the cancel reaches it), with the contacts
+        texted and not yet told it is over; none tried within `retry_s`."""
+        msgs = self._unconfirmed()
+        raises = {m.alarm_id: m for m in msgs if m.action == "raise" and SMS_AT not in m.detail}
+        out: list[tuple[contract.AlarmMessage, set[str]]] = []
+        for m in msgs:
+            raised = raises.get(m.alarm_id)
+            if m.action != "cancel" or raised is None:
+                continue
+            if now < self._clear_after.get(m.alarm_id, 0.0):
+                continue
+            todo = self.book.texted(m.alarm_id) - self.book.told_clear(m.alarm_id)
+            if todo:
+                out.append((raised, todo))
+        return out
+
+    async def _text_clears(self, now: float) -> None:
+        """Tell the contacts the edge texted an alarm that the dwelling withdrew it (the
+        hub, when it is back, does the same for the contacts it told itself)."""
+        due = self.clears_due(now)
+        if not due:
+            return
+        modem = self._modem()
+        try:
+            await modem.open()
+        except ModemError as exc:
+            log.error(
+                "GSM fallback: all-clear not sent: %s; trying again in %.0f s",
+                exc,
+                self.settings.retry_s,
+            )
+            for alarm, _ in due:
+                self._clear_after[alarm.alarm_id] = now + self.settings.retry_s
+            return
+        try:
+            for alarm, todo in due:
+                for contact in self.settings.contacts:
+                    if contact.id not in todo:
+                        continue
+                    phone = contact.phone.get_secret_value()
+                    parts = clear_sms(
+                        alarm.kind, alarm.ts, self.tz, self.settings.label, contact.language
+                    )
+                    try:
+                        for part in parts:
+                            await modem.send_sms(phone, part)
+                            self.stats.cleared += 1
+                    except ModemError as exc:
+                        self.stats.sms_failed += 1
+                        self._clear_after[alarm.alarm_id] = now + self.settings.retry_s
+                        log.error(
+                            "GSM fallback: all-clear of alarm %s to contact %s (%s) not sent: %s",
+                            alarm.alarm_id,
+                            contact.id,
+                            masked(phone),
+                            exc,
+                        )
+                        continue
+                    self.book.cleared(alarm.alarm_id, contact.id, self._clock())
+                    log.warning(
+                        "GSM fallback: alarm %s withdrawn: all-clear texted to contact %s (%s)",
+                        alarm.alarm_id,
+                        contact.id,
+                        masked(phone),
+                    )
+        finally:
+            await modem.close()
+
     async def check(self) -> None:
-        """Text (and sound) for every alarm that is due now."""
+        """Text (and sound) for every alarm that is due now; text the all-clear for every
+        texted alarm the dwelling has withdrawn since."""
         now = self._clock()
         due = self.due(now)
+        await self._text_clears(now)
         if not due:
             return
         for alarm in due:

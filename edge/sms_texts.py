@@ -49,6 +49,18 @@ _TEMPLATE: Final = {
     ),
 }
 _NO_LABEL: Final = {"nl": "Mobiele Zorg", "en": "Mobiele Zorg"}
+# To a contact the edge texted an alarm, when the dwelling withdraws it while the hub is
+# still away (the resident moves again, "ik ben oke" on the pendant, a fault cleared).
+_CLEAR_TEMPLATE: Final = {
+    "nl": (
+        "Voorbij: het alarm van {at} in {where} ({what}) is in de woning ingetrokken."
+        " Twijfelt u, ga dan toch even kijken."
+    ),
+    "en": (
+        "Over: the alarm of {at} in {where} ({what}) was withdrawn in the dwelling."
+        " If in doubt, check anyway."
+    ),
+}
 
 
 def plain(text: str) -> str:
@@ -98,13 +110,25 @@ def split(text: str, limit: int = MAX_CHARS) -> list[str]:
         n = len(parts)
 
 
-def alarm_sms(kind: AlarmKind, at: float, tz: ZoneInfo, label: str, lang: str) -> list[str]:
-    """The SMS parts for one alarm raised at `at` (UNIX seconds) in the dwelling."""
-    lang = lang if lang in _TEMPLATE else "nl"
+def _render(
+    template: dict[str, str], kind: AlarmKind, at: float, tz: ZoneInfo, label: str, lang: str
+) -> list[str]:
+    lang = lang if lang in template else "nl"
     when = datetime.fromtimestamp(at, tz)
-    text = _TEMPLATE[lang].format(
+    text = template[lang].format(
         where=plain(label) or _NO_LABEL[lang],
         what=_WHAT[lang][kind],
         at=f"{when:%H:%M}",
     )
     return split(plain(text))
+
+
+def alarm_sms(kind: AlarmKind, at: float, tz: ZoneInfo, label: str, lang: str) -> list[str]:
+    """The SMS parts for one alarm raised at `at` (UNIX seconds) in the dwelling."""
+    return _render(_TEMPLATE, kind, at, tz, label, lang)
+
+
+def clear_sms(kind: AlarmKind, at: float, tz: ZoneInfo, label: str, lang: str) -> list[str]:
+    """The SMS parts that tell a contact the alarm raised at `at` is over (withdrawn in
+    the dwelling)."""
+    return _render(_CLEAR_TEMPLATE, kind, at, tz, label, lang)

@@ -250,6 +250,88 @@ async def test_a_restarted_agent_does_not_text_again(
     assert len(modem.sent) == 2
 
 
+async def test_a_texted_alarm_the_dwelling_withdraws_gets_an_all_clear_once(
+    spool: Spool, modem: SimulatedModem, tmp_path: Path
+) -> None:
+    clock = FakeClock(1_764_000_000.0)  # 2025-11-24 17:00 in Amsterdam
+    fb = make(spool, modem, clock)
+    raised = alarm(clock, contract.AlarmKind.INACTIVITY)
+    fb.outbox.put(raised)
+    clock.advance(120.0)
+    await fb.check()
+    assert len(modem.sent) == 2
+    clock.advance(300.0)  # the resident moves again: the detector's cancel, hub still away
+    fb.outbox.put(raised.model_copy(update={"id": contract.new_id(), "action": "cancel"}))
+    await fb.check()
+    assert [(s.number, s.text) for s in modem.sent[2:]] == [
+        (
+            ANNA,
+            "Voorbij: het alarm van 17:00 in Tuinstraat 3 (ongewoon lang geen beweging) is in"
+            " de woning ingetrokken. Twijfelt u, ga dan toch even kijken.",
+        ),
+        (
+            BOB,
+            "Over: the alarm of 17:00 in Tuinstraat 3 (no movement for unusually long) was"
+            " withdrawn in the dwelling. If in doubt, check anyway.",
+        ),
+    ]
+    assert all(len(s.text) <= 160 for s in modem.sent)
+    # Once, also across a restart of the agent.
+    clock.advance(600.0)
+    await fb.check()
+    fb.book.close()
+    spool.close()
+    again = Spool(tmp_path / "spool.sqlite", max_messages=1000, max_bytes=10_000_000)
+    fb2 = make(again, modem, clock)
+    clock.advance(600.0)
+    await fb2.check()
+    assert len(modem.sent) == 4 and fb.stats.cleared == 2
+
+
+async def test_no_all_clear_from_the_dwelling_when_the_hub_has_the_alarm(
+    spool: Spool, modem: SimulatedModem
+) -> None:
+    """The hub confirmed the raise after the edge texted: its own all-clear reaches the
+    texted contacts once it has the cancel; the dwelling texts none (nor for an alarm it
+    never texted)."""
+    clock = FakeClock()
+    fb = make(spool, modem, clock)
+    texted, never = alarm(clock), alarm(clock)
+    fb.outbox.put(texted)
+    clock.advance(120.0)
+    await fb.check()
+    assert len(modem.sent) == 2
+    fb.outbox.put(never)
+    assert spool.receipt(texted.id)
+    for a in (texted, never):
+        fb.outbox.put(a.model_copy(update={"id": contract.new_id(), "action": "cancel"}))
+    clock.advance(600.0)
+    await fb.check()
+    assert len(modem.sent) == 2
+
+
+async def test_an_all_clear_the_modem_refuses_is_tried_again_after_retry_s(
+    spool: Spool, modem: SimulatedModem
+) -> None:
+    clock = FakeClock()
+    fb = make(spool, modem, clock)
+    raised = alarm(clock)
+    fb.outbox.put(raised)
+    clock.advance(120.0)
+    await fb.check()
+    fb.outbox.put(raised.model_copy(update={"id": contract.new_id(), "action": "cancel"}))
+    modem.registered = False  # no network: every send fails
+    await fb.check()
+    assert len(modem.sent) == 2
+    modem.registered = True
+    clock.advance(30.0)
+    await fb.check()
+    assert len(modem.sent) == 2  # within retry_s (60 s)
+    clock.advance(31.0)
+    await fb.check()
+    assert len(modem.sent) == 4
+
+
 async def test_the_sounder_gets_its_on_and_off_lines(spool: Spool, modem: SimulatedModem) -> None:
     clock = FakeClock()
     async with SimulatedSounder() as sounder:
