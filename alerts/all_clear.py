@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from alerts.model import AlarmKind, AlarmRecord
+from alerts.model import AlarmKind, AlarmRecord, Outcome
 from alerts.present import fit_short, one_line
 from alerts.texts import (
     ALL_CLEAR_TEXTS,
@@ -57,7 +57,7 @@ def render_all_clear(
 ) -> tuple[str, str, str]:
     """Subject, plain-text body and short line (one SMS) of the all-clear for `alarm`
     (resolved). `closer`: the name of the contact who closed it, when one did (an
-    operator is not named: "the monitoring centre"). Never raises: a record that cannot
+    operator is not named: "the alarm centre"). Never raises: a record that cannot
     be formatted gets a plain "over" with the dwelling's label."""
     lang = language(lang)
     t = ALL_CLEAR_TEXTS[lang]
@@ -65,8 +65,11 @@ def render_all_clear(
         kind = kind_label(alarm, lang)
         when = local_time(alarm.raised_at, tz, lang)
         why = _why(alarm, lang, closer)
+        # "Anders" tells the family nothing: left out.
         outcome = (
-            OUTCOME_LABELS[lang][alarm.outcome.value].lower() if alarm.outcome is not None else ""
+            OUTCOME_LABELS[lang][alarm.outcome.value].lower()
+            if alarm.outcome is not None and alarm.outcome is not Outcome.OTHER
+            else ""
         )
     except Exception:  # a formatting bug must not turn an all-clear into a crash
         log.warning("alarm %s: the all-clear cannot be formatted", getattr(alarm, "id", "?"))

@@ -58,9 +58,9 @@ class Outcome(StrEnum):
 
 #: The outbox round (and `Notification.round`) of an all-clear: the message to a contact
 #: who was told of an alarm that it is over (alerts.all_clear). Negative, like the alarm
-#: centre's restore (-1): no escalation step, never folded with an alarm's message nor
-#: holding one back.
-ALL_CLEAR_ROUND = -2
+#: centre's restore (-1) and trouble (-2) rounds: no escalation step, never folded with an
+#: alarm's message nor holding one back, and claimed after every alarm's message.
+ALL_CLEAR_ROUND = -3
 
 # The longest note an operator may put on an alarm (the console's note field).
 NOTE_MAX = 2000

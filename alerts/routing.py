@@ -346,6 +346,19 @@ def _technical(policy: Policy, received_at: float, tz: ZoneInfo) -> list[_Step]:
     return steps
 
 
+def may_tell(policy: Policy, contact_id: str, kind: AlarmKind, at: float, tz: ZoneInfo) -> bool:
+    """Whether a message about an alarm of `kind` may reach this contact at `at` (an
+    all-clear): inside the contact's own windows, and, for a technical alarm and anyone
+    but the installer, inside the policy's technical family windows; never at night when
+    they would not be asked then."""
+    if contact_id == policy.installer:
+        return True
+    windows = next((r.windows for r in policy.recipients if r.contact_id == contact_id), ())
+    if not _available(windows, at, tz):
+        return False
+    return kind is not AlarmKind.TECHNICAL or _available(policy.technical_family_windows, at, tz)
+
+
 def due(
     plan: tuple[DueStep, ...], *, now: float, taken_on_at: float | None, done: set[int]
 ) -> tuple[DueStep, ...]:

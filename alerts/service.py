@@ -891,7 +891,7 @@ class AlarmService:
                 self._store.log_event,
                 row.alarm_id,
                 now,
-                "unknown",
+                _delivery_event(row, "unknown"),
                 f"{row.channel}:{row.contact_id}",
                 "sender stopped mid-send; not resent",
             )
@@ -1040,6 +1040,10 @@ class AlarmService:
                 Response.CLOSED,
             ):
                 skip = "the contact was with the resident or closed it"
+            elif not routing.may_tell(
+                self._contacts.policy(alarm.dwelling), contact_id, alarm.kind, now, self._tz
+            ):
+                skip = "outside the contact's hours"
             channel = f"{target_kind(targets[0])}#0" if targets else "none#0"
             added = await self._io(
                 self._store.enqueue,
@@ -1292,7 +1296,14 @@ class AlarmService:
                 self._store.finish_all, ids, OutboxStatus.UNKNOWN, self._clock(), "timeout"
             )
             for alarm_id in rounds:
-                await self._io(self._store.log_event, alarm_id, self._clock(), "unknown", by, shown)
+                await self._io(
+                    self._store.log_event,
+                    alarm_id,
+                    self._clock(),
+                    _delivery_event(row, "unknown"),
+                    by,
+                    shown,
+                )
             return
         except asyncio.CancelledError:
             # Stopping mid-send: the message may or may not be out. Same policy as a crash.
@@ -1359,8 +1370,20 @@ class AlarmService:
         nxt = index + 1 if index + 1 < len(contact.targets) else None
         for r in rows:
             await self._io(
-                self._store.log_event, r.alarm_id, now, "failed", by, f"{redact(target)}: {exc}"
+                self._store.log_event,
+                r.alarm_id,
+                now,
+                _delivery_event(r, "failed"),
+                by,
+                f"{redact(target)}: {exc}",
             )
+            if nxt is None and r.round == ALL_CLEAR_ROUND:
+                log.warning(
+                    "all-clear of alarm %s not delivered to contact %s: every channel failed",
+                    r.alarm_id,
+                    contact.id,
+                )
+                continue
             if nxt is None:
                 log.error(
                     "alarm %s NOT delivered to contact %s: every channel failed (last %s: %s)",
@@ -1382,6 +1405,12 @@ class AlarmService:
             await self._io(self._store.enqueue, r.alarm_id, r.contact_id, channel, r.round, now)
         if nxt is not None:
             self._wake.set()
+
+
+def _delivery_event(row: OutboxRow, what: str) -> str:
+    """The timeline entry for a message that failed or may not be out (`what`: "failed",
+    "unknown"): an all-clear's has its own, so it never reads as an alarm not delivered."""
+    return f"all_clear_{what}" if row.round == ALL_CLEAR_ROUND else what
 
 
 def _check_note(note: str) -> None:

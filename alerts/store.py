@@ -255,7 +255,8 @@ def _claim_order(now: float, fold_since: float | None) -> Select[tuple[int]]:
     - with folding (`fold_since`: the fold window's start), per (dwelling, contact,
       channel) the most severe alarm any mail claimed within the window carried; a due
       row is held back while its group has such a mail, unless it is more severe;
-    - order: most severe first; within a severity, round-robin over dwellings (`turn` is
+    - order: alarms' messages before all-clears (negative rounds); then most severe
+      first; within a severity, round-robin over dwellings (`turn` is
       a row's place in its dwelling's queue; on a tie the dwelling served longest ago,
       or never, goes first); then the oldest.
     """
@@ -267,7 +268,7 @@ def _claim_order(now: float, fold_since: float | None) -> Select[tuple[int]]:
         o.c.channel != _CENTRE_CHANNEL,
     )
     if fold_since is None:
-        due = select(o.c.id, o.c.dwelling, o.c.next_attempt_at, urgency).where(due_where)
+        due = select(o.c.id, o.c.dwelling, o.c.next_attempt_at, o.c.round, urgency).where(due_where)
     else:
         told = (
             select(
@@ -293,7 +294,7 @@ def _claim_order(now: float, fold_since: float | None) -> Select[tuple[int]]:
             ),
         )
         due = (
-            select(o.c.id, o.c.dwelling, o.c.next_attempt_at, urgency)
+            select(o.c.id, o.c.dwelling, o.c.next_attempt_at, o.c.round, urgency)
             .select_from(joined)
             .where(
                 due_where,
@@ -309,9 +310,14 @@ def _claim_order(now: float, fold_since: float | None) -> Select[tuple[int]]:
         d.c.id,
         d.c.dwelling,
         d.c.next_attempt_at,
+        d.c.round,
         d.c.urgency,
         func.row_number()
-        .over(partition_by=(d.c.dwelling, d.c.urgency), order_by=(d.c.next_attempt_at, d.c.id))
+        .over(
+            # all-clears take no alarm's turn
+            partition_by=(d.c.dwelling, d.c.urgency, case((d.c.round < 0, 1), else_=0)),
+            order_by=(d.c.next_attempt_at, d.c.id),
+        )
         .label("turn"),
     ).cte("turns")
     s = outbox.alias("s")
@@ -321,6 +327,7 @@ def _claim_order(now: float, fold_since: float | None) -> Select[tuple[int]]:
         .scalar_subquery()
     )
     return select(turns.c.id).order_by(
+        case((turns.c.round < 0, 1), else_=0),  # every alarm's message before an all-clear
         turns.c.urgency.desc(),
         turns.c.turn,
         served.asc().nulls_first(),

@@ -587,13 +587,13 @@ ALL_CLEAR_TEXTS: Final[dict[str, dict[str, str]]] = {
         "why_edge_vitals": "de metingen zijn weer binnen de grenzen",
         "why_edge_technical": "de storing is verholpen",
         "why_edge_fall": "de bewoner heeft met de alarmknop laten weten dat het goed gaat",
-        "why_edge": "de woning heeft de melding ingetrokken",
+        "why_edge": "de melding is vanuit de woning afgemeld",
         "why_hub": "de storing is verholpen",
         "why_person": "afgehandeld door {who}",
-        "why_centre": "afgehandeld door de centrale",
+        "why_centre": "afgehandeld door de meldcentrale",
         "outcome": "Afloop: {outcome}.",
-        "nothing_to_do": "U hoeft hiervoor niets meer te doen. Twijfelt u, neem dan gewoon "
-        "contact op met de bewoner.",
+        "nothing_to_do": "U hoeft hiervoor niets meer te doen. Twijfelt u, neem dan contact "
+        "op met de bewoner.",
     },
     "en": {
         "subject": "Over: {kind} — {dwelling}",
@@ -603,10 +603,10 @@ ALL_CLEAR_TEXTS: Final[dict[str, dict[str, str]]] = {
         "why_edge_vitals": "the readings are back within their limits",
         "why_edge_technical": "the fault has cleared",
         "why_edge_fall": "the resident said with the alarm button that all is well",
-        "why_edge": "the dwelling withdrew the alert",
+        "why_edge": "the alert was called off in the dwelling",
         "why_hub": "the fault has cleared",
         "why_person": "handled by {who}",
-        "why_centre": "handled by the monitoring centre",
+        "why_centre": "handled by the alarm centre",
         "outcome": "Outcome: {outcome}.",
         "nothing_to_do": "There is nothing more you need to do for it. If in doubt, check "
         "with the resident anyway.",

@@ -383,6 +383,7 @@ class LocalFallback:
             if now < self._clear_after.get(m.alarm_id, 0.0):
                 continue
             todo = self.book.texted(m.alarm_id) - self.book.told_clear(m.alarm_id)
+            todo &= {c.id for c in self.settings.contacts}  # one removed since: nobody to text
             if todo:
                 out.append((raised, todo))
         return out
@@ -444,7 +445,10 @@ class LocalFallback:
         texted alarm the dwelling has withdrawn since."""
         now = self._clock()
         due = self.due(now)
-        await self._text_clears(now)
+        await self._text_due(due, now)
+        await self._text_clears(now)  # after the alarms: it never holds an alarm's text up
+
+    async def _text_due(self, due: list[contract.AlarmMessage], now: float) -> None:
         if not due:
             return
         for alarm in due:

@@ -53,12 +53,12 @@ _NO_LABEL: Final = {"nl": "Mobiele Zorg", "en": "Mobiele Zorg"}
 # still away (the resident moves again, "ik ben oke" on the pendant, a fault cleared).
 _CLEAR_TEMPLATE: Final = {
     "nl": (
-        "Voorbij: het alarm van {at} in {where} ({what}) is in de woning ingetrokken."
-        " Twijfelt u, ga dan toch even kijken."
+        "Voorbij: het alarm van {at} in {where} ({what}) is vanuit de woning afgemeld."
+        " Twijfelt u, neem dan contact op met de bewoner."
     ),
     "en": (
-        "Over: the alarm of {at} in {where} ({what}) was withdrawn in the dwelling."
-        " If in doubt, check anyway."
+        "Over: the alarm of {at} in {where} ({what}) was called off in the dwelling."
+        " If in doubt, check with the resident."
     ),
 }
 

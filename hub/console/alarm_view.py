@@ -20,7 +20,16 @@ from hub.console.texts import UI
 from hub.console.texts_alarm import TIMELINE_LABELS
 
 # Timeline steps that went wrong, and those that closed the alarm (the row's colour).
-_FAILED = frozenset({"failed", "unknown", "centre_retrying", "centre_failed"})
+_FAILED = frozenset(
+    {
+        "failed",
+        "unknown",
+        "centre_retrying",
+        "centre_failed",
+        "all_clear_failed",
+        "all_clear_unknown",
+    }
+)
 _DONE = frozenset({"resolved", "closed", "cancelled"})
 _ACTIONS = frozenset(a.value for a in HandlingAction)
 _OUTCOMES = frozenset(o.value for o in Outcome)

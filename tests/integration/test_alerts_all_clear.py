@@ -35,7 +35,7 @@ async def test_an_alarm_an_operator_closes_is_over_for_the_contact_who_was_told(
         assert mail_subject(mail) == "Voorbij: persoonlijk alarm — Unit 3, Tuinstraat"
         text = mail_text(mail)
         assert "Beste Anna de Vries," in text
-        assert "afgehandeld door de centrale" in text
+        assert "afgehandeld door de meldcentrale" in text
         assert "Afloop: loos alarm." in text
         assert "jan" not in text  # an operator is not named to the family
         assert "http" not in text

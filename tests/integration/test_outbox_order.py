@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from alerts.model import AlarmKind, AlarmRecord, AlarmState, Severity
+from alerts.model import ALL_CLEAR_ROUND, AlarmKind, AlarmRecord, AlarmState, Severity
 from alerts.store import AlarmStore, OutboxStatus
 from tests.ops_store import ops_engine
 
@@ -87,6 +87,20 @@ def test_a_critical_alarm_overtakes_medium_ones(sql_engine: Engine) -> None:
     # The oldest, but the least severe: last.
     remaining = [send(store, T0 + 70)[0] for _ in range(50)]
     assert remaining[-1] == "low"
+
+
+def test_every_alarms_message_goes_before_an_all_clear(sql_engine: Engine) -> None:
+    """A critical alarm that is over owes three contacts an all-clear; another dwelling's
+    medium alarm (and one of the same dwelling) still goes first: an all-clear tells of
+    nothing to do and waits for every alarm's message, whatever its severity."""
+    store = AlarmStore(sql_engine)
+    assert store.insert_alarm(alarm("over", "dw-a", Severity.CRITICAL))
+    for c in ("c-1", "c-2", "c-3"):
+        assert store.enqueue("over", c, "email", ALL_CLEAR_ROUND, T0)
+    queue(store, "b", "dw-b", Severity.MEDIUM, at=T0 + 1)
+    queue(store, "a", "dw-a", Severity.LOW, at=T0 + 2)
+    order = [send(store, T0 + 5, fold_window_s=FOLD) for _ in range(5)]
+    assert order == [["b"], ["a"], ["over"], ["over"], ["over"]]
 
 
 def test_rows_not_yet_due_wait(sql_engine: Engine) -> None:

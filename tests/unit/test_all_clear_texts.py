@@ -47,7 +47,7 @@ def render(alarm: AlarmRecord, lang: str = "nl", **kw: object) -> tuple[str, str
         (AlarmKind.INACTIVITY, "er is weer beweging gezien"),
         (AlarmKind.VITALS, "de metingen zijn weer binnen de grenzen"),
         (AlarmKind.FALL, "de bewoner heeft met de alarmknop laten weten dat het goed gaat"),
-        (AlarmKind.PERSONAL, "de woning heeft de melding ingetrokken"),
+        (AlarmKind.PERSONAL, "de melding is vanuit de woning afgemeld"),
     ],
 )
 def test_an_alarm_the_dwelling_withdrew_says_why_in_dutch(kind: AlarmKind, why: str) -> None:
@@ -66,7 +66,7 @@ def test_a_fault_the_hub_cleared_and_an_operator_close_with_its_outcome_in_engli
     closed = ended(AlarmKind.PERSONAL, "jan", outcome=Outcome.AMBULANCE)
     subject, body, short = render(closed, "en")
     assert subject.startswith("Over: ")
-    assert "handled by the monitoring centre" in body and "jan" not in body
+    assert "handled by the alarm centre" in body and "jan" not in body
     assert "Outcome: ambulance." in body
     assert "Nothing more to do." in short
 

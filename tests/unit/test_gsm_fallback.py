@@ -64,6 +64,16 @@ def make(spool: Spool, modem: SimulatedModem, clock: FakeClock, **over: Any) -> 
     )
 
 
+def restarted(
+    fb: LocalFallback, spool: Spool, modem: SimulatedModem, clock: FakeClock, tmp_path: Path
+) -> LocalFallback:
+    """The fallback of an agent restarted on the same spool file (`spool` fixture's)."""
+    fb.book.close()
+    spool.close()
+    again = Spool(tmp_path / "spool.sqlite", max_messages=1000, max_bytes=10_000_000)
+    return make(again, modem, clock)
+
+
 def alarm(
     clock: FakeClock, kind: contract.AlarmKind = contract.AlarmKind.PERSONAL, **over: Any
 ) -> contract.AlarmMessage:
@@ -241,10 +251,7 @@ async def test_a_restarted_agent_does_not_text_again(
     clock.advance(120.0)
     await fb.check()
     assert len(modem.sent) == 2
-    fb.book.close()
-    spool.close()
-    again = Spool(tmp_path / "spool.sqlite", max_messages=1000, max_bytes=10_000_000)
-    fb2 = make(again, modem, clock)
+    fb2 = restarted(fb, spool, modem, clock, tmp_path)
     clock.advance(600.0)
     await fb2.check()
     assert len(modem.sent) == 2
@@ -266,26 +273,42 @@ async def test_a_texted_alarm_the_dwelling_withdraws_gets_an_all_clear_once(
     assert [(s.number, s.text) for s in modem.sent[2:]] == [
         (
             ANNA,
-            "Voorbij: het alarm van 17:00 in Tuinstraat 3 (ongewoon lang geen beweging) is in"
-            " de woning ingetrokken. Twijfelt u, ga dan toch even kijken.",
+            "Voorbij: het alarm van 17:00 in Tuinstraat 3 (ongewoon lang geen beweging) is"
+            " vanuit de woning afgemeld. Twijfelt u, neem dan contact op met de bewoner.",
         ),
         (
             BOB,
             "Over: the alarm of 17:00 in Tuinstraat 3 (no movement for unusually long) was"
-            " withdrawn in the dwelling. If in doubt, check anyway.",
+            " called off in the dwelling. If in doubt, check with the resident.",
         ),
     ]
     assert all(len(s.text) <= 160 for s in modem.sent)
     # Once, also across a restart of the agent.
     clock.advance(600.0)
     await fb.check()
-    fb.book.close()
-    spool.close()
-    again = Spool(tmp_path / "spool.sqlite", max_messages=1000, max_bytes=10_000_000)
-    fb2 = make(again, modem, clock)
+    fb2 = restarted(fb, spool, modem, clock, tmp_path)
     clock.advance(600.0)
     await fb2.check()
     assert len(modem.sent) == 4 and fb.stats.cleared == 2
+
+
+async def test_a_new_alarm_is_texted_before_an_all_clear_due_at_the_same_check(
+    spool: Spool, modem: SimulatedModem
+) -> None:
+    clock = FakeClock()
+    fb = make(spool, modem, clock)
+    first = alarm(clock, contract.AlarmKind.INACTIVITY)
+    fb.outbox.put(first)
+    clock.advance(120.0)
+    await fb.check()
+    fall = alarm(clock, contract.AlarmKind.FALL)
+    fb.outbox.put(fall)
+    fb.outbox.put(first.model_copy(update={"id": contract.new_id(), "action": "cancel"}))
+    clock.advance(120.0)
+    await fb.check()
+    assert ["gevallen" in s.text or "fall" in s.text for s in modem.sent[2:4]] == [True, True]
+    assert all(s.text.startswith(("Voorbij", "Over")) for s in modem.sent[4:6])
+    assert len(modem.sent) == 6
 
 
 async def test_no_all_clear_from_the_dwelling_when_the_hub_has_the_alarm(

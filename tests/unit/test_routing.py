@@ -25,6 +25,7 @@ from alerts.routing import (
     due,
     format_window,
     handed_over_at,
+    may_tell,
     parse_window,
     schedule,
 )
@@ -165,6 +166,18 @@ def test_technical_at_night_reaches_the_installer_only() -> None:
     ]
     no_installer = Policy(POLICY.recipients)
     assert plan_of(no_installer, AlarmKind.TECHNICAL, Severity.LOW, at("2026-11-22T23:30")) == []
+
+
+def test_an_all_clear_reaches_a_contact_only_when_they_could_be_asked() -> None:
+    night, day = at("2026-11-22T03:00"), at("2026-11-22T10:00")
+    # The neighbour is never asked at night; the daughter (no windows) is, but family
+    # hear of a technical alarm in the daytime only; the installer always.
+    assert not may_tell(POLICY, "neighbour", AlarmKind.INACTIVITY, night, AMS)
+    assert may_tell(POLICY, "neighbour", AlarmKind.INACTIVITY, day, AMS)
+    assert may_tell(POLICY, "daughter", AlarmKind.INACTIVITY, night, AMS)
+    assert not may_tell(POLICY, "daughter", AlarmKind.TECHNICAL, night, AMS)
+    assert may_tell(POLICY, "daughter", AlarmKind.TECHNICAL, day, AMS)
+    assert may_tell(POLICY, "installer", AlarmKind.TECHNICAL, night, AMS)
 
 
 @pytest.mark.parametrize(
