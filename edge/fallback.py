@@ -411,32 +411,10 @@ class LocalFallback:
                 for contact in self.settings.contacts:
                     if contact.id not in todo:
                         continue
-                    phone = contact.phone.get_secret_value()
-                    parts = clear_sms(
-                        alarm.kind, alarm.ts, self.tz, self.settings.label, contact.language
-                    )
-                    try:
-                        for part in parts:
-                            await modem.send_sms(phone, part)
-                            self.stats.cleared += 1
-                    except ModemError as exc:
-                        self.stats.sms_failed += 1
+                    if await self._send(modem, alarm, contact, clear=True):
+                        self.book.cleared(alarm.alarm_id, contact.id, self._clock())
+                    else:
                         self._clear_after[alarm.alarm_id] = now + self.settings.retry_s
-                        log.error(
-                            "GSM fallback: all-clear of alarm %s to contact %s (%s) not sent: %s",
-                            alarm.alarm_id,
-                            contact.id,
-                            masked(phone),
-                            exc,
-                        )
-                        continue
-                    self.book.cleared(alarm.alarm_id, contact.id, self._clock())
-                    log.warning(
-                        "GSM fallback: alarm %s withdrawn: all-clear texted to contact %s (%s)",
-                        alarm.alarm_id,
-                        contact.id,
-                        masked(phone),
-                    )
         finally:
             await modem.close()
 
@@ -484,18 +462,30 @@ class LocalFallback:
             await modem.close()
 
     async def _send(
-        self, modem: SmsModem, alarm: contract.AlarmMessage, contact: FallbackContact
+        self,
+        modem: SmsModem,
+        alarm: contract.AlarmMessage,
+        contact: FallbackContact,
+        *,
+        clear: bool = False,
     ) -> bool:
+        """Text `contact` the alarm (or, `clear`, that it is over); False if it failed."""
         phone = contact.phone.get_secret_value()
-        parts = alarm_sms(alarm.kind, alarm.ts, self.tz, self.settings.label, contact.language)
+        render = clear_sms if clear else alarm_sms
+        parts = render(alarm.kind, alarm.ts, self.tz, self.settings.label, contact.language)
+        what = "all-clear of alarm" if clear else "alarm"
         try:
             for part in parts:
                 await modem.send_sms(phone, part)
-                self.stats.sms_sent += 1
+                if clear:
+                    self.stats.cleared += 1
+                else:
+                    self.stats.sms_sent += 1
         except ModemError as exc:
             self.stats.sms_failed += 1
             log.error(
-                "GSM fallback: alarm %s to contact %s (%s) not sent: %s",
+                "GSM fallback: %s %s to contact %s (%s) not sent: %s",
+                what,
                 alarm.alarm_id,
                 contact.id,
                 masked(phone),
@@ -503,7 +493,8 @@ class LocalFallback:
             )
             return False
         log.warning(
-            "GSM fallback: alarm %s texted to contact %s (%s)",
+            "GSM fallback: %s %s texted to contact %s (%s)",
+            what,
             alarm.alarm_id,
             contact.id,
             masked(phone),
