@@ -27,8 +27,9 @@ from alerts.texts import (
 log = logging.getLogger(__name__)
 
 # Who resolves an alarm without being a person (alerts.lifecycle): the dwelling's edge,
-# the hub itself (a technical alarm it cleared), the alarm centre.
-_EDGE, _HUB, _CENTRE = "edge", "hub", "centre"
+# the hub itself (a technical alarm it cleared). Anyone else who is not the closing
+# contact (an operator, the alarm centre) reads as the alarm centre.
+_EDGE, _HUB = "edge", "hub"
 
 
 def _why(alarm: AlarmRecord, lang: str, closer: str | None) -> str:

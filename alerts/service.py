@@ -972,8 +972,8 @@ class AlarmService:
         contact_id = st.target.contact_id or ""
         contact = self.contact(alarm.dwelling, contact_id)
         targets = contact.targets if contact is not None else ()
-        if not targets:
-            why = "contact removed" if contact is None else "no notification channel"
+        why = _unreachable(contact)
+        if why is not None:
             log.error(
                 "alarm %s in %s: step %d cannot reach contact %s (%s)",
                 alarm.id,
@@ -1020,30 +1020,23 @@ class AlarmService:
 
     async def _queue_all_clears(self, now: float) -> None:
         """An all-clear row for each contact told of an alarm that has ended lately
-        (`all_clear_within_s`), except the contact who closed it and one who is with the
-        resident: those know (their row is recorded as skipped, so it is not asked again)."""
+        (`all_clear_within_s`), except one who cannot be reached, the contact who closed it
+        or is with the resident (they know) and one outside their hours: their row is
+        recorded as skipped, so it is not asked again."""
         within = self.settings.all_clear_within_s
         if within <= 0:
             return
         due = await self._io(self._store.all_clears_due, now - within)
+        if not due:
+            return
+        alarms = await self._io(self._store.get_many, sorted({a for a, _ in due}))
         for alarm_id, contact_id in due:
-            alarm = await self._io(self._store.get, alarm_id)
+            alarm = alarms.get(alarm_id)
             if alarm is None:
                 continue
             contact = self.contact(alarm.dwelling, contact_id)
             targets = contact.targets if contact is not None else ()
-            skip = None
-            if contact is None or not targets:
-                skip = "contact removed" if contact is None else "no notification channel"
-            elif alarm.responder == contact_id and alarm.response in (
-                Response.ARRIVED,
-                Response.CLOSED,
-            ):
-                skip = "the contact was with the resident or closed it"
-            elif not routing.may_tell(
-                self._contacts.policy(alarm.dwelling), contact_id, alarm.kind, now, self._tz
-            ):
-                skip = "outside the contact's hours"
+            skip = _unreachable(contact) or self._no_all_clear_for(alarm, contact_id, now)
             channel = f"{target_kind(targets[0])}#0" if targets else "none#0"
             added = await self._io(
                 self._store.enqueue,
@@ -1057,6 +1050,18 @@ class AlarmService:
             if added and skip is None:
                 log.info("alarm %s is over: all-clear queued for contact %s", alarm_id, contact_id)
                 self._wake.set()
+
+    def _no_all_clear_for(self, alarm: AlarmRecord, contact_id: str, now: float) -> str | None:
+        """Why this contact needs no all-clear now, or None."""
+        if alarm.responder == contact_id and alarm.response in (
+            Response.ARRIVED,
+            Response.CLOSED,
+        ):
+            return "the contact was with the resident or closed it"
+        policy = self._contacts.policy(alarm.dwelling)
+        if not routing.may_tell(policy, contact_id, alarm.kind, now, self._tz):
+            return "outside the contact's hours"
+        return None
 
     def _closer(self, alarm: AlarmRecord) -> str | None:
         """The contact who closed `alarm`, as they are named (None: not a contact)."""
@@ -1405,6 +1410,13 @@ class AlarmService:
             await self._io(self._store.enqueue, r.alarm_id, r.contact_id, channel, r.round, now)
         if nxt is not None:
             self._wake.set()
+
+
+def _unreachable(contact: Contact | None) -> str | None:
+    """Why no message can go to `contact` (removed, or without a channel), or None."""
+    if contact is None:
+        return "contact removed"
+    return None if contact.targets else "no notification channel"
 
 
 def _delivery_event(row: OutboxRow, what: str) -> str:
