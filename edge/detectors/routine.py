@@ -138,6 +138,7 @@ class _DayAcc:
     night_returns: list[float] = field(default_factory=list)
     out_overnight: bool = False
     hours: dict[str, set[int]] = field(default_factory=dict)  # clock hours with activations
+    sensor_quiet: dict[str, float] = field(default_factory=dict)  # T7: see DayRecord
 
     def __post_init__(self) -> None:
         self.quiet = [-1.0] * self.n_buckets
@@ -157,6 +158,7 @@ class RoutineDetector:
         self.last_act_t: float | None = None
         self.last_nonbed_t: float | None = None
         self.last_act_room = ""
+        self.last_act_sensor = ""
         self.last_bedroom_t: float | None = None  # last activation in the bedroom
         self.away = False
         self.away_in_gap = False
@@ -296,13 +298,24 @@ class RoutineDetector:
         last = self.last_act_t
         tau = max(last, self.now)
         if not self._asleep_gap(last):
-            return self._walk(tau, last, th.quiet_s)
+            due = self._walk(tau, last, th.quiet_s)
+            own = self._sensor_quiet(last)
+            if own is not None and (due is None or last + own < due):
+                due = max(tau, last + own)
+            return due
         due = self._walk(max(tau, self._up_by()), last, th.quiet_s)
         if th.sleep_quiet_s and self.bedroom_sensing:
             asleep = self._walk(tau, last, th.sleep_quiet_s)
             if asleep is not None and (due is None or asleep < due):
                 due = asleep
         return due
+
+    def _sensor_quiet(self, p: float) -> float | None:
+        """The learned threshold of the sensor an awake silence that began at `p` began
+        with, if it began 07:00-22:00 and that sensor has one (trial T7)."""
+        if not 7 * 60 <= self._minute(p) < 22 * 60:
+            return None
+        return dict(self.model.thresholds.sensor_quiet_s).get(self.last_act_sensor)
 
     def _exit_due(self) -> float | None:
         th = self.model.thresholds
@@ -416,13 +429,17 @@ class RoutineDetector:
         if due is not None and t >= due and self.last_act_t is not None:
             self.inactivity_raised = True
             b = int(self._minute(t) // self.cfg.bucket_min) % len(th.quiet_s)
+            threshold = th.quiet_s[b]
+            own = None if self._asleep_gap(self.last_act_t) else self._sensor_quiet(self.last_act_t)
+            if own is not None and own < threshold:
+                threshold = own
             out.append(
                 self._raise(
                     t,
                     FindingKind.INACTIVITY,
                     Severity.HIGH,
                     since=self.last_act_t,
-                    threshold_s=th.quiet_s[b],
+                    threshold_s=threshold,
                     learned=th.learned,
                 )
             )
@@ -501,6 +518,7 @@ class RoutineDetector:
             night_returns_min=tuple(acc.night_returns),
             sensor_hours=tuple(sorted((s, len(h)) for s, h in acc.hours.items())),
             out_overnight=acc.out_overnight,
+            sensor_quiet_s=tuple(sorted(acc.sensor_quiet.items())),
         )
         self.model.add_day(rec)
         self.acc = self._new_acc(t)
@@ -516,6 +534,9 @@ class RoutineDetector:
             return
         acc = self.acc
         asleep = self._asleep_gap(p)
+        if not asleep and self.last_act_sensor and 7 * 60 <= self._minute(p) < 22 * 60:
+            sq = acc.sensor_quiet
+            sq[self.last_act_sensor] = max(sq.get(self.last_act_sensor, 0.0), t - p)
         bucket_s = self.cfg.bucket_min * 60.0
         tau = max(p, acc.start)
         while tau < t:
@@ -615,6 +636,7 @@ class RoutineDetector:
             self.night_door_t = None
         self.last_act_t = t
         self.last_act_room = ev.room
+        self.last_act_sensor = ev.sensor
         # Getting up: activity outside bedroom and bathroom after the up window opens.
         if ev.room not in NIGHT_ROOMS and self._up_window() <= t < acc.end:
             if acc.up_t is None:

@@ -62,6 +62,12 @@ class RoutineConfig:
     # last activation can never be a timely one (a collapse is to be found within 3 h).
     quiet_day_cap_s: float | None = 3 * 3600.0
     sleep_quiet: bool = True  # in bed before getting up: learned asleep silences apply
+    # Trial T7 (docs/early-warning.md): an awake silence that began 07:00-22:00 with an
+    # activation of a sensor learned on >= min_learned_days days also has that sensor's
+    # threshold (the slot formula over its daily longest such silence); the sooner wins.
+    # Off: not kept (found collapses sooner, but no more of them on the recorded kit).
+    # The day records keep what it needs, so a dwelling can switch it on at once.
+    sensor_quiet: bool = False
     # Not up by the usual time plus a margin.
     up_window_start_min: int = 4 * 60  # activity after this counts as getting up
     up_confirm_s: float = 30 * 60.0  # back in bed within this long: not up after all
@@ -161,6 +167,9 @@ class DayRecord:
     out_overnight: bool = False
     # Per sensor: in how many clock hours (of 24) it activated.
     sensor_hours: tuple[tuple[str, int], ...] = ()
+    # Per sensor: the longest awake silence at home that began with its activation
+    # between 07:00 and 22:00 (in progress at the day's end, as quiet_s).
+    sensor_quiet_s: tuple[tuple[str, float], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -182,6 +191,7 @@ class DayRecord:
             night_returns_min=tuple(float(x) for x in d.get("night_returns_min", ())),
             out_overnight=bool(d.get("out_overnight", False)),
             sensor_hours=tuple((str(s), int(h)) for s, h in d.get("sensor_hours", ())),
+            sensor_quiet_s=tuple((str(s), float(q)) for s, q in d.get("sensor_quiet_s", ())),
         )
 
 
@@ -210,6 +220,8 @@ class Thresholds:
     not_back_state: str = "learning"
     # Sensors that fire around the clock (`noisy_hours`): ignored as evidence of life.
     noisy: tuple[str, ...] = ()
+    # Per sensor: how long an awake daytime silence that began with it may last (T7).
+    sensor_quiet_s: tuple[tuple[str, float], ...] = ()
 
 
 def _cold_quiet(cfg: RoutineConfig) -> tuple[float, ...]:
@@ -263,6 +275,32 @@ def _slot_thresholds(
         thr = cfg.quiet_factor * qq + cfg.quiet_spread_z * ss + cfg.quiet_margin_s
         out.append(min(max(thr, cfg.quiet_min_s), cfg.quiet_max_s))
     return out
+
+
+def _sensor_thresholds(cfg: RoutineConfig, days: list[DayRecord]) -> tuple[tuple[str, float], ...]:
+    """Per sensor seen beginning an awake daytime silence on >= `min_learned_days`
+    learned days: the slot formula over its daily longest such silence, shrunk toward
+    this home's pool of every sensor's daily values with `quiet_prior_n` pseudo-days."""
+    per: dict[str, list[float]] = {}
+    for d in days:
+        for sensor, q in d.sensor_quiet_s:
+            per.setdefault(sensor, []).append(q)
+    pool = np.asarray([q for v in per.values() for q in v])
+    if pool.size == 0:
+        return ()
+    q_pool, s_pool = _q_spread(pool, cfg.quiet_quantile)
+    n0 = cfg.quiet_prior_n
+    out = []
+    for sensor, vals in sorted(per.items()):
+        n = float(len(vals))
+        if n < cfg.min_learned_days:
+            continue
+        q_s, s_s = _q_spread(np.asarray(vals), cfg.quiet_quantile)
+        qq = (n * q_s + n0 * q_pool) / (n + n0)
+        ss = (n * s_s + n0 * s_pool) / (n + n0)
+        thr = cfg.quiet_factor * qq + cfg.quiet_spread_z * ss + cfg.quiet_margin_s
+        out.append((sensor, min(max(thr, cfg.quiet_min_s), cfg.quiet_max_s)))
+    return tuple(out)
 
 
 def _q_spread(x: np.ndarray, quantile: float) -> tuple[float, float]:
@@ -442,6 +480,7 @@ class RoutineModel:
             return_by_min=return_by,
             not_back_state=not_back_state,
             noisy=noisy,
+            sensor_quiet_s=_sensor_thresholds(cfg, days) if cfg.sensor_quiet else (),
         )
 
     def to_json(self) -> str:
