@@ -1029,15 +1029,15 @@ class AlarmService:
         due = await self._io(self._store.all_clears_due, now - within)
         if not due:
             return
-        alarms = await self._io(self._store.get_many, sorted({a for a, _ in due}))
-        for alarm_id, contact_id in due:
+        alarms = await self._io(self._store.get_many, sorted({a for a, _, _ in due}))
+        for alarm_id, contact_id, reached in due:
             alarm = alarms.get(alarm_id)
             if alarm is None:
                 continue
             contact = self.contact(alarm.dwelling, contact_id)
             targets = contact.targets if contact is not None else ()
             skip = _unreachable(contact) or self._no_all_clear_for(alarm, contact_id, now)
-            channel = f"{target_kind(targets[0])}#0" if targets else "none#0"
+            channel = _first_channel(targets, reached)
             added = await self._io(
                 self._store.enqueue,
                 alarm_id,
@@ -1410,6 +1410,18 @@ class AlarmService:
             await self._io(self._store.enqueue, r.alarm_id, r.contact_id, channel, r.round, now)
         if nxt is not None:
             self._wake.set()
+
+
+def _first_channel(targets: Sequence[str], reached: str) -> str:
+    """The channel an all-clear tries first: the one that reached the contact with the
+    alarm (an alarm whose mail failed went by their next channel: so does its end), if
+    the contact still has it at that place; else their first."""
+    if not targets:
+        return "none#0"
+    index = target_index(reached)
+    if index < len(targets) and reached == f"{target_kind(targets[index])}#{index}":
+        return reached
+    return f"{target_kind(targets[0])}#0"
 
 
 def _unreachable(contact: Contact | None) -> str | None:

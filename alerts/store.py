@@ -916,10 +916,12 @@ class AlarmStore:
                 ).scalars()
             )
 
-    def all_clears_due(self, since: float) -> list[tuple[str, str]]:
-        """(alarm, contact) pairs owed an all-clear: the alarm was resolved at or after
+    def all_clears_due(self, since: float) -> list[tuple[str, str, str]]:
+        """(alarm, contact, channel) owed an all-clear: the alarm was resolved at or after
         `since`, the contact was told of it (a message of an escalation step sent, possibly
-        sent, or the dwelling's own SMS), and no all-clear is queued for them yet."""
+        sent, or the dwelling's own SMS), and no all-clear is queued for them yet.
+        `channel` is the one that reached them (sent before possibly sent, then the latest):
+        the all-clear goes there first."""
         o, r = outbox.alias("o"), outbox.alias("r")
         queued = exists().where(
             r.c.alarm_id == o.c.alarm_id,
@@ -928,8 +930,7 @@ class AlarmStore:
         )
         with reading(self._engine) as conn:
             rows = conn.execute(
-                select(o.c.alarm_id, o.c.contact_id)
-                .distinct()
+                select(o.c.alarm_id, o.c.contact_id, o.c.channel, o.c.status, o.c.finished_at)
                 .join(alarms, alarms.c.id == o.c.alarm_id)
                 .where(
                     o.c.channel != _CENTRE_CHANNEL,
@@ -941,7 +942,13 @@ class AlarmStore:
                 )
                 .order_by(o.c.alarm_id, o.c.contact_id)
             ).all()
-            return [(str(a), str(c)) for a, c in rows]
+        best: dict[tuple[str, str], tuple[tuple[bool, float], str]] = {}
+        for a, c, channel, status, finished in rows:
+            rank = (status == OutboxStatus.SENT.value, float(finished or 0.0))
+            key = (str(a), str(c))
+            if key not in best or rank > best[key][0]:
+                best[key] = (rank, str(channel))
+        return [(a, c, ch) for (a, c), (_, ch) in best.items()]
 
     def timeline(self, alarm_id: str) -> list[TimelineEntry]:
         """The alarm's timeline: raised at its source, then its log (the first entry,

@@ -8,14 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from alerts.model import ALL_CLEAR_ROUND, AlarmKind, Outcome, Response, Severity
+from alerts.model import ALL_CLEAR_ROUND, AlarmKind, Contact, Outcome, Response, Severity
 from alerts.store import OutboxStatus
 from sensors.contract import new_id
 from tests.integration.alarm_fakes import FakeClock, mail_subject, mail_text
-from tests.integration.test_alerts_mail import directory, raise_msg, running
+from tests.integration.test_alerts_mail import DW, directory, raise_msg, running
 from tests.servers import SmtpSink, wait_until
 
 pytestmark = pytest.mark.integration
+
+BROKEN = "foo://127.0.0.1/x"  # no such service: fails for good, at once
 
 
 async def test_an_alarm_an_operator_closes_is_over_for_the_contact_who_was_told(
@@ -125,3 +127,40 @@ async def test_an_all_clear_holds_no_new_alarm_back(tmp_path: Path, smtp: SmtpSi
         await svc.on_edge_alarm(second, received_at=clock())
         await wait_until(lambda: len(smtp.messages) == 3)  # the clock stands still: at once
         assert mail_subject(smtp.messages[2]).startswith("ALARM: ")
+
+
+async def test_the_all_clear_goes_by_the_channel_that_reached_the_contact(
+    tmp_path: Path, smtp: SmtpSink
+) -> None:
+    """Anna's first channel fails for good, so the alarm reached her by her second: the
+    all-clear goes there at once, not through the channel that failed first."""
+    anna = Contact(
+        "c-anna", DW, "Anna de Vries", None, "nl", channels=(BROKEN, "mailto:anna@example.org")
+    )
+    contacts = directory()
+    contacts.contacts[DW] = [anna]
+    clock = FakeClock()
+    async with running(tmp_path / "hub.sqlite", smtp, clock, contacts=contacts) as svc:
+        msg = raise_msg()
+        await svc.on_edge_alarm(msg, received_at=clock())
+        await wait_until(lambda: len(smtp.messages) == 1)
+        assert "failed" in [w for _, w, _, _ in svc.history(msg.alarm_id)]  # the first one
+        clock.advance(5)
+        await svc.claim(msg.alarm_id, "jan", clock())
+        await svc.close_alarm(msg.alarm_id, "jan", Outcome.FALSE_ALARM, "", clock())
+        await wait_until(lambda: len(smtp.messages) == 2)
+        assert mail_subject(smtp.messages[1]).startswith("Voorbij: ")
+        await wait_until(lambda: "all_clear" in [w for _, w, _, _ in svc.history(msg.alarm_id)])
+        clears = [r for r in svc.store.outbox(msg.alarm_id) if r.round == ALL_CLEAR_ROUND]
+        assert [(r.channel, r.status) for r in clears] == [("email#1", OutboxStatus.SENT)]
+        assert "all_clear_failed" not in [w for _, w, _, _ in svc.history(msg.alarm_id)]
+
+
+def test_an_all_clear_starts_where_the_alarm_got_through_if_that_channel_is_still_there() -> None:
+    from alerts.service import _first_channel
+
+    targets = (BROKEN, "mailto:anna@example.org")
+    assert _first_channel(targets, "email#1") == "email#1"
+    assert _first_channel(targets[1:], "email#1") == "email#0"  # her channels changed since
+    assert _first_channel(targets, "gsm#0").endswith("#0")  # the dwelling's own SMS
+    assert _first_channel((), "email#0") == "none#0"
