@@ -1372,7 +1372,7 @@ class AlarmService:
         await self._io(
             self._store.finish_all, [r.id for r in rows], OutboxStatus.FAILED, now, str(exc)
         )
-        nxt = index + 1 if index + 1 < len(contact.targets) else None
+        woken = False
         for r in rows:
             await self._io(
                 self._store.log_event,
@@ -1382,6 +1382,9 @@ class AlarmService:
                 by,
                 f"{redact(target)}: {exc}",
             )
+            nxt = index + 1 if index + 1 < len(contact.targets) else None
+            if r.round == ALL_CLEAR_ROUND:
+                nxt = await self._untried(r, contact, index)
             if nxt is None and r.round == ALL_CLEAR_ROUND:
                 log.warning(
                     "all-clear of alarm %s not delivered to contact %s: every channel failed",
@@ -1408,8 +1411,25 @@ class AlarmService:
                 redact(contact.targets[nxt]),
             )
             await self._io(self._store.enqueue, r.alarm_id, r.contact_id, channel, r.round, now)
-        if nxt is not None:
+            woken = True
+        if woken:
             self._wake.set()
+
+    async def _untried(self, row: OutboxRow, contact: Contact, index: int) -> int | None:
+        """The contact's next target for an all-clear that failed on target `index`: it
+        starts where the alarm got through (perhaps not the first), so after the last it
+        goes round to the first ones; None once every target was tried."""
+        n = len(contact.targets)
+        tried = {
+            r.channel
+            for r in await self._io(self._store.outbox, row.alarm_id)
+            if r.round == ALL_CLEAR_ROUND and r.contact_id == row.contact_id
+        }
+        for step in range(1, n):
+            i = (index + step) % n
+            if f"{target_kind(contact.targets[i])}#{i}" not in tried:
+                return i
+        return None
 
 
 def _first_channel(targets: Sequence[str], reached: str) -> str:

@@ -930,7 +930,9 @@ class AlarmStore:
         )
         with reading(self._engine) as conn:
             rows = conn.execute(
-                select(o.c.alarm_id, o.c.contact_id, o.c.channel, o.c.status, o.c.finished_at)
+                select(
+                    o.c.alarm_id, o.c.contact_id, o.c.channel, o.c.status, o.c.finished_at, o.c.id
+                )
                 .join(alarms, alarms.c.id == o.c.alarm_id)
                 .where(
                     o.c.channel != _CENTRE_CHANNEL,
@@ -942,9 +944,10 @@ class AlarmStore:
                 )
                 .order_by(o.c.alarm_id, o.c.contact_id)
             ).all()
-        best: dict[tuple[str, str], tuple[tuple[bool, float], str]] = {}
-        for a, c, channel, status, finished in rows:
-            rank = (status == OutboxStatus.SENT.value, float(finished or 0.0))
+        best: dict[tuple[str, str], tuple[tuple[bool, float, int], str]] = {}
+        for a, c, channel, status, finished, row_id in rows:
+            # Ties (a sweep finishes many rows at one moment): the later row wins.
+            rank = (status == OutboxStatus.SENT.value, float(finished or 0.0), int(row_id))
             key = (str(a), str(c))
             if key not in best or rank > best[key][0]:
                 best[key] = (rank, str(channel))

@@ -156,11 +156,39 @@ async def test_the_all_clear_goes_by_the_channel_that_reached_the_contact(
         assert "all_clear_failed" not in [w for _, w, _, _ in svc.history(msg.alarm_id)]
 
 
+async def test_an_all_clear_that_started_on_a_later_channel_goes_round_to_the_first(
+    tmp_path: Path, smtp: SmtpSink
+) -> None:
+    """The alarm reached Anna by her second address; by the time it is over that one
+    fails and her first works again: the all-clear goes round to the first."""
+    bad, good = "mailto:Anna de Vries <anna@example.org>", "mailto:anna@example.org"
+    contacts = directory()
+    contacts.contacts[DW] = [Contact("c-anna", DW, "Anna de Vries", None, channels=(bad, good))]
+    clock = FakeClock()
+    async with running(tmp_path / "hub.sqlite", smtp, clock, contacts=contacts) as svc:
+        msg = raise_msg()
+        await svc.on_edge_alarm(msg, received_at=clock())
+        await wait_until(lambda: len(smtp.messages) == 1)
+        contacts.contacts[DW] = [Contact("c-anna", DW, "Anna de Vries", None, channels=(good, bad))]
+        clock.advance(5)
+        await svc.claim(msg.alarm_id, "jan", clock())
+        await svc.close_alarm(msg.alarm_id, "jan", Outcome.FALSE_ALARM, "", clock())
+        await wait_until(lambda: len(smtp.messages) == 2)
+
+        def clears() -> list[tuple[str, OutboxStatus]]:
+            rows = svc.store.outbox(msg.alarm_id)
+            return [(r.channel, r.status) for r in rows if r.round == ALL_CLEAR_ROUND]
+
+        await wait_until(lambda: ("email#0", OutboxStatus.SENT) in clears())
+        assert clears() == [("email#1", OutboxStatus.FAILED), ("email#0", OutboxStatus.SENT)]
+
+
 def test_an_all_clear_starts_where_the_alarm_got_through_if_that_channel_is_still_there() -> None:
+    from alerts.channels.targets import kind
     from alerts.service import _first_channel
 
     targets = (BROKEN, "mailto:anna@example.org")
     assert _first_channel(targets, "email#1") == "email#1"
     assert _first_channel(targets[1:], "email#1") == "email#0"  # her channels changed since
-    assert _first_channel(targets, "gsm#0").endswith("#0")  # the dwelling's own SMS
+    assert _first_channel(targets, "gsm#0") == f"{kind(BROKEN)}#0"  # the dwelling's own SMS
     assert _first_channel((), "email#0") == "none#0"

@@ -25,7 +25,10 @@ def learned(cfg: RoutineConfig = ON, days: int = 10) -> RoutineModel:
     for i in range(days):
         r = record(i, quiet_day_h=3.0)
         m.add_day(
-            replace(r, sensor_quiet_s=(("fridge", (20 + 2 * i) * MIN), ("pir_kitchen", 3 * 3600.0)))
+            replace(
+                r,
+                sensor_quiet_s=(("fridge", (20 + 2 * i) * MIN), ("pir_kitchen", 3 * 3600.0)),
+            )
         )
     return m
 
@@ -61,11 +64,12 @@ def test_a_silence_after_another_sensor_keeps_the_slot_threshold() -> None:
     assert raised(det.advance(at(11.0) + slot + 1), FindingKind.INACTIVITY)
 
 
-def test_in_the_evening_and_asleep_the_sensor_threshold_does_not_apply() -> None:
-    m = learned()
+def test_after_22_00_the_sensor_threshold_does_not_apply() -> None:
+    m = learned(replace(ON, bedtime_slack_s=0.0))  # the night (asleep) begins at 23:00
     own = dict(m.thresholds.sensor_quiet_s)["fridge"]
     det = RoutineDetector(m, TZ, at(6.0))
     det.update(pulse(at(7.1), "pir_kitchen") + pulse(at(22.5), "fridge"))
+    assert not det._asleep_gap(at(22.5))  # awake: only the 07:00-22:00 window holds it
     assert raised(det.advance(at(22.5) + own + 60)) == []
 
 
@@ -78,14 +82,16 @@ def test_the_day_record_keeps_the_longest_silence_each_sensor_began() -> None:
     det = RoutineDetector(RoutineModel(), TZ, at(12.0))  # a routine day runs noon to noon
     events = pulse(at(12.5), "pir_kitchen") + pulse(at(13.0), "fridge")  # 30 min after it
     events += pulse(at(14.5), "fridge") + pulse(at(15.0), "pir_kitchen")  # 90, then 30 min
-    events += [e for h in range(18, 24) for e in pulse(at(h), "pir_living")]  # 3 h, then 1 h
+    events += [e for h in (18, 19, 20, 21, 21.5) for e in pulse(at(h), "pir_living")]  # 3 h, 1 h
+    events += pulse(at(0.5, DAY + timedelta(days=1)), "pir_kitchen")  # 3 h after 21:30
     det.update(events)
     det.advance(at(12.5, DAY + timedelta(days=1)))
     rec = det.model.days[0]
     got = dict(rec.sensor_quiet_s)
     assert got["fridge"] == pytest.approx(90 * MIN, abs=5)
     assert got["pir_kitchen"] == pytest.approx(3 * 3600.0, abs=5)  # 15:00 .. 18:00
-    # 18:00-21:00 began awake (1 h each); from 21:00 on, bedtime: asleep, not counted
+    # 18:00-21:00 began awake (1 h each); from 21:00 on, bedtime: asleep, so the 3 h
+    # from 21:30 are not counted
     assert got["pir_living"] == pytest.approx(3600.0, abs=5)
     back = DayRecord.from_json(json.loads(json.dumps(rec.to_json())))
     assert back == rec
