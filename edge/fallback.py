@@ -373,6 +373,8 @@ class LocalFallback:
         has confirmed neither (raise and cancel both still in the spool; a hub that has the
         raise sends its own all-clear once the cancel reaches it), with the contacts
         texted and not yet told it is over; none tried within `retry_s`."""
+        # A retry time that has passed says nothing any more (it would only grow).
+        self._clear_after = {a: t for a, t in self._clear_after.items() if t > now}
         msgs = self._unconfirmed()
         raises = {m.alarm_id: m for m in msgs if m.action == "raise" and SMS_AT not in m.detail}
         out: list[tuple[contract.AlarmMessage, set[str]]] = []
