@@ -987,7 +987,7 @@ class AlarmService:
             )
             await self._io(self._store.log_event, alarm.id, now, "failed", contact_id, why)
             return
-        channel = f"{target_kind(targets[0])}#0"
+        channel = channel_of(targets, 0)
         await self._io(self._store.enqueue, alarm.id, contact_id, channel, st.index, now)
 
     def _on_link_state(self, state: LinkState) -> None:
@@ -1401,7 +1401,7 @@ class AlarmService:
                     exc,
                 )
                 continue
-            channel = f"{target_kind(contact.targets[nxt])}#{nxt}"
+            channel = channel_of(contact.targets, nxt)
             log.warning(
                 "alarm %s: %s failed for contact %s (%s); falling back to %s",
                 r.alarm_id,
@@ -1427,7 +1427,7 @@ class AlarmService:
         }
         for step in range(1, n):
             i = (index + step) % n
-            if f"{target_kind(contact.targets[i])}#{i}" not in tried:
+            if channel_of(contact.targets, i) not in tried:
                 return i
         return None
 
@@ -1439,9 +1439,9 @@ def _first_channel(targets: Sequence[str], reached: str) -> str:
     if not targets:
         return "none#0"
     index = target_index(reached)
-    if index < len(targets) and reached == f"{target_kind(targets[index])}#{index}":
+    if index < len(targets) and reached == channel_of(targets, index):
         return reached
-    return f"{target_kind(targets[0])}#0"
+    return channel_of(targets, 0)
 
 
 def _unreachable(contact: Contact | None) -> str | None:
@@ -1460,6 +1460,12 @@ def _delivery_event(row: OutboxRow, what: str) -> str:
 def _check_note(note: str) -> None:
     if len(note) > NOTE_MAX:
         raise HandlingError(f"a note has at most {NOTE_MAX} characters, not {len(note)}")
+
+
+def channel_of(targets: Sequence[str], index: int) -> str:
+    """The outbox row's channel for the contact's target `index` ("email#1"); the
+    inverse of `target_index`."""
+    return f"{target_kind(targets[index])}#{index}"
 
 
 def target_index(channel: str) -> int:
