@@ -55,6 +55,7 @@ from edge.detectors.routine_model import (
     MINUTES_PER_DAY,
     DayRecord,
     RoutineModel,
+    in_daytime,
 )
 from sensors.contract import AlarmKind, Severity
 
@@ -299,7 +300,7 @@ class RoutineDetector:
         tau = max(last, self.now)
         if not self._asleep_gap(last):
             due = self._walk(tau, last, th.quiet_s)
-            own = self._sensor_quiet(last)
+            own = self._sensor_quiet(last, asleep=False)
             if own is not None and (due is None or last + own < due):
                 due = max(tau, last + own)
             return due
@@ -310,10 +311,16 @@ class RoutineDetector:
                 due = asleep
         return due
 
-    def _sensor_quiet(self, p: float) -> float | None:
-        """The learned threshold of the sensor an awake silence that began at `p` began
-        with, if it began 07:00-22:00 and that sensor has one (trial T7)."""
-        if not 7 * 60 <= self._minute(p) < 22 * 60:
+    def _sensor_silence(self, p: float, asleep: bool) -> bool:
+        """Whether the silence since the last activation, at `p`, is one its sensor
+        answers for (trial T7): it began awake, 07:00-22:00. The same test when learning
+        and when watching; `asleep` is `_asleep_gap(p)`."""
+        return bool(self.last_act_sensor) and not asleep and in_daytime(self._minute(p))
+
+    def _sensor_quiet(self, p: float, asleep: bool) -> float | None:
+        """The learned threshold of the sensor the silence since `p` began with, if it is
+        one its sensor answers for and that sensor has one."""
+        if not self._sensor_silence(p, asleep):
             return None
         return dict(self.model.thresholds.sensor_quiet_s).get(self.last_act_sensor)
 
@@ -430,7 +437,7 @@ class RoutineDetector:
             self.inactivity_raised = True
             b = int(self._minute(t) // self.cfg.bucket_min) % len(th.quiet_s)
             threshold = th.quiet_s[b]
-            own = None if self._asleep_gap(self.last_act_t) else self._sensor_quiet(self.last_act_t)
+            own = self._sensor_quiet(self.last_act_t, self._asleep_gap(self.last_act_t))
             if own is not None and own < threshold:
                 threshold = own
             out.append(
@@ -534,7 +541,7 @@ class RoutineDetector:
             return
         acc = self.acc
         asleep = self._asleep_gap(p)
-        if not asleep and self.last_act_sensor and 7 * 60 <= self._minute(p) < 22 * 60:
+        if self._sensor_silence(p, asleep):
             sq = acc.sensor_quiet
             sq[self.last_act_sensor] = max(sq.get(self.last_act_sensor, 0.0), t - p)
         bucket_s = self.cfg.bucket_min * 60.0

@@ -25,6 +25,13 @@ logger = logging.getLogger(__name__)
 
 MODEL_VERSION: Final = 1
 MINUTES_PER_DAY: Final = 24 * 60
+#: The waking day (minutes after midnight): the awake pool and the 3-hour cap of the
+#: quiet thresholds, and the silences a sensor threshold learns from (trial T7).
+DAY_START_MIN, DAY_END_MIN = 7 * 60, 22 * 60
+
+
+def in_daytime(minute: float) -> bool:
+    return DAY_START_MIN <= minute < DAY_END_MIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +263,7 @@ def _slot_thresholds(
         win = q[:, idx]
         seen = ~np.all(np.isnan(win), axis=1)
         slot_obs.append(np.nanmax(win[seen], axis=1) if seen.any() else np.empty(0))
-    in_pool = [(not daytime) or 7 * 60 <= b * cfg.bucket_min < 22 * 60 for b in range(n_buckets)]
+    in_pool = [(not daytime) or in_daytime(b * cfg.bucket_min) for b in range(n_buckets)]
     pool_vals = [x for b in range(n_buckets) if in_pool[b] for x in slot_obs[b]]
     if not pool_vals:
         return [None] * n_buckets
@@ -384,8 +391,7 @@ class RoutineModel:
         if cfg.quiet_day_cap_s is not None:
             cap = max(cfg.quiet_day_cap_s, cfg.quiet_min_s)
             quiet = [
-                min(v, cap) if 7 * 60 <= b * cfg.bucket_min < 22 * 60 else v
-                for b, v in enumerate(quiet)
+                min(v, cap) if in_daytime(b * cfg.bucket_min) else v for b, v in enumerate(quiet)
             ]
         sleep_rows = [d.sleep_quiet_s for d in days if d.sleep_quiet_s]
         sleep_quiet: tuple[float, ...] = ()
